@@ -1,0 +1,57 @@
+/**
+ * The emulator's express app: Imagicle's upload route plus /emulator/*.
+ * Every error, including unknown routes, answers Imagicle's `{ reason, message }`.
+ */
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { GatewayError, Reason } from '../errors.js';
+import { createAdminRouter } from './admin-routes.js';
+import type { Credentials } from './auth.js';
+import type { FaultInjector } from './faults.js';
+import { sendError } from './respond.js';
+import type { EmulatorStats } from './stats.js';
+import type { RecordingStore } from './store.js';
+import { createUploadHandler, UPLOAD_PATH } from './upload-route.js';
+
+export interface EmulatorAppDeps {
+  store: RecordingStore;
+  faults: FaultInjector;
+  stats: EmulatorStats;
+  logger: Logger;
+  credentials: Credentials | undefined;
+  maxFileBytes: number;
+}
+
+function statusOf(error: unknown): number {
+  if (typeof error === 'object' && error !== null && 'status' in error && typeof error.status === 'number') {
+    return error.status;
+  }
+  return 500;
+}
+
+export function createEmulatorApp(deps: EmulatorAppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const upload = createUploadHandler(deps);
+  app.post(UPLOAD_PATH, (req, res) => upload(req, res));
+  app.all(UPLOAD_PATH, (_req, res) => {
+    res.setHeader('Allow', 'POST');
+    sendError(res, new GatewayError('BAD_REQUEST', 'Method not allowed', { status: 405, reason: Reason.InvalidData }));
+  });
+  app.use('/emulator', createAdminRouter(deps));
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`, { status: 404, reason: Reason.InvalidData }));
+  });
+
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = statusOf(error);
+    if (status >= 500) deps.logger.error({ err: error }, 'emulator: request failed');
+    const message = status < 500 && error instanceof Error ? error.message : 'Internal error in the emulator';
+    sendError(res, new GatewayError('INTERNAL', message, { status: status >= 400 && status < 600 ? status : 500, reason: Reason.InvalidData }));
+  });
+
+  return app;
+}

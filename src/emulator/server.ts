@@ -1,0 +1,89 @@
+/**
+ * Starts the embedded Imagicle emulator on an HTTP port (0 picks a free one).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { createEmulatorApp } from './app.js';
+import type { Credentials } from './auth.js';
+import { FaultInjector } from './faults.js';
+import { EmulatorStats } from './stats.js';
+import { RecordingStore } from './store.js';
+
+export { createEmulatorApp } from './app.js';
+
+export const DEFAULT_MAX_FILE_BYTES = 268_435_456;
+
+export interface EmulatorOptions {
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  storageDir: string;
+  /** When set, every upload needs HTTP Basic with these credentials. */
+  username?: string;
+  password?: string;
+  maxFileBytes?: number;
+  logger?: Logger;
+}
+
+export interface RunningEmulator {
+  /** Base URL, e.g. http://127.0.0.1:PORT (no trailing slash). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  store: RecordingStore;
+  faults: FaultInjector;
+  stats: EmulatorStats;
+}
+
+function credentialsOf(options: EmulatorOptions): Credentials | undefined {
+  if (options.username === undefined && options.password === undefined) return undefined;
+  return { username: options.username ?? '', password: options.password ?? '' };
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function baseUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
+export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
+  const host = options.host ?? '127.0.0.1';
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const store = await RecordingStore.open(options.storageDir);
+  const faults = new FaultInjector();
+  const stats = new EmulatorStats();
+  const app = createEmulatorApp({
+    store,
+    faults,
+    stats,
+    logger,
+    credentials: credentialsOf(options),
+    maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+  });
+  const server = createServer(app);
+  // A client dropping the connection mid-request must never take the process down.
+  server.on('clientError', (_error, socket) => socket.destroy());
+  const address = await listen(server, options.port ?? 0, host);
+  const url = baseUrl(host, address.port);
+  logger.info({ url, storageDir: options.storageDir }, 'Imagicle emulator listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve, reject) => {
+      server.close((error) => (error ? reject(error) : resolve()));
+      server.closeAllConnections();
+    });
+    return closing;
+  };
+  return { url, port: address.port, close, store, faults, stats };
+}

@@ -1,0 +1,52 @@
+/**
+ * Imagicle's rules for a WAV attachment: a plain header (tag 1 with 8/16-bit
+ * samples, 6 A-law, 7 u-law; no WAVE_FORMAT_EXTENSIBLE), at most two
+ * channels, consistent RIFF/data sizes, and a declared duration within 1 ms
+ * of the measured one.
+ */
+import { badAudio } from '../errors.js';
+import { formatIsoDuration } from '../media/duration.js';
+import { wavDurationSeconds, type WavInfo } from '../media/wav.js';
+import type { Codec, RecordingFormat } from './recording.js';
+
+const WAV_TOLERANCE_SECONDS = 0.001;
+/** Absorbs float noise so that exactly 1 ms apart still passes. */
+const EPSILON = 1e-9;
+
+function codecOf(info: WavInfo): Codec {
+  const tag = info.formatTag;
+  const hex = `0x${tag.toString(16).padStart(4, '0')}`;
+  if (tag === 0xfffe) throw badAudio('WAVE_FORMAT_EXTENSIBLE headers are not accepted; use a plain format tag (1, 6 or 7)');
+  if (tag === 3) throw badAudio('IEEE float WAV is not accepted; use 8/16-bit PCM, A-law or u-law');
+  if (tag === 1) {
+    if (info.bitsPerSample === 8 && info.blockAlign === info.channels) return 'pcm_u8';
+    if (info.bitsPerSample === 16 && info.blockAlign === info.channels * 2) return 'pcm_s16le';
+    throw badAudio(`${info.bitsPerSample}-bit PCM WAV is not accepted; use 8 or 16 bits`);
+  }
+  if (tag === 6 || tag === 7) {
+    if (info.bitsPerSample !== 8 || info.blockAlign !== info.channels) {
+      throw badAudio(`${tag === 6 ? 'A-law' : 'u-law'} WAV must have 8 bits per sample`);
+    }
+    return tag === 6 ? 'pcm_alaw' : 'pcm_mulaw';
+  }
+  throw badAudio(`WAV format tag ${hex} is not accepted; use PCM (1), A-law (6) or u-law (7)`);
+}
+
+export function checkWav(info: WavInfo, declaredSeconds: number): RecordingFormat {
+  const codec = codecOf(info);
+  if (info.channels > 2) throw badAudio(`The WAV has ${info.channels} channels; at most 2 are accepted`);
+  if (!info.sizesConsistent) {
+    throw badAudio(
+      `The WAV header sizes are inconsistent (RIFF size ${info.declaredRiffSize}, data size ${info.declaredDataSize}, ` +
+        `file ${info.fileSize} bytes with ${info.dataBytes} bytes of whole sample frames)`,
+    );
+  }
+  const durationSeconds = wavDurationSeconds(info);
+  if (Math.abs(durationSeconds - declaredSeconds) > WAV_TOLERANCE_SECONDS + EPSILON) {
+    throw badAudio(
+      `The declared duration (${formatIsoDuration(declaredSeconds)}) does not match the audio ` +
+        `(${info.frames} frames at ${info.sampleRate} Hz = ${durationSeconds.toFixed(6)} s)`,
+    );
+  }
+  return { container: 'wav', codec, channels: info.channels, sampleRate: info.sampleRate, durationSeconds };
+}

@@ -1,0 +1,239 @@
+/**
+ * Multipart intake: streams the upload's audio parts to files in the job's
+ * temp folder (never into memory), reads the small fields, and enforces
+ * explicit limits. Metadata can be checked as soon as it arrives, so a bad
+ * `jsondata` sent first stops the upload before any audio is stored.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createWriteStream } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import busboy from 'busboy';
+import { badRequest, GatewayError, tooLarge } from '../errors.js';
+
+export interface IntakeLimits {
+  maxUploadBytes: number;
+  /** Largest text field (jsondata, options). */
+  maxFieldBytes: number;
+  maxParts: number;
+  maxHeaderPairs: number;
+  maxFilenameLength: number;
+}
+
+export const DEFAULT_INTAKE_LIMITS: Omit<IntakeLimits, 'maxUploadBytes'> = {
+  maxFieldBytes: 64 * 1024,
+  maxParts: 8,
+  maxHeaderPairs: 32,
+  maxFilenameLength: 255,
+};
+
+export interface ReceivedFile {
+  field: string;
+  path: string;
+  bytes: number;
+  originalName: string | undefined;
+  /** Lower-case extension of the client's filename (a format hint only; never used in a path). */
+  extension: string;
+  declaredType: string;
+}
+
+export interface ReceivedUpload {
+  jsondata: string | undefined;
+  fields: Record<string, string>;
+  files: Record<string, ReceivedFile>;
+  totalBytes: number;
+}
+
+export interface IntakeOptions {
+  jobDir: string;
+  limits: IntakeLimits;
+  /** File parts accepted, e.g. ['attachment', 'remoteAttachment']. */
+  fileFields: readonly string[];
+  /** Text fields accepted besides jsondata. */
+  textFields: readonly string[];
+  /** Called when jsondata arrives; throwing stops the intake with that error. */
+  onJsondata?: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+const EXTENSION_RE = /^[a-z0-9]{1,10}$/;
+
+export function extensionOf(filename: string | undefined): string {
+  if (!filename) return '';
+  const ext = path.extname(filename.split(/[\\/]/).pop() ?? '').slice(1).toLowerCase();
+  return EXTENSION_RE.test(ext) ? ext : '';
+}
+
+/** Counts bytes through the pipe and fails as soon as the upload limit is passed. */
+function byteLimiter(limit: number, counter: { bytes: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      counter.bytes += chunk.length;
+      if (counter.bytes > limit) {
+        done(tooLarge(`The upload is larger than the limit of ${limit} bytes`));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+}
+
+export async function receiveUpload(req: IncomingMessage, options: IntakeOptions): Promise<ReceivedUpload> {
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data/i.test(contentType)) {
+    throw badRequest('The body must be multipart/form-data with a jsondata part and an attachment part');
+  }
+  const { limits } = options;
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: req.headers,
+      defParamCharset: 'utf8',
+      limits: {
+        fileSize: limits.maxUploadBytes + 1,
+        fieldSize: limits.maxFieldBytes,
+        parts: limits.maxParts,
+        headerPairs: limits.maxHeaderPairs,
+        fields: limits.maxParts,
+        files: limits.maxParts,
+      },
+    });
+  } catch (error) {
+    throw badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : 'unknown problem'}`, error);
+  }
+
+  const upload: ReceivedUpload = { jsondata: undefined, fields: {}, files: {}, totalBytes: 0 };
+  const counter = { bytes: 0 };
+  const seen = new Set<string>();
+  const writes: Promise<void>[] = [];
+  let failure: GatewayError | undefined;
+
+  return new Promise<ReceivedUpload>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: unknown): void => {
+      if (!failure) failure = error instanceof GatewayError ? error : badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : String(error)}`, error);
+      req.unpipe(parser);
+      // Drain what the client still sends so it can read our answer, within the upload limit.
+      req.resume();
+      finish();
+    };
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      void Promise.allSettled(writes).then(() => {
+        if (failure) reject(failure);
+        else resolve(upload);
+      });
+    };
+    const claim = (name: string): boolean => {
+      if (seen.has(name)) {
+        fail(badRequest(`The part "${printable(name)}" appears more than once`));
+        return false;
+      }
+      seen.add(name);
+      return true;
+    };
+    const acceptJsondata = (text: string): void => {
+      upload.jsondata = text;
+      try {
+        options.onJsondata?.(text);
+      } catch (error) {
+        fail(error);
+      }
+    };
+
+    parser.on('field', (name, value, info) => {
+      if (failure) return;
+      if (info.nameTruncated || info.valueTruncated) {
+        fail(badRequest(`The field "${printable(name)}" is larger than ${limits.maxFieldBytes} bytes`));
+        return;
+      }
+      if (!claim(name)) return;
+      if (name === 'jsondata') acceptJsondata(value);
+      else if (options.textFields.includes(name)) upload.fields[name] = value;
+      else if (options.fileFields.includes(name)) {
+        // A file part sent without a filename arrives as a field: keep it if it is small enough to have been read whole.
+        const file = path.join(options.jobDir, `in-${name}`);
+        const bytes = Buffer.byteLength(value, 'latin1');
+        writes.push(writeFile(file, Buffer.from(value, 'latin1')));
+        upload.files[name] = { field: name, path: file, bytes, originalName: undefined, extension: '', declaredType: info.mimeType };
+      } else fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
+    });
+
+    parser.on('file', (name, stream: Readable, info) => {
+      if (failure || !claim(name)) {
+        stream.resume();
+        return;
+      }
+      const originalName = info.filename;
+      if (originalName !== undefined && originalName.length > limits.maxFilenameLength) {
+        stream.resume();
+        fail(badRequest(`The filename is longer than ${limits.maxFilenameLength} characters`));
+        return;
+      }
+      if (name === 'jsondata') {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        stream.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= limits.maxFieldBytes) chunks.push(c);
+        });
+        stream.on('end', () => {
+          if (size > limits.maxFieldBytes) fail(badRequest(`jsondata is larger than ${limits.maxFieldBytes} bytes`));
+          else acceptJsondata(Buffer.concat(chunks).toString('utf8'));
+        });
+        return;
+      }
+      if (!options.fileFields.includes(name)) {
+        stream.resume();
+        fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
+        return;
+      }
+      const file = path.join(options.jobDir, `in-${name}`);
+      const received: ReceivedFile = {
+        field: name,
+        path: file,
+        bytes: 0,
+        originalName,
+        extension: extensionOf(originalName),
+        declaredType: info.mimeType,
+      };
+      upload.files[name] = received;
+      const before = counter.bytes;
+      writes.push(
+        pipeline(stream, byteLimiter(limits.maxUploadBytes, counter), createWriteStream(file)).then(
+          () => {
+            received.bytes = counter.bytes - before;
+          },
+          (error: unknown) => {
+            stream.resume();
+            fail(error);
+          },
+        ),
+      );
+    });
+
+    parser.on('partsLimit', () => fail(badRequest(`Too many parts (the limit is ${limits.maxParts})`)));
+    parser.on('filesLimit', () => fail(badRequest(`Too many files (the limit is ${limits.maxParts})`)));
+    parser.on('fieldsLimit', () => fail(badRequest(`Too many fields (the limit is ${limits.maxParts})`)));
+    parser.on('error', (error: unknown) => fail(error));
+    parser.on('close', () => {
+      upload.totalBytes = counter.bytes;
+      finish();
+    });
+    req.on('aborted', () => fail(badRequest('The client closed the connection before the upload ended')));
+    req.on('error', (error) => fail(error));
+    options.signal?.addEventListener('abort', () => fail(badRequest('The request was aborted')), { once: true });
+    req.pipe(parser);
+  }).catch(async (error: unknown) => {
+    await Promise.allSettled(Object.values(upload.files).map((f) => rm(f.path, { force: true })));
+    throw error;
+  });
+}
+
+/** A part name as it may appear in an error message: printable ASCII only, bounded. */
+function printable(name: string): string {
+  return name.replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'").slice(0, 64);
+}

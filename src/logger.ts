@@ -1,0 +1,26 @@
+/** Structured JSON logs (pino). Credentials are redacted wherever they could appear. */
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'headers["x-api-key"]',
+  'password',
+  '*.password',
+  'credentials',
+  '*.credentials',
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    base: { service: 'imagicle-gateway' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

@@ -1,0 +1,287 @@
+/**
+ * ffmpeg and ffprobe: binary resolution, capability check, a restricted
+ * probe into our own ProbeResult, and a transcode runner with progress.
+ * What to run is decided elsewhere (plan.ts); this file only runs it.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { runProcess, ProcessError, type RunResult } from './process.js';
+import { AUTODETECT_DEMUXERS, hasKnownMagic, rawHintFor, type RawHint } from './formats.js';
+
+export interface FfmpegBinaries {
+  ffmpeg: string;
+  ffprobe: string;
+}
+
+export const REQUIRED_ENCODERS = ['pcm_s16le', 'pcm_u8', 'pcm_alaw', 'pcm_mulaw', 'libmp3lame'] as const;
+
+/** FFMPEG_PATH / FFPROBE_PATH, else ffmpeg-static where its installer worked, else PATH. */
+export function resolveBinaries(paths: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined }): FfmpegBinaries {
+  let ffmpeg = paths.ffmpegPath;
+  if (!ffmpeg) {
+    try {
+      const require = createRequire(import.meta.url);
+      const fromPackage: unknown = require('ffmpeg-static');
+      if (typeof fromPackage === 'string' && existsSync(fromPackage)) ffmpeg = fromPackage;
+    } catch {
+      // Optional dependency absent: fall back to PATH.
+    }
+  }
+  return { ffmpeg: ffmpeg ?? 'ffmpeg', ffprobe: paths.ffprobePath ?? 'ffprobe' };
+}
+
+export interface ToolCheck {
+  ok: boolean;
+  ffmpegVersion?: string;
+  ffprobeVersion?: string;
+  problems: string[];
+}
+
+/** Checks that both binaries run and that every encoder we may need exists. */
+export async function checkTools(bins: FfmpegBinaries, timeoutMs = 10_000): Promise<ToolCheck> {
+  const problems: string[] = [];
+  const versionOf = async (bin: string): Promise<string | undefined> => {
+    try {
+      const r = await runProcess(bin, ['-hide_banner', '-version'], { timeoutMs });
+      if (r.code !== 0) {
+        problems.push(`${bin} -version exited with ${r.code}`);
+        return undefined;
+      }
+      return r.stdout.split('\n')[0]?.trim();
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+      return undefined;
+    }
+  };
+  const [ffmpegVersion, ffprobeVersion] = await Promise.all([versionOf(bins.ffmpeg), versionOf(bins.ffprobe)]);
+  if (ffmpegVersion) {
+    const r = await runProcess(bins.ffmpeg, ['-hide_banner', '-encoders'], { timeoutMs });
+    const available = new Set(
+      r.stdout
+        .split('\n')
+        .map((line) => /^\s*A\S*\s+(\S+)/.exec(line)?.[1])
+        .filter((name): name is string => name !== undefined),
+    );
+    for (const encoder of REQUIRED_ENCODERS) if (!available.has(encoder)) problems.push(`ffmpeg lacks the ${encoder} encoder`);
+  }
+  return {
+    ok: problems.length === 0,
+    ...(ffmpegVersion ? { ffmpegVersion } : {}),
+    ...(ffprobeVersion ? { ffprobeVersion } : {}),
+    problems,
+  };
+}
+
+export interface AudioStreamInfo {
+  index: number;
+  codecName: string;
+  codecLongName: string;
+  sampleFormat: string | undefined;
+  sampleRate: number;
+  channels: number;
+  channelLayout: string | undefined;
+  bitsPerSample: number;
+  durationSeconds: number | undefined;
+  bitRate: number | undefined;
+}
+
+export interface ProbeResult {
+  /** Demuxer that opened the file, e.g. "wav", "mov,mp4,m4a,3gp,3g2,mj2". */
+  formatName: string;
+  formatLongName: string;
+  durationSeconds: number | undefined;
+  sizeBytes: number;
+  audio: AudioStreamInfo;
+  audioStreamCount: number;
+  hasVideo: boolean;
+  /** Set when the file was read as a headerless format named by its extension. */
+  rawHint: RawHint | undefined;
+}
+
+export type ProbeFailure = { kind: 'not-audio' | 'no-audio-stream' | 'unreadable'; message: string };
+
+/** Input options shared by ffprobe and ffmpeg: file protocol only, allowed demuxers only. */
+export function inputOptions(hint: RawHint | undefined): string[] {
+  if (hint) {
+    return ['-protocol_whitelist', 'file', '-format_whitelist', hint.demuxer, '-f', hint.demuxer, ...Object.entries(hint.options).flatMap(([k, v]) => [`-${k}`, v])];
+  }
+  return ['-protocol_whitelist', 'file', '-format_whitelist', AUTODETECT_DEMUXERS.join(',')];
+}
+
+/** The argv form of a server-generated path: `file:` stops ffmpeg from reading it as a URL or option. */
+export function fileArg(filePath: string): string {
+  return `file:${path.resolve(filePath)}`;
+}
+
+/** Chooses between autodetection and the extension's raw format: magic bytes win over the extension. */
+export async function hintFor(filePath: string, extension: string): Promise<RawHint | undefined> {
+  const hint = rawHintFor(extension);
+  if (!hint) return undefined;
+  const fh = await open(filePath, 'r');
+  try {
+    const head = Buffer.alloc(16);
+    const { bytesRead } = await fh.read(head, 0, 16, 0);
+    return hasKnownMagic(head.subarray(0, bytesRead)) ? undefined : hint;
+  } finally {
+    await fh.close();
+  }
+}
+
+interface FfprobeStream {
+  index?: number;
+  codec_type?: string;
+  codec_name?: string;
+  codec_long_name?: string;
+  sample_fmt?: string;
+  sample_rate?: string;
+  channels?: number;
+  channel_layout?: string;
+  bits_per_sample?: number;
+  bits_per_raw_sample?: string;
+  duration?: string;
+  bit_rate?: string;
+  disposition?: { attached_pic?: number };
+}
+interface FfprobeOutput {
+  streams?: FfprobeStream[];
+  format?: { format_name?: string; format_long_name?: string; duration?: string; size?: string };
+}
+
+const num = (v: string | number | undefined): number | undefined => {
+  const n = typeof v === 'number' ? v : v === undefined ? NaN : Number(v);
+  return Number.isFinite(n) ? n : undefined;
+};
+
+export interface ProbeOptions {
+  extension: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Probes a file with ffprobe under the whitelists; resolves to a ProbeResult or a ProbeFailure. */
+export async function probe(
+  bins: FfmpegBinaries,
+  filePath: string,
+  options: ProbeOptions,
+): Promise<ProbeResult | ProbeFailure> {
+  const hint = await hintFor(filePath, options.extension);
+  const args = [
+    '-hide_banner',
+    '-v',
+    'error',
+    ...inputOptions(hint),
+    '-show_format',
+    '-show_streams',
+    '-of',
+    'json',
+    fileArg(filePath),
+  ];
+  const result = await runProcess(bins.ffprobe, args, {
+    timeoutMs: options.timeoutMs,
+    ...(options.signal ? { signal: options.signal } : {}),
+    maxStdoutBytes: 4 * 1024 * 1024,
+  });
+  throwIfInterrupted(result, [bins.ffprobe, ...args]);
+  if (result.code !== 0) return { kind: 'not-audio', message: describeProbeError(result.stderrTail) };
+  let parsed: FfprobeOutput;
+  try {
+    parsed = JSON.parse(result.stdout) as FfprobeOutput;
+  } catch {
+    return { kind: 'unreadable', message: 'ffprobe returned unreadable output' };
+  }
+  const streams = parsed.streams ?? [];
+  const audioStreams = streams.filter((s) => s.codec_type === 'audio');
+  const first = audioStreams[0];
+  const formatName = parsed.format?.format_name ?? 'unknown';
+  if (!first) {
+    const kinds = [...new Set(streams.map((s) => `${s.codec_type ?? 'unknown'} (${s.codec_name ?? '?'})`))];
+    return {
+      kind: 'no-audio-stream',
+      message:
+        kinds.length > 0
+          ? `The file (${formatName}) has no audio track, only: ${kinds.join(', ')}`
+          : `The file (${formatName}) has no audio track`,
+    };
+  }
+  const sampleRate = num(first.sample_rate) ?? 0;
+  const channels = first.channels ?? 0;
+  if (sampleRate <= 0 || channels <= 0) {
+    return { kind: 'unreadable', message: `The audio track (${first.codec_name ?? 'unknown codec'}) has no usable sample rate or channel count` };
+  }
+  return {
+    formatName,
+    formatLongName: parsed.format?.format_long_name ?? formatName,
+    durationSeconds: num(parsed.format?.duration) ?? num(first.duration),
+    sizeBytes: num(parsed.format?.size) ?? 0,
+    audio: {
+      index: first.index ?? 0,
+      codecName: first.codec_name ?? 'unknown',
+      codecLongName: first.codec_long_name ?? first.codec_name ?? 'unknown',
+      sampleFormat: first.sample_fmt,
+      sampleRate,
+      channels,
+      channelLayout: first.channel_layout,
+      bitsPerSample: first.bits_per_sample ?? num(first.bits_per_raw_sample) ?? 0,
+      durationSeconds: num(first.duration),
+      bitRate: num(first.bit_rate),
+    },
+    audioStreamCount: audioStreams.length,
+    hasVideo: streams.some((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1),
+    rawHint: hint,
+  };
+}
+
+export function isProbeFailure(value: ProbeResult | ProbeFailure): value is ProbeFailure {
+  return 'kind' in value;
+}
+
+/** Turns ffprobe's last error line into something a client can act on, without paths. */
+function describeProbeError(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const text = lines.join(' ');
+  if (/not on whitelist/i.test(text)) {
+    const fmt = /\[([^\] @]+)/.exec(text)?.[1];
+    return `The file is a ${fmt ?? 'container'} file, which the gateway does not open (it can reference other files or URLs)`;
+  }
+  if (/Invalid data found when processing input/i.test(text)) return 'The file is not audio: no known audio format was recognised';
+  if (/End of file/i.test(text) || text === '') return 'The file is empty or truncated';
+  const last = (lines[lines.length - 1] ?? 'unknown error').replace(/file:\S+/g, 'input');
+  return `The file cannot be read as audio: ${last}`;
+}
+
+export class FfmpegError extends ProcessError {}
+
+function throwIfInterrupted(result: RunResult, argv: string[]): void {
+  if (result.aborted) throw new FfmpegError('aborted', argv, result);
+  if (result.timedOut) throw new FfmpegError('timed out', argv, result);
+}
+
+export interface TranscodeOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onProgress?: (outSeconds: number) => void;
+}
+
+/** Runs ffmpeg with the given argv (built by plan.ts); rejects with FfmpegError carrying argv and stderr tail. */
+export async function runFfmpeg(bins: FfmpegBinaries, args: string[], options: TranscodeOptions): Promise<RunResult> {
+  const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-progress', 'pipe:1', ...args];
+  const result = await runProcess(bins.ffmpeg, argv, {
+    timeoutMs: options.timeoutMs,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onStdoutLine: (line) => {
+      if (!options.onProgress || !line.startsWith('out_time_us=')) return;
+      const us = Number(line.slice('out_time_us='.length));
+      if (Number.isFinite(us) && us >= 0) options.onProgress(us / 1e6);
+    },
+  });
+  throwIfInterrupted(result, [bins.ffmpeg, ...argv]);
+  if (result.code !== 0) {
+    throw new FfmpegError(`ffmpeg exited with ${result.code ?? result.signal}`, [bins.ffmpeg, ...argv], result);
+  }
+  return result;
+}

@@ -1,0 +1,98 @@
+/**
+ * What ffmpeg may open: the demuxers allowed for untrusted input, and the
+ * headerless telephony formats recognised by their file extension.
+ */
+
+/**
+ * Demuxers that carry audio and cannot reference other files or URLs.
+ * Deliberately absent: hls, dash, concat, image2, lavfi, sdp, rtsp, tee,
+ * avi (its GAB2 subtitles can embed a playlist), and every raw demuxer
+ * (those are only allowed when the extension asks for them).
+ */
+export const AUTODETECT_DEMUXERS = [
+  'wav',
+  'w64',
+  'mp3',
+  'ogg',
+  'matroska',
+  'mov',
+  'flac',
+  'asf',
+  'amr',
+  'amrnb',
+  'amrwb',
+  'aac',
+  'ac3',
+  'eac3',
+  'aiff',
+  'au',
+  'caf',
+  'voc',
+  'wv',
+  'ape',
+  'mpegts',
+  'mpeg',
+  'ilbc',
+  'wsaud',
+] as const;
+
+export interface RawHint {
+  /** ffmpeg demuxer name. */
+  demuxer: string;
+  /** Demuxer options for headerless PCM (sample rate and layout are not in the file). */
+  options: Record<string, string>;
+  description: string;
+}
+
+const pcm = (demuxer: string, rate: number, description: string): RawHint => ({
+  demuxer,
+  options: { sample_rate: String(rate), ch_layout: 'mono' },
+  description,
+});
+
+/** Extension (lower case, no dot) to the headerless format it names. */
+export const RAW_HINTS: Readonly<Record<string, RawHint>> = {
+  gsm: { demuxer: 'gsm', options: {}, description: 'raw GSM 06.10' },
+  g722: { demuxer: 'g722', options: {}, description: 'raw G.722' },
+  g729: { demuxer: 'g729', options: {}, description: 'raw G.729' },
+  ul: pcm('mulaw', 8000, 'raw G.711 u-law'),
+  ulaw: pcm('mulaw', 8000, 'raw G.711 u-law'),
+  mu: pcm('mulaw', 8000, 'raw G.711 u-law'),
+  pcmu: pcm('mulaw', 8000, 'raw G.711 u-law'),
+  al: pcm('alaw', 8000, 'raw G.711 A-law'),
+  alaw: pcm('alaw', 8000, 'raw G.711 A-law'),
+  pcma: pcm('alaw', 8000, 'raw G.711 A-law'),
+  sln: pcm('s16le', 8000, 'raw signed linear 16-bit 8 kHz'),
+  raw: pcm('s16le', 8000, 'raw signed linear 16-bit 8 kHz'),
+  sln12: pcm('s16le', 12000, 'raw signed linear 16-bit 12 kHz'),
+  sln16: pcm('s16le', 16000, 'raw signed linear 16-bit 16 kHz'),
+  sln24: pcm('s16le', 24000, 'raw signed linear 16-bit 24 kHz'),
+  sln32: pcm('s16le', 32000, 'raw signed linear 16-bit 32 kHz'),
+  sln44: pcm('s16le', 44100, 'raw signed linear 16-bit 44.1 kHz'),
+  sln48: pcm('s16le', 48000, 'raw signed linear 16-bit 48 kHz'),
+};
+
+/** Known extensions kept on the job's input file so the hint survives; anything else is dropped. */
+export function rawHintFor(extension: string): RawHint | undefined {
+  return RAW_HINTS[extension.toLowerCase().replace(/^\./, '')];
+}
+
+/** Magic numbers of self-describing files, so a WAV named `.ul` is not decoded as u-law noise. */
+const MAGICS: ReadonlyArray<{ offset: number; bytes: string }> = [
+  { offset: 0, bytes: 'RIFF' },
+  { offset: 0, bytes: 'RF64' },
+  { offset: 0, bytes: 'ID3' },
+  { offset: 0, bytes: 'OggS' },
+  { offset: 0, bytes: 'fLaC' },
+  { offset: 0, bytes: '#!AMR' },
+  { offset: 4, bytes: 'ftyp' },
+  { offset: 0, bytes: '\x1aE\xdf\xa3' },
+  { offset: 0, bytes: '0&\xb2u' },
+  { offset: 0, bytes: 'FORM' },
+  { offset: 0, bytes: '.snd' },
+  { offset: 0, bytes: 'caff' },
+];
+
+export function hasKnownMagic(head: Buffer): boolean {
+  return MAGICS.some(({ offset, bytes }) => head.subarray(offset, offset + bytes.length).equals(Buffer.from(bytes, 'latin1')));
+}

@@ -1,0 +1,478 @@
+/**
+ * MPEG audio frame scanning: exact duration (frames × samples per frame minus
+ * the encoder delay and padding of a LAME/Info tag) and frame offsets for
+ * frame-exact splitting.
+ *
+ * Files are read through a 1 MiB window, frame by frame, so memory stays
+ * bounded however large the recording is.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+
+export type MpegVersion = 1 | 2 | 2.5;
+export type MpegLayer = 1 | 2 | 3;
+
+export interface Mp3FrameHeader {
+  version: MpegVersion;
+  layer: MpegLayer;
+  bitrateKbps: number;
+  sampleRate: number;
+  channels: 1 | 2;
+  padding: boolean;
+  frameBytes: number;
+  samplesPerFrame: number;
+}
+
+export interface Mp3Info {
+  /** Size of the leading ID3v2 tag(s); 0 when none. */
+  id3v2Bytes: number;
+  /** Offset of the first audio frame (after the Xing/Info/VBRI frame when present). */
+  firstFrameOffset: number;
+  /** End of the last complete frame; ID3v1/APE tags and trailing junk are excluded. */
+  audioEnd: number;
+  /** Audio frames, excluding the Xing/Info/VBRI frame. */
+  frames: number;
+  sampleRate: number;
+  channels: 1 | 2;
+  samplesPerFrame: number;
+  version: MpegVersion;
+  layer: MpegLayer;
+  /** A Xing/Info (or VBRI) frame was found. */
+  hasInfoTag: boolean;
+  /** From the LAME extension of the Info tag (12 bits), else 0. */
+  encoderDelay: number;
+  /** From the LAME extension of the Info tag (12 bits), else 0. */
+  encoderPadding: number;
+  /** frames × samplesPerFrame − encoderDelay − encoderPadding (never negative). */
+  totalSamples: number;
+  /** totalSamples / sampleRate. */
+  durationSeconds: number;
+  /** Audio frame bytes over the frames' playing time. */
+  averageBitrateKbps: number;
+}
+
+const HEADER_BYTES = 4;
+const WINDOW_BYTES = 1024 * 1024;
+/** How far past the ID3v2 tag the first frame may start (stray bytes, a tag with a wrong size). */
+const MAX_LEADING_JUNK = 64 * 1024;
+/** How far junk between frames is skipped before the stream is considered over. */
+const MAX_RESYNC = 64 * 1024;
+/** Frames that must chain at the start before a file counts as MPEG audio. */
+const MIN_CHAINED_FRAMES = 3;
+const ID3V2_HEADER_BYTES = 10;
+
+// Indexed by the header's 2-bit fields; null marks reserved values.
+const VERSIONS: readonly (MpegVersion | null)[] = [2.5, null, 2, 1];
+const LAYERS: readonly (MpegLayer | null)[] = [null, 3, 2, 1];
+const SAMPLE_RATES: Readonly<Record<MpegVersion, readonly number[]>> = {
+  1: [44100, 48000, 32000],
+  2: [22050, 24000, 16000],
+  2.5: [11025, 12000, 8000],
+};
+// kbps by bitrate index 1..14 (0 is free format, 15 is invalid).
+const BITRATES_V1: Readonly<Record<MpegLayer, readonly number[]>> = {
+  1: [32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448],
+  2: [32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384],
+  3: [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],
+};
+const BITRATES_V2: Readonly<Record<MpegLayer, readonly number[]>> = {
+  1: [32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],
+  2: [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+  3: [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+};
+
+/**
+ * Parses the 4-byte frame header at `offset`. Null for a bad sync, reserved
+ * version/layer/bitrate/sample rate/emphasis, free format, or too few bytes.
+ */
+export function parseMp3FrameHeader(buf: Buffer, offset: number): Mp3FrameHeader | null {
+  if (offset < 0 || offset + HEADER_BYTES > buf.length) return null;
+  const b1 = buf.readUInt8(offset + 1);
+  const b2 = buf.readUInt8(offset + 2);
+  const b3 = buf.readUInt8(offset + 3);
+  if (buf.readUInt8(offset) !== 0xff || (b1 & 0xe0) !== 0xe0) return null;
+  const version = VERSIONS[(b1 >> 3) & 0x03] ?? null;
+  const layer = LAYERS[(b1 >> 1) & 0x03] ?? null;
+  if (version === null || layer === null) return null;
+  const bitrateIndex = b2 >> 4;
+  const rateIndex = (b2 >> 2) & 0x03;
+  // Emphasis 2 is reserved; rejecting it weeds out more false syncs.
+  if (bitrateIndex === 0 || bitrateIndex === 15 || rateIndex === 3 || (b3 & 0x03) === 2) return null;
+  const table = version === 1 ? BITRATES_V1 : BITRATES_V2;
+  const bitrateKbps = table[layer][bitrateIndex - 1];
+  const sampleRate = SAMPLE_RATES[version][rateIndex];
+  if (bitrateKbps === undefined || sampleRate === undefined) return null;
+  const padding = (b2 & 0x02) !== 0;
+  return {
+    version,
+    layer,
+    bitrateKbps,
+    sampleRate,
+    channels: b3 >> 6 === 3 ? 1 : 2,
+    padding,
+    frameBytes: frameBytesOf(version, layer, bitrateKbps, sampleRate, padding),
+    samplesPerFrame: samplesPerFrameOf(version, layer),
+  };
+}
+
+function samplesPerFrameOf(version: MpegVersion, layer: MpegLayer): number {
+  if (layer === 1) return 384;
+  if (layer === 2) return 1152;
+  return version === 1 ? 1152 : 576;
+}
+
+function frameBytesOf(
+  version: MpegVersion,
+  layer: MpegLayer,
+  bitrateKbps: number,
+  sampleRate: number,
+  padding: boolean,
+): number {
+  // Layer I counts in 4-byte slots; MPEG-2/2.5 layer III frames hold half the samples.
+  if (layer === 1) return (Math.floor((12_000 * bitrateKbps) / sampleRate) + (padding ? 1 : 0)) * 4;
+  const coefficient = layer === 3 && version !== 1 ? 72_000 : 144_000;
+  return Math.floor((coefficient * bitrateKbps) / sampleRate) + (padding ? 1 : 0);
+}
+
+/** What stays constant across the frames of one stream. */
+interface StreamShape {
+  version: MpegVersion;
+  layer: MpegLayer;
+  sampleRate: number;
+  channels: 1 | 2;
+}
+
+function shapeOf(header: Mp3FrameHeader): StreamShape {
+  return { version: header.version, layer: header.layer, sampleRate: header.sampleRate, channels: header.channels };
+}
+
+function matchesShape(header: Mp3FrameHeader, shape: StreamShape): boolean {
+  return (
+    header.version === shape.version &&
+    header.layer === shape.layer &&
+    header.sampleRate === shape.sampleRate &&
+    header.channels === shape.channels
+  );
+}
+
+/** A read-through cache of one ~1 MiB stretch of a file. */
+class FileWindow {
+  private buffer = Buffer.alloc(0);
+  private start = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    readonly size: number,
+  ) {}
+
+  /** The bytes [offset, offset + length) clipped to EOF, reading only when not cached. */
+  async bytes(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.size);
+    if (offset < this.start || end > this.start + this.buffer.length) await this.fill(offset, end - offset);
+    return this.buffer.subarray(offset - this.start, end - this.start);
+  }
+
+  private async fill(offset: number, length: number): Promise<void> {
+    // A fresh buffer each time: slices handed out earlier stay valid.
+    const buffer = Buffer.allocUnsafe(Math.max(WINDOW_BYTES, length));
+    const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, offset);
+    this.buffer = buffer.subarray(0, bytesRead);
+    this.start = offset;
+  }
+}
+
+async function headerAt(window: FileWindow, offset: number): Promise<Mp3FrameHeader | null> {
+  return parseMp3FrameHeader(await window.bytes(offset, HEADER_BYTES), 0);
+}
+
+/** A frame of the stream at `offset` that ends by `end`, or null. */
+async function frameAt(
+  window: FileWindow,
+  offset: number,
+  end: number,
+  shape: StreamShape,
+): Promise<Mp3FrameHeader | null> {
+  const header = await headerAt(window, offset);
+  if (header === null || !matchesShape(header, shape) || offset + header.frameBytes > end) return null;
+  return header;
+}
+
+async function startsWith(window: FileWindow, offset: number, magic: string): Promise<boolean> {
+  return (await window.bytes(offset, magic.length)).toString('latin1') === magic;
+}
+
+/** Size of an ID3v2 tag at `offset` (header, body, footer), or 0. */
+async function id3v2TagBytes(window: FileWindow, offset: number): Promise<number> {
+  const header = await window.bytes(offset, ID3V2_HEADER_BYTES);
+  if (header.length < ID3V2_HEADER_BYTES || header.toString('latin1', 0, 3) !== 'ID3') return 0;
+  const sizeBytes = header.subarray(6, 10);
+  if (header.readUInt8(3) === 0xff || sizeBytes.some((byte) => byte >= 0x80)) return 0;
+  const bodyBytes = sizeBytes.reduce((size, byte) => size * 128 + byte, 0);
+  const footerBytes = (header.readUInt8(5) & 0x10) !== 0 ? ID3V2_HEADER_BYTES : 0;
+  return ID3V2_HEADER_BYTES + bodyBytes + footerBytes;
+}
+
+/** Total size of the ID3v2 tags at `offset`; some taggers write more than one. */
+async function id3v2TagsBytes(window: FileWindow, offset: number): Promise<number> {
+  let total = 0;
+  for (let tag = await id3v2TagBytes(window, offset); tag > 0; tag = await id3v2TagBytes(window, offset + total)) {
+    total += tag;
+  }
+  return total;
+}
+
+/** Whether `count` frames of one shape chain from `offset` (the shape is taken from the first). */
+async function chainsFrom(window: FileWindow, offset: number, count: number): Promise<StreamShape | null> {
+  const first = await headerAt(window, offset);
+  if (first === null) return null;
+  const shape = shapeOf(first);
+  let position = offset;
+  for (let index = 0; index < count; index += 1) {
+    const header = await frameAt(window, position, window.size, shape);
+    if (header === null) return null;
+    position += header.frameBytes;
+  }
+  return shape;
+}
+
+/** Offsets in [from, to) where a frame sync (11 set bits) starts. */
+async function* syncCandidates(window: FileWindow, from: number, to: number): AsyncGenerator<number> {
+  let position = from;
+  while (position < to) {
+    const bytes = await window.bytes(position, Math.min(WINDOW_BYTES, to - position) + 1);
+    if (bytes.length < 2) return;
+    let index = bytes.indexOf(0xff);
+    while (index !== -1 && index < bytes.length - 1) {
+      if ((bytes.readUInt8(index + 1) & 0xe0) === 0xe0) yield position + index;
+      index = bytes.indexOf(0xff, index + 1);
+    }
+    position += bytes.length - 1;
+  }
+}
+
+async function findStreamStart(
+  window: FileWindow,
+  from: number,
+): Promise<{ offset: number; shape: StreamShape } | null> {
+  const to = Math.min(window.size, from + MAX_LEADING_JUNK);
+  for await (const offset of syncCandidates(window, from, to)) {
+    const shape = await chainsFrom(window, offset, MIN_CHAINED_FRAMES);
+    if (shape !== null) return { offset, shape };
+  }
+  return null;
+}
+
+/** Tags and markers that legitimately end the audio of a stream. */
+async function isStreamEnd(window: FileWindow, offset: number, end: number): Promise<boolean> {
+  if (offset >= end) return true;
+  for (const magic of ['TAG', 'APETAGEX', 'ID3', 'LYRICSBEGIN']) {
+    if (await startsWith(window, offset, magic)) return true;
+  }
+  return false;
+}
+
+/**
+ * After junk, the next offset in [from, from + MAX_RESYNC) where a frame of
+ * the stream starts and is followed by another frame or the end of the
+ * stream: one lone sync word in junk is not enough.
+ */
+async function resync(window: FileWindow, from: number, end: number, shape: StreamShape): Promise<number | null> {
+  for await (const offset of syncCandidates(window, from, Math.min(end, from + MAX_RESYNC))) {
+    const header = await frameAt(window, offset, end, shape);
+    if (header === null) continue;
+    const next = offset + header.frameBytes;
+    if ((await frameAt(window, next, end, shape)) !== null || (await isStreamEnd(window, next, end))) return offset;
+  }
+  return null;
+}
+
+interface ScannedFrame {
+  offset: number;
+  header: Mp3FrameHeader;
+}
+
+/** Every complete frame of the stream in [start, end), skipping junk and embedded ID3v2 tags. */
+async function* scanFrames(
+  window: FileWindow,
+  start: number,
+  end: number,
+  shape: StreamShape,
+): AsyncGenerator<ScannedFrame> {
+  let offset = start;
+  while (offset + HEADER_BYTES <= end) {
+    const header = await frameAt(window, offset, end, shape);
+    if (header !== null) {
+      yield { offset, header };
+      offset += header.frameBytes;
+      continue;
+    }
+    // Concatenated files carry their own ID3v2 tags, which can be large (cover art).
+    const tagBytes = await id3v2TagsBytes(window, offset);
+    const next = tagBytes > 0 ? offset + tagBytes : await resync(window, offset + 1, end, shape);
+    if (next === null) return;
+    offset = next;
+  }
+}
+
+interface InfoFrame {
+  encoderDelay: number;
+  encoderPadding: number;
+}
+
+/** Side information size of a layer III frame: where the Xing/Info tag starts after the header. */
+function sideInfoBytes(header: Mp3FrameHeader): number {
+  if (header.version === 1) return header.channels === 1 ? 17 : 32;
+  return header.channels === 1 ? 9 : 17;
+}
+
+const VBRI_OFFSET = HEADER_BYTES + 32;
+const XING_FLAG_FRAMES = 0x1;
+const XING_FLAG_BYTES = 0x2;
+const XING_FLAG_TOC = 0x4;
+const XING_FLAG_QUALITY = 0x8;
+const LAME_DELAY_OFFSET = 0x15;
+const LAME_ENCODER_BYTES = 4;
+
+/**
+ * Recognises a Xing/Info or VBRI frame (a silent frame holding stream
+ * metadata, not audio) and reads the LAME extension's encoder delay and
+ * padding when there is one.
+ */
+function parseInfoFrame(frame: Buffer, header: Mp3FrameHeader): InfoFrame | null {
+  if (header.layer !== 3) return null;
+  const hasCrc = (frame.readUInt8(1) & 0x01) === 0;
+  const xingOffset = HEADER_BYTES + (hasCrc ? 2 : 0) + sideInfoBytes(header);
+  const xingMagic = frame.toString('latin1', xingOffset, xingOffset + 4);
+  if (xingMagic === 'Xing' || xingMagic === 'Info') return parseXing(frame, xingOffset);
+  if (frame.toString('latin1', VBRI_OFFSET, VBRI_OFFSET + 4) === 'VBRI') return { encoderDelay: 0, encoderPadding: 0 };
+  return null;
+}
+
+function parseXing(frame: Buffer, xingOffset: number): InfoFrame {
+  const none: InfoFrame = { encoderDelay: 0, encoderPadding: 0 };
+  if (xingOffset + 8 > frame.length) return none;
+  const flags = frame.readUInt32BE(xingOffset + 4);
+  let lame = xingOffset + 8;
+  if (flags & XING_FLAG_FRAMES) lame += 4;
+  if (flags & XING_FLAG_BYTES) lame += 4;
+  if (flags & XING_FLAG_TOC) lame += 100;
+  if (flags & XING_FLAG_QUALITY) lame += 4;
+  if (lame + LAME_DELAY_OFFSET + 3 > frame.length || !hasEncoderName(frame, lame)) return none;
+  // 12 bits of delay then 12 bits of padding.
+  const packed = frame.readUIntBE(lame + LAME_DELAY_OFFSET, 3);
+  return { encoderDelay: packed >> 12, encoderPadding: packed & 0xfff };
+}
+
+/**
+ * The LAME extension starts with an encoder name ("LAME3.100", "Lavc59.37",
+ * "GOGO"...). A plain Xing tag has zeros or audio there, so the delay bytes
+ * are only trusted after a printable name.
+ */
+function hasEncoderName(frame: Buffer, offset: number): boolean {
+  for (let index = offset; index < offset + LAME_ENCODER_BYTES; index += 1) {
+    const byte = frame.readUInt8(index);
+    if (byte < 0x20 || byte > 0x7e) return false;
+  }
+  return true;
+}
+
+/** RIFF files can carry MPEG frames (format tag 0x55); they are WAVs, not MP3 files. */
+async function isRiffContainer(window: FileWindow): Promise<boolean> {
+  for (const magic of ['RIFF', 'RF64', 'BW64']) {
+    if (await startsWith(window, 0, magic)) return true;
+  }
+  return false;
+}
+
+/**
+ * Scans the whole file frame by frame. Null when the file is not MPEG
+ * audio: at least three chained frames of one version/layer/rate/channel
+ * count must start within 64 KiB after the ID3v2 tag. The layer is reported
+ * (callers refuse layers I and II); junk between frames is skipped when a
+ * chained frame follows within 64 KiB. I/O errors propagate.
+ */
+export async function readMp3Info(path: string): Promise<Mp3Info | null> {
+  const handle = await open(path, 'r');
+  try {
+    const window = new FileWindow(handle, (await handle.stat()).size);
+    return await scanMp3(window);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function scanMp3(window: FileWindow): Promise<Mp3Info | null> {
+  if (await isRiffContainer(window)) return null;
+  const id3v2Bytes = await id3v2TagsBytes(window, 0);
+  const start = await findStreamStart(window, id3v2Bytes);
+  if (start === null) return null;
+  const first = await headerAt(window, start.offset);
+  if (first === null) return null;
+  const infoFrame = parseInfoFrame(await window.bytes(start.offset, first.frameBytes), first);
+  const firstFrameOffset = infoFrame === null ? start.offset : start.offset + first.frameBytes;
+
+  let frames = 0;
+  let audioBytes = 0;
+  let audioEnd = firstFrameOffset;
+  for await (const { offset, header } of scanFrames(window, firstFrameOffset, window.size, start.shape)) {
+    frames += 1;
+    audioBytes += header.frameBytes;
+    audioEnd = offset + header.frameBytes;
+  }
+  return summarise({ id3v2Bytes, firstFrameOffset, audioEnd, frames, audioBytes, first, infoFrame });
+}
+
+function summarise(scan: {
+  id3v2Bytes: number;
+  firstFrameOffset: number;
+  audioEnd: number;
+  frames: number;
+  audioBytes: number;
+  first: Mp3FrameHeader;
+  infoFrame: InfoFrame | null;
+}): Mp3Info {
+  const { first, frames, infoFrame } = scan;
+  const encoderDelay = infoFrame?.encoderDelay ?? 0;
+  const encoderPadding = infoFrame?.encoderPadding ?? 0;
+  const codedSamples = frames * first.samplesPerFrame;
+  const totalSamples = Math.max(0, codedSamples - encoderDelay - encoderPadding);
+  const codedSeconds = codedSamples / first.sampleRate;
+  return {
+    id3v2Bytes: scan.id3v2Bytes,
+    firstFrameOffset: scan.firstFrameOffset,
+    audioEnd: scan.audioEnd,
+    frames,
+    sampleRate: first.sampleRate,
+    channels: first.channels,
+    samplesPerFrame: first.samplesPerFrame,
+    version: first.version,
+    layer: first.layer,
+    hasInfoTag: infoFrame !== null,
+    encoderDelay,
+    encoderPadding,
+    totalSamples,
+    durationSeconds: totalSamples / first.sampleRate,
+    averageBitrateKbps: codedSeconds > 0 ? (scan.audioBytes * 8) / codedSeconds / 1000 : 0,
+  };
+}
+
+/** Every audio frame (not the Info frame) of a file read by readMp3Info, in order. */
+export async function* mp3FrameOffsets(
+  path: string,
+  info: Mp3Info,
+): AsyncGenerator<{ offset: number; bytes: number }> {
+  const handle = await open(path, 'r');
+  try {
+    const window = new FileWindow(handle, (await handle.stat()).size);
+    const shape: StreamShape = {
+      version: info.version,
+      layer: info.layer,
+      sampleRate: info.sampleRate,
+      channels: info.channels,
+    };
+    for await (const { offset, header } of scanFrames(window, info.firstFrameOffset, info.audioEnd, shape)) {
+      yield { offset, bytes: header.frameBytes };
+    }
+  } finally {
+    await handle.close();
+  }
+}

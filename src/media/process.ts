@@ -1,0 +1,150 @@
+/**
+ * runProcess(): the only place that spawns a child. Argv arrays only (no
+ * shell), a minimal environment (credentials never reach a child), a
+ * wall-clock timeout, AbortSignal support, SIGTERM then SIGKILL, bounded
+ * stdout capture and the tail of stderr for error messages.
+ */
+import { spawn } from 'node:child_process';
+
+export interface RunOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Maximum stdout bytes kept in memory (ffprobe JSON); more is an error. */
+  maxStdoutBytes?: number;
+  /** Called for each complete stdout line instead of buffering stdout. */
+  onStdoutLine?: (line: string) => void;
+  /** Grace period between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderrTail: string;
+  elapsedMs: number;
+  timedOut: boolean;
+  aborted: boolean;
+}
+
+export class ProcessError extends Error {
+  constructor(
+    message: string,
+    readonly argv: readonly string[],
+    readonly result: Partial<RunResult>,
+  ) {
+    super(message);
+    this.name = 'ProcessError';
+  }
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+/** Environment handed to children: enough to run, nothing secret. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
+  return env;
+}
+
+/** Live children, so a shutdown can kill what is left. */
+const liveChildren = new Set<import('node:child_process').ChildProcess>();
+
+export function liveProcessCount(): number {
+  return liveChildren.size;
+}
+
+export function killAllChildren(): void {
+  for (const child of liveChildren) child.kill('SIGKILL');
+}
+
+export function runProcess(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const started = performance.now();
+  const maxStdout = options.maxStdoutBytes ?? 8 * 1024 * 1024;
+  const killGraceMs = options.killGraceMs ?? 2000;
+  return new Promise<RunResult>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new ProcessError('aborted before start', [command, ...args], { aborted: true }));
+      return;
+    }
+    const child = spawn(command, args, { shell: false, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    liveChildren.add(child);
+    let stdout = '';
+    let stdoutBytes = 0;
+    let lineBuffer = '';
+    let stderrTail = '';
+    let timedOut = false;
+    let aborted = false;
+    let overflow = false;
+    let killTimer: NodeJS.Timeout | undefined;
+
+    const terminate = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), killGraceMs);
+      killTimer.unref();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      terminate();
+    }, options.timeoutMs);
+    timer.unref();
+    const onAbort = (): void => {
+      aborted = true;
+      terminate();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      if (options.onStdoutLine) {
+        lineBuffer += chunk;
+        let nl: number;
+        while ((nl = lineBuffer.indexOf('\n')) >= 0) {
+          options.onStdoutLine(lineBuffer.slice(0, nl).trimEnd());
+          lineBuffer = lineBuffer.slice(nl + 1);
+        }
+        return;
+      }
+      stdoutBytes += Buffer.byteLength(chunk);
+      if (stdoutBytes > maxStdout) {
+        overflow = true;
+        terminate();
+        return;
+      }
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+    });
+
+    const finish = (): void => {
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      liveChildren.delete(child);
+    };
+    child.on('error', (error) => {
+      finish();
+      reject(new ProcessError(`cannot run ${command}: ${error.message}`, [command, ...args], { stderrTail }));
+    });
+    child.on('close', (code, signal) => {
+      finish();
+      if (options.onStdoutLine && lineBuffer.length > 0) options.onStdoutLine(lineBuffer.trimEnd());
+      const result: RunResult = {
+        code,
+        signal,
+        stdout,
+        stderrTail,
+        elapsedMs: performance.now() - started,
+        timedOut,
+        aborted,
+      };
+      if (overflow) {
+        reject(new ProcessError(`${command} wrote more than ${maxStdout} bytes`, [command, ...args], result));
+        return;
+      }
+      resolve(result);
+    });
+  });
+}

@@ -1,0 +1,205 @@
+/**
+ * probe → plan → pass through / repair / transcode → measure.
+ * Turns one received audio file into audio Imagicle accepts, with its exact
+ * duration measured from the output itself.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { badAudio, GatewayError, Reason } from '../errors.js';
+import { isProbeFailure, probe, runFfmpeg, FfmpegError, type FfmpegBinaries, type ProbeResult } from '../media/ffmpeg.js';
+import { argsFor, bytesPerSecond, CONTENT_TYPE, planFor, type Container, type OutputPolicy, type Plan } from '../media/plan.js';
+import { readWavInfo, repairWavSizes, wavDurationSeconds, type WavInfo } from '../media/wav.js';
+import { readMp3Info, type Mp3Info } from '../media/mp3.js';
+import { formatIsoDuration } from '../media/duration.js';
+import { sanitiseFilename } from '../imagicle/multipart.js';
+
+export interface PrepareLimits {
+  maxDurationSeconds: number;
+  maxChannelsIn: number;
+  processTimeoutMs: number;
+}
+
+export interface PrepareDeps {
+  bins: FfmpegBinaries;
+  output: OutputPolicy;
+  limits: PrepareLimits;
+}
+
+export interface AudioInput {
+  path: string;
+  originalName: string | undefined;
+  extension: string;
+}
+
+export interface OutputFormatInfo {
+  container: Container;
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  bitsPerSample: number | undefined;
+}
+
+export interface PreparedAudio {
+  path: string;
+  bytes: number;
+  container: Container;
+  contentType: string;
+  filename: string;
+  durationSeconds: number;
+  isoDuration: string;
+  /** Samples per channel (WAV) or decoded samples (MP3): the exact measure behind durationSeconds. */
+  samples: number;
+  format: OutputFormatInfo;
+  probe: ProbeResult;
+  plan: Plan;
+  timings: { probeMs: number; processMs: number; measureMs: number };
+}
+
+const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'pcm_mulaw' };
+
+export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+  const t0 = performance.now();
+  const probed = await probeOrFail(input, deps, signal);
+  checkProbeLimits(probed, deps.limits);
+
+  const wav = probed.formatName === 'wav' ? await readWavInfo(input.path) : null;
+  const mp3 = probed.formatName === 'mp3' ? await readMp3Info(input.path) : null;
+  const plan = planFor({ probe: probed, wav, mp3 }, deps.output);
+  const t1 = performance.now();
+
+  let outputPath = input.path;
+  if (plan.action === 'repair-header' && wav) {
+    await repairWavSizes(input.path, wav);
+  } else if (plan.action === 'transcode') {
+    outputPath = path.join(workDir, `out.${plan.target.container}`);
+    const maxDuration = deps.limits.maxDurationSeconds;
+    const args = argsFor(plan.target, {
+      input: input.path,
+      output: outputPath,
+      hint: probed.rawHint,
+      maxDurationSeconds: maxDuration,
+      // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
+      maxOutputBytes: bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024,
+    });
+    try {
+      await runFfmpeg(deps.bins, args, { timeoutMs: timeoutFor(probed, deps.limits), ...(signal ? { signal } : {}) });
+    } catch (error) {
+      throw transcodeError(error, probed);
+    }
+  }
+  const t2 = performance.now();
+
+  const container: Container = plan.action === 'transcode' ? plan.target.container : plan.container;
+  const measured = await measure(outputPath, container);
+  if (plan.action === 'transcode' && measured.durationSeconds >= deps.limits.maxDurationSeconds - 0.05) {
+    throw badAudio(
+      `The audio decodes to more than the limit of ${deps.limits.maxDurationSeconds} seconds (its header said ${describeSeconds(probed.durationSeconds)})`,
+    );
+  }
+  if (measured.samples === 0) throw badAudio(`The file (${probed.formatName}, ${probed.audio.codecName}) holds no audio samples`);
+  const { size } = await stat(outputPath);
+  const t3 = performance.now();
+  return {
+    path: outputPath,
+    bytes: size,
+    container,
+    contentType: CONTENT_TYPE[container],
+    filename: sanitiseFilename(input.originalName, container),
+    durationSeconds: measured.durationSeconds,
+    isoDuration: formatIsoDuration(measured.durationSeconds),
+    samples: measured.samples,
+    format: measured.format,
+    probe: probed,
+    plan,
+    timings: { probeMs: t1 - t0, processMs: t2 - t1, measureMs: t3 - t2 },
+  };
+}
+
+async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
+  const { size } = await stat(input.path);
+  if (size === 0) throw badAudio('The attachment is empty');
+  let result;
+  try {
+    result = await probe(deps.bins, input.path, { extension: input.extension, timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+  } catch (error) {
+    throw transcodeError(error, undefined);
+  }
+  if (isProbeFailure(result)) throw badAudio(result.message);
+  return result;
+}
+
+function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
+  if (probed.audio.channels > limits.maxChannelsIn) {
+    throw badAudio(`The audio has ${probed.audio.channels} channels; at most ${limits.maxChannelsIn} are accepted`);
+  }
+  if (probed.durationSeconds !== undefined && probed.durationSeconds > limits.maxDurationSeconds) {
+    throw badAudio(
+      `The recording lasts ${describeSeconds(probed.durationSeconds)}, more than the limit of ${limits.maxDurationSeconds} seconds`,
+    );
+  }
+}
+
+/** Wall-clock budget for one ffmpeg run: scaled to the input's length, capped by configuration. */
+export function timeoutFor(probed: ProbeResult, limits: PrepareLimits): number {
+  const seconds = probed.durationSeconds ?? limits.maxDurationSeconds;
+  // Transcoding telephony audio runs hundreds of times faster than real time; 1/10 of real time plus a minute is generous.
+  return Math.min(limits.processTimeoutMs, 60_000 + seconds * 100);
+}
+
+function describeSeconds(seconds: number | undefined): string {
+  return seconds === undefined ? 'no duration' : `${seconds.toFixed(1)} s`;
+}
+
+function transcodeError(error: unknown, probed: ProbeResult | undefined): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof FfmpegError) {
+    if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+    if (error.result.timedOut) {
+      return new GatewayError('PROCESS_TIMEOUT', 'Decoding the audio took too long', {
+        status: 400,
+        reason: Reason.InvalidRecordingAudioFile,
+        cause: error,
+        detail: { argv: error.argv, stderr: error.result.stderrTail },
+      });
+    }
+    const what = probed ? `${probed.audio.codecName} in ${probed.formatName}` : 'the file';
+    const lastLine = (error.result.stderrTail ?? '').trim().split('\n').pop()?.replace(/file:\S+/g, 'input') ?? '';
+    return badAudio(`The audio (${what}) cannot be decoded${lastLine ? `: ${lastLine}` : ''}`, error, {
+      argv: error.argv,
+      stderr: error.result.stderrTail,
+    });
+  }
+  return new GatewayError('PROCESS_FAILED', 'Audio processing failed', { status: 500, reason: Reason.InvalidData, cause: error });
+}
+
+interface Measured {
+  durationSeconds: number;
+  samples: number;
+  format: OutputFormatInfo;
+}
+
+/** Exact duration from the output: WAV frames / rate; MP3 frames × samples per frame − delay − padding. */
+export async function measure(file: string, container: Container): Promise<Measured> {
+  if (container === 'wav') {
+    const info: WavInfo | null = await readWavInfo(file);
+    if (!info) throw new GatewayError('INTERNAL', 'The converted WAV cannot be read back', { status: 500, reason: Reason.InvalidData });
+    return {
+      durationSeconds: wavDurationSeconds(info),
+      samples: info.frames,
+      format: {
+        container,
+        codec: info.formatTag === 1 ? `pcm_${info.bitsPerSample === 8 ? 'u8' : 's16le'}` : (WAV_CODEC_NAMES[info.formatTag] ?? `tag ${info.formatTag}`),
+        sampleRate: info.sampleRate,
+        channels: info.channels,
+        bitsPerSample: info.bitsPerSample,
+      },
+    };
+  }
+  const info: Mp3Info | null = await readMp3Info(file);
+  if (!info) throw badAudio('The MP3 cannot be read: no valid MPEG audio frames');
+  return {
+    durationSeconds: info.durationSeconds,
+    samples: info.totalSamples,
+    format: { container, codec: 'mp3', sampleRate: info.sampleRate, channels: info.channels, bitsPerSample: undefined },
+  };
+}
