@@ -12,10 +12,6 @@ export const CHANNEL_MODES = ['keep', 'mono', 'stereo'] as const;
 export type ChannelMode = (typeof CHANNEL_MODES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const int = (min: number, max: number) =>
   z.coerce
     .number({ error: 'must be a number' })

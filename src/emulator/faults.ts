@@ -40,7 +40,7 @@ export class FaultInjector {
 
   /** Queues one fault or several; throws a ZodError when one is invalid (nothing is queued then). */
   add(input: FaultInput | FaultInput[]): void {
-    const parsed = z.array(faultSchema).parse(Array.isArray(input) ? input : [input]);
+    const parsed = Array.isArray(input) ? z.array(faultSchema).parse(input) : [faultSchema.parse(input)];
     for (const { count, ...fault } of parsed) this.queue.push({ fault, remaining: count });
   }
 

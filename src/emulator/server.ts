@@ -71,8 +71,6 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
   });
   const server = createServer(app);
-  // A client dropping the connection mid-request must never take the process down.
-  server.on('clientError', (_error, socket) => socket.destroy());
   const address = await listen(server, options.port ?? 0, host);
   const url = baseUrl(host, address.port);
   logger.info({ url, storageDir: options.storageDir }, 'Imagicle emulator listening');

@@ -13,10 +13,24 @@ const WAV_TOLERANCE_SECONDS = 0.001;
 /** Absorbs float noise so that exactly 1 ms apart still passes. */
 const EPSILON = 1e-9;
 
+function describeSamples(info: WavInfo): string {
+  const tag = info.effectiveFormatTag;
+  if (tag === 1) return `${info.bitsPerSample}-bit PCM`;
+  if (tag === 3) return `${info.bitsPerSample}-bit IEEE float`;
+  if (tag === 6) return 'A-law';
+  if (tag === 7) return 'u-law';
+  return `format 0x${tag.toString(16).padStart(4, '0')}`;
+}
+
 function codecOf(info: WavInfo): Codec {
   const tag = info.formatTag;
   const hex = `0x${tag.toString(16).padStart(4, '0')}`;
-  if (tag === 0xfffe) throw badAudio('WAVE_FORMAT_EXTENSIBLE headers are not accepted; use a plain format tag (1, 6 or 7)');
+  if (tag === 0xfffe) {
+    throw badAudio(
+      `WAVE_FORMAT_EXTENSIBLE headers are not accepted (this one holds ${describeSamples(info)}); ` +
+        'use a plain format tag: 1 (8/16-bit PCM), 6 (A-law) or 7 (u-law)',
+    );
+  }
   if (tag === 3) throw badAudio('IEEE float WAV is not accepted; use 8/16-bit PCM, A-law or u-law');
   if (tag === 1) {
     if (info.bitsPerSample === 8 && info.blockAlign === info.channels) return 'pcm_u8';

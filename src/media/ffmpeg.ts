@@ -237,6 +237,9 @@ export function isProbeFailure(value: ProbeResult | ProbeFailure): value is Prob
   return 'kind' in value;
 }
 
+/** Demuxers whose files point at other files or URLs: named as such in the error. */
+const REFERENCING_DEMUXERS = /^(hls|applehttp|concat|ffconcat|dash|image2|sdp|rtsp|rtp|tee|data|subfile|avi|webm_dash_manifest|mpjpeg)/;
+
 /** Turns ffprobe's last error line into something a client can act on, without paths. */
 function describeProbeError(stderr: string): string {
   const lines = stderr
@@ -245,8 +248,11 @@ function describeProbeError(stderr: string): string {
     .filter(Boolean);
   const text = lines.join(' ');
   if (/not on whitelist/i.test(text)) {
-    const fmt = /\[([^\] @]+)/.exec(text)?.[1];
-    return `The file is a ${fmt ?? 'container'} file, which the gateway does not open (it can reference other files or URLs)`;
+    const fmt = /\[([^\] @]+)/.exec(text)?.[1] ?? 'unknown';
+    if (REFERENCING_DEMUXERS.test(fmt)) {
+      return `The file is a ${fmt} playlist or script, which the gateway refuses: it can reference other files or URLs`;
+    }
+    return `The file was recognised as ${fmt}, which is not an audio format the gateway accepts`;
   }
   if (/Invalid data found when processing input/i.test(text)) return 'The file is not audio: no known audio format was recognised';
   if (/End of file/i.test(text) || text === '') return 'The file is empty or truncated';

@@ -166,22 +166,35 @@ class FileWindow {
 
   /** The bytes [offset, offset + length) clipped to EOF, reading only when not cached. */
   async bytes(offset: number, length: number): Promise<Buffer> {
+    return this.cached(offset, length) ?? (await this.fill(offset, length));
+  }
+
+  /** Like bytes(), without I/O: undefined when the range is not in memory. */
+  cached(offset: number, length: number): Buffer | undefined {
     const end = Math.min(offset + length, this.size);
-    if (offset < this.start || end > this.start + this.buffer.length) await this.fill(offset, end - offset);
+    if (offset < this.start || end > this.start + this.buffer.length) return undefined;
     return this.buffer.subarray(offset - this.start, end - this.start);
   }
 
-  private async fill(offset: number, length: number): Promise<void> {
+  private async fill(offset: number, length: number): Promise<Buffer> {
     // A fresh buffer each time: slices handed out earlier stay valid.
     const buffer = Buffer.allocUnsafe(Math.max(WINDOW_BYTES, length));
     const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, offset);
     this.buffer = buffer.subarray(0, bytesRead);
     this.start = offset;
+    return this.buffer.subarray(0, Math.min(length, bytesRead));
   }
 }
 
 async function headerAt(window: FileWindow, offset: number): Promise<Mp3FrameHeader | null> {
   return parseMp3FrameHeader(await window.bytes(offset, HEADER_BYTES), 0);
+}
+
+/** The header in `bytes` when it is a frame of the stream that ends by `end`, else null. */
+function streamFrame(bytes: Buffer, offset: number, end: number, shape: StreamShape): Mp3FrameHeader | null {
+  const header = parseMp3FrameHeader(bytes, 0);
+  if (header === null || !matchesShape(header, shape) || offset + header.frameBytes > end) return null;
+  return header;
 }
 
 /** A frame of the stream at `offset` that ends by `end`, or null. */
@@ -191,9 +204,7 @@ async function frameAt(
   end: number,
   shape: StreamShape,
 ): Promise<Mp3FrameHeader | null> {
-  const header = await headerAt(window, offset);
-  if (header === null || !matchesShape(header, shape) || offset + header.frameBytes > end) return null;
-  return header;
+  return streamFrame(await window.bytes(offset, HEADER_BYTES), offset, end, shape);
 }
 
 async function startsWith(window: FileWindow, offset: number, magic: string): Promise<boolean> {
@@ -290,27 +301,39 @@ interface ScannedFrame {
   header: Mp3FrameHeader;
 }
 
-/** Every complete frame of the stream in [start, end), skipping junk and embedded ID3v2 tags. */
+/**
+ * Every complete frame of the stream in [start, end), skipping junk and
+ * embedded ID3v2 tags. Frames come in batches, one per read from disk, so a
+ * multi-GB file does not cost an await per frame.
+ */
 async function* scanFrames(
   window: FileWindow,
   start: number,
   end: number,
   shape: StreamShape,
-): AsyncGenerator<ScannedFrame> {
+): AsyncGenerator<ScannedFrame[]> {
+  let batch: ScannedFrame[] = [];
   let offset = start;
   while (offset + HEADER_BYTES <= end) {
-    const header = await frameAt(window, offset, end, shape);
+    const cached = window.cached(offset, HEADER_BYTES);
+    if (cached === undefined && batch.length > 0) {
+      yield batch;
+      batch = [];
+    }
+    const header =
+      cached === undefined ? await frameAt(window, offset, end, shape) : streamFrame(cached, offset, end, shape);
     if (header !== null) {
-      yield { offset, header };
+      batch.push({ offset, header });
       offset += header.frameBytes;
       continue;
     }
     // Concatenated files carry their own ID3v2 tags, which can be large (cover art).
     const tagBytes = await id3v2TagsBytes(window, offset);
     const next = tagBytes > 0 ? offset + tagBytes : await resync(window, offset + 1, end, shape);
-    if (next === null) return;
+    if (next === null) break;
     offset = next;
   }
+  if (batch.length > 0) yield batch;
 }
 
 interface InfoFrame {
@@ -413,10 +436,12 @@ async function scanMp3(window: FileWindow): Promise<Mp3Info | null> {
   let frames = 0;
   let audioBytes = 0;
   let audioEnd = firstFrameOffset;
-  for await (const { offset, header } of scanFrames(window, firstFrameOffset, window.size, start.shape)) {
-    frames += 1;
-    audioBytes += header.frameBytes;
-    audioEnd = offset + header.frameBytes;
+  for await (const batch of scanFrames(window, firstFrameOffset, window.size, start.shape)) {
+    for (const { offset, header } of batch) {
+      frames += 1;
+      audioBytes += header.frameBytes;
+      audioEnd = offset + header.frameBytes;
+    }
   }
   return summarise({ id3v2Bytes, firstFrameOffset, audioEnd, frames, audioBytes, first, infoFrame });
 }
@@ -469,8 +494,8 @@ export async function* mp3FrameOffsets(
       sampleRate: info.sampleRate,
       channels: info.channels,
     };
-    for await (const { offset, header } of scanFrames(window, info.firstFrameOffset, info.audioEnd, shape)) {
-      yield { offset, bytes: header.frameBytes };
+    for await (const batch of scanFrames(window, info.firstFrameOffset, info.audioEnd, shape)) {
+      for (const { offset, header } of batch) yield { offset, bytes: header.frameBytes };
     }
   } finally {
     await handle.close();

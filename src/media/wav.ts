@@ -220,23 +220,16 @@ function isPlainTag(tag: number): tag is PlainFormatTag {
 export async function repairWavSizes(path: string, info: WavInfo): Promise<WavInfo> {
   const handle = await open(path, 'r+');
   try {
-    let fileSize = (await handle.stat()).size;
+    const fileSize = (await handle.stat()).size;
     const dataEnd = info.dataOffset + info.dataBytes;
-    const available = Math.max(0, fileSize - info.dataOffset);
-    const { raw } = realDataBytes(info.declaredDataSize, available, info.blockAlign);
-    const plausible = isPlausibleDataSize(info.declaredDataSize, available);
-    const raggedData = raw !== info.dataBytes;
-    const junkAfterBogusData = !plausible && fileSize > dataEnd;
-    if (raggedData || junkAfterBogusData) {
-      await handle.truncate(dataEnd);
-      fileSize = dataEnd;
-    }
-    if ((info.dataBytes & 1) === 1 && fileSize === dataEnd) {
-      await handle.write(Buffer.alloc(1), 0, 1, dataEnd);
-      fileSize += 1;
-    }
-    if (fileSize - 8 > UINT32_MAX) throw new RangeError(`WAV too large for 32-bit RIFF sizes: ${fileSize} bytes`);
-    await handle.write(uint32LE(fileSize - 8), 0, 4, 4);
+    const keptSize = needsTruncation(info, fileSize) ? dataEnd : fileSize;
+    const padByte = (info.dataBytes & 1) === 1 && keptSize === dataEnd ? 1 : 0;
+    const riffSize = keptSize + padByte - 8;
+    // Checked before touching the file: past 4 GiB no RIFF size is right.
+    if (riffSize > UINT32_MAX) throw new RangeError(`WAV too large for 32-bit RIFF sizes: ${fileSize} bytes`);
+    if (keptSize < fileSize) await handle.truncate(keptSize);
+    if (padByte === 1) await handle.write(Buffer.alloc(1), 0, 1, dataEnd);
+    await handle.write(uint32LE(riffSize), 0, 4, 4);
     await handle.write(uint32LE(info.dataBytes), 0, 4, info.dataOffset - 4);
   } finally {
     await handle.close();
@@ -244,6 +237,20 @@ export async function repairWavSizes(path: string, info: WavInfo): Promise<WavIn
   const repaired = await readWavInfo(path);
   if (repaired === null) throw new Error(`WAV header unreadable after repair: ${path}`);
   return repaired;
+}
+
+/**
+ * A data chunk that is not whole frames must lose its partial frame; so must
+ * bytes after the last whole frame when the data size was bogus (they are a
+ * partial frame, not a chunk anyone can find). A LIST chunk after a data
+ * chunk with a plausible size is kept.
+ */
+function needsTruncation(info: WavInfo, fileSize: number): boolean {
+  const available = Math.max(0, fileSize - info.dataOffset);
+  const { raw } = realDataBytes(info.declaredDataSize, available, info.blockAlign);
+  const raggedData = raw !== info.dataBytes;
+  const junkAfterBogusData = !isPlausibleDataSize(info.declaredDataSize, available) && available > info.dataBytes;
+  return raggedData || junkAfterBogusData;
 }
 
 function uint32LE(value: number): Buffer {
@@ -347,15 +354,22 @@ function assertFrameRange(info: WavInfo, startFrame: number, frameCount: number)
   if (!valid) throw new RangeError(`frames [${startFrame}, +${frameCount}) outside 0..${info.frames}`);
 }
 
-/** Decodes one sample at `offset` to the range [-1, 1]. */
-type SampleDecoder = (buffer: Buffer, offset: number) => number;
+/** Sum of the squares of the samples in buffer[from, to), each scaled to [-1, 1]. */
+type SquareSummer = (buffer: Buffer, from: number, to: number) => number;
 
-const ALAW_TABLE = buildG711Table(decodeAlaw);
-const MULAW_TABLE = buildG711Table(decodeMulaw);
+interface SampleReader {
+  bytesPerSample: number;
+  sumSquares: SquareSummer;
+}
 
-function buildG711Table(decode: (byte: number) => number): Float64Array {
+const ALAW_SQUARES = buildSquareTable(decodeAlaw);
+const MULAW_SQUARES = buildSquareTable(decodeMulaw);
+const U8_SQUARES = buildSquareTable((byte) => (byte - 128) * 256);
+
+/** Squares of the 256 possible byte samples, from a decoder to 16-bit linear. */
+function buildSquareTable(decode: (byte: number) => number): Float64Array {
   const table = new Float64Array(256);
-  for (let byte = 0; byte < 256; byte += 1) table[byte] = decode(byte) / 32768;
+  for (let byte = 0; byte < 256; byte += 1) table[byte] = (decode(byte) / 32768) ** 2;
   return table;
 }
 
@@ -377,25 +391,49 @@ function decodeMulaw(byte: number): number {
   return (value & 0x80) !== 0 ? -magnitude : magnitude;
 }
 
-function sampleDecoderFor(info: WavInfo): { decode: SampleDecoder; bytesPerSample: number } | null {
+function byteTableSummer(table: Float64Array): SquareSummer {
+  return (buffer, from, to) => {
+    let sum = 0;
+    for (let at = from; at < to; at += 1) sum += table[buffer[at] ?? 0] ?? 0;
+    return sum;
+  };
+}
+
+function linearSummer(bytesPerSample: number, read: (buffer: Buffer, at: number) => number): SquareSummer {
+  return (buffer, from, to) => {
+    let sum = 0;
+    for (let at = from; at < to; at += bytesPerSample) {
+      const sample = read(buffer, at);
+      sum += sample * sample;
+    }
+    return sum;
+  };
+}
+
+function sampleReaderFor(info: WavInfo): SampleReader | null {
   const tag = info.formatTag === WAVE_FORMAT_EXTENSIBLE ? info.effectiveFormatTag : info.formatTag;
   const bytesPerSample = info.blockAlign / info.channels;
-  if (tag === WAVE_FORMAT_ALAW && bytesPerSample === 1) {
-    return { bytesPerSample, decode: (b, o) => ALAW_TABLE[b[o] ?? 0xd5] ?? 0 };
+  const summer = squareSummerFor(tag, bytesPerSample);
+  return summer === null ? null : { bytesPerSample, sumSquares: summer };
+}
+
+function squareSummerFor(tag: number, bytesPerSample: number): SquareSummer | null {
+  if (tag === WAVE_FORMAT_ALAW && bytesPerSample === 1) return byteTableSummer(ALAW_SQUARES);
+  if (tag === WAVE_FORMAT_MULAW && bytesPerSample === 1) return byteTableSummer(MULAW_SQUARES);
+  if (tag === WAVE_FORMAT_IEEE_FLOAT && bytesPerSample === 4) return linearSummer(4, (b, at) => b.readFloatLE(at));
+  if (tag !== WAVE_FORMAT_PCM) return null;
+  switch (bytesPerSample) {
+    case 1:
+      return byteTableSummer(U8_SQUARES);
+    case 2:
+      return linearSummer(2, (b, at) => b.readInt16LE(at) / 0x8000);
+    case 3:
+      return linearSummer(3, (b, at) => b.readIntLE(at, 3) / 0x800000);
+    case 4:
+      return linearSummer(4, (b, at) => b.readInt32LE(at) / 0x80000000);
+    default:
+      return null;
   }
-  if (tag === WAVE_FORMAT_MULAW && bytesPerSample === 1) {
-    return { bytesPerSample, decode: (b, o) => MULAW_TABLE[b[o] ?? 0xff] ?? 0 };
-  }
-  if (tag === WAVE_FORMAT_PCM) {
-    if (bytesPerSample === 1) return { bytesPerSample, decode: (b, o) => ((b[o] ?? 128) - 128) / 128 };
-    if (bytesPerSample === 2) return { bytesPerSample, decode: (b, o) => b.readInt16LE(o) / 32768 };
-    if (bytesPerSample === 3) return { bytesPerSample, decode: (b, o) => b.readIntLE(o, 3) / 8388608 };
-    if (bytesPerSample === 4) return { bytesPerSample, decode: (b, o) => b.readInt32LE(o) / 2147483648 };
-  }
-  if (tag === WAVE_FORMAT_IEEE_FLOAT && bytesPerSample === 4) {
-    return { bytesPerSample, decode: (b, o) => b.readFloatLE(o) };
-  }
-  return null;
 }
 
 /**
@@ -412,8 +450,8 @@ export async function quietestFrame(
   toFrame: number,
   windowMs = 20,
 ): Promise<{ frame: number; rms: number }> {
-  const decoder = sampleDecoderFor(info);
-  if (decoder === null) throw new Error(`cannot decode WAV format tag 0x${info.effectiveFormatTag.toString(16)}`);
+  const reader = sampleReaderFor(info);
+  if (reader === null) throw new Error(`cannot decode WAV format tag 0x${info.effectiveFormatTag.toString(16)}`);
   const end = Math.min(toFrame, info.frames);
   if (!Number.isSafeInteger(fromFrame) || fromFrame < 0 || fromFrame >= end) {
     throw new RangeError(`empty frame range [${fromFrame}, ${toFrame}) in ${info.frames} frames`);
@@ -421,7 +459,7 @@ export async function quietestFrame(
   const windowFrames = Math.max(1, Math.round((info.sampleRate * windowMs) / 1000));
   const handle = await open(path, 'r');
   try {
-    return await scanWindows(handle, info, decoder, fromFrame, end, windowFrames);
+    return await scanWindows(handle, info, reader, fromFrame, end, windowFrames);
   } finally {
     await handle.close();
   }
@@ -430,7 +468,7 @@ export async function quietestFrame(
 async function scanWindows(
   handle: FileHandle,
   info: WavInfo,
-  decoder: { decode: SampleDecoder; bytesPerSample: number },
+  reader: SampleReader,
   fromFrame: number,
   endFrame: number,
   windowFrames: number,
@@ -440,6 +478,7 @@ async function scanWindows(
   const window = Math.min(windowFrames, endFrame - fromFrame);
   const windowCount = Math.floor((endFrame - fromFrame) / window);
   const windowBytes = window * info.blockAlign;
+  const samplesPerWindow = windowBytes / reader.bytesPerSample;
   const windowsPerRead = Math.max(1, Math.floor(SCAN_CHUNK_BYTES / windowBytes));
   const buffer = Buffer.alloc(windowsPerRead * windowBytes);
   let best = { frame: fromFrame, rms: Number.POSITIVE_INFINITY };
@@ -448,26 +487,10 @@ async function scanWindows(
     const position = info.dataOffset + (fromFrame + first * window) * info.blockAlign;
     const { bytesRead } = await handle.read(buffer, 0, count * windowBytes, position);
     for (let w = 0; w < count && (w + 1) * windowBytes <= bytesRead; w += 1) {
-      const rms = windowRms(buffer, w * windowBytes, windowBytes, decoder);
+      const from = w * windowBytes;
+      const rms = Math.sqrt(reader.sumSquares(buffer, from, from + windowBytes) / samplesPerWindow);
       if (rms < best.rms) best = { frame: fromFrame + (first + w) * window, rms };
     }
   }
   return best;
-}
-
-function windowRms(
-  buffer: Buffer,
-  offset: number,
-  length: number,
-  decoder: { decode: SampleDecoder; bytesPerSample: number },
-): number {
-  const { decode, bytesPerSample } = decoder;
-  let sumOfSquares = 0;
-  let samples = 0;
-  for (let at = offset; at < offset + length; at += bytesPerSample) {
-    const sample = decode(buffer, at);
-    sumOfSquares += sample * sample;
-    samples += 1;
-  }
-  return Math.sqrt(sumOfSquares / samples);
 }

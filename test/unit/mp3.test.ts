@@ -177,7 +177,8 @@ describe('readMp3Info', () => {
     const clean = await mustRead(raw);
     const frames = await collectFrames(raw, clean);
     const bytes = await readFile(raw);
-    const junk = Buffer.concat([Buffer.from('junk '), Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.from(' more junk')]);
+    const strayHeader = Buffer.from([0xff, 0xfb, 0x90, 0x64]);
+    const junk = Buffer.concat([Buffer.from('junk '), strayHeader, Buffer.from(' more junk')]);
     const cut = frames[10]?.offset ?? 0;
     const dirty = join(dir, 'dirty.mp3');
     await writeFile(dirty, Buffer.concat([junk, bytes.subarray(0, cut), junk, bytes.subarray(cut)]));

@@ -131,13 +131,21 @@ describe('readWavInfo', () => {
   it('counts a LIST chunk after the data as trailing bytes', async () => {
     const path = join(dir, 'trailing-list.wav');
     await copyFile(await makeTone('plain-for-trailing.wav', 'pcm_s16le', ['-fflags', '+bitexact']), path);
-    const list = Buffer.concat([Buffer.from('LIST'), Buffer.from([12, 0, 0, 0]), Buffer.from('INFOINAM'), Buffer.alloc(4)]);
+    // LIST, 12 body bytes: INFO, then an empty INAM sub-chunk.
+    const list = Buffer.from('LIST\x0c\x00\x00\x00INFOINAM\x00\x00\x00\x00', 'latin1');
     await appendFile(path, list);
     await overwriteUInt32(path, 4, (await stat(path)).size - 8);
     const info = await mustRead(path);
     expect(info.trailingBytes).toBe(list.length);
     expect(info.frames).toBe(SAMPLES);
     expect(info.sizesConsistent).toBe(true);
+
+    // A wrong RIFF size alone is repaired without dropping the LIST chunk.
+    await overwriteUInt32(path, 4, 0);
+    const repaired = await repairWavSizes(path, await mustRead(path));
+    expect(repaired.sizesConsistent).toBe(true);
+    expect(repaired.fileSize).toBe(info.fileSize);
+    expect(repaired.trailingBytes).toBe(list.length);
   });
 
   it.each([

@@ -1,0 +1,29 @@
+# Imagicle audio gateway: Node LTS on Debian with Debian's ffmpeg.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=optional
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --omit=optional
+
+FROM node:22-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production \
+    PORT=8080 \
+    TMP_DIR=/var/lib/imagicle-gateway/tmp \
+    FFMPEG_PATH=/usr/bin/ffmpeg \
+    FFPROBE_PATH=/usr/bin/ffprobe
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+RUN mkdir -p /var/lib/imagicle-gateway && chown -R node:node /var/lib/imagicle-gateway
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# IMAGICLE_URL is required in production (the embedded emulator is for development).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/main.js"]
+CMD ["serve"]

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { argsFor, planFor, targetFor, type InputFacts, type OutputPolicy, type WavFacts } from '../../src/media/plan.js';
+import type { ProbeResult } from '../../src/media/ffmpeg.js';
+import { rawHintFor } from '../../src/media/formats.js';
+
+const policy: OutputPolicy = { format: 'pcm16', sampleRate: 8000, channels: 'keep', mp3BitrateKbps: 32 };
+
+function probeOf(formatName: string, codecName: string, channels: number, extra: Partial<ProbeResult> = {}): ProbeResult {
+  return {
+    formatName,
+    formatLongName: formatName,
+    durationSeconds: 10,
+    sizeBytes: 1000,
+    audio: {
+      index: 0,
+      codecName,
+      codecLongName: codecName,
+      sampleFormat: 's16',
+      sampleRate: 8000,
+      channels,
+      channelLayout: undefined,
+      bitsPerSample: 16,
+      durationSeconds: 10,
+      bitRate: undefined,
+    },
+    audioStreamCount: 1,
+    hasVideo: false,
+    rawHint: undefined,
+    ...extra,
+  };
+}
+
+function wav(formatTag: number, bits: number, channels: number, extra: Partial<WavFacts> = {}): WavFacts {
+  return {
+    formatTag,
+    effectiveFormatTag: formatTag,
+    bitsPerSample: bits,
+    channels,
+    sampleRate: 8000,
+    sizesConsistent: true,
+    plainHeader: formatTag !== 0xfffe,
+    frames: 8000,
+    ...extra,
+  };
+}
+
+const wavInput = (codec: string, w: WavFacts): InputFacts => ({ probe: probeOf('wav', codec, w.channels), wav: w, mp3: null });
+
+describe('planFor', () => {
+  it.each<[string, InputFacts, string]>([
+    ['PCM16 mono WAV', wavInput('pcm_s16le', wav(1, 16, 1)), 'pass-through'],
+    ['PCM16 stereo WAV', wavInput('pcm_s16le', wav(1, 16, 2)), 'pass-through'],
+    ['PCM8 WAV', wavInput('pcm_u8', wav(1, 8, 1)), 'pass-through'],
+    ['A-law WAV', wavInput('pcm_alaw', wav(6, 8, 1)), 'pass-through'],
+    ['u-law WAV', wavInput('pcm_mulaw', wav(7, 8, 2)), 'pass-through'],
+    ['24-bit WAV', wavInput('pcm_s24le', wav(1, 24, 1)), 'transcode'],
+    ['float WAV', wavInput('pcm_f32le', wav(3, 32, 1)), 'transcode'],
+    ['extensible PCM16 WAV', wavInput('pcm_s16le', wav(0xfffe, 16, 2, { effectiveFormatTag: 1 })), 'transcode'],
+    ['GSM in WAV', wavInput('gsm_ms', wav(0x31, 0, 1)), 'transcode'],
+    ['G.726 in WAV', wavInput('adpcm_g726', wav(0x45, 4, 1)), 'transcode'],
+    ['streaming WAV (size 0)', wavInput('pcm_s16le', wav(1, 16, 1, { sizesConsistent: false })), 'repair-header'],
+    ['empty WAV data', wavInput('pcm_s16le', wav(1, 16, 1, { frames: 0 })), 'transcode'],
+    ['5.1 PCM16 WAV', wavInput('pcm_s16le', wav(1, 16, 6)), 'transcode'],
+    ['MP3 layer III', { probe: probeOf('mp3', 'mp3', 2), wav: null, mp3: { layer: 3, channels: 2, frames: 10 } }, 'pass-through'],
+    ['MP2 in .mp3', { probe: probeOf('mp3', 'mp2', 2), wav: null, mp3: { layer: 2, channels: 2, frames: 10 } }, 'transcode'],
+    ['MP3 the parser rejects', { probe: probeOf('mp3', 'mp3', 1), wav: null, mp3: null }, 'transcode'],
+    ['Opus in Ogg', { probe: probeOf('ogg', 'opus', 2), wav: null, mp3: null }, 'transcode'],
+    ['AAC in MP4', { probe: probeOf('mov,mp4,m4a,3gp,3g2,mj2', 'aac', 1), wav: null, mp3: null }, 'transcode'],
+    [
+      'raw u-law by extension',
+      { probe: probeOf('mulaw', 'pcm_mulaw', 1, { rawHint: rawHintFor('ul') }), wav: null, mp3: null },
+      'transcode',
+    ],
+  ])('%s → %s', (_name, facts, action) => {
+    expect(planFor(facts, policy).action).toBe(action);
+  });
+
+  it('keeps mono mono and stereo stereo by default, downmixes more than 2 channels to stereo', () => {
+    const t = (channels: number) => targetFor(policy, channels).channels;
+    expect([t(1), t(2), t(6)]).toEqual([1, 2, 2]);
+  });
+
+  it('CHANNELS=mono transcodes compliant stereo to mono, CHANNELS=stereo transcodes compliant mono', () => {
+    const mono = planFor(wavInput('pcm_s16le', wav(1, 16, 2)), { ...policy, channels: 'mono' });
+    expect(mono.action).toBe('transcode');
+    expect(mono.action === 'transcode' && mono.target.channels).toBe(1);
+    const stereo = planFor(wavInput('pcm_s16le', wav(1, 16, 1)), { ...policy, channels: 'stereo' });
+    expect(stereo.action === 'transcode' && stereo.target.channels).toBe(2);
+    expect(planFor(wavInput('pcm_s16le', wav(1, 16, 1)), { ...policy, channels: 'mono' }).action).toBe('pass-through');
+  });
+
+  it('targets the configured codec and container', () => {
+    const facts: InputFacts = { probe: probeOf('ogg', 'opus', 1), wav: null, mp3: null };
+    const codecs = (['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const).map((format) => {
+      const plan = planFor(facts, { ...policy, format });
+      return plan.action === 'transcode' ? `${plan.target.container}/${plan.target.codec}` : plan.action;
+    });
+    expect(codecs).toEqual(['wav/pcm_s16le', 'wav/pcm_u8', 'wav/pcm_alaw', 'wav/pcm_mulaw', 'mp3/libmp3lame']);
+  });
+});
+
+describe('argsFor', () => {
+  const target = targetFor({ ...policy, format: 'alaw' }, 2);
+  const io = { input: '/tmp/job/in-attachment', output: '/tmp/job/out.wav', hint: undefined, maxDurationSeconds: 43200, maxOutputBytes: 5e8 };
+
+  it('restricts protocols and demuxers, maps only the first audio stream, caps duration and size', () => {
+    const args = argsFor(target, io);
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(after('-protocol_whitelist')).toBe('file');
+    expect(after('-format_whitelist')).not.toMatch(/\b(hls|concat|avi|image2|lavfi|dash)\b/);
+    expect(after('-i')).toBe('file:/tmp/job/in-attachment');
+    expect(after('-map')).toBe('0:a:0');
+    expect(args).toEqual(expect.arrayContaining(['-vn', '-sn', '-dn']));
+    expect(after('-t')).toBe('43200');
+    expect(after('-fs')).toBe('500000000');
+    expect(after('-c:a')).toBe('pcm_alaw');
+    expect(args.at(-1)).toBe('file:/tmp/job/out.wav');
+    expect(args).not.toContain('-safe');
+  });
+
+  it('forces the raw demuxer named by the extension, with its rate', () => {
+    const args = argsFor(target, { ...io, hint: rawHintFor('sln16') });
+    expect(args.slice(0, 12)).toEqual(
+      expect.arrayContaining(['-format_whitelist', 's16le', '-f', 's16le', '-sample_rate', '16000', '-ch_layout', 'mono']),
+    );
+  });
+
+  it('writes an Info tag for MP3 so the encoder delay is known', () => {
+    const args = argsFor(targetFor({ ...policy, format: 'mp3', mp3BitrateKbps: 24 }, 1), { ...io, output: '/tmp/o.mp3' });
+    expect(args).toEqual(expect.arrayContaining(['-c:a', 'libmp3lame', '-b:a', '24k', '-write_xing', '1', '-f', 'mp3']));
+  });
+});
