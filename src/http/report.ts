@@ -1,8 +1,10 @@
 /** The native endpoint's JSON report: what came in, what was decided, what went out, what Imagicle said. */
 import type { IngestResult } from '../pipeline/ingest.js';
+import { summariseParts } from './answer.js';
 
 export function buildReport(requestId: string, result: IngestResult, timings: { receivedMs: number; totalMs: number }) {
-  const { prepared, upstream } = result;
+  const { prepared } = result.fitted;
+  const first = result.deliveries[0];
   const { probe } = prepared;
   return {
     requestId,
@@ -30,12 +32,15 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
       duration: prepared.isoDuration,
       durationSeconds: prepared.durationSeconds,
     },
-    metadata: result.metadataSent,
+    oversize: result.fitted.oversize,
+    metadata: first?.metadata,
     upstream: {
-      status: upstream.status,
-      id: upstream.status >= 200 && upstream.status < 300 ? upstream.json : undefined,
-      body: upstream.json ?? (upstream.body || undefined),
+      status: first?.upstream?.status ?? first?.error?.status,
+      id: first?.delivered ? first.upstream?.json : undefined,
+      body: first?.upstream ? (first.upstream.json ?? (first.upstream.body || undefined)) : first?.error?.toBody(),
     },
+    complete: result.complete,
+    parts: summariseParts(result.deliveries),
     timings: {
       receiveMs: Math.round(timings.receivedMs),
       probeMs: Math.round(prepared.timings.probeMs),

@@ -1,61 +1,121 @@
 /**
- * The use case: prepared audio + metadata → one upload to Imagicle.
+ * The use case: prepared audio + metadata → upload(s) to Imagicle.
  * Takes its dependencies; owns no I/O setup. Delivery is a function so that
  * retries and the spool can wrap it without this file changing.
  */
-import { tooLarge } from '../errors.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
-import { prepareAudio, type AudioInput, type PrepareDeps, type PreparedAudio } from './prepare.js';
+import { shiftInstant } from '../imagicle/instant.js';
+import type { AudioInput, PreparedAudio } from './prepare.js';
+import { DEFAULT_STEREO_POLICY, prepareCall, reencodeSource, type StereoPolicy, type StereoRequestOptions } from './stereo.js';
+import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
 
 export type Deliver = (upload: UploadInput) => Promise<UpstreamResponse>;
 
-export interface IngestDeps extends PrepareDeps {
+export interface IngestDeps extends FitDeps {
   deliver: Deliver;
-  maxPartBytes: number;
+  /** CHANNEL_ORDER, SOURCE_PROFILE, STEREO_CHECK (defaults when unset). */
+  stereo?: StereoPolicy | undefined;
 }
 
 export interface IngestRequest {
   metadata: RecordingMetadata;
   audio: AudioInput;
+  /** The remote party's leg (`remoteAttachment`), merged with `audio` into stereo. */
+  remoteAudio?: AudioInput | undefined;
+  stereoOptions?: StereoRequestOptions | undefined;
   workDir: string;
   callerAuthorization?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
+export interface PartDelivery {
+  part: DeliverablePart;
+  metadata: Record<string, unknown>;
+  /** Imagicle's answer, when it answered. */
+  upstream: UpstreamResponse | undefined;
+  /** Why the part was not delivered when Imagicle did not answer (unreachable, timeout). */
+  error: GatewayError | undefined;
+  delivered: boolean;
+  /** False for parts after a failed one: they were not attempted. */
+  attempted: boolean;
+}
+
 export interface IngestResult {
   prepared: PreparedAudio;
-  metadataSent: Record<string, unknown>;
-  upstream: UpstreamResponse;
+  fitted: FittedAudio;
+  deliveries: PartDelivery[];
+  complete: boolean;
   deliverMs: number;
 }
 
-/** The metadata Imagicle receives: the caller's, with the measured duration. */
-export function metadataFor(metadata: RecordingMetadata, isoDuration: string): Record<string, unknown> {
-  return { ...metadata, duration: isoDuration };
-}
+const is2xx = (status: number): boolean => status >= 200 && status < 300;
 
-export function checkPartSize(prepared: PreparedAudio, maxPartBytes: number): void {
-  if (prepared.bytes > maxPartBytes) {
-    throw tooLarge(
-      `The converted recording is ${prepared.bytes} bytes, more than the limit of ${maxPartBytes} bytes per file`,
-    );
+/**
+ * The metadata Imagicle receives for one part: the caller's, with the
+ * measured duration; for split recordings also the shifted start and
+ * `(part k/n)` at the end of the notes.
+ */
+export function metadataForPart(metadata: RecordingMetadata, part: DeliverablePart): Record<string, unknown> {
+  const sent: Record<string, unknown> = { ...metadata, duration: part.isoDuration };
+  if (part.count > 1) {
+    sent.startDateTime = shiftInstant(metadata.startDateTime, part.startOffsetSeconds);
+    const notes = typeof metadata.notes === 'string' && metadata.notes.trim() !== '' ? `${metadata.notes} ` : '';
+    sent.notes = `${notes}(part ${part.index}/${part.count})`;
   }
+  return sent;
 }
 
 export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<IngestResult> {
-  const prepared = await prepareAudio(request.audio, request.workDir, deps, request.signal);
-  checkPartSize(prepared, deps.maxPartBytes);
-  const metadataSent = metadataFor(request.metadata, prepared.isoDuration);
+  const prepared = await prepareCall(
+    { attachment: request.audio, remoteAttachment: request.remoteAudio, options: request.stereoOptions, direction: request.metadata.direction },
+    request.workDir,
+    { ...deps, stereo: deps.stereo ?? DEFAULT_STEREO_POLICY },
+    request.signal,
+  );
+  const fitted = await fitToLimit(prepared, reencodeSource(prepared, request.audio), request.workDir, deps, request.signal);
   const started = performance.now();
-  const upstream = await deps.deliver({
-    metadata: metadataSent,
-    audioPath: prepared.path,
-    audioBytes: prepared.bytes,
-    contentType: prepared.contentType,
-    filename: prepared.filename,
-    callerAuthorization: request.callerAuthorization,
-    signal: request.signal,
-  });
-  return { prepared, metadataSent, upstream, deliverMs: performance.now() - started };
+  const deliveries = await deliverParts(fitted, request, deps.deliver);
+  return {
+    prepared,
+    fitted,
+    deliveries,
+    complete: deliveries.every((d) => d.delivered),
+    deliverMs: performance.now() - started,
+  };
+}
+
+/** Parts go in order; the first failure stops the rest, so nothing arrives out of order. */
+async function deliverParts(fitted: FittedAudio, request: IngestRequest, deliver: Deliver): Promise<PartDelivery[]> {
+  const deliveries: PartDelivery[] = fitted.parts.map((part) => ({
+    part,
+    metadata: metadataForPart(request.metadata, part),
+    upstream: undefined,
+    error: undefined,
+    delivered: false,
+    attempted: false,
+  }));
+  for (const d of deliveries) {
+    d.attempted = true;
+    try {
+      d.upstream = await deliver({
+        metadata: d.metadata,
+        audioPath: d.part.path,
+        audioBytes: d.part.bytes,
+        contentType: fitted.prepared.contentType,
+        filename: d.part.filename,
+        callerAuthorization: request.callerAuthorization,
+        signal: request.signal,
+      });
+    } catch (error) {
+      // A single recording keeps the plain error path (502/504); split ones report per part.
+      if (deliveries.length === 1) throw error;
+      d.error = toGatewayError(error);
+      break;
+    }
+    d.delivered = is2xx(d.upstream.status);
+    if (!d.delivered) break;
+  }
+  return deliveries;
 }

@@ -50,7 +50,7 @@ describe('drop-in endpoint: every input family', () => {
   });
 
   it('leaves no temp files behind', async () => {
-    expect(await t.tempEntries()).toEqual([]);
+    expect(await t.settledTempEntries()).toEqual([]);
   });
 });
 

@@ -16,6 +16,8 @@ export interface TestGateway {
   tmpDir: string;
   logs: string[];
   tempEntries(): Promise<string[]>;
+  /** The temp folder's entries once in-flight cleanups had a moment to finish (they run after the answer). */
+  settledTempEntries(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,14 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     tmpDir,
     logs,
     tempEntries: async () => readdir(tmpDir).catch(() => []),
+    settledTempEntries: async () => {
+      for (let i = 0; i < 40; i++) {
+        const entries = await readdir(tmpDir).catch(() => []);
+        if (entries.length === 0) return entries;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return readdir(tmpDir).catch(() => []);
+    },
     close: async () => {
       await gateway.close();
       await rm(root, { recursive: true, force: true });
