@@ -1,0 +1,327 @@
+/**
+ * npm run bench: each case runs side by side with its baseline in the same
+ * run, on loopback, against the emulator in its own process. Prints a table
+ * and writes it, with the machine's CPU and memory, to docs/benchmarks.md.
+ *
+ *   (a) 1 h stereo Opus through the gateway  vs  ffmpeg to the same target, then curl to the emulator
+ *   (b) compliant 100 MB WAV passed through   vs  curl straight to the emulator
+ *   (c) 5 h raw GSM split and delivered (time, parts)
+ *   (d) peak RSS of the gateway during (a), (b), (c) and a 1 GB upload
+ *   (e) 8 concurrent 1-minute uploads         vs  8 bare ffmpeg transcodes, 2 at a time
+ *
+ * Inputs are generated with ffmpeg (lavfi) into bench/work/ and reused.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WORK = path.join(ROOT, 'bench', 'work');
+const MAIN = path.join(ROOT, 'dist', 'main.js');
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const METADATA = JSON.stringify({
+  startDateTime: '2026-11-29T10:15:00.0000000Z',
+  direction: 1,
+  localParty: { username: 'bench', phoneNumber: '100' },
+  remoteParty: { phoneNumber: '200' },
+});
+
+interface Proc {
+  child: ChildProcess;
+  url: string;
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+async function generate(name: string, args: string[]): Promise<string> {
+  const file = path.join(WORK, name);
+  if (existsSync(file)) return file;
+  const tmp = `${file}.tmp${path.extname(name)}`;
+  process.stdout.write(`generating ${name}...\n`);
+  await run('ffmpeg', ['-v', 'error', ...args, '-y', tmp], { maxBuffer: 1 << 20 });
+  await run('mv', [tmp, file]);
+  return file;
+}
+
+/** Starts `node dist/main.js <command>` and waits for its "listening" log line. */
+/** Every process started, so a failed run does not leave them behind. */
+const started = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of started) child.kill('SIGKILL');
+});
+
+async function startNode(command: string, env: Record<string, string>, marker: RegExp): Promise<Proc> {
+  const child = spawn(process.execPath, [MAIN, command, ...(command === 'emulator' ? ['--port', '0', '--dir', path.join(WORK, 'emulator')] : [])], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  let peakKb = 0;
+  const sampler = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peakKb = Math.max(peakKb, hwm);
+    } catch {
+      // The process has exited.
+    }
+  }, 100);
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (const line of buffer.split('\n')) {
+        if (marker.test(line)) {
+          const parsed = JSON.parse(line) as { url: string };
+          resolve(parsed.url);
+        }
+      }
+      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+    });
+    child.stderr!.on('data', (c: Buffer) => process.stderr.write(c));
+    child.on('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
+  });
+  child.stdout!.resume();
+  return {
+    child,
+    url,
+    peakRssMb: () => peakKb / 1024,
+    stop: async () => {
+      clearInterval(sampler);
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+async function curlUpload(url: string, file: string, metadata = METADATA): Promise<{ status: number; body: string }> {
+  // Imagicle wants a WAV content type; the gateway takes anything (curl's guess is fine there).
+  const type = file.endsWith('.wav') ? ';type=audio/wave' : '';
+  const { stdout } = await run(
+    'curl',
+    ['-sS', '-o', '-', '-w', '\n%{http_code}', '-F', `jsondata=${metadata};type=application/json`, '-F', `attachment=@${file}${type}`, url],
+    { maxBuffer: 64 << 20 },
+  );
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - started, value };
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** WAV duration for the baseline's metadata (the emulator checks it). */
+async function wavIsoDuration(file: string): Promise<string> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=duration_ts,sample_rate', '-of', 'json', file]);
+  const s = (JSON.parse(stdout) as { streams: Array<{ duration_ts: number; sample_rate: string }> }).streams[0]!;
+  return `PT${(s.duration_ts / Number(s.sample_rate)).toFixed(3)}S`;
+}
+
+async function clearEmulator(emulator: Proc): Promise<void> {
+  await fetch(`${emulator.url}/emulator/recordings`, { method: 'DELETE' });
+}
+
+interface Row {
+  case: string;
+  gateway: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  peakRss: string;
+}
+
+async function main(): Promise<void> {
+  await mkdir(WORK, { recursive: true });
+  if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
+  const [opus1h, wav100mb, gsm5h, wav1gb, minute] = await Promise.all([
+    generate('call-1h-stereo.opus', [
+      '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
+      '-filter_complex', '[0][1]amerge=inputs=2', '-c:a', 'libopus', '-b:a', '32k',
+    ]),
+    generate('compliant-100mb.wav', ['-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=6553', '-c:a', 'pcm_s16le']),
+    generate('call-5h.gsm', ['-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm']),
+    generate('upload-1gb.wav', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le']),
+    generate('call-1min.ogg', ['-f', 'lavfi', '-i', 'sine=f=300:r=16000:d=60', '-c:a', 'libvorbis']),
+  ]);
+
+  const emulator = await startNode('emulator', {}, /emulator listening/i);
+  const gatewayEnv = { IMAGICLE_URL: emulator.url, PORT: '0', HOST: '127.0.0.1', TMP_DIR: path.join(WORK, 'tmp'), ALLOW_ANONYMOUS: 'true', LOG_LEVEL: 'warn' };
+  const startGateway = () => startNode('serve', { ...gatewayEnv, LOG_LEVEL: 'info' }, /gateway listening/);
+  const recordingsUrl = (base: string) => `${base}/fw/Apps/Recorder/WebAPI/Recordings`;
+  const rows: Row[] = [];
+  const ffmpegOnly: number[] = [];
+
+  // (a) 1 h stereo Opus.
+  {
+    const gw = await startGateway();
+    const g: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      const viaGateway = await timed(() => curlUpload(recordingsUrl(gw.url), opus1h));
+      if (viaGateway.value.status !== 201) throw new Error(`(a) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
+      g.push(viaGateway.ms);
+      await clearEmulator(emulator);
+      const out = path.join(WORK, 'baseline-a.wav');
+      const baseline = await timed(async () => {
+        const t = await timed(() => run('ffmpeg', ['-v', 'error', '-i', opus1h, '-ac', '2', '-ar', '8000', '-c:a', 'pcm_s16le', '-y', out]));
+        ffmpegOnly.push(t.ms);
+        const meta = JSON.stringify({ ...JSON.parse(METADATA), duration: await wavIsoDuration(out) });
+        const r = await curlUpload(recordingsUrl(emulator.url), out, meta);
+        if (r.status !== 201) throw new Error(`(a) baseline: emulator answered ${r.status}: ${r.body}`);
+      });
+      b.push(baseline.ms);
+      await clearEmulator(emulator);
+      await rm(out, { force: true });
+    }
+    rows.push({
+      case: '(a) 1 h stereo Opus → PCM16 8 kHz stereo, delivered',
+      gateway: `${(median(g) / 1000).toFixed(2)} s`,
+      baseline: `${(median(b) / 1000).toFixed(2)} s (ffmpeg + curl); ffmpeg alone ${(median(ffmpegOnly) / 1000).toFixed(2)} s`,
+      ratio: (median(g) / median(b)).toFixed(2),
+      target: '≤ 1.10',
+      peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
+    });
+    rows.push({
+      case: '(issue 2) same file, gateway vs ffmpeg alone',
+      gateway: `${(median(g) / 1000).toFixed(2)} s`,
+      baseline: `${(median(ffmpegOnly) / 1000).toFixed(2)} s`,
+      ratio: (median(g) / median(ffmpegOnly)).toFixed(2),
+      target: '(reported)',
+      peakRss: '',
+    });
+    await gw.stop();
+  }
+
+  // (b) 100 MB compliant WAV passed through.
+  {
+    const gw = await startGateway();
+    const g: number[] = [];
+    const b: number[] = [];
+    const duration = await wavIsoDuration(wav100mb);
+    for (let i = 0; i < REPEATS; i++) {
+      const viaGateway = await timed(() => curlUpload(recordingsUrl(gw.url), wav100mb));
+      if (viaGateway.value.status !== 201) throw new Error(`(b) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
+      g.push(viaGateway.ms);
+      await clearEmulator(emulator);
+      const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(METADATA), duration })));
+      if (direct.value.status !== 201) throw new Error(`(b) direct: ${direct.value.status} ${direct.value.body}`);
+      b.push(direct.ms);
+      await clearEmulator(emulator);
+    }
+    rows.push({
+      case: `(b) compliant ${((await stat(wav100mb)).size / 1e6).toFixed(0)} MB WAV, passed through`,
+      gateway: `${(median(g) / 1000).toFixed(2)} s`,
+      baseline: `${(median(b) / 1000).toFixed(2)} s (curl straight to the emulator)`,
+      ratio: (median(g) / median(b)).toFixed(2),
+      target: '≤ 2.5',
+      peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
+    });
+    await gw.stop();
+  }
+
+  // (c) 5 h GSM, split.
+  {
+    const gw = await startGateway();
+    const r = await timed(() => curlUpload(recordingsUrl(gw.url), gsm5h));
+    if (r.value.status !== 201) throw new Error(`(c) gateway answered ${r.value.status}: ${r.value.body}`);
+    const parts = (JSON.parse(r.value.body) as { parts: Array<{ bytes: number; duration: string }> }).parts;
+    rows.push({
+      case: '(c) 5 h raw GSM → PCM16 8 kHz (288 MB), split and delivered',
+      gateway: `${(r.ms / 1000).toFixed(2)} s, ${parts.length} parts (${parts.map((p) => `${(p.bytes / 1e6).toFixed(1)} MB`).join(' + ')})`,
+      baseline: '',
+      ratio: '',
+      target: 'every part ≤ 256 MiB',
+      peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
+    });
+    await clearEmulator(emulator);
+    await gw.stop();
+  }
+
+  // (d) 1 GB compliant upload: received, passed through, split into parts and delivered.
+  {
+    const gw = await startGateway();
+    const r = await timed(() => curlUpload(recordingsUrl(gw.url), wav1gb));
+    if (r.value.status !== 201) throw new Error(`(d) gateway answered ${r.value.status}: ${r.value.body}`);
+    const parts = (JSON.parse(r.value.body) as { parts: unknown[] }).parts.length;
+    await clearEmulator(emulator);
+    rows.push({
+      case: `(d) ${((await stat(wav1gb)).size / 1e9).toFixed(2)} GB compliant WAV upload: received, split, delivered`,
+      gateway: `${(r.ms / 1000).toFixed(2)} s, ${parts} parts`,
+      baseline: '',
+      ratio: '',
+      target: 'peak RSS ≤ 200 MB',
+      peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
+    });
+    await gw.stop();
+  }
+
+  // (e) 8 concurrent 1-minute uploads vs 8 bare ffmpeg transcodes, 2 at a time.
+  {
+    const gw = await startGateway();
+    const g: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      const viaGateway = await timed(() => Promise.all(Array.from({ length: 8 }, () => curlUpload(recordingsUrl(gw.url), minute))));
+      const bad = viaGateway.value.find((r) => r.status !== 201);
+      if (bad) throw new Error(`(e) gateway answered ${bad.status}: ${bad.body}`);
+      g.push(viaGateway.ms);
+      await clearEmulator(emulator);
+      const baseline = await timed(async () => {
+        for (let pair = 0; pair < 4; pair++) {
+          await Promise.all(
+            [0, 1].map((k) =>
+              run('ffmpeg', ['-v', 'error', '-i', minute, '-ar', '8000', '-c:a', 'pcm_s16le', '-y', path.join(WORK, `e-${pair}-${k}.wav`)]),
+            ),
+          );
+        }
+      });
+      b.push(baseline.ms);
+    }
+    rows.push({
+      case: '(e) 8 concurrent 1-minute Vorbis uploads (throughput)',
+      gateway: `${(median(g) / 1000).toFixed(2)} s`,
+      baseline: `${(median(b) / 1000).toFixed(2)} s (8 bare ffmpeg, 2 at a time, no HTTP)`,
+      ratio: (median(g) / median(b)).toFixed(2),
+      target: '(reported)',
+      peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
+    });
+    await clearEmulator(emulator);
+    await gw.stop();
+  }
+  await emulator.stop();
+
+  const cpu = /model name\s*:\s*(.+)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const ffmpegVersion = (await run('ffmpeg', ['-version'])).stdout.split('\n')[0];
+  const header = '| case | gateway | baseline | ratio | target | gateway peak RSS |\n|---|---|---|---|---|---|';
+  const table = [header, ...rows.map((r) => `| ${r.case} | ${r.gateway} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.peakRss} |`)].join('\n');
+  const doc = `# Benchmarks
+
+Made by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${os.availableParallelism()} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${ffmpegVersion}.
+Every case runs against the emulator in its own process on loopback; the gateway runs as \`node dist/main.js serve\` in its own
+process (its peak RSS is VmHWM, sampled every 100 ms); uploads are made with curl on both sides. Times are medians of ${REPEATS} runs
+(cases a, b, e), run alternately with their baseline in the same run.
+
+${table}
+`;
+  process.stdout.write(`\n${table}\n`);
+  await mkdir(path.join(ROOT, 'docs'), { recursive: true });
+  await writeFile(path.join(ROOT, 'docs', 'benchmarks.md'), doc);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
