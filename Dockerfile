@@ -15,6 +15,7 @@ WORKDIR /app
 ENV NODE_ENV=production \
     PORT=8080 \
     TMP_DIR=/var/lib/imagicle-gateway/tmp \
+    SPOOL_DIR=/var/lib/imagicle-gateway/spool \
     FFMPEG_PATH=/usr/bin/ffmpeg \
     FFPROBE_PATH=/usr/bin/ffprobe
 COPY --from=build /app/node_modules ./node_modules

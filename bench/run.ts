@@ -100,7 +100,11 @@ async function startNode(command: string, env: Record<string, string>, marker: R
   };
 }
 
-async function curlUpload(url: string, file: string, metadata = METADATA): Promise<{ status: number; body: string }> {
+let uploads = 0;
+/** Each upload is its own call (its own pbxCallId), so the gateway's duplicate detection does not merge them. */
+const callMetadata = (): string => JSON.stringify({ ...JSON.parse(METADATA), pbxCallId: `bench-${process.pid}-${++uploads}` });
+
+async function curlUpload(url: string, file: string, metadata = callMetadata()): Promise<{ status: number; body: string }> {
   // Imagicle wants a WAV content type; the gateway takes anything (curl's guess is fine there).
   const type = file.endsWith('.wav') ? ';type=audio/wave' : '';
   const { stdout } = await run(
@@ -159,6 +163,10 @@ async function main(): Promise<void> {
   const startGateway = () => startNode('serve', { ...gatewayEnv, LOG_LEVEL: 'info' }, /gateway listening/);
   const recordingsUrl = (base: string) => `${base}/fw/Apps/Recorder/WebAPI/Recordings`;
   const rows: Row[] = [];
+  const push = (row: Row): void => {
+    rows.push(row);
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+  };
   const ffmpegOnly: number[] = [];
 
   // (a) 1 h stereo Opus.
@@ -175,7 +183,7 @@ async function main(): Promise<void> {
       const baseline = await timed(async () => {
         const t = await timed(() => run('ffmpeg', ['-v', 'error', '-i', opus1h, '-ac', '2', '-ar', '8000', '-c:a', 'pcm_s16le', '-y', out]));
         ffmpegOnly.push(t.ms);
-        const meta = JSON.stringify({ ...JSON.parse(METADATA), duration: await wavIsoDuration(out) });
+        const meta = JSON.stringify({ ...JSON.parse(callMetadata()), duration: await wavIsoDuration(out) });
         const r = await curlUpload(recordingsUrl(emulator.url), out, meta);
         if (r.status !== 201) throw new Error(`(a) baseline: emulator answered ${r.status}: ${r.body}`);
       });
@@ -183,7 +191,7 @@ async function main(): Promise<void> {
       await clearEmulator(emulator);
       await rm(out, { force: true });
     }
-    rows.push({
+    push({
       case: '(a) 1 h stereo Opus → PCM16 8 kHz stereo, delivered',
       gateway: `${(median(g) / 1000).toFixed(2)} s`,
       baseline: `${(median(b) / 1000).toFixed(2)} s (ffmpeg + curl); ffmpeg alone ${(median(ffmpegOnly) / 1000).toFixed(2)} s`,
@@ -191,7 +199,7 @@ async function main(): Promise<void> {
       target: '≤ 1.10',
       peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
     });
-    rows.push({
+    push({
       case: '(issue 2) same file, gateway vs ffmpeg alone',
       gateway: `${(median(g) / 1000).toFixed(2)} s`,
       baseline: `${(median(ffmpegOnly) / 1000).toFixed(2)} s`,
@@ -213,12 +221,12 @@ async function main(): Promise<void> {
       if (viaGateway.value.status !== 201) throw new Error(`(b) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
       g.push(viaGateway.ms);
       await clearEmulator(emulator);
-      const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(METADATA), duration })));
+      const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(callMetadata()), duration })));
       if (direct.value.status !== 201) throw new Error(`(b) direct: ${direct.value.status} ${direct.value.body}`);
       b.push(direct.ms);
       await clearEmulator(emulator);
     }
-    rows.push({
+    push({
       case: `(b) compliant ${((await stat(wav100mb)).size / 1e6).toFixed(0)} MB WAV, passed through`,
       gateway: `${(median(g) / 1000).toFixed(2)} s`,
       baseline: `${(median(b) / 1000).toFixed(2)} s (curl straight to the emulator)`,
@@ -235,7 +243,7 @@ async function main(): Promise<void> {
     const r = await timed(() => curlUpload(recordingsUrl(gw.url), gsm5h));
     if (r.value.status !== 201) throw new Error(`(c) gateway answered ${r.value.status}: ${r.value.body}`);
     const parts = (JSON.parse(r.value.body) as { parts: Array<{ bytes: number; duration: string }> }).parts;
-    rows.push({
+    push({
       case: '(c) 5 h raw GSM → PCM16 8 kHz (288 MB), split and delivered',
       gateway: `${(r.ms / 1000).toFixed(2)} s, ${parts.length} parts (${parts.map((p) => `${(p.bytes / 1e6).toFixed(1)} MB`).join(' + ')})`,
       baseline: '',
@@ -254,7 +262,7 @@ async function main(): Promise<void> {
     if (r.value.status !== 201) throw new Error(`(d) gateway answered ${r.value.status}: ${r.value.body}`);
     const parts = (JSON.parse(r.value.body) as { parts: unknown[] }).parts.length;
     await clearEmulator(emulator);
-    rows.push({
+    push({
       case: `(d) ${((await stat(wav1gb)).size / 1e9).toFixed(2)} GB compliant WAV upload: received, split, delivered`,
       gateway: `${(r.ms / 1000).toFixed(2)} s, ${parts} parts`,
       baseline: '',
@@ -287,7 +295,7 @@ async function main(): Promise<void> {
       });
       b.push(baseline.ms);
     }
-    rows.push({
+    push({
       case: '(e) 8 concurrent 1-minute Vorbis uploads (throughput)',
       gateway: `${(median(g) / 1000).toFixed(2)} s`,
       baseline: `${(median(b) / 1000).toFixed(2)} s (8 bare ffmpeg, 2 at a time, no HTTP)`,

@@ -4,13 +4,29 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseApiKeys, parseBasicUsers, type AccessSettings } from './access.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
+import { parseInterval } from './delivery/interval.js';
+import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
 
 export const OUTPUT_FORMATS = ['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const OVERSIZE_POLICIES = ['split', 'reject', 'compress'] as const;
+export type OversizePolicy = (typeof OVERSIZE_POLICIES)[number];
 export const CHANNEL_MODES = ['keep', 'mono', 'stereo'] as const;
 export type ChannelMode = (typeof CHANNEL_MODES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** Where the local party is in what a source sends (stereo channel 1 or 2; attachment or remoteAttachment). */
+export const CHANNEL_ORDERS = ['local-left', 'local-right'] as const;
+export type ChannelOrder = (typeof CHANNEL_ORDERS)[number];
+/** Known sources' channel layouts (see docs/stereo.md). */
+export const SOURCE_PROFILES = ['generic', 'twilio-dual', 'freeswitch', 'asterisk-mixmonitor'] as const;
+export type SourceProfile = (typeof SOURCE_PROFILES)[number];
+/** What to do with fake stereo (both channels carry the same mix). */
+export const STEREO_CHECKS = ['warn', 'collapse'] as const;
+export type StereoCheck = (typeof STEREO_CHECKS)[number];
 
 const int = (min: number, max: number) =>
   z.coerce
@@ -23,6 +39,19 @@ const httpUrl = z
   .url({ error: 'must be an http(s) URL, e.g. https://ucx.example.com' })
   .refine((u) => /^https?:\/\//i.test(u), { error: 'must start with http:// or https://' })
   .transform((u) => u.replace(/\/+$/, ''));
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** A duration: seconds, or a number with ms, s, m, h or d (delivery/interval.ts); parsed to milliseconds. */
+const interval = z
+  .string()
+  .refine((v) => parseInterval(v) !== undefined, { error: 'must be a duration: seconds, or a number with ms, s, m, h or d (e.g. 3d, 90m)' })
+  .transform((v) => parseInterval(v)!);
+
+export const DELIVERY_MODES = ['wait', 'sync'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] as const;
 
@@ -46,9 +75,23 @@ const envSchema = z.object({
     })
     .default(32),
   MAX_PART_BYTES: int(64 * 1024, 268_435_456 * 4).default(268_435_456),
+  OVERSIZE: z.enum(OVERSIZE_POLICIES, { error: `must be one of ${OVERSIZE_POLICIES.join(', ')}` }).default('split'),
+  COMPRESS_ORDER: z
+    .string()
+    .transform((v) => v.split(',').map((f) => f.trim()).filter(Boolean))
+    .pipe(
+      z
+        .array(z.enum(OUTPUT_FORMATS, { error: `each entry must be one of ${OUTPUT_FORMATS.join(', ')}` }))
+        .min(1, { error: 'must name at least one format' }),
+    )
+    .default(['alaw', 'mp3']),
+  SPLIT_SILENCE_WINDOW_SECONDS: int(0, 3600).default(30),
   MAX_UPLOAD_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(2 * 1024 ** 3),
   MAX_DURATION_SECONDS: int(1, 7 * 86_400).default(43_200),
   MAX_CHANNELS_IN: int(1, 64).default(16),
+  CHANNEL_ORDER: z.enum(CHANNEL_ORDERS, { error: `must be one of ${CHANNEL_ORDERS.join(', ')}` }).default('local-left'),
+  SOURCE_PROFILE: z.enum(SOURCE_PROFILES, { error: `must be one of ${SOURCE_PROFILES.join(', ')}` }).default('generic'),
+  STEREO_CHECK: z.enum(STEREO_CHECKS, { error: `must be one of ${STEREO_CHECKS.join(', ')}` }).default('warn'),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
   FFMPEG_TIMEOUT_MS: int(1000, 24 * 3_600_000).default(3_600_000),
@@ -57,6 +100,33 @@ const envSchema = z.object({
   EMULATOR_PORT: int(0, 65535).default(8081),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  // Hardening (docs/security.md): callers, upstream TLS, overload, slow uploads.
+  GATEWAY_API_KEYS: z.string().optional(),
+  GATEWAY_BASIC_USERS: z.string().optional(),
+  ALLOW_ANONYMOUS: bool.default(false),
+  IMAGICLE_CA_FILE: z.string().min(1).optional(),
+  IMAGICLE_TLS_INSECURE: bool.default(false),
+  CONCURRENCY: int(1, 1024).default(os.availableParallelism()),
+  QUEUE_LIMIT: int(0, 100_000).default(32),
+  LONG_JOB_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(16 * 1024 * 1024),
+  UPLOAD_IDLE_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
+  UPLOAD_MIN_BYTES_PER_SECOND: int(0, 1024 ** 3).default(32 * 1024),
+  // Delivery (docs/delivery.md): upstream timeouts, retries, the spool, duplicates.
+  IMAGICLE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  IMAGICLE_MIN_BYTES_PER_SECOND: int(0, 1024 ** 3).default(64 * 1024),
+  DELIVERY: z.enum(DELIVERY_MODES, { error: `must be one of ${DELIVERY_MODES.join(', ')}` }).default('wait'),
+  RETRY_MAX_ATTEMPTS: int(1, 100).default(DEFAULT_RETRY_POLICY.maxAttempts),
+  RETRY_MIN_DELAY_MS: int(0, 3_600_000).default(DEFAULT_RETRY_POLICY.minDelayMs),
+  RETRY_MAX_DELAY_MS: int(0, 3_600_000).default(DEFAULT_RETRY_POLICY.maxDelayMs),
+  RETRY_MAX_TOTAL_MS: int(0, 24 * 3_600_000).default(DEFAULT_RETRY_POLICY.maxTotalMs),
+  RETRY_AMBIGUOUS: bool.default(false),
+  SPOOL_DIR: z.string().min(1).default('data/spool'),
+  SPOOL_MAX_BYTES: int(1024 * 1024, Number.MAX_SAFE_INTEGER).default(20 * 1024 ** 3),
+  SPOOL_MAX_AGE: interval.default(3 * 86_400_000),
+  SPOOL_RETRY_MAX_DELAY_MS: int(10, 24 * 3_600_000).default(300_000),
+  SPOOL_CONCURRENCY: int(1, 64).default(2),
+  DEDUP_WINDOW: interval.default(86_400_000),
+  DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -69,11 +139,31 @@ export interface Config {
   readonly imagicleUrl: string | undefined;
   readonly imagicleCredentials: { readonly username: string; readonly password: string } | undefined;
   readonly upstreamTimeoutMs: number;
+  /** Connect timeout, and the slowest upload rate from which each attempt's overall deadline is derived. */
+  readonly upstreamConnectTimeoutMs: number;
+  readonly upstreamMinBytesPerSecond: number;
+  /** How uploads reach Imagicle: retries, the spool, duplicates (docs/delivery.md). */
+  readonly delivery: {
+    readonly mode: DeliveryMode;
+    readonly retry: Readonly<RetryPolicy>;
+    readonly spoolDir: string;
+    readonly spoolMaxBytes: number;
+    readonly spoolMaxAgeMs: number;
+    readonly spoolRetryMaxDelayMs: number;
+    readonly spoolConcurrency: number;
+    readonly dedupWindowMs: number;
+    readonly dedupAnswer: DedupAnswer;
+  };
   readonly output: {
     readonly format: OutputFormat;
     readonly sampleRate: number;
     readonly channels: ChannelMode;
     readonly mp3BitrateKbps: number;
+  };
+  readonly oversize: {
+    readonly policy: OversizePolicy;
+    readonly compressOrder: readonly OutputFormat[];
+    readonly silenceWindowSeconds: number;
   };
   readonly limits: {
     readonly maxPartBytes: number;
@@ -89,6 +179,20 @@ export interface Config {
   readonly emulatorPort: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** Who may call the gateway (GATEWAY_API_KEYS, GATEWAY_BASIC_USERS, ALLOW_ANONYMOUS). */
+  readonly access: AccessSettings;
+  /** TLS towards Imagicle: a private CA (PEM, read at startup) or no verification at all. */
+  readonly upstreamTls: { readonly caFile: string | undefined; readonly ca: string | undefined; readonly insecure: boolean };
+  /** ffmpeg/ffprobe processes at once, jobs waiting, and the upload size from which a job is "long". */
+  readonly queue: { readonly concurrency: number; readonly queueLimit: number; readonly longJobBytes: number };
+  /** Slow or stalled uploads: idle cut-off, minimum average rate, and the server's whole-request bound derived from them. */
+  readonly uploads: { readonly idleTimeoutMs: number; readonly minBytesPerSecond: number; readonly requestTimeoutMs: number };
+  /** Stereo for Voice Analytics: how sources lay out the parties, and what to do with fake stereo. */
+  readonly stereo: {
+    readonly channelOrder: ChannelOrder;
+    readonly sourceProfile: SourceProfile;
+    readonly check: StereoCheck;
+  };
 }
 
 export class ConfigError extends Error {
@@ -114,6 +218,8 @@ export function loadConfig(
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(env)'}: ${issue.message}`);
   }
+  // From the raw values, so that these are listed even when another variable failed its schema.
+  problems.push(...hardeningProblems(source));
   if (parsed.success) {
     const e = parsed.data;
     const production = e.NODE_ENV === 'production';
@@ -122,6 +228,9 @@ export function loadConfig(
     }
     if (e.OUTPUT_FORMAT === 'mp3' && !MP3_SAMPLE_RATES.includes(e.OUTPUT_SAMPLE_RATE)) {
       problems.push(`OUTPUT_SAMPLE_RATE: MP3 supports ${MP3_SAMPLE_RATES.join(', ')} Hz`);
+    }
+    if (e.RETRY_MIN_DELAY_MS > e.RETRY_MAX_DELAY_MS) {
+      problems.push('RETRY_MIN_DELAY_MS: must not be more than RETRY_MAX_DELAY_MS');
     }
     if ((e.IMAGICLE_USERNAME === undefined) !== (e.IMAGICLE_PASSWORD === undefined)) {
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
@@ -139,11 +248,36 @@ export function loadConfig(
         ? { username: e.IMAGICLE_USERNAME, password: e.IMAGICLE_PASSWORD }
         : undefined,
     upstreamTimeoutMs: e.IMAGICLE_TIMEOUT_MS,
+    upstreamConnectTimeoutMs: e.IMAGICLE_CONNECT_TIMEOUT_MS,
+    upstreamMinBytesPerSecond: e.IMAGICLE_MIN_BYTES_PER_SECOND,
+    delivery: {
+      mode: e.DELIVERY,
+      retry: {
+        ...DEFAULT_RETRY_POLICY,
+        maxAttempts: e.RETRY_MAX_ATTEMPTS,
+        minDelayMs: e.RETRY_MIN_DELAY_MS,
+        maxDelayMs: e.RETRY_MAX_DELAY_MS,
+        maxTotalMs: e.RETRY_MAX_TOTAL_MS,
+        retryAmbiguous: e.RETRY_AMBIGUOUS,
+      },
+      spoolDir: path.resolve(e.SPOOL_DIR),
+      spoolMaxBytes: e.SPOOL_MAX_BYTES,
+      spoolMaxAgeMs: e.SPOOL_MAX_AGE,
+      spoolRetryMaxDelayMs: e.SPOOL_RETRY_MAX_DELAY_MS,
+      spoolConcurrency: e.SPOOL_CONCURRENCY,
+      dedupWindowMs: e.DEDUP_WINDOW,
+      dedupAnswer: e.DEDUP_ANSWER,
+    },
     output: {
       format: e.OUTPUT_FORMAT,
       sampleRate: e.OUTPUT_SAMPLE_RATE,
       channels: e.CHANNELS,
       mp3BitrateKbps: e.MP3_BITRATE,
+    },
+    oversize: {
+      policy: e.OVERSIZE,
+      compressOrder: e.COMPRESS_ORDER,
+      silenceWindowSeconds: e.SPLIT_SILENCE_WINDOW_SECONDS,
     },
     limits: {
       maxPartBytes: e.MAX_PART_BYTES,
@@ -159,8 +293,68 @@ export function loadConfig(
     emulatorPort: e.EMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
+    access: {
+      apiKeys: parseApiKeys(e.GATEWAY_API_KEYS ?? '').keys,
+      basicUsers: parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '').users,
+      allowAnonymous: e.ALLOW_ANONYMOUS,
+    },
+    upstreamTls: {
+      caFile: e.IMAGICLE_CA_FILE === undefined ? undefined : path.resolve(e.IMAGICLE_CA_FILE),
+      ca: e.IMAGICLE_CA_FILE === undefined ? undefined : readFileSync(path.resolve(e.IMAGICLE_CA_FILE), 'utf8'),
+      insecure: e.IMAGICLE_TLS_INSECURE,
+    },
+    queue: { concurrency: e.CONCURRENCY, queueLimit: e.QUEUE_LIMIT, longJobBytes: e.LONG_JOB_BYTES },
+    uploads: {
+      idleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
+      minBytesPerSecond: e.UPLOAD_MIN_BYTES_PER_SECOND,
+      requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
+    },
+    stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
   };
   return deepFreeze(config);
+}
+
+/**
+ * The server's bound on receiving one whole request: the largest upload at
+ * the minimum rate, plus a minute; 0 (none) when the rate check is off.
+ */
+export function requestTimeoutFor(maxUploadBytes: number, minBytesPerSecond: number): number {
+  if (minBytesPerSecond <= 0) return 0;
+  return Math.min(7 * 86_400_000, Math.ceil((maxUploadBytes / minBytesPerSecond) * 1000) + 60_000);
+}
+
+/** Access control and upstream TLS: checked together, reported with everything else. Never prints a secret. */
+function hardeningProblems(e: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  const flag = (value: string | undefined): boolean => bool.safeParse(value).data ?? false;
+  const allowAnonymous = flag(e.ALLOW_ANONYMOUS);
+  const insecure = flag(e.IMAGICLE_TLS_INSECURE);
+  const keys = parseApiKeys(e.GATEWAY_API_KEYS ?? '');
+  const users = parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '');
+  problems.push(...keys.problems.map((p) => `GATEWAY_API_KEYS: ${p}`));
+  problems.push(...users.problems.map((p) => `GATEWAY_BASIC_USERS: ${p}`));
+  const callerAuth = keys.keys.length > 0 || users.users.length > 0;
+  if (e.IMAGICLE_USERNAME !== undefined && !callerAuth && !allowAnonymous && keys.problems.length + users.problems.length === 0) {
+    problems.push(
+      'GATEWAY_API_KEYS or GATEWAY_BASIC_USERS: required when IMAGICLE_USERNAME/IMAGICLE_PASSWORD are set, or anyone who reaches the gateway can post to Imagicle with its credentials (set ALLOW_ANONYMOUS=true to accept that)',
+    );
+  }
+  if (allowAnonymous && callerAuth) {
+    problems.push('ALLOW_ANONYMOUS: cannot be true while GATEWAY_API_KEYS or GATEWAY_BASIC_USERS are set');
+  }
+  if (e.IMAGICLE_URL !== undefined && /^https?:\/\/[^/]*@/i.test(e.IMAGICLE_URL)) {
+    problems.push('IMAGICLE_URL: must not contain credentials; use IMAGICLE_USERNAME and IMAGICLE_PASSWORD');
+  }
+  if (e.IMAGICLE_CA_FILE !== undefined) {
+    if (insecure) problems.push('IMAGICLE_CA_FILE and IMAGICLE_TLS_INSECURE: set one or the other');
+    try {
+      const pem = readFileSync(path.resolve(e.IMAGICLE_CA_FILE), 'utf8');
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`IMAGICLE_CA_FILE: ${e.IMAGICLE_CA_FILE} holds no PEM certificate`);
+    } catch (error) {
+      problems.push(`IMAGICLE_CA_FILE: cannot read ${e.IMAGICLE_CA_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return problems;
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -11,6 +11,10 @@ import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
+import { WorkQueue } from './pipeline/queue.js';
+import { Lifecycle } from './http/shutdown.js';
+import { startDelivery } from './delivery/setup.js';
+import type { DeliveryService } from './delivery/service.js';
 
 export interface RunningGateway {
   url: string;
@@ -19,10 +23,20 @@ export interface RunningGateway {
   bins: FfmpegBinaries;
   upstreamUrl: string;
   emulator: RunningEmulator | undefined;
+  /** The ffmpeg/ffprobe admission queue (CONCURRENCY, QUEUE_LIMIT). */
+  queue: WorkQueue;
+  /** In-flight uploads. */
+  lifecycle: Lifecycle;
+  /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
+  delivery: DeliveryService | undefined;
+  /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
   close(): Promise<void>;
 }
 
 export class StartupError extends Error {}
+
+/** After the grace period: time for aborted uploads to kill their processes, clean up and answer. */
+const ABORT_DRAIN_MS = 5_000;
 
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
   const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
@@ -46,18 +60,33 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     );
   }
 
+  if (config.upstreamTls.insecure) {
+    logger.warn({ upstream: upstreamBase }, 'IMAGICLE_TLS_INSECURE=true: the certificate of Imagicle is NOT verified; anyone on the path can read the recordings and the credentials');
+  }
+  if (config.imagicleCredentials && upstreamBase.startsWith('http://') && config.imagicleUrl) {
+    logger.warn({ upstream: upstreamBase }, 'IMAGICLE_URL is plain http: the Imagicle credentials travel unencrypted');
+  }
   const upstream = new UpstreamClient({
     baseUrl: upstreamBase,
     credentials: config.imagicleCredentials,
     timeoutMs: config.upstreamTimeoutMs,
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    minBytesPerSecond: config.upstreamMinBytesPerSecond,
+    tls: { ca: config.upstreamTls.ca, rejectUnauthorized: !config.upstreamTls.insecure },
   });
-  const app = createApp({ config, bins, upstream, logger });
+  const queue = new WorkQueue(config.queue);
+  const lifecycle = new Lifecycle();
+  const delivery = await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes));
+  const app = createApp({ config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service });
   const server = http.createServer(app);
-  // Slow or stalled uploads: a whole upload may take long, but not forever, and headers must come quickly.
+  // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
+  // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an
+  // upload is in, converting it may take long without a byte on the wire.
   server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
-  server.timeout = 120_000;
+  server.requestTimeout = config.uploads.requestTimeoutMs;
+  server.timeout = 0;
   server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 100;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -74,18 +103,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        const timer = setTimeout(() => {
-          server.closeAllConnections();
-        }, config.shutdownGraceMs);
-        timer.unref();
-      });
+      lifecycle.beginClose();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (!(await lifecycle.drain(config.shutdownGraceMs))) {
+        logger.warn({ inflight: lifecycle.inflight, graceMs: config.shutdownGraceMs }, 'shutdown grace over: aborting the uploads still running');
+        lifecycle.abortAll();
+        // ffmpeg gets SIGTERM then SIGKILL; handlers remove their temp folders and answer 503.
+        await lifecycle.drain(ABORT_DRAIN_MS);
+      }
+      server.closeAllConnections();
+      await closed;
+      await delivery.close();
       await upstream.close();
       await emulator?.close();
     })();
     return closing;
   };
-  return { url, port, server, bins, upstreamUrl: upstream.url, emulator, close };
+  return { url, port, server, bins, upstreamUrl: upstream.url, emulator, queue, lifecycle, delivery: delivery.service, close };
 }

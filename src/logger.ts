@@ -13,6 +13,11 @@ export const REDACT_PATHS = [
   '*.password',
   'credentials',
   '*.credentials',
+  // Caller credentials of the gateway itself (config.access), should a config object ever be logged.
+  'access',
+  '*.access',
+  'apiKeys',
+  'basicUsers',
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

@@ -57,10 +57,11 @@ program
     }
     const shutdown = (signal: string): void => {
       logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+      // Backstop only: close() itself aborts what is left after the grace period and waits a few seconds for cleanup.
       const hard = setTimeout(() => {
         killAllChildren();
         process.exit(1);
-      }, config.shutdownGraceMs + 5000);
+      }, config.shutdownGraceMs + 15_000);
       hard.unref();
       void gateway.close().then(() => {
         killAllChildren();

@@ -11,15 +11,25 @@ import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { badRequest, GatewayError, Reason, toGatewayError } from '../errors.js';
-import { checkTools, type FfmpegBinaries } from '../media/ffmpeg.js';
+import { checkTools, type FfmpegBinaries, type ToolCheck } from '../media/ffmpeg.js';
 import type { UpstreamClient } from '../imagicle/client.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
 import { ingest, type Deliver, type IngestResult } from '../pipeline/ingest.js';
 import { parseMetadata } from '../pipeline/metadata.js';
-import { prepareAudio, type PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepare.js';
+import { prepareCall } from '../pipeline/stereo.js';
+import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from './stereo-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';
 import { buildReport } from './report.js';
+import { dropInAnswer, failedPart } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
+import { runWithProcessGate } from '../media/process.js';
+import type { WorkQueue } from '../pipeline/queue.js';
+import { createAccessControl, forwardableAuthorization } from './auth.js';
+import { Lifecycle } from './shutdown.js';
+import type { DeliveryService } from '../delivery/service.js';
+import { handleSpooledUpload, prefersAsync } from './spooled.js';
+import { createJobsRouter } from './jobs.js';
 
 export interface AppDeps {
   config: Config;
@@ -28,6 +38,12 @@ export interface AppDeps {
   logger: Logger;
   /** Delivery strategy; defaults to one direct POST. */
   deliver?: Deliver;
+  /** Admission of ffmpeg/ffprobe runs (CONCURRENCY, QUEUE_LIMIT); none: unlimited. */
+  queue?: WorkQueue;
+  /** In-flight uploads, for a graceful close. */
+  lifecycle?: Lifecycle;
+  /** The spool (DELIVERY=wait): uploads are spooled and the jobs API is served; none: direct delivery. */
+  delivery?: DeliveryService | undefined;
 }
 
 type Mode = 'drop-in' | 'native' | 'transcode';
@@ -42,16 +58,24 @@ interface RequestContext {
 export function createApp(deps: AppDeps): express.Express {
   const { config, logger } = deps;
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
+  const lifecycle = deps.lifecycle ?? new Lifecycle();
+  const { queue } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(lifecycle.middleware());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
   });
 
+  // /readyz is open to anyone and costs four processes and an outbound request: one check per READY_CACHE_MS at most.
+  let readiness: { at: number; checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>]> } | undefined;
   app.get('/readyz', async (_req, res) => {
-    const [tools, upstream] = await Promise.all([checkTools(deps.bins), deps.upstream.ping()]);
+    if (!readiness || performance.now() - readiness.at > READY_CACHE_MS) {
+      readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
+    }
+    const [tools, upstream] = await readiness.checks;
     const ready = tools.ok && upstream.reachable;
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',
@@ -60,14 +84,31 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
+  // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
+  app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access));
+
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
-    const ctx = await openContext(req, res, config, logger);
+    // Overload: refused before a byte of the upload is stored.
+    if (queue?.isFull()) throw queue.busyError();
+    if (mode !== 'transcode') deps.delivery?.checkCapacity(Number(req.headers['content-length']) || undefined);
+    const end = lifecycle.begin(res);
     try {
-      await handleUpload(mode, req, res, ctx, deps, deliver);
+      const ctx = await openContext(req, res, config, logger, lifecycle.signal);
+      try {
+        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, deps, deliver);
+        // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
+        await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
+      } catch (error) {
+        throw lifecycle.translate(error, ctx.signal);
+      } finally {
+        await rm(ctx.workDir, { recursive: true, force: true });
+      }
     } finally {
-      await rm(ctx.workDir, { recursive: true, force: true });
+      end();
     }
   };
+  // The jobs API (covered by the access control on /v1 above).
+  if (deps.delivery) app.use('/v1/jobs', createJobsRouter(deps.delivery));
   app.post(RECORDINGS_PATH, upload('drop-in'));
   app.post('/v1/recordings', upload('native'));
   app.post('/v1/transcode', upload('transcode'));
@@ -87,20 +128,42 @@ export function createApp(deps: AppDeps): express.Express {
       res.destroy();
       return;
     }
+    // A request refused before its body was read (size, auth, overload, bad part): a small body is drained so that
+    // a client still sending it can read the answer; a large or unsized one is not read on, the connection closes.
+    if (!req.complete && !(Number(req.headers['content-length']) <= DRAIN_LIMIT_BYTES)) res.set('Connection', 'close');
     res.set(gw.headers).status(gw.status === 499 ? 400 : gw.status).json(gw.toBody());
   });
   return app;
 }
 
-async function openContext(req: Request, res: Response, config: Config, logger: Logger): Promise<RequestContext> {
+/** How long one /readyz check is reused. */
+const READY_CACHE_MS = 5000;
+
+/** Largest unread request body drained after an early answer (see the error handler). */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
+/** The upload's size as declared, else as read so far (called once the body is in): the queue's lane. */
+function uploadSize(req: Request): () => number {
+  const base = req.socket.bytesRead;
+  const declared = Number(req.headers['content-length']);
+  return () => (Number.isFinite(declared) && declared >= 0 ? declared : req.socket.bytesRead - base);
+}
+
+async function openContext(req: Request, res: Response, config: Config, logger: Logger, shutdown: AbortSignal): Promise<RequestContext> {
   const incoming = req.get('x-request-id');
   const id = incoming && /^[\w.:-]{1,64}$/.test(incoming) ? incoming : randomUUID();
   res.set('X-Request-Id', id);
   const log = logger.child({ requestId: id });
   res.locals.log = log;
   const controller = new AbortController();
+  // A hard close (after the shutdown grace) aborts it as well. Not AbortSignal.any(): on Node 20 each signal
+  // combined with a long-lived one stays reachable from it, about 1 kB per request for the life of the process.
+  const onShutdown = (): void => controller.abort(shutdown.reason);
+  if (shutdown.aborted) onShutdown();
+  else shutdown.addEventListener('abort', onShutdown, { once: true });
   // The client going away aborts everything still running for it (ffmpeg, the upstream POST).
   res.on('close', () => {
+    shutdown.removeEventListener('abort', onShutdown);
     if (!res.writableFinished) controller.abort();
   });
   await mkdir(config.tmpDir, { recursive: true });
@@ -114,9 +177,14 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
   let metadata: RecordingMetadata | undefined;
   const received: ReceivedUpload = await receiveUpload(req, {
     jobDir: ctx.workDir,
-    limits: { ...DEFAULT_INTAKE_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
-    fileFields: ['attachment'],
-    textFields: [],
+    limits: {
+      ...DEFAULT_INTAKE_LIMITS,
+      maxUploadBytes: config.limits.maxUploadBytes,
+      idleTimeoutMs: config.uploads.idleTimeoutMs,
+      minBytesPerSecond: config.uploads.minBytesPerSecond,
+    },
+    fileFields: ['attachment', REMOTE_ATTACHMENT],
+    textFields: STEREO_FIELDS,
     onJsondata: (text) => {
       if (mode !== 'transcode') metadata = parseMetadata(text);
     },
@@ -126,7 +194,12 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
   if (mode !== 'transcode') metadata ??= parseMetadata(received.jsondata);
   const attachment = received.files.attachment;
   if (!attachment) throw badRequest('The attachment part is missing');
-  const audio = { path: attachment.path, originalName: attachment.originalName, extension: attachment.extension };
+  const audio = { path: attachment.path, originalName: attachment.originalName, extension: attachment.extension, sha256: attachment.sha256 };
+  const remote = received.files[REMOTE_ATTACHMENT];
+  const remoteAudio = remote
+    ? { path: remote.path, originalName: remote.originalName, extension: remote.extension, sha256: remote.sha256 }
+    : undefined;
+  const stereoOptions = parseStereoOptions(received.fields, req.query as Record<string, unknown>, config.limits.maxDurationSeconds * 1000);
   const prepareDeps = {
     bins: deps.bins,
     output: config.output,
@@ -138,7 +211,12 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
   };
 
   if (mode === 'transcode') {
-    const prepared = await prepareAudio(audio, ctx.workDir, prepareDeps, ctx.signal);
+    const prepared = await prepareCall(
+      { attachment: audio, remoteAttachment: remoteAudio, options: stereoOptions },
+      ctx.workDir,
+      { ...prepareDeps, stereo: config.stereo },
+      ctx.signal,
+    );
     logSummary(ctx, mode, prepared, undefined, receivedMs, started);
     res.status(200).set({
       'Content-Type': prepared.contentType,
@@ -148,7 +226,31 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       'X-Audio-Duration-Seconds': prepared.durationSeconds.toFixed(6),
       'X-Audio-Decision': prepared.plan.action,
     });
+    // A client that stops reading the audio is cut off like a stalled upload.
+    req.socket.setTimeout(config.uploads.idleTimeoutMs);
     await pipeline(createReadStream(prepared.path), res);
+    return;
+  }
+
+  if (deps.delivery) {
+    // DELIVERY=wait: spooled first, then delivered here or in the background (delivery/service.ts).
+    const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo };
+    const request = {
+      mode,
+      requestId: ctx.id,
+      log: ctx.log,
+      signal: ctx.signal,
+      preferAsync: prefersAsync(req),
+      metadata: metadata!,
+      audio,
+      remoteAudio,
+      stereoOptions,
+      callerAuthorization: forwardableAuthorization(req, res),
+      prepare,
+    };
+    const outcome = await handleSpooledUpload(deps.delivery, request, res, { started, receivedMs });
+    if (outcome.kind === 'done') logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
+    else ctx.log.info({ mode, outcome: outcome.kind, jobId: outcome.kind === 'duplicate' ? outcome.first.id : outcome.job.id }, 'upload processed');
     return;
   }
 
@@ -156,22 +258,26 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
     {
       metadata: metadata!,
       audio,
+      remoteAudio,
+      stereoOptions,
       workDir: ctx.workDir,
-      callerAuthorization: req.get('authorization'),
+      callerAuthorization: forwardableAuthorization(req, res),
       signal: ctx.signal,
     },
-    { ...prepareDeps, deliver, maxPartBytes: config.limits.maxPartBytes },
+    { ...prepareDeps, deliver, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo },
   );
   logSummary(ctx, mode, result.prepared, result, receivedMs, started);
   if (mode === 'drop-in') {
-    // Imagicle's answer, status and body, goes back unchanged.
-    res.status(result.upstream.status);
-    if (result.upstream.contentType) res.set('Content-Type', result.upstream.contentType);
-    res.send(result.upstream.body);
+    // One part: Imagicle's answer, status and body, unchanged. Several: the list of parts.
+    const answer = dropInAnswer(result);
+    res.status(answer.status);
+    if (answer.contentType) res.set('Content-Type', answer.contentType);
+    res.send(answer.body);
     return;
   }
-  const ok = result.upstream.status >= 200 && result.upstream.status < 300;
-  res.status(ok ? 201 : result.upstream.status).json(buildReport(ctx.id, result, { receivedMs, totalMs: performance.now() - started }));
+  const failed = failedPart(result);
+  const status = failed ? (failed.upstream?.status ?? failed.error?.status ?? 502) : 201;
+  res.status(status).json(buildReport(ctx.id, result, { receivedMs, totalMs: performance.now() - started }));
 }
 
 function logSummary(
@@ -190,7 +296,11 @@ function logSummary(
       reasons: prepared.plan.reasons,
       output: { ...prepared.format, bytes: prepared.bytes },
       duration: prepared.isoDuration,
-      upstreamStatus: result?.upstream.status,
+      upstreamStatus: result?.deliveries[0]?.upstream?.status ?? result?.deliveries[0]?.error?.status,
+      partStatuses: result && result.deliveries.length > 1 ? result.deliveries.map((d) => d.upstream?.status ?? d.error?.status) : undefined,
+      parts: result?.deliveries.length,
+      partsDelivered: result?.deliveries.filter((d) => d.delivered).length,
+      oversize: result?.fitted.oversize.action,
       timings: {
         receiveMs: Math.round(receivedMs),
         probeMs: Math.round(prepared.timings.probeMs),
@@ -202,6 +312,10 @@ function logSummary(
     },
     'upload processed',
   );
+  const stereo = prepared.stereo;
+  if (stereo && stereo.warnings.length > 0) {
+    ctx.log.warn({ mode, stereo: { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, check: stereo.check }, warnings: stereo.warnings }, 'stereo check');
+  }
 }
 
 export { GatewayError };

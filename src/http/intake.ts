@@ -11,7 +11,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import busboy from 'busboy';
+import { createHash, type Hash } from 'node:crypto';
 import { badRequest, GatewayError, tooLarge } from '../errors.js';
+import { watchUpload } from './upload-watch.js';
 
 export interface IntakeLimits {
   maxUploadBytes: number;
@@ -20,6 +22,9 @@ export interface IntakeLimits {
   maxParts: number;
   maxHeaderPairs: number;
   maxFilenameLength: number;
+  /** Slow or stalled body: see upload-watch.ts. Unset: no watch. */
+  idleTimeoutMs?: number;
+  minBytesPerSecond?: number;
 }
 
 export const DEFAULT_INTAKE_LIMITS: Omit<IntakeLimits, 'maxUploadBytes'> = {
@@ -37,6 +42,8 @@ export interface ReceivedFile {
   /** Lower-case extension of the client's filename (a format hint only; never used in a path). */
   extension: string;
   declaredType: string;
+  /** SHA-256 of the bytes, computed while they streamed in (duplicate detection needs it; no second read). */
+  sha256?: string | undefined;
 }
 
 export interface ReceivedUpload {
@@ -58,12 +65,25 @@ export interface IntakeOptions {
   signal?: AbortSignal;
 }
 
+/** Room for the multipart framing and the text fields on top of the audio bytes. */
+const MULTIPART_OVERHEAD_ALLOWANCE = 1024 * 1024;
+
 const EXTENSION_RE = /^[a-z0-9]{1,10}$/;
 
 export function extensionOf(filename: string | undefined): string {
   if (!filename) return '';
   const ext = path.extname(filename.split(/[\\/]/).pop() ?? '').slice(1).toLowerCase();
   return EXTENSION_RE.test(ext) ? ext : '';
+}
+
+/** Feeds every chunk to a hash on its way to disk. */
+function hashing(hash: Hash): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
 }
 
 /** Counts bytes through the pipe and fails as soon as the upload limit is passed. */
@@ -86,6 +106,11 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     throw badRequest('The body must be multipart/form-data with a jsondata part and an attachment part');
   }
   const { limits } = options;
+  // A declared length far over the limit is refused before a byte is stored (the fields need some room).
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limits.maxUploadBytes + MULTIPART_OVERHEAD_ALLOWANCE) {
+    throw tooLarge(`The upload (${declared} bytes) is larger than the limit of ${limits.maxUploadBytes} bytes`);
+  }
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -115,13 +140,20 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     const fail = (error: unknown): void => {
       if (!failure) failure = error instanceof GatewayError ? error : badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : String(error)}`, error);
       req.unpipe(parser);
+      // Ends a file part still being received (client gone, limit hit), so its write settles and the file can be removed.
+      parser.destroy();
       // Drain what the client still sends so it can read our answer, within the upload limit.
       req.resume();
       finish();
     };
+    const stopWatch =
+      limits.idleTimeoutMs === undefined
+        ? () => undefined
+        : watchUpload(req, { idleTimeoutMs: limits.idleTimeoutMs, minBytesPerSecond: limits.minBytesPerSecond ?? 0 }, fail);
     const finish = (): void => {
       if (settled) return;
       settled = true;
+      stopWatch();
       void Promise.allSettled(writes).then(() => {
         if (failure) reject(failure);
         else resolve(upload);
@@ -144,8 +176,25 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
       }
     };
 
-    parser.on('field', (name, value, info) => {
-      if (failure) return;
+    // An exception in a parser callback would be uncaught (a crash): it fails the request instead.
+    const guarded =
+      <A extends unknown[]>(handler: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          handler(...args);
+        } catch (error) {
+          fail(error);
+        }
+      };
+    /** busboy passes `undefined` for a part whose Content-Disposition has no name (found by test/e2e/fuzz-intake.test.ts). */
+    const nameless = (name: string | undefined): boolean => {
+      if (typeof name === 'string' && name !== '') return false;
+      fail(badRequest('A part has no name: expected jsondata and attachment'));
+      return true;
+    };
+
+    parser.on('field', guarded((name: string, value: string, info: busboy.FieldInfo) => {
+      if (failure || nameless(name)) return;
       if (info.nameTruncated || info.valueTruncated) {
         fail(badRequest(`The field "${printable(name)}" is larger than ${limits.maxFieldBytes} bytes`));
         return;
@@ -160,10 +209,12 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
         writes.push(writeFile(file, Buffer.from(value, 'latin1')));
         upload.files[name] = { field: name, path: file, bytes, originalName: undefined, extension: '', declaredType: info.mimeType };
       } else fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
-    });
+    }));
 
-    parser.on('file', (name, stream: Readable, info) => {
-      if (failure || !claim(name)) {
+    parser.on('file', guarded((name: string, stream: Readable, info: busboy.FileInfo) => {
+      // A failure destroys the parser, which destroys the part being read: its error is already reported, never unhandled.
+      stream.on('error', () => undefined);
+      if (failure || nameless(name) || !claim(name)) {
         stream.resume();
         return;
       }
@@ -202,10 +253,12 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
       };
       upload.files[name] = received;
       const before = counter.bytes;
+      const hash = createHash('sha256');
       writes.push(
-        pipeline(stream, byteLimiter(limits.maxUploadBytes, counter), createWriteStream(file)).then(
+        pipeline(stream, byteLimiter(limits.maxUploadBytes, counter), hashing(hash), createWriteStream(file)).then(
           () => {
             received.bytes = counter.bytes - before;
+            received.sha256 = hash.digest('hex');
           },
           (error: unknown) => {
             stream.resume();
@@ -213,7 +266,7 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
           },
         ),
       );
-    });
+    }));
 
     parser.on('partsLimit', () => fail(badRequest(`Too many parts (the limit is ${limits.maxParts})`)));
     parser.on('filesLimit', () => fail(badRequest(`Too many files (the limit is ${limits.maxParts})`)));
@@ -234,6 +287,6 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
 }
 
 /** A part name as it may appear in an error message: printable ASCII only, bounded. */
-function printable(name: string): string {
-  return name.replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'").slice(0, 64);
+function printable(name: string | undefined): string {
+  return String(name ?? '').replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'").slice(0, 64);
 }

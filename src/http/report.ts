@@ -23,6 +23,8 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
       headerless: probe.rawHint?.description,
     },
     decision: { action: prepared.plan.action, reasons: prepared.plan.reasons },
+    /** Two legs merged / channels mapped, and the per-channel analysis (stereo outputs only). */
+    stereo: result.prepared.stereo,
     output: {
       ...prepared.format,
       contentType: prepared.contentType,

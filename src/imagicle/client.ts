@@ -3,6 +3,7 @@
  * retry and spooling wrap this (see pipeline), so the policy stays data.
  * Never follows redirects, never logs credentials.
  */
+import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { GatewayError, Reason } from '../errors.js';
 import { buildMultipart } from './multipart.js';
@@ -15,6 +16,13 @@ export interface UpstreamOptions {
   credentials?: { username: string; password: string } | undefined;
   timeoutMs: number;
   connectTimeoutMs?: number;
+  /**
+   * Slowest acceptable upload rate: each attempt gets an overall deadline of
+   * connect + headers timeout + body bytes at this rate. 0 or unset: none.
+   */
+  minBytesPerSecond?: number | undefined;
+  /** TLS towards Imagicle: a private CA (PEM), or no verification (rejectUnauthorized: false). */
+  tls?: { ca?: string | undefined; rejectUnauthorized?: boolean } | undefined;
   dispatcher?: Dispatcher;
 }
 
@@ -50,7 +58,11 @@ export class UpstreamClient {
     this.dispatcher =
       options.dispatcher ??
       new Agent({
-        connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+        connect: {
+          timeout: options.connectTimeoutMs ?? 10_000,
+          ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}),
+          ...(options.tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+        },
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
       });
@@ -78,15 +90,36 @@ export class UpstreamClient {
     };
     const auth = this.authorization(input.callerAuthorization);
     if (auth) headers.authorization = auth;
+    // How much of the body undici took: a failure before the end cannot have been imported (delivery/retry.ts).
+    const progress = { sent: 0, complete: false };
+    const deadlineMs = attemptDeadlineMs(this.options, body.contentLength);
+    // One controller per attempt, its timer and its listener released in `finally`: AbortSignal.any() and
+    // AbortSignal.timeout() keep state alive for as long as the longest-lived input signal (the worker's).
+    const attempt = new AbortController();
+    const deadline = { aborted: false };
+    const timer = deadlineMs > 0 ? setTimeout(() => ((deadline.aborted = true), attempt.abort()), deadlineMs) : undefined;
+    timer?.unref();
+    const forwardAbort = (): void => attempt.abort();
+    if (input.signal?.aborted) attempt.abort();
+    else input.signal?.addEventListener('abort', forwardAbort, { once: true });
+    const signal = attempt.signal;
     try {
       const res = await request(this.url, {
         method: 'POST',
         headers,
-        body: body.stream(),
+        body: countBody(body.stream(), progress),
         dispatcher: this.dispatcher,
-        ...(input.signal ? { signal: input.signal } : {}),
+        signal,
       });
       const text = await readBounded(res.body);
+      if (res.statusCode >= 300 && res.statusCode < 400) {
+        // undici's request() follows nothing; say so rather than hand a Location (maybe anywhere) to the caller.
+        throw new GatewayError(
+          'UPSTREAM_UNREACHABLE',
+          `Imagicle at ${this.options.baseUrl} answered with a redirect (${res.statusCode}); the gateway does not follow redirects: set IMAGICLE_URL to the final address`,
+          { status: 502, reason: Reason.InvalidData, detail: { upstreamStatus: res.statusCode } },
+        );
+      }
       const contentType = headerValue(res.headers['content-type']);
       return {
         status: res.statusCode,
@@ -97,7 +130,20 @@ export class UpstreamClient {
         elapsedMs: performance.now() - started,
       };
     } catch (error) {
-      throw upstreamError(error, this.options.baseUrl, input.signal);
+      const failure =
+        deadline.aborted && !input.signal?.aborted
+          ? new GatewayError('UPSTREAM_TIMEOUT', `Imagicle at ${this.options.baseUrl} did not complete the upload within ${deadlineMs} ms`, {
+              status: 504,
+              reason: Reason.InvalidData,
+              cause: error,
+              detail: { code: 'ATTEMPT_DEADLINE' },
+            })
+          : upstreamError(error, this.options.baseUrl, input.signal);
+      Object.assign(failure.detail, { bodyBytesSent: progress.sent, bodyComplete: progress.complete, contentLength: body.contentLength });
+      throw failure;
+    } finally {
+      if (timer) clearTimeout(timer);
+      input.signal?.removeEventListener('abort', forwardAbort);
     }
   }
 
@@ -119,6 +165,27 @@ export class UpstreamClient {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** Per-attempt deadline: connect + headers timeout + the body at the minimum rate; 0 when no rate is set. */
+export function attemptDeadlineMs(options: Pick<UpstreamOptions, 'timeoutMs' | 'connectTimeoutMs' | 'minBytesPerSecond'>, contentLength: number): number {
+  const rate = options.minBytesPerSecond ?? 0;
+  if (rate <= 0) return 0;
+  return (options.connectTimeoutMs ?? 10_000) + options.timeoutMs + Math.ceil((contentLength / rate) * 1000);
+}
+
+/** Yields the body and counts what undici pulled; `complete` once it asked past the last chunk. */
+function countBody(source: AsyncIterable<Buffer>, progress: { sent: number; complete: boolean }): Readable {
+  return Readable.from(
+    (async function* counted() {
+      for await (const chunk of source) {
+        yield chunk;
+        progress.sent += chunk.length;
+      }
+      progress.complete = true;
+    })(),
+    { objectMode: false, highWaterMark: 1 },
+  );
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

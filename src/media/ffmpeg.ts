@@ -250,7 +250,7 @@ function describeProbeError(stderr: string): string {
   if (/not on whitelist/i.test(text)) {
     const fmt = /\[([^\] @]+)/.exec(text)?.[1] ?? 'unknown';
     if (REFERENCING_DEMUXERS.test(fmt)) {
-      return `The file is a ${fmt} playlist or script, which the gateway refuses: it can reference other files or URLs`;
+      return `The file is ${/^[aeiou]/.test(fmt) ? 'an' : 'a'} ${fmt} playlist or script, which the gateway refuses: it can reference other files or URLs`;
     }
     return `The file was recognised as ${fmt}, which is not an audio format the gateway accepts`;
   }

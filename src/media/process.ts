@@ -5,6 +5,7 @@
  * stdout capture and the tail of stderr for error messages.
  */
 import { spawn } from 'node:child_process';
+import { AsyncLocalStorage } from 'node:async_hooks';
 
 export interface RunOptions {
   timeoutMs: number;
@@ -15,6 +16,26 @@ export interface RunOptions {
   onStdoutLine?: (line: string) => void;
   /** Grace period between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** Admission to run; defaults to the gate of the current async context (see runWithProcessGate). */
+  gate?: ProcessGate;
+}
+
+/**
+ * Admission control for children: acquire() resolves, maybe after waiting,
+ * with the function that frees the slot, or rejects (queue full, aborted).
+ * The media layer knows nothing of who decides; the service installs a gate
+ * around each request with runWithProcessGate(), so every spawn made for that
+ * request, by any module, waits for a slot.
+ */
+export interface ProcessGate {
+  acquire(signal: AbortSignal | undefined): Promise<() => void>;
+}
+
+const gateContext = new AsyncLocalStorage<ProcessGate>();
+
+/** Runs fn with every runProcess() inside it (however deep) admitted through gate. */
+export function runWithProcessGate<T>(gate: ProcessGate, fn: () => T): T {
+  return gateContext.run(gate, fn);
 }
 
 export interface RunResult {
@@ -58,6 +79,25 @@ export function killAllChildren(): void {
 }
 
 export function runProcess(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const gate = options.gate ?? gateContext.getStore();
+  if (!gate) return spawnAndWait(command, args, options);
+  return gate.acquire(options.signal).then(
+    (release) => {
+      let released = false;
+      const free = (): void => {
+        if (!released) release();
+        released = true;
+      };
+      return spawnAndWait(command, args, options).finally(free);
+    },
+    (error: unknown) => {
+      if (options.signal?.aborted) throw new ProcessError('aborted before start', [command, ...args], { aborted: true });
+      throw error;
+    },
+  );
+}
+
+function spawnAndWait(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const started = performance.now();
   const maxStdout = options.maxStdoutBytes ?? 8 * 1024 * 1024;
   const killGraceMs = options.killGraceMs ?? 2000;

@@ -67,7 +67,11 @@ export function metadataForPart(metadata: RecordingMetadata, part: DeliverablePa
   return sent;
 }
 
-export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<IngestResult> {
+/** prepare → fit: everything before delivery. The spool runs it too (delivery/service.ts). */
+export async function prepareForDelivery(
+  request: Pick<IngestRequest, 'metadata' | 'audio' | 'remoteAudio' | 'stereoOptions' | 'workDir' | 'signal'>,
+  deps: Omit<IngestDeps, 'deliver'>,
+): Promise<{ prepared: PreparedAudio; fitted: FittedAudio }> {
   const prepared = await prepareCall(
     { attachment: request.audio, remoteAttachment: request.remoteAudio, options: request.stereoOptions, direction: request.metadata.direction },
     request.workDir,
@@ -75,6 +79,11 @@ export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<
     request.signal,
   );
   const fitted = await fitToLimit(prepared, reencodeSource(prepared, request.audio), request.workDir, deps, request.signal);
+  return { prepared, fitted };
+}
+
+export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<IngestResult> {
+  const { prepared, fitted } = await prepareForDelivery(request, deps);
   const started = performance.now();
   const deliveries = await deliverParts(fitted, request, deps.deliver);
   return {

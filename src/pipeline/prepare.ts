@@ -7,11 +7,13 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badAudio, GatewayError, Reason } from '../errors.js';
 import { isProbeFailure, probe, runFfmpeg, FfmpegError, type FfmpegBinaries, type ProbeResult } from '../media/ffmpeg.js';
-import { argsFor, bytesPerSecond, CONTENT_TYPE, planFor, type Container, type OutputPolicy, type Plan } from '../media/plan.js';
+import { argsFor, bytesPerSecond, CONTENT_TYPE, planFor, targetFor, type Container, type OutputPolicy, type Plan } from '../media/plan.js';
 import { readWavInfo, repairWavSizes, wavDurationSeconds, type WavInfo } from '../media/wav.js';
 import { readMp3Info, type Mp3Info } from '../media/mp3.js';
 import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
+import { probeCompliant } from '../media/fast-probe.js';
+import type { StereoReport } from './stereo.js';
 
 export interface PrepareLimits {
   maxDurationSeconds: number;
@@ -23,12 +25,16 @@ export interface PrepareDeps {
   bins: FfmpegBinaries;
   output: OutputPolicy;
   limits: PrepareLimits;
+  /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */
+  forceTranscode?: string | undefined;
 }
 
 export interface AudioInput {
   path: string;
   originalName: string | undefined;
   extension: string;
+  /** SHA-256 of the file when the intake computed it. */
+  sha256?: string | undefined;
 }
 
 export interface OutputFormatInfo {
@@ -53,18 +59,24 @@ export interface PreparedAudio {
   probe: ProbeResult;
   plan: Plan;
   timings: { probeMs: number; processMs: number; measureMs: number };
+  /** Stereo preparation (two legs merged, channels mapped, analysis): see pipeline/stereo.ts. */
+  stereo?: StereoReport | undefined;
 }
 
 const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'pcm_mulaw' };
 
 export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
   const t0 = performance.now();
-  const probed = await probeOrFail(input, deps, signal);
+  // Compliant WAV/MP3 is read by our own parsers; everything else goes through ffprobe.
+  const fast = deps.forceTranscode ? undefined : await probeCompliant(input.path, input.extension);
+  const probed = fast?.probe ?? (await probeOrFail(input, deps, signal));
   checkProbeLimits(probed, deps.limits);
 
-  const wav = probed.formatName === 'wav' ? await readWavInfo(input.path) : null;
-  const mp3 = probed.formatName === 'mp3' ? await readMp3Info(input.path) : null;
-  const plan = planFor({ probe: probed, wav, mp3 }, deps.output);
+  const wav = fast ? fast.wav : probed.formatName === 'wav' ? await readWavInfo(input.path) : null;
+  const mp3 = fast ? fast.mp3 : probed.formatName === 'mp3' ? await readMp3Info(input.path) : null;
+  const plan: Plan = deps.forceTranscode
+    ? { action: 'transcode', target: targetFor(deps.output, probed.audio.channels), reasons: [deps.forceTranscode] }
+    : planFor({ probe: probed, wav, mp3 }, deps.output);
   const t1 = performance.now();
 
   let outputPath = input.path;
@@ -72,7 +84,7 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
     await repairWavSizes(input.path, wav);
   } else if (plan.action === 'transcode') {
     outputPath = path.join(workDir, `out.${plan.target.container}`);
-    const maxDuration = deps.limits.maxDurationSeconds;
+    const maxDuration = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
     const args = argsFor(plan.target, {
       input: input.path,
       output: outputPath,
@@ -91,9 +103,12 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
 
   const container: Container = plan.action === 'transcode' ? plan.target.container : plan.container;
   const measured = await measure(outputPath, container);
-  if (plan.action === 'transcode' && measured.durationSeconds >= deps.limits.maxDurationSeconds - 0.05) {
+  const cap = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
+  if (plan.action === 'transcode' && measured.durationSeconds >= cap - 0.05) {
     throw badAudio(
-      `The audio decodes to more than the limit of ${deps.limits.maxDurationSeconds} seconds (its header said ${describeSeconds(probed.durationSeconds)})`,
+      cap < deps.limits.maxDurationSeconds
+        ? `The audio decodes to far more than the ${describeSeconds(probed.durationSeconds)} its header declares: refused (decoding stopped at ${cap} s)`
+        : `The audio decodes to more than the limit of ${deps.limits.maxDurationSeconds} seconds (its header said ${describeSeconds(probed.durationSeconds)})`,
     );
   }
   if (measured.samples === 0) throw badAudio(`The file (${probed.formatName}, ${probed.audio.codecName}) holds no audio samples`);
@@ -115,7 +130,7 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   };
 }
 
-async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
+export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
   const { size } = await stat(input.path);
   if (size === 0) throw badAudio('The attachment is empty');
   let result;
@@ -128,7 +143,7 @@ async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortS
   return result;
 }
 
-function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
+export function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
   if (probed.audio.channels > limits.maxChannelsIn) {
     throw badAudio(`The audio has ${probed.audio.channels} channels; at most ${limits.maxChannelsIn} are accepted`);
   }
@@ -137,6 +152,19 @@ function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
       `The recording lasts ${describeSeconds(probed.durationSeconds)}, more than the limit of ${limits.maxDurationSeconds} seconds`,
     );
   }
+}
+
+/**
+ * How much audio a decode may produce. Headers can lie (a tiny FLAC that
+ * claims 5 s and decodes to 100 h of silence): the decode stops at a
+ * generous multiple of what the header declares, and at the configured limit.
+ * The slack covers formats whose duration ffprobe only estimates (VBR MP3
+ * without a Xing header, ADTS AAC).
+ */
+export function decodeCapSeconds(probed: ProbeResult, maxDurationSeconds: number): number {
+  const declared = probed.durationSeconds;
+  if (declared === undefined || declared <= 0) return maxDurationSeconds;
+  return Math.min(maxDurationSeconds, Math.ceil(Math.max(declared * 4, declared + 600)));
 }
 
 /** Wall-clock budget for one ffmpeg run: scaled to the input's length, capped by configuration. */
@@ -150,7 +178,7 @@ function describeSeconds(seconds: number | undefined): string {
   return seconds === undefined ? 'no duration' : `${seconds.toFixed(1)} s`;
 }
 
-function transcodeError(error: unknown, probed: ProbeResult | undefined): GatewayError {
+export function transcodeError(error: unknown, probed: ProbeResult | undefined): GatewayError {
   if (error instanceof GatewayError) return error;
   if (error instanceof FfmpegError) {
     if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });

@@ -180,7 +180,8 @@ describe('upstream answers pass through unchanged', () => {
   });
 
   it('an unreachable Imagicle → 502 in Imagicle shape', async () => {
-    const down = await startTestGateway({ IMAGICLE_URL: 'http://127.0.0.1:9' });
+    // DELIVERY=sync: no spool, so the caller gets the 502 (under the default, wait, it gets a 202: test/e2e/delivery.test.ts).
+    const down = await startTestGateway({ IMAGICLE_URL: 'http://127.0.0.1:9', DELIVERY: 'sync', RETRY_MAX_ATTEMPTS: '1' });
     try {
       const res = await fetch(`${down.url}${RECORDINGS_PATH}`, { method: 'POST', body: await recordingForm(fixture('pcm16-mono.wav')) });
       expect(res.status).toBe(502);

@@ -36,6 +36,9 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     HOST: '127.0.0.1',
     EMULATOR_PORT: '0',
     TMP_DIR: tmpDir,
+    SPOOL_DIR: path.join(root, 'spool'),
+    // Tests post the same fixture many times on purpose; the dedup tests turn it on.
+    DEDUP_WINDOW: '0',
     EMULATOR_DIR: path.join(root, 'emulator'),
     LOG_LEVEL: 'info',
     SHUTDOWN_GRACE_MS: '1000',

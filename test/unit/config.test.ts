@@ -28,7 +28,8 @@ describe('loadConfig', () => {
   });
 
   it('normalises the upstream URL and reads credentials', () => {
-    const c = loadConfig({ IMAGICLE_URL: 'https://ucx.example.com/', IMAGICLE_USERNAME: 'u', IMAGICLE_PASSWORD: 'p' });
+    // ALLOW_ANONYMOUS: credentials without caller authentication are refused otherwise (test/unit/hardening-config.test.ts).
+    const c = loadConfig({ IMAGICLE_URL: 'https://ucx.example.com/', IMAGICLE_USERNAME: 'u', IMAGICLE_PASSWORD: 'p', ALLOW_ANONYMOUS: 'true' });
     expect(c.imagicleUrl).toBe('https://ucx.example.com');
     expect(c.imagicleCredentials).toEqual({ username: 'u', password: 'p' });
   });

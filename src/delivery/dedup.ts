@@ -1,0 +1,23 @@
+/**
+ * Recognising a recording its source sends twice: the same pbxCallId (or
+ * none on both) and the same audio bytes (SHA-256 of the attachment, and of
+ * remoteAttachment when there is one), within DEDUP_WINDOW.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+export const DEDUP_ANSWERS = ['replay', 'conflict'] as const;
+/** replay: the first upload's answer again (plus X-Duplicate-Of); conflict: 409 in Imagicle's shape. */
+export type DedupAnswer = (typeof DEDUP_ANSWERS)[number];
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The key two uploads of the same recording share. */
+export function dedupKey(pbxCallId: unknown, audioHashes: readonly string[]): string {
+  const callId = typeof pbxCallId === 'string' ? pbxCallId.trim() : '';
+  return createHash('sha256').update(JSON.stringify({ pbxCallId: callId, audio: audioHashes })).digest('hex');
+}

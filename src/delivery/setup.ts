@@ -1,0 +1,85 @@
+/**
+ * Builds delivery from the configuration: the retrying Deliver for direct
+ * delivery (DELIVERY=sync, and the seam's default), and under DELIVERY=wait
+ * the spool, the service and its background worker, resumed from disk.
+ */
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { UpstreamClient } from '../imagicle/client.js';
+import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import type { ProcessGate } from '../media/process.js';
+import type { Deliver } from '../pipeline/ingest.js';
+import { createRetryingDeliver } from './retrying-deliver.js';
+import { DeliveryService, type PrepareSettings } from './service.js';
+import { Spool } from './spool.js';
+import { DeliveryWorker } from './worker.js';
+
+export interface DeliveryRuntime {
+  /** Undefined under DELIVERY=sync. */
+  service: DeliveryService | undefined;
+  /** One upload with the in-request retries, for direct delivery. */
+  deliver: Deliver;
+  close(): Promise<void>;
+}
+
+/** Delivered jobs' journals (no audio) stay at least this long, for GET /v1/jobs/{id}. */
+const MIN_DELIVERED_RETENTION_MS = 3_600_000;
+
+export async function startDelivery(
+  config: Config,
+  upstream: UpstreamClient,
+  bins: FfmpegBinaries,
+  logger: Logger,
+  gateFor?: (bytes: number) => ProcessGate,
+): Promise<DeliveryRuntime> {
+  const direct: Deliver = (upload) => upstream.postRecording(upload);
+  const { delivery } = config;
+  const deliver = createRetryingDeliver(direct, delivery.retry);
+  if (delivery.mode === 'sync') return { service: undefined, deliver, close: async () => undefined };
+
+  const log = logger.child({ component: 'spool' });
+  const { spool, summary } = await Spool.open({
+    dir: delivery.spoolDir,
+    deliveredRetentionMs: Math.max(delivery.dedupWindowMs, MIN_DELIVERED_RETENTION_MS),
+    logger: log,
+  });
+  const service = new DeliveryService(
+    spool,
+    direct,
+    {
+      policy: delivery.retry,
+      workerPolicy: { ...delivery.retry, maxDelayMs: Math.max(delivery.retry.maxDelayMs, delivery.spoolRetryMaxDelayMs) },
+      maxAgeMs: delivery.spoolMaxAgeMs,
+      maxBytes: delivery.spoolMaxBytes,
+      dedupWindowMs: delivery.dedupWindowMs,
+      dedupAnswer: delivery.dedupAnswer,
+      keepCallerAuthorization: config.imagicleCredentials === undefined,
+    },
+    log,
+  );
+  const prepare: PrepareSettings = {
+    bins,
+    output: config.output,
+    limits: {
+      maxDurationSeconds: config.limits.maxDurationSeconds,
+      maxChannelsIn: config.limits.maxChannelsIn,
+      processTimeoutMs: config.limits.processTimeoutMs,
+    },
+    maxPartBytes: config.limits.maxPartBytes,
+    oversize: config.oversize,
+    stereo: config.stereo,
+  };
+  const worker = new DeliveryWorker(
+    service,
+    {
+      concurrency: delivery.spoolConcurrency,
+      pollMs: Math.min(1000, Math.max(20, delivery.retry.minDelayMs)),
+      prepare,
+      ...(gateFor ? { gateFor } : {}),
+    },
+    log,
+  );
+  log.info({ spool: delivery.spoolDir, bytes: spool.usedBytes(), ...summary, possibleDuplicates: summary.interruptedAttempts }, 'spool opened');
+  worker.start();
+  return { service, deliver, close: () => worker.close() };
+}

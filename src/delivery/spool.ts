@@ -1,0 +1,405 @@
+/**
+ * The durable spool: one folder per job under SPOOL_DIR/jobs/<id>/, with its
+ * files and a journal, job.json, replaced atomically on every state change
+ * (durable.ts). In memory: the same records, the bytes they hold, a dedup
+ * index, and which jobs are being worked on in this process.
+ *
+ * Layout and life cycle are described in docs/delivery.md.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../logger.js';
+import type { RecordingMetadata } from '../imagicle/schema.js';
+import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import { fsyncDir, isTempName, moveFileDurable, writeFileDurable } from './durable.js';
+
+export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export type PartState = 'pending' | 'delivering' | 'delivered';
+export type JobMode = 'drop-in' | 'native';
+
+export interface SpooledInput {
+  /** File name inside the job folder. */
+  file: string;
+  originalName: string | undefined;
+  extension: string;
+  bytes: number;
+}
+
+export interface StoredAnswer {
+  status: number;
+  contentType: string | undefined;
+  body: string;
+  json: unknown;
+}
+
+export interface SpooledPart {
+  index: number;
+  count: number;
+  /** Path inside the job folder; the file is deleted once Imagicle answered 2xx. */
+  file: string;
+  bytes: number;
+  samples: number;
+  sampleRate: number;
+  durationSeconds: number;
+  isoDuration: string;
+  startOffsetSeconds: number;
+  filename: string;
+  /** The metadata sent for this part (duration measured; start shifted and notes marked when split). */
+  metadata: Record<string, unknown>;
+  state: PartState;
+  attempts: number;
+  /** Imagicle's last answer for this part (when delivered: the new recording's id). */
+  upstream: StoredAnswer | undefined;
+  deliveredAt: string | undefined;
+}
+
+export interface JobError {
+  at: string;
+  part: number | undefined;
+  status: number | undefined;
+  code: string | undefined;
+  message: string;
+  /** Imagicle's answer body, as it came (parsed when JSON). */
+  body: unknown;
+  /** The recording may have been imported (whole body sent, then no answer, or 500/502/504). */
+  ambiguous: boolean;
+}
+
+export interface JobRecord {
+  version: 1;
+  id: string;
+  mode: JobMode;
+  requestId: string;
+  /** The caller asked for Prefer: respond-async. */
+  async: boolean;
+  state: JobState;
+  createdAt: string;
+  updatedAt: string;
+  /** After this the worker gives up (SPOOL_MAX_AGE from acceptance, or from a retry request). */
+  expiresAt: string;
+  metadata: RecordingMetadata;
+  stereoOptions: StereoRequestOptions | undefined;
+  inputs: { attachment: SpooledInput; remoteAttachment?: SpooledInput | undefined };
+  /**
+   * The caller's Authorization, kept only when the gateway has no Imagicle
+   * credentials of its own (it must be forwarded later); never shown by the
+   * jobs API; the journal is mode 0600.
+   */
+  callerAuthorization: string | undefined;
+  dedupKey: string | undefined;
+  audioSha256: string | undefined;
+  contentType: string | undefined;
+  decision: string | undefined;
+  parts: SpooledPart[];
+  attempts: number;
+  nextAttemptAt: string | undefined;
+  lastError: JobError | undefined;
+  /** Attempts that may have created a recording nobody recorded: interrupted by a crash, or ambiguous and retried. */
+  possibleDuplicates: number;
+  deliveredAt: string | undefined;
+  failedAt: string | undefined;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  /** How long delivered jobs' journals (no audio) are kept: for the dedup window and GET /v1/jobs/{id}. */
+  deliveredRetentionMs: number;
+  logger: Logger;
+}
+
+export interface ResumeSummary {
+  jobs: number;
+  unfinished: number;
+  byState: Record<JobState, number>;
+  /** Parts found "delivering": their attempt may have reached Imagicle, so resending may duplicate. */
+  interruptedAttempts: number;
+  orphansRemoved: number;
+}
+
+const JOURNAL = 'job.json';
+const ID_RE = /^[0-9a-f-]{36}$/;
+
+/**
+ * What a delivered job needs in memory: the jobs API view, the duplicate
+ * check and the duplicate's replayed answer. The caller's metadata, the
+ * stereo options and the forwarded credential are dropped.
+ */
+export function slimDelivered(job: JobRecord): JobRecord {
+  const { startDateTime, direction, localParty, pbxCallId } = job.metadata;
+  return {
+    ...job,
+    metadata: { startDateTime, direction, localParty: { username: localParty.username, phoneNumber: localParty.phoneNumber }, pbxCallId },
+    stereoOptions: undefined,
+    callerAuthorization: undefined,
+    parts: job.parts.map((p) => ({ ...p, metadata: { startDateTime: p.metadata.startDateTime, duration: p.metadata.duration } })),
+  };
+}
+
+export class Spool {
+  readonly jobsDir: string;
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly bytes = new Map<string, number>();
+  private readonly byDedupKey = new Map<string, Set<string>>();
+  private readonly claimed = new Set<string>();
+  private readonly saving = new Map<string, Promise<void>>();
+
+  private constructor(private readonly options: SpoolOptions) {
+    this.jobsDir = path.join(options.dir, 'jobs');
+  }
+
+  /** Opens the spool: loads every journal, removes what no journal refers to, and marks interrupted attempts. */
+  static async open(options: SpoolOptions): Promise<{ spool: Spool; summary: ResumeSummary }> {
+    const spool = new Spool(options);
+    await mkdir(spool.jobsDir, { recursive: true, mode: 0o700 });
+    const summary = await spool.load();
+    return { spool, summary };
+  }
+
+  jobDir(id: string): string {
+    return path.join(this.jobsDir, id);
+  }
+
+  get(id: string): JobRecord | undefined {
+    return this.jobs.get(id);
+  }
+
+  list(state?: JobState): JobRecord[] {
+    const all = [...this.jobs.values()];
+    return (state ? all.filter((j) => j.state === state) : all).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Disk held by spooled audio (journals aside). */
+  usedBytes(): number {
+    let total = 0;
+    for (const b of this.bytes.values()) total += b;
+    return total;
+  }
+
+  /** A job with this dedup key, accepted within the window and not failed. */
+  findDuplicate(key: string, windowMs: number, now = Date.now()): JobRecord | undefined {
+    const ids = this.byDedupKey.get(key);
+    if (!ids) return undefined;
+    let best: JobRecord | undefined;
+    for (const id of ids) {
+      const job = this.jobs.get(id);
+      if (!job || job.state === 'failed' || Date.parse(job.createdAt) + windowMs < now) continue;
+      if (!best || job.createdAt < best.createdAt) best = job;
+    }
+    return best;
+  }
+
+  /** In-process exclusivity: a request and the worker never work on the same job at once. */
+  claim(id: string): boolean {
+    if (this.claimed.has(id) || !this.jobs.has(id)) return false;
+    this.claimed.add(id);
+    return true;
+  }
+
+  release(id: string): void {
+    this.claimed.delete(id);
+  }
+
+  isClaimed(id: string): boolean {
+    return this.claimed.has(id);
+  }
+
+  /**
+   * Creates a job in state `received`: the uploaded files are moved into its
+   * folder and fsynced, then the journal is written. When this resolves, the
+   * job survives a crash. The job comes back claimed by the caller (release() it),
+   * so the worker cannot pick it up half-created.
+   */
+  async create(
+    init: Omit<JobRecord, 'version' | 'id' | 'state' | 'createdAt' | 'updatedAt' | 'inputs' | 'parts' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'possibleDuplicates' | 'deliveredAt' | 'failedAt'>,
+    files: { attachment: { path: string; originalName: string | undefined; extension: string }; remoteAttachment?: { path: string; originalName: string | undefined; extension: string } | undefined },
+    now = new Date(),
+  ): Promise<JobRecord> {
+    const id = randomUUID();
+    const dir = this.jobDir(id);
+    await mkdir(dir, { mode: 0o700 });
+    await fsyncDir(this.jobsDir);
+    const move = async (name: 'attachment' | 'remoteAttachment', from: { path: string; originalName: string | undefined; extension: string }): Promise<SpooledInput> => {
+      const file = `input-${name}${from.extension ? `.${from.extension}` : ''}`;
+      await moveFileDurable(from.path, path.join(dir, file));
+      const { size } = await stat(path.join(dir, file));
+      return { file, originalName: from.originalName, extension: from.extension, bytes: size };
+    };
+    const attachment = await move('attachment', files.attachment);
+    const remoteAttachment = files.remoteAttachment ? await move('remoteAttachment', files.remoteAttachment) : undefined;
+    const stamp = now.toISOString();
+    const job: JobRecord = {
+      version: 1,
+      id,
+      ...init,
+      state: 'received',
+      createdAt: stamp,
+      updatedAt: stamp,
+      inputs: { attachment, ...(remoteAttachment ? { remoteAttachment } : {}) },
+      parts: [],
+      attempts: 0,
+      nextAttemptAt: undefined,
+      lastError: undefined,
+      possibleDuplicates: 0,
+      deliveredAt: undefined,
+      failedAt: undefined,
+    };
+    this.claimed.add(id);
+    this.track(job);
+    this.bytes.set(id, attachment.bytes + (remoteAttachment?.bytes ?? 0));
+    try {
+      await this.save(job);
+    } catch (error) {
+      await this.remove(id).catch(() => undefined);
+      this.claimed.delete(id);
+      throw error;
+    }
+    return job;
+  }
+
+  /** Persists the job's current record (serialised per job, each write atomic and durable). */
+  save(job: JobRecord): Promise<void> {
+    job.updatedAt = new Date().toISOString();
+    const snapshot = JSON.stringify(job, null, 1);
+    const previous = this.saving.get(job.id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      if (!this.jobs.has(job.id)) return;
+      await writeFileDurable(path.join(this.jobDir(job.id), JOURNAL), snapshot);
+      // Delivered jobs stay only for the dedup window and the jobs API: keep a slim copy in memory (the journal has it all).
+      if (job.state === 'delivered' && this.jobs.has(job.id)) this.jobs.set(job.id, slimDelivered(job));
+    });
+    const settled = next.catch(() => undefined);
+    this.saving.set(job.id, settled);
+    void settled.then(() => {
+      if (this.saving.get(job.id) === settled) this.saving.delete(job.id);
+    });
+    return next;
+  }
+
+  /** Deletes the job's files that its state no longer needs, and recounts its bytes. */
+  async prune(job: JobRecord): Promise<void> {
+    const keep = new Set(referencedFiles(job).map((f) => path.normalize(f)));
+    const dir = this.jobDir(job.id);
+    const removed = await removeUnlisted(dir, dir, keep);
+    if (removed > 0) await fsyncDir(dir);
+    this.bytes.set(job.id, await sizeOf(dir, [...keep]));
+  }
+
+  /** Removes a job and everything in its folder. */
+  async remove(id: string): Promise<void> {
+    const job = this.jobs.get(id);
+    await this.saving.get(id);
+    this.jobs.delete(id);
+    this.bytes.delete(id);
+    if (job?.dedupKey) this.byDedupKey.get(job.dedupKey)?.delete(id);
+    await rm(this.jobDir(id), { recursive: true, force: true });
+    await fsyncDir(this.jobsDir);
+  }
+
+  /** Drops delivered jobs' journals older than the retention. */
+  async purgeDelivered(now = Date.now()): Promise<number> {
+    let purged = 0;
+    for (const job of [...this.jobs.values()]) {
+      if (job.state !== 'delivered' || this.claimed.has(job.id)) continue;
+      if (Date.parse(job.deliveredAt ?? job.updatedAt) + this.options.deliveredRetentionMs < now) {
+        await this.remove(job.id);
+        purged += 1;
+      }
+    }
+    return purged;
+  }
+
+  private track(job: JobRecord): void {
+    this.jobs.set(job.id, job);
+    if (job.dedupKey) {
+      const ids = this.byDedupKey.get(job.dedupKey) ?? new Set<string>();
+      ids.add(job.id);
+      this.byDedupKey.set(job.dedupKey, ids);
+    }
+  }
+
+  private async load(): Promise<ResumeSummary> {
+    const byState = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    const summary: ResumeSummary = { jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0 };
+    const log = this.options.logger;
+    for (const entry of await readdir(this.jobsDir, { withFileTypes: true })) {
+      const dir = path.join(this.jobsDir, entry.name);
+      if (!entry.isDirectory() || !ID_RE.test(entry.name)) {
+        // Not a job: a leftover temp file or something foreign. Only our temp files are removed.
+        if (isTempName(entry.name)) await rm(dir, { force: true });
+        continue;
+      }
+      let job: JobRecord;
+      try {
+        job = JSON.parse(await readFile(path.join(dir, JOURNAL), 'utf8')) as JobRecord;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          // Created but never journaled: the crash came before the job was accepted.
+          await rm(dir, { recursive: true, force: true });
+          summary.orphansRemoved += 1;
+        } else {
+          log.error({ job: entry.name, err: error }, 'unreadable spool journal: left in place');
+        }
+        continue;
+      }
+      let changed = false;
+      for (const part of job.parts) {
+        if (part.state === 'delivering') {
+          part.state = 'pending';
+          job.possibleDuplicates += 1;
+          summary.interruptedAttempts += 1;
+          changed = true;
+        }
+      }
+      if (job.state === 'delivering') {
+        job.state = 'ready';
+        changed = true;
+      }
+      this.track(job);
+      await this.prune(job);
+      if (changed) await this.save(job);
+      summary.jobs += 1;
+      summary.byState[job.state] += 1;
+      if (job.state === 'received' || job.state === 'ready') summary.unfinished += 1;
+    }
+    await fsyncDir(this.jobsDir);
+    return summary;
+  }
+}
+
+/** Files a job still needs, relative to its folder: its inputs until it is ready, then its undelivered parts. */
+export function referencedFiles(job: JobRecord): string[] {
+  if (job.state === 'delivered') return [];
+  if (job.parts.length === 0) {
+    const { attachment, remoteAttachment } = job.inputs;
+    return remoteAttachment ? [attachment.file, remoteAttachment.file] : [attachment.file];
+  }
+  return job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+}
+
+async function removeUnlisted(root: string, dir: string, keep: Set<string>): Promise<number> {
+  let removed = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    const rel = path.normalize(path.relative(root, full));
+    if (rel === JOURNAL) continue;
+    if (entry.isDirectory()) {
+      removed += await removeUnlisted(root, full, keep);
+      if ((await readdir(full)).length === 0) {
+        await rm(full, { recursive: true, force: true });
+        removed += 1;
+      }
+    } else if (!keep.has(rel)) {
+      await rm(full, { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
+}
+
+async function sizeOf(dir: string, files: string[]): Promise<number> {
+  let total = 0;
+  for (const f of files) total += await stat(path.join(dir, f)).then((s) => s.size, () => 0);
+  return total;
+}

@@ -1,0 +1,149 @@
+/**
+ * Access control for the gateway's own callers. When the gateway holds
+ * Imagicle's credentials, an anonymous caller would be an open relay into the
+ * recording server, so callers authenticate with an API key (`Authorization:
+ * Bearer <key>` or `X-Api-Key: <key>`) or HTTP Basic (GATEWAY_BASIC_USERS).
+ *
+ * - Secrets are compared as SHA-256 digests with crypto.timingSafeEqual, and
+ *   every configured entry is compared (no early exit), so neither the time
+ *   nor the order reveals which part matched.
+ * - A failed attempt gets 401 in Imagicle's shape with WWW-Authenticate; the
+ *   presented value is never logged nor echoed.
+ * - An Authorization header that authenticated the caller to the gateway is
+ *   not forwarded to Imagicle (forwardableAuthorization).
+ *
+ * Mount `createAccessControl(config.access)` in front of any route that
+ * reaches Imagicle or runs ffmpeg; health endpoints stay open.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { GatewayError, Reason } from '../errors.js';
+import type { AccessSettings } from '../access.js';
+
+export const REALM = 'imagicle-gateway';
+
+export interface Caller {
+  method: 'api-key' | 'basic';
+  /** A name safe to log: the Basic user name, or the API key's position in GATEWAY_API_KEYS. */
+  name: string;
+  /** The Authorization header was the gateway credential, so it is not forwarded. */
+  consumedAuthorization: boolean;
+}
+
+const sha256 = (value: string | Buffer): Buffer => createHash('sha256').update(value).digest();
+
+/** Constant-time equality of two SHA-256 digests. */
+function sameDigest(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+interface Verifier {
+  required: boolean;
+  challenge: string;
+  apiKey(presented: string): number | undefined;
+  basic(username: string, password: string): string | undefined;
+}
+
+function verifierFor(settings: AccessSettings): Verifier {
+  const keys = settings.apiKeys.map((key) => sha256(key));
+  const users = settings.basicUsers.map((u) => ({
+    name: u.username,
+    user: sha256(u.username),
+    pass: u.secret.kind === 'plain' ? sha256(u.secret.password) : Buffer.from(u.secret.hex, 'hex'),
+  }));
+  const challenges: string[] = [];
+  if (keys.length > 0) challenges.push(`Bearer realm="${REALM}"`);
+  if (users.length > 0) challenges.push(`Basic realm="${REALM}", charset="UTF-8"`);
+  return {
+    required: keys.length > 0 || users.length > 0,
+    challenge: challenges.join(', '),
+    apiKey(presented) {
+      const digest = sha256(presented);
+      let match: number | undefined;
+      keys.forEach((key, i) => {
+        if (sameDigest(key, digest) && match === undefined) match = i;
+      });
+      return match;
+    },
+    basic(username, password) {
+      const user = sha256(username);
+      const pass = sha256(password);
+      let match: string | undefined;
+      for (const u of users) {
+        // Both comparisons always run: a right name with a wrong password costs the same as a wrong name.
+        const nameOk = sameDigest(u.user, user);
+        const passOk = sameDigest(u.pass, pass);
+        if (nameOk && passOk && match === undefined) match = u.name;
+      }
+      return match;
+    },
+  };
+}
+
+function unauthorized(message: string, challenge: string): GatewayError {
+  return new GatewayError('UNAUTHORIZED', message, {
+    status: 401,
+    reason: Reason.InvalidData,
+    headers: { 'WWW-Authenticate': challenge },
+  });
+}
+
+/** Who the caller is, or the 401 to answer. Exported for tests and future transports. */
+export function authenticate(
+  verifier: Verifier,
+  headers: { authorization?: string | undefined; apiKey?: string | undefined },
+): Caller | GatewayError {
+  const rejected = (): GatewayError => unauthorized('The credentials are not valid for this gateway', verifier.challenge);
+  if (headers.apiKey !== undefined) {
+    const index = verifier.apiKey(headers.apiKey.trim());
+    return index === undefined ? rejected() : { method: 'api-key', name: `key#${index + 1}`, consumedAuthorization: false };
+  }
+  const authorization = headers.authorization?.trim();
+  if (!authorization) {
+    return unauthorized(
+      'Authentication required: send an API key (Authorization: Bearer <key> or X-Api-Key) or HTTP Basic credentials',
+      verifier.challenge,
+    );
+  }
+  const space = authorization.indexOf(' ');
+  const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
+  const value = space < 0 ? '' : authorization.slice(space + 1).trim();
+  if (scheme === 'bearer') {
+    const index = verifier.apiKey(value);
+    return index === undefined ? rejected() : { method: 'api-key', name: `key#${index + 1}`, consumedAuthorization: true };
+  }
+  if (scheme === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return rejected();
+    const name = verifier.basic(decoded.slice(0, colon), decoded.slice(colon + 1));
+    return name === undefined ? rejected() : { method: 'basic', name, consumedAuthorization: true };
+  }
+  return rejected();
+}
+
+/**
+ * Express middleware: lets authenticated callers through (res.locals.caller),
+ * answers 401 otherwise. A no-op when no caller credentials are configured
+ * (config refuses that combination when the gateway holds Imagicle's
+ * credentials, unless ALLOW_ANONYMOUS=true).
+ */
+export function createAccessControl(settings: AccessSettings): RequestHandler {
+  const verifier = verifierFor(settings);
+  if (!verifier.required) return (_req, _res, next) => next();
+  return (req: Request, res: Response, next: NextFunction) => {
+    const outcome = authenticate(verifier, { authorization: req.get('authorization'), apiKey: req.get('x-api-key') });
+    if (outcome instanceof GatewayError) {
+      next(outcome);
+      return;
+    }
+    res.locals.caller = outcome;
+    next();
+  };
+}
+
+/** The caller's Authorization header when it may go to Imagicle: not when it was the gateway credential. */
+export function forwardableAuthorization(req: Request, res: Response): string | undefined {
+  const caller = res.locals.caller as Caller | undefined;
+  return caller?.consumedAuthorization ? undefined : req.get('authorization');
+}

@@ -1,0 +1,71 @@
+/**
+ * The jobs API over the spool:
+ *   GET    /v1/jobs?state=…      list (newest last), optional state filter
+ *   GET    /v1/jobs/{id}         one job: state, attempts, last error, upstream ids
+ *   POST   /v1/jobs/{id}/retry   a failed job back to ready (or received)
+ *   DELETE /v1/jobs/{id}         forget a job and delete its files
+ * Mounted behind the same access control as the uploads (app.ts: on /v1).
+ */
+import express, { type RequestHandler, type Router } from 'express';
+import { GatewayError, Reason } from '../errors.js';
+import type { DeliveryService } from '../delivery/service.js';
+import { JOB_STATES, type JobState } from '../delivery/spool.js';
+import { jobView } from '../delivery/view.js';
+
+const notFound = (id: string): GatewayError =>
+  new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
+const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message, { status: 409, reason: Reason.InvalidData });
+
+/** `access`: for mounting elsewhere than under app.ts's /v1 access control, which already covers /v1/jobs. */
+export function createJobsRouter(delivery: DeliveryService, access?: RequestHandler): Router {
+  const { spool } = delivery;
+  const router = express.Router();
+  if (access) router.use(access);
+
+  router.get('/', (req, res) => {
+    const state = typeof req.query.state === 'string' ? req.query.state : undefined;
+    if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
+      throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`, { status: 400, reason: Reason.InvalidData });
+    }
+    const jobs = spool.list(state as JobState | undefined);
+    res.json({ jobs: jobs.map(jobView), count: jobs.length, spoolBytes: spool.usedBytes() });
+  });
+
+  router.get('/:id', (req, res) => {
+    const job = spool.get(req.params.id);
+    if (!job) throw notFound(req.params.id);
+    res.json(jobView(job));
+  });
+
+  router.post('/:id/retry', async (req, res) => {
+    const job = spool.get(req.params.id);
+    if (!job) throw notFound(req.params.id);
+    if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
+    if (!spool.claim(job.id)) throw conflict(`Job ${job.id} is being worked on`);
+    try {
+      job.state = job.parts.length === 0 ? 'received' : 'ready';
+      job.failedAt = undefined;
+      job.nextAttemptAt = undefined;
+      job.expiresAt = new Date(Date.now() + delivery.settings.maxAgeMs).toISOString();
+      await spool.save(job);
+    } finally {
+      spool.release(job.id);
+    }
+    delivery.kick();
+    res.status(202).set('Location', `/v1/jobs/${job.id}`).json(jobView(job));
+  });
+
+  router.delete('/:id', async (req, res) => {
+    const job = spool.get(req.params.id);
+    if (!job) throw notFound(req.params.id);
+    if (!spool.claim(job.id)) throw conflict(`Job ${job.id} is being delivered right now; try again in a moment`);
+    try {
+      await spool.remove(job.id);
+    } finally {
+      spool.release(job.id);
+    }
+    res.status(204).end();
+  });
+
+  return router;
+}

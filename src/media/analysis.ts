@@ -1,0 +1,375 @@
+/**
+ * Stereo analysis of an output, computed from its PCM in one streaming pass
+ * (memory does not grow with the file's length):
+ *
+ * - per channel: RMS and peak level (dBFS; 0 dBFS is a full-scale square
+ *   wave) and the share of 20 ms windows with speech activity, i.e. louder
+ *   than a threshold relative to the loudest channel;
+ * - across channels: Pearson correlation of the samples;
+ * - verdicts: fake stereo (the channels are near-identical), a silent
+ *   channel, an entirely silent recording.
+ *
+ * The activity measure is an energy gate, not a voice activity detector: it
+ * tells "someone talks on this channel about x% of the time", which is
+ * what separates a real two-party recording from a broken one.
+ */
+import { createReadStream } from 'node:fs';
+import { fileArg } from './ffmpeg.js';
+import { readWavInfo } from './wav.js';
+
+export interface AnalysisThresholds {
+  windowMs: number;
+  /** A window below this level is never speech. */
+  floorDbfs: number;
+  /** A window counts as speech when within this many dB of the loudest channel's speech level. */
+  relativeDb: number;
+  /** The loudest channel's speech level: this percentile of its window levels. */
+  referencePercentile: number;
+  /** A channel with less speech than this share of windows is called silent. */
+  silentShare: number;
+  /** Fake stereo: correlation at least this… */
+  fakeCorrelation: number;
+  /** …and channel levels at most this far apart. */
+  fakeMaxLevelDifferenceDb: number;
+}
+
+export const DEFAULT_THRESHOLDS: Readonly<AnalysisThresholds> = {
+  windowMs: 20,
+  floorDbfs: -50,
+  relativeDb: 30,
+  referencePercentile: 0.95,
+  silentShare: 0.005,
+  fakeCorrelation: 0.98,
+  fakeMaxLevelDifferenceDb: 6,
+};
+
+/** Window levels are counted in 1 dB bins from −120 dBFS (bin 0, which also holds digital silence) to 0 dBFS. */
+const HISTOGRAM_FLOOR_DB = -120;
+const HISTOGRAM_BINS = 121;
+
+export interface ChannelLevels {
+  sum: number;
+  sumSquares: number;
+  peak: number;
+  maxWindowMeanSquare: number;
+  /** Windows per 1 dB level bin, bin i = [i − 120, i − 119) dBFS. */
+  histogram: number[];
+}
+
+export interface RawLevels {
+  sampleRate: number;
+  frames: number;
+  windows: number;
+  windowMs: number;
+  channels: ChannelLevels[];
+  /** Σ x0·x1 over all frames (channels 0 and 1). */
+  crossSum: number;
+}
+
+/** Accumulates levels from interleaved float samples (full scale ±1). */
+export class LevelMeter {
+  private readonly windowFrames: number;
+  private readonly sum: Float64Array;
+  private readonly sumSquares: Float64Array;
+  private readonly peak: Float64Array;
+  private readonly windowSquares: Float64Array;
+  private readonly maxWindow: Float64Array;
+  private readonly histograms: Uint32Array[];
+  private crossSum = 0;
+  private frames = 0;
+  private inWindow = 0;
+  private windows = 0;
+
+  constructor(
+    private readonly channelCount: number,
+    private readonly sampleRate: number,
+    private readonly windowMs = DEFAULT_THRESHOLDS.windowMs,
+  ) {
+    if (channelCount < 1) throw new RangeError('at least one channel');
+    this.windowFrames = Math.max(1, Math.round((sampleRate * windowMs) / 1000));
+    this.sum = new Float64Array(channelCount);
+    this.sumSquares = new Float64Array(channelCount);
+    this.peak = new Float64Array(channelCount);
+    this.windowSquares = new Float64Array(channelCount);
+    this.maxWindow = new Float64Array(channelCount);
+    this.histograms = Array.from({ length: channelCount }, () => new Uint32Array(HISTOGRAM_BINS));
+  }
+
+  /** `samples` holds whole interleaved frames. */
+  push(samples: Float32Array, frameCount = samples.length / this.channelCount): void {
+    const n = this.channelCount;
+    for (let f = 0; f < frameCount; f++) {
+      const base = f * n;
+      for (let c = 0; c < n; c++) {
+        const x = samples[base + c]!;
+        this.sum[c]! += x;
+        const sq = x * x;
+        this.sumSquares[c]! += sq;
+        this.windowSquares[c]! += sq;
+        const a = x < 0 ? -x : x;
+        if (a > this.peak[c]!) this.peak[c] = a;
+      }
+      if (n >= 2) this.crossSum += samples[base]! * samples[base + 1]!;
+      this.frames++;
+      if (++this.inWindow === this.windowFrames) this.closeWindow();
+    }
+  }
+
+  private closeWindow(): void {
+    for (let c = 0; c < this.channelCount; c++) {
+      const meanSquare = this.windowSquares[c]! / this.inWindow;
+      if (meanSquare > this.maxWindow[c]!) this.maxWindow[c] = meanSquare;
+      this.histograms[c]![binOf(meanSquare)]!++;
+      this.windowSquares[c] = 0;
+    }
+    this.windows++;
+    this.inWindow = 0;
+  }
+
+  result(): RawLevels {
+    if (this.inWindow > 0) this.closeWindow();
+    return {
+      sampleRate: this.sampleRate,
+      frames: this.frames,
+      windows: this.windows,
+      windowMs: this.windowMs,
+      crossSum: this.crossSum,
+      channels: Array.from({ length: this.channelCount }, (_, c) => ({
+        sum: this.sum[c]!,
+        sumSquares: this.sumSquares[c]!,
+        peak: this.peak[c]!,
+        maxWindowMeanSquare: this.maxWindow[c]!,
+        histogram: Array.from(this.histograms[c]!),
+      })),
+    };
+  }
+}
+
+function binOf(meanSquare: number): number {
+  if (!(meanSquare > 0)) return 0;
+  const db = 10 * Math.log10(meanSquare);
+  return Math.max(0, Math.min(HISTOGRAM_BINS - 1, Math.floor(db - HISTOGRAM_FLOOR_DB)));
+}
+
+const dbOfAmplitude = (a: number): number | null => (a > 0 ? round1(20 * Math.log10(a)) : null);
+const dbOfPower = (p: number): number | null => (p > 0 ? round1(10 * Math.log10(p)) : null);
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+export interface ChannelAnalysis {
+  /** null: digital silence (−∞ dBFS). */
+  rmsDbfs: number | null;
+  peakDbfs: number | null;
+  /** Share (0–1) of windows with speech activity. */
+  speechShare: number;
+  silent: boolean;
+}
+
+export interface StereoAnalysis {
+  seconds: number;
+  windowMs: number;
+  /** The activity threshold used for every channel (dBFS per window). */
+  activityThresholdDbfs: number;
+  channels: ChannelAnalysis[];
+  /** Pearson correlation of channels 1 and 2; null when one is constant. */
+  correlation: number | null;
+  /** RMS of channel 1 minus RMS of channel 2, in dB. */
+  levelDifferenceDb: number | null;
+  fakeStereo: boolean;
+  /** 0-based indices of silent channels (empty when the whole recording is silent). */
+  silentChannels: number[];
+  silentRecording: boolean;
+}
+
+/** The window level (dBFS, 1 dB resolution) at or below which `p` of the windows fall. */
+function percentileDb(histogram: readonly number[], p: number): number {
+  const total = histogram.reduce((a, b) => a + b, 0);
+  if (total === 0) return HISTOGRAM_FLOOR_DB;
+  let seen = 0;
+  for (let i = 0; i < histogram.length; i++) {
+    seen += histogram[i]!;
+    if (seen >= p * total) return i + 1 + HISTOGRAM_FLOOR_DB;
+  }
+  return 0;
+}
+
+function windowsAtOrAbove(histogram: readonly number[], thresholdDb: number): number {
+  const first = Math.max(0, Math.ceil(thresholdDb - HISTOGRAM_FLOOR_DB));
+  let count = 0;
+  for (let i = first; i < histogram.length; i++) count += histogram[i]!;
+  return count;
+}
+
+/** The verdicts, from levels alone (pure). */
+export function classify(raw: RawLevels, t: AnalysisThresholds = DEFAULT_THRESHOLDS): StereoAnalysis {
+  const n = Math.max(1, raw.frames);
+  const meanSquares = raw.channels.map((c) => c.sumSquares / n);
+  const loudest = meanSquares.indexOf(Math.max(...meanSquares));
+  const reference = percentileDb(raw.channels[loudest]?.histogram ?? [], t.referencePercentile);
+  const threshold = Math.max(t.floorDbfs, reference - t.relativeDb);
+  const silentRecording = raw.channels.every((c) => !(c.maxWindowMeanSquare > 0) || 10 * Math.log10(c.maxWindowMeanSquare) < t.floorDbfs);
+  const channels = raw.channels.map((c, i) => {
+    const speechShare = raw.windows > 0 ? windowsAtOrAbove(c.histogram, threshold) / raw.windows : 0;
+    return {
+      rmsDbfs: dbOfPower(meanSquares[i]!),
+      peakDbfs: dbOfAmplitude(c.peak),
+      speechShare: Math.round(speechShare * 1000) / 1000,
+      silent: silentRecording || speechShare < t.silentShare,
+    };
+  });
+
+  let correlation: number | null = null;
+  let levelDifferenceDb: number | null = null;
+  const [a, b] = raw.channels;
+  if (a && b) {
+    const meanA = a.sum / n;
+    const meanB = b.sum / n;
+    const varA = a.sumSquares / n - meanA * meanA;
+    const varB = b.sumSquares / n - meanB * meanB;
+    // Below ~−100 dBFS a channel is constant for this purpose.
+    if (varA > 1e-10 && varB > 1e-10) {
+      correlation = Math.max(-1, Math.min(1, (raw.crossSum / n - meanA * meanB) / Math.sqrt(varA * varB)));
+      correlation = Math.round(correlation * 10_000) / 10_000;
+    }
+    const ra = channels[0]!.rmsDbfs;
+    const rb = channels[1]!.rmsDbfs;
+    if (ra !== null && rb !== null) levelDifferenceDb = round1(ra - rb);
+  }
+  const silentChannels = silentRecording ? [] : channels.flatMap((c, i) => (c.silent ? [i] : []));
+  const fakeStereo =
+    channels.length === 2 &&
+    !silentRecording &&
+    silentChannels.length === 0 &&
+    correlation !== null &&
+    correlation >= t.fakeCorrelation &&
+    levelDifferenceDb !== null &&
+    Math.abs(levelDifferenceDb) <= t.fakeMaxLevelDifferenceDb;
+  return {
+    seconds: raw.frames / raw.sampleRate,
+    windowMs: raw.windowMs,
+    activityThresholdDbfs: threshold,
+    channels,
+    correlation,
+    levelDifferenceDb,
+    fakeStereo,
+    silentChannels,
+    silentRecording,
+  };
+}
+
+// G.711 expansion (ITU-T G.711, as in the reference g711.c), to 16-bit linear.
+function alawToLinear(code: number): number {
+  const a = code ^ 0x55;
+  let t = (a & 0x0f) << 4;
+  const segment = (a & 0x70) >> 4;
+  if (segment === 0) t += 8;
+  else if (segment === 1) t += 0x108;
+  else t = (t + 0x108) << (segment - 1);
+  return a & 0x80 ? t : -t;
+}
+
+function mulawToLinear(code: number): number {
+  const u = ~code & 0xff;
+  const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
+  return u & 0x80 ? 0x84 - t : t - 0x84;
+}
+
+const ALAW = Float32Array.from({ length: 256 }, (_, i) => alawToLinear(i) / 32768);
+const MULAW = Float32Array.from({ length: 256 }, (_, i) => mulawToLinear(i) / 32768);
+
+type Decoder = (buf: Buffer, samples: number, out: Float32Array) => void;
+
+/** Int16 samples of a buffer, through a typed-array view when the buffer is aligned (the usual case). */
+function int16View(buf: Buffer, samples: number): Int16Array {
+  if (buf.byteOffset % 2 === 0) return new Int16Array(buf.buffer, buf.byteOffset, samples);
+  return new Int16Array(Uint8Array.prototype.slice.call(buf, 0, samples * 2).buffer);
+}
+
+function decoderFor(formatTag: number, bits: number): Decoder | undefined {
+  if (formatTag === 1 && bits === 16) {
+    return (buf, n, out) => {
+      const v = int16View(buf, n);
+      for (let i = 0; i < n; i++) out[i] = v[i]! / 32768;
+    };
+  }
+  if (formatTag === 1 && bits === 8) {
+    return (buf, n, out) => {
+      for (let i = 0; i < n; i++) out[i] = (buf[i]! - 128) / 128;
+    };
+  }
+  if (formatTag === 1 && bits === 24) {
+    return (buf, n, out) => {
+      for (let i = 0; i < n; i++) out[i] = buf.readIntLE(i * 3, 3) / 8_388_608;
+    };
+  }
+  if (formatTag === 1 && bits === 32) {
+    return (buf, n, out) => {
+      for (let i = 0; i < n; i++) out[i] = buf.readInt32LE(i * 4) / 2_147_483_648;
+    };
+  }
+  if (formatTag === 3 && bits === 32) {
+    return (buf, n, out) => {
+      for (let i = 0; i < n; i++) out[i] = buf.readFloatLE(i * 4);
+    };
+  }
+  const table = formatTag === 6 && bits === 8 ? ALAW : formatTag === 7 && bits === 8 ? MULAW : undefined;
+  if (!table) return undefined;
+  return (buf, n, out) => {
+    for (let i = 0; i < n; i++) out[i] = table[buf[i]!]!;
+  };
+}
+
+/** Analyses a WAV file (PCM 8/16/24/32, float 32, A-law, u-law) in one streaming pass. */
+export async function analyzeWav(file: string, thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS, signal?: AbortSignal): Promise<StereoAnalysis> {
+  const info = await readWavInfo(file);
+  if (!info) throw new Error('not a readable WAV file');
+  const tag = info.formatTag === 0xfffe ? info.effectiveFormatTag : info.formatTag;
+  const decode = decoderFor(tag, info.bitsPerSample);
+  if (!decode || info.blockAlign !== (info.bitsPerSample / 8) * info.channels) {
+    throw new Error(`WAV format tag ${tag} with ${info.bitsPerSample} bits is not analysed`);
+  }
+  const meter = new LevelMeter(info.channels, info.sampleRate, thresholds.windowMs);
+  const frameBytes = info.blockAlign;
+  const chunkBytes = 256 * 1024;
+  let samples = new Float32Array(Math.ceil((chunkBytes + frameBytes) / (info.bitsPerSample / 8)));
+  if (info.dataBytes > 0) {
+    const stream = createReadStream(file, {
+      start: info.dataOffset,
+      end: info.dataOffset + info.dataBytes - 1,
+      highWaterMark: chunkBytes,
+      ...(signal ? { signal } : {}),
+    });
+    let carry = Buffer.alloc(0);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const frames = Math.floor(buf.length / frameBytes);
+      const n = frames * info.channels;
+      if (samples.length < n) samples = new Float32Array(n);
+      decode(buf, n, samples);
+      meter.push(samples, frames);
+      carry = Buffer.from(buf.subarray(frames * frameBytes));
+    }
+  }
+  return classify(meter.result(), thresholds);
+}
+
+/** ffmpeg argv that decodes an MP3 output to 16-bit WAV for analysis. */
+export function decodeForAnalysisArgs(mp3: string, wav: string): string[] {
+  return [
+    '-protocol_whitelist',
+    'file',
+    '-format_whitelist',
+    'mp3',
+    '-f',
+    'mp3',
+    '-i',
+    fileArg(mp3),
+    '-map',
+    '0:a:0',
+    '-c:a',
+    'pcm_s16le',
+    '-f',
+    'wav',
+    '-y',
+    fileArg(wav),
+  ];
+}

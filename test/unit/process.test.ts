@@ -1,0 +1,59 @@
+/** runProcess(): the child's environment, the wall-clock timeout, SIGTERM then SIGKILL, abort. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { liveProcessCount, runProcess } from '../../src/media/process.js';
+import { timeoutFor } from '../../src/pipeline/prepare.js';
+import type { ProbeResult } from '../../src/media/ffmpeg.js';
+
+const SECRET = 'imagicle-password-in-parent-env';
+
+afterEach(() => {
+  delete process.env.IMAGICLE_PASSWORD;
+  delete process.env.GATEWAY_API_KEYS;
+});
+
+describe('runProcess', () => {
+  it('hands the child PATH and LC_ALL only, never the parent environment', async () => {
+    process.env.IMAGICLE_PASSWORD = SECRET;
+    process.env.GATEWAY_API_KEYS = SECRET;
+    const r = await runProcess('env', [], { timeoutMs: 5000 });
+    expect(r.code).toBe(0);
+    const names = r.stdout.split('\n').filter(Boolean).map((l) => l.split('=')[0]);
+    expect(names.sort()).toEqual(['LC_ALL', 'PATH']);
+    expect(r.stdout).not.toContain(SECRET);
+  });
+
+  it('kills a process that outlives its wall-clock budget', async () => {
+    const r = await runProcess('sleep', ['30'], { timeoutMs: 100 });
+    expect(r.timedOut).toBe(true);
+    expect(r.signal).toBe('SIGTERM');
+    expect(liveProcessCount()).toBe(0);
+  });
+
+  it('SIGKILLs a process that ignores SIGTERM', async () => {
+    // An ignored signal stays ignored across exec.
+    const r = await runProcess('sh', ['-c', "trap '' TERM; exec sleep 30"], { timeoutMs: 100, killGraceMs: 100 });
+    expect(r.timedOut).toBe(true);
+    expect(r.signal).toBe('SIGKILL');
+  });
+
+  it('kills the process when the signal aborts, and refuses to start after', async () => {
+    const controller = new AbortController();
+    const running = runProcess('sleep', ['30'], { timeoutMs: 60_000, signal: controller.signal });
+    controller.abort();
+    const r = await running;
+    expect(r.aborted).toBe(true);
+    await expect(runProcess('true', [], { timeoutMs: 1000, signal: controller.signal })).rejects.toThrow(/aborted/);
+    expect(liveProcessCount()).toBe(0);
+  });
+});
+
+describe('timeoutFor (prepare.ts)', () => {
+  const probe = (durationSeconds: number | undefined): ProbeResult => ({ durationSeconds }) as ProbeResult;
+  const limits = { maxDurationSeconds: 43_200, maxChannelsIn: 16, processTimeoutMs: 3_600_000 };
+  it('scales with the input, from a floor, under the cap', () => {
+    expect(timeoutFor(probe(10), limits)).toBe(61_000);
+    expect(timeoutFor(probe(3600), limits)).toBe(420_000);
+    expect(timeoutFor(probe(43_200), limits)).toBe(3_600_000);
+    expect(timeoutFor(probe(undefined), { ...limits, processTimeoutMs: 5000 })).toBe(5000);
+  });
+});
