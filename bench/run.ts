@@ -160,7 +160,7 @@ async function main(): Promise<void> {
 
   const emulator = await startNode('emulator', {}, /emulator listening/i);
   const gatewayEnv = { IMAGICLE_URL: emulator.url, PORT: '0', HOST: '127.0.0.1', TMP_DIR: path.join(WORK, 'tmp'), ALLOW_ANONYMOUS: 'true', LOG_LEVEL: 'warn' };
-  const startGateway = () => startNode('serve', { ...gatewayEnv, LOG_LEVEL: 'info' }, /gateway listening/);
+  const startGateway = (env: Record<string, string> = {}) => startNode('serve', { ...gatewayEnv, LOG_LEVEL: 'info', ...env }, /gateway listening/);
   const recordingsUrl = (base: string) => `${base}/fw/Apps/Recorder/WebAPI/Recordings`;
   const rows: Row[] = [];
   const push = (row: Row): void => {
@@ -208,6 +208,25 @@ async function main(): Promise<void> {
       peakRss: '',
     });
     await gw.stop();
+
+    // The same upload without the spool: DELIVERY=sync writes nothing durable before delivering.
+    const direct = await startGateway({ DELIVERY: 'sync' });
+    const d: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      const r = await timed(() => curlUpload(recordingsUrl(direct.url), opus1h));
+      if (r.value.status !== 201) throw new Error(`(a, sync) gateway answered ${r.value.status}: ${r.value.body}`);
+      d.push(r.ms);
+      await clearEmulator(emulator);
+    }
+    push({
+      case: "(a') the same with DELIVERY=sync (no spool, no fsync)",
+      gateway: `${(median(d) / 1000).toFixed(2)} s`,
+      baseline: `${(median(b) / 1000).toFixed(2)} s (ffmpeg + curl, as in a)`,
+      ratio: (median(d) / median(b)).toFixed(2),
+      target: '≤ 1.10',
+      peakRss: `${direct.peakRssMb().toFixed(0)} MB`,
+    });
+    await direct.stop();
   }
 
   // (b) 100 MB compliant WAV passed through.
