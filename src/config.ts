@@ -10,6 +10,7 @@ import { parseApiKeys, parseBasicUsers, type AccessSettings } from './access.js'
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
 import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
+import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 
 export const OUTPUT_FORMATS = ['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -127,6 +128,11 @@ const envSchema = z.object({
   SPOOL_CONCURRENCY: int(1, 64).default(2),
   DEDUP_WINDOW: interval.default(86_400_000),
   DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
+  // Level normalization per channel (docs/level.md).
+  LEVEL: z.enum(LEVEL_MODES, { error: `must be one of ${LEVEL_MODES.join(', ')}` }).default('off'),
+  LEVEL_TARGET_DBFS: z.coerce.number({ error: 'must be a number' }).min(-40, { error: 'must be at least -40' }).max(-6, { error: 'must be at most -6' }).default(-20),
+  LEVEL_MAX_PEAK_DBFS: z.coerce.number({ error: 'must be a number' }).min(-20, { error: 'must be at least -20' }).max(0, { error: 'must be at most 0' }).default(-1),
+  LEVEL_MAX_GAIN_DB: z.coerce.number({ error: 'must be a number' }).min(0, { error: 'must be at least 0' }).max(60, { error: 'must be at most 60' }).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -193,6 +199,8 @@ export interface Config {
     readonly sourceProfile: SourceProfile;
     readonly check: StereoCheck;
   };
+  /** Level normalization per channel (LEVEL, LEVEL_TARGET_DBFS, LEVEL_MAX_PEAK_DBFS, LEVEL_MAX_GAIN_DB). */
+  readonly level: Readonly<LevelPolicy>;
 }
 
 export class ConfigError extends Error {
@@ -231,6 +239,9 @@ export function loadConfig(
     }
     if (e.RETRY_MIN_DELAY_MS > e.RETRY_MAX_DELAY_MS) {
       problems.push('RETRY_MIN_DELAY_MS: must not be more than RETRY_MAX_DELAY_MS');
+    }
+    if (e.LEVEL_TARGET_DBFS >= e.LEVEL_MAX_PEAK_DBFS) {
+      problems.push('LEVEL_TARGET_DBFS: must be below LEVEL_MAX_PEAK_DBFS');
     }
     if ((e.IMAGICLE_USERNAME === undefined) !== (e.IMAGICLE_PASSWORD === undefined)) {
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
@@ -310,6 +321,7 @@ export function loadConfig(
       requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
     },
     stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
+    level: { mode: e.LEVEL, targetDbfs: e.LEVEL_TARGET_DBFS, maxPeakDbfs: e.LEVEL_MAX_PEAK_DBFS, maxGainDb: e.LEVEL_MAX_GAIN_DB },
   };
   return deepFreeze(config);
 }
