@@ -5,8 +5,8 @@
  * - DC offset: the mean of the samples;
  * - speech level: the power mean of the 20 ms windows that pass a two-stage
  *   gate (an absolute gate at −70 dBFS, then a relative gate 10 dB below the
- *   power mean of what passed the first), the gating of ITU-R BS.1770 on
- *   unweighted 20 ms windows, so that the unit stays dBFS RMS;
+ *   power mean of what passes it, repeated until it settles): the gating of
+ *   ITU-R BS.1770 on unweighted 20 ms windows, so the unit stays dBFS RMS;
  * - sample peak and true peak (4× oversampled, as BS.1770 Annex 2 asks);
  * - the rare-peak level: the true-peak level that at most RARE_PEAK_SHARE
  *   of the oversampled values exceed (what a limiter would have to catch).
@@ -21,6 +21,14 @@ import { classify, LevelMeter, streamWavSamples, type StereoAnalysis } from './a
 /** The gate of BS.1770 (−70 absolute, −10 relative), on 20 ms windows of plain RMS. */
 export const ABSOLUTE_GATE_DBFS = -70;
 export const RELATIVE_GATE_DB = -10;
+/**
+ * BS.1770 applies the relative gate once. Once is not enough when long
+ * near-silent stretches pass the absolute gate (a DC residue, line hiss):
+ * their number pulls the mean, hence the gate, down and lets quiet
+ * fragments in. Repeating it until it settles makes the level independent
+ * of how much near-silence surrounds the speech.
+ */
+export const RELATIVE_GATE_PASSES = 20;
 export const WINDOW_MS = 20;
 /** Share of the oversampled values a limiter may have to catch: about 0.6 values per second at 8 kHz. */
 export const RARE_PEAK_SHARE = 2e-5;
@@ -46,9 +54,9 @@ const PHASES: Float64Array[] = Array.from({ length: OVERSAMPLE - 1 }, (_, p) => 
   return taps;
 });
 
-/** Window levels in 1 dB bins from −120 dBFS; true-peak values in 0.1 dB bins from −60 dBFS. */
+/** Window levels and true-peak values in 0.1 dB bins, from −120 and −60 dBFS. */
 const WINDOW_FLOOR_DB = -120;
-const WINDOW_BINS = 121;
+const WINDOW_BINS = 1201;
 const PEAK_FLOOR_DB = -60;
 const PEAK_BINS = 700;
 const PEAK_FLOOR_AMPLITUDE = 10 ** (PEAK_FLOOR_DB / 20);
@@ -131,7 +139,7 @@ class ChannelSurvey {
   closeWindow(length: number): void {
     const meanSquare = this.windowSquares / length;
     const db = meanSquare > 0 ? 10 * Math.log10(meanSquare) : -Infinity;
-    const bin = Math.max(0, Math.min(WINDOW_BINS - 1, Math.floor(db - WINDOW_FLOOR_DB)));
+    const bin = Math.max(0, Math.min(WINDOW_BINS - 1, Math.floor((db - WINDOW_FLOOR_DB) * 10)));
     this.windowCounts[bin]!++;
     this.windowPower[bin]! += meanSquare;
     this.windowSquares = 0;
@@ -141,19 +149,26 @@ class ChannelSurvey {
     const gated = (fromDb: number): { power: number; count: number } => {
       let power = 0;
       let count = 0;
-      for (let i = Math.max(0, Math.ceil(fromDb - WINDOW_FLOOR_DB)); i < WINDOW_BINS; i++) {
+      for (let i = Math.max(0, Math.ceil((fromDb - WINDOW_FLOOR_DB) * 10)); i < WINDOW_BINS; i++) {
         power += this.windowPower[i]!;
         count += this.windowCounts[i]!;
       }
       return { power, count };
     };
-    const first = gated(ABSOLUTE_GATE_DBFS);
+    let pass = gated(ABSOLUTE_GATE_DBFS);
     let speechDbfs: number | null = null;
     let gatedShare = 0;
-    if (first.count > 0 && first.power > 0) {
-      const second = gated(Math.max(ABSOLUTE_GATE_DBFS, 10 * Math.log10(first.power / first.count) + RELATIVE_GATE_DB));
-      speechDbfs = 10 * Math.log10(second.power / second.count);
-      gatedShare = windows > 0 ? second.count / windows : 0;
+    if (pass.count > 0 && pass.power > 0) {
+      // The relative gate, repeated until it settles (see RELATIVE_GATE_PASSES).
+      let gate = ABSOLUTE_GATE_DBFS;
+      for (let i = 0; i < RELATIVE_GATE_PASSES; i++) {
+        const next = Math.max(ABSOLUTE_GATE_DBFS, 10 * Math.log10(pass.power / pass.count) + RELATIVE_GATE_DB);
+        if (Math.abs(next - gate) < 0.01) break;
+        gate = next;
+        pass = gated(gate);
+      }
+      speechDbfs = 10 * Math.log10(pass.power / pass.count);
+      gatedShare = windows > 0 ? pass.count / windows : 0;
     }
     let rare: number | null = null;
     let above = 0;

@@ -114,16 +114,20 @@ function num(x: number): string {
   return x.toFixed(9);
 }
 
-function limiterFilter(policy: LevelPolicy): string {
-  const limit = 10 ** ((policy.maxPeakDbfs - LIMITER_MARGIN_DB) / 20);
+function limiterFilter(limitDbfs: number): string {
+  const limit = Math.min(1, 10 ** (limitDbfs / 20));
   // level=0: no make-up gain; latency=1: the look-ahead delay is compensated, so nothing moves in time.
   return `alimiter=limit=${num(limit)}:attack=${LIMITER_ATTACK_MS}:release=${LIMITER_RELEASE_MS}:level=0:latency=1`;
 }
 
 /**
  * The filter graph, input [0:a] to [out]: DC and gain for every channel in
- * one `aeval` (plain arithmetic in double precision), then, only on the
- * channels that need it, a limiter of their own.
+ * one `aeval` (plain arithmetic in double precision), then, when a channel
+ * needs it, a limiter per channel (unlinked: one party's click never ducks
+ * the other). The other channel then goes through a limiter at full scale,
+ * which lets everything a 16-bit sample can hold through: it is there for
+ * `join`, which ends with the first input to end, so both channels must
+ * carry the same delay compensation to keep the length to the sample.
  */
 export function levelGraph(decisions: readonly ChannelDecision[], policy: LevelPolicy): string {
   const n = decisions.length;
@@ -131,8 +135,9 @@ export function levelGraph(decisions: readonly ChannelDecision[], policy: LevelP
   const exprs = decisions.map((d, c) => `(val(${c})-(${num(d.dcOffset)}))*${num(10 ** (d.gainDb / 20))}`).join('|');
   const linear = `[0:a]aformat=sample_fmts=dbl,aeval=exprs=${exprs}:channel_layout=${n === 1 ? 'mono' : 'stereo'}`;
   if (!decisions.some((d) => d.limiter)) return `${linear}[out]`;
-  if (n === 1) return `${linear},${limiterFilter(policy)}[out]`;
-  const chain = (c: number) => (decisions[c]!.limiter ? limiterFilter(policy) : 'anull');
+  const ceiling = policy.maxPeakDbfs - LIMITER_MARGIN_DB;
+  if (n === 1) return `${linear},${limiterFilter(ceiling)}[out]`;
+  const chain = (c: number) => limiterFilter(decisions[c]!.limiter ? ceiling : 0);
   return `${linear},channelsplit=channel_layout=stereo[c0][c1];[c0]${chain(0)}[l0];[c1]${chain(1)}[l1];[l0][l1]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[out]`;
 }
 

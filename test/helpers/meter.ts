@@ -2,7 +2,8 @@
  * An independent level meter for the level tests: ffmpeg's own filters do
  * the measuring (astats per 20 ms window, astats over the whole channel,
  * ebur128's 4× true peak), the test only applies the documented gate
- * (docs/level.md: −70 dBFS absolute, 10 dB below the mean relative) to the
+ * (docs/level.md: −70 dBFS absolute, then 10 dB below the mean of what
+ * passes, until it settles) to the
  * window levels ffmpeg reports. None of the gateway's code is used.
  */
 import { execFile } from 'node:child_process';
@@ -45,11 +46,16 @@ async function windowPowers(file: string, channels: number, windowSamples: numbe
 
 function gatedDb(powers: number[]): number | null {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const first = powers.filter((p) => p >= 1e-7);
-  if (first.length === 0) return null;
-  const relative = mean(first) / 10;
-  const second = first.filter((p) => p >= relative);
-  return 10 * Math.log10(mean(second));
+  let passed = powers.filter((p) => p >= 1e-7);
+  if (passed.length === 0) return null;
+  // The relative gate, 10 dB under the mean of what passes it, applied until it settles.
+  for (let gate = 1e-7, i = 0; i < 50; i++) {
+    const next = Math.max(1e-7, mean(passed) / 10);
+    if (next === gate) break;
+    gate = next;
+    passed = powers.filter((p) => p >= gate);
+  }
+  return 10 * Math.log10(mean(passed));
 }
 
 async function truePeak(file: string, channel: number): Promise<number> {
