@@ -18,6 +18,7 @@ import { decodeForAnalysisArgs } from '../media/analysis.js';
 import { surveyWav, valuesAbove, type ChannelLevelMeasure, type LevelSurvey } from '../media/level-meter.js';
 import {
   changesAudio,
+  DC_THRESHOLD,
   decideChannel,
   levelArgs,
   levelGraph,
@@ -220,13 +221,15 @@ export async function levelPrepared(
     decisions.map((d, c): LevelChannelReport => {
       const m = before.channels[c]!;
       const over = d.gainDb > 0 ? valuesAbove(m, policy.maxPeakDbfs - d.gainDb) : 0;
+      // A gain always takes the mean away with it; "DC removed" is for an offset worth naming.
+      const dcRemoved = d.dcOffset !== 0 && Math.abs(d.dcOffset) >= DC_THRESHOLD;
       return {
         ...names[c]!,
         outcome: d.outcome,
-        why: d.dcOffset !== 0 ? `${d.why}; DC offset ${round5(d.dcOffset)} removed` : d.why,
+        why: dcRemoved ? `${d.why}; DC offset ${round5(d.dcOffset)} removed` : d.why,
         gainDb: round1(d.gainDb) ?? 0,
         neededGainDb: round1(d.neededGainDb),
-        dcRemoved: d.dcOffset !== 0,
+        dcRemoved,
         before: levelsOf(m),
         after: after ? levelsOf(after.channels[c]!) : levelsOf(m),
         limiter: { acted: d.limiter && over > 0, valuesOverCeiling: over },
