@@ -36,6 +36,13 @@ const int = (min: number, max: number) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
+/** A level or a gain in dB (decimals allowed). */
+const decibels = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
 const httpUrl = z
   .url({ error: 'must be an http(s) URL, e.g. https://ucx.example.com' })
   .refine((u) => /^https?:\/\//i.test(u), { error: 'must start with http:// or https://' })
@@ -130,9 +137,9 @@ const envSchema = z.object({
   DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
   // Level normalization per channel (docs/level.md).
   LEVEL: z.enum(LEVEL_MODES, { error: `must be one of ${LEVEL_MODES.join(', ')}` }).default('off'),
-  LEVEL_TARGET_DBFS: z.coerce.number({ error: 'must be a number' }).min(-40, { error: 'must be at least -40' }).max(-6, { error: 'must be at most -6' }).default(-20),
-  LEVEL_MAX_PEAK_DBFS: z.coerce.number({ error: 'must be a number' }).min(-20, { error: 'must be at least -20' }).max(0, { error: 'must be at most 0' }).default(-1),
-  LEVEL_MAX_GAIN_DB: z.coerce.number({ error: 'must be a number' }).min(0, { error: 'must be at least 0' }).max(60, { error: 'must be at most 60' }).default(30),
+  LEVEL_TARGET_DBFS: decibels(-40, -6).default(-20),
+  LEVEL_MAX_PEAK_DBFS: decibels(-20, 0).default(-1),
+  LEVEL_MAX_GAIN_DB: decibels(0, 60).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -321,7 +328,12 @@ export function loadConfig(
       requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
     },
     stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
-    level: { mode: e.LEVEL, targetDbfs: e.LEVEL_TARGET_DBFS, maxPeakDbfs: e.LEVEL_MAX_PEAK_DBFS, maxGainDb: e.LEVEL_MAX_GAIN_DB },
+    level: {
+      mode: e.LEVEL,
+      targetDbfs: e.LEVEL_TARGET_DBFS,
+      maxPeakDbfs: e.LEVEL_MAX_PEAK_DBFS,
+      maxGainDb: e.LEVEL_MAX_GAIN_DB,
+    },
   };
   return deepFreeze(config);
 }

@@ -11,7 +11,14 @@ import { LEVEL_MODES } from '../media/level.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 
 /** The form's text fields (and query parameters) for stereo preparation. */
-export const STEREO_FIELDS = ['channelOrder', 'sourceProfile', 'channels', 'localOffsetMs', 'remoteOffsetMs', 'level'] as const;
+export const STEREO_FIELDS = [
+  'channelOrder',
+  'sourceProfile',
+  'channels',
+  'localOffsetMs',
+  'remoteOffsetMs',
+  'level',
+] as const;
 type StereoField = (typeof STEREO_FIELDS)[number];
 
 /** The second audio part of a two-leg upload: the remote party's leg. */

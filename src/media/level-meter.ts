@@ -79,7 +79,8 @@ export interface ChannelLevelMeasure {
 /** How many 4×-oversampled values lie above a level (0.1 dB resolution). */
 export function valuesAbove(m: ChannelLevelMeasure, db: number): number {
   let count = 0;
-  for (let i = Math.max(0, Math.ceil((db - PEAK_FLOOR_DB) * 10)); i < m.peakHistogram.length; i++) count += m.peakHistogram[i]!;
+  for (let i = Math.max(0, Math.ceil((db - PEAK_FLOOR_DB) * 10)); i < m.peakHistogram.length; i++)
+    count += m.peakHistogram[i]!;
   return count;
 }
 

@@ -27,7 +27,12 @@ export interface LevelPolicy {
   maxGainDb: number;
 }
 
-export const DEFAULT_LEVEL_POLICY: Readonly<LevelPolicy> = { mode: 'off', targetDbfs: -20, maxPeakDbfs: -1, maxGainDb: 30 };
+export const DEFAULT_LEVEL_POLICY: Readonly<LevelPolicy> = {
+  mode: 'off',
+  targetDbfs: -20,
+  maxPeakDbfs: -1,
+  maxGainDb: 30,
+};
 
 /** A gain within ±this is not worth a re-encode. */
 export const GAIN_TOLERANCE_DB = 1;
@@ -43,7 +48,8 @@ export const LIMITER_ATTACK_MS = 2;
 export const LIMITER_RELEASE_MS = 50;
 
 /** Why a channel's gain is what it is. */
-export type LevelOutcome = 'applied' | 'applied-capped-by-peak' | 'in-range' | 'silent' | 'over-gain-cap' | 'no-headroom';
+export type LevelOutcome =
+  'applied' | 'applied-capped-by-peak' | 'in-range' | 'silent' | 'over-gain-cap' | 'no-headroom';
 
 export interface ChannelDecision {
   /** Subtracted from every sample (0: no DC fix). */
@@ -75,17 +81,23 @@ export function decideChannel(m: ChannelLevelMeasure, silent: boolean, policy: L
     outcome,
     why,
   });
-  if (silent || m.speechDbfs === null) return none('silent', 'no speech on this channel: left as it is, so that it stays silent', null);
+  if (silent || m.speechDbfs === null)
+    return none('silent', 'no speech on this channel: left as it is, so that it stays silent', null);
   const needed = policy.targetDbfs - m.speechDbfs;
   if (needed > policy.maxGainDb) {
     return none(
       'over-gain-cap',
-      `speech at ${round1(m.speechDbfs)} dBFS would need ${signed(needed)}, more than LEVEL_MAX_GAIN_DB=${policy.maxGainDb}: left as it is (noise would be raised with it)`,
+      `speech at ${round1(m.speechDbfs)} dBFS would need ${signed(needed)}, ` +
+        `more than LEVEL_MAX_GAIN_DB=${policy.maxGainDb}: left as it is (noise would be raised with it)`,
       needed,
     );
   }
   if (Math.abs(needed) <= GAIN_TOLERANCE_DB) {
-    return none('in-range', `speech at ${round1(m.speechDbfs)} dBFS is within ${GAIN_TOLERANCE_DB} dB of the target`, needed);
+    return none(
+      'in-range',
+      `speech at ${round1(m.speechDbfs)} dBFS is within ${GAIN_TOLERANCE_DB} dB of the target`,
+      needed,
+    );
   }
   let gain = needed;
   let capped = false;
@@ -96,13 +108,24 @@ export function decideChannel(m: ChannelLevelMeasure, silent: boolean, policy: L
     capped = true;
   }
   if (capped && gain <= GAIN_TOLERANCE_DB) {
-    return none('no-headroom', `speech at ${round1(m.speechDbfs)} dBFS, but its peaks leave no headroom under ${policy.maxPeakDbfs} dBFS`, needed);
+    return none(
+      'no-headroom',
+      `speech at ${round1(m.speechDbfs)} dBFS, but its peaks leave no headroom under ${policy.maxPeakDbfs} dBFS`,
+      needed,
+    );
   }
   const limiter = gain > 0 && (m.truePeakDbfs ?? -Infinity) + gain > policy.maxPeakDbfs;
   const why = capped
     ? `gain ${signed(gain)} instead of ${signed(needed)}: frequent peaks would go over ${policy.maxPeakDbfs} dBFS`
     : `gain ${signed(gain)} to bring speech from ${round1(m.speechDbfs)} to ${policy.targetDbfs} dBFS`;
-  return { dcOffset: withGain, gainDb: gain, neededGainDb: needed, limiter, outcome: capped ? 'applied-capped-by-peak' : 'applied', why };
+  return {
+    dcOffset: withGain,
+    gainDb: gain,
+    neededGainDb: needed,
+    limiter,
+    outcome: capped ? 'applied-capped-by-peak' : 'applied',
+    why,
+  };
 }
 
 /** True when a decision changes the audio at all. */
@@ -138,7 +161,9 @@ export function levelGraph(decisions: readonly ChannelDecision[], policy: LevelP
   const ceiling = policy.maxPeakDbfs - LIMITER_MARGIN_DB;
   if (n === 1) return `${linear},${limiterFilter(ceiling)}[out]`;
   const chain = (c: number) => limiterFilter(decisions[c]!.limiter ? ceiling : 0);
-  return `${linear},channelsplit=channel_layout=stereo[c0][c1];[c0]${chain(0)}[l0];[c1]${chain(1)}[l1];[l0][l1]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[out]`;
+  const split = 'channelsplit=channel_layout=stereo[c0][c1]';
+  const join = '[l0][l1]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[out]';
+  return `${linear},${split};[c0]${chain(0)}[l0];[c1]${chain(1)}[l1];${join}`;
 }
 
 export interface LevelIo {

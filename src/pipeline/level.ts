@@ -23,7 +23,6 @@ import {
   levelArgs,
   levelGraph,
   LIMITER_MARGIN_DB,
-  type ChannelDecision,
   type LevelMode,
   type LevelOutcome,
   type LevelPolicy,
@@ -118,7 +117,10 @@ function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefi
     // Our own MP3: the configured rate. A client's compliant MP3: at least its own average bitrate.
     const own = (prepared.bytes * 8) / Math.max(prepared.durationSeconds, 0.001) / 1000;
     const ceiling = prepared.format.sampleRate < 32_000 ? 160 : 320;
-    const wanted = prepared.plan.action === 'transcode' ? deps.output.mp3BitrateKbps : MP3_BITRATES.find((b) => b >= own) ?? ceiling;
+    const wanted =
+      prepared.plan.action === 'transcode'
+        ? deps.output.mp3BitrateKbps
+        : (MP3_BITRATES.find((b) => b >= own) ?? ceiling);
     mp3BitrateKbps = Math.min(wanted, ceiling);
   }
   return {
@@ -148,7 +150,10 @@ async function survey(
   if (container === 'wav') return surveyWav(file, offsets, signal);
   const wav = path.join(dir, `decoded-${path.basename(file)}.wav`);
   try {
-    await runFfmpeg(deps.bins, decodeForAnalysisArgs(file, wav), { timeoutMs: budgetMs(deps, seconds), ...(signal ? { signal } : {}) });
+    await runFfmpeg(deps.bins, decodeForAnalysisArgs(file, wav), {
+      timeoutMs: budgetMs(deps, seconds),
+      ...(signal ? { signal } : {}),
+    });
     return await surveyWav(wav, offsets, signal);
   } finally {
     await rm(wav, { force: true });
@@ -202,7 +207,9 @@ export async function levelPrepared(
   const t0 = performance.now();
   const target = sameFormat(prepared, deps);
   if (!target) {
-    report.warnings.push(`level normalization skipped: ${prepared.format.codec} with ${prepared.format.channels} channels is not handled`);
+    report.warnings.push(
+      `level normalization skipped: ${prepared.format.codec} with ${prepared.format.channels} channels is not handled`,
+    );
     return { ...prepared, level: report };
   }
   let before: LevelSurvey;
@@ -210,10 +217,15 @@ export async function levelPrepared(
     before = await measureChannels(prepared, dir, deps, signal);
   } catch (error) {
     if (signal?.aborted || error instanceof GatewayError) throw error;
-    report.warnings.push(`level normalization skipped: the output could not be measured (${error instanceof Error ? error.message : String(error)})`);
+    report.warnings.push(
+      `level normalization skipped: the output could not be measured ` +
+        `(${error instanceof Error ? error.message : String(error)})`,
+    );
     return { ...prepared, level: report };
   }
-  const decisions = before.channels.map((m, c) => decideChannel(m, before.analysis.channels[c]?.silent ?? true, policy));
+  const decisions = before.channels.map((m, c) =>
+    decideChannel(m, before.analysis.channels[c]?.silent ?? true, policy),
+  );
   const t1 = performance.now();
   report.measureMs = Math.round(t1 - t0);
   const names = channelNames(decisions.length);
@@ -252,17 +264,27 @@ export async function levelPrepared(
   try {
     await runFfmpeg(deps.bins, args, { timeoutMs: budgetMs(deps, seconds), ...(signal ? { signal } : {}) });
   } catch (error) {
-    if (signal?.aborted || !(error instanceof FfmpegError) || error.result.timedOut) throw transcodeError(error, prepared.probe);
-    report.warnings.push(`level normalization failed (${error.result.stderrTail?.trim().split('\n').pop() ?? 'ffmpeg failed'}): delivered without it`);
+    if (signal?.aborted || !(error instanceof FfmpegError) || error.result.timedOut)
+      throw transcodeError(error, prepared.probe);
+    report.warnings.push(
+      `level normalization failed (${error.result.stderrTail?.trim().split('\n').pop() ?? 'ffmpeg failed'}): ` +
+        'delivered without it',
+    );
     report.channels = reportOf(undefined);
     return { ...prepared, level: report };
   }
   const t2 = performance.now();
   const measured = await measure(output, target.container);
-  if (measured.samples !== prepared.samples || measured.format.sampleRate !== prepared.format.sampleRate || measured.format.channels !== prepared.format.channels) {
+  if (
+    measured.samples !== prepared.samples ||
+    measured.format.sampleRate !== prepared.format.sampleRate ||
+    measured.format.channels !== prepared.format.channels
+  ) {
     // Never expected; but a changed length must not reach Imagicle.
     report.warnings.push(
-      `level normalization discarded: the result has ${measured.samples} samples at ${measured.format.sampleRate} Hz, the recording ${prepared.samples} at ${prepared.format.sampleRate} Hz`,
+      `level normalization discarded: the result has ${measured.samples} samples ` +
+        `at ${measured.format.sampleRate} Hz, ` +
+        `the recording ${prepared.samples} at ${prepared.format.sampleRate} Hz`,
     );
     report.channels = reportOf(undefined);
     await rm(output, { force: true });
@@ -278,13 +300,21 @@ export async function levelPrepared(
   for (const c of report.channels) {
     const peak = c.after.truePeakDbfs;
     if (c.gainDb > 0 && peak !== null && peak > policy.maxPeakDbfs + 0.05) {
-      report.warnings.push(`the ${c.channel} channel's true peak is ${peak} dBFS after the gain, above ${policy.maxPeakDbfs} (limiter margin ${LIMITER_MARGIN_DB} dB)`);
+      report.warnings.push(
+        `the ${c.channel} channel's true peak is ${peak} dBFS after the gain, ` +
+          `above ${policy.maxPeakDbfs} (limiter margin ${LIMITER_MARGIN_DB} dB)`,
+      );
     }
   }
-  if (!keep.includes(prepared.path) && path.resolve(prepared.path) !== path.resolve(output)) await rm(prepared.path, { force: true });
+  if (!keep.includes(prepared.path) && path.resolve(prepared.path) !== path.resolve(output))
+    await rm(prepared.path, { force: true });
   const { size } = await stat(output);
   const summary = report.channels
-    .map((c) => `${c.channel} ${c.outcome === 'applied' || c.outcome === 'applied-capped-by-peak' ? `${c.gainDb > 0 ? '+' : ''}${c.gainDb} dB` : c.outcome}${c.dcRemoved ? ', DC removed' : ''}`)
+    .map(
+      (c) =>
+        `${c.channel} ${c.gainDb !== 0 ? `${c.gainDb > 0 ? '+' : ''}${c.gainDb} dB` : c.outcome}` +
+        (c.dcRemoved ? ', DC removed' : ''),
+    )
     .join('; ');
   return {
     ...prepared,
@@ -295,7 +325,11 @@ export async function levelPrepared(
     isoDuration: formatIsoDuration(measured.durationSeconds),
     samples: measured.samples,
     format: measured.format,
-    plan: { action: 'transcode', target, reasons: [...prepared.plan.reasons, `levels normalized (LEVEL=speech): ${summary}`] },
+    plan: {
+      action: 'transcode',
+      target,
+      reasons: [...prepared.plan.reasons, `levels normalized (LEVEL=speech): ${summary}`],
+    },
     timings: {
       probeMs: prepared.timings.probeMs,
       processMs: prepared.timings.processMs + (t2 - t1),

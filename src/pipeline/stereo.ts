@@ -157,7 +157,12 @@ export async function prepareCall(call: CallInput, workDir: string, deps: CallDe
   return levelPrepared(prepared, mode, decidedBy, workDir, { ...deps, level: policy }, keep, signal);
 }
 
-async function prepareChannels(call: CallInput, workDir: string, deps: CallDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+async function prepareChannels(
+  call: CallInput,
+  workDir: string,
+  deps: CallDeps,
+  signal?: AbortSignal,
+): Promise<PreparedAudio> {
   const options = call.options ?? {};
   if (call.remoteAttachment) {
     if (options.channels) {

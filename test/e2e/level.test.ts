@@ -27,8 +27,32 @@ beforeAll(async () => {
   ]);
   await Promise.all([
     // A soft agent on a headset (about −40 dBFS) and a customer at about −21 dBFS with a DC offset, as two legs.
-    ff('-i', file('agent.22k.wav'), '-ar', '8000', '-ac', '1', '-af', 'volume=-20dB', '-c:a', 'pcm_s16le', file('agent.wav')),
-    ff('-i', file('customer.22k.wav'), '-ar', '8000', '-ac', '1', '-af', 'volume=-2dB,aeval=val(0)+0.03:c=same', '-c:a', 'pcm_s16le', file('customer.wav')),
+    ff(
+      '-i',
+      file('agent.22k.wav'),
+      '-ar',
+      '8000',
+      '-ac',
+      '1',
+      '-af',
+      'volume=-20dB',
+      '-c:a',
+      'pcm_s16le',
+      file('agent.wav'),
+    ),
+    ff(
+      '-i',
+      file('customer.22k.wav'),
+      '-ar',
+      '8000',
+      '-ac',
+      '1',
+      '-af',
+      'volume=-2dB,aeval=val(0)+0.03:c=same',
+      '-c:a',
+      'pcm_s16le',
+      file('customer.wav'),
+    ),
   ]);
 });
 
@@ -57,9 +81,12 @@ interface LevelChannel {
 }
 
 describe('level normalization over HTTP', () => {
-  it('level=speech in the query: both parties reach −20 dBFS in what Imagicle receives; the report says how', async () => {
+  it('level=speech in the query: both parties at −20 dBFS in what Imagicle receives; the report says how', async () => {
     const res = await fetch(`${t.url}/v1/recordings?level=speech`, { method: 'POST', body: await form() });
-    const report = (await res.json()) as { output: { samples: number }; level: { decidedBy: string; channels: LevelChannel[] } };
+    const report = (await res.json()) as {
+      output: { samples: number };
+      level: { decidedBy: string; channels: LevelChannel[] };
+    };
     expect(res.status, JSON.stringify(report)).toBe(201);
     expect(report.level.decidedBy).toBe('level=speech in the request');
     const [left, right] = report.level.channels;
@@ -82,7 +109,10 @@ describe('level normalization over HTTP', () => {
 
   it('LEVEL=speech applies by default; level=off in the form turns it off for one request', async () => {
     const on = await fetch(`${leveling.url}/v1/recordings`, { method: 'POST', body: await form() });
-    const onReport = (await on.json()) as { level?: { decidedBy: string; action: string }; output: { samples: number } };
+    const onReport = (await on.json()) as {
+      level?: { decidedBy: string; action: string };
+      output: { samples: number };
+    };
     expect(on.status).toBe(201);
     expect(onReport.level).toMatchObject({ decidedBy: 'LEVEL=speech', action: 'normalized' });
 

@@ -21,7 +21,9 @@ export interface ChannelMeter {
 }
 
 async function ffmpegLines(args: string[]): Promise<string> {
-  const { stdout, stderr } = await run('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', ...args], { maxBuffer: 256 * 1024 * 1024 });
+  const { stdout, stderr } = await run('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', ...args], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
   return `${stdout}\n${stderr}`;
 }
 
@@ -31,7 +33,8 @@ async function windowPowers(file: string, channels: number, windowSamples: numbe
     '-i',
     file,
     '-af',
-    `asetnsamples=n=${windowSamples}:p=0,astats=metadata=1:reset=1:measure_perchannel=RMS_level:measure_overall=none,ametadata=print:file=-`,
+    `asetnsamples=n=${windowSamples}:p=0,` +
+      'astats=metadata=1:reset=1:measure_perchannel=RMS_level:measure_overall=none,ametadata=print:file=-',
     '-f',
     'null',
     '-',
@@ -69,14 +72,30 @@ async function truePeak(file: string, channel: number): Promise<number> {
 export async function meter(file: string, channels: number, rate: number): Promise<ChannelMeter[]> {
   const [powers, whole] = await Promise.all([
     windowPowers(file, channels, Math.round(rate * 0.02)),
-    ffmpegLines(['-i', file, '-af', 'astats=measure_perchannel=DC_offset+Peak_level:measure_overall=none', '-f', 'null', '-']),
+    ffmpegLines([
+      '-i',
+      file,
+      '-af',
+      'astats=measure_perchannel=DC_offset+Peak_level:measure_overall=none',
+      '-f',
+      'null',
+      '-',
+    ]),
   ]);
-  const stats = (name: string) => [...whole.matchAll(new RegExp(`${name}:\\s*(-?[\\d.]+|-inf)`, 'g'))].map((m) => (m[1] === '-inf' ? -Infinity : Number(m[1])));
+  const stats = (name: string) =>
+    [...whole.matchAll(new RegExp(`${name}:\\s*(-?[\\d.]+|-inf)`, 'g'))].map((m) =>
+      m[1] === '-inf' ? -Infinity : Number(m[1]),
+    );
   const dc = stats('DC offset');
   const peak = stats('Peak level dB');
   const result: ChannelMeter[] = [];
   for (let c = 0; c < channels; c++) {
-    result.push({ speechDbfs: gatedDb(powers[c]!), dcOffset: dc[c]!, peakDbfs: peak[c]!, truePeakDbfs: await truePeak(file, c) });
+    result.push({
+      speechDbfs: gatedDb(powers[c]!),
+      dcOffset: dc[c]!,
+      peakDbfs: peak[c]!,
+      truePeakDbfs: await truePeak(file, c),
+    });
   }
   return result;
 }

@@ -27,7 +27,11 @@ const CEILING = -1;
 /** Length of the test calls: 8 s and a few odd samples, so that a change of one sample shows. */
 const SAMPLES = 64_123;
 
-function depsFor(level: Partial<LevelPolicy> = {}, format: OutputFormat = 'pcm16', channels: 'keep' | 'mono' = 'keep'): CallDeps {
+function depsFor(
+  level: Partial<LevelPolicy> = {},
+  format: OutputFormat = 'pcm16',
+  channels: 'keep' | 'mono' = 'keep',
+): CallDeps {
   return {
     bins,
     output: { format, sampleRate: RATE, channels, mp3BitrateKbps: 32 },
@@ -52,7 +56,11 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'level-'));
   await Promise.all([
     say('Hello, this is Anna from the help desk. How can I help you today?', 'en-us', file('agent.22k.wav')),
-    say('Hi. My router keeps dropping the line, every few minutes, since Monday.', 'en-gb+f3', file('customer.22k.wav')),
+    say(
+      'Hi. My router keeps dropping the line, every few minutes, since Monday.',
+      'en-gb+f3',
+      file('customer.22k.wav'),
+    ),
   ]);
   await Promise.all([
     ff('-i', file('agent.22k.wav'), '-ar', '8000', '-ac', '1', '-c:a', 'pcm_s16le', file('agent.wav')),
@@ -64,25 +72,69 @@ beforeAll(async () => {
     scaled(file('agent.wav'), -20.4, file('agent-20.wav')),
   ]);
   const pad = `apad=whole_len=${SAMPLES},atrim=end_sample=${SAMPLES}`;
+  const click = 'aeval=val(0)+if(eq(n\\,56000)\\,0.25\\,0):c=same';
+  const join = '[l][r]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR';
   // The customer at −14 dBFS would clip its peaks: a limiter in the fixture keeps them at −0.9 dBFS.
-  await ff('-i', file('customer-14.wav'), '-af', `adelay=4300:all=1,alimiter=limit=0.9:level=0:latency=1,${pad}`, '-c:a', 'pcm_s16le', file('right.wav'));
+  await ff(
+    '-i',
+    file('customer-14.wav'),
+    '-af',
+    `adelay=4300:all=1,alimiter=limit=0.9:level=0:latency=1,${pad}`,
+    '-c:a',
+    'pcm_s16le',
+    file('right.wav'),
+  );
   rightLevel = (await meter(file('right.wav'), 1, RATE))[0]!.speechDbfs!;
   await Promise.all([
     // Left: the soft agent (−38 dBFS) with one click at 7 s; right: the loud customer after the agent, with +0.05 DC.
-    ff('-i', file('agent-38.wav'), '-i', file('right.wav'), '-filter_complex',
-      `[0:a]${pad},aeval=val(0)+if(eq(n\\,56000)\\,0.25\\,0):c=same[l];[1:a]aeval=val(0)+0.05:c=same[r];[l][r]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR`,
-      '-c:a', 'pcm_s16le', file('call.wav')),
+    ff(
+      '-i',
+      file('agent-38.wav'),
+      '-i',
+      file('right.wav'),
+      '-filter_complex',
+      `[0:a]${pad},${click}[l];[1:a]aeval=val(0)+0.05:c=same[r];${join}`,
+      '-c:a',
+      'pcm_s16le',
+      file('call.wav'),
+    ),
     // The soft agent on the left, digital silence on the right.
-    ff('-i', file('agent-38.wav'), '-f', 'lavfi', '-i', `anullsrc=r=${RATE}:cl=mono`, '-filter_complex',
+    ff(
+      '-i',
+      file('agent-38.wav'),
+      '-f',
+      'lavfi',
+      '-i',
+      `anullsrc=r=${RATE}:cl=mono`,
+      '-filter_complex',
       `[0:a]${pad}[l];[1:a]atrim=end_sample=${SAMPLES}[r];[l][r]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR`,
-      '-c:a', 'pcm_s16le', file('one-sided.wav')),
+      '-c:a',
+      'pcm_s16le',
+      file('one-sided.wav'),
+    ),
     ff('-i', file('agent-38.wav'), '-af', pad, '-c:a', 'pcm_s16le', file('mono-38.wav')),
     // The same call as FLAC, which is transcoded to the output format first.
-    ff('-i', file('agent-38.wav'), '-i', file('right.wav'), '-filter_complex',
-      `[0:a]${pad},aeval=val(0)+if(eq(n\\,56000)\\,0.25\\,0):c=same[l];[1:a]aeval=val(0)+0.05:c=same[r];[l][r]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR`,
-      '-c:a', 'flac', file('call.flac')),
+    ff(
+      '-i',
+      file('agent-38.wav'),
+      '-i',
+      file('right.wav'),
+      '-filter_complex',
+      `[0:a]${pad},${click}[l];[1:a]aeval=val(0)+0.05:c=same[r];${join}`,
+      '-c:a',
+      'flac',
+      file('call.flac'),
+    ),
     // Already normal: speech at −20.4 dBFS on both sides, no DC.
-    ff('-i', file('agent-20.wav'), '-af', `${pad},pan=stereo|c0=c0|c1=0.98*c0`, '-c:a', 'pcm_s16le', file('normal.wav')),
+    ff(
+      '-i',
+      file('agent-20.wav'),
+      '-af',
+      `${pad},pan=stereo|c0=c0|c1=0.98*c0`,
+      '-c:a',
+      'pcm_s16le',
+      file('normal.wav'),
+    ),
   ]);
 });
 
@@ -96,15 +148,26 @@ async function prepare(source: string, options: StereoRequestOptions = {}, deps:
   const target = path.join(workDir, 'in-attachment');
   await cp(source, target, { recursive: true });
   const extension = path.extname(source).slice(1);
-  const prepared = await prepareCall({ attachment: { path: target, originalName: path.basename(source), extension }, options }, workDir, deps);
+  const prepared = await prepareCall(
+    { attachment: { path: target, originalName: path.basename(source), extension }, options },
+    workDir,
+    deps,
+  );
   return { prepared, input: target };
 }
 
-const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
+const sha = async (f: string) =>
+  createHash('sha256')
+    .update(await readFile(f))
+    .digest('hex');
 
 /** Pearson correlation of two equally long signals. */
 function correlation(a: Float32Array, b: Float32Array): number {
-  let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  let sa = 0,
+    sb = 0,
+    saa = 0,
+    sbb = 0,
+    sab = 0;
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     sa += a[i]!;
@@ -117,7 +180,7 @@ function correlation(a: Float32Array, b: Float32Array): number {
 }
 
 describe.concurrent('LEVEL=speech', () => {
-  it('brings a −38 dBFS side and a −14 dBFS side with DC to −20, DC gone, peaks under the ceiling, nothing moved', async () => {
+  it('brings −38 dBFS and −14 dBFS (with DC) to −20: DC gone, peaks under the ceiling, nothing moved', async () => {
     const before = await meter(file('call.wav'), 2, RATE);
     expect(before[0]!.speechDbfs!).toBeCloseTo(-38, 0);
     expect(before[1]!.dcOffset).toBeCloseTo(0.05, 2);
@@ -155,7 +218,13 @@ describe.concurrent('LEVEL=speech', () => {
     expect(left!.limiter.acted).toBe(true);
     expect(left!.limiter.valuesOverCeiling).toBeGreaterThan(0);
     expect(Math.abs(left!.after.speechDbfs! - after[0]!.speechDbfs!)).toBeLessThan(0.3);
-    expect(right).toMatchObject({ channel: 'right', party: 'remote', outcome: 'applied', dcRemoved: true, limiter: { acted: false } });
+    expect(right).toMatchObject({
+      channel: 'right',
+      party: 'remote',
+      outcome: 'applied',
+      dcRemoved: true,
+      limiter: { acted: false },
+    });
     expect(Math.abs(right!.before.speechDbfs! - rightLevel)).toBeLessThan(0.3);
     expect(right!.before.dcOffset).toBeCloseTo(0.05, 2);
     expect(right!.gainDb).toBeLessThan(-4);
@@ -209,14 +278,18 @@ describe.concurrent('LEVEL=speech', () => {
     expect(Math.abs(after[1]!.speechDbfs! - TARGET)).toBeLessThanOrEqual(1);
   });
 
-  it.each(['alaw', 'mp3'] as const)('keeps the %s output format, its length and its levels on target', async (format) => {
-    const { prepared: p } = await prepare(file('call.flac'), {}, depsFor({}, format));
-    expect(p.level, JSON.stringify(p.level)).toMatchObject({ action: 'normalized' });
-    expect(p.format.codec).toBe(format === 'alaw' ? 'pcm_alaw' : 'mp3');
-    const samples = format === 'alaw' ? (await readWavInfo(p.path))!.frames : (await readMp3Info(p.path))!.totalSamples;
-    // The first render (to the target) measured the length; the level pass kept it to the sample.
-    expect(samples).toBe(SAMPLES);
-    const after = await meter(p.path, 2, RATE);
-    for (const side of after) expect(Math.abs(side.speechDbfs! - TARGET)).toBeLessThanOrEqual(1);
-  });
+  it.each(['alaw', 'mp3'] as const)(
+    'keeps the %s output format, its length and its levels on target',
+    async (format) => {
+      const { prepared: p } = await prepare(file('call.flac'), {}, depsFor({}, format));
+      expect(p.level, JSON.stringify(p.level)).toMatchObject({ action: 'normalized' });
+      expect(p.format.codec).toBe(format === 'alaw' ? 'pcm_alaw' : 'mp3');
+      const samples =
+        format === 'alaw' ? (await readWavInfo(p.path))!.frames : (await readMp3Info(p.path))!.totalSamples;
+      // The first render (to the target) measured the length; the level pass kept it to the sample.
+      expect(samples).toBe(SAMPLES);
+      const after = await meter(p.path, 2, RATE);
+      for (const side of after) expect(Math.abs(side.speechDbfs! - TARGET)).toBeLessThanOrEqual(1);
+    },
+  );
 });
