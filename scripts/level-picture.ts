@@ -55,7 +55,8 @@ try {
     `,drawtext=text='${label}':x=12:y=10:fontsize=20:fontcolor=0x333333[p${input}]`;
   const plain = (input: number) =>
     `[${input}:a]showwavespic=s=1200x300:split_channels=1:scale=lin:colors=0x1f77b4|0xd62728[w${input}];` +
-    `color=c=white:s=1200x300:d=1[bg${input}];[bg${input}][w${input}]overlay=format=auto,pad=1200:340:0:40:white[p${input}]`;
+    `color=c=white:s=1200x300:d=1[bg${input}];` +
+    `[bg${input}][w${input}]overlay=format=auto,pad=1200:340:0:40:white[p${input}]`;
   const args = (graph: string) => [
     ...['-protocol_whitelist', 'file', '-format_whitelist', 'wav', '-f', 'wav', '-i', fileArg(call)],
     ...['-protocol_whitelist', 'file', '-format_whitelist', 'wav', '-f', 'wav', '-i', fileArg(prepared.path)],
@@ -75,7 +76,8 @@ try {
   for (const c of prepared.level?.channels ?? []) {
     console.log(
       `  ${c.channel}: speech ${c.before.speechDbfs} → ${c.after.speechDbfs} dBFS, gain ${c.gainDb} dB, ` +
-        `DC ${c.before.dcOffset} → ${c.after.dcOffset}, true peak ${c.before.truePeakDbfs} → ${c.after.truePeakDbfs} dBFS, ` +
+        `DC ${c.before.dcOffset} → ${c.after.dcOffset}, ` +
+        `true peak ${c.before.truePeakDbfs} → ${c.after.truePeakDbfs} dBFS, ` +
         `limiter ${c.limiter.acted ? 'acted' : 'idle'} (${c.outcome})`,
     );
   }
