@@ -10,6 +10,7 @@ import { parseApiKeys, parseBasicUsers, type AccessSettings } from './access.js'
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
 import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
+import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 
 export const OUTPUT_FORMATS = ['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -32,6 +33,13 @@ const int = (min: number, max: number) =>
   z.coerce
     .number({ error: 'must be a number' })
     .int({ error: 'must be a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+/** A level or a gain in dB (decimals allowed). */
+const decibels = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number' })
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
@@ -127,6 +135,11 @@ const envSchema = z.object({
   SPOOL_CONCURRENCY: int(1, 64).default(2),
   DEDUP_WINDOW: interval.default(86_400_000),
   DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
+  // Level normalization per channel (docs/level.md).
+  LEVEL: z.enum(LEVEL_MODES, { error: `must be one of ${LEVEL_MODES.join(', ')}` }).default('off'),
+  LEVEL_TARGET_DBFS: decibels(-40, -6).default(-20),
+  LEVEL_MAX_PEAK_DBFS: decibels(-20, 0).default(-1),
+  LEVEL_MAX_GAIN_DB: decibels(0, 60).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -193,6 +206,8 @@ export interface Config {
     readonly sourceProfile: SourceProfile;
     readonly check: StereoCheck;
   };
+  /** Level normalization per channel (LEVEL, LEVEL_TARGET_DBFS, LEVEL_MAX_PEAK_DBFS, LEVEL_MAX_GAIN_DB). */
+  readonly level: Readonly<LevelPolicy>;
 }
 
 export class ConfigError extends Error {
@@ -231,6 +246,9 @@ export function loadConfig(
     }
     if (e.RETRY_MIN_DELAY_MS > e.RETRY_MAX_DELAY_MS) {
       problems.push('RETRY_MIN_DELAY_MS: must not be more than RETRY_MAX_DELAY_MS');
+    }
+    if (e.LEVEL_TARGET_DBFS >= e.LEVEL_MAX_PEAK_DBFS) {
+      problems.push('LEVEL_TARGET_DBFS: must be below LEVEL_MAX_PEAK_DBFS');
     }
     if ((e.IMAGICLE_USERNAME === undefined) !== (e.IMAGICLE_PASSWORD === undefined)) {
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
@@ -310,6 +328,12 @@ export function loadConfig(
       requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
     },
     stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
+    level: {
+      mode: e.LEVEL,
+      targetDbfs: e.LEVEL_TARGET_DBFS,
+      maxPeakDbfs: e.LEVEL_MAX_PEAK_DBFS,
+      maxGainDb: e.LEVEL_MAX_GAIN_DB,
+    },
   };
   return deepFreeze(config);
 }

@@ -68,6 +68,7 @@ export async function startDelivery(
     maxPartBytes: config.limits.maxPartBytes,
     oversize: config.oversize,
     stereo: config.stereo,
+    level: config.level,
   };
   const worker = new DeliveryWorker(
     service,

@@ -208,6 +208,7 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       maxChannelsIn: config.limits.maxChannelsIn,
       processTimeoutMs: config.limits.processTimeoutMs,
     },
+    level: config.level,
   };
 
   if (mode === 'transcode') {
@@ -312,6 +313,8 @@ function logSummary(
     },
     'upload processed',
   );
+  const level = prepared.level;
+  if (level) ctx.log[level.warnings.length > 0 ? 'warn' : 'info']({ mode, level }, 'level normalization');
   const stereo = prepared.stereo;
   if (stereo && stereo.warnings.length > 0) {
     ctx.log.warn({ mode, stereo: { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, check: stereo.check }, warnings: stereo.warnings }, 'stereo check');

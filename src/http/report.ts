@@ -25,6 +25,8 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
     decision: { action: prepared.plan.action, reasons: prepared.plan.reasons },
     /** Two legs merged / channels mapped, and the per-channel analysis (stereo outputs only). */
     stereo: result.prepared.stereo,
+    /** Level normalization per channel: before/after, gain, limiter, or why nothing was done (LEVEL=speech only). */
+    level: result.prepared.level,
     output: {
       ...prepared.format,
       contentType: prepared.contentType,

@@ -7,10 +7,18 @@ import { z } from 'zod';
 import { CHANNEL_ORDERS, SOURCE_PROFILES } from '../config.js';
 import { badRequest } from '../errors.js';
 import { parseChannelSelection } from '../media/channels.js';
+import { LEVEL_MODES } from '../media/level.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 
 /** The form's text fields (and query parameters) for stereo preparation. */
-export const STEREO_FIELDS = ['channelOrder', 'sourceProfile', 'channels', 'localOffsetMs', 'remoteOffsetMs'] as const;
+export const STEREO_FIELDS = [
+  'channelOrder',
+  'sourceProfile',
+  'channels',
+  'localOffsetMs',
+  'remoteOffsetMs',
+  'level',
+] as const;
 type StereoField = (typeof STEREO_FIELDS)[number];
 
 /** The second audio part of a two-leg upload: the remote party's leg. */
@@ -40,6 +48,7 @@ function schemaFor(maxOffsetMs: number) {
       .optional(),
     localOffsetMs: offset('localOffsetMs', maxOffsetMs).optional(),
     remoteOffsetMs: offset('remoteOffsetMs', maxOffsetMs).optional(),
+    level: z.enum(LEVEL_MODES, { error: `level must be one of ${LEVEL_MODES.join(', ')}` }).optional(),
   });
 }
 

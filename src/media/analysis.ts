@@ -320,6 +320,36 @@ function decoderFor(formatTag: number, bits: number): Decoder | undefined {
 
 /** Analyses a WAV file (PCM 8/16/24/32, float 32, A-law, u-law) in one streaming pass. */
 export async function analyzeWav(file: string, thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS, signal?: AbortSignal): Promise<StereoAnalysis> {
+  let meter: LevelMeter | undefined;
+  await streamWavSamples(
+    file,
+    (info) => {
+      meter = new LevelMeter(info.channels, info.sampleRate, thresholds.windowMs);
+    },
+    (samples, frames) => meter!.push(samples, frames),
+    signal,
+  );
+  return classify(meter!.result(), thresholds);
+}
+
+/** The shape of a WAV's samples, given to a reader before the first block. */
+export interface SampleFormat {
+  channels: number;
+  sampleRate: number;
+  frames: number;
+}
+
+/**
+ * Streams a WAV file's samples (PCM 8/16/24/32, float 32, A-law, u-law) as
+ * blocks of interleaved floats (full scale ±1), whole frames only. Memory
+ * does not grow with the file: one block at a time (the array is reused).
+ */
+export async function streamWavSamples(
+  file: string,
+  start: (format: SampleFormat) => void,
+  visit: (samples: Float32Array, frames: number) => void,
+  signal?: AbortSignal,
+): Promise<SampleFormat> {
   const info = await readWavInfo(file);
   if (!info) throw new Error('not a readable WAV file');
   const tag = info.formatTag === 0xfffe ? info.effectiveFormatTag : info.formatTag;
@@ -327,7 +357,8 @@ export async function analyzeWav(file: string, thresholds: AnalysisThresholds = 
   if (!decode || info.blockAlign !== (info.bitsPerSample / 8) * info.channels) {
     throw new Error(`WAV format tag ${tag} with ${info.bitsPerSample} bits is not analysed`);
   }
-  const meter = new LevelMeter(info.channels, info.sampleRate, thresholds.windowMs);
+  const format = { channels: info.channels, sampleRate: info.sampleRate, frames: info.frames };
+  start(format);
   const frameBytes = info.blockAlign;
   const chunkBytes = 256 * 1024;
   let samples = new Float32Array(Math.ceil((chunkBytes + frameBytes) / (info.bitsPerSample / 8)));
@@ -345,11 +376,11 @@ export async function analyzeWav(file: string, thresholds: AnalysisThresholds = 
       const n = frames * info.channels;
       if (samples.length < n) samples = new Float32Array(n);
       decode(buf, n, samples);
-      meter.push(samples, frames);
+      visit(samples, frames);
       carry = Buffer.from(buf.subarray(frames * frameBytes));
     }
   }
-  return classify(meter.result(), thresholds);
+  return format;
 }
 
 /** ffmpeg argv that decodes an MP3 output to 16-bit WAV for analysis. */

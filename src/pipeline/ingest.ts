@@ -9,6 +9,7 @@ import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { shiftInstant } from '../imagicle/instant.js';
 import type { AudioInput, PreparedAudio } from './prepare.js';
 import { DEFAULT_STEREO_POLICY, prepareCall, reencodeSource, type StereoPolicy, type StereoRequestOptions } from './stereo.js';
+import type { LevelPolicy } from '../media/level.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
 
 export type Deliver = (upload: UploadInput) => Promise<UpstreamResponse>;
@@ -17,6 +18,8 @@ export interface IngestDeps extends FitDeps {
   deliver: Deliver;
   /** CHANNEL_ORDER, SOURCE_PROFILE, STEREO_CHECK (defaults when unset). */
   stereo?: StereoPolicy | undefined;
+  /** LEVEL and its settings (off when unset). */
+  level?: LevelPolicy | undefined;
 }
 
 export interface IngestRequest {

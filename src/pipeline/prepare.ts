@@ -14,6 +14,7 @@ import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { probeCompliant } from '../media/fast-probe.js';
 import type { StereoReport } from './stereo.js';
+import type { LevelReport } from './level.js';
 
 export interface PrepareLimits {
   maxDurationSeconds: number;
@@ -61,6 +62,8 @@ export interface PreparedAudio {
   timings: { probeMs: number; processMs: number; measureMs: number };
   /** Stereo preparation (two legs merged, channels mapped, analysis): see pipeline/stereo.ts. */
   stereo?: StereoReport | undefined;
+  /** Level normalization per channel (LEVEL=speech): see pipeline/level.ts. */
+  level?: LevelReport | undefined;
 }
 
 const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'pcm_mulaw' };

@@ -38,6 +38,8 @@ import { analyzeWav, decodeForAnalysisArgs, type StereoAnalysis } from '../media
 import { readWavInfo } from '../media/wav.js';
 import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
+import { DEFAULT_LEVEL_POLICY, type LevelMode, type LevelPolicy } from '../media/level.js';
+import { levelPrepared } from './level.js';
 import {
   checkProbeLimits,
   decodeCapSeconds,
@@ -60,6 +62,8 @@ export interface StereoRequestOptions {
   localOffsetMs?: number | undefined;
   /** Silence before the remote party's leg starts (two legs only). */
   remoteOffsetMs?: number | undefined;
+  /** Level normalization for this request; wins over LEVEL. */
+  level?: LevelMode | undefined;
 }
 
 export interface StereoPolicy {
@@ -80,6 +84,8 @@ export interface CallInput {
 
 export interface CallDeps extends PrepareDeps {
   stereo: StereoPolicy;
+  /** LEVEL and its settings (off when unset). */
+  level?: LevelPolicy | undefined;
 }
 
 type PartName = 'attachment' | 'remoteAttachment';
@@ -141,8 +147,22 @@ const SIDES: readonly Side[] = ['left', 'right'];
 
 export const DEFAULT_STEREO_POLICY: Readonly<StereoPolicy> = { channelOrder: 'local-left', sourceProfile: 'generic', check: 'warn' };
 
-/** Prepares a call: two legs merged, or one file mapped, then analysed. */
+/** Prepares a call: two legs merged, or one file mapped, then analysed; then its levels normalized (LEVEL). */
 export async function prepareCall(call: CallInput, workDir: string, deps: CallDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+  const prepared = await prepareChannels(call, workDir, deps, signal);
+  const policy = deps.level ?? DEFAULT_LEVEL_POLICY;
+  const mode = call.options?.level ?? policy.mode;
+  const decidedBy = call.options?.level ? `level=${mode} in the request` : `LEVEL=${mode}`;
+  const keep = [call.attachment.path, ...(call.remoteAttachment ? [call.remoteAttachment.path] : [])];
+  return levelPrepared(prepared, mode, decidedBy, workDir, { ...deps, level: policy }, keep, signal);
+}
+
+async function prepareChannels(
+  call: CallInput,
+  workDir: string,
+  deps: CallDeps,
+  signal?: AbortSignal,
+): Promise<PreparedAudio> {
   const options = call.options ?? {};
   if (call.remoteAttachment) {
     if (options.channels) {
@@ -158,11 +178,12 @@ export async function prepareCall(call: CallInput, workDir: string, deps: CallDe
 
 /**
  * What a later re-encode (e.g. OVERSIZE=compress) must start from: the
- * prepared output when the stereo step wrote it, since the attachment alone
- * is only one leg or has its channels the wrong way round.
+ * prepared output when the stereo or the level step wrote it, since the
+ * attachment alone is only one leg, has its channels the wrong way round,
+ * or lacks the level normalization.
  */
 export function reencodeSource(prepared: PreparedAudio, original: AudioInput): AudioInput {
-  if (!prepared.stereo?.rendered) return original;
+  if (!prepared.stereo?.rendered && !prepared.level?.rendered) return original;
   return { path: prepared.path, originalName: original.originalName, extension: prepared.container };
 }
 

@@ -1,0 +1,348 @@
+/**
+ * Level normalization of a prepared recording (LEVEL=speech, or `level=speech`
+ * per request): after the legs are merged, the channels mapped and fake
+ * stereo collapsed, before the size limit and splitting. Each channel on its
+ * own: DC removed, one constant gain to the speech target, a limiter only
+ * for the rare peaks (media/level.ts). Nothing else changes: the duration to
+ * the sample, the rate, the codec, the channel order. When no channel needs
+ * more than ±1 dB or a DC fix, the file is left exactly as it was (a
+ * compliant upload stays byte for byte).
+ *
+ * docs/level.md explains the measures and the choices.
+ */
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { GatewayError } from '../errors.js';
+import { FfmpegError, runFfmpeg } from '../media/ffmpeg.js';
+import { decodeForAnalysisArgs } from '../media/analysis.js';
+import { surveyWav, valuesAbove, type ChannelLevelMeasure, type LevelSurvey } from '../media/level-meter.js';
+import {
+  changesAudio,
+  DC_THRESHOLD,
+  decideChannel,
+  levelArgs,
+  levelGraph,
+  LIMITER_MARGIN_DB,
+  type LevelMode,
+  type LevelOutcome,
+  type LevelPolicy,
+} from '../media/level.js';
+import { bytesPerSecond, type Container, type Target } from '../media/plan.js';
+import type { OutputFormat } from '../config.js';
+import { formatIsoDuration } from '../media/duration.js';
+import { measure, transcodeError, type PrepareDeps, type PreparedAudio } from './prepare.js';
+
+export interface LevelLevels {
+  speechDbfs: number | null;
+  samplePeakDbfs: number | null;
+  truePeakDbfs: number | null;
+  dcOffset: number;
+}
+
+export interface LevelChannelReport {
+  channel: 'left' | 'right' | 'mono';
+  party?: 'local' | 'remote' | undefined;
+  outcome: LevelOutcome;
+  why: string;
+  /** The gain applied (0: level left as it is). */
+  gainDb: number;
+  neededGainDb: number | null;
+  dcRemoved: boolean;
+  before: LevelLevels;
+  /** Measured on the output; the same as before when the file was not rendered. */
+  after: LevelLevels;
+  limiter: {
+    /** The channel went through the limiter (the gain lifts some peaks over the ceiling). */
+    acted: boolean;
+    /** 4×-oversampled values the gain alone would have put over LEVEL_MAX_PEAK_DBFS. */
+    valuesOverCeiling: number;
+  };
+}
+
+export interface LevelReport {
+  mode: LevelMode;
+  /** LEVEL, or `level` in the request. */
+  decidedBy: string;
+  targetDbfs: number;
+  maxPeakDbfs: number;
+  maxGainDb: number;
+  action: 'normalized' | 'unchanged';
+  channels: LevelChannelReport[];
+  warnings: string[];
+  measureMs: number;
+  renderMs: number;
+  /** True when the gateway wrote a new output: a later re-encode must start from it. */
+  rendered: boolean;
+}
+
+export interface LevelDeps extends PrepareDeps {
+  level: LevelPolicy;
+}
+
+const round1 = (x: number | null): number | null => (x === null ? null : Math.round(x * 10) / 10);
+const round5 = (x: number): number => Math.round(x * 1e5) / 1e5;
+
+function levelsOf(m: ChannelLevelMeasure, dcRemoved = 0): LevelLevels {
+  return {
+    speechDbfs: round1(m.speechDbfs),
+    samplePeakDbfs: round1(m.samplePeakDbfs),
+    truePeakDbfs: round1(m.truePeakDbfs),
+    dcOffset: round5(m.dc - dcRemoved),
+  };
+}
+
+const FORMAT_OF_CODEC: Record<string, OutputFormat> = {
+  pcm_s16le: 'pcm16',
+  pcm_u8: 'pcm8',
+  pcm_alaw: 'alaw',
+  pcm_mulaw: 'mulaw',
+  mp3: 'mp3',
+};
+const TARGET_CODEC: Record<OutputFormat, Target['codec']> = {
+  pcm16: 'pcm_s16le',
+  pcm8: 'pcm_u8',
+  alaw: 'pcm_alaw',
+  mulaw: 'pcm_mulaw',
+  mp3: 'libmp3lame',
+};
+const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+
+/** The output's own format as a target: the level pass keeps codec, rate and channels. */
+function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefined {
+  const format = FORMAT_OF_CODEC[prepared.format.codec];
+  const channels = prepared.format.channels;
+  if (!format || (channels !== 1 && channels !== 2)) return undefined;
+  let mp3BitrateKbps: number | undefined;
+  if (format === 'mp3') {
+    // Our own MP3: the configured rate. A client's compliant MP3: at least its own average bitrate.
+    const own = (prepared.bytes * 8) / Math.max(prepared.durationSeconds, 0.001) / 1000;
+    const ceiling = prepared.format.sampleRate < 32_000 ? 160 : 320;
+    const wanted =
+      prepared.plan.action === 'transcode'
+        ? deps.output.mp3BitrateKbps
+        : (MP3_BITRATES.find((b) => b >= own) ?? ceiling);
+    mp3BitrateKbps = Math.min(wanted, ceiling);
+  }
+  return {
+    format,
+    container: prepared.container,
+    codec: TARGET_CODEC[format],
+    sampleRate: prepared.format.sampleRate,
+    channels,
+    mp3BitrateKbps,
+  };
+}
+
+function budgetMs(deps: PrepareDeps, seconds: number): number {
+  return Math.min(deps.limits.processTimeoutMs, 60_000 + seconds * 100);
+}
+
+/** Surveys a WAV directly, an MP3 through a temporary WAV. */
+async function survey(
+  file: string,
+  container: Container,
+  seconds: number,
+  dir: string,
+  deps: PrepareDeps,
+  signal: AbortSignal | undefined,
+  offsets?: readonly number[],
+): Promise<LevelSurvey> {
+  if (container === 'wav') return surveyWav(file, offsets, signal);
+  const wav = path.join(dir, `decoded-${path.basename(file)}.wav`);
+  try {
+    await runFfmpeg(deps.bins, decodeForAnalysisArgs(file, wav), {
+      timeoutMs: budgetMs(deps, seconds),
+      ...(signal ? { signal } : {}),
+    });
+    return await surveyWav(wav, offsets, signal);
+  } finally {
+    await rm(wav, { force: true });
+  }
+}
+
+/** Measures the DC first; only a channel with DC is measured again without it. */
+async function measureChannels(
+  prepared: PreparedAudio,
+  dir: string,
+  deps: PrepareDeps,
+  signal: AbortSignal | undefined,
+): Promise<LevelSurvey> {
+  const first = await survey(prepared.path, prepared.container, prepared.durationSeconds, dir, deps, signal);
+  const offsets = first.channels.map((c) => (Math.abs(c.dc) >= 1e-4 ? c.dc : 0));
+  if (offsets.every((o) => o === 0)) return first;
+  return survey(prepared.path, prepared.container, prepared.durationSeconds, dir, deps, signal, offsets);
+}
+
+/**
+ * Applies the level policy to a prepared recording. `mode` is the effective
+ * mode (request or LEVEL); `keep` lists the client's own files, which are
+ * never removed.
+ */
+export async function levelPrepared(
+  prepared: PreparedAudio,
+  mode: LevelMode,
+  decidedBy: string,
+  workDir: string,
+  deps: LevelDeps,
+  keep: readonly string[],
+  signal?: AbortSignal,
+): Promise<PreparedAudio> {
+  if (mode === 'off') return prepared;
+  const policy = deps.level;
+  const report: LevelReport = {
+    mode,
+    decidedBy,
+    targetDbfs: policy.targetDbfs,
+    maxPeakDbfs: policy.maxPeakDbfs,
+    maxGainDb: policy.maxGainDb,
+    action: 'unchanged',
+    channels: [],
+    warnings: [],
+    measureMs: 0,
+    renderMs: 0,
+    rendered: false,
+  };
+  const dir = path.join(workDir, 'level');
+  await mkdir(dir, { recursive: true });
+  const t0 = performance.now();
+  const target = sameFormat(prepared, deps);
+  if (!target) {
+    report.warnings.push(
+      `level normalization skipped: ${prepared.format.codec} with ${prepared.format.channels} channels is not handled`,
+    );
+    return { ...prepared, level: report };
+  }
+  let before: LevelSurvey;
+  try {
+    before = await measureChannels(prepared, dir, deps, signal);
+  } catch (error) {
+    if (signal?.aborted || error instanceof GatewayError) throw error;
+    report.warnings.push(
+      `level normalization skipped: the output could not be measured ` +
+        `(${error instanceof Error ? error.message : String(error)})`,
+    );
+    return { ...prepared, level: report };
+  }
+  const decisions = before.channels.map((m, c) =>
+    decideChannel(m, before.analysis.channels[c]?.silent ?? true, policy),
+  );
+  const t1 = performance.now();
+  report.measureMs = Math.round(t1 - t0);
+  const names = channelNames(decisions.length);
+  const reportOf = (after: LevelSurvey | undefined) =>
+    decisions.map((d, c): LevelChannelReport => {
+      const m = before.channels[c]!;
+      const over = d.gainDb > 0 ? valuesAbove(m, policy.maxPeakDbfs - d.gainDb) : 0;
+      // A gain always takes the mean away with it; "DC removed" is for an offset worth naming.
+      const dcRemoved = d.dcOffset !== 0 && Math.abs(d.dcOffset) >= DC_THRESHOLD;
+      return {
+        ...names[c]!,
+        outcome: d.outcome,
+        why: dcRemoved ? `${d.why}; DC offset ${round5(d.dcOffset)} removed` : d.why,
+        gainDb: round1(d.gainDb) ?? 0,
+        neededGainDb: round1(d.neededGainDb),
+        dcRemoved,
+        before: levelsOf(m),
+        after: after ? levelsOf(after.channels[c]!) : levelsOf(m),
+        limiter: { acted: d.limiter && over > 0, valuesOverCeiling: over },
+      };
+    });
+  if (!decisions.some(changesAudio)) {
+    report.channels = reportOf(undefined);
+    return { ...prepared, level: report };
+  }
+
+  const output = path.join(dir, `out.${target.container}`);
+  const seconds = prepared.durationSeconds;
+  const args = levelArgs(levelGraph(decisions, policy), target, {
+    input: prepared.path,
+    inputContainer: prepared.container,
+    output,
+    maxDurationSeconds: Math.ceil(seconds) + 1,
+    maxOutputBytes: bytesPerSecond(target) * (seconds + 1) * 1.02 + 1024 * 1024,
+  });
+  try {
+    await runFfmpeg(deps.bins, args, { timeoutMs: budgetMs(deps, seconds), ...(signal ? { signal } : {}) });
+  } catch (error) {
+    if (signal?.aborted || !(error instanceof FfmpegError) || error.result.timedOut)
+      throw transcodeError(error, prepared.probe);
+    report.warnings.push(
+      `level normalization failed (${error.result.stderrTail?.trim().split('\n').pop() ?? 'ffmpeg failed'}): ` +
+        'delivered without it',
+    );
+    report.channels = reportOf(undefined);
+    return { ...prepared, level: report };
+  }
+  const t2 = performance.now();
+  const measured = await measure(output, target.container);
+  if (
+    measured.samples !== prepared.samples ||
+    measured.format.sampleRate !== prepared.format.sampleRate ||
+    measured.format.channels !== prepared.format.channels
+  ) {
+    // Never expected; but a changed length must not reach Imagicle.
+    report.warnings.push(
+      `level normalization discarded: the result has ${measured.samples} samples ` +
+        `at ${measured.format.sampleRate} Hz, ` +
+        `the recording ${prepared.samples} at ${prepared.format.sampleRate} Hz`,
+    );
+    report.channels = reportOf(undefined);
+    await rm(output, { force: true });
+    return { ...prepared, level: report };
+  }
+  const after = await survey(output, target.container, seconds, dir, deps, signal);
+  const t3 = performance.now();
+  report.channels = reportOf(after);
+  report.action = 'normalized';
+  report.rendered = true;
+  report.renderMs = Math.round(t2 - t1);
+  report.measureMs += Math.round(t3 - t2);
+  for (const c of report.channels) {
+    const peak = c.after.truePeakDbfs;
+    if (c.gainDb > 0 && peak !== null && peak > policy.maxPeakDbfs + 0.05) {
+      report.warnings.push(
+        `the ${c.channel} channel's true peak is ${peak} dBFS after the gain, ` +
+          `above ${policy.maxPeakDbfs} (limiter margin ${LIMITER_MARGIN_DB} dB)`,
+      );
+    }
+  }
+  if (!keep.includes(prepared.path) && path.resolve(prepared.path) !== path.resolve(output))
+    await rm(prepared.path, { force: true });
+  const { size } = await stat(output);
+  const summary = report.channels
+    .map(
+      (c) =>
+        `${c.channel} ${c.gainDb !== 0 ? `${c.gainDb > 0 ? '+' : ''}${c.gainDb} dB` : c.outcome}` +
+        (c.dcRemoved ? ', DC removed' : ''),
+    )
+    .join('; ');
+  return {
+    ...prepared,
+    path: output,
+    bytes: size,
+    container: target.container,
+    durationSeconds: measured.durationSeconds,
+    isoDuration: formatIsoDuration(measured.durationSeconds),
+    samples: measured.samples,
+    format: measured.format,
+    plan: {
+      action: 'transcode',
+      target,
+      reasons: [...prepared.plan.reasons, `levels normalized (LEVEL=speech): ${summary}`],
+    },
+    timings: {
+      probeMs: prepared.timings.probeMs,
+      processMs: prepared.timings.processMs + (t2 - t1),
+      measureMs: prepared.timings.measureMs + (t1 - t0) + (t3 - t2),
+    },
+    level: report,
+  };
+}
+
+function channelNames(n: number): Array<Pick<LevelChannelReport, 'channel' | 'party'>> {
+  if (n === 1) return [{ channel: 'mono' }];
+  return [
+    { channel: 'left', party: 'local' },
+    { channel: 'right', party: 'remote' },
+  ];
+}
