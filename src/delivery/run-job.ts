@@ -54,6 +54,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       job.contentType = fitted.prepared.contentType;
       job.decision = fitted.prepared.plan.action;
       job.state = 'ready';
+      ctx.onRendered?.(fitted);
       await store.save(job);
       await store.prune(job);
     }

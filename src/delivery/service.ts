@@ -52,6 +52,8 @@ export interface AcceptRequest {
   stereoOptions: StereoRequestOptions | undefined;
   callerAuthorization: string | undefined;
   prepare: PrepareSettings;
+  /** Who sent it (http/owner.ts); the distributed mode scopes jobs and duplicates by it. */
+  owner?: string | undefined;
 }
 
 export type AcceptResult =
@@ -72,6 +74,8 @@ export interface RunContext {
   policy: RetryPolicy;
   prepare: PrepareSettings;
   log: Logger;
+  /** Called once the audio is rendered, before the job is saved as ready (the distributed mode keeps a summary). */
+  onRendered?: ((fitted: FittedAudio) => void) | undefined;
 }
 
 export interface LiveResult {
