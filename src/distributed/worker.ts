@@ -79,6 +79,7 @@ async function processJob(
   const job = bjob.data;
   const log = options.log.child({ jobId: job.id });
   const store = new QueueJobStore(bjob, token, folders, options.lockMs);
+  log.info({ state: job.state, attempts: job.attempts, takenOver: bjob.stalledCounter > 0 }, 'job taken');
 
   // Taking over from a worker that died mid-attempt: the spool's rule after a crash (spool.ts, load()).
   let interrupted = 0;
