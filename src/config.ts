@@ -386,8 +386,12 @@ function distributedProblems(e: Env): string[] {
     if (e.ROLE !== 'all') problems.push('ROLE: api and worker need QUEUE_URL (the distributed mode)');
     return problems;
   }
-  if (e.BLOB_DIR === undefined) problems.push('BLOB_DIR: required with QUEUE_URL: a folder every process shares (NFS, EFS, SMB, RWX volume)');
-  if (e.DELIVERY !== 'wait') problems.push('DELIVERY: the distributed mode (QUEUE_URL) delivers through the queue; DELIVERY=sync cannot be combined with it');
+  if (e.BLOB_DIR === undefined) {
+    problems.push('BLOB_DIR: required with QUEUE_URL: a folder every process shares (NFS, EFS, SMB, RWX volume)');
+  }
+  if (e.DELIVERY !== 'wait') {
+    problems.push('DELIVERY: the distributed mode (QUEUE_URL) delivers through the queue; DELIVERY=sync cannot be combined with it');
+  }
   return problems;
 }
 

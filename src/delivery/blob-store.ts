@@ -44,7 +44,8 @@ export class JobFolders {
       return { file, originalName: from.originalName, extension: from.extension, bytes: size };
     };
     const attachment = await move('attachment', files.attachment);
-    const remoteAttachment = files.remoteAttachment ? await move('remoteAttachment', files.remoteAttachment) : undefined;
+    const remote = files.remoteAttachment;
+    const remoteAttachment = remote ? await move('remoteAttachment', remote) : undefined;
     // moveFileDurable fsynced the files; their names in the folder need the folder's fsync.
     await fsyncDir(dir);
     return { attachment, ...(remoteAttachment ? { remoteAttachment } : {}) };

@@ -23,7 +23,7 @@ import { withTimeout } from './redis.js';
 
 /** How long an upload waits for Redis to take its job before it is refused with 503. */
 const ENQUEUE_TIMEOUT_MS = 15_000;
-/** Besides the queue's events: how often a waiting request looks at its job (events can be missed across a reconnect). */
+/** Besides the queue's events: how often a waiting request looks at its job (events can be lost in a reconnect). */
 const POLL_MS = 1000;
 /** Delivered jobs stay at least this long (GET /v1/jobs/{id}, the duplicate's replayed answer). */
 const MIN_DELIVERED_RETENTION_MS = 3_600_000;
@@ -186,21 +186,25 @@ export class DistributedDelivery {
   private async decide(id: string, r: AcceptRequest): Promise<AcceptResult | undefined> {
     const bjob = await this.queue.getJob(id);
     if (!bjob) {
-      throw new GatewayError('NOT_FOUND', `Job ${id} was removed while the upload waited for it`, { status: 404, reason: Reason.InvalidData });
+      const message = `Job ${id} was removed while the upload waited for it`;
+      throw new GatewayError('NOT_FOUND', message, { status: 404, reason: Reason.InvalidData });
     }
     const state = await bjob.getState();
     const job = recordOf(bjob);
     const policy = this.settings.policy;
-    // A job rendered before this version recorded its summary: the caller gets the job's 202 view instead.
-    if (!job.rendered && (state === 'completed' || (state === 'failed' && job.parts.length > 0))) return { kind: 'accepted', job, async: false };
+    // No render summary (cannot happen with this worker, which saves it with the parts): the job's 202 view.
+    const finishedWithoutSummary = !job.rendered && (state === 'completed' || (state === 'failed' && job.parts.length > 0));
+    if (finishedWithoutSummary) return { kind: 'accepted', job, async: false };
     if (state === 'completed') return { kind: 'done', job, outcome: 'delivered', result: resultOf(job) };
     if (state === 'failed') {
       if (job.state !== 'failed') return { kind: 'accepted', job, async: false };
       const error = job.lastError;
-      if (error?.code !== undefined && error.code !== 'EXPIRED' && (error.status ?? 500) < 500 && job.parts.length === 0) {
+      const gatewayRefusal = error?.code !== undefined && error.code !== 'EXPIRED' && (error.status ?? 500) < 500;
+      if (gatewayRefusal && job.parts.length === 0) {
         // The gateway's own refusal (bad audio, too long, …): nothing was accepted, as in the spooled mode.
         await this.forget(bjob);
-        throw new GatewayError(error.code as ErrorCode, error.message, { status: error.status ?? 400, reason: reasonOf(error.body) });
+        const status = error!.status ?? 400;
+        throw new GatewayError(error!.code as ErrorCode, error!.message, { status, reason: reasonOf(error!.body) });
       }
       if (error?.ambiguous) return { kind: 'done', job, outcome: 'held', result: resultOf(job) };
       // Refused by Imagicle for good: the caller gets the answer and keeps its recording, nothing stays queued.
@@ -218,7 +222,9 @@ export class DistributedDelivery {
   }
 
   private async forget(bjob: Job<DistributedJob>): Promise<void> {
-    await bjob.remove().catch((error: unknown) => this.log.warn({ err: error, jobId: bjob.id }, 'removing a refused job failed'));
+    await bjob.remove().catch((error: unknown) => {
+      this.log.warn({ err: error, jobId: bjob.id }, 'removing a refused job failed');
+    });
     await this.folders.remove(bjob.data.id);
   }
 }
@@ -251,10 +257,11 @@ function resultOf(job: DistributedJob): IngestResult {
       upstream: p.upstream ? { ...p.upstream, retryAfter: undefined, elapsedMs: 0 } : undefined,
       error:
         !p.upstream && failedHere
-          ? new GatewayError((job.lastError!.code as ErrorCode | undefined) ?? 'UPSTREAM_UNREACHABLE', job.lastError!.message, {
-              status: job.lastError!.status ?? 502,
-              reason: Reason.InvalidData,
-            })
+          ? new GatewayError(
+              (job.lastError!.code as ErrorCode | undefined) ?? 'UPSTREAM_UNREACHABLE',
+              job.lastError!.message,
+              { status: job.lastError!.status ?? 502, reason: Reason.InvalidData },
+            )
           : undefined,
       delivered: p.state === 'delivered',
       attempted: p.attempts > 0,

@@ -19,8 +19,10 @@ import type { DistributedJob } from './job-data.js';
 /** The most jobs one listing reads from Redis. */
 const LIST_LIMIT = 1000;
 
-const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
-const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message, { status: 409, reason: Reason.InvalidData });
+const notFound = (id: string): GatewayError =>
+  new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
+const conflict = (message: string): GatewayError =>
+  new GatewayError('CONFLICT', message, { status: 409, reason: Reason.InvalidData });
 
 /** The record to show: BullMQ's own verdict wins when a job failed outside our hands (stalled too often). */
 export function shownRecord(bjob: Job<DistributedJob>, bullState: string): JobRecord {
@@ -30,7 +32,15 @@ export function shownRecord(bjob: Job<DistributedJob>, bullState: string): JobRe
       ...job,
       state: 'failed',
       failedAt: new Date(bjob.finishedOn ?? Date.now()).toISOString(),
-      lastError: { at: new Date().toISOString(), part: undefined, status: undefined, code: 'QUEUE_FAILED', message: bjob.failedReason, body: undefined, ambiguous: true },
+      lastError: {
+        at: new Date().toISOString(),
+        part: undefined,
+        status: undefined,
+        code: 'QUEUE_FAILED',
+        message: bjob.failedReason,
+        body: undefined,
+        ambiguous: true,
+      },
     };
   }
   return job;
@@ -49,7 +59,8 @@ export function createQueueJobsRouter(queue: Queue<DistributedJob>, folders: Job
   router.get('/', async (req, res) => {
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
     if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
-      throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`, { status: 400, reason: Reason.InvalidData });
+      const message = `state must be one of ${JOB_STATES.join(', ')}`;
+      throw new GatewayError('BAD_REQUEST', message, { status: 400, reason: Reason.InvalidData });
     }
     const who = ownershipOf(req, res);
     const bjobs = await queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, LIST_LIMIT - 1);
