@@ -13,7 +13,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = path.join(ROOT, 'bench', 'work');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+/** BENCH_ONLY=f: only the distributed row, printed (docs/benchmarks.md is left as it is). */
+const ONLY = process.env.BENCH_ONLY;
 const METADATA = JSON.stringify({
   startDateTime: '2026-11-29T10:15:00.0000000Z',
   direction: 1,
@@ -147,7 +149,8 @@ interface Row {
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true });
   if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
-  const [opus1h, wav100mb, gsm5h, wav1gb, minute] = await Promise.all([
+  // BENCH_ONLY=f needs none of these inputs.
+  const inputs: Array<Promise<string>> = ONLY === 'f' ? ['', '', '', '', ''].map((n) => Promise.resolve(n)) : [
     generate('call-1h-stereo.opus', [
       '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
       '-filter_complex', '[0][1]amerge=inputs=2', '-c:a', 'libopus', '-b:a', '32k',
@@ -156,7 +159,8 @@ async function main(): Promise<void> {
     generate('call-5h.gsm', ['-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm']),
     generate('upload-1gb.wav', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le']),
     generate('call-1min.ogg', ['-f', 'lavfi', '-i', 'sine=f=300:r=16000:d=60', '-c:a', 'libvorbis']),
-  ]);
+  ];
+  const [opus1h, wav100mb, gsm5h, wav1gb, minute] = (await Promise.all(inputs)) as [string, string, string, string, string];
 
   const emulator = await startNode('emulator', {}, /emulator listening/i);
   const gatewayEnv = { IMAGICLE_URL: emulator.url, PORT: '0', HOST: '127.0.0.1', TMP_DIR: path.join(WORK, 'tmp'), ALLOW_ANONYMOUS: 'true', LOG_LEVEL: 'warn' };
@@ -168,6 +172,19 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(row)}\n`);
   };
   const ffmpegOnly: number[] = [];
+  const callSources = await Promise.all(
+    [0, 1, 2, 3].map((k) =>
+      generate(`call-3min-${k}.opus`, [
+        '-f', 'lavfi', '-i', `anoisesrc=r=48000:a=0.05:d=180:seed=${k + 11}`, '-f', 'lavfi', '-i', `sine=f=${200 + 50 * k}:r=48000:d=180`,
+        '-filter_complex', '[0][1]amix=inputs=2', '-c:a', 'libopus', '-b:a', '24k',
+      ]),
+    ),
+  );
+  if (ONLY === 'f') {
+    push(await distributedScaling(emulator, callSources));
+    await emulator.stop();
+    return;
+  }
 
   // (a) 1 h stereo Opus.
   {
@@ -325,7 +342,10 @@ async function main(): Promise<void> {
     await clearEmulator(emulator);
     await gw.stop();
   }
+  // (f) Distributed mode: 48 different 3-minute calls through one api process, 1 worker vs 2 (concurrency 1 each).
+  if (ONLY === undefined || ONLY === 'f') push(await distributedScaling(emulator, callSources));
   await emulator.stop();
+  if (ONLY !== undefined) return;
 
   const cpu = /model name\s*:\s*(.+)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const ffmpegVersion = (await run('ffmpeg', ['-version'])).stdout.split('\n')[0];
@@ -343,6 +363,61 @@ ${table}
   process.stdout.write(`\n${table}\n`);
   await mkdir(path.join(ROOT, 'docs'), { recursive: true });
   await writeFile(path.join(ROOT, 'docs', 'benchmarks.md'), doc);
+}
+
+/**
+ * (f): one ROLE=api process and 1 or 2 ROLE=worker processes (SPOOL_CONCURRENCY=1) on a private redis-server;
+ * 48 uploads with Prefer: respond-async, timed from the first upload to the 48th recording in the emulator.
+ */
+async function distributedScaling(emulator: Proc, sources: string[]): Promise<Row> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-redis-'));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], {
+    stdio: 'ignore',
+  });
+  started.add(redis);
+  await new Promise((r) => setTimeout(r, 500));
+  const env = {
+    IMAGICLE_URL: emulator.url, PORT: '0', HOST: '127.0.0.1', ALLOW_ANONYMOUS: 'true', QUEUE_URL: `redis://127.0.0.1:${port}/0`,
+    BLOB_DIR: path.join(dir, 'blob'), TMP_DIR: path.join(dir, 'tmp'), SPOOL_CONCURRENCY: '1', LOG_LEVEL: 'info',
+  };
+  const api = await startNode('serve', { ...env, ROLE: 'api' }, /gateway listening/);
+  const accepted = async (): Promise<number> => ((await (await fetch(`${emulator.url}/emulator/stats`)).json()) as { accepted: number }).accepted;
+  const once = async (workers: number): Promise<number> => {
+    const procs = await Promise.all(Array.from({ length: workers }, () => startNode('serve', { ...env, ROLE: 'worker' }, /gateway listening/)));
+    await fetch(`${emulator.url}/emulator/stats`, { method: 'DELETE' });
+    const t0 = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 48 }, async (_, i) => {
+        const { stdout } = await run('curl', [
+          '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Prefer: respond-async',
+          '-F', `jsondata=${callMetadata()};type=application/json`, '-F', `attachment=@${sources[i % sources.length]}`,
+          `${api.url}/fw/Apps/Recorder/WebAPI/Recordings`,
+        ]);
+        return Number(stdout);
+      }),
+    );
+    if (answers.some((s) => s !== 202)) throw new Error(`(f) answers: ${answers.join(',')}`);
+    while ((await accepted()) < 48) await new Promise((r) => setTimeout(r, 100));
+    const ms = performance.now() - t0;
+    await Promise.all(procs.map((p) => p.stop()));
+    await clearEmulator(emulator);
+    return ms;
+  };
+  const one = await once(1);
+  const two = await once(2);
+  await api.stop();
+  redis.kill('SIGTERM');
+  await rm(dir, { recursive: true, force: true });
+  const rate = (ms: number): string => `${((48 * 180) / (ms / 1000) / 60).toFixed(0)} audio-min/s`;
+  return {
+    case: '(f) distributed: 48 different 3-minute Opus calls, 1 api + 2 workers vs 1 worker (concurrency 1 each)',
+    gateway: `${(two / 1000).toFixed(1)} s (${rate(two)})`,
+    baseline: `${(one / 1000).toFixed(1)} s (${rate(one)}, 1 worker)`,
+    ratio: (one / two).toFixed(2),
+    target: '(scaling: 1-worker time / 2-worker time)',
+    peakRss: `${api.peakRssMb().toFixed(0)} MB (api)`,
+  };
 }
 
 main().then(

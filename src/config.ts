@@ -58,6 +58,10 @@ const interval = z
   .refine((v) => parseInterval(v) !== undefined, { error: 'must be a duration: seconds, or a number with ms, s, m, h or d (e.g. 3d, 90m)' })
   .transform((v) => parseInterval(v)!);
 
+/** all: receives and delivers; api: receives and enqueues; worker: renders and delivers (distributed mode only). */
+export const ROLES = ['all', 'api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
 export const DELIVERY_MODES = ['wait', 'sync'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
@@ -140,6 +144,14 @@ const envSchema = z.object({
   LEVEL_TARGET_DBFS: decibels(-40, -6).default(-20),
   LEVEL_MAX_PEAK_DBFS: decibels(-20, 0).default(-1),
   LEVEL_MAX_GAIN_DB: decibels(0, 60).default(30),
+  // Distributed mode (docs/scaling.md): a BullMQ queue on Redis, a shared folder, roles.
+  QUEUE_URL: z
+    .url({ error: 'must be a redis:// or rediss:// URL, e.g. redis://redis:6379/0' })
+    .refine((u) => /^rediss?:\/\//i.test(u), { error: 'must start with redis:// or rediss://' })
+    .optional(),
+  BLOB_DIR: z.string().min(1).optional(),
+  ROLE: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }).default('all'),
+  QUEUE_LOCK_MS: int(1000, 600_000).default(30_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -200,6 +212,10 @@ export interface Config {
   readonly queue: { readonly concurrency: number; readonly queueLimit: number; readonly longJobBytes: number };
   /** Slow or stalled uploads: idle cut-off, minimum average rate, and the server's whole-request bound derived from them. */
   readonly uploads: { readonly idleTimeoutMs: number; readonly minBytesPerSecond: number; readonly requestTimeoutMs: number };
+  /** Distributed mode (QUEUE_URL set): the queue, the shared folder for audio, and this process's role. */
+  readonly distributed:
+    | { readonly queueUrl: string; readonly blobDir: string; readonly role: Role; readonly lockMs: number }
+    | undefined;
   /** Stereo for Voice Analytics: how sources lay out the parties, and what to do with fake stereo. */
   readonly stereo: {
     readonly channelOrder: ChannelOrder;
@@ -253,6 +269,7 @@ export function loadConfig(
     if ((e.IMAGICLE_USERNAME === undefined) !== (e.IMAGICLE_PASSWORD === undefined)) {
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
     }
+    problems.push(...distributedProblems(e));
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
@@ -327,6 +344,10 @@ export function loadConfig(
       minBytesPerSecond: e.UPLOAD_MIN_BYTES_PER_SECOND,
       requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
     },
+    distributed:
+      e.QUEUE_URL === undefined
+        ? undefined
+        : { queueUrl: e.QUEUE_URL, blobDir: path.resolve(e.BLOB_DIR ?? ''), role: e.ROLE, lockMs: e.QUEUE_LOCK_MS },
     stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
     level: {
       mode: e.LEVEL,
@@ -377,6 +398,23 @@ function hardeningProblems(e: Record<string, string | undefined>): string[] {
     } catch (error) {
       problems.push(`IMAGICLE_CA_FILE: cannot read ${e.IMAGICLE_CA_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
+  }
+  return problems;
+}
+
+/** QUEUE_URL, BLOB_DIR and ROLE make sense only together, and only with the spooled delivery. */
+function distributedProblems(e: Env): string[] {
+  const problems: string[] = [];
+  if (e.QUEUE_URL === undefined) {
+    if (e.BLOB_DIR !== undefined) problems.push('BLOB_DIR: only used with QUEUE_URL (the distributed mode)');
+    if (e.ROLE !== 'all') problems.push('ROLE: api and worker need QUEUE_URL (the distributed mode)');
+    return problems;
+  }
+  if (e.BLOB_DIR === undefined) {
+    problems.push('BLOB_DIR: required with QUEUE_URL: a folder every process shares (NFS, EFS, SMB, RWX volume)');
+  }
+  if (e.DELIVERY !== 'wait') {
+    problems.push('DELIVERY: the distributed mode (QUEUE_URL) delivers through the queue; DELIVERY=sync cannot be combined with it');
   }
   return problems;
 }

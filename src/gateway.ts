@@ -76,8 +76,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   });
   const queue = new WorkQueue(config.queue);
   const lifecycle = new Lifecycle();
-  const delivery = await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes));
-  const app = createApp({ config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service });
+  // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
+  const distributed = config.distributed
+    ? await (await import('./distributed/setup.js')).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger)
+    : undefined;
+  const delivery = distributed
+    ? { service: undefined, deliver: undefined, close: () => distributed.close() }
+    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes));
+  const app = createApp({ config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service, distributed });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
   // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an

@@ -10,20 +10,19 @@
  * received → (prepare, fit) → ready → each part in order, each attempt
  * journaled before it starts (part "delivering") and after it ends.
  */
+import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import { busy, GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
+import type { UpstreamResponse } from '../imagicle/client.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
-import { metadataForPart, prepareForDelivery, type Deliver, type IngestDeps, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
+import { metadataForPart, type Deliver, type IngestDeps, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
 import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
-import { fsyncFile } from './durable.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
-import { delayFor, type RetryPolicy, type Verdict } from './retry.js';
-import { deliverWithRetry } from './retrying-deliver.js';
+import { delayFor, type RetryPolicy } from './retry.js';
+import { runJob } from './run-job.js';
 import type { JobError, JobMode, JobRecord, Spool, StoredAnswer } from './spool.js';
 
 export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
@@ -53,6 +52,8 @@ export interface AcceptRequest {
   stereoOptions: StereoRequestOptions | undefined;
   callerAuthorization: string | undefined;
   prepare: PrepareSettings;
+  /** Who sent it (http/owner.ts); the distributed mode scopes jobs and duplicates by it. */
+  owner?: string | undefined;
 }
 
 export type AcceptResult =
@@ -73,9 +74,11 @@ export interface RunContext {
   policy: RetryPolicy;
   prepare: PrepareSettings;
   log: Logger;
+  /** Called once the audio is rendered, before the job is saved as ready (the distributed mode keeps a summary). */
+  onRendered?: ((fitted: FittedAudio) => void) | undefined;
 }
 
-interface LiveResult {
+export interface LiveResult {
   response?: UpstreamResponse | undefined;
   error?: GatewayError | undefined;
 }
@@ -87,18 +90,23 @@ export interface RunResult {
   live: Map<number, LiveResult>;
 }
 
-/** Wakes the background worker; set by the worker when it starts. */
-export type Kick = () => void;
+/** Emitted when a job may have become due: the background worker listens (worker.ts). */
+export const JOB_DUE = 'job-due';
 
-export class DeliveryService {
-  kick: Kick = () => undefined;
-
+export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   constructor(
     readonly spool: Spool,
     private readonly deliver: Deliver,
     readonly settings: DeliverySettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    super();
+  }
+
+  /** Tells whoever delivers in the background that a job may be due now. */
+  wake(): void {
+    this.emit(JOB_DUE);
+  }
 
   /** Refuses an upload before it is read when the spool is full (503 + Retry-After in Imagicle's shape). */
   checkCapacity(declaredBytes: number | undefined): void {
@@ -146,7 +154,7 @@ export class DeliveryService {
     r.log.info({ jobId: job.id, async: r.preferAsync }, 'job spooled');
     if (r.preferAsync) {
       spool.release(job.id);
-      this.kick();
+      this.wake();
       return { kind: 'accepted', job, async: true };
     }
 
@@ -184,7 +192,7 @@ export class DeliveryService {
       }
     } finally {
       spool.release(job.id);
-      this.kick();
+      this.wake();
     }
   }
 
@@ -205,143 +213,14 @@ export class DeliveryService {
     await this.spool.save(job);
   }
 
-  async runJob(job: JobRecord, ctx: RunContext): Promise<RunResult> {
-    const { spool } = this;
-    const dir = spool.jobDir(job.id);
-    const live = new Map<number, LiveResult>();
-    let prepared: PreparedAudio | undefined;
-    let fitted: FittedAudio | undefined;
-    try {
-      if (job.parts.length === 0) {
-        job.lastError = undefined;
-        // Leftovers of an interrupted transcode go first.
-        await spool.prune(job);
-        const input = (i: { file: string; originalName: string | undefined; extension: string }): AudioInput => ({
-          path: path.join(dir, i.file),
-          originalName: i.originalName,
-          extension: i.extension,
-        });
-        ({ prepared, fitted } = await prepareForDelivery(
-          {
-            metadata: job.metadata,
-            audio: input(job.inputs.attachment),
-            remoteAudio: job.inputs.remoteAttachment ? input(job.inputs.remoteAttachment) : undefined,
-            stereoOptions: job.stereoOptions,
-            workDir: dir,
-            signal: ctx.signal,
-          },
-          ctx.prepare,
-        ));
-        for (const part of fitted.parts) await fsyncFile(part.path);
-        job.parts = fitted.parts.map((part) => {
-          const file = path.relative(dir, part.path);
-          if (file.startsWith('..') || path.isAbsolute(file)) throw new Error(`a prepared part is outside its job folder: ${file}`);
-          const { path: _abs, ...rest } = part;
-          return { ...rest, file, metadata: metadataForPart(job.metadata, part), state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined };
-        });
-        job.contentType = fitted.prepared.contentType;
-        job.decision = fitted.prepared.plan.action;
-        job.state = 'ready';
-        await spool.save(job);
-        await spool.prune(job);
-      }
-
-      for (const part of job.parts) {
-        if (part.state === 'delivered') continue;
-        const upload: UploadInput = {
-          metadata: part.metadata,
-          audioPath: path.join(dir, part.file),
-          audioBytes: part.bytes,
-          contentType: job.contentType ?? 'application/octet-stream',
-          filename: part.filename,
-          callerAuthorization: job.callerAuthorization,
-          signal: ctx.signal,
-        };
-        const outcome = await deliverWithRetry(this.deliver, upload, ctx.policy, {
-          beforeAttempt: async () => {
-            part.state = 'delivering';
-            part.attempts += 1;
-            job.attempts += 1;
-            job.state = 'delivering';
-            await spool.save(job);
-          },
-          afterAttempt: async (_attempt, verdict, result) => {
-            live.set(part.index, result);
-            if (result.response) part.upstream = storedAnswer(result.response);
-            if (verdict === 'success') {
-              part.state = 'delivered';
-              part.deliveredAt = new Date().toISOString();
-            } else {
-              part.state = 'pending';
-              job.lastError = jobError(part.index, verdict, result);
-            }
-            job.state = 'ready';
-            await spool.save(job);
-            if (verdict === 'success') await spool.prune(job);
-          },
-        });
-        job.possibleDuplicates += outcome.ambiguousRetries;
-        if (outcome.verdict === 'success') continue;
-        ctx.log.info({ jobId: job.id, part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
-        if (outcome.verdict === 'permanent') return { outcome: { kind: 'permanent' }, prepared, fitted, live };
-        if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return { outcome: { kind: 'held' }, prepared, fitted, live };
-        // The next attempt, whoever makes it, may duplicate what this one did.
-        if (outcome.verdict === 'ambiguous') job.possibleDuplicates += 1;
-        return { outcome: { kind: 'retry-later', retryAfter: outcome.retryAfter }, prepared, fitted, live };
-      }
-      job.state = 'delivered';
-      job.deliveredAt = new Date().toISOString();
-      job.nextAttemptAt = undefined;
-      job.lastError = undefined;
-      job.callerAuthorization = undefined;
-      await spool.save(job);
-      await spool.prune(job);
-      return { outcome: { kind: 'delivered' }, prepared, fitted, live };
-    } catch (error) {
-      // An attempt cut short (abort, shutdown): if its whole body went out, Imagicle may have it.
-      for (const part of job.parts) {
-        if (part.state !== 'delivering') continue;
-        part.state = 'pending';
-        if (error instanceof GatewayError && error.detail.bodyComplete === true) job.possibleDuplicates += 1;
-      }
-      if (job.state === 'delivering') job.state = 'ready';
-      if (spool.get(job.id)) await spool.save(job).catch(() => undefined);
-      throw error;
-    }
+  /** prepare → fit → deliver each part, over the spool (run-job.ts). */
+  runJob(job: JobRecord, ctx: RunContext): Promise<RunResult> {
+    return runJob(this.spool, this.deliver, job, ctx);
   }
 }
 
 export function spoolFull(used: number, max: number): GatewayError {
   return busy(`The gateway's delivery spool is full (${used} of ${max} bytes); retry later`, 60);
-}
-
-function storedAnswer(response: UpstreamResponse): StoredAnswer {
-  return { status: response.status, contentType: response.contentType, body: response.body, json: response.json };
-}
-
-function jobError(part: number, verdict: Verdict, result: LiveResult): JobError {
-  const at = new Date().toISOString();
-  if (result.response) {
-    return {
-      at,
-      part,
-      status: result.response.status,
-      code: undefined,
-      message: `Imagicle answered ${result.response.status}`,
-      body: result.response.json ?? result.response.body,
-      ambiguous: verdict === 'ambiguous',
-    };
-  }
-  const error = result.error;
-  return {
-    at,
-    part,
-    status: error?.status,
-    code: typeof error?.detail.code === 'string' ? error.detail.code : error?.code,
-    message: error?.message ?? 'no answer',
-    body: undefined,
-    ambiguous: verdict === 'ambiguous',
-  };
 }
 
 function toUpstream(answer: StoredAnswer): UpstreamResponse {

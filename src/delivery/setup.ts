@@ -10,7 +10,7 @@ import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import type { ProcessGate } from '../media/process.js';
 import type { Deliver } from '../pipeline/ingest.js';
 import { createRetryingDeliver } from './retrying-deliver.js';
-import { DeliveryService, type PrepareSettings } from './service.js';
+import { DeliveryService, type DeliverySettings, type PrepareSettings } from './service.js';
 import { Spool } from './spool.js';
 import { DeliveryWorker } from './worker.js';
 
@@ -43,33 +43,8 @@ export async function startDelivery(
     deliveredRetentionMs: Math.max(delivery.dedupWindowMs, MIN_DELIVERED_RETENTION_MS),
     logger: log,
   });
-  const service = new DeliveryService(
-    spool,
-    direct,
-    {
-      policy: delivery.retry,
-      workerPolicy: { ...delivery.retry, maxDelayMs: Math.max(delivery.retry.maxDelayMs, delivery.spoolRetryMaxDelayMs) },
-      maxAgeMs: delivery.spoolMaxAgeMs,
-      maxBytes: delivery.spoolMaxBytes,
-      dedupWindowMs: delivery.dedupWindowMs,
-      dedupAnswer: delivery.dedupAnswer,
-      keepCallerAuthorization: config.imagicleCredentials === undefined,
-    },
-    log,
-  );
-  const prepare: PrepareSettings = {
-    bins,
-    output: config.output,
-    limits: {
-      maxDurationSeconds: config.limits.maxDurationSeconds,
-      maxChannelsIn: config.limits.maxChannelsIn,
-      processTimeoutMs: config.limits.processTimeoutMs,
-    },
-    maxPartBytes: config.limits.maxPartBytes,
-    oversize: config.oversize,
-    stereo: config.stereo,
-    level: config.level,
-  };
+  const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log);
+  const prepare = prepareSettingsFor(config, bins);
   const worker = new DeliveryWorker(
     service,
     {
@@ -83,4 +58,35 @@ export async function startDelivery(
   log.info({ spool: delivery.spoolDir, bytes: spool.usedBytes(), ...summary, possibleDuplicates: summary.interruptedAttempts }, 'spool opened');
   worker.start();
   return { service, deliver, close: () => worker.close() };
+}
+
+/** The delivery policy as data, shared by the spool and the distributed mode. */
+export function deliverySettingsFor(config: Config): DeliverySettings {
+  const { delivery } = config;
+  return {
+    policy: delivery.retry,
+    workerPolicy: { ...delivery.retry, maxDelayMs: Math.max(delivery.retry.maxDelayMs, delivery.spoolRetryMaxDelayMs) },
+    maxAgeMs: delivery.spoolMaxAgeMs,
+    maxBytes: delivery.spoolMaxBytes,
+    dedupWindowMs: delivery.dedupWindowMs,
+    dedupAnswer: delivery.dedupAnswer,
+    keepCallerAuthorization: config.imagicleCredentials === undefined,
+  };
+}
+
+/** What rendering needs (binaries, target, limits), shared by the spool's worker and the distributed one. */
+export function prepareSettingsFor(config: Config, bins: FfmpegBinaries): PrepareSettings {
+  return {
+    bins,
+    output: config.output,
+    limits: {
+      maxDurationSeconds: config.limits.maxDurationSeconds,
+      maxChannelsIn: config.limits.maxChannelsIn,
+      processTimeoutMs: config.limits.processTimeoutMs,
+    },
+    maxPartBytes: config.limits.maxPartBytes,
+    oversize: config.oversize,
+    stereo: config.stereo,
+    level: config.level,
+  };
 }

@@ -7,12 +7,16 @@
  * Layout and life cycle are described in docs/delivery.md.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
-import { fsyncDir, isTempName, moveFileDurable, writeFileDurable } from './durable.js';
+import { JobFolders, JOURNAL, type IncomingFiles } from './blob-store.js';
+import { fsyncDir, isTempName, writeFileDurable } from './durable.js';
+import type { JobStore } from './job-store.js';
+
+export { referencedFiles } from './blob-store.js';
 
 export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -118,7 +122,6 @@ export interface ResumeSummary {
   orphansRemoved: number;
 }
 
-const JOURNAL = 'job.json';
 const ID_RE = /^[0-9a-f-]{36}$/;
 
 /**
@@ -137,8 +140,9 @@ export function slimDelivered(job: JobRecord): JobRecord {
   };
 }
 
-export class Spool {
+export class Spool implements JobStore {
   readonly jobsDir: string;
+  private readonly folders: JobFolders;
   private readonly jobs = new Map<string, JobRecord>();
   private readonly bytes = new Map<string, number>();
   private readonly byDedupKey = new Map<string, Set<string>>();
@@ -147,6 +151,7 @@ export class Spool {
 
   private constructor(private readonly options: SpoolOptions) {
     this.jobsDir = path.join(options.dir, 'jobs');
+    this.folders = new JobFolders(this.jobsDir);
   }
 
   /** Opens the spool: loads every journal, removes what no journal refers to, and marks interrupted attempts. */
@@ -158,7 +163,12 @@ export class Spool {
   }
 
   jobDir(id: string): string {
-    return path.join(this.jobsDir, id);
+    return this.folders.dirFor(id);
+  }
+
+  /** One process: claim()/release() keep the request and the worker apart, so the lease cannot be lost. */
+  confirmLease(): Promise<void> {
+    return Promise.resolve();
   }
 
   get(id: string): JobRecord | undefined {
@@ -213,21 +223,11 @@ export class Spool {
    */
   async create(
     init: Omit<JobRecord, 'version' | 'id' | 'state' | 'createdAt' | 'updatedAt' | 'inputs' | 'parts' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'possibleDuplicates' | 'deliveredAt' | 'failedAt'>,
-    files: { attachment: { path: string; originalName: string | undefined; extension: string }; remoteAttachment?: { path: string; originalName: string | undefined; extension: string } | undefined },
+    files: IncomingFiles,
     now = new Date(),
   ): Promise<JobRecord> {
     const id = randomUUID();
-    const dir = this.jobDir(id);
-    await mkdir(dir, { mode: 0o700 });
-    await fsyncDir(this.jobsDir);
-    const move = async (name: 'attachment' | 'remoteAttachment', from: { path: string; originalName: string | undefined; extension: string }): Promise<SpooledInput> => {
-      const file = `input-${name}${from.extension ? `.${from.extension}` : ''}`;
-      await moveFileDurable(from.path, path.join(dir, file));
-      const { size } = await stat(path.join(dir, file));
-      return { file, originalName: from.originalName, extension: from.extension, bytes: size };
-    };
-    const attachment = await move('attachment', files.attachment);
-    const remoteAttachment = files.remoteAttachment ? await move('remoteAttachment', files.remoteAttachment) : undefined;
+    const { attachment, remoteAttachment } = await this.folders.storeInputs(id, files);
     const stamp = now.toISOString();
     const job: JobRecord = {
       version: 1,
@@ -279,11 +279,7 @@ export class Spool {
 
   /** Deletes the job's files that its state no longer needs, and recounts its bytes. */
   async prune(job: JobRecord): Promise<void> {
-    const keep = new Set(referencedFiles(job).map((f) => path.normalize(f)));
-    const dir = this.jobDir(job.id);
-    const removed = await removeUnlisted(dir, dir, keep);
-    if (removed > 0) await fsyncDir(dir);
-    this.bytes.set(job.id, await sizeOf(dir, [...keep]));
+    this.bytes.set(job.id, await this.folders.prune(job));
   }
 
   /** Removes a job and everything in its folder. */
@@ -293,8 +289,7 @@ export class Spool {
     this.jobs.delete(id);
     this.bytes.delete(id);
     if (job?.dedupKey) this.byDedupKey.get(job.dedupKey)?.delete(id);
-    await rm(this.jobDir(id), { recursive: true, force: true });
-    await fsyncDir(this.jobsDir);
+    await this.folders.remove(id);
   }
 
   /** Drops delivered jobs' journals older than the retention. */
@@ -366,40 +361,4 @@ export class Spool {
     await fsyncDir(this.jobsDir);
     return summary;
   }
-}
-
-/** Files a job still needs, relative to its folder: its inputs until it is ready, then its undelivered parts. */
-export function referencedFiles(job: JobRecord): string[] {
-  if (job.state === 'delivered') return [];
-  if (job.parts.length === 0) {
-    const { attachment, remoteAttachment } = job.inputs;
-    return remoteAttachment ? [attachment.file, remoteAttachment.file] : [attachment.file];
-  }
-  return job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
-}
-
-async function removeUnlisted(root: string, dir: string, keep: Set<string>): Promise<number> {
-  let removed = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    const rel = path.normalize(path.relative(root, full));
-    if (rel === JOURNAL) continue;
-    if (entry.isDirectory()) {
-      removed += await removeUnlisted(root, full, keep);
-      if ((await readdir(full)).length === 0) {
-        await rm(full, { recursive: true, force: true });
-        removed += 1;
-      }
-    } else if (!keep.has(rel)) {
-      await rm(full, { force: true });
-      removed += 1;
-    }
-  }
-  return removed;
-}
-
-async function sizeOf(dir: string, files: string[]): Promise<number> {
-  let total = 0;
-  for (const f of files) total += await stat(path.join(dir, f)).then((s) => s.size, () => 0);
-  return total;
 }

@@ -7,7 +7,7 @@
 import type { Logger } from '../logger.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { DeliveryService, PrepareSettings } from './service.js';
+import { JOB_DUE, type DeliveryService, type PrepareSettings } from './service.js';
 import type { JobRecord } from './spool.js';
 
 export interface WorkerOptions {
@@ -37,7 +37,7 @@ export class DeliveryWorker {
     private readonly options: WorkerOptions,
     private readonly log: Logger,
   ) {
-    service.kick = () => this.kick();
+    service.on(JOB_DUE, () => this.kick());
   }
 
   start(): void {

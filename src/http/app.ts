@@ -2,7 +2,7 @@
  * The express app: routes, the per-request job folder and abort signal, and
  * the single error handler that answers in Imagicle's error shape.
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -28,7 +28,9 @@ import type { WorkQueue } from '../pipeline/queue.js';
 import { createAccessControl, forwardableAuthorization } from './auth.js';
 import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
-import { handleSpooledUpload, prefersAsync } from './spooled.js';
+import { handleSpooledUpload, prefersAsync, type UploadDelivery } from './spooled.js';
+import type { Readiness } from '../distributed/setup.js';
+import { ownershipOf } from './owner.js';
 import { createJobsRouter } from './jobs.js';
 
 export interface AppDeps {
@@ -44,6 +46,14 @@ export interface AppDeps {
   lifecycle?: Lifecycle;
   /** The spool (DELIVERY=wait): uploads are spooled and the jobs API is served; none: direct delivery. */
   delivery?: DeliveryService | undefined;
+  /** The distributed mode (QUEUE_URL): uploads go to the queue (none under ROLE=worker), jobs API over it. */
+  distributed?: DistributedHttp | undefined;
+}
+
+export interface DistributedHttp {
+  delivery: UploadDelivery | undefined;
+  jobs: Router | undefined;
+  ready(): Promise<Readiness>;
 }
 
 type Mode = 'drop-in' | 'native' | 'transcode';
@@ -60,6 +70,8 @@ export function createApp(deps: AppDeps): express.Express {
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
   const lifecycle = deps.lifecycle ?? new Lifecycle();
   const { queue } = deps;
+  // Where uploads go: the queue (distributed mode), the spool (DELIVERY=wait), or straight to Imagicle.
+  const uploads: UploadDelivery | undefined = deps.distributed ? deps.distributed.delivery : deps.delivery;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -76,11 +88,14 @@ export function createApp(deps: AppDeps): express.Express {
       readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
     }
     const [tools, upstream] = await readiness.checks;
-    const ready = tools.ok && upstream.reachable;
+    // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
+    const queueReady = await deps.distributed?.ready();
+    const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',
       ffmpeg: { ok: tools.ok, ffmpeg: tools.ffmpegVersion, ffprobe: tools.ffprobeVersion, problems: tools.problems },
       upstream: { url: deps.upstream.url, reachable: upstream.reachable, status: upstream.status, error: upstream.error },
+      ...(queueReady ? { redis: queueReady.redis, blobDir: queueReady.blobDir } : {}),
     });
   });
 
@@ -90,12 +105,12 @@ export function createApp(deps: AppDeps): express.Express {
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
     // Overload: refused before a byte of the upload is stored.
     if (queue?.isFull()) throw queue.busyError();
-    if (mode !== 'transcode') deps.delivery?.checkCapacity(Number(req.headers['content-length']) || undefined);
+    if (mode !== 'transcode') uploads?.checkCapacity(Number(req.headers['content-length']) || undefined);
     const end = lifecycle.begin(res);
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal);
       try {
-        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, deps, deliver);
+        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, deps, deliver, uploads);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
         await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
@@ -108,10 +123,14 @@ export function createApp(deps: AppDeps): express.Express {
     }
   };
   // The jobs API (covered by the access control on /v1 above).
-  if (deps.delivery) app.use('/v1/jobs', createJobsRouter(deps.delivery));
-  app.post(RECORDINGS_PATH, upload('drop-in'));
-  app.post('/v1/recordings', upload('native'));
-  app.post('/v1/transcode', upload('transcode'));
+  if (deps.distributed?.jobs) app.use('/v1/jobs', deps.distributed.jobs);
+  else if (deps.delivery) app.use('/v1/jobs', createJobsRouter(deps.delivery));
+  // ROLE=worker takes no uploads: it serves its probes only.
+  if (!deps.distributed || deps.distributed.delivery) {
+    app.post(RECORDINGS_PATH, upload('drop-in'));
+    app.post('/v1/recordings', upload('native'));
+    app.post('/v1/transcode', upload('transcode'));
+  }
 
   app.use((_req, res) => {
     res.status(404).json({ reason: Reason.InvalidData, message: 'Not found' });
@@ -171,7 +190,15 @@ async function openContext(req: Request, res: Response, config: Config, logger: 
   return { id, log, signal: controller.signal, workDir };
 }
 
-async function handleUpload(mode: Mode, req: Request, res: Response, ctx: RequestContext, deps: AppDeps, deliver: Deliver): Promise<void> {
+async function handleUpload(
+  mode: Mode,
+  req: Request,
+  res: Response,
+  ctx: RequestContext,
+  deps: AppDeps,
+  deliver: Deliver,
+  uploads: UploadDelivery | undefined,
+): Promise<void> {
   const started = performance.now();
   const { config } = deps;
   let metadata: RecordingMetadata | undefined;
@@ -233,8 +260,8 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
     return;
   }
 
-  if (deps.delivery) {
-    // DELIVERY=wait: spooled first, then delivered here or in the background (delivery/service.ts).
+  if (uploads) {
+    // DELIVERY=wait: spooled (or queued) first, then delivered here or in the background (delivery/service.ts).
     const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo };
     const request = {
       mode,
@@ -248,8 +275,9 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       stereoOptions,
       callerAuthorization: forwardableAuthorization(req, res),
       prepare,
+      owner: ownershipOf(req, res).owner,
     };
-    const outcome = await handleSpooledUpload(deps.delivery, request, res, { started, receivedMs });
+    const outcome = await handleSpooledUpload(uploads, request, res, { started, receivedMs });
     if (outcome.kind === 'done') logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
     else ctx.log.info({ mode, outcome: outcome.kind, jobId: outcome.kind === 'duplicate' ? outcome.first.id : outcome.job.id }, 'upload processed');
     return;

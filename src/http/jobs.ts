@@ -51,7 +51,7 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
     } finally {
       spool.release(job.id);
     }
-    delivery.kick();
+    delivery.wake();
     res.status(202).set('Location', `/v1/jobs/${job.id}`).json(jobView(job));
   });
 

@@ -26,8 +26,11 @@ export function prefersAsync(req: Request): boolean {
   return prefer.split(/[,;]/).some((token) => token.trim().toLowerCase() === 'respond-async');
 }
 
+/** What answering an upload needs from delivery: the spool's DeliveryService, or the distributed mode's intake. */
+export type UploadDelivery = Pick<DeliveryService, 'accept' | 'settings' | 'checkCapacity'>;
+
 export async function handleSpooledUpload(
-  delivery: DeliveryService,
+  delivery: UploadDelivery,
   request: AcceptRequest,
   res: Response,
   timings: { started: number; receivedMs: number },

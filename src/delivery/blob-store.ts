@@ -1,0 +1,107 @@
+/**
+ * Where a job's audio lives: one folder per job under a root (the spool's
+ * jobs/ folder, or BLOB_DIR shared by every process in the distributed
+ * mode). Files are moved in durably (fsync of the file, then of the folders),
+ * so a job that refers to them never outlives them in a crash.
+ */
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fsyncDir, moveFileDurable } from './durable.js';
+import type { JobRecord, SpooledInput } from './spool.js';
+
+export const JOURNAL = 'job.json';
+
+export interface IncomingFile {
+  path: string;
+  originalName: string | undefined;
+  extension: string;
+}
+
+export interface IncomingFiles {
+  attachment: IncomingFile;
+  remoteAttachment?: IncomingFile | undefined;
+}
+
+export class JobFolders {
+  constructor(readonly root: string) {}
+
+  dirFor(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  /** Creates the job's folder and moves the uploaded files into it, everything fsynced. */
+  async storeInputs(
+    id: string,
+    files: IncomingFiles,
+  ): Promise<{ attachment: SpooledInput; remoteAttachment?: SpooledInput | undefined }> {
+    const dir = this.dirFor(id);
+    await mkdir(dir, { mode: 0o700 });
+    await fsyncDir(this.root);
+    const move = async (name: 'attachment' | 'remoteAttachment', from: IncomingFile): Promise<SpooledInput> => {
+      const file = `input-${name}${from.extension ? `.${from.extension}` : ''}`;
+      await moveFileDurable(from.path, path.join(dir, file));
+      const { size } = await stat(path.join(dir, file));
+      return { file, originalName: from.originalName, extension: from.extension, bytes: size };
+    };
+    const attachment = await move('attachment', files.attachment);
+    const remote = files.remoteAttachment;
+    const remoteAttachment = remote ? await move('remoteAttachment', remote) : undefined;
+    // moveFileDurable fsynced the files; their names in the folder need the folder's fsync.
+    await fsyncDir(dir);
+    return { attachment, ...(remoteAttachment ? { remoteAttachment } : {}) };
+  }
+
+  /** Deletes the job's files its state no longer needs; answers the bytes it still holds. */
+  async prune(job: JobRecord): Promise<number> {
+    const keep = new Set(referencedFiles(job).map((f) => path.normalize(f)));
+    const dir = this.dirFor(job.id);
+    const removed = await removeUnlisted(dir, dir, keep).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    });
+    if (removed > 0) await fsyncDir(dir);
+    return sizeOf(dir, [...keep]);
+  }
+
+  /** Removes the job's folder and everything in it. */
+  async remove(id: string): Promise<void> {
+    await rm(this.dirFor(id), { recursive: true, force: true });
+    await fsyncDir(this.root);
+  }
+}
+
+/** Files a job still needs, relative to its folder: its inputs until it is ready, then its undelivered parts. */
+export function referencedFiles(job: JobRecord): string[] {
+  if (job.state === 'delivered') return [];
+  if (job.parts.length === 0) {
+    const { attachment, remoteAttachment } = job.inputs;
+    return remoteAttachment ? [attachment.file, remoteAttachment.file] : [attachment.file];
+  }
+  return job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+}
+
+async function removeUnlisted(root: string, dir: string, keep: Set<string>): Promise<number> {
+  let removed = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    const rel = path.normalize(path.relative(root, full));
+    if (rel === JOURNAL) continue;
+    if (entry.isDirectory()) {
+      removed += await removeUnlisted(root, full, keep);
+      if ((await readdir(full)).length === 0) {
+        await rm(full, { recursive: true, force: true });
+        removed += 1;
+      }
+    } else if (!keep.has(rel)) {
+      await rm(full, { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
+}
+
+async function sizeOf(dir: string, files: string[]): Promise<number> {
+  let total = 0;
+  for (const f of files) total += await stat(path.join(dir, f)).then((s) => s.size, () => 0);
+  return total;
+}

@@ -1,0 +1,277 @@
+/**
+ * ROLE=api (and all): what DeliveryService.accept() does with the spool,
+ * done over the queue. The upload is hashed (while it streamed in), moved
+ * durably into BLOB_DIR/jobs/<id>/, and enqueued with BullMQ's
+ * deduplication (owner + pbxCallId + audio hashes, for DEDUP_WINDOW), so two
+ * api processes that get the same recording at once make one job. The
+ * caller then waits for that job as it would for the spool's (render +
+ * RETRY_MAX_ATTEMPTS / RETRY_MAX_TOTAL_MS), or gets 202 + Location.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Job, Queue, QueueEvents } from 'bullmq';
+import { aborted, busy, GatewayError, Reason, type ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { metadataForPart, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
+import type { FittedAudio } from '../pipeline/fit.js';
+import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { JobFolders } from '../delivery/blob-store.js';
+import { sha256File } from '../delivery/dedup.js';
+import type { AcceptRequest, AcceptResult, DeliverySettings } from '../delivery/service.js';
+import type { AudioInput } from '../pipeline/prepare.js';
+import { deduplicationId, JOB_NAME, type DistributedJob } from './job-data.js';
+import { withTimeout } from './redis.js';
+
+/** How long an upload waits for Redis to take its job before it is refused with 503. */
+const ENQUEUE_TIMEOUT_MS = 15_000;
+/** Besides the queue's events: how often a waiting request looks at its job (events can be lost in a reconnect). */
+const POLL_MS = 1000;
+/** Delivered jobs stay at least this long (GET /v1/jobs/{id}, the duplicate's replayed answer). */
+const MIN_DELIVERED_RETENTION_MS = 3_600_000;
+
+type Check = () => void;
+
+export class DistributedDelivery {
+  private readonly waiters = new Map<string, Set<Check>>();
+
+  constructor(
+    private readonly queue: Queue<DistributedJob>,
+    events: QueueEvents,
+    private readonly folders: JobFolders,
+    readonly settings: DeliverySettings,
+    private readonly log: Logger,
+  ) {
+    const poke = ({ jobId }: { jobId: string }): void => {
+      for (const check of this.waiters.get(jobId) ?? []) check();
+    };
+    events.on('completed', poke);
+    events.on('failed', poke);
+    events.on('progress', poke);
+    events.on('removed', poke);
+  }
+
+  /** The shared folder's space is the operator's to bound (docs/scaling.md); nothing is refused before reading. */
+  checkCapacity(): void {}
+
+  async accept(r: AcceptRequest): Promise<AcceptResult> {
+    const { settings } = this;
+    const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
+    const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
+    const owner = r.owner ?? 'anonymous';
+    const dedupId = settings.dedupWindowMs > 0 ? deduplicationId(owner, r.metadata.pbxCallId, hashes) : undefined;
+
+    const id = randomUUID();
+    const inputs = await this.folders.storeInputs(id, { attachment: r.audio, remoteAttachment: r.remoteAudio });
+    const stamp = new Date().toISOString();
+    const job: DistributedJob = {
+      version: 1,
+      id,
+      mode: r.mode,
+      requestId: r.requestId,
+      async: r.preferAsync,
+      state: 'received',
+      createdAt: stamp,
+      updatedAt: stamp,
+      expiresAt: new Date(Date.now() + settings.maxAgeMs).toISOString(),
+      metadata: r.metadata,
+      stereoOptions: r.stereoOptions,
+      inputs,
+      callerAuthorization: settings.keepCallerAuthorization ? r.callerAuthorization : undefined,
+      dedupKey: dedupId,
+      audioSha256: hashes[0],
+      contentType: undefined,
+      decision: undefined,
+      parts: [],
+      attempts: 0,
+      nextAttemptAt: undefined,
+      lastError: undefined,
+      possibleDuplicates: 0,
+      deliveredAt: undefined,
+      failedAt: undefined,
+      owner,
+      firstAttemptAt: undefined,
+      rendered: undefined,
+    };
+    let added: Job<DistributedJob>;
+    try {
+      added = await this.enqueue(job, dedupId);
+    } catch (error) {
+      await this.folders.remove(id).catch(() => undefined);
+      r.log.error({ err: error }, 'enqueueing the job failed');
+      throw busy('The gateway cannot reach its job queue right now; retry later', 30);
+    }
+    if (added.id !== id) {
+      // BullMQ answered with the job that already holds this deduplication id: this upload is its duplicate.
+      await this.folders.remove(id);
+      return { kind: 'duplicate', first: recordOf(added) };
+    }
+    r.log.info({ jobId: id, async: r.preferAsync }, 'job queued');
+    if (r.preferAsync) return { kind: 'accepted', job, async: true };
+    return this.waitFor(id, r);
+  }
+
+  private async enqueue(job: DistributedJob, dedupId: string | undefined): Promise<Job<DistributedJob>> {
+    const retentionSeconds = Math.ceil(Math.max(this.settings.dedupWindowMs, MIN_DELIVERED_RETENTION_MS) / 1000);
+    const add = (): Promise<Job<DistributedJob>> =>
+      withTimeout(
+        this.queue.add(JOB_NAME, job, {
+          jobId: job.id,
+          ...(dedupId ? { deduplication: { id: dedupId, ttl: this.settings.dedupWindowMs } } : {}),
+          removeOnComplete: { age: retentionSeconds },
+          // Failed jobs (refused, held, expired) wait for an operator: retry or DELETE.
+          removeOnFail: false,
+        }),
+        ENQUEUE_TIMEOUT_MS,
+        'enqueue',
+      );
+    const added = await add();
+    if (added.id === job.id || !dedupId) return added;
+    // The key may name a job removed since (DELETE, retention): then it is not a duplicate.
+    const first = await this.queue.getJob(added.id!);
+    if (first && (await first.getState()) !== 'failed') return first;
+    await this.queue.removeDeduplicationKey(dedupId);
+    return add();
+  }
+
+  /** Waits for the job's fate within the in-request budget; the caller leaving ends the wait, not the job. */
+  private waitFor(id: string, r: AcceptRequest): Promise<AcceptResult> {
+    return new Promise<AcceptResult>((resolve, reject) => {
+      let checking = false;
+      let again = false;
+      const finish = (): void => {
+        clearInterval(timer);
+        r.signal.removeEventListener('abort', onAbort);
+        const set = this.waiters.get(id);
+        set?.delete(check);
+        if (set?.size === 0) this.waiters.delete(id);
+      };
+      const check: Check = () => {
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        this.decide(id, r)
+          .then((result) => {
+            if (!result) return;
+            finish();
+            resolve(result);
+          })
+          .catch((error: unknown) => {
+            finish();
+            reject(error);
+          })
+          .finally(() => {
+            checking = false;
+            if (again) {
+              again = false;
+              check();
+            }
+          });
+      };
+      const onAbort = (): void => {
+        finish();
+        reject(aborted('The caller went away; the job stays queued'));
+      };
+      const timer = setInterval(check, POLL_MS);
+      timer.unref();
+      r.signal.addEventListener('abort', onAbort, { once: true });
+      const set = this.waiters.get(id) ?? new Set<Check>();
+      set.add(check);
+      this.waiters.set(id, set);
+      check();
+    });
+  }
+
+  /** What the waiting caller gets now, or undefined to keep waiting. */
+  private async decide(id: string, r: AcceptRequest): Promise<AcceptResult | undefined> {
+    const bjob = await this.queue.getJob(id);
+    if (!bjob) {
+      const message = `Job ${id} was removed while the upload waited for it`;
+      throw new GatewayError('NOT_FOUND', message, { status: 404, reason: Reason.InvalidData });
+    }
+    const state = await bjob.getState();
+    const job = recordOf(bjob);
+    const policy = this.settings.policy;
+    // No render summary (cannot happen with this worker, which saves it with the parts): the job's 202 view.
+    const finishedWithoutSummary = !job.rendered && (state === 'completed' || (state === 'failed' && job.parts.length > 0));
+    if (finishedWithoutSummary) return { kind: 'accepted', job, async: false };
+    if (state === 'completed') return { kind: 'done', job, outcome: 'delivered', result: resultOf(job) };
+    if (state === 'failed') {
+      if (job.state !== 'failed') return { kind: 'accepted', job, async: false };
+      const error = job.lastError;
+      const gatewayRefusal = error?.code !== undefined && error.code !== 'EXPIRED' && (error.status ?? 500) < 500;
+      if (gatewayRefusal && job.parts.length === 0) {
+        // The gateway's own refusal (bad audio, too long, …): nothing was accepted, as in the spooled mode.
+        await this.forget(bjob);
+        const status = error!.status ?? 400;
+        throw new GatewayError(error!.code as ErrorCode, error!.message, { status, reason: reasonOf(error!.body) });
+      }
+      if (error?.ambiguous) return { kind: 'done', job, outcome: 'held', result: resultOf(job) };
+      // Refused by Imagicle for good: the caller gets the answer and keeps its recording, nothing stays queued.
+      await this.forget(bjob);
+      return { kind: 'done', job, outcome: 'permanent', result: resultOf(job) };
+    }
+    if (job.nextAttemptAt !== undefined && job.attempts > 0) {
+      const started = Date.parse(job.firstAttemptAt ?? job.createdAt);
+      if (job.attempts >= policy.maxAttempts || Date.parse(job.nextAttemptAt) - started > policy.maxTotalMs) {
+        return { kind: 'accepted', job, async: false };
+      }
+    }
+    if (r.signal.aborted) throw aborted();
+    return undefined;
+  }
+
+  private async forget(bjob: Job<DistributedJob>): Promise<void> {
+    await bjob.remove().catch((error: unknown) => {
+      this.log.warn({ err: error, jobId: bjob.id }, 'removing a refused job failed');
+    });
+    await this.folders.remove(bjob.data.id);
+  }
+}
+
+/** The job's record as the worker last saved it (BullMQ keeps it as the job's data). */
+export function recordOf(bjob: Job<DistributedJob>): DistributedJob {
+  return bjob.data;
+}
+
+function reasonOf(body: unknown): GatewayError['reason'] {
+  const reason = (body as { reason?: unknown } | undefined)?.reason;
+  return reason === 1 || reason === 2 ? reason : Reason.InvalidData;
+}
+
+/**
+ * The answer code's view of a finished job (http/spooled.ts words it), from
+ * what the worker recorded: the render summary, each part's stored answer,
+ * and the last error for a part Imagicle did not answer.
+ */
+function resultOf(job: DistributedJob): IngestResult {
+  const rendered = job.rendered;
+  const prepared = (rendered ? { ...rendered.prepared, path: '' } : undefined) as PreparedAudio | undefined;
+  const parts = job.parts.map((p) => ({ ...p, path: '' }));
+  const fitted: FittedAudio | undefined = prepared ? { prepared, parts, oversize: rendered!.oversize } : undefined;
+  const deliveries: PartDelivery[] = job.parts.map((p, i) => {
+    const failedHere = job.lastError && p.state !== 'delivered' && (job.lastError.part ?? 1) === p.index;
+    return {
+      part: parts[i]!,
+      metadata: p.metadata ?? metadataForPart(job.metadata, parts[i]!),
+      upstream: p.upstream ? { ...p.upstream, retryAfter: undefined, elapsedMs: 0 } : undefined,
+      error:
+        !p.upstream && failedHere
+          ? new GatewayError(
+              (job.lastError!.code as ErrorCode | undefined) ?? 'UPSTREAM_UNREACHABLE',
+              job.lastError!.message,
+              { status: job.lastError!.status ?? 502, reason: Reason.InvalidData },
+            )
+          : undefined,
+      delivered: p.state === 'delivered',
+      attempted: p.attempts > 0,
+    };
+  });
+  return {
+    prepared: prepared as PreparedAudio,
+    fitted: fitted as FittedAudio,
+    deliveries,
+    complete: deliveries.every((d) => d.delivered),
+    deliverMs: 0,
+  };
+}

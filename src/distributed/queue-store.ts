@@ -1,0 +1,42 @@
+/**
+ * The JobStore over one BullMQ job held by this worker: the record is the
+ * job's data (job.updateData), the files are in BLOB_DIR/jobs/<id>/, and the
+ * lease is BullMQ's lock, extended (and so checked) before every delivery
+ * attempt: a worker whose lock expired must not deliver, another one may
+ * have taken the job over.
+ */
+import type { Job } from 'bullmq';
+import { JobFolders } from '../delivery/blob-store.js';
+import { LeaseLostError, type JobStore } from '../delivery/job-store.js';
+import type { JobRecord } from '../delivery/spool.js';
+import type { DistributedJob } from './job-data.js';
+
+export class QueueJobStore implements JobStore {
+  constructor(
+    private readonly job: Job<DistributedJob>,
+    private readonly token: string,
+    private readonly folders: JobFolders,
+    private readonly lockDurationMs: number,
+  ) {}
+
+  jobDir(id: string): string {
+    return this.folders.dirFor(id);
+  }
+
+  async save(record: JobRecord): Promise<void> {
+    record.updatedAt = new Date().toISOString();
+    await this.job.updateData(record as DistributedJob);
+  }
+
+  async prune(record: JobRecord): Promise<void> {
+    await this.folders.prune(record);
+  }
+
+  async confirmLease(record: JobRecord): Promise<void> {
+    // extendLock answers 0 when the lock is gone or belongs to another worker's token.
+    const extended = await this.job.extendLock(this.token, this.lockDurationMs);
+    if (!extended) throw new LeaseLostError(this.job.id ?? 'unknown');
+    const data = record as DistributedJob;
+    data.firstAttemptAt ??= new Date().toISOString();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The distributed mode (QUEUE_URL set), loaded only then (gateway.ts imports
+ * it dynamically): the queue, the api side (intake + jobs API + queue
+ * events) unless ROLE=worker, the BullMQ worker unless ROLE=api, the
+ * readiness check and the Redis durability warning.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Queue, QueueEvents, type Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Router } from 'express';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Deliver } from '../pipeline/ingest.js';
+import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import { JobFolders } from '../delivery/blob-store.js';
+import { writeFileDurable } from '../delivery/durable.js';
+import { deliverySettingsFor, prepareSettingsFor } from '../delivery/setup.js';
+import { DistributedDelivery } from './intake.js';
+import { jobsRoot, QUEUE_NAME, type DistributedJob } from './job-data.js';
+import { createQueueJobsRouter } from './jobs-router.js';
+import { redisOptionsFrom, warnAboutDurability, withTimeout } from './redis.js';
+import { startDistributedWorker } from './worker.js';
+
+export interface Readiness {
+  ok: boolean;
+  redis: { ok: boolean; error: string | undefined };
+  blobDir: { ok: boolean; error: string | undefined };
+}
+
+export interface DistributedRuntime {
+  role: 'all' | 'api' | 'worker';
+  /** Uploads (undefined under ROLE=worker). */
+  delivery: DistributedDelivery | undefined;
+  /** The jobs API over the queue (undefined under ROLE=worker). */
+  jobs: Router | undefined;
+  ready(): Promise<Readiness>;
+  close(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 2000;
+
+export async function startDistributed(
+  config: Config,
+  deliver: Deliver,
+  bins: FfmpegBinaries,
+  logger: Logger,
+): Promise<DistributedRuntime> {
+  const settings = config.distributed!;
+  const { lockMs } = settings;
+  const log = logger.child({ component: 'queue' });
+  const connection = redisOptionsFrom(settings.queueUrl);
+  const folders = new JobFolders(jobsRoot(settings.blobDir));
+  await mkdir(folders.root, { recursive: true, mode: 0o700 });
+
+  // Our own small connection: durability check and readiness; never queues commands while Redis is away.
+  const admin = new Redis({ ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  admin.on('error', () => undefined);
+  await admin.connect().catch((error: unknown) => log.error({ err: error }, 'Redis is not reachable at startup; retrying in the background'));
+  await warnAboutDurability(admin, log).catch((error: unknown) => log.warn({ err: error }, 'could not check the Redis durability settings'));
+
+  const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection });
+  queue.on('error', (error) => log.error({ err: error }, 'queue error'));
+  const delivery = deliverySettingsFor(config);
+  let events: QueueEvents | undefined;
+  let intake: DistributedDelivery | undefined;
+  let jobs: Router | undefined;
+  if (settings.role !== 'worker') {
+    events = new QueueEvents(QUEUE_NAME, { connection });
+    events.on('error', (error) => log.error({ err: error }, 'queue events error'));
+    await events.waitUntilReady();
+    intake = new DistributedDelivery(queue, events, folders, delivery, log);
+    jobs = createQueueJobsRouter(queue, folders, delivery.maxAgeMs);
+  }
+  let worker: Worker<DistributedJob> | undefined;
+  if (settings.role !== 'api') {
+    worker = startDistributedWorker({
+      connection,
+      queue,
+      folders,
+      deliver,
+      settings: delivery,
+      prepare: prepareSettingsFor(config, bins),
+      concurrency: config.delivery.spoolConcurrency,
+      lockMs,
+      log,
+    });
+  }
+  log.info({ role: settings.role, queue: QUEUE_NAME, blobDir: settings.blobDir, concurrency: worker ? config.delivery.spoolConcurrency : 0 }, 'distributed mode');
+
+  const ready = async (): Promise<Readiness> => {
+    const redis = await withTimeout(admin.ping(), READY_TIMEOUT_MS, 'PING').then(
+      () => ({ ok: true, error: undefined }),
+      (error: unknown) => ({ ok: false, error: error instanceof Error ? error.message : String(error) }),
+    );
+    // A write, an fsync and a delete: a read-only or stale share (NFS) fails here.
+    const probe = path.join(folders.root, `.ready-${process.pid}`);
+    const blobDir = await writeFileDurable(probe, 'ok')
+      .then(() => rm(probe, { force: true }))
+      .then(
+      () => ({ ok: true, error: undefined }),
+      (error: unknown) => ({ ok: false, error: (error as NodeJS.ErrnoException).code ?? String(error) }),
+    );
+    return { ok: redis.ok && blobDir.ok, redis, blobDir };
+  };
+  const close = async (): Promise<void> => {
+    await worker?.close();
+    await events?.close();
+    await queue.close();
+    admin.disconnect();
+  };
+  return { role: settings.role, delivery: intake, jobs, ready, close };
+}
