@@ -68,6 +68,7 @@ export async function startDelivery(
     maxPartBytes: config.limits.maxPartBytes,
     oversize: config.oversize,
     stereo: config.stereo,
+    voxSampleRate: config.voxSampleRate,
   };
   const worker = new DeliveryWorker(
     service,

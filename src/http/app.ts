@@ -208,6 +208,7 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       maxChannelsIn: config.limits.maxChannelsIn,
       processTimeoutMs: config.limits.processTimeoutMs,
     },
+    voxSampleRate: config.voxSampleRate,
   };
 
   if (mode === 'transcode') {

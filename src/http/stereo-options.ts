@@ -1,5 +1,6 @@
 /**
- * The per-request stereo options, read from the form's text fields or from
+ * The per-request stereo options (and the sample rate of a headerless VOX
+ * input, which travels with them), read from the form's text fields or from
  * the query string (for clients that can only send Imagicle's two parts).
  * Every problem is reported at once, as reason 0 (InvalidData).
  */
@@ -10,7 +11,7 @@ import { parseChannelSelection } from '../media/channels.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 
 /** The form's text fields (and query parameters) for stereo preparation. */
-export const STEREO_FIELDS = ['channelOrder', 'sourceProfile', 'channels', 'localOffsetMs', 'remoteOffsetMs'] as const;
+export const STEREO_FIELDS = ['channelOrder', 'sourceProfile', 'channels', 'localOffsetMs', 'remoteOffsetMs', 'inputSampleRate'] as const;
 type StereoField = (typeof STEREO_FIELDS)[number];
 
 /** The second audio part of a two-leg upload: the remote party's leg. */
@@ -40,6 +41,13 @@ function schemaFor(maxOffsetMs: number) {
       .optional(),
     localOffsetMs: offset('localOffsetMs', maxOffsetMs).optional(),
     remoteOffsetMs: offset('remoteOffsetMs', maxOffsetMs).optional(),
+    // The rate of a headerless input that does not say it (Dialogic VOX); the same range as VOX_SAMPLE_RATE.
+    inputSampleRate: z
+      .string()
+      .regex(/^\s*\d{4,5}\s*$/, { error: 'inputSampleRate must be a whole number of Hz between 4000 and 48000' })
+      .transform(Number)
+      .refine((v) => v >= 4000 && v <= 48000, { error: 'inputSampleRate must be a whole number of Hz between 4000 and 48000' })
+      .optional(),
   });
 }
 

@@ -60,6 +60,8 @@ export interface StereoRequestOptions {
   localOffsetMs?: number | undefined;
   /** Silence before the remote party's leg starts (two legs only). */
   remoteOffsetMs?: number | undefined;
+  /** Sample rate of a headerless input that does not say (Dialogic VOX): overrides VOX_SAMPLE_RATE. */
+  inputSampleRate?: number | undefined;
 }
 
 export interface StereoPolicy {
@@ -142,8 +144,9 @@ const SIDES: readonly Side[] = ['left', 'right'];
 export const DEFAULT_STEREO_POLICY: Readonly<StereoPolicy> = { channelOrder: 'local-left', sourceProfile: 'generic', check: 'warn' };
 
 /** Prepares a call: two legs merged, or one file mapped, then analysed. */
-export async function prepareCall(call: CallInput, workDir: string, deps: CallDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+export async function prepareCall(call: CallInput, workDir: string, callDeps: CallDeps, signal?: AbortSignal): Promise<PreparedAudio> {
   const options = call.options ?? {};
+  const deps = withInputSampleRate(callDeps, options);
   if (call.remoteAttachment) {
     if (options.channels) {
       throw badRequest('channels selects the channels of one file; with two legs, each leg is one party (send channels only with a single attachment)');
@@ -164,6 +167,11 @@ export async function prepareCall(call: CallInput, workDir: string, deps: CallDe
 export function reencodeSource(prepared: PreparedAudio, original: AudioInput): AudioInput {
   if (!prepared.stereo?.rendered) return original;
   return { path: prepared.path, originalName: original.originalName, extension: prepared.container };
+}
+
+/** The request's inputSampleRate (headerless VOX) over the configured VOX_SAMPLE_RATE. */
+export function withInputSampleRate<D extends PrepareDeps>(deps: D, options: StereoRequestOptions | undefined): D {
+  return options?.inputSampleRate === undefined ? deps : { ...deps, voxSampleRate: options.inputSampleRate };
 }
 
 // ---------------------------------------------------------------- one file
