@@ -103,7 +103,11 @@ program
   .action(async (file: string) => {
     const config = configOrExit();
     const bins = resolveBinaries(config);
-    const result = await probe(bins, path.resolve(file), { extension: extensionOf(file), timeoutMs: 30_000, voxSampleRate: config.voxSampleRate });
+    const result = await probe(bins, path.resolve(file), {
+      extension: extensionOf(file),
+      timeoutMs: 30_000,
+      voxSampleRate: config.voxSampleRate,
+    });
     if (isProbeFailure(result)) fail(new Error(result.message));
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   });
@@ -130,7 +134,11 @@ program
         {
           bins,
           output: config.output,
-          limits: { maxDurationSeconds: config.limits.maxDurationSeconds, maxChannelsIn: config.limits.maxChannelsIn, processTimeoutMs: config.limits.processTimeoutMs },
+          limits: {
+            maxDurationSeconds: config.limits.maxDurationSeconds,
+            maxChannelsIn: config.limits.maxChannelsIn,
+            processTimeoutMs: config.limits.processTimeoutMs,
+          },
           voxSampleRate: config.voxSampleRate,
         },
       );

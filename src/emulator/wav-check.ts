@@ -39,7 +39,8 @@ function codecOf(info: WavInfo): Codec {
     if (info.bitsPerSample === 16 && info.blockAlign === info.channels * 2) return 'pcm_s16le';
     if (info.bitsPerSample === 8 || info.bitsPerSample === 16) {
       throw badAudio(
-        `The WAV header is inconsistent: block align ${info.blockAlign} for ${info.channels} channel(s) of ${info.bitsPerSample}-bit PCM`,
+        `The WAV header is inconsistent: block align ${info.blockAlign} ` +
+          `for ${info.channels} channel(s) of ${info.bitsPerSample}-bit PCM`,
       );
     }
     throw badAudio(`${info.bitsPerSample}-bit PCM WAV is not accepted; use 8 or 16 bits`);
@@ -57,10 +58,16 @@ export function checkWav(info: WavInfo, declaredSeconds: number): RecordingForma
   const codec = codecOf(info);
   if (info.channels > 2) throw badAudio(`The WAV has ${info.channels} channels; at most 2 are accepted`);
   if (info.sampleRate < MIN_COMPLIANT_RATE || info.sampleRate > MAX_COMPLIANT_RATE) {
-    throw badAudio(`The WAV sample rate ${info.sampleRate} Hz is not accepted; use ${MIN_COMPLIANT_RATE} to ${MAX_COMPLIANT_RATE} Hz`);
+    throw badAudio(
+      `The WAV sample rate ${info.sampleRate} Hz is not accepted; ` +
+        `use ${MIN_COMPLIANT_RATE} to ${MAX_COMPLIANT_RATE} Hz`,
+    );
   }
   if (info.byteRate !== info.blockAlign * info.sampleRate) {
-    throw badAudio(`The WAV header is inconsistent: byte rate ${info.byteRate}, but block align ${info.blockAlign} × ${info.sampleRate} Hz`);
+    throw badAudio(
+      `The WAV header is inconsistent: byte rate ${info.byteRate}, ` +
+        `but block align ${info.blockAlign} × ${info.sampleRate} Hz`,
+    );
   }
   if (!info.sizesConsistent) {
     throw badAudio(

@@ -11,7 +11,14 @@ import { parseChannelSelection } from '../media/channels.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 
 /** The form's text fields (and query parameters) for stereo preparation. */
-export const STEREO_FIELDS = ['channelOrder', 'sourceProfile', 'channels', 'localOffsetMs', 'remoteOffsetMs', 'inputSampleRate'] as const;
+export const STEREO_FIELDS = [
+  'channelOrder',
+  'sourceProfile',
+  'channels',
+  'localOffsetMs',
+  'remoteOffsetMs',
+  'inputSampleRate',
+] as const;
 type StereoField = (typeof STEREO_FIELDS)[number];
 
 /** The second audio part of a two-leg upload: the remote party's leg. */
@@ -23,6 +30,8 @@ const offset = (name: string, maxMs: number) =>
     .regex(/^\s*\d{1,9}\s*$/, { error: `${name} must be a whole number of milliseconds, 0 or more` })
     .transform(Number)
     .refine((v) => v <= maxMs, { error: `${name} must be at most ${maxMs} (the longest recording accepted)` });
+
+const INPUT_RATE_PROBLEM = 'inputSampleRate must be a whole number of Hz between 4000 and 48000';
 
 function schemaFor(maxOffsetMs: number) {
   return z.object({
@@ -44,9 +53,9 @@ function schemaFor(maxOffsetMs: number) {
     // The rate of a headerless input that does not say it (Dialogic VOX); the same range as VOX_SAMPLE_RATE.
     inputSampleRate: z
       .string()
-      .regex(/^\s*\d{4,5}\s*$/, { error: 'inputSampleRate must be a whole number of Hz between 4000 and 48000' })
+      .regex(/^\s*\d{4,5}\s*$/, { error: INPUT_RATE_PROBLEM })
       .transform(Number)
-      .refine((v) => v >= 4000 && v <= 48000, { error: 'inputSampleRate must be a whole number of Hz between 4000 and 48000' })
+      .refine((v) => v >= 4000 && v <= 48000, { error: INPUT_RATE_PROBLEM })
       .optional(),
   });
 }

@@ -46,7 +46,9 @@ export async function probeCompliant(filePath: string, extension: string): Promi
   // A headerless telephony file can start with MPEG-like sync bytes (0xFF is u-law silence): its extension
   // wins unless a run of MP3 frames starts at byte 0 (an MP3 named .ul).
   const frameSync =
-    head[0] === 0xff && ((head[1] ?? 0) & 0xe0) === 0xe0 && (rawHintFor(extension) === undefined || startsWithMpegFrames(head));
+    head[0] === 0xff &&
+    ((head[1] ?? 0) & 0xe0) === 0xe0 &&
+    (rawHintFor(extension) === undefined || startsWithMpegFrames(head));
   if (magic.startsWith('ID3') || frameSync) {
     const mp3 = await readMp3Info(filePath);
     if (!mp3 || mp3.layer !== 3 || mp3.frames === 0) return undefined;

@@ -8,7 +8,13 @@ import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess, ProcessError, type RunResult } from './process.js';
-import { AUTODETECT_DEMUXERS, CONTENT_HEAD_BYTES, contentOverridesExtension, rawHintFor, type RawHint } from './formats.js';
+import {
+  AUTODETECT_DEMUXERS,
+  CONTENT_HEAD_BYTES,
+  contentOverridesExtension,
+  rawHintFor,
+  type RawHint,
+} from './formats.js';
 
 export interface FfmpegBinaries {
   ffmpeg: string;
@@ -128,7 +134,11 @@ export function fileArg(filePath: string): string {
  * Chooses between autodetection and the extension's raw format: the content
  * wins over the extension (a container's magic bytes, or a run of MP3 frames).
  */
-export async function hintFor(filePath: string, extension: string, voxSampleRate?: number): Promise<RawHint | undefined> {
+export async function hintFor(
+  filePath: string,
+  extension: string,
+  voxSampleRate?: number,
+): Promise<RawHint | undefined> {
   const hint = rawHintFor(extension, voxSampleRate);
   if (!hint) return undefined;
   const fh = await open(filePath, 'r');

@@ -140,9 +140,12 @@ export function startsWithMpegFrames(head: Buffer): boolean {
   let at = 0;
   for (let frame = 0; frame < MP3_RUN_FRAMES; frame += 1) {
     const header = parseMp3FrameHeader(head, at);
-    if (header === null || header.version !== first.version || header.layer !== first.layer || header.sampleRate !== first.sampleRate) {
-      return false;
-    }
+    const sameShape =
+      header !== null &&
+      header.version === first.version &&
+      header.layer === first.layer &&
+      header.sampleRate === first.sampleRate;
+    if (!sameShape) return false;
     at += header.frameBytes;
     if (at >= head.length) return frame >= 1;
   }

@@ -459,7 +459,8 @@ async function scanMp3(window: FileWindow): Promise<Mp3Info | null> {
       audioEnd = offset + header.frameBytes;
     }
   }
-  return summarise({ id3v2Bytes, id3v2Tags: id3v2TagCount, firstFrameOffset, audioEnd, frames, audioBytes, first, infoFrame });
+  const tags = { id3v2Bytes, id3v2Tags: id3v2TagCount };
+  return summarise({ ...tags, firstFrameOffset, audioEnd, frames, audioBytes, first, infoFrame });
 }
 
 function summarise(scan: {

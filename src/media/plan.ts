@@ -136,7 +136,9 @@ function samplesAccepted(wav: WavFacts): boolean {
 function blockCodecTrim(wav: WavFacts): { trim: SampleTrim | undefined; reason: string | undefined } {
   const perBlock = wav.samplesPerBlock;
   const fact = wav.factSamples;
-  if (perBlock === undefined || perBlock === 0 || fact === undefined || wav.frames === 0) return { trim: undefined, reason: undefined };
+  if (perBlock === undefined || perBlock === 0 || fact === undefined || wav.frames === 0) {
+    return { trim: undefined, reason: undefined };
+  }
   const decodable = wav.frames * perBlock;
   if (fact > decodable - perBlock && fact <= decodable) {
     const padding = decodable - fact;
@@ -160,22 +162,27 @@ function planWav(wav: WavFacts, probe: ProbeResult, transcode: (reason: string) 
     return { ...plan, reasons: [...plan.reasons, reason], trim };
   }
   if (wav.sampleRate < MIN_RATE || wav.sampleRate > MAX_RATE) {
-    return transcode(`the WAV header's sample rate ${wav.sampleRate} Hz is outside ${MIN_RATE}..${MAX_RATE} Hz: resampled`);
+    return transcode(
+      `the WAV header's sample rate ${wav.sampleRate} Hz is outside ${MIN_RATE}..${MAX_RATE} Hz: resampled`,
+    );
   }
   if (wav.frames === 0) return transcode('the WAV holds no complete sample frame');
   const repairs: string[] = [];
   if (wav.formatTag === WAVE_FORMAT_EXTENSIBLE) {
-    repairs.push(`${describeWavFormat(wav, probe.audio.codecName)}: rewritten as plain format tag ${wav.effectiveFormatTag}`);
+    const what = describeWavFormat(wav, probe.audio.codecName);
+    repairs.push(`${what}: rewritten as plain format tag ${wav.effectiveFormatTag}`);
   }
   for (const problem of wav.headerProblems ?? []) repairs.push(`the header's ${problem} is corrected`);
   if (!wav.sizesConsistent) repairs.push('WAV size fields are wrong');
   if (repairs.length === 0) {
-    return { action: 'pass-through', container: 'wav', channels, reasons: [`compliant WAV (${probe.audio.codecName}): forwarded as is`] };
+    const reason = `compliant WAV (${probe.audio.codecName}): forwarded as is`;
+    return { action: 'pass-through', container: 'wav', channels, reasons: [reason] };
   }
   // Only wrong sizes and no fact chunk to keep in step: fixed in place; anything else gets a new header.
   const rewrite = repairs.length > (wav.sizesConsistent ? 0 : 1) || wav.factSamples !== undefined;
   if (wav.factSamples !== undefined) repairs.push('the fact chunk is rewritten');
-  return { action: 'repair-header', container: 'wav', channels, rewrite, reasons: [...repairs, 'header repaired, samples and rate untouched'] };
+  const reasons = [...repairs, 'header repaired, samples and rate untouched'];
+  return { action: 'repair-header', container: 'wav', channels, rewrite, reasons };
 }
 
 function channelsFor(mode: ChannelMode, inputChannels: number): 1 | 2 {
@@ -231,7 +238,10 @@ export function planFor(facts: InputFacts, policy: OutputPolicy): Plan {
         container: 'mp3',
         channels,
         rewrite: true,
-        reasons: [`${mp3.id3v2Tags} ID3v2 tags precede the audio (Imagicle reads at most ${MAX_LEADING_ID3V2_TAGS}): removed, frames untouched`],
+        reasons: [
+          `${mp3.id3v2Tags} ID3v2 tags precede the audio (Imagicle reads at most ${MAX_LEADING_ID3V2_TAGS}): ` +
+            'removed, frames untouched',
+        ],
       };
     }
     return { action: 'pass-through', container: 'mp3', channels, reasons: ['compliant MP3: forwarded as is'] };

@@ -238,10 +238,12 @@ function headerProblemsOf(fmt: FmtFields): string[] {
   const problems: string[] = [];
   const blockAlign = fmt.channels * bytesPerSampleOf(fmt.bitsPerSample);
   if (fmt.blockAlign !== blockAlign) {
-    problems.push(`block align ${fmt.blockAlign} (${fmt.channels} × ${fmt.bitsPerSample}-bit samples need ${blockAlign})`);
+    const need = `${fmt.channels} × ${fmt.bitsPerSample}-bit samples need ${blockAlign}`;
+    problems.push(`block align ${fmt.blockAlign} (${need})`);
   }
   if (fmt.byteRate !== blockAlign * fmt.sampleRate) {
-    problems.push(`byte rate ${fmt.byteRate} (${blockAlign} × ${fmt.sampleRate} Hz is ${blockAlign * fmt.sampleRate})`);
+    const need = `${blockAlign} × ${fmt.sampleRate} Hz is ${blockAlign * fmt.sampleRate}`;
+    problems.push(`byte rate ${fmt.byteRate} (${need})`);
   }
   if (fmt.sampleRate < MIN_COMPLIANT_RATE || fmt.sampleRate > MAX_COMPLIANT_RATE) {
     problems.push(`sample rate ${fmt.sampleRate} Hz (outside ${MIN_COMPLIANT_RATE}..${MAX_COMPLIANT_RATE})`);
@@ -375,7 +377,9 @@ export function plainFormatOf(info: WavInfo): PlainWavFormat | null {
  */
 export async function rewritePlainWav(src: string, info: WavInfo, dest: string): Promise<void> {
   const format = plainFormatOf(info);
-  if (format === null) throw new Error(`cannot rewrite WAV format tag 0x${info.effectiveFormatTag.toString(16)} as a plain header`);
+  if (format === null) {
+    throw new Error(`cannot rewrite WAV format tag 0x${info.effectiveFormatTag.toString(16)} as a plain header`);
+  }
   const blockAlign = format.channels * bytesPerSampleOf(format.bitsPerSample);
   const available = Math.max(0, info.fileSize - info.dataOffset);
   const { whole } = realDataBytes(info.declaredDataSize, available, blockAlign);

@@ -8,7 +8,14 @@ import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { shiftInstant } from '../imagicle/instant.js';
 import type { AudioInput, PreparedAudio } from './prepare.js';
-import { DEFAULT_STEREO_POLICY, prepareCall, reencodeSource, withInputSampleRate, type StereoPolicy, type StereoRequestOptions } from './stereo.js';
+import {
+  DEFAULT_STEREO_POLICY,
+  prepareCall,
+  reencodeSource,
+  withInputSampleRate,
+  type StereoPolicy,
+  type StereoRequestOptions,
+} from './stereo.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
 
 export type Deliver = (upload: UploadInput) => Promise<UpstreamResponse>;
@@ -79,7 +86,8 @@ export async function prepareForDelivery(
     request.signal,
   );
   const fitDeps = withInputSampleRate(deps, request.stereoOptions);
-  const fitted = await fitToLimit(prepared, reencodeSource(prepared, request.audio), request.workDir, fitDeps, request.signal);
+  const source = reencodeSource(prepared, request.audio);
+  const fitted = await fitToLimit(prepared, source, request.workDir, fitDeps, request.signal);
   return { prepared, fitted };
 }
 

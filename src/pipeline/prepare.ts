@@ -81,7 +81,9 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   const mp3 = fast ? fast.mp3 : probed.formatName === 'mp3' ? await readMp3Info(input.path) : null;
   // ffmpeg cannot open a WAV whose header claims an impossible rate (0xFFFFFFFF): say so rather than fail decoding.
   if (wav && wav.sampleRate > MAX_PLAUSIBLE_RATE) {
-    throw badAudio(`The WAV header's sample rate (${wav.sampleRate} Hz) is not a real sample rate: the audio cannot be played`);
+    throw badAudio(
+      `The WAV header's sample rate (${wav.sampleRate} Hz) is not a real sample rate: the audio cannot be played`,
+    );
   }
   const planned = planFor({ probe: probed, wav, mp3 }, deps.output);
   const plan = await withExactLength(
@@ -160,7 +162,8 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
 
 /** Speex in Ogg: the decoder's lookahead is cut and the end trimmed to the last granule position. */
 async function withExactLength(plan: Plan, inputPath: string, probed: ProbeResult): Promise<Plan> {
-  if (plan.action !== 'transcode' || plan.trim || probed.formatName !== 'ogg' || probed.audio.codecName !== 'speex') return plan;
+  if (plan.action !== 'transcode' || plan.trim) return plan;
+  if (probed.formatName !== 'ogg' || probed.audio.codecName !== 'speex') return plan;
   const length = await readSpeexLength(inputPath);
   if (length === null || length.sampleRate !== probed.audio.sampleRate) return plan;
   return {
@@ -168,7 +171,8 @@ async function withExactLength(plan: Plan, inputPath: string, probed: ProbeResul
     trim: speexTrim(length),
     reasons: [
       ...plan.reasons,
-      `Speex: the decoder's ${length.lookahead}-sample lookahead removed, trimmed to the granule position (${length.granule} samples)`,
+      `Speex: the decoder's ${length.lookahead}-sample lookahead removed, ` +
+        `trimmed to the granule position (${length.granule} samples)`,
     ],
   };
 }

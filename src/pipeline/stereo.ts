@@ -144,7 +144,12 @@ const SIDES: readonly Side[] = ['left', 'right'];
 export const DEFAULT_STEREO_POLICY: Readonly<StereoPolicy> = { channelOrder: 'local-left', sourceProfile: 'generic', check: 'warn' };
 
 /** Prepares a call: two legs merged, or one file mapped, then analysed. */
-export async function prepareCall(call: CallInput, workDir: string, callDeps: CallDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+export async function prepareCall(
+  call: CallInput,
+  workDir: string,
+  callDeps: CallDeps,
+  signal?: AbortSignal,
+): Promise<PreparedAudio> {
   const options = call.options ?? {};
   const deps = withInputSampleRate(callDeps, options);
   if (call.remoteAttachment) {

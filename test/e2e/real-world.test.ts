@@ -75,11 +75,12 @@ describeTools('Dialogic VOX', () => {
   it('refuses a nonsense inputSampleRate with reason 0', async () => {
     const res = await postForm(await recordingForm(file('vox-8k.vox')), '?inputSampleRate=8');
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.body)).toEqual({ reason: 0, message: expect.stringMatching(/inputSampleRate/) as unknown as string });
+    const message = expect.stringMatching(/inputSampleRate/) as unknown as string;
+    expect(JSON.parse(res.body)).toEqual({ reason: 0, message });
   });
 });
 
-describeTools('"compliant" means self-consistent: the emulator refuses what Imagicle refuses, the gateway repairs it', () => {
+describeTools('self-consistent headers: the emulator refuses what Imagicle refuses, the gateway repairs it', () => {
   it.each([
     ['pcm16-block-align-4.wav', 'PT0.61725S', /block align 4/],
     ['pcm16-byte-rate-wrong.wav', 'PT1.2345S', /byte rate 12345/],
@@ -112,8 +113,11 @@ describe('audio parts without a filename are binary', () => {
   /** A PCM16 WAV whose bytes are not valid UTF-8 (every byte value occurs). */
   function binaryWav(frames: number): Buffer {
     const data = Buffer.alloc(frames * 2);
-    for (let i = 0; i < frames; i++) data.writeInt16LE(Math.round(12000 * Math.sin(i / 3) + ((i * 7919) % 2001) - 1000), i * 2);
-    return Buffer.concat([plainWavHeader({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 16 }, data.length), data]);
+    for (let i = 0; i < frames; i++) {
+      data.writeInt16LE(Math.round(12000 * Math.sin(i / 3) + ((i * 7919) % 2001) - 1000), i * 2);
+    }
+    const header = plainWavHeader({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 16 }, data.length);
+    return Buffer.concat([header, data]);
   }
 
   it.each([
@@ -123,11 +127,16 @@ describe('audio parts without a filename are binary', () => {
     const wav = binaryWav(frames);
     const boundary = 'x-real-world-boundary';
     const body = Buffer.concat([
-      part(boundary, ['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'], JSON.stringify(SAMPLE_METADATA)),
+      part(
+        boundary,
+        ['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'],
+        JSON.stringify(SAMPLE_METADATA),
+      ),
       part(boundary, ['Content-Disposition: form-data; name="attachment"', `Content-Type: ${contentType}`], wav),
       closing(boundary),
     ]);
-    const res = await rawRequest(t.url, postHead(RECORDINGS_PATH, `multipart/form-data; boundary=${boundary}`, body.length), body);
+    const head = postHead(RECORDINGS_PATH, `multipart/form-data; boundary=${boundary}`, body.length);
+    const res = await rawRequest(t.url, head, body);
     expect(res.status, res.body).toBe(201);
     const stored = await readFile(t.emulator.store.audioPath(lastStored().id)!);
     expect(stored.length).toBe(wav.length);
