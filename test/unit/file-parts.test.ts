@@ -4,28 +4,32 @@ import { buffer } from 'node:stream/consumers';
 import { boundaryOf, fileFieldMarker } from '../../src/http/file-parts.js';
 
 const B = 'b0und4ry';
+/** Binary bytes with a partial delimiter in them. */
+const AUDIO = 'RIFF\xff\xfe--b0und';
 const body = (parts: Array<[string[], string]>): Buffer =>
   Buffer.concat([
-    ...parts.map(([headers, content]) => Buffer.from(`--${B}\r\n${headers.join('\r\n')}\r\n\r\n${content}\r\n`, 'latin1')),
+    ...parts.map(([headers, content]) =>
+      Buffer.from(`--${B}\r\n${headers.join('\r\n')}\r\n\r\n${content}\r\n`, 'latin1')),
     Buffer.from(`--${B}--\r\n`, 'latin1'),
   ]);
 
 async function mark(input: Buffer, chunkSize: number): Promise<string> {
   const chunks: Buffer[] = [];
   for (let at = 0; at < input.length; at += chunkSize) chunks.push(input.subarray(at, at + chunkSize));
-  return (await buffer(Readable.from(chunks).pipe(fileFieldMarker(B, ['attachment', 'remoteAttachment'])))).toString('latin1');
+  const marked = Readable.from(chunks).pipe(fileFieldMarker(B, ['attachment', 'remoteAttachment']));
+  return (await buffer(marked)).toString('latin1');
 }
 
 describe('fileFieldMarker', () => {
   const input = body([
     [['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'], '{"a":1}'],
-    [['Content-Disposition: form-data; name="attachment"', 'Content-Type: text/plain; charset=utf-8'], 'RIFF\xff\xfe--b0und'],
+    [['Content-Disposition: form-data; name="attachment"', 'Content-Type: text/plain; charset=utf-8'], AUDIO],
     [['content-disposition: form-data; name=remoteAttachment'], '\x00\x01'],
     [['Content-Disposition: form-data; name="notes"'], 'text'],
   ]);
   const expected = body([
     [['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'], '{"a":1}'],
-    [['Content-Disposition: form-data; name="attachment"', 'Content-Type: application/octet-stream'], 'RIFF\xff\xfe--b0und'],
+    [['Content-Disposition: form-data; name="attachment"', 'Content-Type: application/octet-stream'], AUDIO],
     [['content-disposition: form-data; name=remoteAttachment', 'Content-Type: application/octet-stream'], '\x00\x01'],
     [['Content-Disposition: form-data; name="notes"'], 'text'],
   ]).toString('latin1');
@@ -35,7 +39,8 @@ describe('fileFieldMarker', () => {
   });
 
   it('leaves parts that have a filename alone', async () => {
-    const named = body([[['Content-Disposition: form-data; name="attachment"; filename="a.wav"', 'Content-Type: audio/wav'], 'x']]);
+    const headers = ['Content-Disposition: form-data; name="attachment"; filename="a.wav"', 'Content-Type: audio/wav'];
+    const named = body([[headers, 'x']]);
     expect(await mark(named, 5)).toBe(named.toString('latin1'));
   });
 
