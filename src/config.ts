@@ -101,6 +101,7 @@ const envSchema = z.object({
   MAX_UPLOAD_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(2 * 1024 ** 3),
   MAX_DURATION_SECONDS: int(1, 7 * 86_400).default(43_200),
   MAX_CHANNELS_IN: int(1, 64).default(16),
+  VOX_SAMPLE_RATE: int(4000, 48000).default(6000),
   CHANNEL_ORDER: z.enum(CHANNEL_ORDERS, { error: `must be one of ${CHANNEL_ORDERS.join(', ')}` }).default('local-left'),
   SOURCE_PROFILE: z.enum(SOURCE_PROFILES, { error: `must be one of ${SOURCE_PROFILES.join(', ')}` }).default('generic'),
   STEREO_CHECK: z.enum(STEREO_CHECKS, { error: `must be one of ${STEREO_CHECKS.join(', ')}` }).default('warn'),
@@ -197,6 +198,8 @@ export interface Config {
     readonly maxChannelsIn: number;
     readonly processTimeoutMs: number;
   };
+  /** Sample rate of headerless Dialogic VOX input (a request's inputSampleRate overrides it). */
+  readonly voxSampleRate: number;
   readonly ffmpegPath: string | undefined;
   readonly ffprobePath: string | undefined;
   readonly tmpDir: string;
@@ -321,6 +324,7 @@ export function loadConfig(
       maxChannelsIn: e.MAX_CHANNELS_IN,
       processTimeoutMs: e.FFMPEG_TIMEOUT_MS,
     },
+    voxSampleRate: e.VOX_SAMPLE_RATE,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
     tmpDir: path.resolve(e.TMP_DIR),

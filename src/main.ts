@@ -103,7 +103,11 @@ program
   .action(async (file: string) => {
     const config = configOrExit();
     const bins = resolveBinaries(config);
-    const result = await probe(bins, path.resolve(file), { extension: extensionOf(file), timeoutMs: 30_000 });
+    const result = await probe(bins, path.resolve(file), {
+      extension: extensionOf(file),
+      timeoutMs: 30_000,
+      voxSampleRate: config.voxSampleRate,
+    });
     if (isProbeFailure(result)) fail(new Error(result.message));
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   });
@@ -127,7 +131,16 @@ program
       const prepared = await prepareAudio(
         { path: staged, originalName: path.basename(input), extension: extensionOf(input) },
         workDir,
-        { bins, output: config.output, limits: { maxDurationSeconds: config.limits.maxDurationSeconds, maxChannelsIn: config.limits.maxChannelsIn, processTimeoutMs: config.limits.processTimeoutMs } },
+        {
+          bins,
+          output: config.output,
+          limits: {
+            maxDurationSeconds: config.limits.maxDurationSeconds,
+            maxChannelsIn: config.limits.maxChannelsIn,
+            processTimeoutMs: config.limits.processTimeoutMs,
+          },
+          voxSampleRate: config.voxSampleRate,
+        },
       );
       const destination = path.resolve(output).replace(/\.[^./]*$/, '') + `.${prepared.container}`;
       await copyFile(prepared.path, destination);

@@ -88,5 +88,6 @@ export function prepareSettingsFor(config: Config, bins: FfmpegBinaries): Prepar
     oversize: config.oversize,
     stereo: config.stereo,
     level: config.level,
+    voxSampleRate: config.voxSampleRate,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { badAudio } from '../errors.js';
 import { formatIsoDuration } from '../media/duration.js';
-import type { Mp3Info } from '../media/mp3.js';
+import { MAX_LEADING_ID3V2_TAGS, type Mp3Info } from '../media/mp3.js';
 import type { RecordingFormat } from './recording.js';
 
 const EPSILON = 1e-9;
@@ -13,6 +13,9 @@ const EPSILON = 1e-9;
 export function checkMp3(info: Mp3Info, declaredSeconds: number): RecordingFormat {
   if (info.layer !== 3) throw badAudio(`MPEG layer ${info.layer} audio is not accepted; only MP3 (layer III) is`);
   if (info.frames === 0 || info.sampleRate <= 0) throw badAudio('The MP3 holds no audio frames');
+  if (info.id3v2Tags > MAX_LEADING_ID3V2_TAGS) {
+    throw badAudio(`The MP3 starts with ${info.id3v2Tags} ID3v2 tags; at most ${MAX_LEADING_ID3V2_TAGS} are accepted`);
+  }
   if (info.channels > 2) throw badAudio(`The MP3 has ${info.channels} channels; at most 2 are accepted`);
   const frameSeconds = info.samplesPerFrame / info.sampleRate;
   if (Math.abs(info.durationSeconds - declaredSeconds) > frameSeconds + EPSILON) {

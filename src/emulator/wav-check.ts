@@ -1,12 +1,14 @@
 /**
  * Imagicle's rules for a WAV attachment: a plain header (tag 1 with 8/16-bit
  * samples, 6 A-law, 7 u-law; no WAVE_FORMAT_EXTENSIBLE), at most two
- * channels, consistent RIFF/data sizes, and a declared duration within 1 ms
- * of the measured one.
+ * channels, a self-consistent fmt chunk (block align = channels × bytes per
+ * sample, byte rate = block align × rate, a rate of 8000..48000 Hz),
+ * consistent RIFF/data sizes, and a declared duration within 1 ms of the
+ * measured one.
  */
 import { badAudio } from '../errors.js';
 import { formatIsoDuration } from '../media/duration.js';
-import { wavDurationSeconds, type WavInfo } from '../media/wav.js';
+import { MAX_COMPLIANT_RATE, MIN_COMPLIANT_RATE, wavDurationSeconds, type WavInfo } from '../media/wav.js';
 import type { Codec, RecordingFormat } from './recording.js';
 
 const WAV_TOLERANCE_SECONDS = 0.001;
@@ -35,6 +37,12 @@ function codecOf(info: WavInfo): Codec {
   if (tag === 1) {
     if (info.bitsPerSample === 8 && info.blockAlign === info.channels) return 'pcm_u8';
     if (info.bitsPerSample === 16 && info.blockAlign === info.channels * 2) return 'pcm_s16le';
+    if (info.bitsPerSample === 8 || info.bitsPerSample === 16) {
+      throw badAudio(
+        `The WAV header is inconsistent: block align ${info.blockAlign} ` +
+          `for ${info.channels} channel(s) of ${info.bitsPerSample}-bit PCM`,
+      );
+    }
     throw badAudio(`${info.bitsPerSample}-bit PCM WAV is not accepted; use 8 or 16 bits`);
   }
   if (tag === 6 || tag === 7) {
@@ -49,6 +57,18 @@ function codecOf(info: WavInfo): Codec {
 export function checkWav(info: WavInfo, declaredSeconds: number): RecordingFormat {
   const codec = codecOf(info);
   if (info.channels > 2) throw badAudio(`The WAV has ${info.channels} channels; at most 2 are accepted`);
+  if (info.sampleRate < MIN_COMPLIANT_RATE || info.sampleRate > MAX_COMPLIANT_RATE) {
+    throw badAudio(
+      `The WAV sample rate ${info.sampleRate} Hz is not accepted; ` +
+        `use ${MIN_COMPLIANT_RATE} to ${MAX_COMPLIANT_RATE} Hz`,
+    );
+  }
+  if (info.byteRate !== info.blockAlign * info.sampleRate) {
+    throw badAudio(
+      `The WAV header is inconsistent: byte rate ${info.byteRate}, ` +
+        `but block align ${info.blockAlign} × ${info.sampleRate} Hz`,
+    );
+  }
   if (!info.sizesConsistent) {
     throw badAudio(
       `The WAV header sizes are inconsistent (RIFF size ${info.declaredRiffSize}, data size ${info.declaredDataSize}, ` +

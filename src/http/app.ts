@@ -236,6 +236,7 @@ async function handleUpload(
       processTimeoutMs: config.limits.processTimeoutMs,
     },
     level: config.level,
+    voxSampleRate: config.voxSampleRate,
   };
 
   if (mode === 'transcode') {

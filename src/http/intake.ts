@@ -6,14 +6,15 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { createWriteStream } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import { createHash, type Hash } from 'node:crypto';
 import { badRequest, GatewayError, tooLarge } from '../errors.js';
 import { watchUpload } from './upload-watch.js';
+import { boundaryOf, fileFieldMarker } from './file-parts.js';
 
 export interface IntakeLimits {
   maxUploadBytes: number;
@@ -129,6 +130,9 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     throw badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : 'unknown problem'}`, error);
   }
 
+  // Audio parts are streamed as files even when the client gave them no filename (see file-parts.ts).
+  const boundary = boundaryOf(contentType);
+  const marker = boundary === undefined ? new PassThrough() : fileFieldMarker(boundary, options.fileFields);
   const upload: ReceivedUpload = { jsondata: undefined, fields: {}, files: {}, totalBytes: 0 };
   const counter = { bytes: 0 };
   const seen = new Set<string>();
@@ -139,7 +143,8 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     let settled = false;
     const fail = (error: unknown): void => {
       if (!failure) failure = error instanceof GatewayError ? error : badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : String(error)}`, error);
-      req.unpipe(parser);
+      req.unpipe(marker);
+      marker.unpipe(parser);
       // Ends a file part still being received (client gone, limit hit), so its write settles and the file can be removed.
       parser.destroy();
       // Drain what the client still sends so it can read our answer, within the upload limit.
@@ -203,11 +208,8 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
       if (name === 'jsondata') acceptJsondata(value);
       else if (options.textFields.includes(name)) upload.fields[name] = value;
       else if (options.fileFields.includes(name)) {
-        // A file part sent without a filename arrives as a field: keep it if it is small enough to have been read whole.
-        const file = path.join(options.jobDir, `in-${name}`);
-        const bytes = Buffer.byteLength(value, 'latin1');
-        writes.push(writeFile(file, Buffer.from(value, 'latin1')));
-        upload.files[name] = { field: name, path: file, bytes, originalName: undefined, extension: '', declaredType: info.mimeType };
+        // file-parts.ts marks audio parts as files; one that still arrives as decoded text cannot be restored.
+        fail(badRequest(`The ${printable(name)} part could not be read as binary: send it with a filename`));
       } else fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
     }));
 
@@ -279,7 +281,7 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     req.on('aborted', () => fail(badRequest('The client closed the connection before the upload ended')));
     req.on('error', (error) => fail(error));
     options.signal?.addEventListener('abort', () => fail(badRequest('The request was aborted')), { once: true });
-    req.pipe(parser);
+    req.pipe(marker).pipe(parser);
   }).catch(async (error: unknown) => {
     await Promise.allSettled(Object.values(upload.files).map((f) => rm(f.path, { force: true })));
     throw error;

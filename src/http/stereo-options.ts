@@ -1,5 +1,6 @@
 /**
- * The per-request stereo options, read from the form's text fields or from
+ * The per-request stereo options (and the sample rate of a headerless VOX
+ * input, which travels with them), read from the form's text fields or from
  * the query string (for clients that can only send Imagicle's two parts).
  * Every problem is reported at once, as reason 0 (InvalidData).
  */
@@ -18,6 +19,7 @@ export const STEREO_FIELDS = [
   'localOffsetMs',
   'remoteOffsetMs',
   'level',
+  'inputSampleRate',
 ] as const;
 type StereoField = (typeof STEREO_FIELDS)[number];
 
@@ -30,6 +32,8 @@ const offset = (name: string, maxMs: number) =>
     .regex(/^\s*\d{1,9}\s*$/, { error: `${name} must be a whole number of milliseconds, 0 or more` })
     .transform(Number)
     .refine((v) => v <= maxMs, { error: `${name} must be at most ${maxMs} (the longest recording accepted)` });
+
+const INPUT_RATE_PROBLEM = 'inputSampleRate must be a whole number of Hz between 4000 and 48000';
 
 function schemaFor(maxOffsetMs: number) {
   return z.object({
@@ -49,6 +53,13 @@ function schemaFor(maxOffsetMs: number) {
     localOffsetMs: offset('localOffsetMs', maxOffsetMs).optional(),
     remoteOffsetMs: offset('remoteOffsetMs', maxOffsetMs).optional(),
     level: z.enum(LEVEL_MODES, { error: `level must be one of ${LEVEL_MODES.join(', ')}` }).optional(),
+    // The rate of a headerless input that does not say it (Dialogic VOX); the same range as VOX_SAMPLE_RATE.
+    inputSampleRate: z
+      .string()
+      .regex(/^\s*\d{4,5}\s*$/, { error: INPUT_RATE_PROBLEM })
+      .transform(Number)
+      .refine((v) => v >= 4000 && v <= 48000, { error: INPUT_RATE_PROBLEM })
+      .optional(),
   });
 }
 

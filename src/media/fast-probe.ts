@@ -7,7 +7,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { ProbeResult } from './ffmpeg.js';
-import { rawHintFor } from './formats.js';
+import { CONTENT_HEAD_BYTES, rawHintFor, startsWithMpegFrames } from './formats.js';
 import { readWavInfo, wavDurationSeconds, type WavInfo } from './wav.js';
 import { readMp3Info, type Mp3Info } from './mp3.js';
 
@@ -20,16 +20,18 @@ export interface CompliantProbe {
 }
 
 export async function probeCompliant(filePath: string, extension: string): Promise<CompliantProbe | undefined> {
-  const head = Buffer.alloc(4);
+  const buffer = Buffer.alloc(CONTENT_HEAD_BYTES);
   const fh = await open(filePath, 'r');
   let size: number;
+  let head: Buffer;
   try {
-    await fh.read(head, 0, 4, 0);
+    const { bytesRead } = await fh.read(buffer, 0, CONTENT_HEAD_BYTES, 0);
+    head = buffer.subarray(0, bytesRead);
     size = (await fh.stat()).size;
   } finally {
     await fh.close();
   }
-  const magic = head.toString('latin1');
+  const magic = head.toString('latin1', 0, 4);
   if (magic === 'RIFF') {
     const wav = await readWavInfo(filePath);
     const codec = wav && wav.plainHeader ? WAV_CODECS[`${wav.formatTag}/${wav.bitsPerSample}`] : undefined;
@@ -41,8 +43,12 @@ export async function probeCompliant(filePath: string, extension: string): Promi
       mp3: null,
     };
   }
-  // A headerless telephony file can start with MPEG-like sync bytes (0xFF is u-law silence): its extension wins.
-  const frameSync = head[0] === 0xff && ((head[1] ?? 0) & 0xe0) === 0xe0 && rawHintFor(extension) === undefined;
+  // A headerless telephony file can start with MPEG-like sync bytes (0xFF is u-law silence): its extension
+  // wins unless a run of MP3 frames starts at byte 0 (an MP3 named .ul).
+  const frameSync =
+    head[0] === 0xff &&
+    ((head[1] ?? 0) & 0xe0) === 0xe0 &&
+    (rawHintFor(extension) === undefined || startsWithMpegFrames(head));
   if (magic.startsWith('ID3') || frameSync) {
     const mp3 = await readMp3Info(filePath);
     if (!mp3 || mp3.layer !== 3 || mp3.frames === 0) return undefined;

@@ -8,7 +8,13 @@ import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess, ProcessError, type RunResult } from './process.js';
-import { AUTODETECT_DEMUXERS, hasKnownMagic, rawHintFor, type RawHint } from './formats.js';
+import {
+  AUTODETECT_DEMUXERS,
+  CONTENT_HEAD_BYTES,
+  contentOverridesExtension,
+  rawHintFor,
+  type RawHint,
+} from './formats.js';
 
 export interface FfmpegBinaries {
   ffmpeg: string;
@@ -105,7 +111,16 @@ export type ProbeFailure = { kind: 'not-audio' | 'no-audio-stream' | 'unreadable
 /** Input options shared by ffprobe and ffmpeg: file protocol only, allowed demuxers only. */
 export function inputOptions(hint: RawHint | undefined): string[] {
   if (hint) {
-    return ['-protocol_whitelist', 'file', '-format_whitelist', hint.demuxer, '-f', hint.demuxer, ...Object.entries(hint.options).flatMap(([k, v]) => [`-${k}`, v])];
+    return [
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      hint.demuxer,
+      '-f',
+      hint.demuxer,
+      ...Object.entries(hint.options).flatMap(([k, v]) => [`-${k}`, v]),
+      ...(hint.decoder ? ['-c:a', hint.decoder] : []),
+    ];
   }
   return ['-protocol_whitelist', 'file', '-format_whitelist', AUTODETECT_DEMUXERS.join(',')];
 }
@@ -115,15 +130,22 @@ export function fileArg(filePath: string): string {
   return `file:${path.resolve(filePath)}`;
 }
 
-/** Chooses between autodetection and the extension's raw format: magic bytes win over the extension. */
-export async function hintFor(filePath: string, extension: string): Promise<RawHint | undefined> {
-  const hint = rawHintFor(extension);
+/**
+ * Chooses between autodetection and the extension's raw format: the content
+ * wins over the extension (a container's magic bytes, or a run of MP3 frames).
+ */
+export async function hintFor(
+  filePath: string,
+  extension: string,
+  voxSampleRate?: number,
+): Promise<RawHint | undefined> {
+  const hint = rawHintFor(extension, voxSampleRate);
   if (!hint) return undefined;
   const fh = await open(filePath, 'r');
   try {
-    const head = Buffer.alloc(16);
-    const { bytesRead } = await fh.read(head, 0, 16, 0);
-    return hasKnownMagic(head.subarray(0, bytesRead)) ? undefined : hint;
+    const head = Buffer.alloc(CONTENT_HEAD_BYTES);
+    const { bytesRead } = await fh.read(head, 0, CONTENT_HEAD_BYTES, 0);
+    return contentOverridesExtension(head.subarray(0, bytesRead)) ? undefined : hint;
   } finally {
     await fh.close();
   }
@@ -156,6 +178,8 @@ const num = (v: string | number | undefined): number | undefined => {
 
 export interface ProbeOptions {
   extension: string;
+  /** Sample rate of a headerless VOX file (it does not say). */
+  voxSampleRate?: number | undefined;
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -166,7 +190,8 @@ export async function probe(
   filePath: string,
   options: ProbeOptions,
 ): Promise<ProbeResult | ProbeFailure> {
-  const hint = await hintFor(filePath, options.extension);
+  const hint = await hintFor(filePath, options.extension, options.voxSampleRate);
+  if (hint?.decoder) return forcedDecoderProbe(filePath, hint);
   const args = [
     '-hide_banner',
     '-v',
@@ -229,6 +254,45 @@ export async function probe(
     },
     audioStreamCount: audioStreams.length,
     hasVideo: streams.some((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1),
+    rawHint: hint,
+  };
+}
+
+/**
+ * ffprobe cannot force a decoder, and a headerless ADPCM file has nothing to
+ * probe anyway: every byte is audio, so its length is exact by arithmetic.
+ */
+async function forcedDecoderProbe(filePath: string, hint: RawHint): Promise<ProbeResult | ProbeFailure> {
+  const fh = await open(filePath, 'r');
+  let size: number;
+  try {
+    size = (await fh.stat()).size;
+  } finally {
+    await fh.close();
+  }
+  const sampleRate = Number(hint.options.sample_rate);
+  const samples = size * (hint.samplesPerByte ?? 1);
+  if (samples === 0) return { kind: 'not-audio', message: 'The file is empty or truncated' };
+  const durationSeconds = samples / sampleRate;
+  return {
+    formatName: hint.demuxer,
+    formatLongName: hint.description,
+    durationSeconds,
+    sizeBytes: size,
+    audio: {
+      index: 0,
+      codecName: hint.decoder ?? 'unknown',
+      codecLongName: hint.description,
+      sampleFormat: 's16',
+      sampleRate,
+      channels: 1,
+      channelLayout: 'mono',
+      bitsPerSample: 4,
+      durationSeconds,
+      bitRate: sampleRate * 4,
+    },
+    audioStreamCount: 1,
+    hasVideo: false,
     rawHint: hint,
   };
 }

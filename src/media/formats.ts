@@ -2,6 +2,7 @@
  * What ffmpeg may open: the demuxers allowed for untrusted input, and the
  * headerless telephony formats recognised by their file extension.
  */
+import { parseMp3FrameHeader } from './mp3.js';
 
 /**
  * Demuxers that carry audio and cannot reference other files or URLs.
@@ -42,6 +43,30 @@ export interface RawHint {
   /** Demuxer options for headerless PCM (sample rate and layout are not in the file). */
   options: Record<string, string>;
   description: string;
+  /**
+   * A decoder forced on the demuxer's packets (ffmpeg only; ffprobe cannot):
+   * headerless codecs ffmpeg has no demuxer for, read as bytes by `u8`.
+   */
+  decoder?: string;
+  /** Decoded samples per input byte, for the exact duration of a forced-decoder input. */
+  samplesPerByte?: number;
+}
+
+/** The classic Dialogic sample rate; VOX_SAMPLE_RATE or a request's inputSampleRate says otherwise. */
+export const DEFAULT_VOX_SAMPLE_RATE = 6000;
+
+/**
+ * Dialogic/OKI ADPCM (.vox): 4-bit samples, two per byte, no header. ffmpeg's
+ * adpcm_ima_oki decodes it sample for sample like sox's `-t vox`.
+ */
+export function voxHint(sampleRate: number): RawHint {
+  return {
+    demuxer: 'u8',
+    options: { sample_rate: String(sampleRate), ch_layout: 'mono' },
+    decoder: 'adpcm_ima_oki',
+    samplesPerByte: 2,
+    description: `raw Dialogic VOX (OKI ADPCM, ${sampleRate} Hz)`,
+  };
 }
 
 const pcm = (demuxer: string, rate: number, description: string): RawHint => ({
@@ -73,8 +98,10 @@ export const RAW_HINTS: Readonly<Record<string, RawHint>> = {
 };
 
 /** Known extensions kept on the job's input file so the hint survives; anything else is dropped. */
-export function rawHintFor(extension: string): RawHint | undefined {
-  return RAW_HINTS[extension.toLowerCase().replace(/^\./, '')];
+export function rawHintFor(extension: string, voxSampleRate = DEFAULT_VOX_SAMPLE_RATE): RawHint | undefined {
+  const name = extension.toLowerCase().replace(/^\./, '');
+  if (name === 'vox') return voxHint(voxSampleRate);
+  return RAW_HINTS[name];
 }
 
 /** Magic numbers of self-describing files, so a WAV named `.ul` is not decoded as u-law noise. */
@@ -95,4 +122,37 @@ const MAGICS: ReadonlyArray<{ offset: number; bytes: string }> = [
 
 export function hasKnownMagic(head: Buffer): boolean {
   return MAGICS.some(({ offset, bytes }) => head.subarray(offset, offset + bytes.length).equals(Buffer.from(bytes, 'latin1')));
+}
+
+/** Bytes read from the start of a file to judge its content before its extension. */
+export const CONTENT_HEAD_BYTES = 16 * 1024;
+/** MPEG audio frames that must chain from byte 0 before a "raw" file is taken for an MP3. */
+const MP3_RUN_FRAMES = 4;
+
+/**
+ * Whether the file starts with a run of MPEG audio frames of one shape. u-law
+ * silence (0xFF bytes) never parses as a frame header (bitrate index 15), and
+ * random codec bytes almost never chain four times.
+ */
+export function startsWithMpegFrames(head: Buffer): boolean {
+  const first = parseMp3FrameHeader(head, 0);
+  if (first === null) return false;
+  let at = 0;
+  for (let frame = 0; frame < MP3_RUN_FRAMES; frame += 1) {
+    const header = parseMp3FrameHeader(head, at);
+    const sameShape =
+      header !== null &&
+      header.version === first.version &&
+      header.layer === first.layer &&
+      header.sampleRate === first.sampleRate;
+    if (!sameShape) return false;
+    at += header.frameBytes;
+    if (at >= head.length) return frame >= 1;
+  }
+  return true;
+}
+
+/** A headerless extension is believed only when the bytes are not a real container or an MP3. */
+export function contentOverridesExtension(head: Buffer): boolean {
+  return hasKnownMagic(head) || startsWithMpegFrames(head);
 }

@@ -7,6 +7,8 @@
  * bounded however large the recording is.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 
 export type MpegVersion = 1 | 2 | 2.5;
 export type MpegLayer = 1 | 2 | 3;
@@ -25,6 +27,8 @@ export interface Mp3FrameHeader {
 export interface Mp3Info {
   /** Size of the leading ID3v2 tag(s); 0 when none. */
   id3v2Bytes: number;
+  /** How many ID3v2 tags are chained at the start (a compliant file has one, rarely two). */
+  id3v2Tags: number;
   /** Offset of the first audio frame (after the Xing/Info/VBRI frame when present). */
   firstFrameOffset: number;
   /** End of the last complete frame; ID3v1/APE tags and trailing junk are excluded. */
@@ -49,6 +53,12 @@ export interface Mp3Info {
   /** Audio frame bytes over the frames' playing time. */
   averageBitrateKbps: number;
 }
+
+/**
+ * More ID3v2 tags than this before the first frame is no tagger's doing;
+ * Imagicle (and ffmpeg) give up on a long chain, so the gateway removes them.
+ */
+export const MAX_LEADING_ID3V2_TAGS = 4;
 
 const HEADER_BYTES = 4;
 const WINDOW_BYTES = 1024 * 1024;
@@ -222,13 +232,19 @@ async function id3v2TagBytes(window: FileWindow, offset: number): Promise<number
   return ID3V2_HEADER_BYTES + bodyBytes + footerBytes;
 }
 
-/** Total size of the ID3v2 tags at `offset`; some taggers write more than one. */
-async function id3v2TagsBytes(window: FileWindow, offset: number): Promise<number> {
+/** Total size and count of the ID3v2 tags at `offset`; some taggers write more than one. */
+async function id3v2Tags(window: FileWindow, offset: number): Promise<{ bytes: number; count: number }> {
   let total = 0;
+  let count = 0;
   for (let tag = await id3v2TagBytes(window, offset); tag > 0; tag = await id3v2TagBytes(window, offset + total)) {
     total += tag;
+    count += 1;
   }
-  return total;
+  return { bytes: total, count };
+}
+
+async function id3v2TagsBytes(window: FileWindow, offset: number): Promise<number> {
+  return (await id3v2Tags(window, offset)).bytes;
 }
 
 /** Whether `count` frames of one shape chain from `offset` (the shape is taken from the first). */
@@ -425,7 +441,7 @@ export async function readMp3Info(path: string): Promise<Mp3Info | null> {
 
 async function scanMp3(window: FileWindow): Promise<Mp3Info | null> {
   if (await isRiffContainer(window)) return null;
-  const id3v2Bytes = await id3v2TagsBytes(window, 0);
+  const { bytes: id3v2Bytes, count: id3v2TagCount } = await id3v2Tags(window, 0);
   const start = await findStreamStart(window, id3v2Bytes);
   if (start === null) return null;
   const first = await headerAt(window, start.offset);
@@ -443,11 +459,13 @@ async function scanMp3(window: FileWindow): Promise<Mp3Info | null> {
       audioEnd = offset + header.frameBytes;
     }
   }
-  return summarise({ id3v2Bytes, firstFrameOffset, audioEnd, frames, audioBytes, first, infoFrame });
+  const tags = { id3v2Bytes, id3v2Tags: id3v2TagCount };
+  return summarise({ ...tags, firstFrameOffset, audioEnd, frames, audioBytes, first, infoFrame });
 }
 
 function summarise(scan: {
   id3v2Bytes: number;
+  id3v2Tags: number;
   firstFrameOffset: number;
   audioEnd: number;
   frames: number;
@@ -463,6 +481,7 @@ function summarise(scan: {
   const codedSeconds = codedSamples / first.sampleRate;
   return {
     id3v2Bytes: scan.id3v2Bytes,
+    id3v2Tags: scan.id3v2Tags,
     firstFrameOffset: scan.firstFrameOffset,
     audioEnd: scan.audioEnd,
     frames,
@@ -500,4 +519,10 @@ export async function* mp3FrameOffsets(
   } finally {
     await handle.close();
   }
+}
+
+/** Copies the MP3 from its first frame (Xing/Info frame included) to the end: the leading ID3v2 tags are dropped. */
+export async function writeWithoutLeadingTags(src: string, info: Mp3Info, dest: string): Promise<void> {
+  if (info.id3v2Bytes >= info.audioEnd) throw new RangeError('no audio after the ID3v2 tags');
+  await pipeline(createReadStream(src, { start: info.id3v2Bytes }), createWriteStream(dest));
 }

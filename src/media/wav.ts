@@ -49,7 +49,23 @@ export interface WavInfo {
   trailingBytes: number;
   /** formatTag is 1, 6 or 7 (a header Imagicle accepts as is). */
   plainHeader: boolean;
+  /** The `fact` chunk's sample count (per channel), when the file has one. */
+  factSamples: number | undefined;
+  /** ADPCM and GSM: samples per channel in one block (the fmt extension's wSamplesPerBlock). */
+  samplesPerBlock: number | undefined;
+  /** The data bytes the file really holds before whole blocks are counted (declared size when plausible). */
+  rawDataBytes: number;
+  /**
+   * For PCM, A-law and u-law: what makes the fmt chunk disagree with itself
+   * (block align, byte rate, a sample rate outside 8000..48000 Hz). Empty when
+   * it is self-consistent, and for other formats.
+   */
+  headerProblems: string[];
 }
+
+/** The sample rates a header may declare and still be passed through. */
+export const MIN_COMPLIANT_RATE = 8000;
+export const MAX_COMPLIANT_RATE = 48000;
 
 const RIFF_HEADER_BYTES = 12;
 const CHUNK_HEADER_BYTES = 8;
@@ -69,6 +85,7 @@ interface FmtFields {
   byteRate: number;
   blockAlign: number;
   bitsPerSample: number;
+  samplesPerBlock: number | undefined;
 }
 
 interface ChunkLayout {
@@ -76,7 +93,11 @@ interface ChunkLayout {
   fmt: FmtFields;
   dataOffset: number;
   declaredDataSize: number;
+  factSamples: number | undefined;
 }
+
+/** Tags whose fmt extension carries wSamplesPerBlock: MS ADPCM, IMA ADPCM, GSM 6.10. */
+const BLOCK_CODEC_TAGS: ReadonlySet<number> = new Set([0x0002, 0x0011, 0x0031]);
 
 /**
  * Reads a WAV file's header by walking its chunks with positioned reads.
@@ -114,6 +135,7 @@ async function readChunkLayout(handle: FileHandle, fileSize: number): Promise<Ch
 
   let fmt: FmtFields | null = null;
   let data: { offset: number; declaredSize: number } | null = null;
+  let factSamples: number | undefined;
   let position = RIFF_HEADER_BYTES;
   for (let count = 0; count < MAX_CHUNKS && position + CHUNK_HEADER_BYTES <= fileSize; count += 1) {
     const header = await readAt(handle, position, CHUNK_HEADER_BYTES);
@@ -126,6 +148,9 @@ async function readChunkLayout(handle: FileHandle, fileSize: number): Promise<Ch
       if (fmt === null) return null;
     } else if (id === 'data') {
       data = { offset: bodyOffset, declaredSize: size };
+    } else if (id === 'fact' && size >= 4) {
+      const body = await readAt(handle, bodyOffset, 4);
+      if (body.length === 4) factSamples = body.readUInt32LE(0);
     }
     if (fmt !== null && data !== null) break;
     // The data chunk's size is only trusted for walking past it when it fits:
@@ -135,7 +160,7 @@ async function readChunkLayout(handle: FileHandle, fileSize: number): Promise<Ch
     position = end;
   }
   if (fmt === null || data === null) return null;
-  return { declaredRiffSize, fmt, dataOffset: data.offset, declaredDataSize: data.declaredSize };
+  return { declaredRiffSize, fmt, dataOffset: data.offset, declaredDataSize: data.declaredSize, factSamples };
 }
 
 function parseFmt(body: Buffer): FmtFields | null {
@@ -149,6 +174,7 @@ function parseFmt(body: Buffer): FmtFields | null {
     byteRate: body.readUInt32LE(8),
     blockAlign: body.readUInt16LE(12),
     bitsPerSample: body.readUInt16LE(14),
+    samplesPerBlock: BLOCK_CODEC_TAGS.has(formatTag) && body.length >= 20 ? body.readUInt16LE(18) : undefined,
   };
   if (fields.channels === 0 || fields.sampleRate === 0 || fields.blockAlign === 0) return null;
   // WAVEFORMATEXTENSIBLE: cbSize(2) validBits(2) channelMask(4) then the
@@ -177,9 +203,9 @@ function isPlausibleDataSize(declared: number, available: number): boolean {
 }
 
 function describe(layout: ChunkLayout, fileSize: number): WavInfo {
-  const { fmt, dataOffset, declaredDataSize, declaredRiffSize } = layout;
+  const { fmt, dataOffset, declaredDataSize, declaredRiffSize, factSamples } = layout;
   const available = Math.max(0, fileSize - dataOffset);
-  const { whole: dataBytes } = realDataBytes(declaredDataSize, available, fmt.blockAlign);
+  const { whole: dataBytes, raw: rawDataBytes } = realDataBytes(declaredDataSize, available, fmt.blockAlign);
   const plausible = isPlausibleDataSize(declaredDataSize, available);
   const dataChunkEnd = plausible ? dataOffset + declaredDataSize + (declaredDataSize & 1) : dataOffset + dataBytes;
   return {
@@ -194,7 +220,35 @@ function describe(layout: ChunkLayout, fileSize: number): WavInfo {
       declaredDataSize === dataBytes && riffSizeMatches(declaredRiffSize, fileSize, dataOffset + dataBytes, dataBytes),
     trailingBytes: Math.max(0, fileSize - dataChunkEnd),
     plainHeader: isPlainTag(fmt.formatTag),
+    factSamples,
+    rawDataBytes,
+    headerProblems: headerProblemsOf(fmt),
   };
+}
+
+/** Bytes per sample of a plain format: 1 for 8-bit PCM, A-law and u-law, 2 for 16-bit, ... */
+function bytesPerSampleOf(bitsPerSample: number): number {
+  return Math.ceil(bitsPerSample / 8);
+}
+
+/** Where a PCM/A-law/u-law fmt chunk (plain or extensible) contradicts itself; [] for other codecs. */
+function headerProblemsOf(fmt: FmtFields): string[] {
+  const tag = fmt.formatTag === WAVE_FORMAT_EXTENSIBLE ? fmt.effectiveFormatTag : fmt.formatTag;
+  if (!isPlainTag(tag) || fmt.bitsPerSample === 0) return [];
+  const problems: string[] = [];
+  const blockAlign = fmt.channels * bytesPerSampleOf(fmt.bitsPerSample);
+  if (fmt.blockAlign !== blockAlign) {
+    const need = `${fmt.channels} × ${fmt.bitsPerSample}-bit samples need ${blockAlign}`;
+    problems.push(`block align ${fmt.blockAlign} (${need})`);
+  }
+  if (fmt.byteRate !== blockAlign * fmt.sampleRate) {
+    const need = `${blockAlign} × ${fmt.sampleRate} Hz is ${blockAlign * fmt.sampleRate}`;
+    problems.push(`byte rate ${fmt.byteRate} (${need})`);
+  }
+  if (fmt.sampleRate < MIN_COMPLIANT_RATE || fmt.sampleRate > MAX_COMPLIANT_RATE) {
+    problems.push(`sample rate ${fmt.sampleRate} Hz (outside ${MIN_COMPLIANT_RATE}..${MAX_COMPLIANT_RATE})`);
+  }
+  return problems;
 }
 
 /**
@@ -311,6 +365,26 @@ export function plainFormatOf(info: WavInfo): PlainWavFormat | null {
   const tag = info.formatTag === WAVE_FORMAT_EXTENSIBLE ? info.effectiveFormatTag : info.formatTag;
   if (!isPlainTag(tag)) return null;
   return { formatTag: tag, channels: info.channels, sampleRate: info.sampleRate, bitsPerSample: info.bitsPerSample };
+}
+
+/**
+ * The lossless header rewrite: a canonical plain header (tag 1, 6 or 7, block
+ * align and byte rate from the channels and sample size, a fresh `fact` for
+ * A-law/u-law) followed by the same sample bytes, whole frames only. It fixes
+ * a WAVE_FORMAT_EXTENSIBLE header around PCM/G.711, wrong size fields, a
+ * wrong block align or byte rate, and a stale `fact` chunk, all at once.
+ * Chunks after the data (LIST, ...) are not copied.
+ */
+export async function rewritePlainWav(src: string, info: WavInfo, dest: string): Promise<void> {
+  const format = plainFormatOf(info);
+  if (format === null) {
+    throw new Error(`cannot rewrite WAV format tag 0x${info.effectiveFormatTag.toString(16)} as a plain header`);
+  }
+  const blockAlign = format.channels * bytesPerSampleOf(format.bitsPerSample);
+  const available = Math.max(0, info.fileSize - info.dataOffset);
+  const { whole } = realDataBytes(info.declaredDataSize, available, blockAlign);
+  const header = plainWavHeader(format, whole);
+  await pipeline(Readable.from(sliceBytes(src, header, info.dataOffset, whole)), createWriteStream(dest));
 }
 
 /**

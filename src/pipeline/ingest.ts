@@ -8,7 +8,14 @@ import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { shiftInstant } from '../imagicle/instant.js';
 import type { AudioInput, PreparedAudio } from './prepare.js';
-import { DEFAULT_STEREO_POLICY, prepareCall, reencodeSource, type StereoPolicy, type StereoRequestOptions } from './stereo.js';
+import {
+  DEFAULT_STEREO_POLICY,
+  prepareCall,
+  reencodeSource,
+  withInputSampleRate,
+  type StereoPolicy,
+  type StereoRequestOptions,
+} from './stereo.js';
 import type { LevelPolicy } from '../media/level.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
 
@@ -81,7 +88,9 @@ export async function prepareForDelivery(
     { ...deps, stereo: deps.stereo ?? DEFAULT_STEREO_POLICY },
     request.signal,
   );
-  const fitted = await fitToLimit(prepared, reencodeSource(prepared, request.audio), request.workDir, deps, request.signal);
+  const fitDeps = withInputSampleRate(deps, request.stereoOptions);
+  const source = reencodeSource(prepared, request.audio);
+  const fitted = await fitToLimit(prepared, source, request.workDir, fitDeps, request.signal);
   return { prepared, fitted };
 }
 

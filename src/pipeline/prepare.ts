@@ -8,8 +8,9 @@ import path from 'node:path';
 import { badAudio, GatewayError, Reason } from '../errors.js';
 import { isProbeFailure, probe, runFfmpeg, FfmpegError, type FfmpegBinaries, type ProbeResult } from '../media/ffmpeg.js';
 import { argsFor, bytesPerSecond, CONTENT_TYPE, planFor, targetFor, type Container, type OutputPolicy, type Plan } from '../media/plan.js';
-import { readWavInfo, repairWavSizes, wavDurationSeconds, type WavInfo } from '../media/wav.js';
-import { readMp3Info, type Mp3Info } from '../media/mp3.js';
+import { readWavInfo, repairWavSizes, rewritePlainWav, wavDurationSeconds, type WavInfo } from '../media/wav.js';
+import { readSpeexLength, speexTrim } from '../media/speex.js';
+import { readMp3Info, writeWithoutLeadingTags, type Mp3Info } from '../media/mp3.js';
 import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { probeCompliant } from '../media/fast-probe.js';
@@ -28,6 +29,8 @@ export interface PrepareDeps {
   limits: PrepareLimits;
   /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */
   forceTranscode?: string | undefined;
+  /** Sample rate of headerless VOX input (VOX_SAMPLE_RATE, or the request's inputSampleRate). */
+  voxSampleRate?: number | undefined;
 }
 
 export interface AudioInput {
@@ -67,6 +70,8 @@ export interface PreparedAudio {
 }
 
 const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'pcm_mulaw' };
+/** Above this no recorder writes, and ffmpeg refuses to open the file. */
+const MAX_PLAUSIBLE_RATE = 768_000;
 
 export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
   const t0 = performance.now();
@@ -77,14 +82,38 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
 
   const wav = fast ? fast.wav : probed.formatName === 'wav' ? await readWavInfo(input.path) : null;
   const mp3 = fast ? fast.mp3 : probed.formatName === 'mp3' ? await readMp3Info(input.path) : null;
-  const plan: Plan = deps.forceTranscode
-    ? { action: 'transcode', target: targetFor(deps.output, probed.audio.channels), reasons: [deps.forceTranscode] }
-    : planFor({ probe: probed, wav, mp3 }, deps.output);
+  // ffmpeg cannot open a WAV whose header claims an impossible rate (0xFFFFFFFF): say so rather than fail decoding.
+  if (wav && wav.sampleRate > MAX_PLAUSIBLE_RATE) {
+    throw badAudio(
+      `The WAV header's sample rate (${wav.sampleRate} Hz) is not a real sample rate: the audio cannot be played`,
+    );
+  }
+  const planned = planFor({ probe: probed, wav, mp3 }, deps.output);
+  const plan = await withExactLength(
+    deps.forceTranscode
+      ? {
+          action: 'transcode',
+          target: targetFor(deps.output, probed.audio.channels),
+          reasons: [deps.forceTranscode],
+          trim: planned.action === 'transcode' ? planned.trim : undefined,
+        }
+      : planned,
+    input.path,
+    probed,
+  );
   const t1 = performance.now();
 
   let outputPath = input.path;
-  if (plan.action === 'repair-header' && wav) {
-    await repairWavSizes(input.path, wav);
+  if (plan.action === 'repair-header' && plan.container === 'mp3' && mp3) {
+    outputPath = path.join(workDir, 'out.mp3');
+    await writeWithoutLeadingTags(input.path, mp3, outputPath);
+  } else if (plan.action === 'repair-header' && wav) {
+    if (plan.rewrite) {
+      outputPath = path.join(workDir, 'out.wav');
+      await rewritePlainWav(input.path, wav, outputPath);
+    } else {
+      await repairWavSizes(input.path, wav);
+    }
   } else if (plan.action === 'transcode') {
     outputPath = path.join(workDir, `out.${plan.target.container}`);
     const maxDuration = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
@@ -95,6 +124,7 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
       maxDurationSeconds: maxDuration,
       // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
       maxOutputBytes: bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024,
+      trim: plan.trim,
     });
     try {
       await runFfmpeg(deps.bins, args, { timeoutMs: timeoutFor(probed, deps.limits), ...(signal ? { signal } : {}) });
@@ -133,12 +163,34 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   };
 }
 
+/** Speex in Ogg: the decoder's lookahead is cut and the end trimmed to the last granule position. */
+async function withExactLength(plan: Plan, inputPath: string, probed: ProbeResult): Promise<Plan> {
+  if (plan.action !== 'transcode' || plan.trim) return plan;
+  if (probed.formatName !== 'ogg' || probed.audio.codecName !== 'speex') return plan;
+  const length = await readSpeexLength(inputPath);
+  if (length === null || length.sampleRate !== probed.audio.sampleRate) return plan;
+  return {
+    ...plan,
+    trim: speexTrim(length),
+    reasons: [
+      ...plan.reasons,
+      `Speex: the decoder's ${length.lookahead}-sample lookahead removed, ` +
+        `trimmed to the granule position (${length.granule} samples)`,
+    ],
+  };
+}
+
 export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
   const { size } = await stat(input.path);
   if (size === 0) throw badAudio('The attachment is empty');
   let result;
   try {
-    result = await probe(deps.bins, input.path, { extension: input.extension, timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+    result = await probe(deps.bins, input.path, {
+      extension: input.extension,
+      timeoutMs: 30_000,
+      voxSampleRate: deps.voxSampleRate,
+      ...(signal ? { signal } : {}),
+    });
   } catch (error) {
     throw transcodeError(error, undefined);
   }

@@ -64,6 +64,8 @@ export interface StereoRequestOptions {
   remoteOffsetMs?: number | undefined;
   /** Level normalization for this request; wins over LEVEL. */
   level?: LevelMode | undefined;
+  /** Sample rate of a headerless input that does not say (Dialogic VOX): overrides VOX_SAMPLE_RATE. */
+  inputSampleRate?: number | undefined;
 }
 
 export interface StereoPolicy {
@@ -160,10 +162,11 @@ export async function prepareCall(call: CallInput, workDir: string, deps: CallDe
 async function prepareChannels(
   call: CallInput,
   workDir: string,
-  deps: CallDeps,
+  callDeps: CallDeps,
   signal?: AbortSignal,
 ): Promise<PreparedAudio> {
   const options = call.options ?? {};
+  const deps = withInputSampleRate(callDeps, options);
   if (call.remoteAttachment) {
     if (options.channels) {
       throw badRequest('channels selects the channels of one file; with two legs, each leg is one party (send channels only with a single attachment)');
@@ -185,6 +188,11 @@ async function prepareChannels(
 export function reencodeSource(prepared: PreparedAudio, original: AudioInput): AudioInput {
   if (!prepared.stereo?.rendered && !prepared.level?.rendered) return original;
   return { path: prepared.path, originalName: original.originalName, extension: prepared.container };
+}
+
+/** The request's inputSampleRate (headerless VOX) over the configured VOX_SAMPLE_RATE. */
+export function withInputSampleRate<D extends PrepareDeps>(deps: D, options: StereoRequestOptions | undefined): D {
+  return options?.inputSampleRate === undefined ? deps : { ...deps, voxSampleRate: options.inputSampleRate };
 }
 
 // ---------------------------------------------------------------- one file

@@ -55,7 +55,8 @@ describe('planFor', () => {
     ['u-law WAV', wavInput('pcm_mulaw', wav(7, 8, 2)), 'pass-through'],
     ['24-bit WAV', wavInput('pcm_s24le', wav(1, 24, 1)), 'transcode'],
     ['float WAV', wavInput('pcm_f32le', wav(3, 32, 1)), 'transcode'],
-    ['extensible PCM16 WAV', wavInput('pcm_s16le', wav(0xfffe, 16, 2, { effectiveFormatTag: 1 })), 'transcode'],
+    ['extensible PCM16', wavInput('pcm_s16le', wav(0xfffe, 16, 2, { effectiveFormatTag: 1 })), 'repair-header'],
+    ['extensible 24-bit PCM WAV', wavInput('pcm_s24le', wav(0xfffe, 24, 2, { effectiveFormatTag: 1 })), 'transcode'],
     ['GSM in WAV', wavInput('gsm_ms', wav(0x31, 0, 1)), 'transcode'],
     ['G.726 in WAV', wavInput('adpcm_g726', wav(0x45, 4, 1)), 'transcode'],
     ['streaming WAV (size 0)', wavInput('pcm_s16le', wav(1, 16, 1, { sizesConsistent: false })), 'repair-header'],
@@ -128,5 +129,66 @@ describe('argsFor', () => {
   it('writes an Info tag for MP3 so the encoder delay is known', () => {
     const args = argsFor(targetFor({ ...policy, format: 'mp3', mp3BitrateKbps: 24 }, 1), { ...io, output: '/tmp/o.mp3' });
     expect(args).toEqual(expect.arrayContaining(['-c:a', 'libmp3lame', '-b:a', '24k', '-write_xing', '1', '-f', 'mp3']));
+  });
+});
+
+describe('planFor: real-world headers (issue 10)', () => {
+  const reasonsOf = (facts: InputFacts): string => planFor(facts, policy).reasons.join('; ');
+
+  it('names the real format tag and codec of ADPCM and GSM WAVs', () => {
+    const ima = reasonsOf(wavInput('adpcm_ima_wav', wav(0x11, 4, 1)));
+    expect(ima).toContain('WAV format tag 0x0011 (IMA ADPCM, adpcm_ima_wav)');
+    expect(reasonsOf(wavInput('adpcm_ms', wav(0x2, 4, 1)))).toContain('WAV format tag 0x0002 (MS ADPCM, adpcm_ms)');
+    expect(reasonsOf(wavInput('gsm_ms', wav(0x31, 0, 1)))).toContain('WAV format tag 0x0031 (GSM 6.10, gsm_ms)');
+    expect(reasonsOf(wavInput('gsm_ms', wav(0x31, 0, 1)))).not.toContain('EXTENSIBLE');
+  });
+
+  it('trims ADPCM/GSM to a fact chunk that falls in the last block, and ignores one that contradicts the data', () => {
+    const ms = wav(0x2, 4, 1, { frames: 20, samplesPerBlock: 500, factSamples: 9876 });
+    const plausible = planFor(wavInput('adpcm_ms', ms), policy);
+    expect(plausible.action === 'transcode' && plausible.trim).toEqual({ startSample: 0, endSample: 9876 });
+    const sndfile = wav(0x11, 4, 2, { frames: 18, samplesPerBlock: 1017, factSamples: 9153 });
+    const contradicting = planFor(wavInput('adpcm_ima_wav', sndfile), policy);
+    expect(contradicting.action === 'transcode' && contradicting.trim).toBeUndefined();
+    expect(contradicting.reasons.join(' ')).toMatch(/contradicts the data .*ignored/);
+    const gsm = wav(0x31, 0, 1, { frames: 31, samplesPerBlock: 320, factSamples: 99_999 });
+    const beyond = planFor(wavInput('gsm_ms', gsm), policy);
+    expect(beyond.action === 'transcode' && beyond.trim).toBeUndefined();
+  });
+
+  it('rewrites the header (not the samples) of PCM/G.711 in WAVE_FORMAT_EXTENSIBLE, or with a stale fact chunk', () => {
+    const ext = planFor(wavInput('pcm_mulaw', wav(0xfffe, 8, 1, { effectiveFormatTag: 7 })), policy);
+    expect(ext).toMatchObject({ action: 'repair-header', rewrite: true });
+    expect(ext.reasons[0]).toContain('rewritten as plain format tag 7');
+    const sizesOnly = planFor(wavInput('pcm_mulaw', wav(7, 8, 1, { sizesConsistent: false })), policy);
+    expect(sizesOnly).toMatchObject({ action: 'repair-header', rewrite: false });
+    const stale = wav(7, 8, 1, { sizesConsistent: false, factSamples: 0xffffffff });
+    const withFact = planFor(wavInput('pcm_mulaw', stale), policy);
+    expect(withFact).toMatchObject({ action: 'repair-header', rewrite: true });
+  });
+
+  it('does not pass through a self-contradicting header, nor a rate outside 8000..48000 Hz', () => {
+    const badAlign = wav(1, 16, 1, { headerProblems: ['block align 4 (...)'] });
+    const blockAlign = planFor(wavInput('pcm_s16le', badAlign), policy);
+    expect(blockAlign).toMatchObject({ action: 'repair-header', rewrite: true });
+    expect(planFor(wavInput('pcm_s16le', wav(1, 16, 1, { sampleRate: 6000 })), policy).action).toBe('transcode');
+    expect(planFor(wavInput('pcm_s16le', wav(1, 16, 1, { sampleRate: 96_000 })), policy).action).toBe('transcode');
+  });
+
+  it('removes a flood of ID3v2 tags before an MP3, and forwards one or two', () => {
+    const mp3 = (id3v2Tags: number): InputFacts => ({
+      probe: probeOf('mp3', 'mp3', 1),
+      wav: null,
+      mp3: { layer: 3, channels: 1, frames: 10, id3v2Tags },
+    });
+    expect(planFor(mp3(2), policy).action).toBe('pass-through');
+    expect(planFor(mp3(20_000), policy)).toMatchObject({ action: 'repair-header', container: 'mp3' });
+  });
+
+  it('cuts decoded samples with atrim and pads to the exact length', () => {
+    const io = { input: '/tmp/in', output: '/tmp/o.wav', hint: undefined, maxDurationSeconds: 60, maxOutputBytes: 5e6 };
+    const args = argsFor(targetFor(policy, 1), { ...io, trim: { startSample: 80, endSample: 9956 } });
+    const filter = 'atrim=start_sample=80:end_sample=9956,asetpts=PTS-STARTPTS,apad=whole_len=9876';
+    expect(args).toEqual(expect.arrayContaining(['-af', filter]));
   });
 });
