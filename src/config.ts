@@ -10,6 +10,7 @@ import { parseApiKeys, parseBasicUsers, type AccessSettings } from './access.js'
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
 import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
+import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 
 export const OUTPUT_FORMATS = ['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -127,6 +128,15 @@ const envSchema = z.object({
   SPOOL_CONCURRENCY: int(1, 64).default(2),
   DEDUP_WINDOW: interval.default(86_400_000),
   DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
+  // Watched folder (docs/import.md): `serve` watches WATCH_DIR when set; `watch <dir>` takes the same settings as flags.
+  WATCH_DIR: z.string().min(1).optional(),
+  WATCH_PATTERN: z.string().min(1).optional(),
+  WATCH_DEFAULTS: z.string().min(1).optional(),
+  WATCH_TIMEZONE: z.string().min(1).default('UTC'),
+  WATCH_SIDECAR: z.enum(SIDECAR_MODES, { error: `must be one of ${SIDECAR_MODES.join(', ')}` }).default('optional'),
+  WATCH_STABLE_SECONDS: int(1, 86_400).default(5),
+  WATCH_POLL_SECONDS: int(1, 3600).default(2),
+  WATCH_STATE_DIR: z.string().min(1).default('data/watch-state'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -193,6 +203,17 @@ export interface Config {
     readonly sourceProfile: SourceProfile;
     readonly check: StereoCheck;
   };
+  /** The watched folder (WATCH_*); `dir` undefined: `serve` watches nothing. */
+  readonly watch: {
+    readonly dir: string | undefined;
+    readonly pattern: string | undefined;
+    readonly defaults: string | undefined;
+    readonly timezone: string;
+    readonly sidecar: SidecarMode;
+    readonly stableSeconds: number;
+    readonly pollSeconds: number;
+    readonly stateDir: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -235,6 +256,7 @@ export function loadConfig(
     if ((e.IMAGICLE_USERNAME === undefined) !== (e.IMAGICLE_PASSWORD === undefined)) {
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
     }
+    problems.push(...fileDoorProblems({ pattern: e.WATCH_PATTERN, defaults: e.WATCH_DEFAULTS, timezone: e.WATCH_TIMEZONE }, 'WATCH_'));
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
@@ -310,6 +332,16 @@ export function loadConfig(
       requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
     },
     stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
+    watch: {
+      dir: e.WATCH_DIR === undefined ? undefined : path.resolve(e.WATCH_DIR),
+      pattern: e.WATCH_PATTERN,
+      defaults: e.WATCH_DEFAULTS,
+      timezone: e.WATCH_TIMEZONE,
+      sidecar: e.WATCH_SIDECAR,
+      stableSeconds: e.WATCH_STABLE_SECONDS,
+      pollSeconds: e.WATCH_POLL_SECONDS,
+      stateDir: path.resolve(e.WATCH_STATE_DIR),
+    },
   };
   return deepFreeze(config);
 }

@@ -65,8 +65,12 @@ export interface PreparedAudio {
 
 const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'pcm_mulaw' };
 
-export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
-  const t0 = performance.now();
+/** probe → plan, without touching the file: what prepareAudio would do (also `import --dry-run`). */
+export async function inspectAudio(
+  input: AudioInput,
+  deps: PrepareDeps,
+  signal?: AbortSignal,
+): Promise<{ probed: ProbeResult; wav: WavInfo | null; plan: Plan }> {
   // Compliant WAV/MP3 is read by our own parsers; everything else goes through ffprobe.
   const fast = deps.forceTranscode ? undefined : await probeCompliant(input.path, input.extension);
   const probed = fast?.probe ?? (await probeOrFail(input, deps, signal));
@@ -77,6 +81,12 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   const plan: Plan = deps.forceTranscode
     ? { action: 'transcode', target: targetFor(deps.output, probed.audio.channels), reasons: [deps.forceTranscode] }
     : planFor({ probe: probed, wav, mp3 }, deps.output);
+  return { probed, wav, plan };
+}
+
+export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+  const t0 = performance.now();
+  const { probed, wav, plan } = await inspectAudio(input, deps, signal);
   const t1 = performance.now();
 
   let outputPath = input.path;
