@@ -8,6 +8,9 @@
  *   (c) 5 h raw GSM split and delivered (time, parts)
  *   (d) peak RSS of the gateway during (a), (b), (c) and a 1 GB upload
  *   (e) 8 concurrent 1-minute uploads         vs  8 bare ffmpeg transcodes, 2 at a time
+ *   (f) import of 200 different 3-minute calls vs  bare ffmpeg on the same files, 2 at a time (bench/import.ts)
+ *
+ * BENCH_ONLY=import runs (f) alone and prints it (docs/benchmarks.md is left as it is).
  *
  * Inputs are generated with ffmpeg (lavfi) into bench/work/ and reused.
  */
@@ -18,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { benchImport } from './import.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -147,6 +151,13 @@ interface Row {
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true });
   if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
+  if (process.env.BENCH_ONLY === 'import') {
+    const emulator = await startNode('emulator', {}, /emulator listening/i);
+    const row = await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) });
+    process.stdout.write(`| ${row.case} | ${row.gateway} | ${row.baseline} | ${row.ratio} | ${row.target} |\n`);
+    await emulator.stop();
+    return;
+  }
   const [opus1h, wav100mb, gsm5h, wav1gb, minute] = await Promise.all([
     generate('call-1h-stereo.opus', [
       '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
@@ -325,6 +336,8 @@ async function main(): Promise<void> {
     await clearEmulator(emulator);
     await gw.stop();
   }
+  // (f) import of N different 3-minute calls vs bare ffmpeg, 2 at a time.
+  push(await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }));
   await emulator.stop();
 
   const cpu = /model name\s*:\s*(.+)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
