@@ -10,6 +10,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse } from 'csv-parse/sync';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { parseIsoDuration } from '../../src/media/duration.js';
 
@@ -102,24 +103,17 @@ async function makeFolder(dir: string): Promise<void> {
   }
 }
 
-function parseReport(csv: string): Array<Record<string, string>> {
-  const [header, ...lines] = csv.trim().split('\n');
-  const cols = header!.split(',');
-  return lines.map((line) => {
-    const cells: string[] = [];
-    let cur = '';
-    let quoted = false;
-    for (let i = 0; i < line.length; i++) {
-      const ch = line[i]!;
-      if (quoted && ch === '"' && line[i + 1] === '"') (cur += '"'), i++;
-      else if (ch === '"') quoted = !quoted;
-      else if (ch === ',' && !quoted) cells.push(cur), (cur = '');
-      else cur += ch;
-    }
-    cells.push(cur);
-    return Object.fromEntries(cols.map((c, i) => [c, cells[i] ?? '']));
-  });
+interface ReportRow {
+  path: string;
+  status: string;
+  imagicleIds: string;
+  parts: string;
+  duration: string;
+  decision: string;
+  error: string;
 }
+
+const parseReport = (csv: string): ReportRow[] => parse(csv, { columns: true }) as ReportRow[];
 
 const byCallId = (): Map<string, number> => {
   const counts = new Map<string, number>();
@@ -249,7 +243,7 @@ describe('import from a manifest and sidecars', () => {
     const result = await cli(['import', path.join(dir, 'calls.csv'), '--timezone', 'America/New_York', '--state', path.join(work, 'm-state'), '--report', path.join(work, 'm.csv'), '--concurrency', '1']);
     expect(result.code).toBe(1);
     const rows = parseReport(await readFile(path.join(work, 'm.csv'), 'utf8'));
-    const row = (p: string): Record<string, string> => rows.find((r) => r.path === p)!;
+    const row = (p: string): ReportRow => rows.find((r) => r.path === p)!;
     expect(row('audio/a-local.wav').status).toBe('failed');
     expect(row('audio/a-local.wav').error).toMatch(/409.*retention/);
     expect(row('audio/d.wav').status).toBe('invalid');
