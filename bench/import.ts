@@ -32,7 +32,9 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Prom
 /** N different calls: a tone and noise with a seed of their own, so no two files are alike. */
 async function generateCalls(dir: string, count: number): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const files = Array.from({ length: count }, (_, i) => path.join(dir, `20260101-${String(100000 + i).slice(1)}_in_${1000 + i}_555${i}_bench${i}.opus`));
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const time = (i: number): string => `${pad(Math.floor(i / 3600) % 24)}${pad(Math.floor(i / 60) % 60)}${pad(i % 60)}`;
+  const files = Array.from({ length: count }, (_, i) => path.join(dir, `20260101-${time(i)}_in_${1000 + i}_555${i}_bench${i}.opus`));
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length > 0) process.stdout.write(`generating ${missing.length} 3-minute calls...\n`);
   await pool(missing, 2, async (file) => {
