@@ -1,6 +1,8 @@
 # Imagicle audio gateway: Node LTS on Debian with Debian's ffmpeg.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
+# better-sqlite3 (import/watch state) builds from source where its prebuilt binary cannot be downloaded.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=optional
 COPY tsconfig.json tsconfig.build.json ./

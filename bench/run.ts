@@ -8,6 +8,10 @@
  *   (c) 5 h raw GSM split and delivered (time, parts)
  *   (d) peak RSS of the gateway during (a), (b), (c) and a 1 GB upload
  *   (e) 8 concurrent 1-minute uploads         vs  8 bare ffmpeg transcodes, 2 at a time
+ *   (g) distributed: 48 different 3-minute calls, 1 api + 2 workers vs 1 worker (private redis-server)
+ *   (h) import of 200 different 3-minute calls vs  bare ffmpeg on the same files, 2 at a time (bench/import.ts)
+ *
+ * BENCH_ONLY=g or BENCH_ONLY=h runs that case alone and prints it (docs/benchmarks.md is left as it is).
  *
  * Inputs are generated with ffmpeg (lavfi) into bench/work/ and reused.
  */
@@ -18,13 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { benchImport } from './import.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = path.join(ROOT, 'bench', 'work');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
-/** BENCH_ONLY=f: only the distributed row, printed (docs/benchmarks.md is left as it is). */
+/** BENCH_ONLY=g: only the distributed row (h: only the import row), printed (docs/benchmarks.md is left as it is). */
 const ONLY = process.env.BENCH_ONLY;
 const METADATA = JSON.stringify({
   startDateTime: '2026-11-29T10:15:00.0000000Z',
@@ -149,8 +154,8 @@ interface Row {
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true });
   if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
-  // BENCH_ONLY=f needs none of these inputs.
-  const inputs: Array<Promise<string>> = ONLY === 'f' ? ['', '', '', '', ''].map((n) => Promise.resolve(n)) : [
+  // BENCH_ONLY=g (distributed) and BENCH_ONLY=h (import) need none of these inputs.
+  const inputs: Array<Promise<string>> = ONLY === 'g' || ONLY === 'h' ? ['', '', '', '', ''].map((n) => Promise.resolve(n)) : [
     generate('call-1h-stereo.opus', [
       '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
       '-filter_complex', '[0][1]amerge=inputs=2', '-c:a', 'libopus', '-b:a', '32k',
@@ -180,8 +185,9 @@ async function main(): Promise<void> {
       ]),
     ),
   );
-  if (ONLY === 'f') {
-    push(await distributedScaling(emulator, callSources));
+  if (ONLY === 'g' || ONLY === 'h') {
+    if (ONLY === 'g') push(await distributedScaling(emulator, callSources));
+    else push(await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }));
     await emulator.stop();
     return;
   }
@@ -342,8 +348,12 @@ async function main(): Promise<void> {
     await clearEmulator(emulator);
     await gw.stop();
   }
-  // (f) Distributed mode: 48 different 3-minute calls through one api process, 1 worker vs 2 (concurrency 1 each).
-  if (ONLY === undefined || ONLY === 'f') push(await distributedScaling(emulator, callSources));
+  // (g) Distributed mode: 48 different 3-minute calls through one api process, 1 worker vs 2 (concurrency 1 each).
+  if (ONLY === undefined || ONLY === 'g') push(await distributedScaling(emulator, callSources));
+  // (h) import of N different 3-minute calls vs bare ffmpeg, 2 at a time.
+  if (ONLY === undefined || ONLY === 'h') {
+    push(await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }));
+  }
   await emulator.stop();
   if (ONLY !== undefined) return;
 
@@ -397,7 +407,7 @@ async function distributedScaling(emulator: Proc, sources: string[]): Promise<Ro
         return Number(stdout);
       }),
     );
-    if (answers.some((s) => s !== 202)) throw new Error(`(f) answers: ${answers.join(',')}`);
+    if (answers.some((s) => s !== 202)) throw new Error(`(g) answers: ${answers.join(',')}`);
     while ((await accepted()) < 48) await new Promise((r) => setTimeout(r, 100));
     const ms = performance.now() - t0;
     await Promise.all(procs.map((p) => p.stop()));
@@ -411,7 +421,7 @@ async function distributedScaling(emulator: Proc, sources: string[]): Promise<Ro
   await rm(dir, { recursive: true, force: true });
   const rate = (ms: number): string => `${((48 * 180) / (ms / 1000) / 60).toFixed(0)} audio-min/s`;
   return {
-    case: '(f) distributed: 48 different 3-minute Opus calls, 1 api + 2 workers vs 1 worker (concurrency 1 each)',
+    case: '(g) distributed: 48 different 3-minute Opus calls, 1 api + 2 workers vs 1 worker (concurrency 1 each)',
     gateway: `${(two / 1000).toFixed(1)} s (${rate(two)})`,
     baseline: `${(one / 1000).toFixed(1)} s (${rate(one)}, 1 worker)`,
     ratio: (one / two).toFixed(2),

@@ -11,6 +11,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
 import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
 import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
+import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 
 export const OUTPUT_FORMATS = ['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -153,6 +154,15 @@ const envSchema = z.object({
   BLOB_DIR: z.string().min(1).optional(),
   ROLE: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }).default('all'),
   QUEUE_LOCK_MS: int(1000, 600_000).default(30_000),
+  // Watched folder (docs/import.md): `serve` watches WATCH_DIR when set; `watch <dir>` takes the same settings as flags.
+  WATCH_DIR: z.string().min(1).optional(),
+  WATCH_PATTERN: z.string().min(1).optional(),
+  WATCH_DEFAULTS: z.string().min(1).optional(),
+  WATCH_TIMEZONE: z.string().min(1).default('UTC'),
+  WATCH_SIDECAR: z.enum(SIDECAR_MODES, { error: `must be one of ${SIDECAR_MODES.join(', ')}` }).default('optional'),
+  WATCH_STABLE_SECONDS: int(1, 86_400).default(5),
+  WATCH_POLL_SECONDS: int(1, 3600).default(2),
+  WATCH_STATE_DIR: z.string().min(1).default('data/watch-state'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -227,6 +237,17 @@ export interface Config {
   };
   /** Level normalization per channel (LEVEL, LEVEL_TARGET_DBFS, LEVEL_MAX_PEAK_DBFS, LEVEL_MAX_GAIN_DB). */
   readonly level: Readonly<LevelPolicy>;
+  /** The watched folder (WATCH_*); `dir` undefined: `serve` watches nothing. */
+  readonly watch: {
+    readonly dir: string | undefined;
+    readonly pattern: string | undefined;
+    readonly defaults: string | undefined;
+    readonly timezone: string;
+    readonly sidecar: SidecarMode;
+    readonly stableSeconds: number;
+    readonly pollSeconds: number;
+    readonly stateDir: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -273,6 +294,7 @@ export function loadConfig(
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
     }
     problems.push(...distributedProblems(e));
+    problems.push(...fileDoorProblems({ pattern: e.WATCH_PATTERN, defaults: e.WATCH_DEFAULTS, timezone: e.WATCH_TIMEZONE }, 'WATCH_'));
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
@@ -358,6 +380,16 @@ export function loadConfig(
       targetDbfs: e.LEVEL_TARGET_DBFS,
       maxPeakDbfs: e.LEVEL_MAX_PEAK_DBFS,
       maxGainDb: e.LEVEL_MAX_GAIN_DB,
+    },
+    watch: {
+      dir: e.WATCH_DIR === undefined ? undefined : path.resolve(e.WATCH_DIR),
+      pattern: e.WATCH_PATTERN,
+      defaults: e.WATCH_DEFAULTS,
+      timezone: e.WATCH_TIMEZONE,
+      sidecar: e.WATCH_SIDECAR,
+      stableSeconds: e.WATCH_STABLE_SECONDS,
+      pollSeconds: e.WATCH_POLL_SECONDS,
+      stateDir: path.resolve(e.WATCH_STATE_DIR),
     },
   };
   return deepFreeze(config);

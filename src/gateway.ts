@@ -22,6 +22,8 @@ export interface RunningGateway {
   server: http.Server;
   bins: FfmpegBinaries;
   upstreamUrl: string;
+  /** The client every delivery uses (also the watched folder's, WATCH_DIR). */
+  upstream: UpstreamClient;
   emulator: RunningEmulator | undefined;
   /** The ffmpeg/ffprobe admission queue (CONCURRENCY, QUEUE_LIMIT). */
   queue: WorkQueue;
@@ -126,5 +128,5 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     })();
     return closing;
   };
-  return { url, port, server, bins, upstreamUrl: upstream.url, emulator, queue, lifecycle, delivery: delivery.service, close };
+  return { url, port, server, bins, upstreamUrl: upstream.url, upstream, emulator, queue, lifecycle, delivery: delivery.service, close };
 }

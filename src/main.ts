@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * CLI entry: serve | emulator | transcode | probe.
+ * CLI entry: serve | emulator | import | watch | transcode | probe.
  * Every command shares the core used by the HTTP service.
  */
 import { Command } from 'commander';
@@ -17,6 +17,8 @@ import { prepareAudio } from './pipeline/prepare.js';
 import { extensionOf } from './http/intake.js';
 import { GatewayError } from './errors.js';
 import { killAllChildren } from './media/process.js';
+import { registerFileDoors } from './import/cli.js';
+import { startServeWatcher } from './import/serve-watch.js';
 
 function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
   try {
@@ -55,6 +57,8 @@ program
       logger.fatal({ err: error }, 'startup failed');
       process.exit(1);
     }
+    // WATCH_DIR: the watched folder delivers through the same upstream, in this process.
+    const watcher = config.watch.dir ? startServeWatcher(config, gateway, logger) : undefined;
     const shutdown = (signal: string): void => {
       logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
       // Backstop only: close() itself aborts what is left after the grace period and waits a few seconds for cleanup.
@@ -63,10 +67,12 @@ program
         process.exit(1);
       }, config.shutdownGraceMs + 15_000);
       hard.unref();
-      void gateway.close().then(() => {
-        killAllChildren();
-        process.exit(0);
-      });
+      void Promise.resolve(watcher?.close())
+        .then(() => gateway.close())
+        .then(() => {
+          killAllChildren();
+          process.exit(0);
+        });
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
@@ -153,5 +159,7 @@ program
       await rm(workDir, { recursive: true, force: true });
     }
   });
+
+registerFileDoors(program);
 
 program.parseAsync(process.argv).catch(fail);

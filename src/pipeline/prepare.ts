@@ -73,8 +73,12 @@ const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'p
 /** Above this no recorder writes, and ffmpeg refuses to open the file. */
 const MAX_PLAUSIBLE_RATE = 768_000;
 
-export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
-  const t0 = performance.now();
+/** probe → plan, without touching the file: what prepareAudio would do (also `import --dry-run`). */
+export async function inspectAudio(
+  input: AudioInput,
+  deps: PrepareDeps,
+  signal?: AbortSignal,
+): Promise<{ probed: ProbeResult; wav: WavInfo | null; mp3: Mp3Info | null; plan: Plan }> {
   // Compliant WAV/MP3 is read by our own parsers; everything else goes through ffprobe.
   const fast = deps.forceTranscode ? undefined : await probeCompliant(input.path, input.extension);
   const probed = fast?.probe ?? (await probeOrFail(input, deps, signal));
@@ -101,6 +105,12 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
     input.path,
     probed,
   );
+  return { probed, wav, mp3, plan };
+}
+
+export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+  const t0 = performance.now();
+  const { probed, wav, mp3, plan } = await inspectAudio(input, deps, signal);
   const t1 = performance.now();
 
   let outputPath = input.path;

@@ -1,0 +1,260 @@
+/**
+ * The CLI doors: `import <source>` (a folder or a manifest, resumable) and
+ * `watch <dir>`. Exit codes: 0 all delivered or already there, 1 anything
+ * failed, 2 usage or configuration errors.
+ */
+import type { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createLogger, type Logger } from '../logger.js';
+import { killAllChildren } from '../media/process.js';
+import { isManifest, ManifestError } from './manifest.js';
+import { startProgress } from './progress.js';
+import { ReportWriter } from './report.js';
+import { exitCodeFor, runItems, summaryText } from './run.js';
+import { openRuntime, RuntimeError, type DoorRuntime } from './runtime.js';
+import { fileDoorProblems, metadataSources, SIDECAR_MODES, type SidecarMode } from './settings.js';
+import { itemsFromFolder, itemsFromManifest } from './sources.js';
+import { StateLockedError, StateStore } from './state.js';
+import { FolderWatcher } from './watch.js';
+
+const USAGE = 2;
+
+function usage(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(USAGE);
+}
+
+/** The `serve` configuration; a CLI door has no listener, so caller authentication is not demanded of it. */
+function doorConfig(overrides: Record<string, string | undefined>): Config {
+  const env = { ...process.env };
+  if (!env.GATEWAY_API_KEYS && !env.GATEWAY_BASIC_USERS) env.ALLOW_ANONYMOUS = 'true';
+  try {
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    return loadConfig(env, defined);
+  } catch (error) {
+    if (error instanceof ConfigError) usage(error.message);
+    throw error;
+  }
+}
+
+/** Logs go to stderr: stdout carries the summary. */
+function stderrLogger(config: Config): Logger {
+  return createLogger(config.logLevel, pino.destination({ fd: 2, sync: true }));
+}
+
+const positiveInt = (name: string, value: string | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) usage(`${name}: must be a whole number from 1 to 1024`);
+  return n;
+};
+
+function openState(dir: string): StateStore {
+  try {
+    return StateStore.open(path.resolve(dir));
+  } catch (error) {
+    if (error instanceof StateLockedError) usage(error.message);
+    throw error;
+  }
+}
+
+async function openRuntimeOrExit(config: Config, logger: Logger): Promise<DoorRuntime> {
+  try {
+    return await openRuntime(config, logger);
+  } catch (error) {
+    if (error instanceof RuntimeError) usage(error.message);
+    throw error;
+  }
+}
+
+interface ImportFlags {
+  pattern?: string;
+  defaults?: string;
+  timezone: string;
+  state: string;
+  report?: string;
+  dryRun?: boolean;
+  retryFailed?: boolean;
+  concurrency?: string;
+  progressSeconds: string;
+}
+
+async function importCommand(source: string, flags: ImportFlags): Promise<void> {
+  const config = doorConfig({});
+  const problems = fileDoorProblems({ pattern: flags.pattern, defaults: flags.defaults, timezone: flags.timezone }, '--');
+  const concurrency = positiveInt('--concurrency', flags.concurrency, os.availableParallelism());
+  const info = await stat(source).catch(() => undefined);
+  if (!info) problems.push(`${source}: no such file or folder`);
+  else if (!info.isDirectory() && !isManifest(source)) problems.push(`${source}: give a folder, or a manifest ending in .csv or .jsonl`);
+  if (problems.length > 0) usage(`Invalid import:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  const sources = metadataSources({ pattern: flags.pattern, defaults: flags.defaults, timezone: flags.timezone }, config.limits.maxDurationSeconds);
+
+  const root = path.resolve(source);
+  let items;
+  try {
+    items = info!.isDirectory() ? await itemsFromFolder(root, sources) : await itemsFromManifest(root, sources);
+  } catch (error) {
+    if (error instanceof ManifestError) usage(error.message);
+    throw error;
+  }
+  const logger = stderrLogger(config);
+  const state = openState(flags.state);
+  const runtime = await openRuntimeOrExit(config, logger);
+  const controller = new AbortController();
+  const stop = (): void => {
+    process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
+    controller.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  const report = flags.report ? new ReportWriter(path.resolve(flags.report)) : undefined;
+  process.stderr.write(
+    `${flags.dryRun ? 'Dry run of' : 'Importing'} ${items.length} file(s) from ${source} to ${runtime.upstreamUrl}, ${concurrency} at a time\n`,
+  );
+  let progress: ReturnType<typeof startProgress> | undefined;
+  const summary = await runItems(
+    items,
+    {
+      state,
+      deps: runtime.deps,
+      owner: { id: 'cli:import' },
+      tmpDir: config.tmpDir,
+      dryRun: flags.dryRun === true,
+      retryFailed: flags.retryFailed === true,
+      signal: controller.signal,
+    },
+    concurrency,
+    {
+      onStart: (counters) => {
+        const seconds = Number(flags.progressSeconds);
+        progress = startProgress(counters, process.stderr, { intervalMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 5) * 1000 });
+      },
+      onFile: (r) => {
+        report?.add(r);
+        if (r.status === 'failed' || r.status === 'invalid') {
+          if (!process.stderr.isTTY) process.stderr.write(`${r.status}: ${r.path}: ${r.error ?? ''}\n`);
+        }
+        progress?.update();
+      },
+    },
+  ).finally(() => progress?.stop());
+  await report?.close();
+  state.close();
+  await runtime.close();
+  process.stdout.write(summaryText(summary, flags.dryRun === true));
+  if (summary.reports.some((r) => r.status === 'failed' || r.status === 'invalid')) {
+    process.stdout.write('Problems:\n');
+    for (const r of summary.reports) if (r.status === 'failed' || r.status === 'invalid') process.stdout.write(`  ${r.path}: ${r.error ?? r.status}\n`);
+  }
+  killAllChildren();
+  process.exit(exitCodeFor(summary));
+}
+
+interface WatchFlags {
+  pattern?: string;
+  defaults?: string;
+  timezone?: string;
+  sidecar?: string;
+  stableSeconds?: string;
+  pollSeconds?: string;
+  state?: string;
+  concurrency?: string;
+}
+
+/** Starts the watcher for a configuration (the `watch` command, and `serve` with WATCH_DIR). */
+export function startWatcher(config: Config, dir: string, runtime: Pick<DoorRuntime, 'deps'>, state: StateStore, logger: Logger, concurrency: number): FolderWatcher {
+  const sources = metadataSources({ pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone }, config.limits.maxDurationSeconds);
+  const watcher = new FolderWatcher(
+    {
+      dir,
+      sources,
+      sidecarRequired: config.watch.sidecar === 'required',
+      stableSeconds: config.watch.stableSeconds,
+      pollSeconds: config.watch.pollSeconds,
+      concurrency,
+    },
+    { state, deps: runtime.deps, owner: { id: 'watch' }, tmpDir: config.tmpDir },
+    logger.child({ component: 'watch' }),
+  );
+  watcher.start();
+  return watcher;
+}
+
+async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
+  if (flags.sidecar !== undefined && !(SIDECAR_MODES as readonly string[]).includes(flags.sidecar)) usage(`--sidecar: must be one of ${SIDECAR_MODES.join(', ')}`);
+  const config = doorConfig({
+    WATCH_DIR: dir,
+    WATCH_PATTERN: flags.pattern,
+    WATCH_DEFAULTS: flags.defaults,
+    WATCH_TIMEZONE: flags.timezone,
+    WATCH_SIDECAR: flags.sidecar as SidecarMode | undefined,
+    WATCH_STABLE_SECONDS: flags.stableSeconds,
+    WATCH_POLL_SECONDS: flags.pollSeconds,
+    WATCH_STATE_DIR: flags.state,
+  });
+  const info = await stat(config.watch.dir!).catch(() => undefined);
+  if (!info?.isDirectory()) usage(`${dir}: no such folder`);
+  const concurrency = positiveInt('--concurrency', flags.concurrency, os.availableParallelism());
+  const logger = createLogger(config.logLevel);
+  const state = openState(config.watch.stateDir);
+  const runtime = await openRuntimeOrExit(config, logger);
+  const watcher = startWatcher(config, config.watch.dir!, runtime, state, logger, concurrency);
+  const shutdown = (): void => {
+    void watcher.close().then(async () => {
+      state.close();
+      await runtime.close();
+      killAllChildren();
+      process.exit(0);
+    });
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+const exitAsUsage = (cmd: Command): Command =>
+  cmd.exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : USAGE);
+  });
+
+export function registerFileDoors(program: Command): void {
+  exitAsUsage(
+    program
+      .command('import')
+      .description('import a folder (recursively) or a manifest (.csv, .jsonl) of recordings; resumable')
+      .argument('<source>')
+      .option('--pattern <pattern>', 'metadata from file names, e.g. "{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}"')
+      .option('--defaults <json>', 'jsondata fields for what no other source gives')
+      .option('--timezone <zone>', 'IANA time zone of start times without an offset', 'UTC')
+      .option('--state <dir>', 'where progress is kept (rerun with the same to resume)', 'data/import-state')
+      .option('--report <file.csv>', 'one line per file: path, status, Imagicle ids, parts, duration, decision, error')
+      .option('--dry-run', 'probe and check everything, send nothing')
+      .option('--retry-failed', 'send again the files an earlier run recorded as failed')
+      .option('--concurrency <n>', 'files at once (default: the number of cores)')
+      .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
+      .action(async (source: string, flags: ImportFlags) => {
+        await importCommand(source, flags);
+      }),
+  );
+  exitAsUsage(
+    program
+      .command('watch')
+      .description('deliver the recordings dropped into a folder (polling; works on network shares)')
+      .argument('<dir>')
+      .option('--pattern <pattern>', 'metadata from file names (WATCH_PATTERN)')
+      .option('--defaults <json>', 'jsondata fields for what no other source gives (WATCH_DEFAULTS)')
+      .option('--timezone <zone>', 'time zone of start times without an offset (WATCH_TIMEZONE)')
+      .option('--sidecar <mode>', 'required: take a file once its .json exists; optional: once stable (WATCH_SIDECAR)')
+      .option('--stable-seconds <s>', 'size and mtime unchanged this long (WATCH_STABLE_SECONDS, default 5)')
+      .option('--poll-seconds <s>', 'seconds between scans (WATCH_POLL_SECONDS, default 2)')
+      .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state)')
+      .option('--concurrency <n>', 'files at once (default: the number of cores)')
+      .action(async (dir: string, flags: WatchFlags) => {
+        await watchCommand(dir, flags);
+      }),
+  );
+}

@@ -1,0 +1,185 @@
+/**
+ * One imported file, from its state to its outcome: skip what an earlier run
+ * delivered, recognise the same recording under another path, probe only
+ * (dry run), or deliver it through the pipeline with the state as the part
+ * journal. Shared by `import` and `watch`.
+ */
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { toGatewayError } from '../errors.js';
+import { dedupKey, sha256File } from '../delivery/dedup.js';
+import { formatIsoDuration } from '../media/duration.js';
+import { deliverRecording, type DeliverRecordingDeps, type Owner, type PartJournal } from '../pipeline/deliver-recording.js';
+import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
+import { extensionOf } from '../http/intake.js';
+import type { ImportItem } from './sources.js';
+import type { StateStore } from './state.js';
+
+export type FileStatus = 'delivered' | 'already-delivered' | 'duplicate' | 'failed' | 'invalid' | 'would-send' | 'interrupted';
+
+export interface FileReport {
+  path: string;
+  status: FileStatus;
+  ids: string[];
+  parts: number | undefined;
+  /** ISO 8601, as sent (the whole recording). */
+  duration: string | undefined;
+  durationSeconds: number;
+  decision: string | undefined;
+  error: string | undefined;
+  /** Imagicle refused it (4xx) rather than an outage: the watcher moves it to failed/. */
+  permanent: boolean;
+  /** Re-sent parts whose earlier attempt may have reached Imagicle (the crash window). */
+  possibleDuplicates: number;
+}
+
+export interface ProcessContext {
+  state: StateStore;
+  deps: DeliverRecordingDeps;
+  owner: Owner;
+  tmpDir: string;
+  dryRun: boolean;
+  retryFailed: boolean;
+  signal: AbortSignal;
+}
+
+const blank = (item: ImportItem, status: FileStatus, extra: Partial<FileReport> = {}): FileReport => ({
+  path: item.display,
+  status,
+  ids: [],
+  parts: undefined,
+  duration: undefined,
+  durationSeconds: 0,
+  decision: undefined,
+  error: undefined,
+  permanent: false,
+  possibleDuplicates: 0,
+  ...extra,
+});
+
+/** Imagicle's 201 body is opaque: a JSON string is the id, an object's `id` if it has one. */
+export function recordingId(answer: string | null | undefined): string {
+  if (!answer) return '';
+  try {
+    const json: unknown = JSON.parse(answer);
+    if (typeof json === 'string') return json;
+    if (json && typeof json === 'object' && 'id' in json) return String((json as { id: unknown }).id);
+    return answer;
+  } catch {
+    return answer;
+  }
+}
+
+const audioInput = (file: string): AudioInput => ({ path: file, originalName: path.basename(file), extension: extensionOf(file) });
+
+export async function processFile(item: ImportItem, ctx: ProcessContext): Promise<FileReport> {
+  const { state } = ctx;
+  let size: number;
+  let mtimeMs: number;
+  try {
+    const s = await stat(item.path);
+    if (item.remotePath) await stat(item.remotePath);
+    size = s.size;
+    mtimeMs = Math.trunc(s.mtimeMs);
+  } catch (error) {
+    return blank(item, 'failed', { error: `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+  }
+  const row = state.get(item.path);
+  const sameKey = row !== undefined && row.size === size && row.mtimeMs === mtimeMs;
+  const earlier = (status: FileStatus): FileReport =>
+    blank(item, status, { ids: row!.ids, parts: row!.parts ?? undefined, duration: row!.duration ?? undefined, decision: row!.decision ?? undefined, error: row!.error ?? undefined });
+  if (sameKey && row.status === 'delivered') return earlier('already-delivered');
+  if (sameKey && row.status === 'failed' && !ctx.retryFailed && !ctx.dryRun) return earlier('failed');
+  if (!item.metadata.ok) return blank(item, 'invalid', { error: item.metadata.reason });
+  const metadata = item.metadata.metadata;
+
+  const hashes = [await sha256File(item.path), ...(item.remotePath ? [await sha256File(item.remotePath)] : [])];
+  const key = dedupKey(metadata.pbxCallId, hashes);
+  const sameContent = row !== undefined && row.dedupKey === key;
+  if (row && !sameKey && sameContent) {
+    // Touched or copied back: the same recording, still keyed by its path.
+    state.rekey(item.path, size, mtimeMs);
+    if (row.status === 'delivered') return earlier('already-delivered');
+    if (row.status === 'failed' && !ctx.retryFailed && !ctx.dryRun) return earlier('failed');
+  }
+  const twin = state.deliveredDuplicate(key, item.path);
+  if (twin) return blank(item, 'duplicate', { ids: twin.ids, parts: twin.parts ?? undefined, error: `the same recording was delivered from ${twin.path}` });
+
+  if (ctx.dryRun) return dryRun(item, ctx);
+
+  state.begin(item.path, size, mtimeMs, key, sameContent);
+  await mkdir(ctx.tmpDir, { recursive: true });
+  const workDir = await mkdtemp(path.join(ctx.tmpDir, 'import-'));
+  let possibleDuplicates = 0;
+  const journal: PartJournal = {
+    isDelivered(index, count) {
+      const part = state.partState(item.path, index);
+      if (part?.state !== 'sent') return false;
+      if (part.count !== count) {
+        throw new Error(`part ${index} was delivered as one of ${part.count} parts, but the file now renders to ${count}: not sent again`);
+      }
+      return true;
+    },
+    beforeAttempt(part) {
+      const before = state.partState(item.path, part.index);
+      if (before?.state === 'sending' || before?.state === 'ambiguous') possibleDuplicates += 1;
+      state.markSending(item.path, part.index, part.count);
+    },
+    afterAttempt(part, verdict, result) {
+      const next = verdict === 'success' ? 'sent' : verdict === 'ambiguous' ? 'ambiguous' : 'pending';
+      state.markPart(item.path, part.index, next, result.response?.body);
+    },
+  };
+  try {
+    const result = await deliverRecording(
+      { metadata, audio: audioInput(item.path), remoteAudio: item.remotePath ? audioInput(item.remotePath) : undefined, stereoOptions: item.stereoOptions },
+      ctx.owner,
+      workDir,
+      ctx.deps,
+      journal,
+      ctx.signal,
+    );
+    const details = {
+      parts: result.fitted.parts.length,
+      duration: result.prepared.isoDuration,
+      decision: result.fitted.oversize.action === 'none' ? result.prepared.plan.action : `${result.prepared.plan.action}+${result.fitted.oversize.action}`,
+      ids: state.sentParts(item.path).map((p) => recordingId(p.answer)),
+    };
+    const common = { ...details, durationSeconds: result.prepared.durationSeconds, possibleDuplicates };
+    if (result.outcome.kind === 'delivered') {
+      state.finish(item.path, 'delivered', details);
+      return blank(item, 'delivered', common);
+    }
+    const error = `part ${result.outcome.part}/${details.parts}: ${result.outcome.message}`;
+    state.finish(item.path, 'failed', { ...details, error });
+    return blank(item, 'failed', { ...common, error, permanent: result.outcome.kind === 'permanent' });
+  } catch (thrown) {
+    const gw = toGatewayError(thrown);
+    if (gw.code === 'ABORTED' || ctx.signal.aborted) return blank(item, 'interrupted', { error: 'interrupted', possibleDuplicates });
+    const error = thrown instanceof Error ? thrown.message : gw.message;
+    state.finish(item.path, 'failed', { error });
+    // The gateway's own refusal (bad audio, too long, …) is as final as Imagicle's 4xx.
+    return blank(item, 'failed', { error, permanent: gw.status < 500, possibleDuplicates });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Probes and plans without sending: what would go, or why it cannot. */
+async function dryRun(item: ImportItem, ctx: ProcessContext): Promise<FileReport> {
+  try {
+    const legs = [item.path, ...(item.remotePath ? [item.remotePath] : [])];
+    const inspected = [];
+    for (const leg of legs) inspected.push(await inspectAudio(audioInput(leg), ctx.deps, ctx.signal));
+    const first = inspected[0]!;
+    const seconds = Math.max(...inspected.map((i) => i.probed.durationSeconds ?? 0));
+    return blank(item, 'would-send', {
+      duration: seconds > 0 ? formatIsoDuration(seconds) : undefined,
+      durationSeconds: seconds,
+      decision: legs.length > 1 ? 'merge-legs' : first.plan.action,
+    });
+  } catch (thrown) {
+    const gw = toGatewayError(thrown);
+    return blank(item, 'failed', { error: gw.message, permanent: true });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * An import run: every item through processFile(), `concurrency` at a time,
+ * each outcome counted, reported (CSV) and shown (progress) as it comes.
+ */
+import { processFile, type FileReport, type ProcessContext } from './process-file.js';
+import { count, newCounters, type Counters } from './progress.js';
+import type { ImportItem } from './sources.js';
+
+export interface RunHooks {
+  onStart?: (counters: Counters) => void;
+  onFile?: (report: FileReport, counters: Counters) => void;
+}
+
+export interface RunSummary {
+  counters: Counters;
+  reports: FileReport[];
+  elapsedMs: number;
+  interrupted: boolean;
+}
+
+export async function runItems(items: readonly ImportItem[], ctx: ProcessContext, concurrency: number, hooks: RunHooks = {}): Promise<RunSummary> {
+  const counters = newCounters(items.length);
+  hooks.onStart?.(counters);
+  const reports: FileReport[] = [];
+  let next = 0;
+  const slot = async (): Promise<void> => {
+    while (next < items.length && !ctx.signal.aborted) {
+      const item = items[next++]!;
+      const report = await processFile(item, ctx);
+      if (report.status === 'interrupted') continue;
+      reports.push(report);
+      count(counters, report);
+      hooks.onFile?.(report, counters);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, slot));
+  return { counters, reports, elapsedMs: Date.now() - counters.startedAt, interrupted: ctx.signal.aborted };
+}
+
+export function summaryText(s: RunSummary, dryRun: boolean): string {
+  const c = s.counters;
+  const by = (status: FileReport['status']): number => s.reports.filter((r) => r.status === status).length;
+  const lines = [
+    `${dryRun ? 'Dry run' : 'Import'} ${s.interrupted ? 'interrupted' : 'finished'} in ${(s.elapsedMs / 1000).toFixed(1)} s: ${c.done} of ${c.total} files`,
+    dryRun
+      ? `  would send:         ${by('would-send')}`
+      : `  delivered:          ${by('delivered')} (${(c.audioSeconds / 3600).toFixed(2)} h of audio, ${s.reports.reduce((n, r) => n + (r.status === 'delivered' ? (r.parts ?? 0) : 0), 0)} recordings in Imagicle)`,
+    `  already delivered:  ${by('already-delivered')}`,
+    `  same recording as another file: ${by('duplicate')}`,
+    `  invalid metadata:   ${by('invalid')}`,
+    `  failed:             ${by('failed')}`,
+    `  possible duplicates (a part re-sent after an interrupted send): ${c.possibleDuplicates}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** 0: everything delivered or already there; 1: anything failed, invalid or left undone. */
+export function exitCodeFor(s: RunSummary): 0 | 1 {
+  if (s.interrupted) return 1;
+  return s.reports.some((r) => r.status === 'failed' || r.status === 'invalid') ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+/**
+ * What the file doors need to deliver in process, built from the same
+ * configuration as `serve`: ffmpeg checked, the upstream client (or the
+ * embedded emulator, announced as loudly as `serve` does), the retry policy.
+ */
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { UpstreamClient } from '../imagicle/client.js';
+import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpeg.js';
+import type { DeliverRecordingDeps } from '../pipeline/deliver-recording.js';
+import { prepareSettingsFor } from '../delivery/setup.js';
+
+export interface DoorRuntime {
+  deps: DeliverRecordingDeps;
+  upstreamUrl: string;
+  close(): Promise<void>;
+}
+
+export class RuntimeError extends Error {}
+
+export function depsFor(config: Config, bins: FfmpegBinaries, upstream: UpstreamClient): DeliverRecordingDeps {
+  return {
+    // The same media settings as `serve` (LEVEL, VOX_SAMPLE_RATE, stereo, limits).
+    ...prepareSettingsFor(config, bins),
+    deliver: (upload) => upstream.postRecording(upload),
+    policy: config.delivery.retry,
+  };
+}
+
+export async function openRuntime(config: Config, logger: Logger): Promise<DoorRuntime> {
+  const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
+  const tools = await checkTools(bins);
+  if (!tools.ok) throw new RuntimeError(`ffmpeg is not usable: ${tools.problems.join('; ')}`);
+  let emulator: RunningEmulator | undefined;
+  let base = config.imagicleUrl;
+  if (!base) {
+    emulator = await startEmulator({
+      port: config.emulatorPort,
+      host: '127.0.0.1',
+      storageDir: config.emulatorDir,
+      logger: logger.child({ component: 'emulator' }, { level: 'warn' }),
+    });
+    base = emulator.url;
+    logger.warn(
+      { emulator: emulator.url, storage: config.emulatorDir },
+      `NO IMAGICLE_URL SET: recordings go to the EMBEDDED IMAGICLE EMULATOR at ${emulator.url} (kept in ${config.emulatorDir}). Set IMAGICLE_URL to deliver to a real server.`,
+    );
+  }
+  if (config.upstreamTls.insecure) logger.warn({ upstream: base }, 'IMAGICLE_TLS_INSECURE=true: the certificate of Imagicle is NOT verified');
+  const upstream = new UpstreamClient({
+    baseUrl: base,
+    credentials: config.imagicleCredentials,
+    timeoutMs: config.upstreamTimeoutMs,
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    minBytesPerSecond: config.upstreamMinBytesPerSecond,
+    tls: { ca: config.upstreamTls.ca, rejectUnauthorized: !config.upstreamTls.insecure },
+  });
+  return {
+    deps: depsFor(config, bins, upstream),
+    upstreamUrl: upstream.url,
+    close: async () => {
+      await upstream.close();
+      await emulator?.close();
+    },
+  };
+}

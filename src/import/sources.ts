@@ -1,0 +1,150 @@
+/**
+ * What an import or a watched folder holds: recordings (one file, or two
+ * legs from a manifest row), each with its metadata resolved from the
+ * manifest, the sidecar, the pattern and the defaults, or the reason it
+ * cannot be sent.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { extensionOf } from '../http/intake.js';
+import { RAW_HINTS } from '../media/formats.js';
+import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import { parseStereoOptions } from '../http/stereo-options.js';
+import { GatewayError } from '../errors.js';
+import type { CompiledPattern } from './pattern.js';
+import { patternLayer, PatternError, resolveMetadata, sidecarLayer, type MetadataLayer, type Resolved } from './metadata.js';
+import { readManifest } from './manifest.js';
+
+export interface MetadataSources {
+  pattern?: CompiledPattern | undefined;
+  defaults?: MetadataLayer | undefined;
+  timezone: string;
+  /** Longest leg offset a manifest may ask for (MAX_DURATION_SECONDS). */
+  maxOffsetMs: number;
+}
+
+export interface ImportItem {
+  /** Absolute path of the audio (the local leg for two legs): the key in the state store. */
+  path: string;
+  /** Path shown in the report: relative to the import root. */
+  display: string;
+  remotePath?: string | undefined;
+  /** The sidecar that went with it, if any (the watcher moves it along). */
+  sidecarPath?: string | undefined;
+  metadata: Resolved;
+  stereoOptions?: StereoRequestOptions | undefined;
+}
+
+/** Extensions taken from a folder: the raw telephony ones we decode by name, and common audio containers. */
+export const AUDIO_EXTENSIONS: ReadonlySet<string> = new Set([
+  ...Object.keys(RAW_HINTS),
+  ...['wav', 'wave', 'mp3', 'ogg', 'oga', 'opus', 'spx', 'flac', 'm4a', 'aac', 'amr', 'awb', 'wma', 'webm', 'mka', 'aif', 'aiff', 'au', 'caf', 'mp2', 'ac3', 'vox'],
+]);
+
+export function isAudioFile(name: string): boolean {
+  return AUDIO_EXTENSIONS.has(path.extname(name).slice(1).toLowerCase());
+}
+
+export function sidecarFor(file: string): string {
+  return file.replace(/\.[^./\\]*$/, '') + '.json';
+}
+
+/** Every audio file under `root`, sorted, skipping hidden entries and the named folders (relative to root). */
+export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (!skipDirs.has(path.relative(root, full))) await visit(full);
+      } else if (entry.isFile() && isAudioFile(entry.name)) {
+        found.push(full);
+      }
+    }
+  };
+  await visit(root);
+  return found;
+}
+
+async function readSidecar(file: string): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string }> {
+  const sidecar = sidecarFor(file);
+  let text: string;
+  try {
+    text = await readFile(sidecar, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { layer: undefined };
+    return { layer: undefined, problem: `cannot read the sidecar ${path.basename(sidecar)}: ${(error as Error).message}`, path: sidecar };
+  }
+  try {
+    return { layer: sidecarLayer(text), path: sidecar };
+  } catch (error) {
+    return { layer: undefined, problem: `${path.basename(sidecar)}: ${(error as Error).message}`, path: sidecar };
+  }
+}
+
+/** defaults < pattern < sidecar < manifest row, then the schema; the first problem found is the reason. */
+async function resolveFor(file: string, relative: string, sources: MetadataSources, manifestLayer?: MetadataLayer): Promise<{ metadata: Resolved; sidecarPath: string | undefined }> {
+  const sidecar = await readSidecar(file);
+  if (sidecar.problem) return { metadata: { ok: false, reason: sidecar.problem }, sidecarPath: sidecar.path };
+  let fromPattern: MetadataLayer | undefined;
+  let patternMiss = false;
+  if (sources.pattern) {
+    try {
+      fromPattern = patternLayer(sources.pattern, relative, sources.timezone);
+      patternMiss = fromPattern === undefined;
+    } catch (error) {
+      if (!(error instanceof PatternError)) throw error;
+      if (!sidecar.layer && !manifestLayer) return { metadata: { ok: false, reason: `file name: ${error.message}` }, sidecarPath: sidecar.path };
+    }
+  }
+  const metadata = resolveMetadata([sources.defaults, fromPattern, sidecar.layer, manifestLayer], sources.timezone);
+  if (!metadata.ok && patternMiss) {
+    return { metadata: { ok: false, reason: `the name does not match --pattern ${sources.pattern!.source}; ${metadata.reason}` }, sidecarPath: sidecar.path };
+  }
+  return { metadata, sidecarPath: sidecar.path };
+}
+
+export async function itemForFile(file: string, root: string, sources: MetadataSources): Promise<ImportItem> {
+  const relative = path.relative(root, file).split(path.sep).join('/');
+  const { metadata, sidecarPath } = await resolveFor(file, relative, sources);
+  return { path: file, display: relative, sidecarPath, metadata };
+}
+
+export async function itemsFromFolder(root: string, sources: MetadataSources): Promise<ImportItem[]> {
+  const files = await walkAudio(root);
+  const items: ImportItem[] = [];
+  for (const file of files) items.push(await itemForFile(file, root, sources));
+  return items;
+}
+
+export async function itemsFromManifest(manifest: string, sources: MetadataSources): Promise<ImportItem[]> {
+  const root = path.dirname(manifest);
+  const rows = await readManifest(manifest);
+  const items: ImportItem[] = [];
+  for (const row of rows) {
+    const where = `${path.basename(manifest)} line ${row.line}`;
+    if (row.problem || !row.file) {
+      items.push({ path: path.join(root, `#line-${row.line}`), display: where, metadata: { ok: false, reason: row.problem ?? `${where}: the file column is empty` } });
+      continue;
+    }
+    const file = path.resolve(root, row.file);
+    const remotePath = row.remoteFile ? path.resolve(root, row.remoteFile) : undefined;
+    const relative = path.relative(root, file).split(path.sep).join('/');
+    let { metadata } = await resolveFor(file, relative, sources, row.layer);
+    let stereoOptions: StereoRequestOptions | undefined;
+    try {
+      const fields = Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<string, string>;
+      stereoOptions = parseStereoOptions(fields, {}, sources.maxOffsetMs);
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      if (metadata.ok) metadata = { ok: false, reason: error.message };
+    }
+    items.push({ path: file, display: row.file, remotePath, metadata, stereoOptions });
+  }
+  return items;
+}
+
+export { extensionOf };

@@ -1,0 +1,185 @@
+/**
+ * A watched folder (`watch <dir>`, WATCH_DIR for `serve`), by polling, so
+ * that network shares work (no inotify there).
+ *
+ * A file is taken only when complete: with the sidecar required, once its
+ * `<base>.json` exists (the source writes it last: the commit marker);
+ * otherwise once its size and mtime (and its sidecar's, if any) have not
+ * changed for `stableSeconds`, seen by two polls at least that far apart.
+ * After delivery it moves to done/<yyyy-mm-dd>/, a permanent failure to
+ * failed/ with `<name>.error.json`; an outage leaves it in place, retried
+ * with a growing delay. The state store (state.ts) makes a restart resume
+ * without a second delivery, also between delivery and move.
+ */
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../logger.js';
+import { processFile, type FileReport, type ProcessContext } from './process-file.js';
+import { itemForFile, sidecarFor, walkAudio, type MetadataSources } from './sources.js';
+
+export interface WatchOptions {
+  dir: string;
+  sources: MetadataSources;
+  sidecarRequired: boolean;
+  stableSeconds: number;
+  pollSeconds: number;
+  concurrency: number;
+}
+
+export const DONE_DIR = 'done';
+export const FAILED_DIR = 'failed';
+
+interface Observation {
+  signature: string;
+  since: number;
+}
+
+/** Longest wait before an outage-failed file is tried again. */
+const MAX_RETRY_DELAY_MS = 10 * 60_000;
+
+export class FolderWatcher {
+  private readonly seen = new Map<string, Observation>();
+  private readonly retryAt = new Map<string, { at: number; failures: number }>();
+  private readonly busy = new Set<string>();
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private readonly queue: string[] = [];
+
+  constructor(
+    private readonly options: WatchOptions,
+    private readonly ctx: Omit<ProcessContext, 'signal' | 'dryRun' | 'retryFailed'>,
+    private readonly logger: Logger,
+    private readonly onFile: (report: FileReport, moved: string | undefined) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    this.logger.info(
+      { dir: this.options.dir, sidecar: this.options.sidecarRequired ? 'required' : 'optional', stableSeconds: this.options.stableSeconds, pollSeconds: this.options.pollSeconds },
+      'watching folder',
+    );
+    const tick = (): void => {
+      this.scanning = this.scan()
+        .catch((error: unknown) => this.logger.error({ err: error, dir: this.options.dir }, 'watch scan failed'))
+        .finally(() => {
+          if (!this.controller.signal.aborted) this.timer = setTimeout(tick, this.options.pollSeconds * 1000);
+        });
+    };
+    tick();
+  }
+
+  async close(): Promise<void> {
+    this.controller.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.queue.length = 0;
+    await this.scanning;
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** One poll: observe every file, queue the complete ones, start work up to the concurrency. */
+  async scan(now = Date.now()): Promise<void> {
+    const { dir } = this.options;
+    const files = await walkAudio(dir, new Set([DONE_DIR, FAILED_DIR]));
+    const present = new Set(files);
+    for (const known of this.seen.keys()) if (!present.has(known)) this.seen.delete(known);
+    for (const known of this.retryAt.keys()) if (!present.has(known)) this.retryAt.delete(known);
+    for (const file of files) {
+      if (this.controller.signal.aborted) return;
+      if (this.busy.has(file)) continue;
+      const retry = this.retryAt.get(file);
+      if (retry && retry.at > now) continue;
+      if (await this.isComplete(file, now)) {
+        this.busy.add(file);
+        this.queue.push(file);
+      }
+    }
+    this.pump();
+  }
+
+  private async isComplete(file: string, now: number): Promise<boolean> {
+    const sidecar = await stat(sidecarFor(file)).catch(() => undefined);
+    if (this.options.sidecarRequired) return sidecar !== undefined;
+    const audio = await stat(file).catch(() => undefined);
+    if (!audio) return false;
+    const signature = `${audio.size}:${audio.mtimeMs}:${sidecar ? `${sidecar.size}:${sidecar.mtimeMs}` : '-'}`;
+    const before = this.seen.get(file);
+    if (!before || before.signature !== signature) {
+      this.seen.set(file, { signature, since: now });
+      return false;
+    }
+    return now - before.since >= this.options.stableSeconds * 1000;
+  }
+
+  private pump(): void {
+    while (this.running.size < this.options.concurrency && this.queue.length > 0 && !this.controller.signal.aborted) {
+      const file = this.queue.shift()!;
+      const job = this.take(file)
+        .catch((error: unknown) => this.logger.error({ err: error, file }, 'watch: file not processed'))
+        .finally(() => {
+          this.busy.delete(file);
+          this.seen.delete(file);
+          this.running.delete(job);
+          this.pump();
+        });
+      this.running.add(job);
+    }
+  }
+
+  private async take(file: string): Promise<void> {
+    const { dir } = this.options;
+    const item = await itemForFile(file, dir, this.options.sources);
+    const report = await processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
+    const log = { file: item.display, status: report.status, ids: report.ids, parts: report.parts, error: report.error };
+    if (report.status === 'interrupted') return;
+    if (report.status === 'delivered' || report.status === 'already-delivered' || report.status === 'duplicate') {
+      const date = new Date().toISOString().slice(0, 10);
+      const moved = await this.moveWithSidecar(file, item.sidecarPath, path.join(dir, DONE_DIR, date));
+      this.retryAt.delete(file);
+      this.logger.info({ ...log, movedTo: path.relative(dir, moved) }, 'watch: delivered');
+      this.onFile(report, moved);
+      return;
+    }
+    if (report.status === 'invalid' || report.permanent) {
+      const moved = await this.moveWithSidecar(file, item.sidecarPath, path.join(dir, FAILED_DIR));
+      const errorFile = `${moved.replace(/\.[^./]*$/, '')}.error.json`;
+      await writeFile(errorFile, `${JSON.stringify({ file: item.display, status: report.status, error: report.error, failedAt: new Date().toISOString() }, null, 2)}\n`);
+      this.retryAt.delete(file);
+      this.logger.warn({ ...log, movedTo: path.relative(dir, moved) }, 'watch: failed for good');
+      this.onFile(report, moved);
+      return;
+    }
+    // An outage (or a 5xx after the retries): left in place, tried again later.
+    const failures = (this.retryAt.get(file)?.failures ?? 0) + 1;
+    const delay = Math.min(MAX_RETRY_DELAY_MS, this.options.pollSeconds * 1000 * 2 ** failures);
+    this.retryAt.set(file, { at: Date.now() + delay, failures });
+    this.logger.warn({ ...log, retryInMs: delay }, 'watch: not delivered, will retry');
+    this.onFile(report, undefined);
+  }
+
+  /** Moves the audio (and its sidecar) under `target`, keeping its sub-folder; never overwrites. */
+  private async moveWithSidecar(file: string, sidecar: string | undefined, target: string): Promise<string> {
+    const relative = path.relative(this.options.dir, file);
+    const destination = await freeName(path.join(target, relative));
+    await mkdir(path.dirname(destination), { recursive: true });
+    await rename(file, destination);
+    if (sidecar) {
+      await rename(sidecar, `${destination.replace(/\.[^./]*$/, '')}.json`).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      });
+    }
+    return destination;
+  }
+}
+
+/** `name.wav`, else `name-1.wav`, `name-2.wav`, … (with no sidecar or error file in the way either). */
+async function freeName(wanted: string): Promise<string> {
+  const ext = path.extname(wanted);
+  const base = wanted.slice(0, wanted.length - ext.length);
+  for (let n = 0; ; n++) {
+    const candidate = n === 0 ? wanted : `${base}-${n}${ext}`;
+    const stem = candidate.slice(0, candidate.length - ext.length);
+    const taken = await Promise.all([candidate, `${stem}.json`, `${stem}.error.json`].map((p) => stat(p).then(() => true, () => false)));
+    if (!taken.some(Boolean)) return candidate;
+  }
+}
