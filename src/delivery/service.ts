@@ -25,6 +25,8 @@ import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy, type Verdict } from './retry.js';
 import { deliverWithRetry } from './retrying-deliver.js';
 import type { JobError, JobMode, JobRecord, Spool, StoredAnswer } from './spool.js';
+import { attemptRecord, jobReportOf, pushAttempt } from './job-report.js';
+import type { JobWaveforms } from './waveforms.js';
 
 export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
 
@@ -53,6 +55,8 @@ export interface AcceptRequest {
   stereoOptions: StereoRequestOptions | undefined;
   callerAuthorization: string | undefined;
   prepare: PrepareSettings;
+  /** Told the job's id as soon as it is spooled (the request's log lines name it from then on). */
+  onJob?: ((jobId: string) => void) | undefined;
 }
 
 export type AcceptResult =
@@ -92,6 +96,8 @@ export type Kick = () => void;
 
 export class DeliveryService {
   kick: Kick = () => undefined;
+  /** The console's waveform pictures; set by setup.ts. */
+  waveforms: JobWaveforms | undefined;
 
   constructor(
     readonly spool: Spool,
@@ -143,7 +149,9 @@ export class DeliveryService {
       spool.release(job.id);
       return { kind: 'duplicate', first: winner };
     }
-    r.log.info({ jobId: job.id, async: r.preferAsync }, 'job spooled');
+    r.onJob?.(job.id);
+    const log = r.log.child({ jobId: job.id });
+    log.info({ async: r.preferAsync }, 'job spooled');
     if (r.preferAsync) {
       spool.release(job.id);
       this.kick();
@@ -154,7 +162,7 @@ export class DeliveryService {
     try {
       let run: RunResult;
       try {
-        run = await this.runJob(job, { signal: r.signal, policy: settings.policy, prepare: r.prepare, log: r.log });
+        run = await this.runJob(job, { signal: r.signal, policy: settings.policy, prepare: r.prepare, log });
       } catch (error) {
         const gw = toGatewayError(error);
         if (gw.code === 'ABORTED' || r.signal.aborted) {
@@ -241,13 +249,16 @@ export class DeliveryService {
         });
         job.contentType = fitted.prepared.contentType;
         job.decision = fitted.prepared.plan.action;
+        job.report = jobReportOf(fitted.prepared);
         job.state = 'ready';
         await spool.save(job);
         await spool.prune(job);
       }
 
+      const deliverStarted = performance.now();
       for (const part of job.parts) {
         if (part.state === 'delivered') continue;
+        let attemptStarted = Date.now();
         const upload: UploadInput = {
           metadata: part.metadata,
           audioPath: path.join(dir, part.file),
@@ -259,6 +270,8 @@ export class DeliveryService {
         };
         const outcome = await deliverWithRetry(this.deliver, upload, ctx.policy, {
           beforeAttempt: async () => {
+            if (part.attempts > 0) ctx.prepare.metrics?.retry();
+            attemptStarted = Date.now();
             part.state = 'delivering';
             part.attempts += 1;
             job.attempts += 1;
@@ -267,6 +280,7 @@ export class DeliveryService {
           },
           afterAttempt: async (_attempt, verdict, result) => {
             live.set(part.index, result);
+            job.history = pushAttempt(job.history, attemptRecord(part.index, part.attempts, verdict, result, attemptStarted));
             if (result.response) part.upstream = storedAnswer(result.response);
             if (verdict === 'success') {
               part.state = 'delivered';
@@ -277,18 +291,20 @@ export class DeliveryService {
             }
             job.state = 'ready';
             await spool.save(job);
+            if (verdict === 'success') await this.waveforms?.keep(job, part, ctx.signal);
             if (verdict === 'success') await spool.prune(job);
           },
         });
         job.possibleDuplicates += outcome.ambiguousRetries;
         if (outcome.verdict === 'success') continue;
-        ctx.log.info({ jobId: job.id, part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
+        ctx.log.info({ part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
         if (outcome.verdict === 'permanent') return { outcome: { kind: 'permanent' }, prepared, fitted, live };
         if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return { outcome: { kind: 'held' }, prepared, fitted, live };
         // The next attempt, whoever makes it, may duplicate what this one did.
         if (outcome.verdict === 'ambiguous') job.possibleDuplicates += 1;
         return { outcome: { kind: 'retry-later', retryAfter: outcome.retryAfter }, prepared, fitted, live };
       }
+      ctx.prepare.metrics?.delivered((performance.now() - deliverStarted) / 1000);
       job.state = 'delivered';
       job.deliveredAt = new Date().toISOString();
       job.nextAttemptAt = undefined;

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { fsyncDir, isTempName, moveFileDurable, writeFileDurable } from './durable.js';
+import type { AttemptRecord, JobReport } from './job-report.js';
 
 export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -100,6 +101,10 @@ export interface JobRecord {
   possibleDuplicates: number;
   deliveredAt: string | undefined;
   failedAt: string | undefined;
+  /** Probe, decision, output and stereo analysis, once prepared (absent in journals written before it existed). */
+  report?: JobReport | undefined;
+  /** Every delivery attempt with Imagicle's answer, oldest first (bounded: job-report.ts). */
+  history?: AttemptRecord[] | undefined;
 }
 
 export interface SpoolOptions {
@@ -119,6 +124,8 @@ export interface ResumeSummary {
 }
 
 const JOURNAL = 'job.json';
+/** The console's cached waveform pictures (waveforms.ts): kept until the job is removed. */
+export const WAVEFORM_FILE_RE = /^waveform-\d+\.png$/;
 const ID_RE = /^[0-9a-f-]{36}$/;
 
 /**
@@ -383,7 +390,7 @@ async function removeUnlisted(root: string, dir: string, keep: Set<string>): Pro
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     const rel = path.normalize(path.relative(root, full));
-    if (rel === JOURNAL) continue;
+    if (rel === JOURNAL || WAVEFORM_FILE_RE.test(rel)) continue;
     if (entry.isDirectory()) {
       removed += await removeUnlisted(root, full, keep);
       if ((await readdir(full)).length === 0) {

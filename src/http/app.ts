@@ -30,6 +30,9 @@ import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { handleSpooledUpload, prefersAsync } from './spooled.js';
 import { createJobsRouter } from './jobs.js';
+import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
+import { serveOpenApi } from './openapi.js';
+import { serveConsole } from './console.js';
 
 export interface AppDeps {
   config: Config;
@@ -44,6 +47,8 @@ export interface AppDeps {
   lifecycle?: Lifecycle;
   /** The spool (DELIVERY=wait): uploads are spooled and the jobs API is served; none: direct delivery. */
   delivery?: DeliveryService | undefined;
+  /** Prometheus metrics (GET /metrics); none: a registry of this app's own. */
+  metrics?: GatewayMetrics | undefined;
 }
 
 type Mode = 'drop-in' | 'native' | 'transcode';
@@ -60,6 +65,8 @@ export function createApp(deps: AppDeps): express.Express {
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
   const lifecycle = deps.lifecycle ?? new Lifecycle();
   const { queue } = deps;
+  const metrics = deps.metrics ?? new GatewayMetrics();
+  metrics.watch({ queue, spool: deps.delivery?.spool });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -84,6 +91,14 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
+  // Metrics: behind the same access control as /v1 (Prometheus sends a bearer token), unless METRICS_PUBLIC=true.
+  app.get('/metrics', ...(config.metricsPublic ? [] : [createAccessControl(config.access)]), async (_req, res) => {
+    res.set('Content-Type', metrics.contentType()).send(await metrics.expose());
+  });
+  // The API contract (no secrets in it) and the console's static files (its data comes from /v1 and /metrics).
+  app.get('/openapi.json', serveOpenApi(config));
+  app.use('/ui', serveConsole());
+
   // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
   app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access));
 
@@ -92,10 +107,14 @@ export function createApp(deps: AppDeps): express.Express {
     if (queue?.isFull()) throw queue.busyError();
     if (mode !== 'transcode') deps.delivery?.checkCapacity(Number(req.headers['content-length']) || undefined);
     const end = lifecycle.begin(res);
+    res.on('close', () => {
+      const locals = res.locals as { decision?: Decision; outcome?: string };
+      metrics.upload(mode, locals.decision ?? 'none', locals.outcome ?? outcomeOf(mode, res));
+    });
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal);
       try {
-        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, deps, deliver);
+        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, metrics }, deliver);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
         await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
@@ -118,6 +137,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const gw = toGatewayError(error);
+    if (REFUSED_INPUT_CODES.has(gw.code)) metrics.refusedInput(gw.code);
     const log = (res.locals.log as Logger | undefined) ?? logger;
     if (gw.status >= 500 && gw.code !== 'UPSTREAM_UNREACHABLE' && gw.code !== 'UPSTREAM_TIMEOUT') {
       log.error({ err: gw.cause ?? gw, code: gw.code, detail: gw.detail }, gw.message);
@@ -134,6 +154,19 @@ export function createApp(deps: AppDeps): express.Express {
     res.set(gw.headers).status(gw.status === 499 ? 400 : gw.status).json(gw.toBody());
   });
   return app;
+}
+
+/** Gateway refusals counted as unreadable, hostile or out-of-bounds input. */
+const REFUSED_INPUT_CODES = new Set(['BAD_AUDIO', 'BAD_METADATA', 'TOO_LARGE', 'TOO_LONG', 'PROCESS_TIMEOUT']);
+
+/** The outcome label of an answered upload, when the handler did not name it. */
+function outcomeOf(mode: Mode, res: Response): string {
+  if (!res.writableFinished) return 'aborted';
+  const status = res.statusCode;
+  if (status === 202) return 'accepted';
+  if (status >= 200 && status < 300) return mode === 'transcode' ? 'transcoded' : 'delivered';
+  if (status === 503) return 'busy';
+  return status >= 500 ? 'failed' : 'refused';
 }
 
 /** How long one /readyz check is reused. */
@@ -191,6 +224,7 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
     signal: ctx.signal,
   });
   const receivedMs = performance.now() - started;
+  deps.metrics?.received(Object.values(received.files).reduce((sum, f) => sum + f.bytes, 0), receivedMs / 1000);
   if (mode !== 'transcode') metadata ??= parseMetadata(received.jsondata);
   const attachment = received.files.attachment;
   if (!attachment) throw badRequest('The attachment part is missing');
@@ -208,6 +242,7 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       maxChannelsIn: config.limits.maxChannelsIn,
       processTimeoutMs: config.limits.processTimeoutMs,
     },
+    metrics: deps.metrics,
   };
 
   if (mode === 'transcode') {
@@ -217,6 +252,8 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       { ...prepareDeps, stereo: config.stereo },
       ctx.signal,
     );
+    deps.metrics?.prepared(prepared);
+    res.locals.decision = decisionOf(prepared);
     logSummary(ctx, mode, prepared, undefined, receivedMs, started);
     res.status(200).set({
       'Content-Type': prepared.contentType,
@@ -247,10 +284,23 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       stereoOptions,
       callerAuthorization: forwardableAuthorization(req, res),
       prepare,
+      // From here on every line of this upload names its job too.
+      onJob: (jobId: string) => {
+        ctx.log = ctx.log.child({ jobId });
+        res.locals.log = ctx.log;
+      },
     };
     const outcome = await handleSpooledUpload(deps.delivery, request, res, { started, receivedMs });
-    if (outcome.kind === 'done') logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
-    else ctx.log.info({ mode, outcome: outcome.kind, jobId: outcome.kind === 'duplicate' ? outcome.first.id : outcome.job.id }, 'upload processed');
+    if (outcome.kind === 'duplicate') {
+      deps.metrics?.duplicate();
+      res.locals.outcome = 'duplicate';
+    }
+    if (outcome.kind === 'done') {
+      res.locals.decision = decisionOf(outcome.result.prepared);
+      res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
+      logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
+    }
+    else ctx.log.info({ mode, outcome: outcome.kind, duplicateOf: outcome.kind === 'duplicate' ? outcome.first.id : undefined }, 'upload processed');
     return;
   }
 
@@ -267,6 +317,8 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
     { ...prepareDeps, deliver, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo },
   );
   logSummary(ctx, mode, result.prepared, result, receivedMs, started);
+  res.locals.decision = decisionOf(result.prepared);
+  res.locals.outcome = result.complete ? 'delivered' : result.deliveries.some((d) => d.upstream) ? 'upstream-refused' : 'failed';
   if (mode === 'drop-in') {
     // One part: Imagicle's answer, status and body, unchanged. Several: the list of parts.
     const answer = dropInAnswer(result);

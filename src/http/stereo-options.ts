@@ -23,6 +23,11 @@ const offset = (name: string, maxMs: number) =>
     .transform(Number)
     .refine((v) => v <= maxMs, { error: `${name} must be at most ${maxMs} (the longest recording accepted)` });
 
+/** The options' schema (exported for the OpenAPI document, which is generated from it). */
+export function stereoOptionsSchema(maxOffsetMs: number) {
+  return schemaFor(maxOffsetMs);
+}
+
 function schemaFor(maxOffsetMs: number) {
   return z.object({
     channelOrder: z.enum(CHANNEL_ORDERS, { error: `channelOrder must be one of ${CHANNEL_ORDERS.join(', ')}` }).optional(),

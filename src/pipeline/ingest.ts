@@ -10,6 +10,7 @@ import { shiftInstant } from '../imagicle/instant.js';
 import type { AudioInput, PreparedAudio } from './prepare.js';
 import { DEFAULT_STEREO_POLICY, prepareCall, reencodeSource, type StereoPolicy, type StereoRequestOptions } from './stereo.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 export type Deliver = (upload: UploadInput) => Promise<UpstreamResponse>;
 
@@ -17,6 +18,8 @@ export interface IngestDeps extends FitDeps {
   deliver: Deliver;
   /** CHANNEL_ORDER, SOURCE_PROFILE, STEREO_CHECK (defaults when unset). */
   stereo?: StereoPolicy | undefined;
+  /** Records probe/render times, codecs, durations and split parts; none: not recorded. */
+  metrics?: GatewayMetrics | undefined;
 }
 
 export interface IngestRequest {
@@ -79,6 +82,8 @@ export async function prepareForDelivery(
     request.signal,
   );
   const fitted = await fitToLimit(prepared, reencodeSource(prepared, request.audio), request.workDir, deps, request.signal);
+  deps.metrics?.prepared(prepared);
+  deps.metrics?.split(fitted.parts.length);
   return { prepared, fitted };
 }
 
@@ -86,6 +91,7 @@ export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<
   const { prepared, fitted } = await prepareForDelivery(request, deps);
   const started = performance.now();
   const deliveries = await deliverParts(fitted, request, deps.deliver);
+  deps.metrics?.delivered((performance.now() - started) / 1000);
   return {
     prepared,
     fitted,
