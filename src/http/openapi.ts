@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import { recordingMetadataSchema } from '../imagicle/schema.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
 import { JOB_STATES } from '../delivery/spool.js';
+import { CONTENT_TYPE } from '../media/plan.js';
 import { stereoOptionsSchema, REMOTE_ATTACHMENT } from './stereo-options.js';
 import {
   acceptedSchema,
@@ -117,6 +118,7 @@ export function buildOpenApi(config: Config): JsonObject {
             202: accepted,
             409: json(ref('ImagicleError'), 'A duplicate of an earlier upload (DEDUP_ANSWER=conflict), or Imagicle\'s own 409'),
             ...errors(UPLOAD_ERRORS),
+            default: json({}, "Imagicle's own answer to the import, its status and body as they came"),
           },
         },
       },
@@ -132,6 +134,10 @@ export function buildOpenApi(config: Config): JsonObject {
             202: accepted,
             409: json(ref('ImagicleError'), 'A duplicate (DEDUP_ANSWER=conflict)'),
             ...errors(UPLOAD_ERRORS),
+            default: json(
+              { anyOf: [ref('Report'), ref('ImagicleError')] },
+              "Imagicle refused or failed the import: its status, with the report (upstream holds Imagicle's answer; a held job is named by X-Job-Id)",
+            ),
           },
         },
       },
@@ -149,7 +155,7 @@ export function buildOpenApi(config: Config): JsonObject {
                 'X-Audio-Duration-Seconds': { schema: { type: 'string' } },
                 'X-Audio-Decision': { schema: { type: 'string', enum: ['pass-through', 'repair-header', 'transcode'] } },
               },
-              content: { 'audio/wav': { schema: { type: 'string', contentMediaType: 'audio/wav' } }, 'audio/mpeg': { schema: { type: 'string', contentMediaType: 'audio/mpeg' } } },
+              content: Object.fromEntries(Object.values(CONTENT_TYPE).map((type) => [type, { schema: { type: 'string', contentMediaType: type } }])),
             },
             ...errors({ 400: UPLOAD_ERRORS[400], 401: UPLOAD_ERRORS[401], 408: UPLOAD_ERRORS[408], 413: UPLOAD_ERRORS[413], 503: UPLOAD_ERRORS[503] }),
           },
