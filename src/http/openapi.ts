@@ -53,7 +53,11 @@ export function buildOpenApi(config: Config): JsonObject {
   }).schemas as Record<string, JsonObject>;
   const metadata = z.toJSONSchema(recordingMetadataSchema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as JsonObject;
   delete metadata.$schema;
-  for (const schema of Object.values(components)) delete schema.$schema;
+  // Components are addressed by their place in the document; a fragment-only $id is not valid JSON Schema 2020-12.
+  for (const schema of Object.values(components)) {
+    delete schema.$schema;
+    delete schema.$id;
+  }
   const stereo = z.toJSONSchema(stereoOptionsSchema(config.limits.maxDurationSeconds * 1000), {
     target: 'draft-2020-12',
     io: 'input',
