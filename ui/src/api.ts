@@ -16,12 +16,12 @@ export class ApiError extends Error {
 }
 
 /** The gateway serves the console at /ui/: the APIs are at the root of the same origin. */
-export async function call(path: string, init: RequestInit = {}): Promise<Response> {
+export async function call(path: string, init: RequestInit = {}, options: { okStatuses?: 'any' } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   const key = apiKey.get();
   if (key) headers.set('X-Api-Key', key);
   const res = await fetch(path, { ...init, headers });
-  if (!res.ok) {
+  if (!res.ok && (options.okStatuses !== 'any' || res.status === 401)) {
     let message = `${res.status} ${res.statusText}`;
     try {
       const body = (await res.clone().json()) as { message?: string };

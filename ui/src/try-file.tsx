@@ -39,12 +39,15 @@ export function TryFile() {
     setError(undefined);
     setResult(undefined);
     try {
-      const res = await call(`/v1/${endpoint}`, { method: 'POST', body });
-      if (endpoint === 'transcode') {
+      const res = await call(`/v1/${endpoint}`, { method: 'POST', body }, { okStatuses: 'any' });
+      const json = res.headers.get('content-type')?.startsWith('application/json') ? ((await res.json()) as Report & { message?: string }) : undefined;
+      // Imagicle refused or failed the import: the report still says what was done (a held job is named in it).
+      if (!res.ok && !json?.decision) throw new Error(`${res.status}: ${json?.message ?? res.statusText}`);
+      if (json) {
+        setResult({ status: res.status, report: json });
+      } else {
         const headers = Object.fromEntries(['x-audio-decision', 'x-audio-duration', 'content-type', 'content-length'].map((h) => [h, res.headers.get(h) ?? '']));
         setResult({ status: res.status, headers, download: URL.createObjectURL(await res.blob()) });
-      } else {
-        setResult({ status: res.status, report: (await res.json()) as Report });
       }
     } catch (e) {
       setError(e);
