@@ -103,14 +103,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access));
 
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
-    // Overload: refused before a byte of the upload is stored.
-    if (queue?.isFull()) throw queue.busyError();
-    if (mode !== 'transcode') deps.delivery?.checkCapacity(Number(req.headers['content-length']) || undefined);
-    const end = lifecycle.begin(res);
     res.on('close', () => {
       const locals = res.locals as { decision?: Decision; outcome?: string };
       metrics.upload(mode, locals.decision ?? 'none', locals.outcome ?? outcomeOf(mode, res));
     });
+    // Overload: refused before a byte of the upload is stored.
+    if (queue?.isFull()) throw queue.busyError();
+    if (mode !== 'transcode') deps.delivery?.checkCapacity(Number(req.headers['content-length']) || undefined);
+    const end = lifecycle.begin(res);
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal);
       try {

@@ -93,7 +93,8 @@ describe.skipIf(!present)('the web console in chromium', () => {
       const img = page.getByTestId(`waveform-${channel}`);
       await img.waitFor();
       // A real picture was decoded, at the size ffmpeg drew it.
-      expect(await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(800);
+      // (The element is an HTMLImageElement; this project's Node typings have no DOM.)
+      expect(await img.evaluate((el) => (el as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(800);
     }
     const parts = await page.getByTestId('parts').textContent();
     expect(parts).toContain('delivered');
