@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { openAsBlob } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,6 +94,10 @@ describe('GET /metrics', () => {
     const split = await native(path.join(dir, 'five.wav'), 'metrics-3');
     expect(split.status).toBe(201);
     const parts = ((await split.json()) as { parts: unknown[] }).parts.length;
+    // Two legs merged into stereo: the decision is "merge".
+    const legs = await recordingForm(fixture('pcm16-mono.wav'), { ...SAMPLE_METADATA, pbxCallId: 'metrics-4' });
+    legs.append('remoteAttachment', await openAsBlob(fixture('alaw-mono.wav')), 'remote.wav');
+    expect((await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: legs, headers: AUTH })).status).toBe(201);
     expect(parts).toBeGreaterThanOrEqual(2);
     const after = await scrape(t);
     const delta = (name: string, labels: Record<string, string> = {}): number => sample(after, name, labels) - sample(before, name, labels);
@@ -101,6 +106,7 @@ describe('GET /metrics', () => {
     expect(delta(`${P}inputs_refused_total`, { code: 'BAD_AUDIO' })).toBe(1);
     expect(delta(`${P}uploads_total`, { endpoint: 'native', decision: 'none', outcome: 'refused' })).toBe(1);
     expect(delta(`${P}split_parts_total`)).toBe(parts);
+    expect(delta(`${P}uploads_total`, { endpoint: 'native', decision: 'merge', outcome: 'delivered' })).toBe(1);
   });
 
   it('shows retries, a held job in the spool gauges and the age of the oldest undelivered job', async () => {

@@ -18,6 +18,11 @@ function by(samples: PromSample[], name: string, label: string): [string, number
   return [...out.entries()].sort((a, b) => b[1] - a[1]);
 }
 
+function bytes(n: number): string {
+  if (n < 1e6) return `${(n / 1e3).toFixed(n === 0 ? 0 : 1)} kB`;
+  return n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`;
+}
+
 export function Overview() {
   const [samples, setSamples] = useState<PromSample[]>([]);
   const [failed, setFailed] = useState<JobList | undefined>();
@@ -56,7 +61,7 @@ export function Overview() {
     ['Waiting', total(samples, `${P}conversions`, { state: 'waiting' })],
     ['Undelivered jobs', ['received', 'ready', 'delivering', 'failed'].reduce((s, state) => s + total(samples, `${P}spool_jobs`, { state }), 0)],
     ['Oldest undelivered', `${Math.round(total(samples, `${P}oldest_undelivered_job_age_seconds`))} s`],
-    ['Spool', `${(total(samples, `${P}spool_bytes`) / 1e6).toFixed(1)} MB`],
+    ['Spool', bytes(total(samples, `${P}spool_bytes`))],
   ];
   const recent = (failed?.jobs ?? []).slice(-10).reverse();
   return (
