@@ -60,7 +60,15 @@ export class JobWaveforms {
     }
     const gate = this.options.gateFor?.(part.bytes);
     const draw = (): Promise<void> => this.draw(job, part, channels, signal);
-    await (gate ? runWithProcessGate(gate, draw) : draw());
+    try {
+      await (gate ? runWithProcessGate(gate, draw) : draw());
+    } catch (error) {
+      // Delivered (and its audio deleted) while the picture was being drawn.
+      if (!(await exists(path.join(this.spool.jobDir(job.id), part.file)))) {
+        throw gone(`The audio of job ${job.id} was delivered and deleted while its waveform was drawn`, 410);
+      }
+      throw error;
+    }
     return file;
   }
 
