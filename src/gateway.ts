@@ -83,7 +83,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   metrics.watch({ queue });
   const lifecycle = new Lifecycle();
   const delivery = await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), metrics);
-  const app = createApp({ config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service, metrics });
+  const app = createApp({
+    config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service, metrics,
+  });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
   // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an
@@ -126,5 +128,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     })();
     return closing;
   };
-  return { url, port, server, bins, upstreamUrl: upstream.url, emulator, queue, lifecycle, metrics, delivery: delivery.service, close };
+  return {
+    url, port, server, bins, upstreamUrl: upstream.url, emulator, queue, lifecycle, metrics,
+    delivery: delivery.service, close,
+  };
 }

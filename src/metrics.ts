@@ -23,9 +23,7 @@ export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 /** What the gauges read at scrape time (the work queue and the spool), when they exist. */
 export interface GaugeSources {
   queue?: { stats(): { running: number; waiting: number } } | undefined;
-  spool?:
-    | { list(): readonly { state: string; createdAt: string }[]; usedBytes(): number }
-    | undefined;
+  spool?: { list(): readonly { state: string; createdAt: string }[]; usedBytes(): number } | undefined;
 }
 
 const SPOOL_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;

@@ -73,7 +73,9 @@ export function jobReportOf(prepared: PreparedAudio): JobReport {
       duration: prepared.isoDuration,
       durationSeconds: prepared.durationSeconds,
     },
-    stereo: stereo ? { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, warnings: stereo.warnings } : undefined,
+    stereo: stereo
+      ? { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, warnings: stereo.warnings }
+      : undefined,
   };
 }
 

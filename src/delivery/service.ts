@@ -280,7 +280,8 @@ export class DeliveryService {
           },
           afterAttempt: async (_attempt, verdict, result) => {
             live.set(part.index, result);
-            job.history = pushAttempt(job.history, attemptRecord(part.index, part.attempts, verdict, result, attemptStarted));
+            const record = attemptRecord(part.index, part.attempts, verdict, result, attemptStarted);
+            job.history = pushAttempt(job.history, record);
             if (result.response) part.upstream = storedAnswer(result.response);
             if (verdict === 'success') {
               part.state = 'delivered';
@@ -297,7 +298,8 @@ export class DeliveryService {
         });
         job.possibleDuplicates += outcome.ambiguousRetries;
         if (outcome.verdict === 'success') continue;
-        ctx.log.info({ part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
+        const failure = { status: outcome.response?.status, code: outcome.error?.code };
+        ctx.log.info({ part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, ...failure }, 'delivery attempt failed');
         if (outcome.verdict === 'permanent') return { outcome: { kind: 'permanent' }, prepared, fitted, live };
         if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return { outcome: { kind: 'held' }, prepared, fitted, live };
         // The next attempt, whoever makes it, may duplicate what this one did.

@@ -50,7 +50,10 @@ export class JobWaveforms {
     const channels = job.report?.output.channels;
     if (channels === undefined) throw gone(`Job ${job.id} has not been converted yet: it has no waveform`, 404);
     if (!Number.isInteger(channel) || channel < 0 || channel >= channels) {
-      throw gone(`Job ${job.id} has ${channels} channel${channels === 1 ? '' : 's'} (0-based); there is no channel ${channel}`, 404);
+      throw gone(
+        `Job ${job.id} has ${channels} channel${channels === 1 ? '' : 's'} (0-based); there is no channel ${channel}`,
+        404,
+      );
     }
     const file = this.fileFor(job.id, channel);
     if (await exists(file)) return file;

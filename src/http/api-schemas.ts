@@ -13,10 +13,15 @@ export const apiRegistry = z.registry<{ id: string; description?: string }>();
 /** Imagicle's error body, which the gateway also uses for its own errors. */
 export const errorBodySchema = z
   .object({
-    reason: z.union([z.literal(0), z.literal(1), z.literal(2)]).describe('0 InvalidData, 1 InvalidRecordingMetadata, 2 InvalidRecordingAudioFile'),
+    reason: z
+      .union([z.literal(0), z.literal(1), z.literal(2)])
+      .describe('0 InvalidData, 1 InvalidRecordingMetadata, 2 InvalidRecordingAudioFile'),
     message: z.string(),
   })
-  .register(apiRegistry, { id: 'ImagicleError', description: "Imagicle's error shape: the gateway's own refusals use it too" });
+  .register(apiRegistry, {
+    id: 'ImagicleError',
+    description: "Imagicle's error shape: the gateway's own refusals use it too",
+  });
 
 /** Imagicle's answer to an import: the new recording's id (a JSON string or number), or its error body. */
 const upstreamBody = z.unknown().describe("Imagicle's answer body as it came (the new recording's id on success)");
@@ -33,7 +38,13 @@ const channelAnalysis = z.looseObject({
 export const stereoReportSchema = z
   .looseObject({
     source: z.enum(['two-legs', 'stereo-file', 'selected-channels', 'downmixed-channels', 'duplicated-mono']),
-    mapping: z.looseObject({ order: z.string(), profile: z.string(), decidedBy: z.string(), left: z.string(), right: z.string() }),
+    mapping: z.looseObject({
+      order: z.string(),
+      profile: z.string(),
+      decidedBy: z.string(),
+      left: z.string(),
+      right: z.string(),
+    }),
     analysis: z
       .looseObject({
         windowMs: z.number(),
@@ -81,7 +92,10 @@ export const reportSchema = z
       hasVideo: z.boolean(),
       headerless: z.string().optional(),
     }),
-    decision: z.object({ action: z.enum(['pass-through', 'repair-header', 'transcode']), reasons: z.array(z.string()) }),
+    decision: z.object({
+      action: z.enum(['pass-through', 'repair-header', 'transcode']),
+      reasons: z.array(z.string()),
+    }),
     stereo: stereoReportSchema.optional(),
     output: z.looseObject({
       container: z.enum(['wav', 'mp3']),
@@ -97,14 +111,21 @@ export const reportSchema = z
     }),
     oversize: z.looseObject({ action: z.string() }),
     metadata: z.record(z.string(), z.unknown()).optional().describe('The metadata sent to Imagicle for the first part'),
-    upstream: z.object({ status: z.number().int().optional(), id: upstreamBody.optional(), body: upstreamBody.optional() }),
+    upstream: z.object({
+      status: z.number().int().optional(),
+      id: upstreamBody.optional(),
+      body: upstreamBody.optional(),
+    }),
     complete: z.boolean(),
     parts: z.array(partSummary),
     timings: z.record(z.string(), z.number()),
     jobId: z.string().optional(),
     jobState: z.enum([...JOB_STATES, 'removed']).optional(),
   })
-  .register(apiRegistry, { id: 'Report', description: 'What came in, what was decided, what went out, what Imagicle said' });
+  .register(apiRegistry, {
+    id: 'Report',
+    description: 'What came in, what was decided, what went out, what Imagicle said',
+  });
 
 const jobError = z.object({
   at: z.string(),
@@ -211,9 +232,14 @@ export const acceptedSchema = z
 
 export const partsAnswerSchema = z
   .object({ parts: z.array(partSummary) })
-  .register(apiRegistry, { id: 'PartsAnswer', description: 'A split recording delivered as several (drop-in endpoint)' });
+  .register(apiRegistry, {
+    id: 'PartsAnswer',
+    description: 'A split recording delivered as several (drop-in endpoint)',
+  });
 
-export const healthSchema = z.object({ status: z.literal('ok'), uptimeSeconds: z.number() }).register(apiRegistry, { id: 'Health' });
+export const healthSchema = z
+  .object({ status: z.literal('ok'), uptimeSeconds: z.number() })
+  .register(apiRegistry, { id: 'Health' });
 
 export const readySchema = z
   .object({

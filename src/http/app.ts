@@ -300,7 +300,10 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
       logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
     }
-    else ctx.log.info({ mode, outcome: outcome.kind, duplicateOf: outcome.kind === 'duplicate' ? outcome.first.id : undefined }, 'upload processed');
+    else {
+      const duplicateOf = outcome.kind === 'duplicate' ? outcome.first.id : undefined;
+      ctx.log.info({ mode, outcome: outcome.kind, duplicateOf }, 'upload processed');
+    }
     return;
   }
 
@@ -318,7 +321,8 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
   );
   logSummary(ctx, mode, result.prepared, result, receivedMs, started);
   res.locals.decision = decisionOf(result.prepared);
-  res.locals.outcome = result.complete ? 'delivered' : result.deliveries.some((d) => d.upstream) ? 'upstream-refused' : 'failed';
+  const answered = result.deliveries.some((d) => d.upstream);
+  res.locals.outcome = result.complete ? 'delivered' : answered ? 'upstream-refused' : 'failed';
   if (mode === 'drop-in') {
     // One part: Imagicle's answer, status and body, unchanged. Several: the list of parts.
     const answer = dropInAnswer(result);

@@ -27,11 +27,16 @@ import {
 type JsonObject = Record<string, unknown>;
 
 const ref = (id: string): JsonObject => ({ $ref: `#/components/schemas/${id}` });
-const json = (schema: JsonObject, description: string): JsonObject => ({ description, content: { 'application/json': { schema } } });
+const json = (schema: JsonObject, description: string): JsonObject => ({
+  description,
+  content: { 'application/json': { schema } },
+});
 
 /** Imagicle's error answers, with what each status means here. */
 function errors(statuses: Record<number, string>): Record<string, JsonObject> {
-  return Object.fromEntries(Object.entries(statuses).map(([status, text]) => [status, json(ref('ImagicleError'), text)]));
+  return Object.fromEntries(
+    Object.entries(statuses).map(([status, text]) => [status, json(ref('ImagicleError'), text)]),
+  );
 }
 
 const UPLOAD_ERRORS = {
@@ -51,7 +56,11 @@ export function buildOpenApi(config: Config): JsonObject {
     unrepresentable: 'any',
     uri: (id) => `#/components/schemas/${id}`,
   }).schemas as Record<string, JsonObject>;
-  const metadata = z.toJSONSchema(recordingMetadataSchema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as JsonObject;
+  const metadata = z.toJSONSchema(recordingMetadataSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as JsonObject;
   delete metadata.$schema;
   // Components are addressed by their place in the document; a fragment-only $id is not valid JSON Schema 2020-12.
   for (const schema of Object.values(components)) {
@@ -64,7 +73,11 @@ export function buildOpenApi(config: Config): JsonObject {
     unrepresentable: 'any',
   }) as { properties: Record<string, JsonObject> };
 
-  const audio = (description: string): JsonObject => ({ type: 'string', contentMediaType: 'application/octet-stream', description });
+  const audio = (description: string): JsonObject => ({
+    type: 'string',
+    contentMediaType: 'application/octet-stream',
+    description,
+  });
   const form = (withMetadata: boolean): JsonObject => ({
     required: true,
     content: {
@@ -74,14 +87,29 @@ export function buildOpenApi(config: Config): JsonObject {
           required: withMetadata ? ['jsondata', 'attachment'] : ['attachment'],
           properties: {
             ...(withMetadata
-              ? { jsondata: { type: 'string', contentMediaType: 'application/json', contentSchema: ref('RecordingMetadata'), description: 'The recording metadata (JSON). `duration` is optional: it is measured' } }
+              ? {
+                  jsondata: {
+                    type: 'string',
+                    contentMediaType: 'application/json',
+                    contentSchema: ref('RecordingMetadata'),
+                    description: 'The recording metadata (JSON). `duration` is optional: it is measured',
+                  },
+                }
               : {}),
-            attachment: audio('The audio, in any supported codec (the file name\'s extension is a hint for headerless telephony formats)'),
-            [REMOTE_ATTACHMENT]: audio("The remote party's leg, merged with `attachment` into stereo (two-leg uploads)"),
+            attachment: audio(
+              "The audio, in any supported codec (the file name's extension is a hint for headerless " +
+                'telephony formats)',
+            ),
+            [REMOTE_ATTACHMENT]: audio(
+              "The remote party's leg, merged with `attachment` into stereo (two-leg uploads)",
+            ),
             ...stereo.properties,
           },
         },
-        encoding: { jsondata: { contentType: 'application/json, text/plain' }, attachment: { contentType: 'application/octet-stream, audio/*' } },
+        encoding: {
+          jsondata: { contentType: 'application/json, text/plain' },
+          attachment: { contentType: 'application/octet-stream, audio/*' },
+        },
       },
     },
   });
@@ -90,10 +118,24 @@ export function buildOpenApi(config: Config): JsonObject {
     in: 'query',
     required: false,
     schema,
-    description: 'A stereo option, for clients that can only send the two parts of Imagicle\'s form (the form field wins when both agree)',
+    description:
+      "A stereo option, for clients that can only send the two parts of Imagicle's form " +
+      '(the form field wins when both agree)',
   }));
-  const prefer = { name: 'Prefer', in: 'header', required: false, schema: { type: 'string', examples: ['respond-async'] }, description: 'respond-async: answer 202 once spooled (DELIVERY=wait)' };
-  const requestId = { name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string', pattern: '^[\\w.:-]{1,64}$' }, description: 'Kept and echoed when sane; otherwise a new one is made' };
+  const prefer = {
+    name: 'Prefer',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', examples: ['respond-async'] },
+    description: 'respond-async: answer 202 once spooled (DELIVERY=wait)',
+  };
+  const requestId = {
+    name: 'X-Request-Id',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', pattern: '^[\\w.:-]{1,64}$' },
+    description: 'Kept and echoed when sane; otherwise a new one is made',
+  };
   const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
   const secured = [{ apiKey: [] }, { bearer: [] }, { basic: [] }];
   const accepted = json(ref('Accepted'), 'Spooled, to be delivered in the background (DELIVERY=wait): follow Location');
@@ -104,7 +146,7 @@ export function buildOpenApi(config: Config): JsonObject {
       title: 'Imagicle audio gateway',
       version: '1',
       description:
-        'Normalises and transcodes call recordings for Imagicle Call Recording. Errors use Imagicle\'s shape: ' +
+        "Normalises and transcodes call recordings for Imagicle Call Recording. Errors use Imagicle's shape: " +
         '{reason, message} with reason 0 InvalidData, 1 InvalidRecordingMetadata, 2 InvalidRecordingAudioFile.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
@@ -118,9 +160,15 @@ export function buildOpenApi(config: Config): JsonObject {
           requestBody: form(true),
           responses: {
             200: json({}, "Imagicle's answer, as it came (or a duplicate's first answer)"),
-            201: json({ anyOf: [{}, ref('PartsAnswer')] }, "Imagicle's answer (the new recording's id); a split recording: every part"),
+            201: json(
+              { anyOf: [{}, ref('PartsAnswer')] },
+              "Imagicle's answer (the new recording's id); a split recording: every part",
+            ),
             202: accepted,
-            409: json(ref('ImagicleError'), 'A duplicate of an earlier upload (DEDUP_ANSWER=conflict), or Imagicle\'s own 409'),
+            409: json(
+              ref('ImagicleError'),
+              "A duplicate of an earlier upload (DEDUP_ANSWER=conflict), or Imagicle's own 409",
+            ),
             ...errors(UPLOAD_ERRORS),
             default: json({}, "Imagicle's own answer to the import, its status and body as they came"),
           },
@@ -140,7 +188,8 @@ export function buildOpenApi(config: Config): JsonObject {
             ...errors(UPLOAD_ERRORS),
             default: json(
               { anyOf: [ref('Report'), ref('ImagicleError')] },
-              "Imagicle refused or failed the import: its status, with the report (upstream holds Imagicle's answer; a held job is named by X-Job-Id)",
+              'Imagicle refused or failed the import: its status, with the report ' +
+                "(upstream holds Imagicle's answer; a held job is named by X-Job-Id)",
             ),
           },
         },
@@ -157,11 +206,24 @@ export function buildOpenApi(config: Config): JsonObject {
               headers: {
                 'X-Audio-Duration': { schema: { type: 'string' }, description: 'ISO 8601, measured' },
                 'X-Audio-Duration-Seconds': { schema: { type: 'string' } },
-                'X-Audio-Decision': { schema: { type: 'string', enum: ['pass-through', 'repair-header', 'transcode'] } },
+                'X-Audio-Decision': {
+                  schema: { type: 'string', enum: ['pass-through', 'repair-header', 'transcode'] },
+                },
               },
-              content: Object.fromEntries(Object.values(CONTENT_TYPE).map((type) => [type, { schema: { type: 'string', contentMediaType: type } }])),
+              content: Object.fromEntries(
+                Object.values(CONTENT_TYPE).map((type) => [
+                  type,
+                  { schema: { type: 'string', contentMediaType: type } },
+                ]),
+              ),
             },
-            ...errors({ 400: UPLOAD_ERRORS[400], 401: UPLOAD_ERRORS[401], 408: UPLOAD_ERRORS[408], 413: UPLOAD_ERRORS[413], 503: UPLOAD_ERRORS[503] }),
+            ...errors({
+              400: UPLOAD_ERRORS[400],
+              401: UPLOAD_ERRORS[401],
+              408: UPLOAD_ERRORS[408],
+              413: UPLOAD_ERRORS[413],
+              503: UPLOAD_ERRORS[503],
+            }),
           },
         },
       },
@@ -171,9 +233,18 @@ export function buildOpenApi(config: Config): JsonObject {
           summary: 'Spooled jobs (DELIVERY=wait), oldest first',
           parameters: [
             { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...JOB_STATES] } },
-            { name: 'pbxCallId', in: 'query', required: false, schema: { type: 'string' }, description: 'Jobs whose pbxCallId contains this text' },
+            {
+              name: 'pbxCallId',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Jobs whose pbxCallId contains this text',
+            },
           ],
-          responses: { 200: json(ref('JobList'), 'The jobs'), ...errors({ 400: 'Unknown state', 401: UPLOAD_ERRORS[401] }) },
+          responses: {
+            200: json(ref('JobList'), 'The jobs'),
+            ...errors({ 400: 'Unknown state', 401: UPLOAD_ERRORS[401] }),
+          },
         },
       },
       '/v1/jobs/{id}': {
@@ -185,24 +256,47 @@ export function buildOpenApi(config: Config): JsonObject {
         delete: {
           operationId: 'deleteJob',
           parameters: [jobId],
-          responses: { 204: { description: 'Forgotten, its files deleted' }, ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Being delivered right now' }) },
+          responses: {
+            204: { description: 'Forgotten, its files deleted' },
+            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Being delivered right now' }),
+          },
         },
       },
       '/v1/jobs/{id}/retry': {
         post: {
           operationId: 'retryJob',
           parameters: [jobId],
-          responses: { 202: json(ref('Job'), 'Back in the queue'), ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Not failed, or being worked on' }) },
+          responses: {
+            202: json(ref('Job'), 'Back in the queue'),
+            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Not failed, or being worked on' }),
+          },
         },
       },
       '/v1/jobs/{id}/waveform/{channel}.png': {
         get: {
           operationId: 'jobWaveform',
           summary: "A waveform picture of one channel of the job's output (drawn by ffmpeg on demand, cached)",
-          parameters: [jobId, { name: 'channel', in: 'path', required: true, schema: { type: 'integer', minimum: 0 }, description: '0-based' }],
+          parameters: [
+            jobId,
+            {
+              name: 'channel',
+              in: 'path',
+              required: true,
+              schema: { type: 'integer', minimum: 0 },
+              description: '0-based',
+            },
+          ],
           responses: {
-            200: { description: 'PNG', content: { 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } } },
-            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job or channel, or not converted yet', 410: 'The audio is no longer kept', 503: UPLOAD_ERRORS[503] }),
+            200: {
+              description: 'PNG',
+              content: { 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } },
+            },
+            ...errors({
+              401: UPLOAD_ERRORS[401],
+              404: 'No such job or channel, or not converted yet',
+              410: 'The audio is no longer kept',
+              503: UPLOAD_ERRORS[503],
+            }),
           },
         },
       },
@@ -210,7 +304,10 @@ export function buildOpenApi(config: Config): JsonObject {
         get: {
           operationId: 'metrics',
           summary: 'Prometheus metrics (public with METRICS_PUBLIC=true)',
-          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors({ 401: UPLOAD_ERRORS[401] }) },
+          responses: {
+            200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...errors({ 401: UPLOAD_ERRORS[401] }),
+          },
         },
       },
       '/healthz': { get: { operationId: 'health', security: [], responses: { 200: json(ref('Health'), 'Alive') } } },
@@ -218,10 +315,15 @@ export function buildOpenApi(config: Config): JsonObject {
         get: {
           operationId: 'ready',
           security: [],
-          responses: { 200: json(ref('Readiness'), 'ffmpeg usable and Imagicle reachable'), 503: json(ref('Readiness'), 'Not ready') },
+          responses: {
+            200: json(ref('Readiness'), 'ffmpeg usable and Imagicle reachable'),
+            503: json(ref('Readiness'), 'Not ready'),
+          },
         },
       },
-      '/openapi.json': { get: { operationId: 'openapi', security: [], responses: { 200: json({ type: 'object' }, 'This document') } } },
+      '/openapi.json': {
+        get: { operationId: 'openapi', security: [], responses: { 200: json({ type: 'object' }, 'This document') } },
+      },
     },
     components: {
       schemas: { ...components, RecordingMetadata: metadata },
@@ -235,7 +337,16 @@ export function buildOpenApi(config: Config): JsonObject {
 }
 
 // The schemas are named here so that an unused import is a lint error, not a silently missing component.
-void [acceptedSchema, errorBodySchema, healthSchema, jobListSchema, jobSchema, partsAnswerSchema, readySchema, reportSchema];
+void [
+  acceptedSchema,
+  errorBodySchema,
+  healthSchema,
+  jobListSchema,
+  jobSchema,
+  partsAnswerSchema,
+  readySchema,
+  reportSchema,
+];
 
 export function serveOpenApi(config: Config): RequestHandler {
   let document: string | undefined;

@@ -11,7 +11,12 @@ export const WAVEFORM_SIZE = { width: 800, height: 120 } as const;
 export const WAVEFORM_MAX_SECONDS = 4 * 3600;
 
 /** Pure: the argv that draws `channels` pictures of `input` into `outputs[i]`. */
-export function waveformArgs(input: string, hint: RawHint | undefined, channels: number, outputs: readonly string[]): string[] {
+export function waveformArgs(
+  input: string,
+  hint: RawHint | undefined,
+  channels: number,
+  outputs: readonly string[],
+): string[] {
   if (channels < 1 || outputs.length !== channels) throw new RangeError('one output per channel');
   const { width, height } = WAVEFORM_SIZE;
   const split = channels > 1 ? `[0:a:0]asplit=${channels}${outputs.map((_, i) => `[a${i}]`).join('')};` : '';
@@ -27,7 +32,20 @@ export function waveformArgs(input: string, hint: RawHint | undefined, channels:
     fileArg(input),
     '-filter_complex',
     split + chains.join(';'),
-    ...outputs.flatMap((out, i) => ['-map', `[w${i}]`, '-frames:v', '1', '-c:v', 'png', '-f', 'image2', '-update', '1', '-y', fileArg(out)]),
+    ...outputs.flatMap((out, i) => [
+      '-map',
+      `[w${i}]`,
+      '-frames:v',
+      '1',
+      '-c:v',
+      'png',
+      '-f',
+      'image2',
+      '-update',
+      '1',
+      '-y',
+      fileArg(out),
+    ]),
   ];
 }
 

@@ -26,7 +26,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'console-test-key-0123456789abcdef';
 const present = existsSync(CHROMIUM);
 if (!present && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
-if (!present) console.warn(`SKIPPED the console browser test: ${CHROMIUM} not found (apt-get install chromium, or set CHROMIUM_PATH)`);
+if (!present)
+  console.warn(
+    `SKIPPED the console browser test: ${CHROMIUM} not found (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
 
 let t: TestGateway;
 let context: BrowserContext;
@@ -37,9 +40,15 @@ let shots: string;
 describe.skipIf(!present)('the web console in chromium', () => {
   beforeAll(async () => {
     // The console is static files built by vite; the test builds them as `npm run build` does.
-    await run(process.execPath, [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(ROOT, 'ui/vite.config.ts')], { cwd: ROOT });
+    await run(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(ROOT, 'ui/vite.config.ts')],
+      { cwd: ROOT },
+    );
     profile = await mkdtemp(path.join(os.tmpdir(), 'chromium-profile-'));
-    shots = process.env.UPDATE_SCREENSHOTS ? path.join(ROOT, 'docs') : await mkdtemp(path.join(os.tmpdir(), 'console-shots-'));
+    shots = process.env.UPDATE_SCREENSHOTS
+      ? path.join(ROOT, 'docs')
+      : await mkdtemp(path.join(os.tmpdir(), 'console-shots-'));
     t = await startTestGateway({ GATEWAY_API_KEYS: KEY, RETRY_MAX_ATTEMPTS: '1' });
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -94,7 +103,9 @@ describe.skipIf(!present)('the web console in chromium', () => {
       await img.waitFor();
       // A real picture was decoded, at the size ffmpeg drew it.
       // (The element is an HTMLImageElement; this project's Node typings have no DOM.)
-      expect(await img.evaluate((el) => (el as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBe(800);
+      expect(
+        await img.evaluate((el) => (el as unknown as { complete: boolean; naturalWidth: number }).naturalWidth),
+      ).toBe(800);
     }
     const parts = await page.getByTestId('parts').textContent();
     expect(parts).toContain('delivered');

@@ -183,7 +183,10 @@ describe('kill -9 and restart on the same spool', () => {
       const folders = await readdir(spoolJobs);
       expect(folders.sort()).toEqual(all.map((j) => j.jobId).sort());
       // No audio stays: the journal, and the console's waveform pictures (docs/observability.md).
-      for (const f of folders) expect((await readdir(path.join(spoolJobs, f))).filter((e) => !WAVEFORM_FILE_RE.test(e))).toEqual(['job.json']);
+      for (const f of folders) {
+        const entries = await readdir(path.join(spoolJobs, f));
+        expect(entries.filter((e) => !WAVEFORM_FILE_RE.test(e))).toEqual(['job.json']);
+      }
       process.stdout.write(
         `crash test: stored ${JSON.stringify({ A: count('crash-A'), B: count('crash-B'), C: count('crash-C') })}, duplicates ${duplicates}, reported ${reported}, interrupted at each start ${JSON.stringify(openings.map((o) => o.interruptedAttempts))}\n`,
       );

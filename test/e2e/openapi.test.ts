@@ -47,7 +47,8 @@ async function conforms(res: Response, route: string, method: string, body?: unk
   const content = response!.content as Record<string, { schema: Json }> | undefined;
   const type = res.headers.get('content-type')?.split(';')[0] ?? '';
   if (!content) return;
-  const media = content[type] ?? Object.entries(content).find(([k]) => k.endsWith('/*') && type.startsWith(k.slice(0, -1)))?.[1];
+  const media =
+    content[type] ?? Object.entries(content).find(([k]) => k.endsWith('/*') && type.startsWith(k.slice(0, -1)))?.[1];
   expect(media, `${method} ${route} ${res.status} documents ${type}`).toBeDefined();
   if (type !== 'application/json') return;
   const schema = JSON.parse(JSON.stringify(media!.schema).replaceAll('"#/components/', '"api#/components/')) as Json;
@@ -56,7 +57,8 @@ async function conforms(res: Response, route: string, method: string, body?: unk
   expect(validate(value) ? [] : validate.errors, `${method} ${route} ${res.status}`).toEqual([]);
 }
 
-const form = (file = fixture('pcm16-mono.wav'), pbxCallId = 'openapi') => recordingForm(file, { ...SAMPLE_METADATA, pbxCallId });
+const form = (file = fixture('pcm16-mono.wav'), pbxCallId = 'openapi') =>
+  recordingForm(file, { ...SAMPLE_METADATA, pbxCallId });
 
 describe('GET /openapi.json', () => {
   it('is a valid OpenAPI 3.1 document covering every endpoint, the forms and the security schemes', async () => {
@@ -67,18 +69,41 @@ describe('GET /openapi.json', () => {
     expect(validator.version).toBe('3.1');
     const paths = Object.keys(doc.paths as Json);
     expect(paths).toEqual(
-      expect.arrayContaining([RECORDINGS_PATH, '/v1/recordings', '/v1/transcode', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/retry', '/metrics', '/healthz', '/readyz']),
+      expect.arrayContaining([
+        RECORDINGS_PATH,
+        '/v1/recordings',
+        '/v1/transcode',
+        '/v1/jobs',
+        '/v1/jobs/{id}',
+        '/v1/jobs/{id}/retry',
+        '/metrics',
+        '/healthz',
+        '/readyz',
+      ]),
     );
     const schemes = (doc.components as { securitySchemes: Json }).securitySchemes;
     expect(Object.keys(schemes).sort()).toEqual(['apiKey', 'basic', 'bearer']);
     // The form's options come from the zod schema that validates them.
     const upload = (doc.paths as Record<string, Record<string, Json>>)['/v1/recordings']!.post!;
-    const formSchema = ((upload.requestBody as Json).content as Record<string, { schema: { properties: Record<string, Json> } }>)['multipart/form-data']!.schema;
+    const formSchema = (
+      (upload.requestBody as Json).content as Record<string, { schema: { properties: Record<string, Json> } }>
+    )['multipart/form-data']!.schema;
     expect(Object.keys(formSchema.properties)).toEqual(
-      expect.arrayContaining(['jsondata', 'attachment', 'remoteAttachment', 'channelOrder', 'sourceProfile', 'channels', 'localOffsetMs', 'remoteOffsetMs']),
+      expect.arrayContaining([
+        'jsondata',
+        'attachment',
+        'remoteAttachment',
+        'channelOrder',
+        'sourceProfile',
+        'channels',
+        'localOffsetMs',
+        'remoteOffsetMs',
+      ]),
     );
     expect(formSchema.properties.channelOrder).toMatchObject({ enum: ['local-left', 'local-right'] });
-    const metadata = (doc.components as { schemas: Record<string, { required: string[]; properties: Record<string, Json> }> }).schemas.RecordingMetadata!;
+    const metadata = (
+      doc.components as { schemas: Record<string, { required: string[]; properties: Record<string, Json> }> }
+    ).schemas.RecordingMetadata!;
     expect(metadata.required).toEqual(expect.arrayContaining(['startDateTime', 'direction', 'localParty']));
     expect(metadata.required).not.toContain('duration');
     const error = (doc.components as { schemas: Record<string, Json> }).schemas.ImagicleError;
@@ -93,35 +118,75 @@ describe('GET /openapi.json', () => {
     expect(report.status).toBe(201);
     const reportBody = (await report.json()) as { jobId: string };
     await conforms(report, '/v1/recordings', 'post', reportBody);
-    const dropIn = await fetch(`${t.url}${RECORDINGS_PATH}`, { method: 'POST', body: await form(fixture('opus-stereo.opus'), 'oa-2'), headers: AUTH });
+    const dropIn = await fetch(`${t.url}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      body: await form(fixture('opus-stereo.opus'), 'oa-2'),
+      headers: AUTH,
+    });
     await conforms(dropIn, RECORDINGS_PATH, 'post');
-    const junk = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await form(path.join(dir, 'junk.wav'), 'oa-3'), headers: AUTH });
+    const junk = await fetch(`${t.url}/v1/recordings`, {
+      method: 'POST',
+      body: await form(path.join(dir, 'junk.wav'), 'oa-3'),
+      headers: AUTH,
+    });
     expect(junk.status).toBe(400);
     await conforms(junk, '/v1/recordings', 'post');
-    const badMeta = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await recordingForm(fixture('pcm16-mono.wav'), { direction: 7 }), headers: AUTH });
+    const badMeta = await fetch(`${t.url}/v1/recordings`, {
+      method: 'POST',
+      body: await recordingForm(fixture('pcm16-mono.wav'), { direction: 7 }),
+      headers: AUTH,
+    });
     expect(badMeta.status).toBe(400);
     await conforms(badMeta, '/v1/recordings', 'post');
-    const later = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await form(fixture('pcm16-mono.wav'), 'oa-4'), headers: { ...AUTH, prefer: 'respond-async' } });
+    const later = await fetch(`${t.url}/v1/recordings`, {
+      method: 'POST',
+      body: await form(fixture('pcm16-mono.wav'), 'oa-4'),
+      headers: { ...AUTH, prefer: 'respond-async' },
+    });
     expect(later.status).toBe(202);
     await conforms(later, '/v1/recordings', 'post');
-    const audio = await fetch(`${t.url}/v1/transcode`, { method: 'POST', body: await form(fixture('flac.flac')), headers: AUTH });
+    const audio = await fetch(`${t.url}/v1/transcode`, {
+      method: 'POST',
+      body: await form(fixture('flac.flac')),
+      headers: AUTH,
+    });
     expect(audio.status).toBe(200);
     await conforms(audio, '/v1/transcode', 'post');
     await t.emulator.faults.add({ status: 500, body: { reason: 0, message: 'server error' } });
-    const held = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await form(fixture('pcm16-mono.wav'), 'oa-5'), headers: AUTH });
+    const held = await fetch(`${t.url}/v1/recordings`, {
+      method: 'POST',
+      body: await form(fixture('pcm16-mono.wav'), 'oa-5'),
+      headers: AUTH,
+    });
     await conforms(held, '/v1/recordings', 'post');
     const heldId = held.headers.get('x-job-id')!;
     await conforms(await fetch(`${t.url}/v1/jobs/${reportBody.jobId}`, { headers: AUTH }), '/v1/jobs/{id}', 'get');
     await conforms(await fetch(`${t.url}/v1/jobs/${heldId}`, { headers: AUTH }), '/v1/jobs/{id}', 'get');
     await conforms(await fetch(`${t.url}/v1/jobs?state=failed`, { headers: AUTH }), '/v1/jobs', 'get');
     await conforms(await fetch(`${t.url}/v1/jobs?state=nope`, { headers: AUTH }), '/v1/jobs', 'get');
-    await conforms(await fetch(`${t.url}/v1/jobs/${heldId}/retry`, { method: 'POST', headers: AUTH }), '/v1/jobs/{id}/retry', 'post');
-    await conforms(await fetch(`${t.url}/v1/jobs/${reportBody.jobId}/retry`, { method: 'POST', headers: AUTH }), '/v1/jobs/{id}/retry', 'post');
+    await conforms(
+      await fetch(`${t.url}/v1/jobs/${heldId}/retry`, { method: 'POST', headers: AUTH }),
+      '/v1/jobs/{id}/retry',
+      'post',
+    );
+    await conforms(
+      await fetch(`${t.url}/v1/jobs/${reportBody.jobId}/retry`, { method: 'POST', headers: AUTH }),
+      '/v1/jobs/{id}/retry',
+      'post',
+    );
     const picture = await fetch(`${t.url}/v1/jobs/${reportBody.jobId}/waveform/0.png`, { headers: AUTH });
     expect(picture.status).toBe(200);
     await conforms(picture, '/v1/jobs/{id}/waveform/{channel}.png', 'get');
-    await conforms(await fetch(`${t.url}/v1/jobs/${reportBody.jobId}/waveform/5.png`, { headers: AUTH }), '/v1/jobs/{id}/waveform/{channel}.png', 'get');
-    await conforms(await fetch(`${t.url}/v1/jobs/00000000-0000-0000-0000-000000000000`, { headers: AUTH }), '/v1/jobs/{id}', 'get');
+    await conforms(
+      await fetch(`${t.url}/v1/jobs/${reportBody.jobId}/waveform/5.png`, { headers: AUTH }),
+      '/v1/jobs/{id}/waveform/{channel}.png',
+      'get',
+    );
+    await conforms(
+      await fetch(`${t.url}/v1/jobs/00000000-0000-0000-0000-000000000000`, { headers: AUTH }),
+      '/v1/jobs/{id}',
+      'get',
+    );
     await conforms(await fetch(`${t.url}/metrics`, { headers: AUTH }), '/metrics', 'get');
   });
 });

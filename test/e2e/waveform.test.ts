@@ -27,7 +27,10 @@ afterAll(async () => {
 });
 
 const upload = async (file: string, pbxCallId: string): Promise<string> => {
-  const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await recordingForm(file, { ...SAMPLE_METADATA, pbxCallId }) });
+  const res = await fetch(`${t.url}/v1/recordings`, {
+    method: 'POST',
+    body: await recordingForm(file, { ...SAMPLE_METADATA, pbxCallId }),
+  });
   const id = res.headers.get('x-job-id');
   expect(id).toBeTruthy();
   return id!;
@@ -37,7 +40,15 @@ const upload = async (file: string, pbxCallId: string): Promise<string> => {
 async function probePng(bytes: ArrayBuffer): Promise<{ codec_name: string; width: number; height: number }> {
   const file = path.join(dir, `${Math.random().toString(36).slice(2)}.png`);
   await writeFile(file, Buffer.from(bytes));
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', file]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=codec_name,width,height',
+    '-of',
+    'json',
+    file,
+  ]);
   return (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number }[] }).streams[0]!;
 }
 
@@ -53,13 +64,17 @@ describe('job waveforms', () => {
       expect(res.headers.get('content-type')).toBe('image/png');
       expect(await probePng(await res.arrayBuffer())).toEqual({ codec_name: 'png', width: 800, height: 120 });
     }
-    expect((await readdir(jobDir)).filter((f) => f.endsWith('.png')).sort()).toEqual(['waveform-0.png', 'waveform-1.png']);
+    expect((await readdir(jobDir)).filter((f) => f.endsWith('.png')).sort()).toEqual([
+      'waveform-0.png',
+      'waveform-1.png',
+    ]);
     const missing = await fetch(`${t.url}/v1/jobs/${held}/waveform/2.png`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ reason: 0, message: expect.stringContaining('has 2 channels') });
 
     expect((await fetch(`${t.url}/v1/jobs/${held}/retry`, { method: 'POST' })).status).toBe(202);
-    for (let i = 0; i < 100 && t.gateway.delivery!.spool.get(held)?.state !== 'delivered'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && t.gateway.delivery!.spool.get(held)?.state !== 'delivered'; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(t.gateway.delivery!.spool.get(held)?.state).toBe('delivered');
     // The audio is gone; the pictures stay.
     expect((await readdir(jobDir)).sort()).toEqual(['job.json', 'waveform-0.png', 'waveform-1.png']);

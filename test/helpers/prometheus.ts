@@ -42,7 +42,11 @@ export function sample(exposition: Exposition, name: string, labels: Record<stri
 }
 
 /** A histogram's observation count and sum over the matching series. */
-export function histogram(exposition: Exposition, name: string, labels: Record<string, string> = {}): { count: number; sum: number } {
+export function histogram(
+  exposition: Exposition,
+  name: string,
+  labels: Record<string, string> = {},
+): { count: number; sum: number } {
   if (exposition.typed.find((f) => f.name === name)?.type !== 'HISTOGRAM') throw new Error(`no histogram ${name}`);
   return { count: sum(exposition.series, `${name}_count`, labels), sum: sum(exposition.series, `${name}_sum`, labels) };
 }

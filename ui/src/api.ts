@@ -16,7 +16,11 @@ export class ApiError extends Error {
 }
 
 /** The gateway serves the console at /ui/: the APIs are at the root of the same origin. */
-export async function call(path: string, init: RequestInit = {}, options: { okStatuses?: 'any' } = {}): Promise<Response> {
+export async function call(
+  path: string,
+  init: RequestInit = {},
+  options: { okStatuses?: 'any' } = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   const key = apiKey.get();
   if (key) headers.set('X-Api-Key', key);

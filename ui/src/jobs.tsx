@@ -6,7 +6,8 @@ import type { Job, JobList } from './types';
 
 const STATES = ['', 'received', 'ready', 'delivering', 'delivered', 'failed'];
 
-const show = (value: unknown): string => (value === undefined || value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value));
+const show = (value: unknown): string =>
+  value === undefined || value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value);
 const db = (value: number | null): string => (value === null ? '−∞' : `${value.toFixed(1)} dBFS`);
 
 export function JobsPage() {
@@ -40,7 +41,8 @@ export function JobsPage() {
           </select>
         </label>
         <label>
-          pbxCallId <input name="pbxCallId" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+          pbxCallId{' '}
+          <input name="pbxCallId" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
         </label>
         <span class="muted">{list ? `${list.count} job${list.count === 1 ? '' : 's'}` : ''}</span>
       </div>
@@ -91,7 +93,11 @@ function Waveform({ jobId, channel, label }: { jobId: string; channel: number; l
   return (
     <figure class="waveform">
       <figcaption>{label}</figcaption>
-      {url ? <img src={url} alt={`waveform of ${label}`} data-testid={`waveform-${channel}`} /> : <ErrorNote error={error} />}
+      {url ? (
+        <img src={url} alt={`waveform of ${label}`} data-testid={`waveform-${channel}`} />
+      ) : (
+        <ErrorNote error={error} />
+      )}
     </figure>
   );
 }
@@ -135,11 +141,16 @@ export function JobDetail({ id }: { id: string }) {
   const analysis = r?.stereo?.analysis;
   const channels = r?.output.channels ?? 0;
   const channelName = (c: number): string =>
-    channels === 2 && r?.stereo ? `${c === 0 ? 'left' : 'right'}: ${c === 0 ? r.stereo.mapping.left : r.stereo.mapping.right}` : `channel ${c + 1}`;
+    channels === 2 && r?.stereo
+      ? `${c === 0 ? 'left' : 'right'}: ${c === 0 ? r.stereo.mapping.left : r.stereo.mapping.right}`
+      : `channel ${c + 1}`;
   return (
     <section data-testid="job-detail">
       <h2>
-        Job <code>{job.jobId}</code> <span class={`state ${job.state}`} data-testid="job-state">{job.state}</span>
+        Job <code>{job.jobId}</code>{' '}
+        <span class={`state ${job.state}`} data-testid="job-state">
+          {job.state}
+        </span>
       </h2>
       <ErrorNote error={error} />
       <div class="actions">

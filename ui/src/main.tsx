@@ -32,7 +32,13 @@ function KeyForm({ onSaved }: { onSaved: () => void }) {
     >
       <label>
         API key{' '}
-        <input type="password" name="apiKey" autocomplete="off" value={value} onInput={(e) => setValue(e.currentTarget.value)} />
+        <input
+          type="password"
+          name="apiKey"
+          autocomplete="off"
+          value={value}
+          onInput={(e) => setValue(e.currentTarget.value)}
+        />
       </label>
       <button type="submit">Use key</button>
       {apiKey.get() && (
@@ -59,9 +65,15 @@ function App() {
       <header>
         <h1>Imagicle gateway</h1>
         <nav>
-          <a href="#/" class={route === '/' ? 'active' : ''}>Overview</a>
-          <a href="#/jobs" class={route.startsWith('/jobs') ? 'active' : ''}>Jobs</a>
-          <a href="#/try" class={route.startsWith('/try') ? 'active' : ''}>Try a file</a>
+          <a href="#/" class={route === '/' ? 'active' : ''}>
+            Overview
+          </a>
+          <a href="#/jobs" class={route.startsWith('/jobs') ? 'active' : ''}>
+            Jobs
+          </a>
+          <a href="#/try" class={route.startsWith('/try') ? 'active' : ''}>
+            Try a file
+          </a>
         </nav>
         <KeyForm onSaved={() => setGeneration((g) => g + 1)} />
       </header>

@@ -14,7 +14,8 @@ function total(samples: PromSample[], name: string, labels: Record<string, strin
 
 function by(samples: PromSample[], name: string, label: string): [string, number][] {
   const out = new Map<string, number>();
-  for (const s of samples) if (s.name === name) out.set(s.labels[label] ?? '', (out.get(s.labels[label] ?? '') ?? 0) + s.value);
+  for (const s of samples)
+    if (s.name === name) out.set(s.labels[label] ?? '', (out.get(s.labels[label] ?? '') ?? 0) + s.value);
   return [...out.entries()].sort((a, b) => b[1] - a[1]);
 }
 
@@ -59,7 +60,13 @@ export function Overview() {
     ['Retries', total(samples, `${P}delivery_retries_total`)],
     ['Conversions running', total(samples, `${P}conversions`, { state: 'running' })],
     ['Waiting', total(samples, `${P}conversions`, { state: 'waiting' })],
-    ['Undelivered jobs', ['received', 'ready', 'delivering', 'failed'].reduce((s, state) => s + total(samples, `${P}spool_jobs`, { state }), 0)],
+    [
+      'Undelivered jobs',
+      ['received', 'ready', 'delivering', 'failed'].reduce(
+        (s, state) => s + total(samples, `${P}spool_jobs`, { state }),
+        0,
+      ),
+    ],
     ['Oldest undelivered', `${Math.round(total(samples, `${P}oldest_undelivered_job_age_seconds`))} s`],
     ['Spool', bytes(total(samples, `${P}spool_bytes`))],
   ];

@@ -1,4 +1,4 @@
-/** Try a file: upload it to /v1/recordings (converted and delivered) or /v1/transcode (converted only), see the report. */
+/** Try a file: upload it to /v1/recordings (converted, delivered) or /v1/transcode (converted only), see the report. */
 import { useState } from 'preact/hooks';
 import { call } from './api';
 import { ErrorNote } from './error-note';
@@ -15,7 +15,12 @@ interface Report {
 
 export function TryFile() {
   const [endpoint, setEndpoint] = useState<'recordings' | 'transcode'>('recordings');
-  const [result, setResult] = useState<{ status: number; report?: Report; headers?: Record<string, string>; download?: string }>();
+  const [result, setResult] = useState<{
+    status: number;
+    report?: Report;
+    headers?: Record<string, string>;
+    download?: string;
+  }>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const submit = async (form: HTMLFormElement): Promise<void> => {
@@ -26,27 +31,37 @@ export function TryFile() {
       setError(new Error('Choose an audio file first'));
       return;
     }
-    body.append('jsondata', JSON.stringify({
-      startDateTime: new Date(String(data.get('startDateTime'))).toISOString(),
-      direction: Number(data.get('direction')),
-      localParty: { username: String(data.get('username')), phoneNumber: String(data.get('phoneNumber')) },
-      remoteParty: { phoneNumber: String(data.get('remoteNumber')) },
-      pbxCallId: String(data.get('pbxCallId')) || null,
-      notes: 'uploaded from the gateway console',
-    }));
+    body.append(
+      'jsondata',
+      JSON.stringify({
+        startDateTime: new Date(String(data.get('startDateTime'))).toISOString(),
+        direction: Number(data.get('direction')),
+        localParty: { username: String(data.get('username')), phoneNumber: String(data.get('phoneNumber')) },
+        remoteParty: { phoneNumber: String(data.get('remoteNumber')) },
+        pbxCallId: String(data.get('pbxCallId')) || null,
+        notes: 'uploaded from the gateway console',
+      }),
+    );
     body.append('attachment', file, file.name);
     setBusy(true);
     setError(undefined);
     setResult(undefined);
     try {
       const res = await call(`/v1/${endpoint}`, { method: 'POST', body }, { okStatuses: 'any' });
-      const json = res.headers.get('content-type')?.startsWith('application/json') ? ((await res.json()) as Report & { message?: string }) : undefined;
+      const json = res.headers.get('content-type')?.startsWith('application/json')
+        ? ((await res.json()) as Report & { message?: string })
+        : undefined;
       // Imagicle refused or failed the import: the report still says what was done (a held job is named in it).
       if (!res.ok && !json?.decision) throw new Error(`${res.status}: ${json?.message ?? res.statusText}`);
       if (json) {
         setResult({ status: res.status, report: json });
       } else {
-        const headers = Object.fromEntries(['x-audio-decision', 'x-audio-duration', 'content-type', 'content-length'].map((h) => [h, res.headers.get(h) ?? '']));
+        const headers = Object.fromEntries(
+          ['x-audio-decision', 'x-audio-duration', 'content-type', 'content-length'].map((h) => [
+            h,
+            res.headers.get(h) ?? '',
+          ]),
+        );
         setResult({ status: res.status, headers, download: URL.createObjectURL(await res.blob()) });
       }
     } catch (e) {
@@ -72,7 +87,11 @@ export function TryFile() {
         </label>
         <label>
           Endpoint{' '}
-          <select name="endpoint" value={endpoint} onChange={(e) => setEndpoint(e.currentTarget.value as 'recordings' | 'transcode')}>
+          <select
+            name="endpoint"
+            value={endpoint}
+            onChange={(e) => setEndpoint(e.currentTarget.value as 'recordings' | 'transcode')}
+          >
             <option value="recordings">/v1/recordings (convert and deliver to Imagicle)</option>
             <option value="transcode">/v1/transcode (convert only)</option>
           </select>
@@ -114,7 +133,8 @@ export function TryFile() {
             HTTP {result.status}: <strong data-testid="report-decision">{result.report.decision?.action}</strong>
             {result.report.jobId && (
               <>
-                {' '}— job{' '}
+                {' '}
+                — job{' '}
                 <a href={`#/jobs/${result.report.jobId}`} data-testid="report-job">
                   {result.report.jobId}
                 </a>
@@ -126,14 +146,23 @@ export function TryFile() {
               <li key={r}>{r}</li>
             ))}
           </ul>
-          <pre>{JSON.stringify({ input: result.report.input, output: result.report.output, upstream: result.report.upstream }, null, 2)}</pre>
+          <pre>
+            {JSON.stringify(
+              { input: result.report.input, output: result.report.output, upstream: result.report.upstream },
+              null,
+              2,
+            )}
+          </pre>
         </div>
       )}
       {result?.headers && (
         <div class="report" data-testid="report">
           <p>
-            HTTP {result.status}: <strong data-testid="report-decision">{result.headers['x-audio-decision']}</strong>, {result.headers['x-audio-duration']},{' '}
-            {result.headers['content-type']}, {result.headers['content-length']} bytes —{' '}
+            HTTP {result.status}:{' '}
+            <strong data-testid="report-decision">{result.headers['x-audio-decision']}</strong>,{' '}
+            {result.headers['x-audio-duration']}, {result.headers['content-type']},{' '}
+            {result.headers['content-length']}{' '}
+            bytes —{' '}
             <a href={result.download} download="converted">
               download
             </a>

@@ -35,11 +35,37 @@ export interface Job {
   startDateTime: string;
   decision?: string;
   lastError?: { at: string; status?: number; code?: string; message: string; body?: unknown };
-  parts: { part: number; of: number; state: string; attempts: number; status?: number; id?: unknown; bytes: number; duration: string; filename: string }[];
+  parts: {
+    part: number;
+    of: number;
+    state: string;
+    attempts: number;
+    status?: number;
+    id?: unknown;
+    bytes: number;
+    duration: string;
+    filename: string;
+  }[];
   report?: {
-    input: { format: string; codec?: string; sampleRate?: number; channels?: number; bitsPerSample?: number; durationSeconds?: number; headerless?: string };
+    input: {
+      format: string;
+      codec?: string;
+      sampleRate?: number;
+      channels?: number;
+      bitsPerSample?: number;
+      durationSeconds?: number;
+      headerless?: string;
+    };
     decision: { action: string; reasons: string[] };
-    output: { container: string; codec: string; sampleRate: number; channels: number; contentType: string; bytes: number; duration: string };
+    output: {
+      container: string;
+      codec: string;
+      sampleRate: number;
+      channels: number;
+      contentType: string;
+      bytes: number;
+      duration: string;
+    };
     stereo?: {
       source: string;
       mapping: { left: string; right: string; decidedBy: string };
