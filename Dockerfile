@@ -4,9 +4,12 @@ WORKDIR /app
 # better-sqlite3 (import/watch state) builds from source where its prebuilt binary cannot be downloaded.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --omit=optional
+# Optional dependencies stay: the console's bundler (vite/rolldown) has its native binding there. No install
+# scripts: ffmpeg-static would download a binary that this image does not use (FFMPEG_PATH below).
+RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY ui ./ui
 RUN npm run build && npm prune --omit=dev --omit=optional
 
 FROM node:22-bookworm-slim

@@ -125,6 +125,9 @@ const envSchema = z.object({
   LONG_JOB_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(16 * 1024 * 1024),
   UPLOAD_IDLE_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
   UPLOAD_MIN_BYTES_PER_SECOND: int(0, 1024 ** 3).default(32 * 1024),
+  // Observability (docs/observability.md): /metrics without credentials, for scrapers that cannot send one.
+  METRICS_PUBLIC: bool.default(false),
+  WAVEFORMS_ON_DELIVERY: bool.default(true),
   // Delivery (docs/delivery.md): upstream timeouts, retries, the spool, duplicates.
   IMAGICLE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   IMAGICLE_MIN_BYTES_PER_SECOND: int(0, 1024 ** 3).default(64 * 1024),
@@ -248,6 +251,10 @@ export interface Config {
     readonly pollSeconds: number;
     readonly stateDir: string;
   };
+  /** GET /metrics is served without the access control (METRICS_PUBLIC). */
+  readonly metricsPublic: boolean;
+  /** The console's waveform pictures are drawn as a job is delivered, before its audio is deleted. */
+  readonly waveformsOnDelivery: boolean;
 }
 
 export class ConfigError extends Error {
@@ -365,6 +372,8 @@ export function loadConfig(
       insecure: e.IMAGICLE_TLS_INSECURE,
     },
     queue: { concurrency: e.CONCURRENCY, queueLimit: e.QUEUE_LIMIT, longJobBytes: e.LONG_JOB_BYTES },
+    metricsPublic: e.METRICS_PUBLIC,
+    waveformsOnDelivery: e.WAVEFORMS_ON_DELIVERY,
     uploads: {
       idleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
       minBytesPerSecond: e.UPLOAD_MIN_BYTES_PER_SECOND,

@@ -15,6 +15,7 @@ import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
 import { startDelivery } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
+import { GatewayMetrics } from './metrics.js';
 
 export interface RunningGateway {
   url: string;
@@ -29,6 +30,8 @@ export interface RunningGateway {
   queue: WorkQueue;
   /** In-flight uploads. */
   lifecycle: Lifecycle;
+  /** This gateway's Prometheus registry (GET /metrics). */
+  metrics: GatewayMetrics;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
@@ -68,7 +71,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   if (config.imagicleCredentials && upstreamBase.startsWith('http://') && config.imagicleUrl) {
     logger.warn({ upstream: upstreamBase }, 'IMAGICLE_URL is plain http: the Imagicle credentials travel unencrypted');
   }
+  const metrics = new GatewayMetrics();
   const upstream = new UpstreamClient({
+    observe: (status, seconds) => metrics.upstreamAnswer(status, seconds),
     baseUrl: upstreamBase,
     credentials: config.imagicleCredentials,
     timeoutMs: config.upstreamTimeoutMs,
@@ -77,6 +82,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     tls: { ca: config.upstreamTls.ca, rejectUnauthorized: !config.upstreamTls.insecure },
   });
   const queue = new WorkQueue(config.queue);
+  metrics.watch({ queue });
   const lifecycle = new Lifecycle();
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
@@ -84,8 +90,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
-    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes));
-  const app = createApp({ config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service, distributed });
+    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), metrics);
+  const app = createApp({
+    config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service, distributed, metrics,
+  });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
   // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an
@@ -128,5 +136,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     })();
     return closing;
   };
-  return { url, port, server, bins, upstreamUrl: upstream.url, upstream, emulator, queue, lifecycle, delivery: delivery.service, close };
+  return {
+    url, port, server, bins, upstreamUrl: upstream.url, upstream, emulator, queue, lifecycle, metrics,
+    delivery: delivery.service, close,
+  };
 }

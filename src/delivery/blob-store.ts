@@ -10,6 +10,8 @@ import { fsyncDir, moveFileDurable } from './durable.js';
 import type { JobRecord, SpooledInput } from './spool.js';
 
 export const JOURNAL = 'job.json';
+/** The console's cached waveform pictures (waveforms.ts): kept until the job is removed. */
+export const WAVEFORM_FILE_RE = /^waveform-\d+\.png$/;
 
 export interface IncomingFile {
   path: string;
@@ -85,7 +87,7 @@ async function removeUnlisted(root: string, dir: string, keep: Set<string>): Pro
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     const rel = path.normalize(path.relative(root, full));
-    if (rel === JOURNAL) continue;
+    if (rel === JOURNAL || WAVEFORM_FILE_RE.test(rel)) continue;
     if (entry.isDirectory()) {
       removed += await removeUnlisted(root, full, keep);
       if ((await readdir(full)).length === 0) {

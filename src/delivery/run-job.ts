@@ -15,6 +15,7 @@ import { fsyncFile } from './durable.js';
 import { LeaseLostError, type JobStore } from './job-store.js';
 import type { Verdict } from './retry.js';
 import { deliverWithRetry } from './retrying-deliver.js';
+import { attemptRecord, jobReportOf, pushAttempt } from './job-report.js';
 import type { LiveResult, RunContext, RunResult } from './service.js';
 import type { JobError, JobRecord, StoredAnswer } from './spool.js';
 
@@ -53,14 +54,17 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       });
       job.contentType = fitted.prepared.contentType;
       job.decision = fitted.prepared.plan.action;
+      job.report = jobReportOf(fitted.prepared);
       job.state = 'ready';
       ctx.onRendered?.(fitted);
       await store.save(job);
       await store.prune(job);
     }
 
+    const deliverStarted = performance.now();
     for (const part of job.parts) {
       if (part.state === 'delivered') continue;
+      let attemptStarted = Date.now();
       const upload: UploadInput = {
         metadata: part.metadata,
         audioPath: path.join(dir, part.file),
@@ -74,6 +78,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         beforeAttempt: async () => {
           // An expired lease must never deliver: whoever took the job over may be sending it right now.
           await store.confirmLease(job);
+          if (part.attempts > 0) ctx.prepare.metrics?.retry();
+          attemptStarted = Date.now();
           part.state = 'delivering';
           part.attempts += 1;
           job.attempts += 1;
@@ -82,6 +88,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         },
         afterAttempt: async (_attempt, verdict, result) => {
           live.set(part.index, result);
+          job.history = pushAttempt(job.history, attemptRecord(part.index, part.attempts, verdict, result, attemptStarted));
           if (result.response) part.upstream = storedAnswer(result.response);
           if (verdict === 'success') {
             part.state = 'delivered';
@@ -92,6 +99,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           }
           job.state = 'ready';
           await store.save(job);
+          if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
           if (verdict === 'success') await store.prune(job);
         },
       });
@@ -104,6 +112,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       if (outcome.verdict === 'ambiguous') job.possibleDuplicates += 1;
       return { outcome: { kind: 'retry-later', retryAfter: outcome.retryAfter }, prepared, fitted, live };
     }
+    ctx.prepare.metrics?.delivered((performance.now() - deliverStarted) / 1000);
     job.state = 'delivered';
     job.deliveredAt = new Date().toISOString();
     job.nextAttemptAt = undefined;

@@ -23,7 +23,8 @@ import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy } from './retry.js';
 import { runJob } from './run-job.js';
-import type { JobError, JobMode, JobRecord, Spool, StoredAnswer } from './spool.js';
+import type { JobError, JobMode, JobRecord, SpooledPart, Spool, StoredAnswer } from './spool.js';
+import type { JobWaveforms } from './waveforms.js';
 
 export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
 
@@ -54,6 +55,8 @@ export interface AcceptRequest {
   prepare: PrepareSettings;
   /** Who sent it (http/owner.ts); the distributed mode scopes jobs and duplicates by it. */
   owner?: string | undefined;
+  /** Told the job's id as soon as it is spooled (the request's log lines name it from then on). */
+  onJob?: ((jobId: string) => void) | undefined;
 }
 
 export type AcceptResult =
@@ -76,6 +79,8 @@ export interface RunContext {
   log: Logger;
   /** Called once the audio is rendered, before the job is saved as ready (the distributed mode keeps a summary). */
   onRendered?: ((fitted: FittedAudio) => void) | undefined;
+  /** Called after a part is delivered and journaled, before its audio is pruned (the console's waveforms). */
+  afterDelivered?: ((job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => Promise<void>) | undefined;
 }
 
 export interface LiveResult {
@@ -94,6 +99,9 @@ export interface RunResult {
 export const JOB_DUE = 'job-due';
 
 export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
+  /** The console's waveform pictures; set by setup.ts. */
+  waveforms: JobWaveforms | undefined;
+
   constructor(
     readonly spool: Spool,
     private readonly deliver: Deliver,
@@ -151,7 +159,9 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
       spool.release(job.id);
       return { kind: 'duplicate', first: winner };
     }
-    r.log.info({ jobId: job.id, async: r.preferAsync }, 'job spooled');
+    r.onJob?.(job.id);
+    const log = r.log.child({ jobId: job.id });
+    log.info({ async: r.preferAsync }, 'job spooled');
     if (r.preferAsync) {
       spool.release(job.id);
       this.wake();
@@ -162,7 +172,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     try {
       let run: RunResult;
       try {
-        run = await this.runJob(job, { signal: r.signal, policy: settings.policy, prepare: r.prepare, log: r.log });
+        run = await this.runJob(job, { signal: r.signal, policy: settings.policy, prepare: r.prepare, log });
       } catch (error) {
         const gw = toGatewayError(error);
         if (gw.code === 'ABORTED' || r.signal.aborted) {
@@ -215,7 +225,9 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
 
   /** prepare → fit → deliver each part, over the spool (run-job.ts). */
   runJob(job: JobRecord, ctx: RunContext): Promise<RunResult> {
-    return runJob(this.spool, this.deliver, job, ctx);
+    const waveforms = this.waveforms;
+    const afterDelivered = waveforms ? (j: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => waveforms.keep(j, part, signal) : undefined;
+    return runJob(this.spool, this.deliver, job, { afterDelivered, ...ctx });
   }
 }
 

@@ -13,6 +13,8 @@ import { createRetryingDeliver } from './retrying-deliver.js';
 import { DeliveryService, type DeliverySettings, type PrepareSettings } from './service.js';
 import { Spool } from './spool.js';
 import { DeliveryWorker } from './worker.js';
+import { JobWaveforms } from './waveforms.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 export interface DeliveryRuntime {
   /** Undefined under DELIVERY=sync. */
@@ -31,10 +33,15 @@ export async function startDelivery(
   bins: FfmpegBinaries,
   logger: Logger,
   gateFor?: (bytes: number) => ProcessGate,
+  metrics?: GatewayMetrics,
 ): Promise<DeliveryRuntime> {
   const direct: Deliver = (upload) => upstream.postRecording(upload);
   const { delivery } = config;
-  const deliver = createRetryingDeliver(direct, delivery.retry);
+  const deliver = createRetryingDeliver(direct, delivery.retry, {
+    beforeAttempt: (attempt) => {
+      if (attempt > 1) metrics?.retry();
+    },
+  });
   if (delivery.mode === 'sync') return { service: undefined, deliver, close: async () => undefined };
 
   const log = logger.child({ component: 'spool' });
@@ -44,7 +51,9 @@ export async function startDelivery(
     logger: log,
   });
   const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log);
-  const prepare = prepareSettingsFor(config, bins);
+  const prepare: PrepareSettings = { ...prepareSettingsFor(config, bins), metrics };
+  metrics?.watch({ spool });
+  service.waveforms = new JobWaveforms(spool, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
   const worker = new DeliveryWorker(
     service,
     {

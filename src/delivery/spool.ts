@@ -16,7 +16,8 @@ import { JobFolders, JOURNAL, type IncomingFiles } from './blob-store.js';
 import { fsyncDir, isTempName, writeFileDurable } from './durable.js';
 import type { JobStore } from './job-store.js';
 
-export { referencedFiles } from './blob-store.js';
+export { referencedFiles, WAVEFORM_FILE_RE } from './blob-store.js';
+import type { AttemptRecord, JobReport } from './job-report.js';
 
 export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -104,6 +105,10 @@ export interface JobRecord {
   possibleDuplicates: number;
   deliveredAt: string | undefined;
   failedAt: string | undefined;
+  /** Probe, decision, output and stereo analysis, once prepared (absent in journals written before it existed). */
+  report?: JobReport | undefined;
+  /** Every delivery attempt with Imagicle's answer, oldest first (bounded: job-report.ts). */
+  history?: AttemptRecord[] | undefined;
 }
 
 export interface SpoolOptions {

@@ -37,6 +37,10 @@ export function jobView(job: JobRecord) {
       duration: p.isoDuration,
       filename: p.filename,
     })),
+    /** Input probe, decision and reasons, output, stereo analysis (once converted). */
+    report: job.report,
+    /** Every delivery attempt with Imagicle's answer, oldest first. */
+    history: job.history ?? [],
     location: jobLocation(job.id),
   };
 }

@@ -79,7 +79,7 @@ export class DeliveryWorker {
 
   private async run(job: JobRecord): Promise<void> {
     const { service } = this;
-    const log = this.log.child({ jobId: job.id });
+    const log = this.log.child({ jobId: job.id, requestId: job.requestId });
     if (Date.now() > Date.parse(job.expiresAt)) {
       await service.fail(job, {
         at: new Date().toISOString(),
@@ -127,6 +127,7 @@ export class DeliveryWorker {
       };
       // The gateway's own refusal of the audio cannot change; anything else (ffmpeg crashed, disk) is retried.
       if (error instanceof GatewayError && gw.status < 500) {
+        this.options.prepare.metrics?.refusedInput(gw.code);
         await service.fail(job, lastError);
         log.warn({ lastError }, 'job failed while being prepared');
       } else {

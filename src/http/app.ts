@@ -32,6 +32,9 @@ import { handleSpooledUpload, prefersAsync, type UploadDelivery } from './spoole
 import type { Readiness } from '../distributed/setup.js';
 import { ownershipOf } from './owner.js';
 import { createJobsRouter } from './jobs.js';
+import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
+import { serveOpenApi } from './openapi.js';
+import { serveConsole } from './console.js';
 
 export interface AppDeps {
   config: Config;
@@ -48,6 +51,8 @@ export interface AppDeps {
   delivery?: DeliveryService | undefined;
   /** The distributed mode (QUEUE_URL): uploads go to the queue (none under ROLE=worker), jobs API over it. */
   distributed?: DistributedHttp | undefined;
+  /** Prometheus metrics (GET /metrics); none: a registry of this app's own. */
+  metrics?: GatewayMetrics | undefined;
 }
 
 export interface DistributedHttp {
@@ -72,6 +77,8 @@ export function createApp(deps: AppDeps): express.Express {
   const { queue } = deps;
   // Where uploads go: the queue (distributed mode), the spool (DELIVERY=wait), or straight to Imagicle.
   const uploads: UploadDelivery | undefined = deps.distributed ? deps.distributed.delivery : deps.delivery;
+  const metrics = deps.metrics ?? new GatewayMetrics();
+  metrics.watch({ queue, spool: deps.delivery?.spool });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -99,10 +106,22 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
+  // Metrics: behind the same access control as /v1 (Prometheus sends a bearer token), unless METRICS_PUBLIC=true.
+  app.get('/metrics', ...(config.metricsPublic ? [] : [createAccessControl(config.access)]), async (_req, res) => {
+    res.set('Content-Type', metrics.contentType()).send(await metrics.expose());
+  });
+  // The API contract (no secrets in it) and the console's static files (its data comes from /v1 and /metrics).
+  app.get('/openapi.json', serveOpenApi(config));
+  app.use('/ui', serveConsole());
+
   // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
   app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access));
 
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
+    res.on('close', () => {
+      const locals = res.locals as { decision?: Decision; outcome?: string };
+      metrics.upload(mode, locals.decision ?? 'none', locals.outcome ?? outcomeOf(mode, res));
+    });
     // Overload: refused before a byte of the upload is stored.
     if (queue?.isFull()) throw queue.busyError();
     if (mode !== 'transcode') uploads?.checkCapacity(Number(req.headers['content-length']) || undefined);
@@ -110,7 +129,7 @@ export function createApp(deps: AppDeps): express.Express {
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal);
       try {
-        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, deps, deliver, uploads);
+        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, metrics }, deliver, uploads);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
         await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
@@ -137,6 +156,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const gw = toGatewayError(error);
+    if (REFUSED_INPUT_CODES.has(gw.code)) metrics.refusedInput(gw.code);
     const log = (res.locals.log as Logger | undefined) ?? logger;
     if (gw.status >= 500 && gw.code !== 'UPSTREAM_UNREACHABLE' && gw.code !== 'UPSTREAM_TIMEOUT') {
       log.error({ err: gw.cause ?? gw, code: gw.code, detail: gw.detail }, gw.message);
@@ -153,6 +173,19 @@ export function createApp(deps: AppDeps): express.Express {
     res.set(gw.headers).status(gw.status === 499 ? 400 : gw.status).json(gw.toBody());
   });
   return app;
+}
+
+/** Gateway refusals counted as unreadable, hostile or out-of-bounds input. */
+const REFUSED_INPUT_CODES = new Set(['BAD_AUDIO', 'BAD_METADATA', 'TOO_LARGE', 'TOO_LONG', 'PROCESS_TIMEOUT']);
+
+/** The outcome label of an answered upload, when the handler did not name it. */
+function outcomeOf(mode: Mode, res: Response): string {
+  if (!res.writableFinished) return 'aborted';
+  const status = res.statusCode;
+  if (status === 202) return 'accepted';
+  if (status >= 200 && status < 300) return mode === 'transcode' ? 'transcoded' : 'delivered';
+  if (status === 503) return 'busy';
+  return status >= 500 ? 'failed' : 'refused';
 }
 
 /** How long one /readyz check is reused. */
@@ -218,6 +251,7 @@ async function handleUpload(
     signal: ctx.signal,
   });
   const receivedMs = performance.now() - started;
+  deps.metrics?.received(Object.values(received.files).reduce((sum, f) => sum + f.bytes, 0), receivedMs / 1000);
   if (mode !== 'transcode') metadata ??= parseMetadata(received.jsondata);
   const attachment = received.files.attachment;
   if (!attachment) throw badRequest('The attachment part is missing');
@@ -237,6 +271,7 @@ async function handleUpload(
     },
     level: config.level,
     voxSampleRate: config.voxSampleRate,
+    metrics: deps.metrics,
   };
 
   if (mode === 'transcode') {
@@ -246,6 +281,8 @@ async function handleUpload(
       { ...prepareDeps, stereo: config.stereo },
       ctx.signal,
     );
+    deps.metrics?.prepared(prepared);
+    res.locals.decision = decisionOf(prepared);
     logSummary(ctx, mode, prepared, undefined, receivedMs, started);
     res.status(200).set({
       'Content-Type': prepared.contentType,
@@ -277,10 +314,25 @@ async function handleUpload(
       callerAuthorization: forwardableAuthorization(req, res),
       prepare,
       owner: ownershipOf(req, res).owner,
+      // From here on every line of this upload names its job too.
+      onJob: (jobId: string) => {
+        ctx.log = ctx.log.child({ jobId });
+        res.locals.log = ctx.log;
+      },
     };
     const outcome = await handleSpooledUpload(uploads, request, res, { started, receivedMs });
-    if (outcome.kind === 'done') logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
-    else ctx.log.info({ mode, outcome: outcome.kind, jobId: outcome.kind === 'duplicate' ? outcome.first.id : outcome.job.id }, 'upload processed');
+    if (outcome.kind === 'duplicate') {
+      deps.metrics?.duplicate();
+      res.locals.outcome = 'duplicate';
+    }
+    if (outcome.kind === 'done') {
+      res.locals.decision = decisionOf(outcome.result.prepared);
+      res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
+      logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
+    } else {
+      const duplicateOf = outcome.kind === 'duplicate' ? outcome.first.id : undefined;
+      ctx.log.info({ mode, outcome: outcome.kind, duplicateOf }, 'upload processed');
+    }
     return;
   }
 
@@ -297,6 +349,9 @@ async function handleUpload(
     { ...prepareDeps, deliver, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo },
   );
   logSummary(ctx, mode, result.prepared, result, receivedMs, started);
+  res.locals.decision = decisionOf(result.prepared);
+  const answered = result.deliveries.some((d) => d.upstream);
+  res.locals.outcome = result.complete ? 'delivered' : answered ? 'upstream-refused' : 'failed';
   if (mode === 'drop-in') {
     // One part: Imagicle's answer, status and body, unchanged. Several: the list of parts.
     const answer = dropInAnswer(result);

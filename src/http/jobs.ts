@@ -1,6 +1,7 @@
 /**
  * The jobs API over the spool:
- *   GET    /v1/jobs?state=…      list (newest last), optional state filter
+ *   GET    /v1/jobs?state=…&pbxCallId=…   list (newest last), optional state and pbxCallId filters
+ *   GET    /v1/jobs/{id}/waveform/{channel}.png   a picture of one output channel (waveforms.ts)
  *   GET    /v1/jobs/{id}         one job: state, attempts, last error, upstream ids
  *   POST   /v1/jobs/{id}/retry   a failed job back to ready (or received)
  *   DELETE /v1/jobs/{id}         forget a job and delete its files
@@ -27,7 +28,9 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
     if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
       throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`, { status: 400, reason: Reason.InvalidData });
     }
-    const jobs = spool.list(state as JobState | undefined);
+    const pbxCallId = typeof req.query.pbxCallId === 'string' ? req.query.pbxCallId.trim() : '';
+    const all = spool.list(state as JobState | undefined);
+    const jobs = pbxCallId === '' ? all : all.filter((j) => j.metadata.pbxCallId?.includes(pbxCallId));
     res.json({ jobs: jobs.map(jobView), count: jobs.length, spoolBytes: spool.usedBytes() });
   });
 
@@ -35,6 +38,16 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
     const job = spool.get(req.params.id);
     if (!job) throw notFound(req.params.id);
     res.json(jobView(job));
+  });
+
+  router.get('/:id/waveform/:channel.png', async (req, res) => {
+    const job = spool.get(req.params.id);
+    if (!job || !delivery.waveforms) throw notFound(req.params.id);
+    const channel = /^\d{1,2}$/.test(req.params.channel) ? Number(req.params.channel) : -1;
+    const controller = new AbortController();
+    res.on('close', () => controller.abort());
+    const file = await delivery.waveforms.picture(job, channel, controller.signal);
+    res.set('Cache-Control', 'private, max-age=3600').type('image/png').sendFile(file);
   });
 
   router.post('/:id/retry', async (req, res) => {

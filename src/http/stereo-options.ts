@@ -34,6 +34,10 @@ const offset = (name: string, maxMs: number) =>
     .refine((v) => v <= maxMs, { error: `${name} must be at most ${maxMs} (the longest recording accepted)` });
 
 const INPUT_RATE_PROBLEM = 'inputSampleRate must be a whole number of Hz between 4000 and 48000';
+/** The options' schema (exported for the OpenAPI document, which is generated from it). */
+export function stereoOptionsSchema(maxOffsetMs: number) {
+  return schemaFor(maxOffsetMs);
+}
 
 function schemaFor(maxOffsetMs: number) {
   return z.object({

@@ -24,6 +24,8 @@ export interface UpstreamOptions {
   /** TLS towards Imagicle: a private CA (PEM), or no verification (rejectUnauthorized: false). */
   tls?: { ca?: string | undefined; rejectUnauthorized?: boolean } | undefined;
   dispatcher?: Dispatcher;
+  /** Told of every attempt's answer (its HTTP status, or 'error' when none came) and its duration. */
+  observe?: ((status: number | 'error', seconds: number) => void) | undefined;
 }
 
 export interface UploadInput {
@@ -103,6 +105,7 @@ export class UpstreamClient {
     if (input.signal?.aborted) attempt.abort();
     else input.signal?.addEventListener('abort', forwardAbort, { once: true });
     const signal = attempt.signal;
+    let answered: number | undefined;
     try {
       const res = await request(this.url, {
         method: 'POST',
@@ -111,6 +114,7 @@ export class UpstreamClient {
         dispatcher: this.dispatcher,
         signal,
       });
+      answered = res.statusCode;
       const text = await readBounded(res.body);
       if (res.statusCode >= 300 && res.statusCode < 400) {
         // undici's request() follows nothing; say so rather than hand a Location (maybe anywhere) to the caller.
@@ -121,6 +125,7 @@ export class UpstreamClient {
         );
       }
       const contentType = headerValue(res.headers['content-type']);
+      this.options.observe?.(res.statusCode, (performance.now() - started) / 1000);
       return {
         status: res.statusCode,
         contentType,
@@ -130,6 +135,7 @@ export class UpstreamClient {
         elapsedMs: performance.now() - started,
       };
     } catch (error) {
+      this.options.observe?.(answered ?? 'error', (performance.now() - started) / 1000);
       const failure =
         deadline.aborted && !input.signal?.aborted
           ? new GatewayError('UPSTREAM_TIMEOUT', `Imagicle at ${this.options.baseUrl} did not complete the upload within ${deadlineMs} ms`, {

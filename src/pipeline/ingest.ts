@@ -18,6 +18,7 @@ import {
 } from './stereo.js';
 import type { LevelPolicy } from '../media/level.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 export type Deliver = (upload: UploadInput) => Promise<UpstreamResponse>;
 
@@ -27,6 +28,8 @@ export interface IngestDeps extends FitDeps {
   stereo?: StereoPolicy | undefined;
   /** LEVEL and its settings (off when unset). */
   level?: LevelPolicy | undefined;
+  /** Records probe/render times, codecs, durations and split parts; none: not recorded. */
+  metrics?: GatewayMetrics | undefined;
 }
 
 export interface IngestRequest {
@@ -91,6 +94,8 @@ export async function prepareForDelivery(
   const fitDeps = withInputSampleRate(deps, request.stereoOptions);
   const source = reencodeSource(prepared, request.audio);
   const fitted = await fitToLimit(prepared, source, request.workDir, fitDeps, request.signal);
+  deps.metrics?.prepared(prepared);
+  deps.metrics?.split(fitted.parts.length);
   return { prepared, fitted };
 }
 
@@ -98,6 +103,7 @@ export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<
   const { prepared, fitted } = await prepareForDelivery(request, deps);
   const started = performance.now();
   const deliveries = await deliverParts(fitted, request, deps.deliver);
+  deps.metrics?.delivered((performance.now() - started) / 1000);
   return {
     prepared,
     fitted,

@@ -1,0 +1,250 @@
+/**
+ * zod schemas of the gateway's answers, for the OpenAPI document
+ * (openapi.ts). The requests' schemas are the ones that validate them
+ * (imagicle/schema.ts, stereo-options.ts); these describe what comes back,
+ * and the e2e tests check real answers against them.
+ */
+import { z } from 'zod';
+import { JOB_STATES } from '../delivery/spool.js';
+
+/** Every schema here that becomes a named component of the OpenAPI document. */
+export const apiRegistry = z.registry<{ id: string; description?: string }>();
+
+/** Imagicle's error body, which the gateway also uses for its own errors. */
+export const errorBodySchema = z
+  .object({
+    reason: z
+      .union([z.literal(0), z.literal(1), z.literal(2)])
+      .describe('0 InvalidData, 1 InvalidRecordingMetadata, 2 InvalidRecordingAudioFile'),
+    message: z.string(),
+  })
+  .register(apiRegistry, {
+    id: 'ImagicleError',
+    description: "Imagicle's error shape: the gateway's own refusals use it too",
+  });
+
+/** Imagicle's answer to an import: the new recording's id (a JSON string or number), or its error body. */
+const upstreamBody = z.unknown().describe("Imagicle's answer body as it came (the new recording's id on success)");
+
+const channelAnalysis = z.looseObject({
+  channel: z.enum(['left', 'right']),
+  party: z.string(),
+  rmsDbfs: z.number().nullable(),
+  peakDbfs: z.number().nullable(),
+  speechShare: z.number(),
+  silent: z.boolean(),
+});
+
+export const stereoReportSchema = z
+  .looseObject({
+    source: z.enum(['two-legs', 'stereo-file', 'selected-channels', 'downmixed-channels', 'duplicated-mono']),
+    mapping: z.looseObject({
+      order: z.string(),
+      profile: z.string(),
+      decidedBy: z.string(),
+      left: z.string(),
+      right: z.string(),
+    }),
+    analysis: z
+      .looseObject({
+        windowMs: z.number(),
+        activityThresholdDbfs: z.number(),
+        channels: z.array(channelAnalysis),
+        correlation: z.number().nullable(),
+        levelDifferenceDb: z.number().nullable(),
+        fakeStereo: z.boolean(),
+        silentChannels: z.array(z.string()),
+      })
+      .optional(),
+    warnings: z.array(z.string()),
+  })
+  .register(apiRegistry, { id: 'StereoReport' });
+
+const partSummary = z.object({
+  part: z.number().int(),
+  of: z.number().int(),
+  delivered: z.boolean(),
+  attempted: z.boolean(),
+  id: upstreamBody.optional(),
+  status: z.number().int().optional(),
+  startDateTime: z.string(),
+  duration: z.string(),
+  durationSeconds: z.number(),
+  bytes: z.number().int(),
+  filename: z.string(),
+  error: upstreamBody.optional(),
+});
+
+export const reportSchema = z
+  .object({
+    requestId: z.string(),
+    input: z.object({
+      format: z.string(),
+      formatLongName: z.string(),
+      codec: z.string(),
+      codecLongName: z.string().optional(),
+      sampleRate: z.number(),
+      channels: z.number().int(),
+      channelLayout: z.string().optional(),
+      bitsPerSample: z.number().int().optional(),
+      durationSeconds: z.number().optional(),
+      audioStreams: z.number().int(),
+      hasVideo: z.boolean(),
+      headerless: z.string().optional(),
+    }),
+    decision: z.object({
+      action: z.enum(['pass-through', 'repair-header', 'transcode']),
+      reasons: z.array(z.string()),
+    }),
+    stereo: stereoReportSchema.optional(),
+    output: z.looseObject({
+      container: z.enum(['wav', 'mp3']),
+      codec: z.string(),
+      sampleRate: z.number().int(),
+      channels: z.number().int(),
+      contentType: z.string(),
+      filename: z.string(),
+      bytes: z.number().int(),
+      samples: z.number().int(),
+      duration: z.string(),
+      durationSeconds: z.number(),
+    }),
+    oversize: z.looseObject({ action: z.string() }),
+    metadata: z.record(z.string(), z.unknown()).optional().describe('The metadata sent to Imagicle for the first part'),
+    upstream: z.object({
+      status: z.number().int().optional(),
+      id: upstreamBody.optional(),
+      body: upstreamBody.optional(),
+    }),
+    complete: z.boolean(),
+    parts: z.array(partSummary),
+    timings: z.record(z.string(), z.number()),
+    jobId: z.string().optional(),
+    jobState: z.enum([...JOB_STATES, 'removed']).optional(),
+  })
+  .register(apiRegistry, {
+    id: 'Report',
+    description: 'What came in, what was decided, what went out, what Imagicle said',
+  });
+
+const jobError = z.object({
+  at: z.string(),
+  part: z.number().int().optional(),
+  status: z.number().int().optional(),
+  code: z.string().optional(),
+  message: z.string(),
+  body: upstreamBody.optional(),
+  ambiguous: z.boolean(),
+});
+
+export const jobReportSchema = z
+  .object({
+    input: z.object({
+      format: z.string(),
+      codec: z.string().optional(),
+      sampleRate: z.number().optional(),
+      channels: z.number().int().optional(),
+      bitsPerSample: z.number().int().optional(),
+      durationSeconds: z.number().optional(),
+      headerless: z.string().optional(),
+    }),
+    decision: z.object({ action: z.string(), reasons: z.array(z.string()) }),
+    output: z.object({
+      container: z.string(),
+      codec: z.string(),
+      sampleRate: z.number().int(),
+      channels: z.number().int(),
+      contentType: z.string(),
+      bytes: z.number().int(),
+      duration: z.string(),
+      durationSeconds: z.number(),
+    }),
+    stereo: stereoReportSchema.optional(),
+  })
+  .register(apiRegistry, { id: 'JobReport' });
+
+export const jobSchema = z
+  .object({
+    jobId: z.string(),
+    state: z.enum(JOB_STATES),
+    mode: z.enum(['drop-in', 'native']),
+    async: z.boolean(),
+    requestId: z.string(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    expiresAt: z.string(),
+    deliveredAt: z.string().optional(),
+    failedAt: z.string().optional(),
+    nextAttemptAt: z.string().optional(),
+    attempts: z.number().int(),
+    possibleDuplicates: z.number().int(),
+    pbxCallId: z.string().nullable().optional(),
+    startDateTime: z.string(),
+    decision: z.string().optional(),
+    lastError: jobError.optional(),
+    upstreamIds: z.array(upstreamBody),
+    parts: z.array(
+      z.object({
+        part: z.number().int(),
+        of: z.number().int(),
+        state: z.enum(['pending', 'delivering', 'delivered']),
+        attempts: z.number().int(),
+        status: z.number().int().optional(),
+        id: upstreamBody.optional(),
+        deliveredAt: z.string().optional(),
+        bytes: z.number().int(),
+        duration: z.string(),
+        filename: z.string(),
+      }),
+    ),
+    report: jobReportSchema.optional(),
+    history: z.array(
+      z.object({
+        at: z.string(),
+        part: z.number().int(),
+        attempt: z.number().int(),
+        verdict: z.string(),
+        status: z.number().int().optional(),
+        code: z.string().optional(),
+        answer: upstreamBody.optional(),
+        ms: z.number(),
+      }),
+    ),
+    location: z.string(),
+    duplicateOf: z.string().optional(),
+  })
+  .register(apiRegistry, { id: 'Job', description: 'A spooled job (DELIVERY=wait)' });
+
+export const jobListSchema = z
+  .object({ jobs: z.array(jobSchema), count: z.number().int(), spoolBytes: z.number().int() })
+  .register(apiRegistry, { id: 'JobList' });
+
+export const acceptedSchema = z
+  .object({
+    jobId: z.string(),
+    state: z.enum(JOB_STATES),
+    location: z.string(),
+    message: z.string(),
+    nextAttemptAt: z.string().optional(),
+    lastError: jobError.optional(),
+  })
+  .register(apiRegistry, { id: 'Accepted', description: 'Spooled, not delivered yet: follow Location' });
+
+export const partsAnswerSchema = z
+  .object({ parts: z.array(partSummary) })
+  .register(apiRegistry, {
+    id: 'PartsAnswer',
+    description: 'A split recording delivered as several (drop-in endpoint)',
+  });
+
+export const healthSchema = z
+  .object({ status: z.literal('ok'), uptimeSeconds: z.number() })
+  .register(apiRegistry, { id: 'Health' });
+
+export const readySchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    ffmpeg: z.looseObject({ ok: z.boolean(), problems: z.array(z.string()) }),
+    upstream: z.looseObject({ url: z.string(), reachable: z.boolean() }),
+  })
+  .register(apiRegistry, { id: 'Readiness' });

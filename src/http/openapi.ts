@@ -1,0 +1,357 @@
+/**
+ * The OpenAPI 3.1 document (GET /openapi.json), generated from the zod
+ * schemas: the requests' from the ones that validate them (the metadata in
+ * `jsondata`, the stereo options), the answers' from api-schemas.ts.
+ * Built once per app, for its configuration (limits appear in it).
+ */
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { recordingMetadataSchema } from '../imagicle/schema.js';
+import { RECORDINGS_PATH } from '../imagicle/client.js';
+import { JOB_STATES } from '../delivery/spool.js';
+import { CONTENT_TYPE } from '../media/plan.js';
+import { stereoOptionsSchema, REMOTE_ATTACHMENT } from './stereo-options.js';
+import {
+  acceptedSchema,
+  apiRegistry,
+  errorBodySchema,
+  healthSchema,
+  jobListSchema,
+  jobSchema,
+  partsAnswerSchema,
+  readySchema,
+  reportSchema,
+} from './api-schemas.js';
+
+type JsonObject = Record<string, unknown>;
+
+const ref = (id: string): JsonObject => ({ $ref: `#/components/schemas/${id}` });
+const json = (schema: JsonObject, description: string): JsonObject => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Imagicle's error answers, with what each status means here. */
+function errors(statuses: Record<number, string>): Record<string, JsonObject> {
+  return Object.fromEntries(
+    Object.entries(statuses).map(([status, text]) => [status, json(ref('ImagicleError'), text)]),
+  );
+}
+
+const UPLOAD_ERRORS = {
+  400: 'Bad form, metadata (reason 1) or audio (reason 2); or Imagicle refused it (its answer, passed through)',
+  401: 'No or wrong gateway credentials (WWW-Authenticate says which schemes)',
+  408: 'The upload stalled or was too slow',
+  413: 'The upload is larger than MAX_UPLOAD_BYTES, or the recording too long (reason 2)',
+  502: 'Imagicle unreachable, or it answered a redirect',
+  503: 'Overloaded or the spool is full: retry after Retry-After',
+  504: 'Imagicle did not answer in time',
+};
+
+export function buildOpenApi(config: Config): JsonObject {
+  const components = z.toJSONSchema(apiRegistry, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  }).schemas as Record<string, JsonObject>;
+  const metadata = z.toJSONSchema(recordingMetadataSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as JsonObject;
+  delete metadata.$schema;
+  // Components are addressed by their place in the document; a fragment-only $id is not valid JSON Schema 2020-12.
+  for (const schema of Object.values(components)) {
+    delete schema.$schema;
+    delete schema.$id;
+  }
+  const stereo = z.toJSONSchema(stereoOptionsSchema(config.limits.maxDurationSeconds * 1000), {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as { properties: Record<string, JsonObject> };
+
+  const audio = (description: string): JsonObject => ({
+    type: 'string',
+    contentMediaType: 'application/octet-stream',
+    description,
+  });
+  const form = (withMetadata: boolean): JsonObject => ({
+    required: true,
+    content: {
+      'multipart/form-data': {
+        schema: {
+          type: 'object',
+          required: withMetadata ? ['jsondata', 'attachment'] : ['attachment'],
+          properties: {
+            ...(withMetadata
+              ? {
+                  jsondata: {
+                    type: 'string',
+                    contentMediaType: 'application/json',
+                    contentSchema: ref('RecordingMetadata'),
+                    description: 'The recording metadata (JSON). `duration` is optional: it is measured',
+                  },
+                }
+              : {}),
+            attachment: audio(
+              "The audio, in any supported codec (the file name's extension is a hint for headerless " +
+                'telephony formats)',
+            ),
+            [REMOTE_ATTACHMENT]: audio(
+              "The remote party's leg, merged with `attachment` into stereo (two-leg uploads)",
+            ),
+            ...stereo.properties,
+          },
+        },
+        encoding: {
+          jsondata: { contentType: 'application/json, text/plain' },
+          attachment: { contentType: 'application/octet-stream, audio/*' },
+        },
+      },
+    },
+  });
+  const stereoQuery = Object.entries(stereo.properties).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema,
+    description:
+      "A stereo option, for clients that can only send the two parts of Imagicle's form " +
+      '(the form field wins when both agree)',
+  }));
+  const prefer = {
+    name: 'Prefer',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', examples: ['respond-async'] },
+    description: 'respond-async: answer 202 once spooled (DELIVERY=wait)',
+  };
+  const requestId = {
+    name: 'X-Request-Id',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', pattern: '^[\\w.:-]{1,64}$' },
+    description: 'Kept and echoed when sane; otherwise a new one is made',
+  };
+  const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const secured = [{ apiKey: [] }, { bearer: [] }, { basic: [] }];
+  const accepted = json(ref('Accepted'), 'Spooled, to be delivered in the background (DELIVERY=wait): follow Location');
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Imagicle audio gateway',
+      version: '1',
+      description:
+        "Normalises and transcodes call recordings for Imagicle Call Recording. Errors use Imagicle's shape: " +
+        '{reason, message} with reason 0 InvalidData, 1 InvalidRecordingMetadata, 2 InvalidRecordingAudioFile.',
+    },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    security: secured,
+    paths: {
+      [RECORDINGS_PATH]: {
+        post: {
+          operationId: 'importRecording',
+          summary: "Drop-in replacement of Imagicle's import: the same form, any audio",
+          parameters: [...stereoQuery, prefer, requestId],
+          requestBody: form(true),
+          responses: {
+            200: json({}, "Imagicle's answer, as it came (or a duplicate's first answer)"),
+            201: json(
+              { anyOf: [{}, ref('PartsAnswer')] },
+              "Imagicle's answer (the new recording's id); a split recording: every part",
+            ),
+            202: accepted,
+            409: json(
+              ref('ImagicleError'),
+              "A duplicate of an earlier upload (DEDUP_ANSWER=conflict), or Imagicle's own 409",
+            ),
+            ...errors(UPLOAD_ERRORS),
+            default: json({}, "Imagicle's own answer to the import, its status and body as they came"),
+          },
+        },
+      },
+      '/v1/recordings': {
+        post: {
+          operationId: 'ingestRecording',
+          summary: 'Native import: the same form plus options; answers a report',
+          parameters: [...stereoQuery, prefer, requestId],
+          requestBody: form(true),
+          responses: {
+            200: json(ref('Job'), 'A duplicate of an earlier, delivered upload: its job'),
+            201: json(ref('Report'), 'Delivered'),
+            202: accepted,
+            409: json(ref('ImagicleError'), 'A duplicate (DEDUP_ANSWER=conflict)'),
+            ...errors(UPLOAD_ERRORS),
+            default: json(
+              { anyOf: [ref('Report'), ref('ImagicleError')] },
+              'Imagicle refused or failed the import: its status, with the report ' +
+                "(upstream holds Imagicle's answer; a held job is named by X-Job-Id)",
+            ),
+          },
+        },
+      },
+      '/v1/transcode': {
+        post: {
+          operationId: 'transcode',
+          summary: 'Converts and answers the compliant audio itself (no delivery)',
+          parameters: [...stereoQuery, requestId],
+          requestBody: form(false),
+          responses: {
+            200: {
+              description: 'The audio Imagicle would receive',
+              headers: {
+                'X-Audio-Duration': { schema: { type: 'string' }, description: 'ISO 8601, measured' },
+                'X-Audio-Duration-Seconds': { schema: { type: 'string' } },
+                'X-Audio-Decision': {
+                  schema: { type: 'string', enum: ['pass-through', 'repair-header', 'transcode'] },
+                },
+              },
+              content: Object.fromEntries(
+                Object.values(CONTENT_TYPE).map((type) => [
+                  type,
+                  { schema: { type: 'string', contentMediaType: type } },
+                ]),
+              ),
+            },
+            ...errors({
+              400: UPLOAD_ERRORS[400],
+              401: UPLOAD_ERRORS[401],
+              408: UPLOAD_ERRORS[408],
+              413: UPLOAD_ERRORS[413],
+              503: UPLOAD_ERRORS[503],
+            }),
+          },
+        },
+      },
+      '/v1/jobs': {
+        get: {
+          operationId: 'listJobs',
+          summary: 'Spooled jobs (DELIVERY=wait), oldest first',
+          parameters: [
+            { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...JOB_STATES] } },
+            {
+              name: 'pbxCallId',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Jobs whose pbxCallId contains this text',
+            },
+          ],
+          responses: {
+            200: json(ref('JobList'), 'The jobs'),
+            ...errors({ 400: 'Unknown state', 401: UPLOAD_ERRORS[401] }),
+          },
+        },
+      },
+      '/v1/jobs/{id}': {
+        get: {
+          operationId: 'getJob',
+          parameters: [jobId],
+          responses: { 200: json(ref('Job'), 'The job'), ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job' }) },
+        },
+        delete: {
+          operationId: 'deleteJob',
+          parameters: [jobId],
+          responses: {
+            204: { description: 'Forgotten, its files deleted' },
+            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Being delivered right now' }),
+          },
+        },
+      },
+      '/v1/jobs/{id}/retry': {
+        post: {
+          operationId: 'retryJob',
+          parameters: [jobId],
+          responses: {
+            202: json(ref('Job'), 'Back in the queue'),
+            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Not failed, or being worked on' }),
+          },
+        },
+      },
+      '/v1/jobs/{id}/waveform/{channel}.png': {
+        get: {
+          operationId: 'jobWaveform',
+          summary: "A waveform picture of one channel of the job's output (drawn by ffmpeg on demand, cached)",
+          parameters: [
+            jobId,
+            {
+              name: 'channel',
+              in: 'path',
+              required: true,
+              schema: { type: 'integer', minimum: 0 },
+              description: '0-based',
+            },
+          ],
+          responses: {
+            200: {
+              description: 'PNG',
+              content: { 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } },
+            },
+            ...errors({
+              401: UPLOAD_ERRORS[401],
+              404: 'No such job or channel, or not converted yet',
+              410: 'The audio is no longer kept',
+              503: UPLOAD_ERRORS[503],
+            }),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (public with METRICS_PUBLIC=true)',
+          responses: {
+            200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...errors({ 401: UPLOAD_ERRORS[401] }),
+          },
+        },
+      },
+      '/healthz': { get: { operationId: 'health', security: [], responses: { 200: json(ref('Health'), 'Alive') } } },
+      '/readyz': {
+        get: {
+          operationId: 'ready',
+          security: [],
+          responses: {
+            200: json(ref('Readiness'), 'ffmpeg usable and Imagicle reachable'),
+            503: json(ref('Readiness'), 'Not ready'),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: { operationId: 'openapi', security: [], responses: { 200: json({ type: 'object' }, 'This document') } },
+      },
+    },
+    components: {
+      schemas: { ...components, RecordingMetadata: metadata },
+      securitySchemes: {
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'A key from GATEWAY_API_KEYS' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'A key from GATEWAY_API_KEYS' },
+        basic: { type: 'http', scheme: 'basic', description: 'A user from GATEWAY_BASIC_USERS' },
+      },
+    },
+  };
+}
+
+// The schemas are named here so that an unused import is a lint error, not a silently missing component.
+void [
+  acceptedSchema,
+  errorBodySchema,
+  healthSchema,
+  jobListSchema,
+  jobSchema,
+  partsAnswerSchema,
+  readySchema,
+  reportSchema,
+];
+
+export function serveOpenApi(config: Config): RequestHandler {
+  let document: string | undefined;
+  return (_req, res) => {
+    document ??= JSON.stringify(buildOpenApi(config));
+    res.type('application/json').send(document);
+  };
+}

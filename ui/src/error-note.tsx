@@ -1,0 +1,13 @@
+/** An API failure in words, with a hint when the gateway wants credentials. */
+import { ApiError } from './api';
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  const text = error instanceof Error ? error.message : String(error);
+  return (
+    <p class="error" role="alert">
+      {text}
+      {error instanceof ApiError && error.status === 401 ? ' (enter an API key above)' : ''}
+    </p>
+  );
+}
