@@ -103,6 +103,7 @@ const envSchema = z.object({
   // Hardening (docs/security.md): callers, upstream TLS, overload, slow uploads.
   GATEWAY_API_KEYS: z.string().optional(),
   GATEWAY_BASIC_USERS: z.string().optional(),
+  GATEWAY_ADMIN_KEYS: z.string().optional(),
   ALLOW_ANONYMOUS: bool.default(false),
   IMAGICLE_CA_FILE: z.string().min(1).optional(),
   IMAGICLE_TLS_INSECURE: bool.default(false),
@@ -295,6 +296,7 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL,
     access: {
       apiKeys: parseApiKeys(e.GATEWAY_API_KEYS ?? '').keys,
+      adminKeys: parseApiKeys(e.GATEWAY_ADMIN_KEYS ?? '').keys,
       basicUsers: parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '').users,
       allowAnonymous: e.ALLOW_ANONYMOUS,
     },
@@ -333,7 +335,9 @@ function hardeningProblems(e: Record<string, string | undefined>): string[] {
   const users = parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '');
   problems.push(...keys.problems.map((p) => `GATEWAY_API_KEYS: ${p}`));
   problems.push(...users.problems.map((p) => `GATEWAY_BASIC_USERS: ${p}`));
-  const callerAuth = keys.keys.length > 0 || users.users.length > 0;
+  const admins = parseApiKeys(e.GATEWAY_ADMIN_KEYS ?? '');
+  problems.push(...admins.problems.map((p) => `GATEWAY_ADMIN_KEYS: ${p}`));
+  const callerAuth = keys.keys.length > 0 || users.users.length > 0 || admins.keys.length > 0;
   if (e.IMAGICLE_USERNAME !== undefined && !callerAuth && !allowAnonymous && keys.problems.length + users.problems.length === 0) {
     problems.push(
       'GATEWAY_API_KEYS or GATEWAY_BASIC_USERS: required when IMAGICLE_USERNAME/IMAGICLE_PASSWORD are set, or anyone who reaches the gateway can post to Imagicle with its credentials (set ALLOW_ANONYMOUS=true to accept that)',

@@ -52,6 +52,8 @@ export interface AcceptRequest {
   remoteAudio: AudioInput | undefined;
   stereoOptions: StereoRequestOptions | undefined;
   callerAuthorization: string | undefined;
+  /** Who sends it (http/owner.ts): recorded on the job, part of the duplicate key. */
+  owner: string;
   prepare: PrepareSettings;
 }
 
@@ -112,7 +114,7 @@ export class DeliveryService {
     const { spool, settings } = this;
     const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
-    const key = settings.dedupWindowMs > 0 ? dedupKey(r.metadata.pbxCallId, hashes) : undefined;
+    const key = settings.dedupWindowMs > 0 ? dedupKey(r.owner, r.metadata.pbxCallId, hashes) : undefined;
     const earlier = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
     if (earlier) return { kind: 'duplicate', first: earlier };
 
@@ -125,6 +127,7 @@ export class DeliveryService {
         mode: r.mode,
         requestId: r.requestId,
         async: r.preferAsync,
+        owner: r.owner,
         expiresAt: new Date(now + settings.maxAgeMs).toISOString(),
         metadata: r.metadata,
         stereoOptions: r.stereoOptions,

@@ -74,6 +74,11 @@ export interface JobRecord {
   requestId: string;
   /** The caller asked for Prefer: respond-async. */
   async: boolean;
+  /**
+   * Who sent it (http/owner.ts): only this owner (and operators) can see it in the jobs API, and its
+   * duplicates are recognised only among this owner's uploads. Absent in journals from before owners.
+   */
+  owner?: string | undefined;
   state: JobState;
   createdAt: string;
   updatedAt: string;
@@ -175,6 +180,11 @@ export class Spool {
     let total = 0;
     for (const b of this.bytes.values()) total += b;
     return total;
+  }
+
+  /** Disk held by one job's audio. */
+  bytesOf(id: string): number {
+    return this.bytes.get(id) ?? 0;
   }
 
   /** A job with this dedup key, accepted within the window and not failed. */

@@ -30,6 +30,7 @@ import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { handleSpooledUpload, prefersAsync } from './spooled.js';
 import { createJobsRouter } from './jobs.js';
+import { requestOwner } from './owner.js';
 
 export interface AppDeps {
   config: Config;
@@ -77,10 +78,12 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const [tools, upstream] = await readiness.checks;
     const ready = tools.ok && upstream.reachable;
+    if (!upstream.reachable) logger.warn({ upstream: deps.upstream.url, error: upstream.error }, 'readiness: Imagicle unreachable');
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',
       ffmpeg: { ok: tools.ok, ffmpeg: tools.ffmpegVersion, ffprobe: tools.ffprobeVersion, problems: tools.problems },
-      upstream: { url: deps.upstream.url, reachable: upstream.reachable, status: upstream.status, error: upstream.error },
+      // The upstream's address is the operator's business (it is in the startup log), not the world's.
+      upstream: { reachable: upstream.reachable, status: upstream.status },
     });
   });
 
@@ -246,6 +249,7 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       remoteAudio,
       stereoOptions,
       callerAuthorization: forwardableAuthorization(req, res),
+      owner: requestOwner(req, res).id,
       prepare,
     };
     const outcome = await handleSpooledUpload(deps.delivery, request, res, { started, receivedMs });

@@ -26,6 +26,13 @@ export interface Caller {
   method: 'api-key' | 'basic';
   /** A name safe to log: the Basic user name, or the API key's position in GATEWAY_API_KEYS. */
   name: string;
+  /**
+   * Stable, non-secret identity of the caller, the owner of its jobs: `basic:<user>`, or `key:<12 hex digits>`
+   * (the start of the key's SHA-256, so reordering GATEWAY_API_KEYS changes nothing and the key is not revealed).
+   */
+  id: string;
+  /** An operator key (GATEWAY_ADMIN_KEYS): sees every owner's jobs. */
+  admin: boolean;
   /** The Authorization header was the gateway credential, so it is not forwarded. */
   consumedAuthorization: boolean;
 }
@@ -40,12 +47,15 @@ function sameDigest(a: Buffer, b: Buffer): boolean {
 interface Verifier {
   required: boolean;
   challenge: string;
-  apiKey(presented: string): number | undefined;
+  apiKey(presented: string): { index: number; id: string; admin: boolean } | undefined;
   basic(username: string, password: string): string | undefined;
 }
 
 function verifierFor(settings: AccessSettings): Verifier {
-  const keys = settings.apiKeys.map((key) => sha256(key));
+  const keys = [
+    ...settings.apiKeys.map((key, position) => ({ digest: sha256(key), admin: false, position })),
+    ...(settings.adminKeys ?? []).map((key, position) => ({ digest: sha256(key), admin: true, position })),
+  ];
   const users = settings.basicUsers.map((u) => ({
     name: u.username,
     user: sha256(u.username),
@@ -59,9 +69,11 @@ function verifierFor(settings: AccessSettings): Verifier {
     challenge: challenges.join(', '),
     apiKey(presented) {
       const digest = sha256(presented);
-      let match: number | undefined;
-      keys.forEach((key, i) => {
-        if (sameDigest(key, digest) && match === undefined) match = i;
+      let match: { index: number; id: string; admin: boolean } | undefined;
+      keys.forEach((key) => {
+        if (sameDigest(key.digest, digest) && match === undefined) {
+          match = { index: key.position, id: `key:${key.digest.toString('hex').slice(0, 12)}`, admin: key.admin };
+        }
       });
       return match;
     },
@@ -95,8 +107,8 @@ export function authenticate(
 ): Caller | GatewayError {
   const rejected = (): GatewayError => unauthorized('The credentials are not valid for this gateway', verifier.challenge);
   if (headers.apiKey !== undefined) {
-    const index = verifier.apiKey(headers.apiKey.trim());
-    return index === undefined ? rejected() : { method: 'api-key', name: `key#${index + 1}`, consumedAuthorization: false };
+    const key = verifier.apiKey(headers.apiKey.trim());
+    return key === undefined ? rejected() : keyCaller(key, false);
   }
   const authorization = headers.authorization?.trim();
   if (!authorization) {
@@ -109,17 +121,22 @@ export function authenticate(
   const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
   const value = space < 0 ? '' : authorization.slice(space + 1).trim();
   if (scheme === 'bearer') {
-    const index = verifier.apiKey(value);
-    return index === undefined ? rejected() : { method: 'api-key', name: `key#${index + 1}`, consumedAuthorization: true };
+    const key = verifier.apiKey(value);
+    return key === undefined ? rejected() : keyCaller(key, true);
   }
   if (scheme === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) return rejected();
     const name = verifier.basic(decoded.slice(0, colon), decoded.slice(colon + 1));
-    return name === undefined ? rejected() : { method: 'basic', name, consumedAuthorization: true };
+    return name === undefined ? rejected() : { method: 'basic', name, id: `basic:${name}`, admin: false, consumedAuthorization: true };
   }
   return rejected();
+}
+
+function keyCaller(key: { index: number; id: string; admin: boolean }, consumedAuthorization: boolean): Caller {
+  const name = key.admin ? `admin-key#${key.index + 1}` : `key#${key.index + 1}`;
+  return { method: 'api-key', name, id: key.id, admin: key.admin, consumedAuthorization };
 }
 
 /**

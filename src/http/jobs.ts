@@ -5,12 +5,17 @@
  *   POST   /v1/jobs/{id}/retry   a failed job back to ready (or received)
  *   DELETE /v1/jobs/{id}         forget a job and delete its files
  * Mounted behind the same access control as the uploads (app.ts: on /v1).
+ * Every verb is scoped to the caller's own jobs (http/owner.ts): another
+ * owner's job answers 404 exactly like an unknown id; an operator key
+ * (GATEWAY_ADMIN_KEYS) sees them all.
  */
 import express, { type RequestHandler, type Router } from 'express';
 import { GatewayError, Reason } from '../errors.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { JOB_STATES, type JobState } from '../delivery/spool.js';
 import { jobView } from '../delivery/view.js';
+import type { JobRecord } from '../delivery/spool.js';
+import { mayAccess, requestOwner } from './owner.js';
 
 const notFound = (id: string): GatewayError =>
   new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
@@ -22,24 +27,33 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
   const router = express.Router();
   if (access) router.use(access);
 
+  /** The job when this caller may see it; 404 otherwise, the same answer as for an id that does not exist. */
+  const ownedJob = (req: express.Request, res: express.Response): JobRecord => {
+    const raw: unknown = req.params.id;
+    const id = typeof raw === 'string' ? raw : '';
+    const job = spool.get(id);
+    if (!job || !mayAccess(requestOwner(req, res), job.owner)) throw notFound(id);
+    return job;
+  };
+
   router.get('/', (req, res) => {
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
     if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
       throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`, { status: 400, reason: Reason.InvalidData });
     }
-    const jobs = spool.list(state as JobState | undefined);
-    res.json({ jobs: jobs.map(jobView), count: jobs.length, spoolBytes: spool.usedBytes() });
+    const owner = requestOwner(req, res);
+    const jobs = spool.list(state as JobState | undefined).filter((job) => mayAccess(owner, job.owner));
+    // The spool's total is the operator's business; a tenant sees the bytes of its own jobs.
+    const spoolBytes = owner.admin ? spool.usedBytes() : jobs.reduce((sum, job) => sum + spool.bytesOf(job.id), 0);
+    res.json({ jobs: jobs.map(jobView), count: jobs.length, spoolBytes });
   });
 
   router.get('/:id', (req, res) => {
-    const job = spool.get(req.params.id);
-    if (!job) throw notFound(req.params.id);
-    res.json(jobView(job));
+    res.json(jobView(ownedJob(req, res)));
   });
 
   router.post('/:id/retry', async (req, res) => {
-    const job = spool.get(req.params.id);
-    if (!job) throw notFound(req.params.id);
+    const job = ownedJob(req, res);
     if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
     if (!spool.claim(job.id)) throw conflict(`Job ${job.id} is being worked on`);
     try {
@@ -56,8 +70,7 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
   });
 
   router.delete('/:id', async (req, res) => {
-    const job = spool.get(req.params.id);
-    if (!job) throw notFound(req.params.id);
+    const job = ownedJob(req, res);
     if (!spool.claim(job.id)) throw conflict(`Job ${job.id} is being delivered right now; try again in a moment`);
     try {
       await spool.remove(job.id);
