@@ -128,6 +128,12 @@ const envSchema = z.object({
   SPOOL_CONCURRENCY: int(1, 64).default(2),
   DEDUP_WINDOW: interval.default(86_400_000),
   DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
+  // Bounds on memory, disk and failed logins (docs/security.md, "Bounds").
+  FFMPEG_MAX_MEMORY_MB: int(0, 1024 * 1024).default(512),
+  MAX_EXPANSION: int(1, 1_000_000).default(2000),
+  MIN_FREE_DISK_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
+  AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
+  AUTH_FAIL_WINDOW: interval.default(60_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -188,6 +194,17 @@ export interface Config {
   readonly queue: { readonly concurrency: number; readonly queueLimit: number; readonly longJobBytes: number };
   /** Slow or stalled uploads: idle cut-off, minimum average rate, and the server's whole-request bound derived from them. */
   readonly uploads: { readonly idleTimeoutMs: number; readonly minBytesPerSecond: number; readonly requestTimeoutMs: number };
+  /**
+   * Bounds: each ffmpeg/ffprobe's memory ceiling (0: none), output bytes per input byte, free space kept on the
+   * spool's and TMP_DIR's file systems, and failed logins per address within a window before 429 (0: no limit).
+   */
+  readonly bounds: {
+    readonly maxMemoryMb: number;
+    readonly maxExpansion: number;
+    readonly minFreeDiskBytes: number;
+    readonly authFailLimit: number;
+    readonly authFailWindowMs: number;
+  };
   /** Stereo for Voice Analytics: how sources lay out the parties, and what to do with fake stereo. */
   readonly stereo: {
     readonly channelOrder: ChannelOrder;
@@ -312,6 +329,13 @@ export function loadConfig(
       requestTimeoutMs: requestTimeoutFor(e.MAX_UPLOAD_BYTES, e.UPLOAD_MIN_BYTES_PER_SECOND),
     },
     stereo: { channelOrder: e.CHANNEL_ORDER, sourceProfile: e.SOURCE_PROFILE, check: e.STEREO_CHECK },
+    bounds: {
+      maxMemoryMb: e.FFMPEG_MAX_MEMORY_MB,
+      maxExpansion: e.MAX_EXPANSION,
+      minFreeDiskBytes: e.MIN_FREE_DISK_BYTES,
+      authFailLimit: e.AUTH_FAIL_LIMIT,
+      authFailWindowMs: e.AUTH_FAIL_WINDOW,
+    },
   };
   return deepFreeze(config);
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg.js';
+import { configureChildLimits } from './media/process.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
@@ -39,6 +40,10 @@ export class StartupError extends Error {}
 const ABORT_DRAIN_MS = 5_000;
 
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+  const limits = configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
+  if (limits.maxMemoryBytes > 0 && !limits.prlimitPath) {
+    logger.warn('prlimit (util-linux) not found: ffmpeg and ffprobe run WITHOUT the FFMPEG_MAX_MEMORY_MB ceiling');
+  }
   const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
   const tools = await checkTools(bins);
   if (!tools.ok) throw new StartupError(`ffmpeg is not usable: ${tools.problems.join('; ')}`);

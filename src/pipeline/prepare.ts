@@ -13,6 +13,7 @@ import { readMp3Info, type Mp3Info } from '../media/mp3.js';
 import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { probeCompliant } from '../media/fast-probe.js';
+import { currentChildLimits } from '../media/process.js';
 import type { StereoReport } from './stereo.js';
 
 export interface PrepareLimits {
@@ -143,7 +144,22 @@ export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?:
   return result;
 }
 
+/** Bytes ffmpeg's demuxers keep per indexed packet (sizeof(AVIndexEntry) on 64-bit, plus the mov sample tables). */
+const INDEX_BYTES_PER_PACKET = 24;
+
+/** The memory refusal: the same message whether the estimate or the operating system's ceiling caught it. */
+export function needsTooMuchMemory(what: string): GatewayError {
+  const mb = Math.round(currentChildLimits().maxMemoryBytes / (1024 * 1024));
+  return badAudio(`The file needs more memory than allowed to be read (${what}; the limit is ${mb} MB per process)`);
+}
+
 export function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
+  // A few bytes can declare millions of packets (a MOV sample table of one entry): the demuxer indexes them all.
+  const packets = probed.audio.declaredPackets;
+  const ceiling = currentChildLimits().maxMemoryBytes;
+  if (packets !== undefined && ceiling > 0 && packets * INDEX_BYTES_PER_PACKET > ceiling / 2) {
+    throw needsTooMuchMemory(`it declares ${packets} packets, an index of about ${Math.round((packets * INDEX_BYTES_PER_PACKET) / 1e6)} MB`);
+  }
   if (probed.audio.channels > limits.maxChannelsIn) {
     throw badAudio(`The audio has ${probed.audio.channels} channels; at most ${limits.maxChannelsIn} are accepted`);
   }
@@ -182,6 +198,11 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
   if (error instanceof GatewayError) return error;
   if (error instanceof FfmpegError) {
     if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+    if (error.result.outOfMemory) {
+      const err = needsTooMuchMemory(`${error.argv[0]?.split('/').pop() ?? 'ffmpeg'} ran out of memory`);
+      Object.assign(err.detail, { argv: error.argv, stderr: error.result.stderrTail });
+      return err;
+    }
     if (error.result.timedOut) {
       return new GatewayError('PROCESS_TIMEOUT', 'Decoding the audio took too long', {
         status: 400,
