@@ -21,6 +21,7 @@ import type { FittedAudio } from '../pipeline/fit.js';
 import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { fsyncFile } from './durable.js';
+import { DiskLedger } from '../pipeline/disk.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy, type Verdict } from './retry.js';
 import { deliverWithRetry } from './retrying-deliver.js';
@@ -39,6 +40,8 @@ export interface DeliverySettings {
   dedupAnswer: DedupAnswer;
   /** The gateway has no Imagicle credentials: the caller's Authorization must be kept to deliver later. */
   keepCallerAuthorization: boolean;
+  /** MIN_FREE_DISK_BYTES: free space kept on the spool's file system. */
+  minFreeDiskBytes?: number;
 }
 
 export interface AcceptRequest {
@@ -95,16 +98,31 @@ export type Kick = () => void;
 export class DeliveryService {
   kick: Kick = () => undefined;
 
+  /** Disk reserved in the spool by jobs being prepared (pipeline/disk.ts), on top of what the spool holds. */
+  readonly ledger: DiskLedger;
+
   constructor(
     readonly spool: Spool,
     private readonly deliver: Deliver,
     readonly settings: DeliverySettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.ledger = new DiskLedger(spool.jobsDir, {
+      label: 'the spool',
+      minFreeBytes: settings.minFreeDiskBytes ?? 0,
+      room: () => settings.maxBytes - spool.usedBytes(),
+      ceiling: () => settings.maxBytes,
+    });
+  }
+
+  /** Spool bytes held and reserved. */
+  private committedBytes(): number {
+    return this.spool.usedBytes() + this.ledger.reserved();
+  }
 
   /** Refuses an upload before it is read when the spool is full (503 + Retry-After in Imagicle's shape). */
   checkCapacity(declaredBytes: number | undefined): void {
-    const used = this.spool.usedBytes();
+    const used = this.committedBytes();
     if (used >= this.settings.maxBytes || (declaredBytes !== undefined && used + declaredBytes > this.settings.maxBytes)) {
       throw spoolFull(used, this.settings.maxBytes);
     }
@@ -119,7 +137,7 @@ export class DeliveryService {
     if (earlier) return { kind: 'duplicate', first: earlier };
 
     const bytes = (await stat(r.audio.path)).size + (r.remoteAudio ? (await stat(r.remoteAudio.path)).size : 0);
-    if (spool.usedBytes() + bytes > settings.maxBytes) throw spoolFull(spool.usedBytes(), settings.maxBytes);
+    if (this.committedBytes() + bytes > settings.maxBytes) throw spoolFull(this.committedBytes(), settings.maxBytes);
 
     const now = Date.now();
     const job = await spool.create(
@@ -224,29 +242,37 @@ export class DeliveryService {
           originalName: i.originalName,
           extension: i.extension,
         });
-        ({ prepared, fitted } = await prepareForDelivery(
-          {
-            metadata: job.metadata,
-            audio: input(job.inputs.attachment),
-            remoteAudio: job.inputs.remoteAttachment ? input(job.inputs.remoteAttachment) : undefined,
-            stereoOptions: job.stereoOptions,
-            workDir: dir,
-            signal: ctx.signal,
-          },
-          ctx.prepare,
-        ));
-        for (const part of fitted.parts) await fsyncFile(part.path);
-        job.parts = fitted.parts.map((part) => {
-          const file = path.relative(dir, part.path);
-          if (file.startsWith('..') || path.isAbsolute(file)) throw new Error(`a prepared part is outside its job folder: ${file}`);
-          const { path: _abs, ...rest } = part;
-          return { ...rest, file, metadata: metadataForPart(job.metadata, part), state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined };
-        });
-        job.contentType = fitted.prepared.contentType;
-        job.decision = fitted.prepared.plan.action;
-        job.state = 'ready';
-        await spool.save(job);
-        await spool.prune(job);
+        // What the preparation writes in the job's folder is reserved in the spool first, released once the
+        // parts are written (then the spool counts them) or the preparation failed.
+        const reservations = this.ledger.scope();
+        try {
+          ({ prepared, fitted } = await prepareForDelivery(
+            {
+              metadata: job.metadata,
+              audio: input(job.inputs.attachment),
+              remoteAudio: job.inputs.remoteAttachment ? input(job.inputs.remoteAttachment) : undefined,
+              stereoOptions: job.stereoOptions,
+              workDir: dir,
+              signal: ctx.signal,
+            },
+            { ...ctx.prepare, bounds: { maxExpansion: Infinity, ...ctx.prepare.bounds, budget: reservations } },
+          ));
+          for (const part of fitted.parts) await fsyncFile(part.path);
+          job.parts = fitted.parts.map((part) => {
+            const file = path.relative(dir, part.path);
+            if (file.startsWith('..') || path.isAbsolute(file)) throw new Error(`a prepared part is outside its job folder: ${file}`);
+            const { path: _abs, ...rest } = part;
+            return { ...rest, file, metadata: metadataForPart(job.metadata, part), state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined };
+          });
+          job.contentType = fitted.prepared.contentType;
+          job.decision = fitted.prepared.plan.action;
+          job.prepareFailures = undefined;
+          job.state = 'ready';
+          await spool.save(job);
+          await spool.prune(job);
+        } finally {
+          reservations.releaseAll();
+        }
       }
 
       for (const part of job.parts) {

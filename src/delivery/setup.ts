@@ -54,6 +54,7 @@ export async function startDelivery(
       dedupWindowMs: delivery.dedupWindowMs,
       dedupAnswer: delivery.dedupAnswer,
       keepCallerAuthorization: config.imagicleCredentials === undefined,
+      minFreeDiskBytes: config.bounds.minFreeDiskBytes,
     },
     log,
   );
@@ -68,6 +69,7 @@ export async function startDelivery(
     maxPartBytes: config.limits.maxPartBytes,
     oversize: config.oversize,
     stereo: config.stereo,
+    bounds: { maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes },
   };
   const worker = new DeliveryWorker(
     service,

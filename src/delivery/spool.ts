@@ -101,6 +101,8 @@ export interface JobRecord {
   attempts: number;
   nextAttemptAt: string | undefined;
   lastError: JobError | undefined;
+  /** Preparations (probe, convert) that failed in a way a retry might fix; bounded (worker.ts). */
+  prepareFailures?: number | undefined;
   /** Attempts that may have created a recording nobody recorded: interrupted by a crash, or ambiguous and retried. */
   possibleDuplicates: number;
   deliveredAt: string | undefined;

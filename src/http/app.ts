@@ -31,6 +31,7 @@ import type { DeliveryService } from '../delivery/service.js';
 import { handleSpooledUpload, prefersAsync } from './spooled.js';
 import { createJobsRouter } from './jobs.js';
 import { requestOwner } from './owner.js';
+import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 
 export interface AppDeps {
   config: Config;
@@ -54,6 +55,8 @@ interface RequestContext {
   log: Logger;
   signal: AbortSignal;
   workDir: string;
+  /** This request's disk reservations in TMP_DIR (released when its folder is removed). */
+  disk: DiskScope;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -61,6 +64,8 @@ export function createApp(deps: AppDeps): express.Express {
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
   const lifecycle = deps.lifecycle ?? new Lifecycle();
   const { queue } = deps;
+  // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
+  const tmpLedger = new DiskLedger(config.tmpDir, { label: 'the work folder (TMP_DIR)', minFreeBytes: config.bounds.minFreeDiskBytes });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -96,7 +101,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (mode !== 'transcode') deps.delivery?.checkCapacity(Number(req.headers['content-length']) || undefined);
     const end = lifecycle.begin(res);
     try {
-      const ctx = await openContext(req, res, config, logger, lifecycle.signal);
+      const ctx = await openContext(req, res, config, logger, lifecycle.signal, tmpLedger);
       try {
         const work = (): Promise<void> => handleUpload(mode, req, res, ctx, deps, deliver);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
@@ -105,6 +110,7 @@ export function createApp(deps: AppDeps): express.Express {
         throw lifecycle.translate(error, ctx.signal);
       } finally {
         await rm(ctx.workDir, { recursive: true, force: true });
+        ctx.disk.releaseAll();
       }
     } finally {
       end();
@@ -152,7 +158,14 @@ function uploadSize(req: Request): () => number {
   return () => (Number.isFinite(declared) && declared >= 0 ? declared : req.socket.bytesRead - base);
 }
 
-async function openContext(req: Request, res: Response, config: Config, logger: Logger, shutdown: AbortSignal): Promise<RequestContext> {
+async function openContext(
+  req: Request,
+  res: Response,
+  config: Config,
+  logger: Logger,
+  shutdown: AbortSignal,
+  tmpLedger: DiskLedger,
+): Promise<RequestContext> {
   const incoming = req.get('x-request-id');
   const id = incoming && /^[\w.:-]{1,64}$/.test(incoming) ? incoming : randomUUID();
   res.set('X-Request-Id', id);
@@ -171,7 +184,7 @@ async function openContext(req: Request, res: Response, config: Config, logger: 
   });
   await mkdir(config.tmpDir, { recursive: true });
   const workDir = await mkdtemp(path.join(config.tmpDir, 'job-'));
-  return { id, log, signal: controller.signal, workDir };
+  return { id, log, signal: controller.signal, workDir, disk: tmpLedger.scope() };
 }
 
 async function handleUpload(mode: Mode, req: Request, res: Response, ctx: RequestContext, deps: AppDeps, deliver: Deliver): Promise<void> {
@@ -211,6 +224,8 @@ async function handleUpload(mode: Mode, req: Request, res: Response, ctx: Reques
       maxChannelsIn: config.limits.maxChannelsIn,
       processTimeoutMs: config.limits.processTimeoutMs,
     },
+    // Under DELIVERY=wait the work happens in the spool, which swaps in its own reservation (delivery/service.ts).
+    bounds: { maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes, budget: ctx.disk },
   };
 
   if (mode === 'transcode') {

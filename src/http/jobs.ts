@@ -60,6 +60,7 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
       job.state = job.parts.length === 0 ? 'received' : 'ready';
       job.failedAt = undefined;
       job.nextAttemptAt = undefined;
+      job.prepareFailures = undefined;
       job.expiresAt = new Date(Date.now() + delivery.settings.maxAgeMs).toISOString();
       await spool.save(job);
     } finally {

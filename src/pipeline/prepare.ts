@@ -14,6 +14,8 @@ import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { probeCompliant } from '../media/fast-probe.js';
 import { currentChildLimits } from '../media/process.js';
+import { boundOutput, expectedOutputBytes, type OutputBounds } from './bounds.js';
+import { insufficientStorage } from './disk.js';
 import type { StereoReport } from './stereo.js';
 
 export interface PrepareLimits {
@@ -28,6 +30,8 @@ export interface PrepareDeps {
   limits: PrepareLimits;
   /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */
   forceTranscode?: string | undefined;
+  /** MAX_EXPANSION and this job's disk reservation (bounds.ts); none: unbounded (CLI, unit tests). */
+  bounds?: OutputBounds | undefined;
 }
 
 export interface AudioInput {
@@ -86,14 +90,16 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   } else if (plan.action === 'transcode') {
     outputPath = path.join(workDir, `out.${plan.target.container}`);
     const maxDuration = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
-    const args = argsFor(plan.target, {
-      input: input.path,
-      output: outputPath,
-      hint: probed.rawHint,
-      maxDurationSeconds: maxDuration,
-      // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
-      maxOutputBytes: bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024,
+    // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
+    const maxOutputBytes = Math.ceil(bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024);
+    // Before decoding: what the output will weigh, from the declared length (the decode cap when none is declared).
+    await boundOutput(deps.bounds, {
+      inputBytes: (await stat(input.path)).size,
+      outputBytes: expectedOutputBytes(plan.target, probed.durationSeconds ?? maxDuration),
+      worstCaseBytes: maxOutputBytes,
+      what: 'the converted audio',
     });
+    const args = argsFor(plan.target, { input: input.path, output: outputPath, hint: probed.rawHint, maxDurationSeconds: maxDuration, maxOutputBytes });
     try {
       await runFfmpeg(deps.bins, args, { timeoutMs: timeoutFor(probed, deps.limits), ...(signal ? { signal } : {}) });
     } catch (error) {
@@ -198,6 +204,9 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
   if (error instanceof GatewayError) return error;
   if (error instanceof FfmpegError) {
     if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+    if (/No space left on device|Disk quota exceeded/i.test(error.result.stderrTail ?? '')) {
+      return insufficientStorage('The gateway ran out of disk space while converting the audio; retry later', error);
+    }
     if (error.result.outOfMemory) {
       const err = needsTooMuchMemory(`${error.argv[0]?.split('/').pop() ?? 'ffmpeg'} ran out of memory`);
       Object.assign(err.detail, { argv: error.argv, stderr: error.result.stderrTail });
