@@ -146,7 +146,7 @@ export class DeliveryWorker {
           log.warn({ lastError, prepareFailures: job.prepareFailures }, 'job failed while being prepared');
         } else {
           job.lastError = lastError;
-          await service.schedule(job, transient ? gw.headers['Retry-After'] : undefined);
+          await service.schedule(job, undefined);
           (transient ? log.warn.bind(log) : log.error.bind(log))({ err: error, nextAttemptAt: job.nextAttemptAt }, 'job run failed; will be retried');
         }
       } catch (saveError) {

@@ -59,7 +59,7 @@ export class DiskLedger {
     const size = fs.blocks * fs.bsize - this.options.minFreeBytes;
     const ceiling = Math.min(size, this.options.ceiling?.() ?? Infinity);
     if (need > ceiling) {
-      throw tooLarge(`${what} would need ${mb(need)} of disk, more than ${this.options.label} can ever hold (${mb(Math.max(0, ceiling))})`);
+      throw tooLarge(`${what.charAt(0).toUpperCase()}${what.slice(1)} would need ${mb(need)} of disk, more than ${this.options.label} can ever hold (${mb(Math.max(0, ceiling))})`);
     }
     const available = Math.min(free, this.options.room?.() ?? Infinity) - this.reservedBytes;
     if (need > available) {
