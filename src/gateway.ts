@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg.js';
 import { configureChildLimits } from './media/process.js';
+import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
@@ -79,6 +80,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     minBytesPerSecond: config.upstreamMinBytesPerSecond,
     tls: { ca: config.upstreamTls.ca, rejectUnauthorized: !config.upstreamTls.insecure },
   });
+  // Before the first request: what a killed process left in TMP_DIR.
+  const orphans = await sweepOrphanWorkFolders(config.tmpDir);
+  logger.info({ tmpDir: config.tmpDir, removed: orphans }, 'swept orphan work folders');
   const queue = new WorkQueue(config.queue);
   const lifecycle = new Lifecycle();
   const delivery = await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes));

@@ -31,6 +31,7 @@ import type { DeliveryService } from '../delivery/service.js';
 import { handleSpooledUpload, prefersAsync } from './spooled.js';
 import { createJobsRouter } from './jobs.js';
 import { requestOwner } from './owner.js';
+import { LoginThrottle } from './login-throttle.js';
 import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 
 export interface AppDeps {
@@ -93,7 +94,8 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
-  app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access));
+  const throttle = new LoginThrottle({ limit: config.bounds.authFailLimit, windowMs: config.bounds.authFailWindowMs });
+  app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access, throttle));
 
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
     // Overload: refused before a byte of the upload is stored.

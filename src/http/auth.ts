@@ -19,6 +19,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GatewayError, Reason } from '../errors.js';
 import type { AccessSettings } from '../access.js';
+import type { LoginThrottle } from './login-throttle.js';
 
 export const REALM = 'imagicle-gateway';
 
@@ -145,13 +146,16 @@ function keyCaller(key: { index: number; id: string; admin: boolean }, consumedA
  * (config refuses that combination when the gateway holds Imagicle's
  * credentials, unless ALLOW_ANONYMOUS=true).
  */
-export function createAccessControl(settings: AccessSettings): RequestHandler {
+export function createAccessControl(settings: AccessSettings, throttle?: LoginThrottle): RequestHandler {
   const verifier = verifierFor(settings);
   if (!verifier.required) return (_req, _res, next) => next();
   return (req: Request, res: Response, next: NextFunction) => {
     const outcome = authenticate(verifier, { authorization: req.get('authorization'), apiKey: req.get('x-api-key') });
     if (outcome instanceof GatewayError) {
-      next(outcome);
+      // Wrong credentials (not a request without any) count as a failed login; too many from this address get
+      // 429 + Retry-After instead of 401 (http/login-throttle.ts).
+      const presented = req.get('authorization') !== undefined || req.get('x-api-key') !== undefined;
+      next((presented ? throttle?.fail(req.socket.remoteAddress ?? 'unknown') : undefined) ?? outcome);
       return;
     }
     res.locals.caller = outcome;
