@@ -100,7 +100,8 @@ export function isOutOfSpace(error: unknown): boolean {
 
 /** Errors of the HTTP layer (a malformed percent-escape in a path, a body parser's refusal) that carry a 4xx. */
 function clientStatus(error: unknown): number | undefined {
-  const status = (error as { status?: unknown; statusCode?: unknown } | undefined)?.status ?? (error as { statusCode?: unknown } | undefined)?.statusCode;
+  const carrier = error as { status?: unknown; statusCode?: unknown } | undefined;
+  const status = carrier?.status ?? carrier?.statusCode;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }
 
@@ -120,8 +121,13 @@ export function toGatewayError(error: unknown): GatewayError {
   }
   const status = clientStatus(error);
   if (status !== undefined) {
-    const message = error instanceof URIError || /URI|decode/i.test(String((error as Error).message)) ? 'The URL is malformed (a bad percent-escape)' : 'The request is malformed';
-    return new GatewayError('BAD_REQUEST', message, { status: status === 413 ? 413 : 400, reason: Reason.InvalidData, cause: error });
+    const badEscape = error instanceof URIError || /URI|decode/i.test(String((error as Error).message));
+    const message = badEscape ? 'The URL is malformed (a bad percent-escape)' : 'The request is malformed';
+    return new GatewayError('BAD_REQUEST', message, {
+      status: status === 413 ? 413 : 400,
+      reason: Reason.InvalidData,
+      cause: error,
+    });
   }
   return new GatewayError('INTERNAL', 'Internal error in the gateway', {
     status: 500,

@@ -260,9 +260,13 @@ export class DeliveryService {
           for (const part of fitted.parts) await fsyncFile(part.path);
           job.parts = fitted.parts.map((part) => {
             const file = path.relative(dir, part.path);
-            if (file.startsWith('..') || path.isAbsolute(file)) throw new Error(`a prepared part is outside its job folder: ${file}`);
+            if (file.startsWith('..') || path.isAbsolute(file)) {
+              throw new Error(`a prepared part is outside its job folder: ${file}`);
+            }
             const { path: _abs, ...rest } = part;
-            return { ...rest, file, metadata: metadataForPart(job.metadata, part), state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined };
+            const metadata = metadataForPart(job.metadata, part);
+            const fresh = { state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined } as const;
+            return { ...rest, file, metadata, ...fresh };
           });
           job.contentType = fitted.prepared.contentType;
           job.decision = fitted.prepared.plan.action;

@@ -147,7 +147,8 @@ export class DeliveryWorker {
         } else {
           job.lastError = lastError;
           await service.schedule(job, undefined);
-          (transient ? log.warn.bind(log) : log.error.bind(log))({ err: error, nextAttemptAt: job.nextAttemptAt }, 'job run failed; will be retried');
+          const report = transient ? log.warn.bind(log) : log.error.bind(log);
+          report({ err: error, nextAttemptAt: job.nextAttemptAt }, 'job run failed; will be retried');
         }
       } catch (saveError) {
         // The journal itself could not be written (a full disk): the job stays as it is in memory and on disk,

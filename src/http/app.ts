@@ -66,7 +66,10 @@ export function createApp(deps: AppDeps): express.Express {
   const lifecycle = deps.lifecycle ?? new Lifecycle();
   const { queue } = deps;
   // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
-  const tmpLedger = new DiskLedger(config.tmpDir, { label: 'the work folder (TMP_DIR)', minFreeBytes: config.bounds.minFreeDiskBytes });
+  const tmpLedger = new DiskLedger(config.tmpDir, {
+    label: 'the work folder (TMP_DIR)',
+    minFreeBytes: config.bounds.minFreeDiskBytes,
+  });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -84,7 +87,9 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const [tools, upstream] = await readiness.checks;
     const ready = tools.ok && upstream.reachable;
-    if (!upstream.reachable) logger.warn({ upstream: deps.upstream.url, error: upstream.error }, 'readiness: Imagicle unreachable');
+    if (!upstream.reachable) {
+      logger.warn({ upstream: deps.upstream.url, error: upstream.error }, 'readiness: Imagicle unreachable');
+    }
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',
       ffmpeg: { ok: tools.ok, ffmpeg: tools.ffmpegVersion, ffprobe: tools.ffprobeVersion, problems: tools.problems },

@@ -130,7 +130,8 @@ export function authenticate(
     const colon = decoded.indexOf(':');
     if (colon < 0) return rejected();
     const name = verifier.basic(decoded.slice(0, colon), decoded.slice(colon + 1));
-    return name === undefined ? rejected() : { method: 'basic', name, id: `basic:${name}`, admin: false, consumedAuthorization: true };
+    if (name === undefined) return rejected();
+    return { method: 'basic', name, id: `basic:${name}`, admin: false, consumedAuthorization: true };
   }
   return rejected();
 }

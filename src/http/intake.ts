@@ -145,7 +145,7 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
             ? error
             : isOutOfSpace(error)
               ? toGatewayError(error)
-              : badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : String(error)}`, error);
+              : badRequest(`Malformed multipart request: ${describe(error)}`, error);
       }
       req.unpipe(parser);
       // Ends a file part still being received (client gone, limit hit), so its write settles and the file can be removed.
@@ -293,6 +293,8 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     throw error;
   });
 }
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** A part name as it may appear in an error message: printable ASCII only, bounded. */
 function printable(name: string | undefined): string {

@@ -36,7 +36,8 @@ export class LoginThrottle {
     if (this.failures.size > MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
     if (kept.length <= this.settings.limit) return undefined;
     const retryAfterSeconds = Math.max(1, Math.ceil((kept[0]! + this.settings.windowMs - now) / 1000));
-    return new GatewayError('TOO_MANY_FAILED_LOGINS', `Too many failed logins from this address; retry in ${retryAfterSeconds} s`, {
+    const message = `Too many failed logins from this address; retry in ${retryAfterSeconds} s`;
+    return new GatewayError('TOO_MANY_FAILED_LOGINS', message, {
       status: 429,
       reason: Reason.InvalidData,
       headers: { 'Retry-After': String(retryAfterSeconds) },

@@ -22,7 +22,8 @@ export interface Owner {
 
 export const ANONYMOUS = 'anonymous';
 
-const digest = (value: string, hexDigits: number): string => createHash('sha256').update(value).digest('hex').slice(0, hexDigits);
+const digest = (value: string, hexDigits: number): string =>
+  createHash('sha256').update(value).digest('hex').slice(0, hexDigits);
 
 export function ownerOf(caller: Caller | undefined, forwardedAuthorization: string | undefined): Owner {
   const base = caller?.id ?? ANONYMOUS;

@@ -116,8 +116,13 @@ export class UpstreamClient {
         // undici's request() follows nothing; say so rather than hand a Location (maybe anywhere) to the caller.
         throw new GatewayError(
           'UPSTREAM_UNREACHABLE',
-          `Imagicle answered with a redirect (${res.statusCode}); the gateway does not follow redirects: set IMAGICLE_URL to the final address`,
-          { status: 502, reason: Reason.InvalidData, detail: { upstreamStatus: res.statusCode, upstream: this.options.baseUrl } },
+          `Imagicle answered with a redirect (${res.statusCode}); the gateway does not follow redirects: ` +
+            'set IMAGICLE_URL to the final address',
+          {
+            status: 502,
+            reason: Reason.InvalidData,
+            detail: { upstreamStatus: res.statusCode, upstream: this.options.baseUrl },
+          },
         );
       }
       const contentType = headerValue(res.headers['content-type']);

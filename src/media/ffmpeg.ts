@@ -287,7 +287,8 @@ export interface TranscodeOptions {
 
 /** Runs ffmpeg with the given argv (built by plan.ts); rejects with FfmpegError carrying argv and stderr tail. */
 export async function runFfmpeg(bins: FfmpegBinaries, args: string[], options: TranscodeOptions): Promise<RunResult> {
-  const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', ...allocOptions(), '-progress', 'pipe:1', ...args];
+  const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', ...allocOptions(), '-progress', 'pipe:1'];
+  argv.push(...args);
   const result = await runProcess(bins.ffmpeg, argv, {
     timeoutMs: options.timeoutMs,
     ...(options.signal ? { signal: options.signal } : {}),

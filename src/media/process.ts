@@ -4,7 +4,7 @@
  * wall-clock timeout, AbortSignal support, SIGTERM then SIGKILL, bounded
  * stdout capture and the tail of stderr for error messages.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptionsWithStdioTuple } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { accessSync, constants } from 'node:fs';
 
@@ -119,7 +119,11 @@ const STDERR_TAIL_BYTES = 4096;
 function childEnv(): NodeJS.ProcessEnv {
   // MALLOC_ARENA_MAX: glibc reserves 64 MB of address space per thread arena; decoder threads would use up
   // the ceiling (RLIMIT_AS counts reservations, not use) without holding any more memory.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C', MALLOC_ARENA_MAX: '2' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    LC_ALL: 'C',
+    MALLOC_ARENA_MAX: '2',
+  };
   return env;
 }
 
@@ -164,9 +168,14 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
     }
     const { maxMemoryBytes, prlimitPath } = childLimits;
     const limited = maxMemoryBytes > 0 && prlimitPath !== undefined;
+    const spawnOptions: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = {
+      shell: false,
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    };
     const child = limited
-      ? spawn(prlimitPath, [`--as=${maxMemoryBytes}`, '--', command, ...args], { shell: false, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(command, args, { shell: false, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn(prlimitPath, [`--as=${maxMemoryBytes}`, '--', command, ...args], spawnOptions)
+      : spawn(command, args, spawnOptions);
     liveChildren.add(child);
     let stdout = '';
     let stdoutBytes = 0;
@@ -240,7 +249,11 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
         timedOut,
         aborted,
         outOfMemory:
-          limited && !timedOut && !aborted && code !== 0 && (OUT_OF_MEMORY_TEXT.test(stderrTail) || (signal !== null && CRASH_SIGNALS.has(signal))),
+          limited &&
+          !timedOut &&
+          !aborted &&
+          code !== 0 &&
+          (OUT_OF_MEMORY_TEXT.test(stderrTail) || (signal !== null && CRASH_SIGNALS.has(signal))),
       };
       if (overflow) {
         reject(new ProcessError(`${command} wrote more than ${maxStdout} bytes`, [command, ...args], result));

@@ -47,7 +47,8 @@ export async function boundOutput(bounds: OutputBounds | undefined, work: Expect
   if (ratio > bounds.maxExpansion) {
     throw tooLarge(
       `${capitalise(work.what)} would be about ${mb(work.outputBytes)} from an upload of ${mb(work.inputBytes)} ` +
-        `(${Math.round(ratio)} times its size); the gateway accepts at most ${bounds.maxExpansion} times (MAX_EXPANSION)`,
+        `(${Math.round(ratio)} times its size); ` +
+        `the gateway accepts at most ${bounds.maxExpansion} times (MAX_EXPANSION)`,
     );
   }
   const output = Math.max(work.outputBytes, work.worstCaseBytes ?? 0);
@@ -56,4 +57,5 @@ export async function boundOutput(bounds: OutputBounds | undefined, work: Expect
 }
 
 const capitalise = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
-const mb = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(0)} MB` : `${(bytes / 1e3).toFixed(0)} KB`);
+const mb = (bytes: number): string =>
+  bytes >= 1e6 ? `${(bytes / 1e6).toFixed(0)} MB` : `${(bytes / 1e3).toFixed(0)} KB`;

@@ -59,12 +59,17 @@ export class DiskLedger {
     const size = fs.blocks * fs.bsize - this.options.minFreeBytes;
     const ceiling = Math.min(size, this.options.ceiling?.() ?? Infinity);
     if (need > ceiling) {
-      throw tooLarge(`${what.charAt(0).toUpperCase()}${what.slice(1)} would need ${mb(need)} of disk, more than ${this.options.label} can ever hold (${mb(Math.max(0, ceiling))})`);
+      const subject = `${what.charAt(0).toUpperCase()}${what.slice(1)}`;
+      throw tooLarge(
+        `${subject} would need ${mb(need)} of disk, ` +
+          `more than ${this.options.label} can ever hold (${mb(Math.max(0, ceiling))})`,
+      );
     }
     const available = Math.min(free, this.options.room?.() ?? Infinity) - this.reservedBytes;
     if (need > available) {
       throw insufficientStorage(
-        `The gateway has not enough disk space for this recording now (${what} needs ${mb(need)}, ${mb(Math.max(0, available))} free in ${this.options.label}); retry later`,
+        `The gateway has not enough disk space for this recording now ` +
+          `(${what} needs ${mb(need)}, ${mb(Math.max(0, available))} free in ${this.options.label}); retry later`,
       );
     }
     this.reservedBytes += need;

@@ -99,7 +99,13 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
       worstCaseBytes: maxOutputBytes,
       what: 'the converted audio',
     });
-    const args = argsFor(plan.target, { input: input.path, output: outputPath, hint: probed.rawHint, maxDurationSeconds: maxDuration, maxOutputBytes });
+    const args = argsFor(plan.target, {
+      input: input.path,
+      output: outputPath,
+      hint: probed.rawHint,
+      maxDurationSeconds: maxDuration,
+      maxOutputBytes,
+    });
     try {
       await runFfmpeg(deps.bins, args, { timeoutMs: timeoutFor(probed, deps.limits), ...(signal ? { signal } : {}) });
     } catch (error) {
@@ -164,7 +170,8 @@ export function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): vo
   const packets = probed.audio.declaredPackets;
   const ceiling = currentChildLimits().maxMemoryBytes;
   if (packets !== undefined && ceiling > 0 && packets * INDEX_BYTES_PER_PACKET > ceiling / 2) {
-    throw needsTooMuchMemory(`it declares ${packets} packets, an index of about ${Math.round((packets * INDEX_BYTES_PER_PACKET) / 1e6)} MB`);
+    const indexMb = Math.round((packets * INDEX_BYTES_PER_PACKET) / 1e6);
+    throw needsTooMuchMemory(`it declares ${packets} packets, an index of about ${indexMb} MB`);
   }
   if (probed.audio.channels > limits.maxChannelsIn) {
     throw badAudio(`The audio has ${probed.audio.channels} channels; at most ${limits.maxChannelsIn} are accepted`);

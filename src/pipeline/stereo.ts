@@ -312,16 +312,18 @@ async function mergeLegs(
   const [a, b] = [decodes[0]!, decodes[1]!];
   const longest = Math.max(a.probed.durationSeconds ?? a.cap, b.probed.durationSeconds ?? b.cap);
   // Before decoding: the aligned length (legs and offsets) and what it will weigh.
-  const offsetOf = (party: Party): number => ((party === 'local' ? options.localOffsetMs : options.remoteOffsetMs) ?? 0) / 1000;
+  const offsetOf = (party: Party): number =>
+    ((party === 'local' ? options.localOffsetMs : options.remoteOffsetMs) ?? 0) / 1000;
   const aligned = Math.max(...decodes.map((d) => (d.probed.durationSeconds ?? d.cap) + offsetOf(d.party)));
   if (aligned > deps.limits.maxDurationSeconds) {
     throw badAudio(
-      `The aligned call would last ${aligned.toFixed(1)} s (legs and offsets), more than the limit of ${deps.limits.maxDurationSeconds} seconds`,
+      `The aligned call would last ${aligned.toFixed(1)} s (legs and offsets), ` +
+        `more than the limit of ${deps.limits.maxDurationSeconds} seconds`,
     );
   }
   await boundOutput(deps.bounds, {
     inputBytes: (await stat(attachment.path)).size + (await stat(remoteAttachment.path)).size,
-    outputBytes: expectedOutputBytes(targetForMix(deps, deps.output.channels === 'mono' ? 'mono-sum' : 'stereo'), aligned),
+    outputBytes: expectedOutputBytes(targetForMix(deps, mergedMix(deps)), aligned),
     scratchBytes: decodes.reduce((sum, d) => sum + d.io.maxOutputBytes, 0),
     what: 'the merged call',
   });
@@ -367,7 +369,7 @@ async function mergeLegs(
     );
   }
 
-  const mix: Mix = deps.output.channels === 'mono' ? 'mono-sum' : 'stereo';
+  const mix = mergedMix(deps);
   const target = targetForMix(deps, mix);
   const build: Rebuild = (m, t, io) =>
     mergeArgs(
@@ -426,6 +428,11 @@ async function mergeLegs(
   } finally {
     await Promise.all(legs.map((l) => rm(l.wav, { force: true })));
   }
+}
+
+/** What two legs become: stereo, or one mono mix under CHANNELS=mono. */
+function mergedMix(deps: PrepareDeps): Mix {
+  return deps.output.channels === 'mono' ? 'mono-sum' : 'stereo';
 }
 
 /** Names the part in an audio error, so the client knows which leg is at fault. */
