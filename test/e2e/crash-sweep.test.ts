@@ -66,7 +66,9 @@ async function startChild(): Promise<{ child: ChildProcess; url: string; logs: s
       }
     });
     child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()));
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code} before listening:\n${logs.join('\n')}`)));
+    child.once('exit', (code) => {
+      reject(new Error(`gateway exited with ${code} before listening:\n${logs.join('\n')}`));
+    });
   });
   return { child, url, logs };
 }
@@ -75,11 +77,16 @@ async function startChild(): Promise<{ child: ChildProcess; url: string; logs: s
 function stalledUpload(url: string): http.ClientRequest {
   const boundary = 'crash-sweep-boundary';
   const head =
-    `--${boundary}\r\nContent-Disposition: form-data; name="jsondata"\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(SAMPLE_METADATA)}\r\n` +
-    `--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="call.wav"\r\nContent-Type: audio/wav\r\n\r\n`;
+    `--${boundary}\r\nContent-Disposition: form-data; name="jsondata"\r\n` +
+    `Content-Type: application/json\r\n\r\n${JSON.stringify(SAMPLE_METADATA)}\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="call.wav"\r\n` +
+    'Content-Type: audio/wav\r\n\r\n';
   const req = http.request(`${url}/v1/recordings`, {
     method: 'POST',
-    headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + 10_000_000) },
+    headers: {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + 10_000_000),
+    },
   });
   req.on('error', () => undefined);
   req.write(head);
@@ -87,7 +94,8 @@ function stalledUpload(url: string): http.ClientRequest {
   return req;
 }
 
-const jobFolders = async (): Promise<string[]> => (await readdir(tmpDir).catch(() => [] as string[])).filter((n) => n.startsWith('job-'));
+const jobFolders = async (): Promise<string[]> =>
+  (await readdir(tmpDir).catch(() => [] as string[])).filter((n) => n.startsWith('job-'));
 
 describe('kill -9, then a restart', () => {
   it('leaves TMP_DIR empty: the orphan folders of an upload and a transcode are removed and counted', async () => {
@@ -103,7 +111,8 @@ describe('kill -9, then a restart', () => {
         return false;
       }, 20_000),
     ).toBe(true);
-    const transcode = fetch(`${first.url}/v1/transcode`, { method: 'POST', body: await recordingForm(longInput) }).catch(() => undefined);
+    const form = await recordingForm(longInput);
+    const transcode = fetch(`${first.url}/v1/transcode`, { method: 'POST', body: form }).catch(() => undefined);
     let ffmpegPids: number[] = [];
     expect(
       await waitFor(async () => {
@@ -123,7 +132,8 @@ describe('kill -9, then a restart', () => {
 
     const second = await startChild();
     try {
-      const swept = second.logs.map((l) => JSON.parse(l) as { msg?: string; removed?: number }).find((e) => e.msg === 'swept orphan work folders');
+      const entries = second.logs.map((l) => JSON.parse(l) as { msg?: string; removed?: number });
+      const swept = entries.find((e) => e.msg === 'swept orphan work folders');
       expect(swept?.removed).toBe(2);
       expect(await readdir(tmpDir)).toEqual([]);
       expect((await fetch(`${second.url}/healthz`)).status).toBe(200);

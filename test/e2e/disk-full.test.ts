@@ -40,7 +40,8 @@ afterAll(async () => {
 
 function skipped(): boolean {
   if (mounted) return false;
-  console.warn(`skipped: the disk-full tests mount a 40 MB tmpfs, which needs root (${mountProblem ?? 'not running as root'})`);
+  const why = mountProblem ?? 'not running as root';
+  console.warn(`skipped: the disk-full tests mount a 40 MB tmpfs, which needs root (${why})`);
   return true;
 }
 
@@ -66,7 +67,8 @@ describe('on a 40 MB tmpfs', () => {
     // Under 1 MiB: the gateway drains what it does not store, so the client can read the early answer.
     await writeFile(path.join(files, 'big.wav'), pcmLeg(900_000));
     // A-law, 1 byte a sample: converted to 16-bit PCM it doubles, and up to its decode cap it may take 24 MB.
-    await writeFile(path.join(files, 'call.al'), Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (0xd5 ^ (i % 7)) & 0xff)));
+    const alaw = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => (0xd5 ^ (i % 7)) & 0xff));
+    await writeFile(path.join(files, 'call.al'), alaw);
     t = await startTestGateway({
       TMP_DIR: path.join(disk, 'tmp'),
       SPOOL_DIR: path.join(disk, 'spool'),
@@ -85,7 +87,8 @@ describe('on a 40 MB tmpfs', () => {
     if (skipped()) return;
     const filler = await fillLeaving(300_000);
     try {
-      const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await recordingForm(path.join(files, 'big.wav')) });
+      const body = await recordingForm(path.join(files, 'big.wav'));
+      const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body });
       expect(res.status).toBe(507);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(await res.json()).toEqual({ reason: 0, message: 'The gateway is out of disk space; retry later' });
@@ -100,12 +103,14 @@ describe('on a 40 MB tmpfs', () => {
     if (skipped()) return;
     const filler = await fillLeaving(8_000_000);
     try {
-      const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await recordingForm(path.join(files, 'call.al')) });
+      const form = await recordingForm(path.join(files, 'call.al'));
+      const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: form });
       expect(res.status).toBe(507);
       expect(res.headers.get('retry-after')).toBe('60');
       const body = (await res.json()) as { reason: number; message: string };
       expect(body.reason).toBe(0);
-      expect(body.message).toMatch(/not enough disk space for this recording now \(the converted audio needs \d+ MB, \d+\.?\d* MB free in the spool\); retry later/);
+      expect(body.message).toMatch(/not enough disk space for this recording now /);
+      expect(body.message).toMatch(/\(the converted audio needs \d+ MB, [\d.]+ MB free in the spool\); retry later$/);
       const jobs = (await (await fetch(`${t.url}/v1/jobs`)).json()) as { count: number };
       expect(jobs.count).toBe(0);
     } finally {

@@ -360,13 +360,24 @@ describe('authentication', () => {
   });
 
   it('guards its own /emulator routes with the same credentials', async () => {
-    for (const [method, route] of [['GET', 'recordings'], ['DELETE', 'recordings'], ['GET', 'faults'], ['POST', 'faults'], ['GET', 'stats']]) {
-      const res = await fetch(`${secured.url}/emulator/${route}`, { method, headers: { authorization: basic('api', 'wrong') } });
+    const routes = [
+      ['GET', 'recordings'],
+      ['DELETE', 'recordings'],
+      ['GET', 'faults'],
+      ['POST', 'faults'],
+      ['GET', 'stats'],
+    ];
+    for (const [method, route] of routes) {
+      const headers = { authorization: basic('api', 'wrong') };
+      const res = await fetch(`${secured.url}/emulator/${route}`, { method, headers });
       expect(res.status, `${method} /emulator/${route}`).toBe(401);
-      expect(await res.json()).toEqual({ reason: 0, message: expect.stringMatching(/Authentication is required/) as unknown as string });
+      const body = (await res.json()) as { reason: number; message: string };
+      expect(body.reason).toBe(0);
+      expect(body.message).toMatch(/Authentication is required/);
     }
     expect((await fetch(`${secured.url}/emulator/recordings`)).status).toBe(401);
-    const allowed = await fetch(`${secured.url}/emulator/faults`, { headers: { authorization: basic('api', 's3cret:pw') } });
+    const right = { authorization: basic('api', 's3cret:pw') };
+    const allowed = await fetch(`${secured.url}/emulator/faults`, { headers: right });
     expect(allowed.status).toBe(200);
   });
 

@@ -18,13 +18,15 @@ const KEY_A = 'tenant-a-key-0123456789';
 const KEY_B = 'tenant-b-key-9876543210';
 const ADMIN = 'operator-key-abcdef0123';
 const FAST = { RETRY_MIN_DELAY_MS: '10', RETRY_MAX_DELAY_MS: '50', RETRY_MAX_TOTAL_MS: '2000', DEDUP_WINDOW: '1h' };
-const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const basic = (user: string, password: string): string =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 type Headers = Record<string, string>;
 const as = (key: string): Headers => ({ 'x-api-key': key });
 
 async function upload(url: string, headers: Headers, pbxCallId: string, route = RECORDINGS_PATH): Promise<Response> {
-  return fetch(`${url}${route}`, { method: 'POST', headers, body: await recordingForm(fixture('pcm16-mono.wav'), { ...SAMPLE_METADATA, pbxCallId }) });
+  const body = await recordingForm(fixture('pcm16-mono.wav'), { ...SAMPLE_METADATA, pbxCallId });
+  return fetch(`${url}${route}`, { method: 'POST', headers, body });
 }
 
 /** Every jobs-API verb on one job id: the statuses and bodies, to compare with an unknown id's. */
@@ -37,8 +39,12 @@ async function verbs(url: string, id: string, headers: Headers): Promise<Array<{
   return out;
 }
 
+const listJobs = async (url: string, headers: Headers): Promise<Array<{ jobId: string }>> =>
+  ((await (await fetch(`${url}/v1/jobs`, { headers })).json()) as { jobs: Array<{ jobId: string }> }).jobs;
 const listIds = async (url: string, headers: Headers): Promise<string[]> =>
-  ((await (await fetch(`${url}/v1/jobs`, { headers })).json()) as { jobs: Array<{ jobId: string }> }).jobs.map((j) => j.jobId);
+  (await listJobs(url, headers)).map((j) => j.jobId);
+const stateOf = async (url: string, id: string, headers: Headers): Promise<string> =>
+  ((await (await fetch(`${url}/v1/jobs/${id}`, { headers })).json()) as { state: string }).state;
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 const notFoundFor = (id: string) => ({ status: 404, body: { reason: 0, message: `No job ${id}` } });
@@ -52,7 +58,7 @@ describe('two API keys and an operator key', () => {
     await t?.close();
   });
 
-  it('another owner gets 404 on GET, retry and DELETE, exactly as for an unknown id; the owner and the operator see it', async () => {
+  it('another owner: 404 on GET, retry and DELETE, as for an unknown id; owner and operator see it', async () => {
     // Imagicle answers 500: ambiguous, so the job is held (failed) in the spool for a decision.
     t.emulator.faults.add({ status: 500 });
     const held = await upload(t.url, as(KEY_A), 'held-1');
@@ -62,7 +68,7 @@ describe('two API keys and an operator key', () => {
 
     const stored = t.emulator.store.list().length;
     expect(await verbs(t.url, id, as(KEY_B))).toEqual([notFoundFor(id), notFoundFor(id), notFoundFor(id)]);
-    expect(await verbs(t.url, UNKNOWN, as(KEY_B))).toEqual([notFoundFor(UNKNOWN), notFoundFor(UNKNOWN), notFoundFor(UNKNOWN)]);
+    expect(await verbs(t.url, UNKNOWN, as(KEY_B))).toEqual(Array(3).fill(notFoundFor(UNKNOWN)));
     expect(await listIds(t.url, as(KEY_B))).not.toContain(id);
     // Nothing was resent for B, and the job is still there for A.
     expect(t.emulator.store.list().length).toBe(stored);
@@ -76,12 +82,10 @@ describe('two API keys and an operator key', () => {
     // The owner retries it: delivered now.
     const retried = await fetch(`${t.url}/v1/jobs/${id}/retry`, { method: 'POST', headers: as(KEY_A) });
     expect(retried.status).toBe(202);
-    for (let i = 0; i < 100; i++) {
-      const job = (await (await fetch(`${t.url}/v1/jobs/${id}`, { headers: as(KEY_A) })).json()) as { state: string };
-      if (job.state === 'delivered') break;
+    for (let i = 0; i < 100 && (await stateOf(t.url, id, as(KEY_A))) !== 'delivered'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
-    expect(((await (await fetch(`${t.url}/v1/jobs/${id}`, { headers: as(KEY_A) })).json()) as { state: string }).state).toBe('delivered');
+    expect(await stateOf(t.url, id, as(KEY_A))).toBe('delivered');
     // The operator may forget it; B still cannot.
     expect((await fetch(`${t.url}/v1/jobs/${id}`, { method: 'DELETE', headers: as(KEY_B) })).status).toBe(404);
     expect((await fetch(`${t.url}/v1/jobs/${id}`, { method: 'DELETE', headers: as(ADMIN) })).status).toBe(204);
@@ -102,13 +106,13 @@ describe('two API keys and an operator key', () => {
   });
 
   it('the jobs list shows each owner only its own jobs, and their bytes only', async () => {
-    const a = (await (await fetch(`${t.url}/v1/jobs`, { headers: as(KEY_A) })).json()) as { jobs: Array<{ jobId: string }> };
-    const b = (await (await fetch(`${t.url}/v1/jobs`, { headers: as(KEY_B) })).json()) as { jobs: Array<{ jobId: string }> };
+    const a = await listIds(t.url, as(KEY_A));
+    const b = await listIds(t.url, as(KEY_B));
     const all = await listIds(t.url, as(ADMIN));
-    expect(a.jobs.length).toBeGreaterThan(0);
-    expect(b.jobs.length).toBeGreaterThan(0);
-    expect(a.jobs.filter((j) => b.jobs.some((k) => k.jobId === j.jobId))).toEqual([]);
-    expect(all.length).toBe(a.jobs.length + b.jobs.length);
+    expect(a.length).toBeGreaterThan(0);
+    expect(b.length).toBeGreaterThan(0);
+    expect(a.filter((id) => b.includes(id))).toEqual([]);
+    expect(all.length).toBe(a.length + b.length);
   });
 });
 
@@ -120,7 +124,8 @@ describe('forwarded credentials (the gateway holds none; Imagicle checks the cal
   const WRONG = basic('api', 'wrong-Pa55word');
   beforeAll(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'gw-tenant-'));
-    imagicle = await startEmulator({ port: 0, storageDir: path.join(root, 'imagicle'), username: 'api', password: 'right-Pa55word' });
+    const storageDir = path.join(root, 'imagicle');
+    imagicle = await startEmulator({ port: 0, storageDir, username: 'api', password: 'right-Pa55word' });
     t = await startTestGateway({ ...FAST, IMAGICLE_URL: imagicle.url });
   });
   afterAll(async () => {
@@ -129,7 +134,7 @@ describe('forwarded credentials (the gateway holds none; Imagicle checks the cal
     await rm(root, { recursive: true, force: true });
   });
 
-  it('the same recording with wrong credentials gets Imagicle\'s 401, never the replay of the first caller\'s 201', async () => {
+  it('the same recording with wrong credentials gets Imagicle\'s 401, never a replay of the first 201', async () => {
     const first = await upload(t.url, { authorization: RIGHT }, 'forwarded-1');
     expect(first.status).toBe(201);
     const again = await upload(t.url, { authorization: RIGHT }, 'forwarded-1');
@@ -150,13 +155,14 @@ describe('forwarded credentials (the gateway holds none; Imagicle checks the cal
     const stored = imagicle.store.list().length;
     const requests = imagicle.stats.snapshot().requests;
     expect(await verbs(t.url, id, {})).toEqual([notFoundFor(id), notFoundFor(id), notFoundFor(id)]);
-    expect(await verbs(t.url, id, { authorization: WRONG })).toEqual([notFoundFor(id), notFoundFor(id), notFoundFor(id)]);
+    expect(await verbs(t.url, id, { authorization: WRONG })).toEqual(Array(3).fill(notFoundFor(id)));
     expect(await listIds(t.url, {})).not.toContain(id);
     // Imagicle received nothing with the first caller's stored credentials.
     expect(imagicle.stats.snapshot().requests).toBe(requests);
     expect(imagicle.store.list().length).toBe(stored);
     expect(await listIds(t.url, { authorization: RIGHT })).toContain(id);
-    expect((await fetch(`${t.url}/v1/jobs/${id}/retry`, { method: 'POST', headers: { authorization: RIGHT } })).status).toBe(202);
+    const retried = await fetch(`${t.url}/v1/jobs/${id}/retry`, { method: 'POST', headers: { authorization: RIGHT } });
+    expect(retried.status).toBe(202);
   });
 });
 
@@ -180,7 +186,8 @@ describe('answers do not reveal IMAGICLE_URL', () => {
   });
 
   it('202 names no address', async () => {
-    const t = await startTestGateway({ ...FAST, IMAGICLE_URL: 'http://127.0.0.1:9', RETRY_MAX_TOTAL_MS: '100', RETRY_MAX_ATTEMPTS: '1' });
+    const unreachable = { IMAGICLE_URL: 'http://127.0.0.1:9', RETRY_MAX_TOTAL_MS: '100', RETRY_MAX_ATTEMPTS: '1' };
+    const t = await startTestGateway({ ...FAST, ...unreachable });
     try {
       const res = await upload(t.url, {}, 'unreachable-202');
       expect(res.status).toBe(202);

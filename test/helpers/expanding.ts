@@ -31,7 +31,9 @@ export function oneHertzFloatWav(samples = 43_000): Buffer {
 export function pcmLeg(bytes = 64_000, hz = 440): Buffer {
   const samples = Math.floor(bytes / 2);
   const data = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) data.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / 8000)), i * 2);
+  for (let i = 0; i < samples; i++) {
+    data.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / 8000)), i * 2);
+  }
   return Buffer.concat([wavHeader(1, 1, 8000, 16, data.length), data]);
 }
 

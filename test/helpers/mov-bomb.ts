@@ -53,7 +53,8 @@ export function movMemoryBomb(samples = 85_000_000, padTo = 3000): Buffer {
   );
   const tkhd = fullBox('tkhd', u32(0, 0, 1, 0, samples * 2, 0, 0), u16(0, 0, 0x0100, 0), MATRIX, u32(0, 0));
   tkhd.writeUInt32BE(0x7, 8); // flags: enabled, in movie, in preview
-  const mvhd = fullBox('mvhd', u32(0, 0, rate, samples * 2, 0x10000), u16(0x0100), Buffer.alloc(10), MATRIX, Buffer.alloc(24), u32(2));
+  const mvhdTimes = u32(0, 0, rate, samples * 2, 0x10000);
+  const mvhd = fullBox('mvhd', mvhdTimes, u16(0x0100), Buffer.alloc(10), MATRIX, Buffer.alloc(24), u32(2));
   const moov = box('moov', mvhd, box('trak', tkhd, mdia));
   const head = Buffer.concat([ftyp, moov]);
   const mdat = box('mdat', Buffer.alloc(Math.max(16, padTo - head.length - 8), 0x7f));
