@@ -129,7 +129,10 @@ const envSchema = z.object({
   DEDUP_WINDOW: interval.default(86_400_000),
   DEDUP_ANSWER: z.enum(DEDUP_ANSWERS, { error: `must be one of ${DEDUP_ANSWERS.join(', ')}` }).default('replay'),
   // Bounds on memory, disk and failed logins (docs/security.md, "Bounds").
-  FFMPEG_MAX_MEMORY_MB: int(0, 1024 * 1024).default(512),
+  // 0 (no ceiling) or at least 256: Debian's ffmpeg maps about 300 MB of shared libraries before it reads a byte.
+  FFMPEG_MAX_MEMORY_MB: int(0, 1024 * 1024)
+    .refine((v) => v === 0 || v >= 256, { error: 'must be 0 (no ceiling) or at least 256 (ffmpeg needs it)' })
+    .default(512),
   MAX_EXPANSION: int(1, 1_000_000).default(2000),
   MIN_FREE_DISK_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),

@@ -47,7 +47,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   }
   const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
   const tools = await checkTools(bins);
-  if (!tools.ok) throw new StartupError(`ffmpeg is not usable: ${tools.problems.join('; ')}`);
+  if (!tools.ok) {
+    const limited = limits.maxMemoryBytes > 0 && limits.prlimitPath;
+    const ceiling = limited ? ` (it runs under FFMPEG_MAX_MEMORY_MB=${config.bounds.maxMemoryMb})` : '';
+    throw new StartupError(`ffmpeg is not usable${ceiling}: ${tools.problems.join('; ')}`);
+  }
   logger.info({ ffmpeg: tools.ffmpegVersion, ffprobe: tools.ffprobeVersion }, 'ffmpeg ready');
 
   let emulator: RunningEmulator | undefined;

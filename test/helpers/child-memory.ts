@@ -11,12 +11,21 @@ export interface ChildMemoryWatch {
   stop(): Promise<{ peakBytes: number; commands: string[] }>;
 }
 
+/** Our children's pids, from /proc/<pid>/task/<tid>/children (cheap enough to poll every few ms). */
+async function childPids(ppid: number): Promise<string[]> {
+  const pids: string[] = [];
+  for (const task of await readdir(`/proc/${ppid}/task`).catch(() => [] as string[])) {
+    const list = await readFile(`/proc/${ppid}/task/${task}/children`, 'utf8').catch(() => '');
+    pids.push(...list.split(' ').filter(Boolean));
+  }
+  return pids;
+}
+
 async function childrenOf(ppid: number): Promise<Array<{ pid: string; hwmBytes: number; command: string }>> {
   const found: Array<{ pid: string; hwmBytes: number; command: string }> = [];
-  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid)) continue;
+  for (const pid of await childPids(ppid)) {
     const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-    if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== ppid) continue;
+    if (status === '') continue;
     const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
     found.push({ pid, hwmBytes: hwm, command: /^Name:\s+(\S+)/m.exec(status)?.[1] ?? '?' });
   }
