@@ -21,6 +21,9 @@ const notFound = (id: string): GatewayError =>
   new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
 const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message, { status: 409, reason: Reason.InvalidData });
 
+const CLAIM_WAIT_MS = 1000;
+const CLAIM_POLL_MS = 50;
+
 /** `access`: for mounting elsewhere than under app.ts's /v1 access control, which already covers /v1/jobs. */
 export function createJobsRouter(delivery: DeliveryService, access?: RequestHandler): Router {
   const { spool } = delivery;
@@ -34,6 +37,18 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
     const job = spool.get(id);
     if (!job || !mayAccess(requestOwner(req, res), job.owner)) throw notFound(id);
     return job;
+  };
+
+  /**
+   * Claims a job, waiting a moment for a run that is finishing: the worker releases a job just after its last
+   * journal write, so a client that saw "delivered" or "failed" may come before the release.
+   */
+  const claimSoon = async (id: string): Promise<boolean> => {
+    for (let waited = 0; ; waited += CLAIM_POLL_MS) {
+      if (spool.claim(id)) return true;
+      if (waited >= CLAIM_WAIT_MS) return false;
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
+    }
   };
 
   router.get('/', (req, res) => {
@@ -55,8 +70,9 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
   router.post('/:id/retry', async (req, res) => {
     const job = ownedJob(req, res);
     if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
-    if (!spool.claim(job.id)) throw conflict(`Job ${job.id} is being worked on`);
+    if (!(await claimSoon(job.id))) throw conflict(`Job ${job.id} is being worked on`);
     try {
+      if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
       job.state = job.parts.length === 0 ? 'received' : 'ready';
       job.failedAt = undefined;
       job.nextAttemptAt = undefined;
@@ -72,7 +88,7 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
 
   router.delete('/:id', async (req, res) => {
     const job = ownedJob(req, res);
-    if (!spool.claim(job.id)) throw conflict(`Job ${job.id} is being delivered right now; try again in a moment`);
+    if (!(await claimSoon(job.id))) throw conflict(`Job ${job.id} is being delivered right now; try again in a moment`);
     try {
       await spool.remove(job.id);
     } finally {

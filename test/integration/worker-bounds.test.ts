@@ -26,7 +26,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-it(`fails a job after ${MAX_PREPARE_FAILURES} failed preparations instead of retrying it until SPOOL_MAX_AGE`, async () => {
+it(`fails a job after ${MAX_PREPARE_FAILURES} failed preparations rather than retry until SPOOL_MAX_AGE`, async () => {
   const { spool } = await Spool.open({ dir: path.join(root, 'spool'), deliveredRetentionMs: 1000, logger });
   const policy = { ...DEFAULT_RETRY_POLICY, minDelayMs: 5, maxDelayMs: 20 };
   let delivered = 0;
