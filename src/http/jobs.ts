@@ -68,10 +68,13 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
   });
 
   router.post('/:id/retry', async (req, res) => {
-    const job = ownedJob(req, res);
-    if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
-    if (!(await claimSoon(job.id))) throw conflict(`Job ${job.id} is being worked on`);
+    const seen = ownedJob(req, res);
+    if (seen.state !== 'failed') throw conflict(`Job ${seen.id} is ${seen.state}: only failed jobs can be retried`);
+    if (!(await claimSoon(seen.id))) throw conflict(`Job ${seen.id} is being worked on`);
+    // The record as it is now (a run that was finishing may have replaced or removed it).
+    const job = spool.get(seen.id);
     try {
+      if (!job) throw notFound(seen.id);
       if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
       job.state = job.parts.length === 0 ? 'received' : 'ready';
       job.failedAt = undefined;
@@ -80,7 +83,7 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
       job.expiresAt = new Date(Date.now() + delivery.settings.maxAgeMs).toISOString();
       await spool.save(job);
     } finally {
-      spool.release(job.id);
+      spool.release(seen.id);
     }
     delivery.kick();
     res.status(202).set('Location', `/v1/jobs/${job.id}`).json(jobView(job));
