@@ -13,9 +13,11 @@ COPY ui ./ui
 RUN npm run build && npm prune --omit=dev --omit=optional
 
 FROM node:22-bookworm-slim
+# util-linux (essential in Debian, named to be sure) has prlimit: the memory ceiling of every ffmpeg (FFMPEG_MAX_MEMORY_MB).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates tini \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates tini util-linux \
+ && rm -rf /var/lib/apt/lists/* \
+ && test -x /usr/bin/prlimit
 WORKDIR /app
 ENV NODE_ENV=production \
     PORT=8080 \

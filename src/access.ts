@@ -6,6 +6,8 @@ export type BasicSecret = { kind: 'plain'; password: string } | { kind: 'sha256'
 
 export interface AccessSettings {
   readonly apiKeys: readonly string[];
+  /** Operator keys (GATEWAY_ADMIN_KEYS): they authenticate like API keys and see every owner's jobs. */
+  readonly adminKeys?: readonly string[];
   readonly basicUsers: ReadonlyArray<{ readonly username: string; readonly secret: BasicSecret }>;
   readonly allowAnonymous: boolean;
 }

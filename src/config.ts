@@ -117,6 +117,7 @@ const envSchema = z.object({
   // Hardening (docs/security.md): callers, upstream TLS, overload, slow uploads.
   GATEWAY_API_KEYS: z.string().optional(),
   GATEWAY_BASIC_USERS: z.string().optional(),
+  GATEWAY_ADMIN_KEYS: z.string().optional(),
   ALLOW_ANONYMOUS: bool.default(false),
   IMAGICLE_CA_FILE: z.string().min(1).optional(),
   IMAGICLE_TLS_INSECURE: bool.default(false),
@@ -166,6 +167,15 @@ const envSchema = z.object({
   WATCH_STABLE_SECONDS: int(1, 86_400).default(5),
   WATCH_POLL_SECONDS: int(1, 3600).default(2),
   WATCH_STATE_DIR: z.string().min(1).default('data/watch-state'),
+  // Bounds on memory, disk and failed logins (docs/security.md, "Bounds").
+  // 0 (no ceiling) or at least 256: Debian's ffmpeg maps about 300 MB of shared libraries before it reads a byte.
+  FFMPEG_MAX_MEMORY_MB: int(0, 1024 * 1024)
+    .refine((v) => v === 0 || v >= 256, { error: 'must be 0 (no ceiling) or at least 256 (ffmpeg needs it)' })
+    .default(512),
+  MAX_EXPANSION: int(1, 1_000_000).default(2000),
+  MIN_FREE_DISK_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
+  AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
+  AUTH_FAIL_WINDOW: interval.default(60_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -232,6 +242,17 @@ export interface Config {
   readonly distributed:
     | { readonly queueUrl: string; readonly blobDir: string; readonly role: Role; readonly lockMs: number }
     | undefined;
+  /**
+   * Bounds: each ffmpeg/ffprobe's memory ceiling (0: none), output bytes per input byte, free space kept on the
+   * spool's and TMP_DIR's file systems, and failed logins per address within a window before 429 (0: no limit).
+   */
+  readonly bounds: {
+    readonly maxMemoryMb: number;
+    readonly maxExpansion: number;
+    readonly minFreeDiskBytes: number;
+    readonly authFailLimit: number;
+    readonly authFailWindowMs: number;
+  };
   /** Stereo for Voice Analytics: how sources lay out the parties, and what to do with fake stereo. */
   readonly stereo: {
     readonly channelOrder: ChannelOrder;
@@ -363,6 +384,7 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL,
     access: {
       apiKeys: parseApiKeys(e.GATEWAY_API_KEYS ?? '').keys,
+      adminKeys: parseApiKeys(e.GATEWAY_ADMIN_KEYS ?? '').keys,
       basicUsers: parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '').users,
       allowAnonymous: e.ALLOW_ANONYMOUS,
     },
@@ -400,6 +422,13 @@ export function loadConfig(
       pollSeconds: e.WATCH_POLL_SECONDS,
       stateDir: path.resolve(e.WATCH_STATE_DIR),
     },
+    bounds: {
+      maxMemoryMb: e.FFMPEG_MAX_MEMORY_MB,
+      maxExpansion: e.MAX_EXPANSION,
+      minFreeDiskBytes: e.MIN_FREE_DISK_BYTES,
+      authFailLimit: e.AUTH_FAIL_LIMIT,
+      authFailWindowMs: e.AUTH_FAIL_WINDOW,
+    },
   };
   return deepFreeze(config);
 }
@@ -423,7 +452,9 @@ function hardeningProblems(e: Record<string, string | undefined>): string[] {
   const users = parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '');
   problems.push(...keys.problems.map((p) => `GATEWAY_API_KEYS: ${p}`));
   problems.push(...users.problems.map((p) => `GATEWAY_BASIC_USERS: ${p}`));
-  const callerAuth = keys.keys.length > 0 || users.users.length > 0;
+  const admins = parseApiKeys(e.GATEWAY_ADMIN_KEYS ?? '');
+  problems.push(...admins.problems.map((p) => `GATEWAY_ADMIN_KEYS: ${p}`));
+  const callerAuth = keys.keys.length > 0 || users.users.length > 0 || admins.keys.length > 0;
   if (e.IMAGICLE_USERNAME !== undefined && !callerAuth && !allowAnonymous && keys.problems.length + users.problems.length === 0) {
     problems.push(
       'GATEWAY_API_KEYS or GATEWAY_BASIC_USERS: required when IMAGICLE_USERNAME/IMAGICLE_PASSWORD are set, or anyone who reaches the gateway can post to Imagicle with its credentials (set ALLOW_ANONYMOUS=true to accept that)',

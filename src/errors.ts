@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'ABORTED'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  | 'INSUFFICIENT_STORAGE'
+  | 'TOO_MANY_FAILED_LOGINS'
   | 'INTERNAL';
 
 export interface GatewayErrorOptions {
@@ -86,9 +88,47 @@ export const busy = (message: string, retryAfterSeconds: number): GatewayError =
 export const aborted = (message = 'The request was aborted'): GatewayError =>
   new GatewayError('ABORTED', message, { status: 499, reason: Reason.InvalidData });
 
-/** Maps anything thrown to a GatewayError; unknown errors become a 500 that reveals nothing internal. */
+/** A full disk (ENOSPC, EDQUOT) anywhere in an error's causes: the server's problem, answered 507 + Retry-After. */
+export function isOutOfSpace(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+    if (e instanceof GatewayError && e.code === 'INSUFFICIENT_STORAGE') return true;
+  }
+  return false;
+}
+
+/** Errors of the HTTP layer (a malformed percent-escape in a path, a body parser's refusal) that carry a 4xx. */
+function clientStatus(error: unknown): number | undefined {
+  const carrier = error as { status?: unknown; statusCode?: unknown } | undefined;
+  const status = carrier?.status ?? carrier?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
+
+/**
+ * Maps anything thrown to a GatewayError; unknown errors become a 500 that reveals nothing internal, except a
+ * full disk (507 + Retry-After) and the HTTP layer's own 4xx (400 reason 0).
+ */
 export function toGatewayError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
+  if (isOutOfSpace(error)) {
+    return new GatewayError('INSUFFICIENT_STORAGE', 'The gateway is out of disk space; retry later', {
+      status: 507,
+      reason: Reason.InvalidData,
+      cause: error,
+      headers: { 'Retry-After': '60' },
+    });
+  }
+  const status = clientStatus(error);
+  if (status !== undefined) {
+    const badEscape = error instanceof URIError || /URI|decode/i.test(String((error as Error).message));
+    const message = badEscape ? 'The URL is malformed (a bad percent-escape)' : 'The request is malformed';
+    return new GatewayError('BAD_REQUEST', message, {
+      status: status === 413 ? 413 : 400,
+      reason: Reason.InvalidData,
+      cause: error,
+    });
+  }
   return new GatewayError('INTERNAL', 'Internal error in the gateway', {
     status: 500,
     reason: Reason.InvalidData,

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg.js';
+import { configureChildLimits } from './media/process.js';
+import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
@@ -44,9 +46,17 @@ export class StartupError extends Error {}
 const ABORT_DRAIN_MS = 5_000;
 
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+  const limits = configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
+  if (limits.maxMemoryBytes > 0 && !limits.prlimitPath) {
+    logger.warn('prlimit (util-linux) not found: ffmpeg and ffprobe run WITHOUT the FFMPEG_MAX_MEMORY_MB ceiling');
+  }
   const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
   const tools = await checkTools(bins);
-  if (!tools.ok) throw new StartupError(`ffmpeg is not usable: ${tools.problems.join('; ')}`);
+  if (!tools.ok) {
+    const limited = limits.maxMemoryBytes > 0 && limits.prlimitPath;
+    const ceiling = limited ? ` (it runs under FFMPEG_MAX_MEMORY_MB=${config.bounds.maxMemoryMb})` : '';
+    throw new StartupError(`ffmpeg is not usable${ceiling}: ${tools.problems.join('; ')}`);
+  }
   logger.info({ ffmpeg: tools.ffmpegVersion, ffprobe: tools.ffprobeVersion }, 'ffmpeg ready');
 
   let emulator: RunningEmulator | undefined;
@@ -81,6 +91,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     minBytesPerSecond: config.upstreamMinBytesPerSecond,
     tls: { ca: config.upstreamTls.ca, rejectUnauthorized: !config.upstreamTls.insecure },
   });
+  // Before the first request: what a killed process left in TMP_DIR.
+  const orphans = await sweepOrphanWorkFolders(config.tmpDir);
+  logger.info({ tmpDir: config.tmpDir, removed: orphans }, 'swept orphan work folders');
   const queue = new WorkQueue(config.queue);
   metrics.watch({ queue });
   const lifecycle = new Lifecycle();

@@ -16,14 +16,17 @@ import { isProbeFailure, probe, resolveBinaries } from './media/ffmpeg.js';
 import { prepareAudio } from './pipeline/prepare.js';
 import { extensionOf } from './http/intake.js';
 import { GatewayError } from './errors.js';
-import { killAllChildren } from './media/process.js';
+import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
 import { startServeWatcher } from './import/serve-watch.js';
 
 function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
   try {
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
-    return loadConfig(process.env, defined);
+    const config = loadConfig(process.env, defined);
+    // Every command that runs ffmpeg (serve, probe, transcode) runs it under the same ceiling.
+    configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
+    return config;
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

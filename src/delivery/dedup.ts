@@ -16,8 +16,11 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The key two uploads of the same recording share. */
-export function dedupKey(pbxCallId: unknown, audioHashes: readonly string[]): string {
+/**
+ * The key two uploads of the same recording by the same owner share. Another owner's upload of the same
+ * recording is a new upload: it goes to Imagicle with its own credentials, never gets someone else's answer.
+ */
+export function dedupKey(owner: string, pbxCallId: unknown, audioHashes: readonly string[]): string {
   const callId = typeof pbxCallId === 'string' ? pbxCallId.trim() : '';
-  return createHash('sha256').update(JSON.stringify({ pbxCallId: callId, audio: audioHashes })).digest('hex');
+  return createHash('sha256').update(JSON.stringify({ owner, pbxCallId: callId, audio: audioHashes })).digest('hex');
 }

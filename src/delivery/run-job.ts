@@ -34,31 +34,45 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         originalName: i.originalName,
         extension: i.extension,
       });
-      ({ prepared, fitted } = await prepareForDelivery(
-        {
-          metadata: job.metadata,
-          audio: input(job.inputs.attachment),
-          remoteAudio: job.inputs.remoteAttachment ? input(job.inputs.remoteAttachment) : undefined,
-          stereoOptions: job.stereoOptions,
-          workDir: dir,
-          signal: ctx.signal,
-        },
-        ctx.prepare,
-      ));
-      for (const part of fitted.parts) await fsyncFile(part.path);
-      job.parts = fitted.parts.map((part) => {
-        const file = path.relative(dir, part.path);
-        if (file.startsWith('..') || path.isAbsolute(file)) throw new Error(`a prepared part is outside its job folder: ${file}`);
-        const { path: _abs, ...rest } = part;
-        return { ...rest, file, metadata: metadataForPart(job.metadata, part), state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined };
-      });
-      job.contentType = fitted.prepared.contentType;
-      job.decision = fitted.prepared.plan.action;
-      job.report = jobReportOf(fitted.prepared);
-      job.state = 'ready';
-      ctx.onRendered?.(fitted);
-      await store.save(job);
-      await store.prune(job);
+      // What the preparation writes in the job's folder is reserved first, released once the parts are written
+      // (then the store counts them) or the preparation failed.
+      const reservations = ctx.reservations?.();
+      try {
+        ({ prepared, fitted } = await prepareForDelivery(
+          {
+            metadata: job.metadata,
+            audio: input(job.inputs.attachment),
+            remoteAudio: job.inputs.remoteAttachment ? input(job.inputs.remoteAttachment) : undefined,
+            stereoOptions: job.stereoOptions,
+            workDir: dir,
+            signal: ctx.signal,
+          },
+          reservations
+            ? { ...ctx.prepare, bounds: { maxExpansion: Infinity, ...ctx.prepare.bounds, budget: reservations } }
+            : ctx.prepare,
+        ));
+        for (const part of fitted.parts) await fsyncFile(part.path);
+        job.parts = fitted.parts.map((part) => {
+          const file = path.relative(dir, part.path);
+          if (file.startsWith('..') || path.isAbsolute(file)) {
+            throw new Error(`a prepared part is outside its job folder: ${file}`);
+          }
+          const { path: _abs, ...rest } = part;
+          const metadata = metadataForPart(job.metadata, part);
+          const fresh = { state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined } as const;
+          return { ...rest, file, metadata, ...fresh };
+        });
+        job.contentType = fitted.prepared.contentType;
+        job.decision = fitted.prepared.plan.action;
+        job.report = jobReportOf(fitted.prepared);
+        job.prepareFailures = undefined;
+        job.state = 'ready';
+        ctx.onRendered?.(fitted);
+        await store.save(job);
+        await store.prune(job);
+      } finally {
+        reservations?.releaseAll();
+      }
     }
 
     const deliverStarted = performance.now();

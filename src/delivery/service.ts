@@ -23,6 +23,7 @@ import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy } from './retry.js';
 import { runJob } from './run-job.js';
+import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 import type { JobError, JobMode, JobRecord, SpooledPart, Spool, StoredAnswer } from './spool.js';
 import type { JobWaveforms } from './waveforms.js';
 
@@ -37,6 +38,8 @@ export interface DeliverySettings {
   maxBytes: number;
   dedupWindowMs: number;
   dedupAnswer: DedupAnswer;
+  /** MIN_FREE_DISK_BYTES: free space kept on the spool's file system. */
+  minFreeDiskBytes?: number;
   /** The gateway has no Imagicle credentials: the caller's Authorization must be kept to deliver later. */
   keepCallerAuthorization: boolean;
 }
@@ -53,8 +56,8 @@ export interface AcceptRequest {
   stereoOptions: StereoRequestOptions | undefined;
   callerAuthorization: string | undefined;
   prepare: PrepareSettings;
-  /** Who sent it (http/owner.ts); the distributed mode scopes jobs and duplicates by it. */
-  owner?: string | undefined;
+  /** Who sends it (http/owner.ts): recorded on the job, part of the duplicate key. */
+  owner: string;
   /** Told the job's id as soon as it is spooled (the request's log lines name it from then on). */
   onJob?: ((jobId: string) => void) | undefined;
 }
@@ -81,6 +84,8 @@ export interface RunContext {
   onRendered?: ((fitted: FittedAudio) => void) | undefined;
   /** Called after a part is delivered and journaled, before its audio is pruned (the console's waveforms). */
   afterDelivered?: ((job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** Reserves the disk the preparation writes (the spool's ledger, pipeline/disk.ts); none: nothing reserved. */
+  reservations?: (() => DiskScope) | undefined;
 }
 
 export interface LiveResult {
@@ -101,6 +106,8 @@ export const JOB_DUE = 'job-due';
 export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   /** The console's waveform pictures; set by setup.ts. */
   waveforms: JobWaveforms | undefined;
+  /** Disk reserved in the spool by jobs being prepared (pipeline/disk.ts), on top of what the spool holds. */
+  readonly ledger: DiskLedger;
 
   constructor(
     readonly spool: Spool,
@@ -109,6 +116,17 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     private readonly logger: Logger,
   ) {
     super();
+    this.ledger = new DiskLedger(spool.jobsDir, {
+      label: 'the spool',
+      minFreeBytes: settings.minFreeDiskBytes ?? 0,
+      room: () => settings.maxBytes - spool.usedBytes(),
+      ceiling: () => settings.maxBytes,
+    });
+  }
+
+  /** Spool bytes held and reserved. */
+  private committedBytes(): number {
+    return this.spool.usedBytes() + this.ledger.reserved();
   }
 
   /** Tells whoever delivers in the background that a job may be due now. */
@@ -118,7 +136,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
 
   /** Refuses an upload before it is read when the spool is full (503 + Retry-After in Imagicle's shape). */
   checkCapacity(declaredBytes: number | undefined): void {
-    const used = this.spool.usedBytes();
+    const used = this.committedBytes();
     if (used >= this.settings.maxBytes || (declaredBytes !== undefined && used + declaredBytes > this.settings.maxBytes)) {
       throw spoolFull(used, this.settings.maxBytes);
     }
@@ -128,18 +146,19 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     const { spool, settings } = this;
     const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
-    const key = settings.dedupWindowMs > 0 ? dedupKey(r.metadata.pbxCallId, hashes) : undefined;
+    const key = settings.dedupWindowMs > 0 ? dedupKey(r.owner, r.metadata.pbxCallId, hashes) : undefined;
     const earlier = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
     if (earlier) return { kind: 'duplicate', first: earlier };
 
     const bytes = (await stat(r.audio.path)).size + (r.remoteAudio ? (await stat(r.remoteAudio.path)).size : 0);
-    if (spool.usedBytes() + bytes > settings.maxBytes) throw spoolFull(spool.usedBytes(), settings.maxBytes);
+    if (this.committedBytes() + bytes > settings.maxBytes) throw spoolFull(this.committedBytes(), settings.maxBytes);
 
     const now = Date.now();
     const job = await spool.create(
       {
         mode: r.mode,
         requestId: r.requestId,
+        owner: r.owner,
         async: r.preferAsync,
         expiresAt: new Date(now + settings.maxAgeMs).toISOString(),
         metadata: r.metadata,
@@ -227,7 +246,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   runJob(job: JobRecord, ctx: RunContext): Promise<RunResult> {
     const waveforms = this.waveforms;
     const afterDelivered = waveforms ? (j: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => waveforms.keep(j, part, signal) : undefined;
-    return runJob(this.spool, this.deliver, job, { afterDelivered, ...ctx });
+    return runJob(this.spool, this.deliver, job, { afterDelivered, reservations: () => this.ledger.scope(), ...ctx });
   }
 }
 

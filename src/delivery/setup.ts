@@ -80,6 +80,7 @@ export function deliverySettingsFor(config: Config): DeliverySettings {
     dedupWindowMs: delivery.dedupWindowMs,
     dedupAnswer: delivery.dedupAnswer,
     keepCallerAuthorization: config.imagicleCredentials === undefined,
+    minFreeDiskBytes: config.bounds.minFreeDiskBytes,
   };
 }
 
@@ -98,5 +99,6 @@ export function prepareSettingsFor(config: Config, bins: FfmpegBinaries): Prepar
     stereo: config.stereo,
     level: config.level,
     voxSampleRate: config.voxSampleRate,
+    bounds: { maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes },
   };
 }

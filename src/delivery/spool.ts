@@ -79,6 +79,11 @@ export interface JobRecord {
   requestId: string;
   /** The caller asked for Prefer: respond-async. */
   async: boolean;
+  /**
+   * Who sent it (http/owner.ts): only this owner (and operators) can see it in the jobs API, and its
+   * duplicates are recognised only among this owner's uploads. Absent in journals from before owners.
+   */
+  owner?: string | undefined;
   state: JobState;
   createdAt: string;
   updatedAt: string;
@@ -101,6 +106,8 @@ export interface JobRecord {
   attempts: number;
   nextAttemptAt: string | undefined;
   lastError: JobError | undefined;
+  /** Preparations (probe, convert) that failed in a way a retry might fix; bounded (worker.ts). */
+  prepareFailures?: number | undefined;
   /** Attempts that may have created a recording nobody recorded: interrupted by a crash, or ambiguous and retried. */
   possibleDuplicates: number;
   deliveredAt: string | undefined;
@@ -190,6 +197,11 @@ export class Spool implements JobStore {
     let total = 0;
     for (const b of this.bytes.values()) total += b;
     return total;
+  }
+
+  /** Disk held by one job's audio. */
+  bytesOf(id: string): number {
+    return this.bytes.get(id) ?? 0;
   }
 
   /** A job with this dedup key, accepted within the window and not failed. */

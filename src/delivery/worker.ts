@@ -25,6 +25,12 @@ const OPEN_GATE: ProcessGate = { acquire: () => Promise.resolve(() => undefined)
 
 const PURGE_EVERY_MS = 60_000;
 
+/** Failed preparations (not a full disk, not busy) after which a job is failed rather than retried. */
+export const MAX_PREPARE_FAILURES = 3;
+
+/** Next look at a job whose journal could not be written. */
+const DISK_RETRY_MS = 30_000;
+
 export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Map<string, Promise<void>>();
@@ -68,7 +74,11 @@ export class DeliveryWorker {
       if (job.state !== 'received' && job.state !== 'ready') continue;
       if (job.nextAttemptAt !== undefined && Date.parse(job.nextAttemptAt) > now) continue;
       if (!spool.claim(job.id)) continue;
-      const run = this.run(job).finally(() => {
+      const run = this.run(job).catch((error: unknown) => {
+        // A journal write failing (ENOSPC) must not become an unhandled rejection: the job is looked at again later.
+        job.nextAttemptAt = new Date(Date.now() + DISK_RETRY_MS).toISOString();
+        this.log.error({ err: error, jobId: job.id }, 'job run failed; retried later');
+      }).finally(() => {
         spool.release(job.id);
         this.running.delete(job.id);
         this.kick();
@@ -125,15 +135,27 @@ export class DeliveryWorker {
         body: gw.toBody(),
         ambiguous: false,
       };
-      // The gateway's own refusal of the audio cannot change; anything else (ffmpeg crashed, disk) is retried.
-      if (error instanceof GatewayError && gw.status < 500) {
-        this.options.prepare.metrics?.refusedInput(gw.code);
-        await service.fail(job, lastError);
-        log.warn({ lastError }, 'job failed while being prepared');
-      } else {
-        job.lastError = lastError;
-        await service.schedule(job, undefined);
-        log.error({ err: error, nextAttemptAt: job.nextAttemptAt }, 'job run failed; will be retried');
+      // The gateway's own refusal of the audio cannot change: failed at once. A full disk or a busy gateway passes:
+      // retried until SPOOL_MAX_AGE, the job kept. Anything else (ffmpeg crashed, a bug) is retried a few times only,
+      // so a held or async job never loops on an error no retry can fix.
+      const transient = gw.code === 'INSUFFICIENT_STORAGE' || gw.code === 'BUSY';
+      if (!transient) job.prepareFailures = (job.prepareFailures ?? 0) + 1;
+      try {
+        if ((error instanceof GatewayError && gw.status < 500) || (job.prepareFailures ?? 0) >= MAX_PREPARE_FAILURES) {
+          if (error instanceof GatewayError && gw.status < 500) this.options.prepare.metrics?.refusedInput(gw.code);
+          await service.fail(job, lastError);
+          log.warn({ lastError, prepareFailures: job.prepareFailures }, 'job failed while being prepared');
+        } else {
+          job.lastError = lastError;
+          await service.schedule(job, undefined);
+          const report = transient ? log.warn.bind(log) : log.error.bind(log);
+          report({ err: error, nextAttemptAt: job.nextAttemptAt }, 'job run failed; will be retried');
+        }
+      } catch (saveError) {
+        // The journal itself could not be written (a full disk): the job stays as it is in memory and on disk,
+        // and the next attempt is scheduled in memory only; it resumes when space returns.
+        job.nextAttemptAt = new Date(Date.now() + DISK_RETRY_MS).toISOString();
+        log.error({ err: saveError, nextAttemptAt: job.nextAttemptAt }, 'cannot journal the job; retried later');
       }
     }
   }

@@ -4,7 +4,6 @@
  * process needs to answer a waiting caller. Never audio: that stays in
  * BLOB_DIR/jobs/<id>/.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { dedupKey } from '../delivery/dedup.js';
 import type { JobRecord } from '../delivery/spool.js';
@@ -40,7 +39,7 @@ export interface RetryProgress {
 
 /** BullMQ's deduplication id: one owner's recording (pbxCallId + audio hashes), whichever api process got it. */
 export function deduplicationId(owner: string, pbxCallId: unknown, audioHashes: readonly string[]): string {
-  return createHash('sha256').update(owner).update('\n').update(dedupKey(pbxCallId, audioHashes)).digest('hex');
+  return dedupKey(owner, pbxCallId, audioHashes);
 }
 
 export function summariseRender(fitted: FittedAudio): RenderedSummary {

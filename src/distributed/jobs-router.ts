@@ -13,7 +13,7 @@ import { GatewayError, Reason } from '../errors.js';
 import { JOB_STATES, type JobRecord, type JobState } from '../delivery/spool.js';
 import { jobView } from '../delivery/view.js';
 import type { JobFolders } from '../delivery/blob-store.js';
-import { ownershipOf, type Ownership } from '../http/owner.js';
+import { mayAccess, requestOwner, type Owner } from '../http/owner.js';
 import type { DistributedJob } from './job-data.js';
 
 /** The most jobs one listing reads from Redis. */
@@ -48,11 +48,11 @@ export function shownRecord(bjob: Job<DistributedJob>, bullState: string): JobRe
 
 export function createQueueJobsRouter(queue: Queue<DistributedJob>, folders: JobFolders, maxAgeMs: number): Router {
   const router = express.Router();
-  const visible = (who: Ownership, bjob: Job<DistributedJob> | undefined): bjob is Job<DistributedJob> =>
-    bjob !== undefined && (who.admin || bjob.data.owner === who.owner);
+  const visible = (who: Owner, bjob: Job<DistributedJob> | undefined): bjob is Job<DistributedJob> =>
+    bjob !== undefined && mayAccess(who, bjob.data.owner);
   const find = async (req: Request<{ id: string }>, res: Response): Promise<Job<DistributedJob>> => {
     const bjob = await queue.getJob(req.params.id);
-    if (!visible(ownershipOf(req, res), bjob)) throw notFound(req.params.id);
+    if (!visible(requestOwner(req, res), bjob)) throw notFound(req.params.id);
     return bjob;
   };
 
@@ -62,7 +62,7 @@ export function createQueueJobsRouter(queue: Queue<DistributedJob>, folders: Job
       const message = `state must be one of ${JOB_STATES.join(', ')}`;
       throw new GatewayError('BAD_REQUEST', message, { status: 400, reason: Reason.InvalidData });
     }
-    const who = ownershipOf(req, res);
+    const who = requestOwner(req, res);
     const bjobs = await queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, LIST_LIMIT - 1);
     const jobs: JobRecord[] = [];
     for (const bjob of bjobs) {

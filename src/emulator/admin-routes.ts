@@ -1,6 +1,7 @@
 /**
  * The emulator's own endpoints under /emulator: health, what was received,
- * fault programming and request counters. These never require credentials.
+ * fault programming and request counters. When the emulator has credentials,
+ * these need them too (app.ts).
  */
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';

@@ -6,7 +6,8 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Logger } from 'pino';
 import { GatewayError, Reason } from '../errors.js';
 import { createAdminRouter } from './admin-routes.js';
-import type { Credentials } from './auth.js';
+import { isAuthorized, type Credentials } from './auth.js';
+import { unauthorized } from './import-recording.js';
 import type { FaultInjector } from './faults.js';
 import { sendError } from './respond.js';
 import type { EmulatorStats } from './stats.js';
@@ -39,6 +40,14 @@ export function createEmulatorApp(deps: EmulatorAppDeps): Express {
   app.all(UPLOAD_PATH, (_req, res) => {
     res.setHeader('Allow', 'POST');
     sendError(res, new GatewayError('BAD_REQUEST', 'Method not allowed', { status: 405, reason: Reason.InvalidData }));
+  });
+  // What the emulator received is other people's calls: with credentials configured, its own routes need them too.
+  app.use('/emulator', (req: Request, res: Response, next: NextFunction) => {
+    if (isAuthorized(req.get('authorization'), deps.credentials)) {
+      next();
+      return;
+    }
+    sendError(res, unauthorized());
   });
   app.use('/emulator', createAdminRouter(deps));
 

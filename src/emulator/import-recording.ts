@@ -23,7 +23,7 @@ export interface ImportSettings {
   maxFileBytes: number;
 }
 
-const unauthorized = (): GatewayError =>
+export const unauthorized = (): GatewayError =>
   new GatewayError('UNAUTHORIZED', 'Authentication is required: HTTP Basic with a valid user and password', {
     status: 401,
     reason: Reason.InvalidData,

@@ -30,11 +30,13 @@ import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { handleSpooledUpload, prefersAsync, type UploadDelivery } from './spooled.js';
 import type { Readiness } from '../distributed/setup.js';
-import { ownershipOf } from './owner.js';
 import { createJobsRouter } from './jobs.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { serveConsole } from './console.js';
+import { requestOwner } from './owner.js';
+import { LoginThrottle } from './login-throttle.js';
+import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 
 export interface AppDeps {
   config: Config;
@@ -68,6 +70,8 @@ interface RequestContext {
   log: Logger;
   signal: AbortSignal;
   workDir: string;
+  /** This request's disk reservations in TMP_DIR (released when its folder is removed). */
+  disk: DiskScope;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -79,6 +83,11 @@ export function createApp(deps: AppDeps): express.Express {
   const uploads: UploadDelivery | undefined = deps.distributed ? deps.distributed.delivery : deps.delivery;
   const metrics = deps.metrics ?? new GatewayMetrics();
   metrics.watch({ queue, spool: deps.delivery?.spool });
+  // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
+  const tmpLedger = new DiskLedger(config.tmpDir, {
+    label: 'the work folder (TMP_DIR)',
+    minFreeBytes: config.bounds.minFreeDiskBytes,
+  });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -98,10 +107,14 @@ export function createApp(deps: AppDeps): express.Express {
     // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
     const queueReady = await deps.distributed?.ready();
     const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
+    if (!upstream.reachable) {
+      logger.warn({ upstream: deps.upstream.url, error: upstream.error }, 'readiness: Imagicle unreachable');
+    }
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',
       ffmpeg: { ok: tools.ok, ffmpeg: tools.ffmpegVersion, ffprobe: tools.ffprobeVersion, problems: tools.problems },
-      upstream: { url: deps.upstream.url, reachable: upstream.reachable, status: upstream.status, error: upstream.error },
+      // The upstream's address is the operator's business (it is in the startup log), not the world's.
+      upstream: { reachable: upstream.reachable, status: upstream.status },
       ...(queueReady ? { redis: queueReady.redis, blobDir: queueReady.blobDir } : {}),
     });
   });
@@ -115,7 +128,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/ui', serveConsole());
 
   // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
-  app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access));
+  const throttle = new LoginThrottle({ limit: config.bounds.authFailLimit, windowMs: config.bounds.authFailWindowMs });
+  app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access, throttle));
 
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
     res.on('close', () => {
@@ -127,7 +141,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (mode !== 'transcode') uploads?.checkCapacity(Number(req.headers['content-length']) || undefined);
     const end = lifecycle.begin(res);
     try {
-      const ctx = await openContext(req, res, config, logger, lifecycle.signal);
+      const ctx = await openContext(req, res, config, logger, lifecycle.signal, tmpLedger);
       try {
         const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, metrics }, deliver, uploads);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
@@ -136,6 +150,7 @@ export function createApp(deps: AppDeps): express.Express {
         throw lifecycle.translate(error, ctx.signal);
       } finally {
         await rm(ctx.workDir, { recursive: true, force: true });
+        ctx.disk.releaseAll();
       }
     } finally {
       end();
@@ -201,7 +216,14 @@ function uploadSize(req: Request): () => number {
   return () => (Number.isFinite(declared) && declared >= 0 ? declared : req.socket.bytesRead - base);
 }
 
-async function openContext(req: Request, res: Response, config: Config, logger: Logger, shutdown: AbortSignal): Promise<RequestContext> {
+async function openContext(
+  req: Request,
+  res: Response,
+  config: Config,
+  logger: Logger,
+  shutdown: AbortSignal,
+  tmpLedger: DiskLedger,
+): Promise<RequestContext> {
   const incoming = req.get('x-request-id');
   const id = incoming && /^[\w.:-]{1,64}$/.test(incoming) ? incoming : randomUUID();
   res.set('X-Request-Id', id);
@@ -220,7 +242,7 @@ async function openContext(req: Request, res: Response, config: Config, logger: 
   });
   await mkdir(config.tmpDir, { recursive: true });
   const workDir = await mkdtemp(path.join(config.tmpDir, 'job-'));
-  return { id, log, signal: controller.signal, workDir };
+  return { id, log, signal: controller.signal, workDir, disk: tmpLedger.scope() };
 }
 
 async function handleUpload(
@@ -272,6 +294,8 @@ async function handleUpload(
     level: config.level,
     voxSampleRate: config.voxSampleRate,
     metrics: deps.metrics,
+    // Under DELIVERY=wait the work happens in the spool, which swaps in its own reservation (delivery/service.ts).
+    bounds: { maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes, budget: ctx.disk },
   };
 
   if (mode === 'transcode') {
@@ -312,8 +336,8 @@ async function handleUpload(
       remoteAudio,
       stereoOptions,
       callerAuthorization: forwardableAuthorization(req, res),
+      owner: requestOwner(req, res).id,
       prepare,
-      owner: ownershipOf(req, res).owner,
       // From here on every line of this upload names its job too.
       onJob: (jobId: string) => {
         ctx.log = ctx.log.child({ jobId });

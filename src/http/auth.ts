@@ -19,6 +19,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GatewayError, Reason } from '../errors.js';
 import type { AccessSettings } from '../access.js';
+import type { LoginThrottle } from './login-throttle.js';
 
 export const REALM = 'imagicle-gateway';
 
@@ -26,6 +27,13 @@ export interface Caller {
   method: 'api-key' | 'basic';
   /** A name safe to log: the Basic user name, or the API key's position in GATEWAY_API_KEYS. */
   name: string;
+  /**
+   * Stable, non-secret identity of the caller, the owner of its jobs: `basic:<user>`, or `key:<12 hex digits>`
+   * (the start of the key's SHA-256, so reordering GATEWAY_API_KEYS changes nothing and the key is not revealed).
+   */
+  id: string;
+  /** An operator key (GATEWAY_ADMIN_KEYS): sees every owner's jobs. */
+  admin: boolean;
   /** The Authorization header was the gateway credential, so it is not forwarded. */
   consumedAuthorization: boolean;
 }
@@ -40,12 +48,15 @@ function sameDigest(a: Buffer, b: Buffer): boolean {
 interface Verifier {
   required: boolean;
   challenge: string;
-  apiKey(presented: string): number | undefined;
+  apiKey(presented: string): { index: number; id: string; admin: boolean } | undefined;
   basic(username: string, password: string): string | undefined;
 }
 
 function verifierFor(settings: AccessSettings): Verifier {
-  const keys = settings.apiKeys.map((key) => sha256(key));
+  const keys = [
+    ...settings.apiKeys.map((key, position) => ({ digest: sha256(key), admin: false, position })),
+    ...(settings.adminKeys ?? []).map((key, position) => ({ digest: sha256(key), admin: true, position })),
+  ];
   const users = settings.basicUsers.map((u) => ({
     name: u.username,
     user: sha256(u.username),
@@ -59,9 +70,11 @@ function verifierFor(settings: AccessSettings): Verifier {
     challenge: challenges.join(', '),
     apiKey(presented) {
       const digest = sha256(presented);
-      let match: number | undefined;
-      keys.forEach((key, i) => {
-        if (sameDigest(key, digest) && match === undefined) match = i;
+      let match: { index: number; id: string; admin: boolean } | undefined;
+      keys.forEach((key) => {
+        if (sameDigest(key.digest, digest) && match === undefined) {
+          match = { index: key.position, id: `key:${key.digest.toString('hex').slice(0, 12)}`, admin: key.admin };
+        }
       });
       return match;
     },
@@ -95,8 +108,8 @@ export function authenticate(
 ): Caller | GatewayError {
   const rejected = (): GatewayError => unauthorized('The credentials are not valid for this gateway', verifier.challenge);
   if (headers.apiKey !== undefined) {
-    const index = verifier.apiKey(headers.apiKey.trim());
-    return index === undefined ? rejected() : { method: 'api-key', name: `key#${index + 1}`, consumedAuthorization: false };
+    const key = verifier.apiKey(headers.apiKey.trim());
+    return key === undefined ? rejected() : keyCaller(key, false);
   }
   const authorization = headers.authorization?.trim();
   if (!authorization) {
@@ -109,17 +122,23 @@ export function authenticate(
   const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
   const value = space < 0 ? '' : authorization.slice(space + 1).trim();
   if (scheme === 'bearer') {
-    const index = verifier.apiKey(value);
-    return index === undefined ? rejected() : { method: 'api-key', name: `key#${index + 1}`, consumedAuthorization: true };
+    const key = verifier.apiKey(value);
+    return key === undefined ? rejected() : keyCaller(key, true);
   }
   if (scheme === 'basic') {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) return rejected();
     const name = verifier.basic(decoded.slice(0, colon), decoded.slice(colon + 1));
-    return name === undefined ? rejected() : { method: 'basic', name, consumedAuthorization: true };
+    if (name === undefined) return rejected();
+    return { method: 'basic', name, id: `basic:${name}`, admin: false, consumedAuthorization: true };
   }
   return rejected();
+}
+
+function keyCaller(key: { index: number; id: string; admin: boolean }, consumedAuthorization: boolean): Caller {
+  const name = key.admin ? `admin-key#${key.index + 1}` : `key#${key.index + 1}`;
+  return { method: 'api-key', name, id: key.id, admin: key.admin, consumedAuthorization };
 }
 
 /**
@@ -128,13 +147,16 @@ export function authenticate(
  * (config refuses that combination when the gateway holds Imagicle's
  * credentials, unless ALLOW_ANONYMOUS=true).
  */
-export function createAccessControl(settings: AccessSettings): RequestHandler {
+export function createAccessControl(settings: AccessSettings, throttle?: LoginThrottle): RequestHandler {
   const verifier = verifierFor(settings);
   if (!verifier.required) return (_req, _res, next) => next();
   return (req: Request, res: Response, next: NextFunction) => {
     const outcome = authenticate(verifier, { authorization: req.get('authorization'), apiKey: req.get('x-api-key') });
     if (outcome instanceof GatewayError) {
-      next(outcome);
+      // Wrong credentials (not a request without any) count as a failed login; too many from this address get
+      // 429 + Retry-After instead of 401 (http/login-throttle.ts).
+      const presented = req.get('authorization') !== undefined || req.get('x-api-key') !== undefined;
+      next((presented ? throttle?.fail(req.socket.remoteAddress ?? 'unknown') : undefined) ?? outcome);
       return;
     }
     res.locals.caller = outcome;

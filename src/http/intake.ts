@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import { createHash, type Hash } from 'node:crypto';
-import { badRequest, GatewayError, tooLarge } from '../errors.js';
+import { badRequest, GatewayError, isOutOfSpace, toGatewayError, tooLarge } from '../errors.js';
 import { watchUpload } from './upload-watch.js';
 import { boundaryOf, fileFieldMarker } from './file-parts.js';
 
@@ -142,7 +142,15 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let settled = false;
     const fail = (error: unknown): void => {
-      if (!failure) failure = error instanceof GatewayError ? error : badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : String(error)}`, error);
+      // A full disk while storing the upload is the server's problem (507 + Retry-After), not a malformed request.
+      if (!failure) {
+        failure =
+          error instanceof GatewayError
+            ? error
+            : isOutOfSpace(error)
+              ? toGatewayError(error)
+              : badRequest(`Malformed multipart request: ${describe(error)}`, error);
+      }
       req.unpipe(marker);
       marker.unpipe(parser);
       // Ends a file part still being received (client gone, limit hit), so its write settles and the file can be removed.
@@ -287,6 +295,8 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     throw error;
   });
 }
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** A part name as it may appear in an error message: printable ASCII only, bounded. */
 function printable(name: string | undefined): string {

@@ -120,8 +120,13 @@ export class UpstreamClient {
         // undici's request() follows nothing; say so rather than hand a Location (maybe anywhere) to the caller.
         throw new GatewayError(
           'UPSTREAM_UNREACHABLE',
-          `Imagicle at ${this.options.baseUrl} answered with a redirect (${res.statusCode}); the gateway does not follow redirects: set IMAGICLE_URL to the final address`,
-          { status: 502, reason: Reason.InvalidData, detail: { upstreamStatus: res.statusCode } },
+          `Imagicle answered with a redirect (${res.statusCode}); the gateway does not follow redirects: ` +
+            'set IMAGICLE_URL to the final address',
+          {
+            status: 502,
+            reason: Reason.InvalidData,
+            detail: { upstreamStatus: res.statusCode, upstream: this.options.baseUrl },
+          },
         );
       }
       const contentType = headerValue(res.headers['content-type']);
@@ -138,11 +143,11 @@ export class UpstreamClient {
       this.options.observe?.(answered ?? 'error', (performance.now() - started) / 1000);
       const failure =
         deadline.aborted && !input.signal?.aborted
-          ? new GatewayError('UPSTREAM_TIMEOUT', `Imagicle at ${this.options.baseUrl} did not complete the upload within ${deadlineMs} ms`, {
+          ? new GatewayError('UPSTREAM_TIMEOUT', `Imagicle did not complete the upload within ${deadlineMs} ms`, {
               status: 504,
               reason: Reason.InvalidData,
               cause: error,
-              detail: { code: 'ATTEMPT_DEADLINE' },
+              detail: { code: 'ATTEMPT_DEADLINE', upstream: this.options.baseUrl },
             })
           : upstreamError(error, this.options.baseUrl, input.signal);
       Object.assign(failure.detail, { bodyBytesSent: progress.sent, bodyComplete: progress.complete, contentLength: body.contentLength });
@@ -219,24 +224,28 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Connection-level failures, as stable gateway errors. */
+/**
+ * Connection-level failures, as stable gateway errors. Messages reach callers and never name the upstream
+ * (IMAGICLE_URL is the operator's business); the URL and the low-level message are in `detail`, for the log.
+ */
 export function upstreamError(error: unknown, baseUrl: string, signal?: AbortSignal): GatewayError {
   if (error instanceof GatewayError) return error;
   if (signal?.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
   const code = (error as { code?: string } | undefined)?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new GatewayError('UPSTREAM_TIMEOUT', `Imagicle at ${baseUrl} did not answer in time`, {
+    return new GatewayError('UPSTREAM_TIMEOUT', 'Imagicle did not answer in time', {
       status: 504,
       reason: Reason.InvalidData,
       cause: error,
-      detail: { code },
+      detail: { code, upstream: baseUrl },
     });
   }
-  const why = code ?? (error instanceof Error ? error.message : String(error));
-  return new GatewayError('UPSTREAM_UNREACHABLE', `Imagicle at ${baseUrl} is unreachable (${why})`, {
+  // A code (ECONNREFUSED, a TLS verification code) says what to fix without saying where; a free-text message might.
+  const why = code && /^[A-Z0-9_]{2,64}$/.test(code) ? code : 'connection failed';
+  return new GatewayError('UPSTREAM_UNREACHABLE', `Imagicle is unreachable (${why})`, {
     status: 502,
     reason: Reason.InvalidData,
     cause: error,
-    detail: { code },
+    detail: { code, upstream: baseUrl, error: error instanceof Error ? error.message : String(error) },
   });
 }

@@ -38,8 +38,18 @@ export function sanitiseFilename(original: string | undefined, extension: string
     .replace(/[\p{Cc}\p{Cf}"';\\]/gu, '')
     .normalize('NFC')
     .trim();
-  const stem = base.replace(/\.[^.]*$/, '').replace(/^\.+/, '').slice(0, 120).trim();
+  // Shortened by code points, not UTF-16 units: cutting an emoji in half left a lone surrogate, which
+  // encodeURIComponent (filename*) refuses with a URIError. Lone surrogates from anywhere become U+FFFD.
+  const stem = Array.from(toWellFormed(base.replace(/\.[^.]*$/, '').replace(/^\.+/, '')))
+    .slice(0, 120)
+    .join('')
+    .trim();
   return `${stem || 'recording'}.${extension}`;
+}
+
+/** String.prototype.toWellFormed (Node 20+), written out: lone surrogates become U+FFFD. */
+function toWellFormed(text: string): string {
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }
 
 /** ASCII fallback for the plain `filename` parameter (unquoted token, like Imagicle's example). */

@@ -94,7 +94,7 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
   const metadata = item.metadata.metadata;
 
   const hashes = [await sha256File(item.path), ...(item.remotePath ? [await sha256File(item.remotePath)] : [])];
-  const key = dedupKey(metadata.pbxCallId, hashes);
+  const key = dedupKey(ctx.owner.id, metadata.pbxCallId, hashes);
   const sameContent = row !== undefined && row.dedupKey === key;
   if (row && !sameKey && sameContent) {
     // Touched or copied back: the same recording, still keyed by its path.

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import { startEmulator, type RunningEmulator } from '../emulator/index.js';
 import { UpstreamClient } from '../imagicle/client.js';
 import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpeg.js';
+import { configureChildLimits } from '../media/process.js';
 import type { DeliverRecordingDeps } from '../pipeline/deliver-recording.js';
 import { prepareSettingsFor } from '../delivery/setup.js';
 
@@ -29,6 +30,8 @@ export function depsFor(config: Config, bins: FfmpegBinaries, upstream: Upstream
 }
 
 export async function openRuntime(config: Config, logger: Logger): Promise<DoorRuntime> {
+  // The file doors run ffmpeg under the same memory ceiling as serve (FFMPEG_MAX_MEMORY_MB).
+  configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
   const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
   const tools = await checkTools(bins);
   if (!tools.ok) throw new RuntimeError(`ffmpeg is not usable: ${tools.problems.join('; ')}`);

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { runProcess, ProcessError, type RunResult } from './process.js';
+import { maxAllocBytes, runProcess, ProcessError, type RunResult } from './process.js';
 import {
   AUTODETECT_DEMUXERS,
   CONTENT_HEAD_BYTES,
@@ -91,6 +91,8 @@ export interface AudioStreamInfo {
   bitsPerSample: number;
   durationSeconds: number | undefined;
   bitRate: number | undefined;
+  /** Packets the container declares (nb_frames), when it says: its demuxer may index every one in memory. */
+  declaredPackets?: number | undefined;
 }
 
 export interface ProbeResult {
@@ -107,6 +109,12 @@ export interface ProbeResult {
 }
 
 export type ProbeFailure = { kind: 'not-audio' | 'no-audio-stream' | 'unreadable'; message: string };
+
+/** `-max_alloc` (global option of ffprobe and ffmpeg): no single allocation above half the memory ceiling. */
+export function allocOptions(): string[] {
+  const bytes = maxAllocBytes();
+  return bytes === undefined ? [] : ['-max_alloc', String(bytes)];
+}
 
 /** Input options shared by ffprobe and ffmpeg: file protocol only, allowed demuxers only. */
 export function inputOptions(hint: RawHint | undefined): string[] {
@@ -164,6 +172,7 @@ interface FfprobeStream {
   bits_per_raw_sample?: string;
   duration?: string;
   bit_rate?: string;
+  nb_frames?: string;
   disposition?: { attached_pic?: number };
 }
 interface FfprobeOutput {
@@ -196,6 +205,7 @@ export async function probe(
     '-hide_banner',
     '-v',
     'error',
+    ...allocOptions(),
     ...inputOptions(hint),
     '-show_format',
     '-show_streams',
@@ -251,6 +261,7 @@ export async function probe(
       bitsPerSample: first.bits_per_sample ?? num(first.bits_per_raw_sample) ?? 0,
       durationSeconds: num(first.duration),
       bitRate: num(first.bit_rate),
+      declaredPackets: num(first.nb_frames),
     },
     audioStreamCount: audioStreams.length,
     hasVideo: streams.some((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1),
@@ -329,6 +340,7 @@ export class FfmpegError extends ProcessError {}
 function throwIfInterrupted(result: RunResult, argv: string[]): void {
   if (result.aborted) throw new FfmpegError('aborted', argv, result);
   if (result.timedOut) throw new FfmpegError('timed out', argv, result);
+  if (result.outOfMemory) throw new FfmpegError('out of memory', argv, result);
 }
 
 export interface TranscodeOptions {
@@ -339,7 +351,8 @@ export interface TranscodeOptions {
 
 /** Runs ffmpeg with the given argv (built by plan.ts); rejects with FfmpegError carrying argv and stderr tail. */
 export async function runFfmpeg(bins: FfmpegBinaries, args: string[], options: TranscodeOptions): Promise<RunResult> {
-  const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-progress', 'pipe:1', ...args];
+  const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', ...allocOptions(), '-progress', 'pipe:1'];
+  argv.push(...args);
   const result = await runProcess(bins.ffmpeg, argv, {
     timeoutMs: options.timeoutMs,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -4,8 +4,60 @@
  * wall-clock timeout, AbortSignal support, SIGTERM then SIGKILL, bounded
  * stdout capture and the tail of stderr for error messages.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptionsWithStdioTuple } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { accessSync, constants } from 'node:fs';
+
+/**
+ * The memory ceiling of every child (FFMPEG_MAX_MEMORY_MB): an address-space
+ * limit (RLIMIT_AS) set by util-linux's prlimit, which then execs the
+ * command in the same process, so the pid, signals and exit status are the
+ * child's own. A 3 KB file can otherwise make ffprobe and ffmpeg allocate
+ * gigabytes (docs/security.md). 0 turns it off.
+ */
+export interface ChildLimits {
+  maxMemoryBytes: number;
+  /** The prlimit binary; undefined: not found, children run without a ceiling (warned at startup). */
+  prlimitPath: string | undefined;
+}
+
+export const DEFAULT_MAX_MEMORY_MB = 512;
+
+function findPrlimit(): string | undefined {
+  for (const candidate of ['/usr/bin/prlimit', '/bin/prlimit', '/usr/local/bin/prlimit']) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Try the next place.
+    }
+  }
+  return undefined;
+}
+
+let childLimits: ChildLimits = { maxMemoryBytes: DEFAULT_MAX_MEMORY_MB * 1024 * 1024, prlimitPath: findPrlimit() };
+
+/** Sets the ceiling for every later spawn (gateway startup, from FFMPEG_MAX_MEMORY_MB). */
+export function configureChildLimits(limits: Partial<ChildLimits>): ChildLimits {
+  childLimits = { ...childLimits, ...limits };
+  return childLimits;
+}
+
+export function currentChildLimits(): Readonly<ChildLimits> {
+  return childLimits;
+}
+
+/**
+ * ffmpeg's own `-max_alloc` (largest single allocation): half the ceiling, so one absurd table fails cleanly
+ * inside ffmpeg before the OS limit is reached. undefined when there is no ceiling.
+ */
+export function maxAllocBytes(): number | undefined {
+  return childLimits.maxMemoryBytes > 0 ? Math.floor(childLimits.maxMemoryBytes / 2) : undefined;
+}
+
+/** What ran out of memory looks like: an allocation refused (ENOMEM) or a crash on the NULL it returned. */
+const OUT_OF_MEMORY_TEXT = /Cannot allocate memory|out of memory|std::bad_alloc|failed to allocate/i;
+const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS']);
 
 export interface RunOptions {
   timeoutMs: number;
@@ -46,6 +98,8 @@ export interface RunResult {
   elapsedMs: number;
   timedOut: boolean;
   aborted: boolean;
+  /** Under a memory ceiling, the child reported an allocation failure or crashed (see OUT_OF_MEMORY_TEXT). */
+  outOfMemory: boolean;
 }
 
 export class ProcessError extends Error {
@@ -63,7 +117,13 @@ const STDERR_TAIL_BYTES = 4096;
 
 /** Environment handed to children: enough to run, nothing secret. */
 function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C' };
+  // MALLOC_ARENA_MAX: glibc reserves 64 MB of address space per thread arena; decoder threads would use up
+  // the ceiling (RLIMIT_AS counts reservations, not use) without holding any more memory.
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    LC_ALL: 'C',
+    MALLOC_ARENA_MAX: '2',
+  };
   return env;
 }
 
@@ -106,7 +166,16 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
       reject(new ProcessError('aborted before start', [command, ...args], { aborted: true }));
       return;
     }
-    const child = spawn(command, args, { shell: false, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const { maxMemoryBytes, prlimitPath } = childLimits;
+    const limited = maxMemoryBytes > 0 && prlimitPath !== undefined;
+    const spawnOptions: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = {
+      shell: false,
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    };
+    const child = limited
+      ? spawn(prlimitPath, [`--as=${maxMemoryBytes}`, '--', command, ...args], spawnOptions)
+      : spawn(command, args, spawnOptions);
     liveChildren.add(child);
     let stdout = '';
     let stdoutBytes = 0;
@@ -179,6 +248,12 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
         elapsedMs: performance.now() - started,
         timedOut,
         aborted,
+        outOfMemory:
+          limited &&
+          !timedOut &&
+          !aborted &&
+          code !== 0 &&
+          (OUT_OF_MEMORY_TEXT.test(stderrTail) || (signal !== null && CRASH_SIGNALS.has(signal))),
       };
       if (overflow) {
         reject(new ProcessError(`${command} wrote more than ${maxStdout} bytes`, [command, ...args], result));

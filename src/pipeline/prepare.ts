@@ -14,6 +14,9 @@ import { readMp3Info, writeWithoutLeadingTags, type Mp3Info } from '../media/mp3
 import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { probeCompliant } from '../media/fast-probe.js';
+import { currentChildLimits } from '../media/process.js';
+import { boundOutput, expectedOutputBytes, type OutputBounds } from './bounds.js';
+import { insufficientStorage } from './disk.js';
 import type { StereoReport } from './stereo.js';
 import type { LevelReport } from './level.js';
 
@@ -31,6 +34,8 @@ export interface PrepareDeps {
   forceTranscode?: string | undefined;
   /** Sample rate of headerless VOX input (VOX_SAMPLE_RATE, or the request's inputSampleRate). */
   voxSampleRate?: number | undefined;
+  /** MAX_EXPANSION and this job's disk reservation (bounds.ts); none: unbounded (CLI, unit tests). */
+  bounds?: OutputBounds | undefined;
 }
 
 export interface AudioInput {
@@ -127,13 +132,21 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   } else if (plan.action === 'transcode') {
     outputPath = path.join(workDir, `out.${plan.target.container}`);
     const maxDuration = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
+    // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
+    const maxOutputBytes = Math.ceil(bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024);
+    // Before decoding: what the output will weigh, from the declared length (the decode cap when none is declared).
+    await boundOutput(deps.bounds, {
+      inputBytes: (await stat(input.path)).size,
+      outputBytes: expectedOutputBytes(plan.target, probed.durationSeconds ?? maxDuration),
+      worstCaseBytes: maxOutputBytes,
+      what: 'the converted audio',
+    });
     const args = argsFor(plan.target, {
       input: input.path,
       output: outputPath,
       hint: probed.rawHint,
       maxDurationSeconds: maxDuration,
-      // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
-      maxOutputBytes: bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024,
+      maxOutputBytes,
       trim: plan.trim,
     });
     try {
@@ -208,7 +221,23 @@ export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?:
   return result;
 }
 
+/** Bytes ffmpeg's demuxers keep per indexed packet (sizeof(AVIndexEntry) on 64-bit, plus the mov sample tables). */
+const INDEX_BYTES_PER_PACKET = 24;
+
+/** The memory refusal: the same message whether the estimate or the operating system's ceiling caught it. */
+export function needsTooMuchMemory(what: string): GatewayError {
+  const mb = Math.round(currentChildLimits().maxMemoryBytes / (1024 * 1024));
+  return badAudio(`The file needs more memory than allowed to be read (${what}; the limit is ${mb} MB per process)`);
+}
+
 export function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
+  // A few bytes can declare millions of packets (a MOV sample table of one entry): the demuxer indexes them all.
+  const packets = probed.audio.declaredPackets;
+  const ceiling = currentChildLimits().maxMemoryBytes;
+  if (packets !== undefined && ceiling > 0 && packets * INDEX_BYTES_PER_PACKET > ceiling / 2) {
+    const indexMb = Math.round((packets * INDEX_BYTES_PER_PACKET) / 1e6);
+    throw needsTooMuchMemory(`it declares ${packets} packets, an index of about ${indexMb} MB`);
+  }
   if (probed.audio.channels > limits.maxChannelsIn) {
     throw badAudio(`The audio has ${probed.audio.channels} channels; at most ${limits.maxChannelsIn} are accepted`);
   }
@@ -247,6 +276,14 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
   if (error instanceof GatewayError) return error;
   if (error instanceof FfmpegError) {
     if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+    if (/No space left on device|Disk quota exceeded/i.test(error.result.stderrTail ?? '')) {
+      return insufficientStorage('The gateway ran out of disk space while converting the audio; retry later', error);
+    }
+    if (error.result.outOfMemory) {
+      const err = needsTooMuchMemory(`${error.argv[0]?.split('/').pop() ?? 'ffmpeg'} ran out of memory`);
+      Object.assign(err.detail, { argv: error.argv, stderr: error.result.stderrTail });
+      return err;
+    }
     if (error.result.timedOut) {
       return new GatewayError('PROCESS_TIMEOUT', 'Decoding the audio took too long', {
         status: 400,

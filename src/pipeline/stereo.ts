@@ -40,6 +40,7 @@ import { formatIsoDuration } from '../media/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { DEFAULT_LEVEL_POLICY, type LevelMode, type LevelPolicy } from '../media/level.js';
 import { levelPrepared } from './level.js';
+import { boundOutput, expectedOutputBytes } from './bounds.js';
 import {
   checkProbeLimits,
   decodeCapSeconds,
@@ -241,6 +242,12 @@ async function prepareOne(
     const t1 = performance.now();
     const cap = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
     const io = { ...renderIoFor(target, path.join(dir, `out.${target.container}`), cap), maxDurationSeconds: cap };
+    await boundOutput(deps.bounds, {
+      inputBytes: (await stat(input.path)).size,
+      outputBytes: expectedOutputBytes(target, probed.durationSeconds ?? cap),
+      worstCaseBytes: io.maxOutputBytes,
+      what: 'the converted audio',
+    });
     const rendered = await render(routeArgs({ path: input.path, hint: probed.rawHint }, route, mix, target, io), target.container, probed, deps, signal);
     const reason = outputMono
       ? `input channels ${route.local + 1} and ${route.remote + 1} mixed to mono (CHANNELS=mono)`
@@ -333,6 +340,22 @@ async function mergeLegs(
   });
   const [a, b] = [decodes[0]!, decodes[1]!];
   const longest = Math.max(a.probed.durationSeconds ?? a.cap, b.probed.durationSeconds ?? b.cap);
+  // Before decoding: the aligned length (legs and offsets) and what it will weigh.
+  const offsetOf = (party: Party): number =>
+    ((party === 'local' ? options.localOffsetMs : options.remoteOffsetMs) ?? 0) / 1000;
+  const aligned = Math.max(...decodes.map((d) => (d.probed.durationSeconds ?? d.cap) + offsetOf(d.party)));
+  if (aligned > deps.limits.maxDurationSeconds) {
+    throw badAudio(
+      `The aligned call would last ${aligned.toFixed(1)} s (legs and offsets), ` +
+        `more than the limit of ${deps.limits.maxDurationSeconds} seconds`,
+    );
+  }
+  await boundOutput(deps.bounds, {
+    inputBytes: (await stat(attachment.path)).size + (await stat(remoteAttachment.path)).size,
+    outputBytes: expectedOutputBytes(targetForMix(deps, mergedMix(deps)), aligned),
+    scratchBytes: decodes.reduce((sum, d) => sum + d.io.maxOutputBytes, 0),
+    what: 'the merged call',
+  });
   try {
     // Both legs in one run; only when that fails is each decoded alone, to name the leg at fault.
     await runFfmpeg(deps.bins, legsArgs([a.leg, b.leg], rate, [a.io, b.io]), { timeoutMs: budgetMs(deps, longest), ...(signal ? { signal } : {}) });
@@ -375,7 +398,7 @@ async function mergeLegs(
     );
   }
 
-  const mix: Mix = deps.output.channels === 'mono' ? 'mono-sum' : 'stereo';
+  const mix = mergedMix(deps);
   const target = targetForMix(deps, mix);
   const build: Rebuild = (m, t, io) =>
     mergeArgs(
@@ -434,6 +457,11 @@ async function mergeLegs(
   } finally {
     await Promise.all(legs.map((l) => rm(l.wav, { force: true })));
   }
+}
+
+/** What two legs become: stereo, or one mono mix under CHANNELS=mono. */
+function mergedMix(deps: PrepareDeps): Mix {
+  return deps.output.channels === 'mono' ? 'mono-sum' : 'stereo';
 }
 
 /** Names the part in an audio error, so the client knows which leg is at fault. */

@@ -115,7 +115,7 @@ describe('client aborts mid-transcode', () => {
     const paths = argv.filter((a) => a.startsWith('file:'));
     expect(paths.length).toBe(2);
     for (const p of paths) expect(p.startsWith(`file:${own}/`), p).toBe(true);
-    expect(ffmpeg!.env.map((e) => e.split('=')[0]).sort()).toEqual(['LC_ALL', 'PATH']);
+    expect(ffmpeg!.env.map((e) => e.split('=')[0]).sort()).toEqual(['LC_ALL', 'MALLOC_ARENA_MAX', 'PATH']);
     expect(liveProcessCount()).toBe(1);
 
     controller.abort();

@@ -137,6 +137,10 @@ describe('kill -9 and restart on the same spool', () => {
     await until(() => emulator.stats.snapshot().requests, (n) => n > requestsBefore);
     // The fault is consumed by whichever upload came first (A's resumed one, or B): wait for B's attempt.
     await until(() => jobs(gw.url), (js) => js.some((j) => j.pbxCallId === 'crash-B' && j.state === 'delivering'));
+    // Killed once Imagicle has imported B (it answers 2 s later): on a loaded machine, killing as soon as the
+    // attempt is journaled could cut the body short, and then Imagicle has nothing.
+    const imported = (): boolean => emulator.store.list().some((r) => r.metadata.pbxCallId === 'crash-B');
+    await until(imported, Boolean, 5000);
     await kill9(gw);
     expect(await b).toBeInstanceOf(Error);
     emulator.faults.clear();

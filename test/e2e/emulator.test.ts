@@ -97,8 +97,8 @@ async function upload(options: UploadOptions): Promise<UploadAnswer> {
   return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), headers: res.headers };
 }
 
-async function recordings(base = emulator.url): Promise<StoredRecording[]> {
-  const res = await fetch(`${base}/emulator/recordings`);
+async function recordings(base = emulator.url, headers: Record<string, string> = {}): Promise<StoredRecording[]> {
+  const res = await fetch(`${base}/emulator/recordings`, { headers });
   return (await res.json()) as StoredRecording[];
 }
 
@@ -356,13 +356,35 @@ describe('authentication', () => {
     expectImagicleError(await upload({ base: secured.url, headers: { authorization: basic('api', 'wrong') } }), 401, 0);
     expectImagicleError(await upload({ base: secured.url, headers: { authorization: basic('other', 's3cret:pw') } }), 401, 0);
     expectImagicleError(await upload({ base: secured.url, headers: { authorization: 'Bearer s3cret:pw' } }), 401, 0);
-    expect(await recordings(secured.url)).toEqual([]);
+    expect(await recordings(secured.url, { authorization: basic('api', 's3cret:pw') })).toEqual([]);
+  });
+
+  it('guards its own /emulator routes with the same credentials', async () => {
+    const routes = [
+      ['GET', 'recordings'],
+      ['DELETE', 'recordings'],
+      ['GET', 'faults'],
+      ['POST', 'faults'],
+      ['GET', 'stats'],
+    ];
+    for (const [method, route] of routes) {
+      const headers = { authorization: basic('api', 'wrong') };
+      const res = await fetch(`${secured.url}/emulator/${route}`, { method, headers });
+      expect(res.status, `${method} /emulator/${route}`).toBe(401);
+      const body = (await res.json()) as { reason: number; message: string };
+      expect(body.reason).toBe(0);
+      expect(body.message).toMatch(/Authentication is required/);
+    }
+    expect((await fetch(`${secured.url}/emulator/recordings`)).status).toBe(401);
+    const right = { authorization: basic('api', 's3cret:pw') };
+    const allowed = await fetch(`${secured.url}/emulator/faults`, { headers: right });
+    expect(allowed.status).toBe(200);
   });
 
   it('accepts the right credentials and records the user, never the password', async () => {
     const answer = await upload({ base: secured.url, headers: { authorization: basic('api', 's3cret:pw') } });
     expect(answer.status).toBe(201);
-    const [stored] = await recordings(secured.url);
+    const [stored] = await recordings(secured.url, { authorization: basic('api', 's3cret:pw') });
     expect(stored?.authorization).toBe('basic:api');
     const sidecar = await readFile(path.join(work, 'secured', `${String(answer.body)}.json`), 'utf8');
     expect(sidecar).not.toContain('s3cret');

@@ -106,3 +106,23 @@ describe('overload and slow-upload settings', () => {
     expect(loadConfig({ MAX_UPLOAD_BYTES: '10485760', UPLOAD_MIN_BYTES_PER_SECOND: '1048576' }).uploads.requestTimeoutMs).toBe(70_000);
   });
 });
+
+describe('bounds settings', () => {
+  it('defaults: 512 MB per process, expansion 2000, 64 MiB kept free, 10 failed logins a minute', () => {
+    expect(loadConfig({}).bounds).toEqual({
+      maxMemoryMb: 512,
+      maxExpansion: 2000,
+      minFreeDiskBytes: 64 * 1024 * 1024,
+      authFailLimit: 10,
+      authFailWindowMs: 60_000,
+    });
+  });
+
+  it('FFMPEG_MAX_MEMORY_MB is 0 or at least 256; GATEWAY_ADMIN_KEYS entries are checked like API keys', () => {
+    expect(() => loadConfig({ FFMPEG_MAX_MEMORY_MB: '100' })).toThrow(/FFMPEG_MAX_MEMORY_MB: must be 0 \(no ceiling\) or at least 256/);
+    expect(loadConfig({ FFMPEG_MAX_MEMORY_MB: '0' }).bounds.maxMemoryMb).toBe(0);
+    expect(() => loadConfig({ GATEWAY_ADMIN_KEYS: 'short' })).toThrow(/GATEWAY_ADMIN_KEYS: key 1 is shorter than 16 characters/);
+    const config = loadConfig({ GATEWAY_ADMIN_KEYS: 'operator-key-0123456789', IMAGICLE_USERNAME: 'u', IMAGICLE_PASSWORD: 'p' });
+    expect(config.access.adminKeys).toEqual(['operator-key-0123456789']);
+  });
+});

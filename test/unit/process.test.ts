@@ -1,6 +1,6 @@
 /** runProcess(): the child's environment, the wall-clock timeout, SIGTERM then SIGKILL, abort. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { liveProcessCount, runProcess } from '../../src/media/process.js';
+import { configureChildLimits, currentChildLimits, liveProcessCount, runProcess } from '../../src/media/process.js';
 import { timeoutFor } from '../../src/pipeline/prepare.js';
 import type { ProbeResult } from '../../src/media/ffmpeg.js';
 
@@ -12,14 +12,33 @@ afterEach(() => {
 });
 
 describe('runProcess', () => {
-  it('hands the child PATH and LC_ALL only, never the parent environment', async () => {
+  it('hands the child PATH, LC_ALL and MALLOC_ARENA_MAX only, never the parent environment', async () => {
     process.env.IMAGICLE_PASSWORD = SECRET;
     process.env.GATEWAY_API_KEYS = SECRET;
     const r = await runProcess('env', [], { timeoutMs: 5000 });
     expect(r.code).toBe(0);
     const names = r.stdout.split('\n').filter(Boolean).map((l) => l.split('=')[0]);
-    expect(names.sort()).toEqual(['LC_ALL', 'PATH']);
+    expect(names.sort()).toEqual(['LC_ALL', 'MALLOC_ARENA_MAX', 'PATH']);
     expect(r.stdout).not.toContain(SECRET);
+  });
+
+  it('runs every child under the memory ceiling (RLIMIT_AS through prlimit), the default 512 MB', async () => {
+    const limits = currentChildLimits();
+    if (!limits.prlimitPath) {
+      if (process.env.CI) throw new Error('prlimit (util-linux) is missing on CI');
+      console.warn('skipped: prlimit (util-linux) is not installed here');
+      return;
+    }
+    expect(limits.maxMemoryBytes).toBe(512 * 1024 * 1024);
+    const r = await runProcess('sh', ['-c', 'ulimit -v'], { timeoutMs: 5000 });
+    expect(r.stdout.trim()).toBe(String(512 * 1024));
+    configureChildLimits({ maxMemoryBytes: 64 * 1024 * 1024 });
+    try {
+      const small = await runProcess('sh', ['-c', 'ulimit -v'], { timeoutMs: 5000 });
+      expect(small.stdout.trim()).toBe(String(64 * 1024));
+    } finally {
+      configureChildLimits({ maxMemoryBytes: limits.maxMemoryBytes });
+    }
   });
 
   it('kills a process that outlives its wall-clock budget', async () => {
