@@ -10,7 +10,7 @@
  */
 import { access, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
@@ -107,5 +107,5 @@ export class JobWaveforms {
 }
 
 function gone(message: string, status: 404 | 410): GatewayError {
-  return new GatewayError('NOT_FOUND', message, { status, reason: Reason.InvalidData });
+  return new GatewayError(status === 410 ? 'GONE' : 'NOT_FOUND', message);
 }

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue, QueueEvents } from 'bullmq';
-import { aborted, busy, GatewayError, Reason, type ErrorCode } from '../errors.js';
+import { aborted, busy, GatewayError, isErrorCode, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { metadataForPart, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
@@ -187,7 +187,7 @@ export class DistributedDelivery {
     const bjob = await this.queue.getJob(id);
     if (!bjob) {
       const message = `Job ${id} was removed while the upload waited for it`;
-      throw new GatewayError('NOT_FOUND', message, { status: 404, reason: Reason.InvalidData });
+      throw new GatewayError('NOT_FOUND', message);
     }
     const state = await bjob.getState();
     const job = recordOf(bjob);
@@ -203,8 +203,7 @@ export class DistributedDelivery {
       if (gatewayRefusal && job.parts.length === 0) {
         // The gateway's own refusal (bad audio, too long, …): nothing was accepted, as in the spooled mode.
         await this.forget(bjob);
-        const status = error!.status ?? 400;
-        throw new GatewayError(error!.code as ErrorCode, error!.message, { status, reason: reasonOf(error!.body) });
+        throw new GatewayError(isErrorCode(error!.code) ? error!.code : 'BAD_AUDIO', error!.message);
       }
       if (error?.ambiguous) return { kind: 'done', job, outcome: 'held', result: resultOf(job) };
       // Refused by Imagicle for good: the caller gets the answer and keeps its recording, nothing stays queued.
@@ -234,9 +233,10 @@ export function recordOf(bjob: Job<DistributedJob>): DistributedJob {
   return bjob.data;
 }
 
-function reasonOf(body: unknown): GatewayError['reason'] {
-  const reason = (body as { reason?: unknown } | undefined)?.reason;
-  return reason === 1 || reason === 2 ? reason : Reason.InvalidData;
+/** A stored delivery failure's code in the error table (stored codes may be undici's or the OS's). */
+function upstreamFailureCode(code: string | undefined, status: number | undefined): ErrorCode {
+  if (isErrorCode(code)) return code;
+  return status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
 }
 
 /**
@@ -257,11 +257,7 @@ function resultOf(job: DistributedJob): IngestResult {
       upstream: p.upstream ? { ...p.upstream, retryAfter: undefined, elapsedMs: 0 } : undefined,
       error:
         !p.upstream && failedHere
-          ? new GatewayError(
-              (job.lastError!.code as ErrorCode | undefined) ?? 'UPSTREAM_UNREACHABLE',
-              job.lastError!.message,
-              { status: job.lastError!.status ?? 502, reason: Reason.InvalidData },
-            )
+          ? new GatewayError(upstreamFailureCode(job.lastError!.code, job.lastError!.status), job.lastError!.message)
           : undefined,
       delivered: p.state === 'delivered',
       attempted: p.attempts > 0,

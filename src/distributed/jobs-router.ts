@@ -9,7 +9,7 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { Job, Queue } from 'bullmq';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { JOB_STATES, type JobRecord, type JobState } from '../delivery/spool.js';
 import { jobView } from '../delivery/view.js';
 import type { JobFolders } from '../delivery/blob-store.js';
@@ -20,9 +20,9 @@ import type { DistributedJob } from './job-data.js';
 const LIST_LIMIT = 1000;
 
 const notFound = (id: string): GatewayError =>
-  new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
+  new GatewayError('NOT_FOUND', `No job ${id}`);
 const conflict = (message: string): GatewayError =>
-  new GatewayError('CONFLICT', message, { status: 409, reason: Reason.InvalidData });
+  new GatewayError('CONFLICT', message);
 
 /** The record to show: BullMQ's own verdict wins when a job failed outside our hands (stalled too often). */
 export function shownRecord(bjob: Job<DistributedJob>, bullState: string): JobRecord {
@@ -60,7 +60,7 @@ export function createQueueJobsRouter(queue: Queue<DistributedJob>, folders: Job
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
     if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
       const message = `state must be one of ${JOB_STATES.join(', ')}`;
-      throw new GatewayError('BAD_REQUEST', message, { status: 400, reason: Reason.InvalidData });
+      throw new GatewayError('BAD_REQUEST', message);
     }
     const who = requestOwner(req, res);
     const bjobs = await queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, LIST_LIMIT - 1);

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import express, { type Router } from 'express';
 import { z } from 'zod';
-import { badRequest, GatewayError, Reason } from '../errors.js';
+import { badRequest, GatewayError } from '../errors.js';
 import { describeIssues } from '../imagicle/schema.js';
 import type { FaultInjector, FaultInput } from './faults.js';
 import { sendError } from './respond.js';
@@ -21,7 +21,7 @@ export interface AdminDeps {
 }
 
 const notFound = (what: string): GatewayError =>
-  new GatewayError('NOT_FOUND', `${what} not found`, { status: 404, reason: Reason.InvalidData });
+  new GatewayError('NOT_FOUND', `${what} not found`);
 
 export function createAdminRouter({ store, faults, stats }: AdminDeps): Router {
   const router = express.Router();

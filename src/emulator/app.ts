@@ -4,7 +4,7 @@
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import { createAdminRouter } from './admin-routes.js';
 import { isAuthorized, type Credentials } from './auth.js';
 import { unauthorized } from './import-recording.js';
@@ -30,6 +30,14 @@ function statusOf(error: unknown): number {
   return 500;
 }
 
+/** The error table's code for an HTTP layer's status (body parsers, express): the emulator answers in Imagicle's shape. */
+function codeForStatus(status: number): ErrorCode {
+  if (status === 413) return 'REQUEST_TOO_LARGE';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 405) return 'METHOD_NOT_ALLOWED';
+  return status >= 400 && status < 500 ? 'BAD_REQUEST' : 'INTERNAL';
+}
+
 export function createEmulatorApp(deps: EmulatorAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -39,7 +47,7 @@ export function createEmulatorApp(deps: EmulatorAppDeps): Express {
   app.post(UPLOAD_PATH, (req, res) => upload(req, res));
   app.all(UPLOAD_PATH, (_req, res) => {
     res.setHeader('Allow', 'POST');
-    sendError(res, new GatewayError('BAD_REQUEST', 'Method not allowed', { status: 405, reason: Reason.InvalidData }));
+    sendError(res, new GatewayError('METHOD_NOT_ALLOWED', 'Method not allowed'));
   });
   // What the emulator received is other people's calls: with credentials configured, its own routes need them too.
   app.use('/emulator', (req: Request, res: Response, next: NextFunction) => {
@@ -52,14 +60,14 @@ export function createEmulatorApp(deps: EmulatorAppDeps): Express {
   app.use('/emulator', createAdminRouter(deps));
 
   app.use((req: Request, res: Response) => {
-    sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`, { status: 404, reason: Reason.InvalidData }));
+    sendError(res, new GatewayError('NOT_FOUND', `No route for ${req.method} ${req.path}`));
   });
 
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = statusOf(error);
     if (status >= 500) deps.logger.error({ err: error }, 'emulator: request failed');
     const message = status < 500 && error instanceof Error ? error.message : 'Internal error in the emulator';
-    sendError(res, new GatewayError('INTERNAL', message, { status: status >= 400 && status < 600 ? status : 500, reason: Reason.InvalidData }));
+    sendError(res, new GatewayError(codeForStatus(status), message));
   });
 
   return app;

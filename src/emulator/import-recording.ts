@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { badRequest, GatewayError, Reason } from '../errors.js';
+import { badRequest, GatewayError } from '../errors.js';
 import { parseIsoDuration } from '../media/duration.js';
 import { checkAudio } from './audio-check.js';
 import { describeAuthorization, isAuthorized, type Credentials } from './auth.js';
@@ -25,8 +25,6 @@ export interface ImportSettings {
 
 export const unauthorized = (): GatewayError =>
   new GatewayError('UNAUTHORIZED', 'Authentication is required: HTTP Basic with a valid user and password', {
-    status: 401,
-    reason: Reason.InvalidData,
     headers: { 'WWW-Authenticate': 'Basic realm="Imagicle", charset="UTF-8"' },
   });
 

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { answerWithFault } from './fault-response.js';
 import { replacesImport, type FaultInjector } from './faults.js';
 import { importRecording, type ImportSettings } from './import-recording.js';
@@ -24,8 +24,6 @@ function asImagicleError(error: unknown, logger: Logger): GatewayError {
   if (error instanceof GatewayError) return error;
   logger.error({ err: error }, 'emulator: internal error while importing');
   return new GatewayError('INTERNAL', 'Internal error while importing the recording', {
-    status: 500,
-    reason: Reason.InvalidData,
     cause: error,
   });
 }
@@ -50,7 +48,7 @@ export function createUploadHandler(deps: UploadDeps): (req: IncomingMessage, re
     } catch (error) {
       stats.count('rejected');
       const refusal = asImagicleError(error, logger);
-      logger.info({ status: refusal.status, reason: refusal.reason, message: refusal.message }, 'emulator: upload refused');
+      logger.info({ message: refusal.message }, 'emulator: upload refused');
       if (fault?.delayMs) await sleep(fault.delayMs);
       sendError(res, refusal);
     }

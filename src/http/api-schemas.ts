@@ -245,6 +245,10 @@ export const readySchema = z
   .object({
     status: z.enum(['ready', 'not ready']),
     ffmpeg: z.looseObject({ ok: z.boolean(), problems: z.array(z.string()) }),
-    upstream: z.looseObject({ url: z.string(), reachable: z.boolean() }),
+    // Imagicle's address is not shown to callers (it is in the startup log).
+    upstream: z.looseObject({ reachable: z.boolean(), status: z.number().optional() }),
+    // The distributed mode (QUEUE_URL) adds its own checks.
+    redis: z.looseObject({ ok: z.boolean() }).optional(),
+    blobDir: z.looseObject({ ok: z.boolean() }).optional(),
   })
   .register(apiRegistry, { id: 'Readiness' });

@@ -185,7 +185,8 @@ export function createApp(deps: AppDeps): express.Express {
     // A request refused before its body was read (size, auth, overload, bad part): a small body is drained so that
     // a client still sending it can read the answer; a large or unsized one is not read on, the connection closes.
     if (!req.complete && !(Number(req.headers['content-length']) <= DRAIN_LIMIT_BYTES)) res.set('Connection', 'close');
-    res.set(gw.headers).status(gw.status === 499 ? 400 : gw.status).json(gw.toBody());
+    // A client that left (ABORTED, 499) and is somehow still there gets a plain 400.
+    res.set(gw.headers).status(gw.code === 'ABORTED' ? 400 : gw.status).json(gw.toBody());
   });
   return app;
 }

@@ -17,7 +17,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { AccessSettings } from '../access.js';
 import type { LoginThrottle } from './login-throttle.js';
 
@@ -95,8 +95,6 @@ function verifierFor(settings: AccessSettings): Verifier {
 
 function unauthorized(message: string, challenge: string): GatewayError {
   return new GatewayError('UNAUTHORIZED', message, {
-    status: 401,
-    reason: Reason.InvalidData,
     headers: { 'WWW-Authenticate': challenge },
   });
 }

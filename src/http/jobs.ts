@@ -11,7 +11,7 @@
  * (GATEWAY_ADMIN_KEYS) sees them all.
  */
 import express, { type RequestHandler, type Router } from 'express';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { JOB_STATES, type JobState } from '../delivery/spool.js';
 import { jobView } from '../delivery/view.js';
@@ -19,8 +19,8 @@ import type { JobRecord } from '../delivery/spool.js';
 import { mayAccess, requestOwner } from './owner.js';
 
 const notFound = (id: string): GatewayError =>
-  new GatewayError('NOT_FOUND', `No job ${id}`, { status: 404, reason: Reason.InvalidData });
-const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message, { status: 409, reason: Reason.InvalidData });
+  new GatewayError('NOT_FOUND', `No job ${id}`);
+const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message);
 
 const CLAIM_WAIT_MS = 1000;
 const CLAIM_POLL_MS = 50;
@@ -55,7 +55,7 @@ export function createJobsRouter(delivery: DeliveryService, access?: RequestHand
   router.get('/', (req, res) => {
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
     if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
-      throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`, { status: 400, reason: Reason.InvalidData });
+      throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`);
     }
     const pbxCallId = typeof req.query.pbxCallId === 'string' ? req.query.pbxCallId.trim() : '';
     const owner = requestOwner(req, res);

@@ -8,7 +8,7 @@
  * (Every API key has 16+ characters; the throttle is what bounds guessing a
  * Basic password of 8.)
  */
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 
 export interface ThrottleSettings {
   /** Failures allowed per address within the window; 0: no throttling. */
@@ -37,11 +37,7 @@ export class LoginThrottle {
     if (kept.length <= this.settings.limit) return undefined;
     const retryAfterSeconds = Math.max(1, Math.ceil((kept[0]! + this.settings.windowMs - now) / 1000));
     const message = `Too many failed logins from this address; retry in ${retryAfterSeconds} s`;
-    return new GatewayError('TOO_MANY_FAILED_LOGINS', message, {
-      status: 429,
-      reason: Reason.InvalidData,
-      headers: { 'Retry-After': String(retryAfterSeconds) },
-    });
+    return new GatewayError('TOO_MANY_FAILED_LOGINS', message, { retryAfterSeconds });
   }
 
   /** Addresses tracked (for tests). */

@@ -6,7 +6,7 @@
  * for their temp folders to be removed and their answers to be written.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { aborted, GatewayError, Reason } from '../errors.js';
+import { aborted, GatewayError } from '../errors.js';
 
 /** The abort reason used on hard close, so handlers can answer 503 rather than "aborted". */
 export class ShutdownAbort extends Error {
@@ -18,9 +18,8 @@ export class ShutdownAbort extends Error {
 
 export const shuttingDown = (): GatewayError =>
   new GatewayError('BUSY', 'The gateway is shutting down; retry on another instance or later', {
-    status: 503,
-    reason: Reason.InvalidData,
-    headers: { 'Retry-After': '5', Connection: 'close' },
+    retryAfterSeconds: 5,
+    headers: { Connection: 'close' },
   });
 
 export class Lifecycle {

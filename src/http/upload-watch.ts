@@ -10,7 +10,7 @@
  * work for as long as the job needs without a socket timeout.
  */
 import type { IncomingMessage } from 'node:http';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 
 export interface UploadWatchLimits {
   idleTimeoutMs: number;
@@ -21,7 +21,7 @@ export interface UploadWatchLimits {
 }
 
 export const uploadTimeout = (message: string): GatewayError =>
-  new GatewayError('BAD_REQUEST', message, { status: 408, reason: Reason.InvalidData, headers: { Connection: 'close' } });
+  new GatewayError('UPLOAD_TIMEOUT', message);
 
 /** Starts watching; calls onStall once with a 408 error. Returns the function that stops watching. */
 export function watchUpload(req: IncomingMessage, limits: UploadWatchLimits, onStall: (error: GatewayError) => void): () => void {

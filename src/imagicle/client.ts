@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { GatewayError, Reason } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { buildMultipart } from './multipart.js';
 
 export const RECORDINGS_PATH = '/fw/Apps/Recorder/WebAPI/Recordings';
@@ -123,8 +123,6 @@ export class UpstreamClient {
           `Imagicle answered with a redirect (${res.statusCode}); the gateway does not follow redirects: ` +
             'set IMAGICLE_URL to the final address',
           {
-            status: 502,
-            reason: Reason.InvalidData,
             detail: { upstreamStatus: res.statusCode, upstream: this.options.baseUrl },
           },
         );
@@ -144,8 +142,6 @@ export class UpstreamClient {
       const failure =
         deadline.aborted && !input.signal?.aborted
           ? new GatewayError('UPSTREAM_TIMEOUT', `Imagicle did not complete the upload within ${deadlineMs} ms`, {
-              status: 504,
-              reason: Reason.InvalidData,
               cause: error,
               detail: { code: 'ATTEMPT_DEADLINE', upstream: this.options.baseUrl },
             })
@@ -230,12 +226,10 @@ function parseJson(text: string): unknown {
  */
 export function upstreamError(error: unknown, baseUrl: string, signal?: AbortSignal): GatewayError {
   if (error instanceof GatewayError) return error;
-  if (signal?.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+  if (signal?.aborted) return new GatewayError('ABORTED', 'The request was aborted', { cause: error });
   const code = (error as { code?: string } | undefined)?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new GatewayError('UPSTREAM_TIMEOUT', 'Imagicle did not answer in time', {
-      status: 504,
-      reason: Reason.InvalidData,
       cause: error,
       detail: { code, upstream: baseUrl },
     });
@@ -243,8 +237,6 @@ export function upstreamError(error: unknown, baseUrl: string, signal?: AbortSig
   // A code (ECONNREFUSED, a TLS verification code) says what to fix without saying where; a free-text message might.
   const why = code && /^[A-Z0-9_]{2,64}$/.test(code) ? code : 'connection failed';
   return new GatewayError('UPSTREAM_UNREACHABLE', `Imagicle is unreachable (${why})`, {
-    status: 502,
-    reason: Reason.InvalidData,
     cause: error,
     detail: { code, upstream: baseUrl, error: error instanceof Error ? error.message : String(error) },
   });

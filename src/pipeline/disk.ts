@@ -10,18 +10,13 @@
  * failure): by then what it wrote is counted by the spool, or deleted.
  */
 import { statfs } from 'node:fs/promises';
-import { GatewayError, Reason, tooLarge } from '../errors.js';
+import { GatewayError, tooLarge } from '../errors.js';
 
 /** Retry-After for a full disk: space comes back when jobs are delivered or cleaned up. */
 const DISK_RETRY_AFTER_SECONDS = 60;
 
 export function insufficientStorage(message: string, cause?: unknown): GatewayError {
-  return new GatewayError('INSUFFICIENT_STORAGE', message, {
-    status: 507,
-    reason: Reason.InvalidData,
-    cause,
-    headers: { 'Retry-After': String(DISK_RETRY_AFTER_SECONDS) },
-  });
+  return new GatewayError('INSUFFICIENT_STORAGE', message, { cause, retryAfterSeconds: DISK_RETRY_AFTER_SECONDS });
 }
 
 export interface LedgerOptions {

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { badAudio, GatewayError, Reason } from '../errors.js';
+import { badAudio, GatewayError } from '../errors.js';
 import { isProbeFailure, probe, runFfmpeg, FfmpegError, type FfmpegBinaries, type ProbeResult } from '../media/ffmpeg.js';
 import { argsFor, bytesPerSecond, CONTENT_TYPE, planFor, targetFor, type Container, type OutputPolicy, type Plan } from '../media/plan.js';
 import { readWavInfo, repairWavSizes, rewritePlainWav, wavDurationSeconds, type WavInfo } from '../media/wav.js';
@@ -275,7 +275,7 @@ function describeSeconds(seconds: number | undefined): string {
 export function transcodeError(error: unknown, probed: ProbeResult | undefined): GatewayError {
   if (error instanceof GatewayError) return error;
   if (error instanceof FfmpegError) {
-    if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+    if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { cause: error });
     if (/No space left on device|Disk quota exceeded/i.test(error.result.stderrTail ?? '')) {
       return insufficientStorage('The gateway ran out of disk space while converting the audio; retry later', error);
     }
@@ -286,8 +286,6 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
     }
     if (error.result.timedOut) {
       return new GatewayError('PROCESS_TIMEOUT', 'Decoding the audio took too long', {
-        status: 400,
-        reason: Reason.InvalidRecordingAudioFile,
         cause: error,
         detail: { argv: error.argv, stderr: error.result.stderrTail },
       });
@@ -299,7 +297,7 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
       stderr: error.result.stderrTail,
     });
   }
-  return new GatewayError('PROCESS_FAILED', 'Audio processing failed', { status: 500, reason: Reason.InvalidData, cause: error });
+  return new GatewayError('PROCESS_FAILED', 'Audio processing failed', { cause: error });
 }
 
 interface Measured {
@@ -312,7 +310,7 @@ interface Measured {
 export async function measure(file: string, container: Container): Promise<Measured> {
   if (container === 'wav') {
     const info: WavInfo | null = await readWavInfo(file);
-    if (!info) throw new GatewayError('INTERNAL', 'The converted WAV cannot be read back', { status: 500, reason: Reason.InvalidData });
+    if (!info) throw new GatewayError('INTERNAL', 'The converted WAV cannot be read back');
     return {
       durationSeconds: wavDurationSeconds(info),
       samples: info.frames,

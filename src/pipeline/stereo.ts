@@ -468,8 +468,6 @@ function mergedMix(deps: PrepareDeps): Mix {
 function inPart(error: unknown, part: PartName): unknown {
   if (error instanceof GatewayError && error.code === 'BAD_AUDIO') {
     return new GatewayError(error.code, `${part}: ${error.message}`, {
-      status: error.status,
-      reason: error.reason,
       cause: error,
       detail: error.detail,
     });

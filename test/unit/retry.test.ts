@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { classify, delayFor, DEFAULT_RETRY_POLICY, parseRetryAfter, shouldRetry, type RetryPolicy } from '../../src/delivery/retry.js';
 import { deliverWithRetry } from '../../src/delivery/retrying-deliver.js';
 import { parseInterval } from '../../src/delivery/interval.js';
-import { GatewayError, Reason } from '../../src/errors.js';
+import { GatewayError } from '../../src/errors.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
 
 const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, minDelayMs: 100, factor: 2, maxDelayMs: 1000, maxAttempts: 5, maxTotalMs: 60_000 };
@@ -81,7 +81,7 @@ describe('parseInterval', () => {
 const upload: UploadInput = { metadata: {}, audioPath: '/dev/null', audioBytes: 0, contentType: 'audio/wave', filename: 'a.wav' };
 const answer = (status: number, retryAfter?: string): UpstreamResponse => ({ status, contentType: 'application/json', body: '"id"', json: 'id', retryAfter, elapsedMs: 1 });
 const noAnswer = (bodyComplete: boolean): GatewayError =>
-  new GatewayError('UPSTREAM_UNREACHABLE', 'down', { status: 502, reason: Reason.InvalidData, detail: { code: 'ECONNRESET', bodyComplete } });
+  new GatewayError('UPSTREAM_UNREACHABLE', 'down', { detail: { code: 'ECONNRESET', bodyComplete } });
 
 function scripted(steps: Array<UpstreamResponse | GatewayError>) {
   let calls = 0;
