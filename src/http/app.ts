@@ -100,14 +100,16 @@ export function createApp(deps: AppDeps): express.Express {
   // /readyz is open to anyone and costs four processes and an outbound request: one check per READY_CACHE_MS at most.
   let readiness: { at: number; checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>]> } | undefined;
   app.get('/readyz', async (_req, res) => {
-    if (!readiness || performance.now() - readiness.at > READY_CACHE_MS) {
+    const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
+    if (fresh || !readiness) {
       readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
     }
     const [tools, upstream] = await readiness.checks;
     // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
     const queueReady = await deps.distributed?.ready();
     const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
-    if (!upstream.reachable) {
+    // Once per check, not per poll: the address and the low-level error go to the log only.
+    if (fresh && !upstream.reachable) {
       logger.warn({ upstream: deps.upstream.url, error: upstream.error }, 'readiness: Imagicle unreachable');
     }
     res.status(ready ? 200 : 503).json({
