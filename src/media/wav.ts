@@ -13,6 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { decodeAlaw, decodeMulaw } from './g711.js';
 
 export const WAVE_FORMAT_PCM = 0x0001;
 export const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
@@ -445,24 +446,6 @@ function buildSquareTable(decode: (byte: number) => number): Float64Array {
   const table = new Float64Array(256);
   for (let byte = 0; byte < 256; byte += 1) table[byte] = (decode(byte) / 32768) ** 2;
   return table;
-}
-
-/** ITU-T G.711 A-law to 16-bit linear. */
-function decodeAlaw(byte: number): number {
-  const value = byte ^ 0x55;
-  const exponent = (value >> 4) & 0x07;
-  const mantissa = value & 0x0f;
-  const magnitude = exponent === 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1);
-  return (value & 0x80) !== 0 ? magnitude : -magnitude;
-}
-
-/** ITU-T G.711 u-law to 16-bit linear. */
-function decodeMulaw(byte: number): number {
-  const value = ~byte & 0xff;
-  const exponent = (value >> 4) & 0x07;
-  const mantissa = value & 0x0f;
-  const magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-  return (value & 0x80) !== 0 ? -magnitude : magnitude;
 }
 
 function byteTableSummer(table: Float64Array): SquareSummer {
