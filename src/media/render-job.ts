@@ -131,7 +131,11 @@ export function argsFor(job: RenderJob): string[] {
         ...encode(job.target, job.output, false),
       ];
     case 'decode-for-analysis':
-      return [...ownInput(job.input, 'mp3'), '-map', '0:a:0', '-c:a', 'pcm_s16le', '-f', 'wav', '-y', fileArg(job.output)];
+      return [
+        ...ownInput(job.input, 'mp3'), '-map', '0:a:0',
+        '-c:a', 'pcm_s16le', '-f', 'wav', '-y',
+        fileArg(job.output),
+      ];
   }
 }
 

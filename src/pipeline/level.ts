@@ -197,7 +197,8 @@ export async function levelPrepared(
   const seconds = prepared.durationSeconds;
   const output = knownOutput(path.join(dir, `out.${target.container}`), target, seconds);
   const graph = levelGraph(decisions, policy);
-  const job = { kind: 'level', input: prepared.path, inputContainer: prepared.container, graph, target, output } as const;
+  const input = { input: prepared.path, inputContainer: prepared.container };
+  const job = { kind: 'level', ...input, graph, target, output } as const;
   let measured;
   try {
     // No source: the empty check does not apply, a changed length is checked below.

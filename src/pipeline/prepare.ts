@@ -18,7 +18,8 @@ import { probeCompliant } from '../media/fast-probe.js';
 import { currentChildLimits } from '../media/process.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
 import type { AudioInput, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
-import { checkHoldsAudio, decodeCapSeconds, describeSeconds, measure, render, type Measured, type RenderResult } from './render.js';
+import { checkHoldsAudio, decodeCapSeconds, describeSeconds, measure, render } from './render.js';
+import type { Measured, RenderResult } from './render.js';
 import { needsTooMuchMemory, transcodeError } from './render-errors.js';
 
 export type { AudioInput, OutputFormatInfo, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';

@@ -16,7 +16,10 @@ export function needsTooMuchMemory(what: string): GatewayError {
 export function transcodeError(error: unknown, probed: ProbeResult | undefined): GatewayError {
   if (error instanceof GatewayError) return error;
   if (error instanceof FfmpegError) {
-    if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { status: 499, reason: Reason.InvalidData, cause: error });
+    if (error.result.aborted) {
+      const options = { status: 499, reason: Reason.InvalidData, cause: error };
+      return new GatewayError('ABORTED', 'The request was aborted', options);
+    }
     if (/No space left on device|Disk quota exceeded/i.test(error.result.stderrTail ?? '')) {
       return insufficientStorage('The gateway ran out of disk space while converting the audio; retry later', error);
     }
@@ -40,7 +43,8 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
       stderr: error.result.stderrTail,
     });
   }
-  return new GatewayError('PROCESS_FAILED', 'Audio processing failed', { status: 500, reason: Reason.InvalidData, cause: error });
+  const options = { status: 500, reason: Reason.InvalidData, cause: error };
+  return new GatewayError('PROCESS_FAILED', 'Audio processing failed', options);
 }
 
 /** Names the part in an audio error, so the client knows which leg is at fault. */

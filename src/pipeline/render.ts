@@ -47,7 +47,10 @@ export interface RenderResult {
 }
 
 /** Wall-clock budget for one ffmpeg run: scaled to the audio's length, capped by configuration. */
-export function budgetMs(limits: Pick<PrepareLimits, 'processTimeoutMs' | 'maxDurationSeconds'>, seconds?: number): number {
+export function budgetMs(
+  limits: Pick<PrepareLimits, 'processTimeoutMs' | 'maxDurationSeconds'>,
+  seconds?: number,
+): number {
   // Telephony audio renders hundreds of times faster than real time; 1/10 of real time plus a minute is generous.
   return Math.min(limits.processTimeoutMs, 60_000 + (seconds ?? limits.maxDurationSeconds) * 100);
 }
@@ -93,13 +96,18 @@ function producedBy(job: RenderJob): Produced[] {
 }
 
 /** The length the time budget is scaled to: the longest input, or our own output's known length. */
-function budgetSeconds(job: RenderJob, produced: readonly Produced[], from: readonly RenderSource[]): number | undefined {
+function budgetSeconds(
+  job: RenderJob,
+  produced: readonly Produced[],
+  from: readonly RenderSource[],
+): number | undefined {
   if (job.kind === 'decode-for-analysis') return job.seconds;
   if (job.kind === 'merge-legs' || job.kind === 'level') return job.output.maxDurationSeconds;
   return Math.max(...produced.map((p, i) => sourceOf(from, i)?.probe.durationSeconds ?? p.decodeCap ?? 0));
 }
 
-const sourceOf = (from: readonly RenderSource[], i: number): RenderSource | undefined => from[Math.min(i, from.length - 1)];
+const sourceOf = (from: readonly RenderSource[], i: number): RenderSource | undefined =>
+  from[Math.min(i, from.length - 1)];
 
 /** Runs a job and measures what it wrote; throws the client's error when the output is not usable audio. */
 export async function render(job: RenderJob, ctx: RenderContext): Promise<RenderResult> {
@@ -134,7 +142,8 @@ export async function render(job: RenderJob, ctx: RenderContext): Promise<Render
 
 /** The empty-output check: a file that decodes to nothing is refused. */
 export function checkHoldsAudio(measured: Measured, probed: ProbeResult): void {
-  if (measured.samples === 0) throw badAudio(`The file (${probed.formatName}, ${probed.audio.codecName}) holds no audio samples`);
+  if (measured.samples > 0) return;
+  throw badAudio(`The file (${probed.formatName}, ${probed.audio.codecName}) holds no audio samples`);
 }
 
 /** The decode cap check: a decode that ran into its cap was stopped, so the file is longer than allowed. */
@@ -144,7 +153,8 @@ function checkDecodeCap(measured: Measured, cap: number, probed: ProbeResult, li
   throw badAudio(
     cap < limits.maxDurationSeconds
       ? `The audio decodes to far more than the ${declared} its header declares: refused (decoding stopped at ${cap} s)`
-      : `The audio decodes to more than the limit of ${limits.maxDurationSeconds} seconds (its header said ${declared})`,
+      : `The audio decodes to more than the limit of ${limits.maxDurationSeconds} seconds ` +
+          `(its header said ${declared})`,
   );
 }
 
@@ -158,7 +168,10 @@ const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'p
 export async function measure(file: string, container: Container): Promise<Measured> {
   if (container === 'wav') {
     const info = await readWavInfo(file);
-    if (!info) throw new GatewayError('INTERNAL', 'The converted WAV cannot be read back', { status: 500, reason: Reason.InvalidData });
+    if (!info) {
+      const options = { status: 500, reason: Reason.InvalidData };
+      throw new GatewayError('INTERNAL', 'The converted WAV cannot be read back', options);
+    }
     const pcm = `pcm_${info.bitsPerSample === 8 ? 'u8' : 's16le'}`;
     return {
       durationSeconds: wavDurationSeconds(info),

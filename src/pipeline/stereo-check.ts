@@ -57,9 +57,13 @@ export async function checkStereo(
   report.check.action = 'collapsed-to-mono';
   report.rendered = true;
   report.notes.push(
-    `fake stereo collapsed to mono (STEREO_CHECK=collapse): ${rendered.samples} samples; the stereo had ${prepared.samples}`,
+    `fake stereo collapsed to mono (STEREO_CHECK=collapse): ${rendered.samples} samples; ` +
+      `the stereo had ${prepared.samples}`,
   );
-  const reasons = [...prepared.plan.reasons, 'fake stereo (both channels the same) collapsed to mono: STEREO_CHECK=collapse'];
+  const reasons = [
+    ...prepared.plan.reasons,
+    'fake stereo (both channels the same) collapsed to mono: STEREO_CHECK=collapse',
+  ];
   const filename = prepared.filename.replace(/\.[^.]+$/, `.${target.container}`);
   const collapsed = assemble(rendered, filename, prepared.probe, { action: 'transcode', target, reasons }, {
     probeMs: prepared.timings.probeMs,
@@ -79,7 +83,8 @@ async function analyzeOutput(
   await mkdir(dir, { recursive: true });
   const wav = path.join(dir, 'analysis.wav');
   try {
-    const job = { kind: 'decode-for-analysis', input: prepared.path, output: wav, seconds: prepared.durationSeconds } as const;
+    const seconds = prepared.durationSeconds;
+    const job = { kind: 'decode-for-analysis', input: prepared.path, output: wav, seconds } as const;
     await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal });
     return await analyzeWav(wav, undefined, signal);
   } finally {

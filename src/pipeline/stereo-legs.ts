@@ -76,7 +76,8 @@ export async function mergeLegs(
     return { ...p, probe, offsetMs, decode: { input: { path: p.input.path, hint: probe.rawHint }, output } };
   });
   // Before decoding: the aligned length (legs and offsets) and what it will weigh.
-  const lengthOf = (l: Leg): number => (l.probe.durationSeconds ?? l.decode.output.maxDurationSeconds) + l.offsetMs / 1000;
+  const lengthOf = (l: Leg): number =>
+    (l.probe.durationSeconds ?? l.decode.output.maxDurationSeconds) + l.offsetMs / 1000;
   const aligned = Math.max(...legs.map(lengthOf));
   checkAlignedLength(aligned, deps);
   await boundOutput(deps.bounds, {

@@ -79,7 +79,8 @@ export function sourceOfFile(selected: boolean, inputChannels: number): StereoSo
 /** The left and right sides of the mapping, in words. */
 export function sidesFor(source: StereoSource, route: ChannelRoute | undefined): [string, string] {
   if (source === 'duplicated-mono') return ['the mono input', 'the mono input'];
-  if (source === 'downmixed-channels' || !route) return ['downmix of all input channels', 'downmix of all input channels'];
+  const downmix = 'downmix of all input channels';
+  if (source === 'downmixed-channels' || !route) return [downmix, downmix];
   return [`local party ← input channel ${route.local + 1}`, `remote party ← input channel ${route.remote + 1}`];
 }
 
@@ -130,7 +131,13 @@ export interface MergedLeg extends DescribedLeg {
 }
 
 /** The plan's reasons for two merged legs: who is where, and the silence that pads the shorter leg. */
-export function mergeReasons(local: MergedLeg, remote: MergedLeg, mix: Mix, totalSamples: number, rate: number): string[] {
+export function mergeReasons(
+  local: MergedLeg,
+  remote: MergedLeg,
+  mix: Mix,
+  totalSamples: number,
+  rate: number,
+): string[] {
   const reasons = [
     mix === 'stereo'
       ? `two legs merged: left = ${describeLeg(local)}, right = ${describeLeg(remote)}`

@@ -13,15 +13,21 @@ import {
   selectionProblem,
   type Direction,
 } from '../../src/media/channels.js';
-import { mergedLength, mergeGraph, offsetSamples, routeFilter, type MergeSpec, type Mix } from '../../src/media/merge.js';
+import { mergedLength, mergeGraph, offsetSamples, routeFilter } from '../../src/media/merge.js';
+import type { MergeSpec, Mix } from '../../src/media/merge.js';
 import { argsFor, type RenderOutput, type SourceFile } from '../../src/media/render-job.js';
 import type { ChannelRoute } from '../../src/media/channels.js';
 import type { Target } from '../../src/media/plan.js';
 
 /** The render jobs these tables were written for, from their old argument lists. */
 type Io = { output: string; maxDurationSeconds: number; maxOutputBytes: number };
-const out = (io: Io): RenderOutput => ({ path: io.output, maxDurationSeconds: io.maxDurationSeconds, maxOutputBytes: io.maxOutputBytes });
-const mergeArgs = (merge: MergeSpec, target: Target, io: Io) => argsFor({ kind: 'merge-legs', merge, target, output: out(io) });
+const out = (io: Io): RenderOutput => ({
+  path: io.output,
+  maxDurationSeconds: io.maxDurationSeconds,
+  maxOutputBytes: io.maxOutputBytes,
+});
+const mergeArgs = (merge: MergeSpec, target: Target, io: Io) =>
+  argsFor({ kind: 'merge-legs', merge, target, output: out(io) });
 const legArgs = (input: SourceFile, sampleRate: number, io: Io) =>
   argsFor({ kind: 'decode-legs', legs: [{ input, output: out(io) }], sampleRate });
 const routeArgs = (input: SourceFile, route: ChannelRoute, mix: Mix, target: Target, io: Io) =>

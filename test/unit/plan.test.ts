@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planFor, targetFor, type InputFacts, type OutputPolicy, type SampleTrim, type Target, type WavFacts } from '../../src/media/plan.js';
+import { planFor, targetFor, type InputFacts, type OutputPolicy, type WavFacts } from '../../src/media/plan.js';
+import type { SampleTrim, Target } from '../../src/media/plan.js';
 import { argsFor as argsForJob } from '../../src/media/render-job.js';
 import type { RawHint } from '../../src/media/formats.js';
 
