@@ -12,7 +12,6 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { GatewayError } from '../errors.js';
 import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-meter.js';
 import {
   changesAudio,
@@ -29,7 +28,7 @@ import { knownOutput } from '../media/render-job.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
 import type { PrepareDeps, PreparedAudio } from './prepared.js';
 import { channelNames, levelsOf, round1, round5, type LevelChannelReport, type LevelReport } from './level-report.js';
-import { failedRun, render } from './render.js';
+import { failedRun, nonFatal, render } from './render.js';
 
 export type { LevelChannelReport, LevelLevels, LevelReport } from './level-report.js';
 
@@ -157,12 +156,8 @@ export async function levelPrepared(
   try {
     before = await measureChannels(prepared, dir, deps, signal);
   } catch (error) {
-    if (signal?.aborted || (error instanceof GatewayError && !failedRun(error))) throw error;
-    const cause = failedRun(error) ?? error;
-    report.warnings.push(
-      `level normalization skipped: the output could not be measured ` +
-        `(${cause instanceof Error ? cause.message : String(cause)})`,
-    );
+    const why = nonFatal(error, signal);
+    report.warnings.push(`level normalization skipped: the output could not be measured (${why})`);
     return { ...prepared, level: report };
   }
   const decisions = before.channels.map((m, c) =>

@@ -73,6 +73,17 @@ const failures = new WeakMap<object, FfmpegError>();
 export const failedRun = (error: unknown): FfmpegError | undefined =>
   error instanceof Object ? failures.get(error) : undefined;
 
+/**
+ * For a step whose failure is not the recording's fault (analysis, level
+ * measurement): rethrows what must fail the request (an abort, a refusal),
+ * else returns why it failed, for the report's warning.
+ */
+export function nonFatal(error: unknown, signal: AbortSignal | undefined): string {
+  if (signal?.aborted || (error instanceof GatewayError && !failedRun(error))) throw error;
+  const cause = failedRun(error) ?? error;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
 interface Produced {
   path: string;
   container: Container;

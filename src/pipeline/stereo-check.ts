@@ -5,11 +5,10 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { GatewayError } from '../errors.js';
 import { analyzeWav, type StereoAnalysis } from '../media/analysis.js';
 import { knownOutput } from '../media/render-job.js';
 import type { PreparedAudio } from './prepared.js';
-import { failedRun, render } from './render.js';
+import { nonFatal, render } from './render.js';
 import type { CallDeps } from './stereo-policy.js';
 import { assemble, targetForMix, type Rebuild } from './stereo-output.js';
 import { analysisReport, findingsOf, type StereoReport } from './stereo-report.js';
@@ -28,9 +27,7 @@ export async function checkStereo(
   try {
     analysis = await analyzeOutput(prepared, dir, deps, signal);
   } catch (error) {
-    if (signal?.aborted || (error instanceof GatewayError && !failedRun(error))) throw error;
-    const cause = failedRun(error) ?? error;
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = nonFatal(error, signal);
     report.warnings.push(`the stereo analysis failed (${why}): nothing was checked`);
     return { ...prepared, stereo: report };
   }

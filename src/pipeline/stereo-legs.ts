@@ -8,7 +8,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badAudio } from '../errors.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
-import { partiesFor, resolveOrder, type Direction, type Party } from '../media/channels.js';
+import { partiesFor, resolveOrder, type Party } from '../media/channels.js';
 import type { ProbeResult } from '../media/ffmpeg.js';
 import { mergedLength, offsetSamples, type MergeSpec } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
@@ -20,7 +20,7 @@ import { inPart } from './render-errors.js';
 import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSource } from './render.js';
 import { checkStereo } from './stereo-check.js';
 import { assemble, mergedMix, targetForMix, type Rebuild } from './stereo-output.js';
-import type { CallDeps, PartName, StereoRequestOptions } from './stereo-policy.js';
+import type { CallDeps, CallInput, PartName } from './stereo-policy.js';
 import { describeLeg, mergeReasons, type StereoReport } from './stereo-report.js';
 
 interface Leg {
@@ -37,17 +37,13 @@ interface DecodedLeg extends Leg {
   delaySamples: number;
 }
 
-export async function mergeLegs(
-  attachment: AudioInput,
-  remoteAttachment: AudioInput,
-  options: StereoRequestOptions,
-  direction: Direction | undefined,
-  workDir: string,
-  deps: CallDeps,
-  signal: AbortSignal | undefined,
-): Promise<PreparedAudio> {
+/** A call with both legs. */
+export type TwoLegCall = CallInput & { remoteAttachment: AudioInput };
+
+export async function mergeLegs(call: TwoLegCall, workDir: string, deps: CallDeps, signal?: AbortSignal) {
   const t0 = performance.now();
-  const decision = resolveOrder(options, deps.stereo, direction);
+  const { attachment, remoteAttachment, options = {} } = call;
+  const decision = resolveOrder(options, deps.stereo, call.direction);
   const [firstParty] = partiesFor(decision.order);
   const parts: Array<{ part: PartName; input: AudioInput; party: Party }> = [
     { part: 'attachment', input: attachment, party: firstParty },

@@ -15,29 +15,22 @@ import {
   routeForOrder,
   selectionProblem,
   type ChannelRoute,
-  type Direction,
 } from '../media/channels.js';
 import type { Mix } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput } from '../media/render-job.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
 import { checkProbeLimits, prepareAudio, probeOrFail } from './prepare.js';
-import type { AudioInput, PreparedAudio } from './prepared.js';
+import type { PreparedAudio } from './prepared.js';
 import { decodeCapSeconds, render } from './render.js';
 import { checkStereo } from './stereo-check.js';
 import { assemble, targetForMix } from './stereo-output.js';
-import type { CallDeps, StereoRequestOptions } from './stereo-policy.js';
+import type { CallDeps, CallInput } from './stereo-policy.js';
 import { routeReason, sidesFor, sourceNotes, sourceOfFile, type StereoReport } from './stereo-report.js';
 
-export async function prepareOne(
-  input: AudioInput,
-  options: StereoRequestOptions,
-  direction: Direction | undefined,
-  workDir: string,
-  deps: CallDeps,
-  signal: AbortSignal | undefined,
-): Promise<PreparedAudio> {
+export async function prepareOne(call: CallInput, workDir: string, deps: CallDeps, signal?: AbortSignal) {
   const t0 = performance.now();
+  const { attachment: input, direction, options = {} } = call;
   let decision = resolveOrder(options, deps.stereo, direction);
   // Nothing to remap unless channels are selected or the order swaps: the ordinary path, probed once.
   const ordinary = !options.channels && decision.order === 'local-left';

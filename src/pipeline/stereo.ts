@@ -59,14 +59,14 @@ async function prepareChannels(
           '(send channels only with a single attachment)',
       );
     }
-    return mergeLegs(call.attachment, call.remoteAttachment, options, call.direction, workDir, deps, signal);
+    return mergeLegs({ ...call, remoteAttachment: call.remoteAttachment }, workDir, deps, signal);
   }
   if (options.localOffsetMs !== undefined || options.remoteOffsetMs !== undefined) {
     throw badRequest(
       "localOffsetMs and remoteOffsetMs align two legs: send the remote party's leg as remoteAttachment too",
     );
   }
-  return prepareOne(call.attachment, options, call.direction, workDir, deps, signal);
+  return prepareOne(call, workDir, deps, signal);
 }
 
 /**
