@@ -15,8 +15,13 @@ export interface PrepareLimits {
   processTimeoutMs: number;
 }
 
-export interface PrepareDeps {
+/** The binaries a render runs: tools, passed apart from the policy. */
+export interface MediaTools {
   bins: FfmpegBinaries;
+}
+
+/** What the configuration decides about media: plain data, built once from the (frozen) configuration. */
+export interface MediaPolicy {
   output: OutputPolicy;
   limits: PrepareLimits;
   /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */
@@ -26,6 +31,9 @@ export interface PrepareDeps {
   /** MAX_EXPANSION and this job's disk reservation (bounds.ts); none: unbounded (CLI, unit tests). */
   bounds?: OutputBounds | undefined;
 }
+
+/** The tools and the policy, as the pipeline's steps take them. */
+export interface PrepareDeps extends MediaTools, MediaPolicy {}
 
 export interface AudioInput {
   path: string;

@@ -5,12 +5,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { badAudio, GatewayError, Reason } from '../errors.js';
-import { FfmpegError, runFfmpeg, type FfmpegBinaries, type ProbeResult } from '../media/ffmpeg.js';
+import { FfmpegError, runFfmpeg, type ProbeResult } from '../media/ffmpeg.js';
 import { readMp3Info } from '../media/mp3.js';
 import type { Container } from '../media/plan.js';
 import { argsFor, type RenderJob } from '../media/render-job.js';
 import { readWavInfo, wavDurationSeconds } from '../media/wav.js';
-import type { OutputFormatInfo, PrepareLimits } from './prepared.js';
+import type { MediaTools, OutputFormatInfo, PrepareLimits } from './prepared.js';
 import { inPart, transcodeError } from './render-errors.js';
 
 /** What an output is made from: its probe names it in messages and sets its decode cap; `part` names a leg. */
@@ -19,8 +19,8 @@ export interface RenderSource {
   part?: string | undefined;
 }
 
-export interface RenderContext {
-  bins: FfmpegBinaries;
+/** The tools and the only policy a render needs (its time budget and decode cap), apart from the job itself. */
+export interface RenderContext extends MediaTools {
   limits: PrepareLimits;
   /** One per output (two legs: two), or one for all of them. */
   from: readonly RenderSource[];
