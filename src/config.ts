@@ -14,7 +14,7 @@ import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
-import { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
+import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
 import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
@@ -61,7 +61,6 @@ export type Role = (typeof ROLES)[number];
 export const DELIVERY_MODES = ['wait', 'sync'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
-const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] as const;
 
 const MP3_SAMPLE_RATES: readonly number[] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 

@@ -108,7 +108,8 @@ export function describeWavFormat(wav: WavFacts, codecName: string): string {
   return `WAV format tag ${hexTag(tag)} (${bits}${name}, ${codecName})`;
 }
 
-const CODEC_OF: Record<OutputFormat, Target['codec']> = {
+/** The encoder of each output format. */
+export const CODEC_OF: Readonly<Record<OutputFormat, Target['codec']>> = {
   pcm16: 'pcm_s16le',
   pcm8: 'pcm_u8',
   alaw: 'pcm_alaw',

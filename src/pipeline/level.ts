@@ -22,8 +22,8 @@ import {
   type LevelMode,
   type LevelPolicy,
 } from '../media/level.js';
-import type { Container, Target } from '../media/plan.js';
-import type { OutputFormat } from '../media/output.js';
+import { CODEC_OF, type Container, type Target } from '../media/plan.js';
+import { MP3_BITRATES, type OutputFormat } from '../media/output.js';
 import { knownOutput } from '../media/render-job.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
 import type { PrepareDeps, PreparedAudio } from './prepared.js';
@@ -43,14 +43,6 @@ const FORMAT_OF_CODEC: Record<string, OutputFormat> = {
   pcm_mulaw: 'mulaw',
   mp3: 'mp3',
 };
-const TARGET_CODEC: Record<OutputFormat, Target['codec']> = {
-  pcm16: 'pcm_s16le',
-  pcm8: 'pcm_u8',
-  alaw: 'pcm_alaw',
-  mulaw: 'pcm_mulaw',
-  mp3: 'libmp3lame',
-};
-const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
 
 /** The output's own format as a target: the level pass keeps codec, rate and channels. */
 function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefined {
@@ -71,7 +63,7 @@ function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefi
   return {
     format,
     container: prepared.container,
-    codec: TARGET_CODEC[format],
+    codec: CODEC_OF[format],
     sampleRate: prepared.format.sampleRate,
     channels,
     mp3BitrateKbps,
