@@ -11,4 +11,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // DESIGN.md's layering: media/ and imagicle/ know neither the configuration, http/ nor delivery/.
+    files: ['src/media/**/*.ts', 'src/imagicle/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/config.js', '**/http/*', '**/delivery/*'],
+              message: 'media/ and imagicle/ take settings as data; config.ts, http/ and delivery/ import them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

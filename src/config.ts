@@ -13,22 +13,17 @@ import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
 import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 
-export const OUTPUT_FORMATS = ['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-export const OVERSIZE_POLICIES = ['split', 'reject', 'compress'] as const;
-export type OversizePolicy = (typeof OVERSIZE_POLICIES)[number];
-export const CHANNEL_MODES = ['keep', 'mono', 'stereo'] as const;
-export type ChannelMode = (typeof CHANNEL_MODES)[number];
+// The domain enums live with their domain; re-exported here for the callers that read them with the config.
+import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
+import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
+import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
+import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+export { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
+export { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
+export { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
+export { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-/** Where the local party is in what a source sends (stereo channel 1 or 2; attachment or remoteAttachment). */
-export const CHANNEL_ORDERS = ['local-left', 'local-right'] as const;
-export type ChannelOrder = (typeof CHANNEL_ORDERS)[number];
-/** Known sources' channel layouts (see docs/stereo.md). */
-export const SOURCE_PROFILES = ['generic', 'twilio-dual', 'freeswitch', 'asterisk-mixmonitor'] as const;
-export type SourceProfile = (typeof SOURCE_PROFILES)[number];
-/** What to do with fake stereo (both channels carry the same mix). */
-export const STEREO_CHECKS = ['warn', 'collapse'] as const;
-export type StereoCheck = (typeof STEREO_CHECKS)[number];
 
 const int = (min: number, max: number) =>
   z.coerce
@@ -66,7 +61,6 @@ export type Role = (typeof ROLES)[number];
 export const DELIVERY_MODES = ['wait', 'sync'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
-const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] as const;
 
 const MP3_SAMPLE_RATES: readonly number[] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { badRequest, GatewayError } from '../errors.js';
-import { parseIsoDuration } from '../media/duration.js';
+import { parseIsoDuration } from '../imagicle/duration.js';
 import { checkAudio } from './audio-check.js';
 import { describeAuthorization, isAuthorized, type Credentials } from './auth.js';
 import { receiveUpload, type ReceivedUpload } from './intake.js';

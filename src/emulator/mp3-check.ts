@@ -4,7 +4,7 @@
  * (decoders differ on whether they remove the encoder delay and padding).
  */
 import { badAudio } from '../errors.js';
-import { formatIsoDuration } from '../media/duration.js';
+import { formatIsoDuration } from '../imagicle/duration.js';
 import { MAX_LEADING_ID3V2_TAGS, type Mp3Info } from '../media/mp3.js';
 import type { RecordingFormat } from './recording.js';
 

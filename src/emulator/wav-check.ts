@@ -7,7 +7,7 @@
  * measured one.
  */
 import { badAudio } from '../errors.js';
-import { formatIsoDuration } from '../media/duration.js';
+import { formatIsoDuration } from '../imagicle/duration.js';
 import { MAX_COMPLIANT_RATE, MIN_COMPLIANT_RATE, wavDurationSeconds, type WavInfo } from '../media/wav.js';
 import type { Codec, RecordingFormat } from './recording.js';
 

@@ -5,9 +5,8 @@
  * Every problem is reported at once, as reason 0 (InvalidData).
  */
 import { z } from 'zod';
-import { CHANNEL_ORDERS, SOURCE_PROFILES } from '../config.js';
 import { badRequest } from '../errors.js';
-import { parseChannelSelection } from '../media/channels.js';
+import { CHANNEL_ORDERS, parseChannelSelection, SOURCE_PROFILES } from '../media/channels.js';
 import { LEVEL_MODES } from '../media/level.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 

@@ -3,7 +3,7 @@
  * Unknown fields are kept (newer servers take e.g. `pbxInfo`) and passed through.
  */
 import { z } from 'zod';
-import { parseIsoDuration } from '../media/duration.js';
+import { parseIsoDuration } from './duration.js';
 
 /** ISO 8601 instant as .NET writes it: `2018-09-25T13:00:00.0000000Z`; offset optional. */
 export const START_DATE_TIME_RE =

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { toGatewayError } from '../errors.js';
 import { dedupKey, sha256File } from '../delivery/dedup.js';
-import { formatIsoDuration } from '../media/duration.js';
+import { formatIsoDuration } from '../imagicle/duration.js';
 import { deliverRecording, type DeliverRecordingDeps, type Owner, type PartJournal } from '../pipeline/deliver-recording.js';
 import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
 import { extensionOf } from '../http/intake.js';

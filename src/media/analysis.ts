@@ -14,8 +14,8 @@
  * what separates a real two-party recording from a broken one.
  */
 import { createReadStream } from 'node:fs';
-import { fileArg } from './ffmpeg.js';
 import { readWavInfo } from './wav.js';
+import { decodeAlaw, decodeMulaw } from './g711.js';
 
 export interface AnalysisThresholds {
   windowMs: number;
@@ -256,25 +256,8 @@ export function classify(raw: RawLevels, t: AnalysisThresholds = DEFAULT_THRESHO
   };
 }
 
-// G.711 expansion (ITU-T G.711, as in the reference g711.c), to 16-bit linear.
-function alawToLinear(code: number): number {
-  const a = code ^ 0x55;
-  let t = (a & 0x0f) << 4;
-  const segment = (a & 0x70) >> 4;
-  if (segment === 0) t += 8;
-  else if (segment === 1) t += 0x108;
-  else t = (t + 0x108) << (segment - 1);
-  return a & 0x80 ? t : -t;
-}
-
-function mulawToLinear(code: number): number {
-  const u = ~code & 0xff;
-  const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
-  return u & 0x80 ? 0x84 - t : t - 0x84;
-}
-
-const ALAW = Float32Array.from({ length: 256 }, (_, i) => alawToLinear(i) / 32768);
-const MULAW = Float32Array.from({ length: 256 }, (_, i) => mulawToLinear(i) / 32768);
+const ALAW = Float32Array.from({ length: 256 }, (_, i) => decodeAlaw(i) / 32768);
+const MULAW = Float32Array.from({ length: 256 }, (_, i) => decodeMulaw(i) / 32768);
 
 type Decoder = (buf: Buffer, samples: number, out: Float32Array) => void;
 
@@ -381,26 +364,4 @@ export async function streamWavSamples(
     }
   }
   return format;
-}
-
-/** ffmpeg argv that decodes an MP3 output to 16-bit WAV for analysis. */
-export function decodeForAnalysisArgs(mp3: string, wav: string): string[] {
-  return [
-    '-protocol_whitelist',
-    'file',
-    '-format_whitelist',
-    'mp3',
-    '-f',
-    'mp3',
-    '-i',
-    fileArg(mp3),
-    '-map',
-    '0:a:0',
-    '-c:a',
-    'pcm_s16le',
-    '-f',
-    'wav',
-    '-y',
-    fileArg(wav),
-  ];
 }

@@ -10,7 +10,12 @@
  * (position 2). The output is always Imagicle's convention: local party on
  * the left, remote party on the right.
  */
-import type { ChannelOrder, SourceProfile } from '../config.js';
+/** Where the local party is in what a source sends (stereo channel 1 or 2; attachment or remoteAttachment). */
+export const CHANNEL_ORDERS = ['local-left', 'local-right'] as const;
+export type ChannelOrder = (typeof CHANNEL_ORDERS)[number];
+/** Known sources' channel layouts (see docs/stereo.md). */
+export const SOURCE_PROFILES = ['generic', 'twilio-dual', 'freeswitch', 'asterisk-mixmonitor'] as const;
+export type SourceProfile = (typeof SOURCE_PROFILES)[number];
 
 /** Imagicle's `direction`: 0 unknown, 1 incoming, 2 outgoing (from the local party's side). */
 export type Direction = 0 | 1 | 2;

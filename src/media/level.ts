@@ -10,8 +10,6 @@
  * first capped so that the limiter has only rare peaks to catch
  * (RARE_PEAK_SHARE): it never becomes a compressor that pumps.
  */
-import { fileArg } from './ffmpeg.js';
-import type { Target } from './plan.js';
 import type { ChannelLevelMeasure } from './level-meter.js';
 
 export const LEVEL_MODES = ['off', 'speech'] as const;
@@ -166,44 +164,3 @@ export function levelGraph(decisions: readonly ChannelDecision[], policy: LevelP
   return `${linear},${split};[c0]${chain(0)}[l0];[c1]${chain(1)}[l1];${join}`;
 }
 
-export interface LevelIo {
-  input: string;
-  /** Our own output, or a compliant pass-through file: one of the two demuxers. */
-  inputContainer: 'wav' | 'mp3';
-  output: string;
-  maxDurationSeconds: number;
-  maxOutputBytes: number;
-}
-
-/** The ffmpeg argv: the file through the graph, to the same format it came in. */
-export function levelArgs(graph: string, target: Target, io: LevelIo): string[] {
-  const args = [
-    '-protocol_whitelist',
-    'file',
-    '-format_whitelist',
-    io.inputContainer,
-    '-f',
-    io.inputContainer,
-    '-i',
-    fileArg(io.input),
-    '-filter_complex',
-    graph,
-    '-map',
-    '[out]',
-    '-map_metadata',
-    '-1',
-    '-map_chapters',
-    '-1',
-    '-t',
-    String(io.maxDurationSeconds),
-    '-ar',
-    String(target.sampleRate),
-    '-c:a',
-    target.codec,
-  ];
-  if (target.container === 'mp3') {
-    args.push('-b:a', `${target.mp3BitrateKbps ?? 32}k`, '-write_xing', '1', '-id3v2_version', '0');
-  }
-  args.push('-fs', String(Math.ceil(io.maxOutputBytes)), '-bitexact', '-f', target.container, '-y', fileArg(io.output));
-  return args;
-}

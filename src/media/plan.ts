@@ -3,10 +3,8 @@
  * header, or transcode it) and the exact ffmpeg argv for a transcode.
  * No I/O here, so every decision is table-tested from probe fixtures.
  */
-import type { ChannelMode, OutputFormat } from '../config.js';
+import type { ChannelMode, OutputFormat } from './output.js';
 import type { ProbeResult } from './ffmpeg.js';
-import type { RawHint } from './formats.js';
-import { fileArg, inputOptions } from './ffmpeg.js';
 import { MAX_LEADING_ID3V2_TAGS } from './mp3.js';
 
 /** The WAV header facts the plan needs (a subset of wav.ts's WavInfo). */
@@ -110,7 +108,8 @@ export function describeWavFormat(wav: WavFacts, codecName: string): string {
   return `WAV format tag ${hexTag(tag)} (${bits}${name}, ${codecName})`;
 }
 
-const CODEC_OF: Record<OutputFormat, Target['codec']> = {
+/** The encoder of each output format. */
+export const CODEC_OF: Readonly<Record<OutputFormat, Target['codec']>> = {
   pcm16: 'pcm_s16le',
   pcm8: 'pcm_u8',
   alaw: 'pcm_alaw',
@@ -256,18 +255,6 @@ export function bytesPerSecond(target: Target): number {
   return target.sampleRate * target.channels * bytesPerSample;
 }
 
-export interface TranscodeIo {
-  input: string;
-  output: string;
-  hint: RawHint | undefined;
-  /** Output duration cap (-t): headers can lie about the input's length. */
-  maxDurationSeconds: number;
-  /** Output size cap (-fs). */
-  maxOutputBytes: number;
-  /** Decoded samples to keep (padding, codec lookahead); the rest is cut before resampling. */
-  trim?: SampleTrim | undefined;
-}
-
 /**
  * The filter that keeps [start, end) of the decoded samples, restarting the
  * timestamps at 0. Silence makes up for samples the encoder never flushed
@@ -278,34 +265,3 @@ export function trimFilter(trim: SampleTrim): string {
   return `atrim=start_sample=${start}:end_sample=${end},asetpts=PTS-STARTPTS,apad=whole_len=${end - start}`;
 }
 
-/** The ffmpeg argv (after the global options) for a transcode plan. */
-export function argsFor(target: Target, io: TranscodeIo): string[] {
-  const args = [
-    ...inputOptions(io.hint),
-    '-i',
-    fileArg(io.input),
-    '-map',
-    '0:a:0',
-    '-vn',
-    '-sn',
-    '-dn',
-    '-map_metadata',
-    '-1',
-    '-map_chapters',
-    '-1',
-    ...(io.trim ? ['-af', trimFilter(io.trim)] : []),
-    '-t',
-    String(io.maxDurationSeconds),
-    '-ac',
-    String(target.channels),
-    '-ar',
-    String(target.sampleRate),
-    '-c:a',
-    target.codec,
-  ];
-  if (target.container === 'mp3') {
-    args.push('-b:a', `${target.mp3BitrateKbps ?? 32}k`, '-write_xing', '1', '-id3v2_version', '0');
-  }
-  args.push('-fs', String(Math.ceil(io.maxOutputBytes)), '-bitexact', '-f', target.container, '-y', fileArg(io.output));
-  return args;
-}

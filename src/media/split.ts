@@ -9,7 +9,9 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { plainFormatOf, plainWavHeader, quietestFrame, readWavInfo, writeWavSlice, type WavInfo } from './wav.js';
+import { readWavInfo, type WavInfo } from './wav.js';
+import { plainFormatOf, plainWavHeader, writeWavSlice } from './wav-write.js';
+import { quietestFrame } from './wav-quiet.js';
 import { mp3FrameOffsets, type Mp3Info } from './mp3.js';
 
 export interface PartFile {

@@ -5,15 +5,18 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { OutputFormat, OversizePolicy } from '../config.js';
+import type { OutputFormat } from '../media/output.js';
 import { tooLarge } from '../errors.js';
-import { formatIsoDuration } from '../media/duration.js';
+import { formatIsoDuration } from '../imagicle/duration.js';
 import { bytesPerSecond, targetFor } from '../media/plan.js';
 import { splitMp3, splitWav, type PartFile } from '../media/split.js';
 import { readWavInfo } from '../media/wav.js';
 import { readMp3Info } from '../media/mp3.js';
 import { mp3FrameLoudness } from '../media/mp3-loudness.js';
 import { prepareAudio, type AudioInput, type PrepareDeps, type PreparedAudio } from './prepare.js';
+
+export const OVERSIZE_POLICIES = ['split', 'reject', 'compress'] as const;
+export type OversizePolicy = (typeof OVERSIZE_POLICIES)[number];
 
 export interface OversizeSettings {
   policy: OversizePolicy;

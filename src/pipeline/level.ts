@@ -10,85 +10,30 @@
  *
  * docs/level.md explains the measures and the choices.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { GatewayError } from '../errors.js';
-import { FfmpegError, runFfmpeg } from '../media/ffmpeg.js';
-import { decodeForAnalysisArgs } from '../media/analysis.js';
-import { surveyWav, valuesAbove, type ChannelLevelMeasure, type LevelSurvey } from '../media/level-meter.js';
+import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-meter.js';
 import {
   changesAudio,
   DC_THRESHOLD,
   decideChannel,
-  levelArgs,
   levelGraph,
   LIMITER_MARGIN_DB,
   type LevelMode,
-  type LevelOutcome,
   type LevelPolicy,
 } from '../media/level.js';
-import { bytesPerSecond, type Container, type Target } from '../media/plan.js';
-import type { OutputFormat } from '../config.js';
-import { formatIsoDuration } from '../media/duration.js';
-import { measure, transcodeError, type PrepareDeps, type PreparedAudio } from './prepare.js';
+import { CODEC_OF, type Container, type Target } from '../media/plan.js';
+import { MP3_BITRATES, type OutputFormat } from '../media/output.js';
+import { knownOutput } from '../media/render-job.js';
+import { formatIsoDuration } from '../imagicle/duration.js';
+import type { PrepareDeps, PreparedAudio } from './prepared.js';
+import { channelNames, levelsOf, round1, round5, type LevelChannelReport, type LevelReport } from './level-report.js';
+import { failedRun, nonFatal, render } from './render.js';
 
-export interface LevelLevels {
-  speechDbfs: number | null;
-  samplePeakDbfs: number | null;
-  truePeakDbfs: number | null;
-  dcOffset: number;
-}
-
-export interface LevelChannelReport {
-  channel: 'left' | 'right' | 'mono';
-  party?: 'local' | 'remote' | undefined;
-  outcome: LevelOutcome;
-  why: string;
-  /** The gain applied (0: level left as it is). */
-  gainDb: number;
-  neededGainDb: number | null;
-  dcRemoved: boolean;
-  before: LevelLevels;
-  /** Measured on the output; the same as before when the file was not rendered. */
-  after: LevelLevels;
-  limiter: {
-    /** The channel went through the limiter (the gain lifts some peaks over the ceiling). */
-    acted: boolean;
-    /** 4×-oversampled values the gain alone would have put over LEVEL_MAX_PEAK_DBFS. */
-    valuesOverCeiling: number;
-  };
-}
-
-export interface LevelReport {
-  mode: LevelMode;
-  /** LEVEL, or `level` in the request. */
-  decidedBy: string;
-  targetDbfs: number;
-  maxPeakDbfs: number;
-  maxGainDb: number;
-  action: 'normalized' | 'unchanged';
-  channels: LevelChannelReport[];
-  warnings: string[];
-  measureMs: number;
-  renderMs: number;
-  /** True when the gateway wrote a new output: a later re-encode must start from it. */
-  rendered: boolean;
-}
+export type { LevelChannelReport, LevelLevels, LevelReport } from './level-report.js';
 
 export interface LevelDeps extends PrepareDeps {
   level: LevelPolicy;
-}
-
-const round1 = (x: number | null): number | null => (x === null ? null : Math.round(x * 10) / 10);
-const round5 = (x: number): number => Math.round(x * 1e5) / 1e5;
-
-function levelsOf(m: ChannelLevelMeasure, dcRemoved = 0): LevelLevels {
-  return {
-    speechDbfs: round1(m.speechDbfs),
-    samplePeakDbfs: round1(m.samplePeakDbfs),
-    truePeakDbfs: round1(m.truePeakDbfs),
-    dcOffset: round5(m.dc - dcRemoved),
-  };
 }
 
 const FORMAT_OF_CODEC: Record<string, OutputFormat> = {
@@ -98,14 +43,6 @@ const FORMAT_OF_CODEC: Record<string, OutputFormat> = {
   pcm_mulaw: 'mulaw',
   mp3: 'mp3',
 };
-const TARGET_CODEC: Record<OutputFormat, Target['codec']> = {
-  pcm16: 'pcm_s16le',
-  pcm8: 'pcm_u8',
-  alaw: 'pcm_alaw',
-  mulaw: 'pcm_mulaw',
-  mp3: 'libmp3lame',
-};
-const MP3_BITRATES = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
 
 /** The output's own format as a target: the level pass keeps codec, rate and channels. */
 function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefined {
@@ -126,15 +63,11 @@ function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefi
   return {
     format,
     container: prepared.container,
-    codec: TARGET_CODEC[format],
+    codec: CODEC_OF[format],
     sampleRate: prepared.format.sampleRate,
     channels,
     mp3BitrateKbps,
   };
-}
-
-function budgetMs(deps: PrepareDeps, seconds: number): number {
-  return Math.min(deps.limits.processTimeoutMs, 60_000 + seconds * 100);
 }
 
 /** Surveys a WAV directly, an MP3 through a temporary WAV. */
@@ -150,10 +83,8 @@ async function survey(
   if (container === 'wav') return surveyWav(file, offsets, signal);
   const wav = path.join(dir, `decoded-${path.basename(file)}.wav`);
   try {
-    await runFfmpeg(deps.bins, decodeForAnalysisArgs(file, wav), {
-      timeoutMs: budgetMs(deps, seconds),
-      ...(signal ? { signal } : {}),
-    });
+    const job = { kind: 'decode-for-analysis', input: file, output: wav, seconds } as const;
+    await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal });
     return await surveyWav(wav, offsets, signal);
   } finally {
     await rm(wav, { force: true });
@@ -167,10 +98,11 @@ async function measureChannels(
   deps: PrepareDeps,
   signal: AbortSignal | undefined,
 ): Promise<LevelSurvey> {
-  const first = await survey(prepared.path, prepared.container, prepared.durationSeconds, dir, deps, signal);
+  const { path: file, container, durationSeconds: seconds } = prepared;
+  const first = await survey(file, container, seconds, dir, deps, signal);
   const offsets = first.channels.map((c) => (Math.abs(c.dc) >= 1e-4 ? c.dc : 0));
   if (offsets.every((o) => o === 0)) return first;
-  return survey(prepared.path, prepared.container, prepared.durationSeconds, dir, deps, signal, offsets);
+  return survey(file, container, seconds, dir, deps, signal, offsets);
 }
 
 /**
@@ -216,11 +148,8 @@ export async function levelPrepared(
   try {
     before = await measureChannels(prepared, dir, deps, signal);
   } catch (error) {
-    if (signal?.aborted || error instanceof GatewayError) throw error;
-    report.warnings.push(
-      `level normalization skipped: the output could not be measured ` +
-        `(${error instanceof Error ? error.message : String(error)})`,
-    );
+    const why = nonFatal(error, signal);
+    report.warnings.push(`level normalization skipped: the output could not be measured (${why})`);
     return { ...prepared, level: report };
   }
   const decisions = before.channels.map((m, c) =>
@@ -252,45 +181,44 @@ export async function levelPrepared(
     return { ...prepared, level: report };
   }
 
-  const output = path.join(dir, `out.${target.container}`);
   const seconds = prepared.durationSeconds;
-  const args = levelArgs(levelGraph(decisions, policy), target, {
-    input: prepared.path,
-    inputContainer: prepared.container,
-    output,
-    maxDurationSeconds: Math.ceil(seconds) + 1,
-    maxOutputBytes: bytesPerSecond(target) * (seconds + 1) * 1.02 + 1024 * 1024,
-  });
+  const output = knownOutput(path.join(dir, `out.${target.container}`), target, seconds);
+  const graph = levelGraph(decisions, policy);
+  const input = { input: prepared.path, inputContainer: prepared.container };
+  const job = { kind: 'level', ...input, graph, target, output } as const;
+  let measured;
   try {
-    await runFfmpeg(deps.bins, args, { timeoutMs: budgetMs(deps, seconds), ...(signal ? { signal } : {}) });
+    // No source: the empty check does not apply, a changed length is checked below.
+    [measured] = (await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal })).outputs;
   } catch (error) {
-    if (signal?.aborted || !(error instanceof FfmpegError) || error.result.timedOut)
-      throw transcodeError(error, prepared.probe);
+    // A failed level pass is not the recording's fault: it is delivered without it (unless aborted or too slow).
+    const run = failedRun(error);
+    if (signal?.aborted || !run || run.result.timedOut) throw error;
     report.warnings.push(
-      `level normalization failed (${error.result.stderrTail?.trim().split('\n').pop() ?? 'ffmpeg failed'}): ` +
+      `level normalization failed (${run.result.stderrTail?.trim().split('\n').pop() ?? 'ffmpeg failed'}): ` +
         'delivered without it',
     );
     report.channels = reportOf(undefined);
     return { ...prepared, level: report };
   }
   const t2 = performance.now();
-  const measured = await measure(output, target.container);
   if (
+    !measured ||
     measured.samples !== prepared.samples ||
     measured.format.sampleRate !== prepared.format.sampleRate ||
     measured.format.channels !== prepared.format.channels
   ) {
     // Never expected; but a changed length must not reach Imagicle.
     report.warnings.push(
-      `level normalization discarded: the result has ${measured.samples} samples ` +
-        `at ${measured.format.sampleRate} Hz, ` +
+      `level normalization discarded: the result has ${measured?.samples ?? 0} samples ` +
+        `at ${measured?.format.sampleRate ?? 0} Hz, ` +
         `the recording ${prepared.samples} at ${prepared.format.sampleRate} Hz`,
     );
     report.channels = reportOf(undefined);
-    await rm(output, { force: true });
+    await rm(output.path, { force: true });
     return { ...prepared, level: report };
   }
-  const after = await survey(output, target.container, seconds, dir, deps, signal);
+  const after = await survey(output.path, target.container, seconds, dir, deps, signal);
   const t3 = performance.now();
   report.channels = reportOf(after);
   report.action = 'normalized';
@@ -306,9 +234,8 @@ export async function levelPrepared(
       );
     }
   }
-  if (!keep.includes(prepared.path) && path.resolve(prepared.path) !== path.resolve(output))
+  if (!keep.includes(prepared.path) && path.resolve(prepared.path) !== path.resolve(output.path))
     await rm(prepared.path, { force: true });
-  const { size } = await stat(output);
   const summary = report.channels
     .map(
       (c) =>
@@ -318,8 +245,8 @@ export async function levelPrepared(
     .join('; ');
   return {
     ...prepared,
-    path: output,
-    bytes: size,
+    path: output.path,
+    bytes: measured.bytes,
     container: target.container,
     durationSeconds: measured.durationSeconds,
     isoDuration: formatIsoDuration(measured.durationSeconds),
@@ -337,12 +264,4 @@ export async function levelPrepared(
     },
     level: report,
   };
-}
-
-function channelNames(n: number): Array<Pick<LevelChannelReport, 'channel' | 'party'>> {
-  if (n === 1) return [{ channel: 'mono' }];
-  return [
-    { channel: 'left', party: 'local' },
-    { channel: 'right', party: 'remote' },
-  ];
 }

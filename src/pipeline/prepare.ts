@@ -5,76 +5,26 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { badAudio, GatewayError } from '../errors.js';
-import { isProbeFailure, probe, runFfmpeg, FfmpegError, type FfmpegBinaries, type ProbeResult } from '../media/ffmpeg.js';
-import { argsFor, bytesPerSecond, CONTENT_TYPE, planFor, targetFor, type Container, type OutputPolicy, type Plan } from '../media/plan.js';
-import { readWavInfo, repairWavSizes, rewritePlainWav, wavDurationSeconds, type WavInfo } from '../media/wav.js';
+import { badAudio } from '../errors.js';
+import { isProbeFailure, probe, type ProbeResult } from '../media/ffmpeg.js';
+import { CONTENT_TYPE, planFor, targetFor, type Container, type Plan } from '../media/plan.js';
+import { decodeOutput } from '../media/render-job.js';
+import { readWavInfo, type WavInfo } from '../media/wav.js';
+import { repairWavSizes, rewritePlainWav } from '../media/wav-write.js';
 import { readSpeexLength, speexTrim } from '../media/speex.js';
 import { readMp3Info, writeWithoutLeadingTags, type Mp3Info } from '../media/mp3.js';
-import { formatIsoDuration } from '../media/duration.js';
+import { formatIsoDuration } from '../imagicle/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { probeCompliant } from '../media/fast-probe.js';
 import { currentChildLimits } from '../media/process.js';
-import { boundOutput, expectedOutputBytes, type OutputBounds } from './bounds.js';
-import { insufficientStorage } from './disk.js';
-import type { StereoReport } from './stereo.js';
-import type { LevelReport } from './level.js';
+import { boundOutput, expectedOutputBytes } from './bounds.js';
+import type { AudioInput, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
+import { checkHoldsAudio, decodeCapSeconds, describeSeconds, measure, render } from './render.js';
+import type { Measured, RenderResult } from './render.js';
+import { needsTooMuchMemory, transcodeError } from './render-errors.js';
 
-export interface PrepareLimits {
-  maxDurationSeconds: number;
-  maxChannelsIn: number;
-  processTimeoutMs: number;
-}
+export type { AudioInput, OutputFormatInfo, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
 
-export interface PrepareDeps {
-  bins: FfmpegBinaries;
-  output: OutputPolicy;
-  limits: PrepareLimits;
-  /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */
-  forceTranscode?: string | undefined;
-  /** Sample rate of headerless VOX input (VOX_SAMPLE_RATE, or the request's inputSampleRate). */
-  voxSampleRate?: number | undefined;
-  /** MAX_EXPANSION and this job's disk reservation (bounds.ts); none: unbounded (CLI, unit tests). */
-  bounds?: OutputBounds | undefined;
-}
-
-export interface AudioInput {
-  path: string;
-  originalName: string | undefined;
-  extension: string;
-  /** SHA-256 of the file when the intake computed it. */
-  sha256?: string | undefined;
-}
-
-export interface OutputFormatInfo {
-  container: Container;
-  codec: string;
-  sampleRate: number;
-  channels: number;
-  bitsPerSample: number | undefined;
-}
-
-export interface PreparedAudio {
-  path: string;
-  bytes: number;
-  container: Container;
-  contentType: string;
-  filename: string;
-  durationSeconds: number;
-  isoDuration: string;
-  /** Samples per channel (WAV) or decoded samples (MP3): the exact measure behind durationSeconds. */
-  samples: number;
-  format: OutputFormatInfo;
-  probe: ProbeResult;
-  plan: Plan;
-  timings: { probeMs: number; processMs: number; measureMs: number };
-  /** Stereo preparation (two legs merged, channels mapped, analysis): see pipeline/stereo.ts. */
-  stereo?: StereoReport | undefined;
-  /** Level normalization per channel (LEVEL=speech): see pipeline/level.ts. */
-  level?: LevelReport | undefined;
-}
-
-const WAV_CODEC_NAMES: Record<number, string> = { 1: 'pcm', 6: 'pcm_alaw', 7: 'pcm_mulaw' };
 /** Above this no recorder writes, and ffmpeg refuses to open the file. */
 const MAX_PLAUSIBLE_RATE = 768_000;
 
@@ -119,6 +69,7 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
   const t1 = performance.now();
 
   let outputPath = input.path;
+  let run: RenderResult | undefined;
   if (plan.action === 'repair-header' && plan.container === 'mp3' && mp3) {
     outputPath = path.join(workDir, 'out.mp3');
     await writeWithoutLeadingTags(input.path, mp3, outputPath);
@@ -130,46 +81,29 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
       await repairWavSizes(input.path, wav);
     }
   } else if (plan.action === 'transcode') {
-    outputPath = path.join(workDir, `out.${plan.target.container}`);
-    const maxDuration = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
-    // Room for the whole allowed duration plus headers; a lying header cannot fill the disk.
-    const maxOutputBytes = Math.ceil(bytesPerSecond(plan.target) * maxDuration * 1.02 + 1024 * 1024);
+    const cap = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
+    const output = decodeOutput(path.join(workDir, `out.${plan.target.container}`), plan.target, cap);
     // Before decoding: what the output will weigh, from the declared length (the decode cap when none is declared).
     await boundOutput(deps.bounds, {
       inputBytes: (await stat(input.path)).size,
-      outputBytes: expectedOutputBytes(plan.target, probed.durationSeconds ?? maxDuration),
-      worstCaseBytes: maxOutputBytes,
+      outputBytes: expectedOutputBytes(plan.target, probed.durationSeconds ?? cap),
+      worstCaseBytes: output.maxOutputBytes,
       what: 'the converted audio',
     });
-    const args = argsFor(plan.target, {
-      input: input.path,
-      output: outputPath,
-      hint: probed.rawHint,
-      maxDurationSeconds: maxDuration,
-      maxOutputBytes,
-      trim: plan.trim,
-    });
-    try {
-      await runFfmpeg(deps.bins, args, { timeoutMs: timeoutFor(probed, deps.limits), ...(signal ? { signal } : {}) });
-    } catch (error) {
-      throw transcodeError(error, probed);
-    }
+    const source = { path: input.path, hint: probed.rawHint };
+    const job = { kind: 'transcode', input: source, target: plan.target, trim: plan.trim, output } as const;
+    run = await render(job, { bins: deps.bins, limits: deps.limits, from: [{ probe: probed }], signal });
+    outputPath = output.path;
   }
   const t2 = performance.now();
 
   const container: Container = plan.action === 'transcode' ? plan.target.container : plan.container;
-  const measured = await measure(outputPath, container);
-  const cap = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);
-  if (plan.action === 'transcode' && measured.durationSeconds >= cap - 0.05) {
-    throw badAudio(
-      cap < deps.limits.maxDurationSeconds
-        ? `The audio decodes to far more than the ${describeSeconds(probed.durationSeconds)} its header declares: refused (decoding stopped at ${cap} s)`
-        : `The audio decodes to more than the limit of ${deps.limits.maxDurationSeconds} seconds (its header said ${describeSeconds(probed.durationSeconds)})`,
-    );
-  }
-  if (measured.samples === 0) throw badAudio(`The file (${probed.formatName}, ${probed.audio.codecName}) holds no audio samples`);
-  const { size } = await stat(outputPath);
+  const rendered = run?.outputs[0];
+  const measured: Measured = rendered ?? (await measure(outputPath, container));
+  if (!rendered) checkHoldsAudio(measured, probed);
+  const size = rendered?.bytes ?? (await stat(outputPath)).size;
   const t3 = performance.now();
+  const measureMs = (run?.measureMs ?? 0) + (t3 - t2);
   return {
     path: outputPath,
     bytes: size,
@@ -182,7 +116,7 @@ export async function prepareAudio(input: AudioInput, workDir: string, deps: Pre
     format: measured.format,
     probe: probed,
     plan,
-    timings: { probeMs: t1 - t0, processMs: t2 - t1, measureMs: t3 - t2 },
+    timings: { probeMs: t1 - t0, processMs: t2 - t1 - (run?.measureMs ?? 0), measureMs },
   };
 }
 
@@ -224,12 +158,6 @@ export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?:
 /** Bytes ffmpeg's demuxers keep per indexed packet (sizeof(AVIndexEntry) on 64-bit, plus the mov sample tables). */
 const INDEX_BYTES_PER_PACKET = 24;
 
-/** The memory refusal: the same message whether the estimate or the operating system's ceiling caught it. */
-export function needsTooMuchMemory(what: string): GatewayError {
-  const mb = Math.round(currentChildLimits().maxMemoryBytes / (1024 * 1024));
-  return badAudio(`The file needs more memory than allowed to be read (${what}; the limit is ${mb} MB per process)`);
-}
-
 export function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): void {
   // A few bytes can declare millions of packets (a MOV sample table of one entry): the demuxer indexes them all.
   const packets = probed.audio.declaredPackets;
@@ -246,88 +174,4 @@ export function checkProbeLimits(probed: ProbeResult, limits: PrepareLimits): vo
       `The recording lasts ${describeSeconds(probed.durationSeconds)}, more than the limit of ${limits.maxDurationSeconds} seconds`,
     );
   }
-}
-
-/**
- * How much audio a decode may produce. Headers can lie (a tiny FLAC that
- * claims 5 s and decodes to 100 h of silence): the decode stops at a
- * generous multiple of what the header declares, and at the configured limit.
- * The slack covers formats whose duration ffprobe only estimates (VBR MP3
- * without a Xing header, ADTS AAC).
- */
-export function decodeCapSeconds(probed: ProbeResult, maxDurationSeconds: number): number {
-  const declared = probed.durationSeconds;
-  if (declared === undefined || declared <= 0) return maxDurationSeconds;
-  return Math.min(maxDurationSeconds, Math.ceil(Math.max(declared * 4, declared + 600)));
-}
-
-/** Wall-clock budget for one ffmpeg run: scaled to the input's length, capped by configuration. */
-export function timeoutFor(probed: ProbeResult, limits: PrepareLimits): number {
-  const seconds = probed.durationSeconds ?? limits.maxDurationSeconds;
-  // Transcoding telephony audio runs hundreds of times faster than real time; 1/10 of real time plus a minute is generous.
-  return Math.min(limits.processTimeoutMs, 60_000 + seconds * 100);
-}
-
-function describeSeconds(seconds: number | undefined): string {
-  return seconds === undefined ? 'no duration' : `${seconds.toFixed(1)} s`;
-}
-
-export function transcodeError(error: unknown, probed: ProbeResult | undefined): GatewayError {
-  if (error instanceof GatewayError) return error;
-  if (error instanceof FfmpegError) {
-    if (error.result.aborted) return new GatewayError('ABORTED', 'The request was aborted', { cause: error });
-    if (/No space left on device|Disk quota exceeded/i.test(error.result.stderrTail ?? '')) {
-      return insufficientStorage('The gateway ran out of disk space while converting the audio; retry later', error);
-    }
-    if (error.result.outOfMemory) {
-      const err = needsTooMuchMemory(`${error.argv[0]?.split('/').pop() ?? 'ffmpeg'} ran out of memory`);
-      Object.assign(err.detail, { argv: error.argv, stderr: error.result.stderrTail });
-      return err;
-    }
-    if (error.result.timedOut) {
-      return new GatewayError('PROCESS_TIMEOUT', 'Decoding the audio took too long', {
-        cause: error,
-        detail: { argv: error.argv, stderr: error.result.stderrTail },
-      });
-    }
-    const what = probed ? `${probed.audio.codecName} in ${probed.formatName}` : 'the file';
-    const lastLine = (error.result.stderrTail ?? '').trim().split('\n').pop()?.replace(/file:\S+/g, 'input') ?? '';
-    return badAudio(`The audio (${what}) cannot be decoded${lastLine ? `: ${lastLine}` : ''}`, error, {
-      argv: error.argv,
-      stderr: error.result.stderrTail,
-    });
-  }
-  return new GatewayError('PROCESS_FAILED', 'Audio processing failed', { cause: error });
-}
-
-interface Measured {
-  durationSeconds: number;
-  samples: number;
-  format: OutputFormatInfo;
-}
-
-/** Exact duration from the output: WAV frames / rate; MP3 frames × samples per frame − delay − padding. */
-export async function measure(file: string, container: Container): Promise<Measured> {
-  if (container === 'wav') {
-    const info: WavInfo | null = await readWavInfo(file);
-    if (!info) throw new GatewayError('INTERNAL', 'The converted WAV cannot be read back');
-    return {
-      durationSeconds: wavDurationSeconds(info),
-      samples: info.frames,
-      format: {
-        container,
-        codec: info.formatTag === 1 ? `pcm_${info.bitsPerSample === 8 ? 'u8' : 's16le'}` : (WAV_CODEC_NAMES[info.formatTag] ?? `tag ${info.formatTag}`),
-        sampleRate: info.sampleRate,
-        channels: info.channels,
-        bitsPerSample: info.bitsPerSample,
-      },
-    };
-  }
-  const info: Mp3Info | null = await readMp3Info(file);
-  if (!info) throw badAudio('The MP3 cannot be read: no valid MPEG audio frames');
-  return {
-    durationSeconds: info.durationSeconds,
-    samples: info.totalSamples,
-    format: { container, codec: 'mp3', sampleRate: info.sampleRate, channels: info.channels, bitsPerSample: undefined },
-  };
 }

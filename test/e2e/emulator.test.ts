@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { fetch, FormData, type Headers } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator, type StoredRecording } from '../../src/emulator/index.js';
-import { plainWavHeader } from '../../src/media/wav.js';
+import { plainWavHeader } from '../../src/media/wav-write.js';
 
 const run = promisify(execFile);
 const UPLOAD = '/fw/Apps/Recorder/WebAPI/Recordings';

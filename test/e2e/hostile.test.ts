@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { recordingForm, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { countingListener, ffconcatScript, gab2Avi, hlsPlaylist, listTree, type CountingListener } from '../helpers/hostile.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
-import { argsFor } from '../../src/media/plan.js';
+import { argsFor, legTarget } from '../../src/media/render-job.js';
 import { inputOptions } from '../../src/media/ffmpeg.js';
 import { AUTODETECT_DEMUXERS, RAW_HINTS } from '../../src/media/formats.js';
 
@@ -113,10 +113,12 @@ describe('argv', () => {
   });
 
   it('a transcode maps the first audio stream only, never -safe 0, paths behind file:', () => {
-    const args = argsFor(
-      { format: 'pcm16', container: 'wav', codec: 'pcm_s16le', sampleRate: 8000, channels: 1, mp3BitrateKbps: undefined },
-      { input: '/tmp/job/in-attachment', output: '/tmp/job/out.wav', hint: undefined, maxDurationSeconds: 60, maxOutputBytes: 1e6 },
-    );
+    const args = argsFor({
+      kind: 'transcode',
+      input: { path: '/tmp/job/in-attachment', hint: undefined },
+      target: legTarget(8000),
+      output: { path: '/tmp/job/out.wav', maxDurationSeconds: 60, maxOutputBytes: 1e6 },
+    });
     const joined = args.join(' ');
     expect(joined).toContain('-map 0:a:0 -vn -sn -dn');
     expect(args).not.toContain('-safe');

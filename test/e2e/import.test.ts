@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { parseIsoDuration } from '../../src/media/duration.js';
+import { parseIsoDuration } from '../../src/imagicle/duration.js';
 
 const run = promisify(execFile);
 const MAIN = path.resolve('src/main.ts');

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { closing, part, postHead, rawRequest } from '../helpers/hostile.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
-import { plainWavHeader, readWavInfo } from '../../src/media/wav.js';
+import { readWavInfo } from '../../src/media/wav.js';
+import { plainWavHeader } from '../../src/media/wav-write.js';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('../fixtures/make-real-world.sh', import.meta.url));

@@ -13,7 +13,7 @@ import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } fr
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { mp3FrameOffsets, readMp3Info } from '../../src/media/mp3.js';
-import { parseIsoDuration } from '../../src/media/duration.js';
+import { parseIsoDuration } from '../../src/imagicle/duration.js';
 import { shiftInstant } from '../../src/imagicle/instant.js';
 
 const run = promisify(execFile);

@@ -13,7 +13,25 @@ import {
   selectionProblem,
   type Direction,
 } from '../../src/media/channels.js';
-import { legArgs, mergeArgs, mergedLength, mergeGraph, offsetSamples, routeArgs, routeFilter, type MergeSpec } from '../../src/media/merge.js';
+import { mergedLength, mergeGraph, offsetSamples, routeFilter } from '../../src/media/merge.js';
+import type { MergeSpec, Mix } from '../../src/media/merge.js';
+import { argsFor, type RenderOutput, type SourceFile } from '../../src/media/render-job.js';
+import type { ChannelRoute } from '../../src/media/channels.js';
+import type { Target } from '../../src/media/plan.js';
+
+/** The render jobs these tables were written for, from their old argument lists. */
+type Io = { output: string; maxDurationSeconds: number; maxOutputBytes: number };
+const out = (io: Io): RenderOutput => ({
+  path: io.output,
+  maxDurationSeconds: io.maxDurationSeconds,
+  maxOutputBytes: io.maxOutputBytes,
+});
+const mergeArgs = (merge: MergeSpec, target: Target, io: Io) =>
+  argsFor({ kind: 'merge-legs', merge, target, output: out(io) });
+const legArgs = (input: SourceFile, sampleRate: number, io: Io) =>
+  argsFor({ kind: 'decode-legs', legs: [{ input, output: out(io) }], sampleRate });
+const routeArgs = (input: SourceFile, route: ChannelRoute, mix: Mix, target: Target, io: Io) =>
+  argsFor({ kind: 'route', input, route, mix, target, output: out(io) });
 import { classify, LevelMeter } from '../../src/media/analysis.js';
 import { targetFor } from '../../src/media/plan.js';
 import { rawHintFor } from '../../src/media/formats.js';

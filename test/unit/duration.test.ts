@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIsoDuration, parseIsoDuration } from '../../src/media/duration.js';
+import { formatIsoDuration, parseIsoDuration } from '../../src/imagicle/duration.js';
 
 describe('formatIsoDuration', () => {
   it.each([

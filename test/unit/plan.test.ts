@@ -1,5 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { argsFor, planFor, targetFor, type InputFacts, type OutputPolicy, type WavFacts } from '../../src/media/plan.js';
+import { planFor, targetFor, type InputFacts, type OutputPolicy, type WavFacts } from '../../src/media/plan.js';
+import type { SampleTrim, Target } from '../../src/media/plan.js';
+import { argsFor as argsForJob } from '../../src/media/render-job.js';
+import type { RawHint } from '../../src/media/formats.js';
+
+interface TranscodeIo {
+  input: string;
+  output: string;
+  hint: RawHint | undefined;
+  maxDurationSeconds: number;
+  maxOutputBytes: number;
+  trim?: SampleTrim;
+}
+/** A transcode render job from the fields these tables were written with. */
+const argsFor = (target: Target, io: TranscodeIo): string[] =>
+  argsForJob({
+    kind: 'transcode',
+    input: { path: io.input, hint: io.hint },
+    target,
+    trim: io.trim,
+    output: { path: io.output, maxDurationSeconds: io.maxDurationSeconds, maxOutputBytes: io.maxOutputBytes },
+  });
 import type { ProbeResult } from '../../src/media/ffmpeg.js';
 import { rawHintFor } from '../../src/media/formats.js';
 

@@ -1,8 +1,7 @@
 /** runProcess(): the child's environment, the wall-clock timeout, SIGTERM then SIGKILL, abort. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { configureChildLimits, currentChildLimits, liveProcessCount, runProcess } from '../../src/media/process.js';
-import { timeoutFor } from '../../src/pipeline/prepare.js';
-import type { ProbeResult } from '../../src/media/ffmpeg.js';
+import { budgetMs } from '../../src/pipeline/render.js';
 
 const SECRET = 'imagicle-password-in-parent-env';
 
@@ -66,13 +65,12 @@ describe('runProcess', () => {
   });
 });
 
-describe('timeoutFor (prepare.ts)', () => {
-  const probe = (durationSeconds: number | undefined): ProbeResult => ({ durationSeconds }) as ProbeResult;
-  const limits = { maxDurationSeconds: 43_200, maxChannelsIn: 16, processTimeoutMs: 3_600_000 };
+describe('budgetMs (render.ts)', () => {
+  const limits = { maxDurationSeconds: 43_200, processTimeoutMs: 3_600_000 };
   it('scales with the input, from a floor, under the cap', () => {
-    expect(timeoutFor(probe(10), limits)).toBe(61_000);
-    expect(timeoutFor(probe(3600), limits)).toBe(420_000);
-    expect(timeoutFor(probe(43_200), limits)).toBe(3_600_000);
-    expect(timeoutFor(probe(undefined), { ...limits, processTimeoutMs: 5000 })).toBe(5000);
+    expect(budgetMs(limits, 10)).toBe(61_000);
+    expect(budgetMs(limits, 3600)).toBe(420_000);
+    expect(budgetMs(limits, 43_200)).toBe(3_600_000);
+    expect(budgetMs({ ...limits, processTimeoutMs: 5000 }, undefined)).toBe(5000);
   });
 });

@@ -4,15 +4,9 @@ import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile, appendFile, open, stat, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  plainWavHeader,
-  quietestFrame,
-  readWavInfo,
-  repairWavSizes,
-  wavDurationSeconds,
-  writeWavSlice,
-  type WavInfo,
-} from '../../src/media/wav.js';
+import { readWavInfo, wavDurationSeconds, type WavInfo } from '../../src/media/wav.js';
+import { plainWavHeader, repairWavSizes, writeWavSlice } from '../../src/media/wav-write.js';
+import { quietestFrame } from '../../src/media/wav-quiet.js';
 
 const run = promisify(execFile);
 const SAMPLES = 12_345;

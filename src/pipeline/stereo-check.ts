@@ -1,0 +1,90 @@
+/**
+ * Every stereo output is analysed (media/analysis.ts): per-channel level and
+ * speech activity, fake stereo, a silent channel, a silent recording.
+ * STEREO_CHECK=warn reports it; `collapse` renders fake stereo again as mono.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { analyzeWav, type StereoAnalysis } from '../media/analysis.js';
+import { knownOutput } from '../media/render-job.js';
+import type { PreparedAudio } from './prepared.js';
+import { nonFatal, render } from './render.js';
+import type { CallDeps } from './stereo-policy.js';
+import { assemble, targetForMix, type Rebuild } from './stereo-output.js';
+import { analysisReport, findingsOf, type StereoReport } from './stereo-report.js';
+
+/** Analyses a stereo output, applies STEREO_CHECK, and attaches the report. */
+export async function checkStereo(
+  prepared: PreparedAudio,
+  report: StereoReport,
+  deps: CallDeps,
+  dir: string,
+  signal: AbortSignal | undefined,
+  rebuild: Rebuild,
+): Promise<PreparedAudio> {
+  const started = performance.now();
+  let analysis: StereoAnalysis;
+  try {
+    analysis = await analyzeOutput(prepared, dir, deps, signal);
+  } catch (error) {
+    const why = nonFatal(error, signal);
+    report.warnings.push(`the stereo analysis failed (${why}): nothing was checked`);
+    return { ...prepared, stereo: report };
+  }
+  report.analysis = analysisReport(analysis, Math.round(performance.now() - started));
+  const findings = findingsOf(analysis, report.source);
+  report.warnings.push(...findings);
+  if (findings.length > 0) report.check.action = 'warned';
+
+  const duplicated = report.source === 'duplicated-mono' || report.source === 'downmixed-channels';
+  const collapse = analysis.fakeStereo && deps.stereo.check === 'collapse' && !duplicated;
+  if (!collapse) return { ...prepared, stereo: report };
+
+  const target = targetForMix(deps, 'mono-average');
+  const collapseDir = path.join(dir, 'collapse');
+  await mkdir(collapseDir, { recursive: true });
+  const output = knownOutput(path.join(collapseDir, `out.${target.container}`), target, prepared.durationSeconds);
+  const run = await render(rebuild('mono-average', target, output), {
+    bins: deps.bins,
+    limits: deps.limits,
+    from: [{ probe: prepared.probe }],
+    signal,
+  });
+  const rendered = run.outputs[0]!;
+  report.check.action = 'collapsed-to-mono';
+  report.rendered = true;
+  report.notes.push(
+    `fake stereo collapsed to mono (STEREO_CHECK=collapse): ${rendered.samples} samples; ` +
+      `the stereo had ${prepared.samples}`,
+  );
+  const reasons = [
+    ...prepared.plan.reasons,
+    'fake stereo (both channels the same) collapsed to mono: STEREO_CHECK=collapse',
+  ];
+  const filename = prepared.filename.replace(/\.[^.]+$/, `.${target.container}`);
+  const collapsed = assemble(rendered, filename, prepared.probe, { action: 'transcode', target, reasons }, {
+    probeMs: prepared.timings.probeMs,
+    processMs: prepared.timings.processMs + run.processMs,
+    measureMs: prepared.timings.measureMs + run.measureMs,
+  });
+  return { ...collapsed, stereo: report };
+}
+
+async function analyzeOutput(
+  prepared: PreparedAudio,
+  dir: string,
+  deps: CallDeps,
+  signal: AbortSignal | undefined,
+): Promise<StereoAnalysis> {
+  if (prepared.container === 'wav') return analyzeWav(prepared.path, undefined, signal);
+  await mkdir(dir, { recursive: true });
+  const wav = path.join(dir, 'analysis.wav');
+  try {
+    const seconds = prepared.durationSeconds;
+    const job = { kind: 'decode-for-analysis', input: prepared.path, output: wav, seconds } as const;
+    await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal });
+    return await analyzeWav(wav, undefined, signal);
+  } finally {
+    await rm(wav, { force: true });
+  }
+}
