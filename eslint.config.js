@@ -1,8 +1,25 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** DESIGN.md's layering: the media and Imagicle modules are the core; they know no door, store or configuration. */
+const coreMayNotImport = [
+  { group: ['**/http/**', '**/http/*.js'], message: 'media/ and imagicle/ do not know the HTTP layer' },
+  { group: ['**/delivery/**', '**/delivery/*.js'], message: 'media/ and imagicle/ do not know the delivery layer' },
+  { group: ['**/distributed/**', '**/import/**'], message: 'media/ and imagicle/ do not know the doors or the queue' },
+  { group: ['**/config.js', '**/config'], message: 'settings come in as data: import the domain module, not config.ts' },
+  { group: ['**/pipeline/**'], message: 'media/ and imagicle/ do not know the pipeline that uses them' },
+];
+
+/** Only media/process.ts spawns (restricted argv, memory ceiling, time budget, kill on abort). */
+const noSpawn = [{ name: 'node:child_process', message: 'spawn through media/process.ts' }];
+
+const coreRule = (other, spawnForbidden) => ({
+  paths: spawnForbidden ? noSpawn : [],
+  patterns: [...coreMayNotImport, { group: [`**/${other}/**`], message: 'media/ and imagicle/ know neither each other' }],
+});
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/generated/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/generated/**', 'coverage/**', 'bench/work/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -11,21 +28,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  {
-    // DESIGN.md's layering: media/ and imagicle/ know neither the configuration, http/ nor delivery/.
-    files: ['src/media/**/*.ts', 'src/imagicle/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/config.js', '**/http/*', '**/delivery/*'],
-              message: 'media/ and imagicle/ take settings as data; config.ts, http/ and delivery/ import them.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  // One no-restricted-imports per file (flat config replaces, not merges, a rule's options): the blocks go from the
+  // general to the particular.
+  { files: ['src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: noSpawn }] } },
+  { files: ['src/media/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', true)] } },
+  { files: ['src/media/process.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', false)] } },
+  { files: ['src/imagicle/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('media', true)] } },
 );
