@@ -5,8 +5,9 @@ WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # Optional dependencies stay: the console's bundler (vite/rolldown) has its native binding there. No install
-# scripts: ffmpeg-static would download a binary that this image does not use (FFMPEG_PATH below).
-RUN npm ci --ignore-scripts
+# scripts: ffmpeg-static would download a binary that this image does not use (FFMPEG_PATH below); the one native
+# module that needs its script, better-sqlite3, is built explicitly.
+RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY ui ./ui
