@@ -218,6 +218,7 @@ async function main(): Promise<void> {
         if (r.status !== 201) throw new Error(`(a) baseline: emulator answered ${r.status}: ${r.body}`);
       });
       b.push(baseline.ms);
+      process.stdout.write(`(a) run ${i + 1}: gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(baseline.ms / 1000).toFixed(2)} s\n`);
       await clearEmulator(emulator);
       await rm(out, { force: true });
     }
@@ -273,6 +274,7 @@ async function main(): Promise<void> {
       const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(callMetadata()), duration })));
       if (direct.value.status !== 201) throw new Error(`(b) direct: ${direct.value.status} ${direct.value.body}`);
       b.push(direct.ms);
+      process.stdout.write(`(b) run ${i + 1}: gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(direct.ms / 1000).toFixed(2)} s\n`);
       await clearEmulator(emulator);
     }
     push({
@@ -428,10 +430,11 @@ async function concurrentCalls(
     await clearEmulator(emulator);
   }
   await gw.stop();
+  const runs = (values: number[]): string => values.map((v) => (v / 1000).toFixed(2)).join(', ');
   return {
     case: `(f) ${sources.length} different 3-minute stereo Opus calls, 4 clients at once, delivered`,
-    gateway: `${(median(g) / 1000).toFixed(2)} s`,
-    baseline: `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl)`,
+    gateway: `${(median(g) / 1000).toFixed(2)} s (runs ${runs(g)})`,
+    baseline: `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl; runs ${runs(b)})`,
     ratio: (median(g) / median(b)).toFixed(2),
     target: '≤ 1.05',
     peakRss: `${gw.peakRssMb().toFixed(0)} MB`,

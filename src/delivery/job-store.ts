@@ -9,13 +9,13 @@ import type { JobRecord } from './spool.js';
 
 export interface JobStore {
   /**
-   * Whether the store keeps jobs across a crash. A durable store gets the
-   * fsync plan of docs/delivery.md ("What is fsynced, and when"): rendered
-   * parts are fsynced only when the job outlives the run undelivered, and
-   * a run that finds parts never fsynced renders them again. A store that
-   * keeps nothing (the request's own folder) is never fsynced. Absent: durable.
+   * When rendered parts are fsynced (docs/delivery.md, "What is fsynced, and when"):
+   * - `eager` (absent): as soon as they are rendered, before the record says `ready`;
+   * - `deferred`: only when the job outlives the run undelivered (run-job.ts persistFiles, before any 202);
+   *   a run that finds parts never fsynced (a crash came first) renders them again from the inputs;
+   * - `none`: never: the store keeps nothing across a crash (the request's own folder).
    */
-  readonly durable?: boolean;
+  readonly fsyncPlan?: 'eager' | 'deferred' | 'none';
   /** The folder holding the job's files: inputs until it is ready, then its undelivered parts. */
   jobDir(id: string): string;
   /** Persists the job's current record durably (a part's state before and after each attempt). */

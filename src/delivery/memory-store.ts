@@ -9,7 +9,7 @@ import type { JobStore } from './job-store.js';
 import type { JobRecord } from './spool.js';
 
 export class MemoryJobStore implements JobStore {
-  readonly durable = false;
+  readonly fsyncPlan = 'none';
 
   constructor(private readonly dir: string) {}
 

@@ -6,11 +6,12 @@
  * the store confirmed its lease) and after it ends. A split recording
  * resumes at the first undelivered part.
  *
- * The fsync plan (docs/delivery.md, "What is fsynced, and when"): rendered
- * parts are not fsynced while the caller waits; they are fsynced only when
- * the job outlives the run undelivered (persistFiles), before anyone is told
- * 202. A run that finds parts never fsynced (a crash came first) renders
- * them again from the inputs, which are kept until then.
+ * The fsync plan is the store's (JobStore.fsyncPlan; docs/delivery.md,
+ * "What is fsynced, and when"). The spool's, `deferred`: rendered parts are
+ * not fsynced while the caller waits; they are fsynced only when the job
+ * outlives the run undelivered (persistFiles), before anyone is told 202. A
+ * run that finds parts never fsynced (a crash came first) renders them again
+ * from the inputs, which are kept until then.
  */
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
@@ -38,13 +39,13 @@ export interface AttemptJournal {
 
 export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, ctx: RunContext): Promise<RunResult> {
   const dir = store.jobDir(job.id);
-  const durable = store.durable !== false;
+  const plan = store.fsyncPlan ?? 'eager';
   const live = new Map<number, LiveResult>();
   let prepared: PreparedAudio | undefined;
   let fitted: FittedAudio | undefined;
   try {
     // Parts rendered by a run that ended without fsyncing them: a crash may have torn them (see the header).
-    const rerender = durable && job.parts.length > 0 && job.partsSynced === false;
+    const rerender = plan === 'deferred' && job.parts.length > 0 && job.partsSynced === false;
     if (job.parts.length === 0 || rerender) {
       const before = job.parts;
       job.lastError = undefined;
@@ -84,7 +85,9 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           return { ...rest, file, metadata, ...fresh };
         });
         if (rerender) keepDelivered(job.parts, before);
-        if (durable) {
+        if (plan === 'eager') {
+          for (const part of job.parts) await fsyncFile(path.join(dir, part.file));
+        } else if (plan === 'deferred') {
           // A WAV header repaired in place changed the input itself: fsynced now, it cannot be rendered again.
           const inPlace = fitted.prepared.plan.action === 'repair-header' && job.parts.some((p) => inputFiles.has(p.file));
           if (inPlace) {
@@ -158,7 +161,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       if (outcome.verdict === 'success') continue;
       ctx.log.info({ jobId: job.id, part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
       // The job outlives this run undelivered (kept for later, or failed and kept): its files become durable first.
-      if (durable) await persistFiles(store, job);
+      if (plan === 'deferred') await persistFiles(store, job);
       if (outcome.verdict === 'permanent') return ended({ kind: 'permanent' });
       if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return ended({ kind: 'held' });
       // The next attempt, whoever makes it, may duplicate what this one did.

@@ -1,7 +1,8 @@
 /**
  * Spooled delivery (DELIVERY=wait): the use case around the spool.
  *
- * accept(): dedup check → spool the raw upload (state received, durable) →
+ * accept(): dedup check → spool the raw upload (state received; its bytes
+ * fsynced before any 202, see docs/delivery.md) →
  * either 202 at once (Prefer: respond-async) or prepare + deliver in the
  * request with the in-request retry policy. What Imagicle did not take
  * stays in the spool for the worker (worker.ts).

@@ -165,7 +165,7 @@ export function slimDelivered(job: JobRecord): JobRecord {
 }
 
 export class Spool implements JobStore {
-  readonly durable = true;
+  readonly fsyncPlan = 'deferred';
   readonly jobsDir: string;
   private readonly folders: JobFolders;
   private readonly jobs = new Map<string, JobRecord>();
