@@ -62,7 +62,15 @@ export async function startDelivery(
   );
   log.info({ spool: delivery.spoolDir, bytes: spool.usedBytes(), ...summary, possibleDuplicates: summary.interruptedAttempts }, 'spool opened');
   worker.start();
-  return { service, deliver: direct, close: () => worker.close() };
+  const waveforms = service.waveforms;
+  return {
+    service,
+    deliver: direct,
+    close: async () => {
+      await worker.close();
+      await waveforms.close();
+    },
+  };
 }
 
 /** The delivery policy as data, shared by the spool and the distributed mode. */
