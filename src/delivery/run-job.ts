@@ -102,7 +102,9 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         job.prepareFailures = undefined;
         job.state = 'ready';
         ctx.onRendered?.(fitted);
-        await store.save(job);
+        // Deferred fsync: parts not yet fsynced are rendered again after a crash anyway, so "ready" need not be
+        // journaled here; the first attempt's record (or the run's end) is the next write.
+        if (plan !== 'deferred') await store.save(job);
         await store.prune(job);
       } finally {
         reservations?.releaseAll();
@@ -150,11 +152,16 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             part.state = 'pending';
             job.lastError = jobError(part.index, verdict, result);
           }
-          job.state = 'ready';
-          await store.save(job);
+          // The last part's success is journaled with the job's end, below (one journal write, not two); its file
+          // is pruned only after that write, so a crash never finds a part gone that its journal still sends.
+          const last = verdict === 'success' && job.parts.every((p) => p.state === 'delivered');
+          if (!last) {
+            job.state = 'ready';
+            await store.save(job);
+          }
           await ctx.journal?.afterAttempt(part, verdict, result);
           if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
-          if (verdict === 'success') await store.prune(job);
+          if (verdict === 'success' && !last) await store.prune(job);
         },
       });
       job.possibleDuplicates += outcome.ambiguousRetries;

@@ -332,8 +332,8 @@ async function handleUpload(
     requestId: ctx.id,
     log: ctx.log,
     signal: ctx.signal,
-    // DELIVERY=sync keeps nothing, so it cannot answer 202: Prefer is ignored there.
-    preferAsync: config.delivery.mode !== 'sync' && prefersAsync(req),
+    // DELIVERY=sync keeps nothing, so it never answers 202: Prefer is ignored there (delivery/direct.ts).
+    preferAsync: prefersAsync(req),
     metadata: metadata!,
     audio,
     remoteAudio,
