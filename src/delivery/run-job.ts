@@ -92,9 +92,11 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           const inPlace = fitted.prepared.plan.action === 'repair-header' && job.parts.some((p) => inputFiles.has(p.file));
           if (inPlace) {
             for (const part of job.parts) if (inputFiles.has(part.file)) await fsyncFile(path.join(dir, part.file));
+            // Journaled at once: its recorded SHA-256 no longer matches, and must not be checked after a crash.
             job.inputsSynced = undefined;
           }
           job.partsSynced = false;
+          if (inPlace) await store.save(job);
         }
         job.contentType = fitted.prepared.contentType;
         job.decision = fitted.prepared.plan.action;
