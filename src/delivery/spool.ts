@@ -174,7 +174,11 @@ export class Spool implements JobStore {
   private readonly claimed = new Set<string>();
   private readonly saving = new Map<string, Promise<void>>();
 
+  /** SPOOL_DIR: jobs/ and, beside it, short-lived temp files (waveforms.ts). */
+  readonly dir: string;
+
   private constructor(private readonly options: SpoolOptions) {
+    this.dir = options.dir;
     this.jobsDir = path.join(options.dir, 'jobs');
     this.folders = new JobFolders(this.jobsDir);
   }
@@ -372,6 +376,10 @@ export class Spool implements JobStore {
     const byState = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     const summary: ResumeSummary = { jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0, tornRemoved: 0 };
     const log = this.options.logger;
+    // Temp files a crash left beside jobs/ (a waveform being drawn from a delivered part).
+    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+      if (entry.isFile() && isTempName(entry.name)) await rm(path.join(this.dir, entry.name), { force: true });
+    }
     for (const entry of await readdir(this.jobsDir, { withFileTypes: true })) {
       const dir = path.join(this.jobsDir, entry.name);
       if (!entry.isDirectory() || !ID_RE.test(entry.name)) {

@@ -88,8 +88,8 @@ export class JobWaveforms {
   /**
    * Before a delivered part's audio is deleted: keeps a hard link to it (instant, no copy) and draws part 1's
    * pictures from that in the background, through the work queue (best effort, never fails or delays delivery).
-   * The link and the pictures being drawn are temp files in the spool's jobs/ folder: a crash leaves nothing
-   * the spool does not sweep when it opens.
+   * The link and the pictures being drawn are temp files in SPOOL_DIR (same file system, outside jobs/): a
+   * crash leaves nothing the spool does not sweep when it opens.
    */
   async keep(job: JobRecord, part: SpooledPart, _signal: AbortSignal | undefined): Promise<void> {
     const channels = job.report?.output.channels;
@@ -133,9 +133,9 @@ export class JobWaveforms {
     return tracked;
   }
 
-  /** A temp file's name in the spool's jobs/ folder (durable.ts isTempName: swept when the spool opens). */
+  /** A temp file's name in SPOOL_DIR, beside jobs/ (durable.ts isTempName: swept when the spool opens). */
   private tempName(jobId: string, what: string): string {
-    return path.join(this.spool.jobsDir, `.${jobId}-${what}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    return path.join(this.spool.dir, `.${jobId}-${what}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   }
 
   private async drawFrom(jobId: string, audio: string, channels: number, signal: AbortSignal | undefined): Promise<void> {
