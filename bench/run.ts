@@ -160,15 +160,20 @@ async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true });
   if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
   // Only the inputs of the cases that run are generated (BENCH_ONLY).
-  const input = (c: string, name: string, args: string[]): Promise<string> => (wants(c) ? generate(name, args) : Promise.resolve(''));
+  const input = (c: string, name: string, args: string[]): Promise<string> =>
+    wants(c) ? generate(name, args) : Promise.resolve('');
   const inputs: Array<Promise<string>> = [
     input('a', 'call-1h-stereo.opus', [
       '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
       '-filter_complex', '[0][1]amerge=inputs=2', '-c:a', 'libopus', '-b:a', '32k',
     ]),
     input('b', 'compliant-100mb.wav', ['-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=6553', '-c:a', 'pcm_s16le']),
-    input('c', 'call-5h.gsm', ['-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm']),
-    input('d', 'upload-1gb.wav', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le']),
+    input('c', 'call-5h.gsm', [
+      '-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm',
+    ]),
+    input('d', 'upload-1gb.wav', [
+      '-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le',
+    ]),
     input('e', 'call-1min.ogg', ['-f', 'lavfi', '-i', 'sine=f=300:r=16000:d=60', '-c:a', 'libvorbis']),
   ];
   const [opus1h, wav100mb, gsm5h, wav1gb, minute] = (await Promise.all(inputs)) as [string, string, string, string, string];
@@ -218,7 +223,8 @@ async function main(): Promise<void> {
         if (r.status !== 201) throw new Error(`(a) baseline: emulator answered ${r.status}: ${r.body}`);
       });
       b.push(baseline.ms);
-      process.stdout.write(`(a) run ${i + 1}: gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(baseline.ms / 1000).toFixed(2)} s\n`);
+      const pair = `gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(baseline.ms / 1000).toFixed(2)} s`;
+      process.stdout.write(`(a) run ${i + 1}: ${pair}\n`);
       await clearEmulator(emulator);
       await rm(out, { force: true });
     }
@@ -274,7 +280,8 @@ async function main(): Promise<void> {
       const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(callMetadata()), duration })));
       if (direct.value.status !== 201) throw new Error(`(b) direct: ${direct.value.status} ${direct.value.body}`);
       b.push(direct.ms);
-      process.stdout.write(`(b) run ${i + 1}: gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(direct.ms / 1000).toFixed(2)} s\n`);
+      const pair = `gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(direct.ms / 1000).toFixed(2)} s`;
+      process.stdout.write(`(b) run ${i + 1}: ${pair}\n`);
       await clearEmulator(emulator);
     }
     push({
@@ -434,7 +441,8 @@ async function concurrentCalls(
   return {
     case: `(f) ${sources.length} different 3-minute stereo Opus calls, 4 clients at once, delivered`,
     gateway: `${(median(g) / 1000).toFixed(2)} s (runs ${runs(g)})`,
-    baseline: `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl; runs ${runs(b)})`,
+    baseline:
+      `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl; runs ${runs(b)})`,
     ratio: (median(g) / median(b)).toFixed(2),
     target: '≤ 1.05',
     peakRss: `${gw.peakRssMb().toFixed(0)} MB`,

@@ -52,7 +52,8 @@ export class JobFolders {
       else await moveFile(from.path, path.join(dir, file));
       const { size } = await stat(path.join(dir, file));
       const sha256 = syncData ? undefined : from.sha256;
-      return { file, originalName: from.originalName, extension: from.extension, bytes: size, ...(sha256 ? { sha256 } : {}) };
+      const { originalName, extension } = from;
+      return { file, originalName, extension, bytes: size, ...(sha256 ? { sha256 } : {}) };
     };
     const attachment = await move('attachment', files.attachment);
     const remote = files.remoteAttachment;

@@ -10,7 +10,13 @@ import path from 'node:path';
 import type { Deliver } from '../pipeline/ingest.js';
 import { MemoryJobStore, memoryJob } from './memory-store.js';
 import { runJob } from './run-job.js';
-import { ingestResultOf, type AcceptRequest, type AcceptResult, type DeliverySettings, type UploadDelivery } from './service.js';
+import {
+  ingestResultOf,
+  type AcceptRequest,
+  type AcceptResult,
+  type DeliverySettings,
+  type UploadDelivery,
+} from './service.js';
 
 export class DirectDelivery implements UploadDelivery {
   constructor(

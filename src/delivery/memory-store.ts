@@ -36,12 +36,20 @@ export class MemoryJobStore implements JobStore {
 /** A job record for a recording whose files are already in `dir` (memory only: nothing is journaled). */
 export function memoryJob(
   dir: string,
-  init: Pick<JobRecord, 'mode' | 'requestId' | 'metadata' | 'stereoOptions' | 'callerAuthorization'> & { owner?: string | undefined },
+  init: Pick<JobRecord, 'mode' | 'requestId' | 'metadata' | 'stereoOptions' | 'callerAuthorization'> & {
+    owner?: string | undefined;
+  },
   files: { attachment: FileInDir; remoteAttachment?: FileInDir | undefined },
   id: string,
 ): JobRecord {
   const stamp = new Date().toISOString();
-  const input = (f: FileInDir) => ({ file: relativeTo(dir, f.path), originalName: f.originalName, extension: f.extension, bytes: 0 });
+  const input = (f: FileInDir) => ({
+    file: relativeTo(dir, f.path),
+    originalName: f.originalName,
+    extension: f.extension,
+    bytes: 0,
+  });
+  const remote = files.remoteAttachment;
   return {
     version: 1,
     id,
@@ -51,7 +59,7 @@ export function memoryJob(
     createdAt: stamp,
     updatedAt: stamp,
     expiresAt: stamp,
-    inputs: { attachment: input(files.attachment), ...(files.remoteAttachment ? { remoteAttachment: input(files.remoteAttachment) } : {}) },
+    inputs: { attachment: input(files.attachment), ...(remote ? { remoteAttachment: input(remote) } : {}) },
     dedupKey: undefined,
     audioSha256: undefined,
     contentType: undefined,

@@ -89,7 +89,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           for (const part of job.parts) await fsyncFile(path.join(dir, part.file));
         } else if (plan === 'deferred') {
           // A WAV header repaired in place changed the input itself: fsynced now, it cannot be rendered again.
-          const inPlace = fitted.prepared.plan.action === 'repair-header' && job.parts.some((p) => inputFiles.has(p.file));
+          const inPlace =
+            fitted.prepared.plan.action === 'repair-header' && job.parts.some((p) => inputFiles.has(p.file));
           if (inPlace) {
             for (const part of job.parts) if (inputFiles.has(part.file)) await fsyncFile(path.join(dir, part.file));
             // Journaled at once: its recorded SHA-256 no longer matches, and must not be checked after a crash.
@@ -210,7 +211,8 @@ export async function persistFiles(store: JobStore, job: JobRecord): Promise<voi
   if (job.inputsSynced !== false && job.partsSynced !== false) return;
   const dir = store.jobDir(job.id);
   // Once there are parts, they are what is kept: the inputs go (unless a part is an input, passed through).
-  const files = job.parts.length === 0 ? referencedFiles(job) : job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+  const undelivered = job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+  const files = job.parts.length === 0 ? referencedFiles(job) : undelivered;
   for (const file of files) {
     await fsyncFile(path.join(dir, file)).catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
@@ -227,9 +229,12 @@ function keepDelivered(parts: SpooledPart[], before: SpooledPart[]): void {
   for (const old of before) {
     const part = parts.find((p) => p.index === old.index);
     if (part && part.count === old.count) {
-      Object.assign(part, { state: old.state, attempts: old.attempts, upstream: old.upstream, deliveredAt: old.deliveredAt });
+      const { state, attempts, upstream, deliveredAt } = old;
+      Object.assign(part, { state, attempts, upstream, deliveredAt });
     } else if (old.state === 'delivered') {
-      throw new Error(`part ${old.index} of ${old.count} was delivered, but the recording now renders to ${parts.length} parts`);
+      throw new Error(
+        `part ${old.index} of ${old.count} was delivered, but the recording now renders to ${parts.length} parts`,
+      );
     }
   }
 }

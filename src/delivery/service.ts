@@ -304,5 +304,6 @@ export function ingestResultOf(job: JobRecord, run: RunResult): IngestResult {
       attempted: (spooled?.attempts ?? 0) > 0,
     };
   });
-  return { prepared: run.prepared, fitted, deliveries, complete: deliveries.every((d) => d.delivered), deliverMs: run.deliverMs ?? 0 };
+  const complete = deliveries.every((d) => d.delivered);
+  return { prepared: run.prepared, fitted, deliveries, complete, deliverMs: run.deliverMs ?? 0 };
 }

@@ -263,7 +263,9 @@ export class Spool implements JobStore {
     syncInputs = true,
   ): Promise<JobRecord> {
     const id = randomUUID();
-    const deferred = !syncInputs && files.attachment.sha256 !== undefined && (!files.remoteAttachment || files.remoteAttachment.sha256 !== undefined);
+    const remote = files.remoteAttachment;
+    const hashed = files.attachment.sha256 !== undefined && (!remote || remote.sha256 !== undefined);
+    const deferred = !syncInputs && hashed;
     const { attachment, remoteAttachment } = await this.folders.storeInputs(id, files, !deferred);
     const stamp = now.toISOString();
     const job: JobRecord = {
@@ -350,7 +352,8 @@ export class Spool implements JobStore {
   private async inputsIntact(job: JobRecord, dir: string): Promise<boolean> {
     if (job.inputsSynced !== false || job.state === 'delivered') return true;
     const needed = new Set(referencedFiles(job));
-    const inputs = [job.inputs.attachment, job.inputs.remoteAttachment].filter((i): i is SpooledInput => i !== undefined);
+    const { attachment, remoteAttachment } = job.inputs;
+    const inputs = remoteAttachment ? [attachment, remoteAttachment] : [attachment];
     for (const input of inputs) {
       if (!needed.has(input.file)) continue;
       const file = path.join(dir, input.file);
@@ -374,7 +377,9 @@ export class Spool implements JobStore {
 
   private async load(): Promise<ResumeSummary> {
     const byState = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-    const summary: ResumeSummary = { jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0, tornRemoved: 0 };
+    const summary: ResumeSummary = {
+      jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0, tornRemoved: 0,
+    };
     const log = this.options.logger;
     // Temp files a crash left beside jobs/ (a waveform being drawn from a delivered part).
     for (const entry of await readdir(this.dir, { withFileTypes: true })) {
@@ -403,7 +408,8 @@ export class Spool implements JobStore {
       if (!(await this.inputsIntact(job, dir))) {
         // Its inputs were never fsynced and a crash (power loss) tore them: the caller was not answered 201 or
         // 202 for it (those come after the fsync), so the recording is still the caller's to send.
-        log.warn({ jobId: job.id, state: job.state }, 'spooled upload torn by a crash before it was acknowledged: removed');
+        const what = 'spooled upload torn by a crash before it was acknowledged: removed';
+        log.warn({ jobId: job.id, state: job.state }, what);
         await rm(dir, { recursive: true, force: true });
         summary.tornRemoved += 1;
         continue;

@@ -138,10 +138,16 @@ export class JobWaveforms {
     return path.join(this.spool.dir, `.${jobId}-${what}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   }
 
-  private async drawFrom(jobId: string, audio: string, channels: number, signal: AbortSignal | undefined): Promise<void> {
+  private async drawFrom(
+    jobId: string,
+    audio: string,
+    channels: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const temps = Array.from({ length: channels }, (_, c) => this.tempName(jobId, `waveform-${c}`));
     try {
-      await drawWaveforms(this.bins, { path: audio, hint: undefined, channels }, temps, { timeoutMs: DRAW_TIMEOUT_MS, signal });
+      const options = { timeoutMs: DRAW_TIMEOUT_MS, signal };
+      await drawWaveforms(this.bins, { path: audio, hint: undefined, channels }, temps, options);
       for (let c = 0; c < channels; c++) await rename(temps[c]!, this.fileFor(jobId, c));
     } finally {
       await Promise.all(temps.map((t) => rm(t, { force: true })));

@@ -92,7 +92,10 @@ export async function answerUpload(
       if (outcome.outcome !== 'permanent') res.set('Location', jobLocation(job.id));
       const only = unansweredSingle(result);
       if (request.mode === 'drop-in' && only) res.status(only.status).set(only.headers).json(only.toBody());
-      else sendResult(res, request, result, timings, { jobId: job.id, jobState: outcome.outcome === 'permanent' ? 'removed' : job.state });
+      else {
+        const jobState = outcome.outcome === 'permanent' ? 'removed' : job.state;
+        sendResult(res, request, result, timings, { jobId: job.id, jobState });
+      }
       break;
     }
     case 'answered': {
@@ -130,7 +133,8 @@ function sendResult(
   const failed = failedPart(result);
   const status = failed ? (failed.upstream?.status ?? failed.error?.status ?? 502) : 201;
   const totalMs = performance.now() - timings.started;
-  res.status(status).json({ ...buildReport(request.requestId, result, { receivedMs: timings.receivedMs, totalMs }), ...job });
+  const report = buildReport(request.requestId, result, { receivedMs: timings.receivedMs, totalMs });
+  res.status(status).json({ ...report, ...job });
 }
 
 function sendAccepted(res: Response, job: JobRecord): void {
@@ -144,16 +148,23 @@ function sendAccepted(res: Response, job: JobRecord): void {
       message:
         job.state === 'received'
           ? 'Accepted: the recording is stored and will be converted and delivered to Imagicle in the background'
-          : `Accepted: Imagicle did not take the recording yet (${job.lastError?.message ?? 'not attempted'}); it is stored and will be delivered in the background`,
+          : `Accepted: Imagicle did not take the recording yet (${job.lastError?.message ?? 'not attempted'}); ` +
+            'it is stored and will be delivered in the background',
       nextAttemptAt: job.nextAttemptAt,
       lastError: job.lastError,
     });
 }
 
-function sendDuplicate(res: Response, mode: AcceptRequest['mode'], first: JobRecord, policy: 'replay' | 'conflict'): void {
+function sendDuplicate(
+  res: Response,
+  mode: AcceptRequest['mode'],
+  first: JobRecord,
+  policy: 'replay' | 'conflict',
+): void {
   res.set({ 'X-Duplicate-Of': first.id, Location: jobLocation(first.id) });
   if (policy === 'conflict') {
-    res.status(409).json({ reason: Reason.InvalidData, message: `This recording was already received (job ${first.id}, ${first.state})`, duplicateOf: first.id });
+    const message = `This recording was already received (job ${first.id}, ${first.state})`;
+    res.status(409).json({ reason: Reason.InvalidData, message, duplicateOf: first.id });
     return;
   }
   if (first.state !== 'delivered') {

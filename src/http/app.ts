@@ -326,7 +326,8 @@ async function handleUpload(
 
   if (!uploads) throw new Error('no delivery for uploads');
   // Spooled (DELIVERY=wait), queued (QUEUE_URL) or kept in memory (DELIVERY=sync), then delivered here or later.
-  const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo };
+  const { oversize, stereo } = config;
+  const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize, stereo };
   const request = {
     mode,
     requestId: ctx.id,
@@ -355,8 +356,12 @@ async function handleUpload(
   if (outcome.kind === 'done' || outcome.kind === 'answered') {
     const { result } = outcome;
     res.locals.decision = decisionOf(result.prepared);
-    if (outcome.kind === 'done') res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
-    else res.locals.outcome = result.complete ? 'delivered' : result.deliveries.some((d) => d.upstream) ? 'upstream-refused' : 'failed';
+    const answered = result.deliveries.some((d) => d.upstream);
+    if (outcome.kind === 'done') {
+      res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
+    } else {
+      res.locals.outcome = result.complete ? 'delivered' : answered ? 'upstream-refused' : 'failed';
+    }
     logSummary(ctx, mode, result.prepared, result, receivedMs, started);
   } else {
     const duplicateOf = outcome.kind === 'duplicate' ? outcome.first.id : undefined;

@@ -265,7 +265,12 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
       const before = counter.bytes;
       const hash = createHash('sha256');
       writes.push(
-        pipeline(stream, byteLimiter(limits.maxUploadBytes, counter), hashing(hash), createWriteStream(file, WRITE_OPTIONS)).then(
+        pipeline(
+          stream,
+          byteLimiter(limits.maxUploadBytes, counter),
+          hashing(hash),
+          createWriteStream(file, WRITE_OPTIONS),
+        ).then(
           () => {
             received.bytes = counter.bytes - before;
             received.sha256 = hash.digest('hex');

@@ -44,7 +44,12 @@ export interface PartJournal {
   isDelivered(index: number, count: number): boolean;
   /** Written (durably) before an attempt starts: a crash after this is the documented window. */
   beforeAttempt(part: PartIndex, metadata: Record<string, unknown>): void;
-  afterAttempt(part: PartIndex, verdict: Verdict, result: { response?: UpstreamResponse | undefined; error?: GatewayError | undefined }): void;
+  afterAttempt(part: PartIndex, verdict: Verdict, result: AttemptResult): void;
+}
+
+export interface AttemptResult {
+  response?: UpstreamResponse | undefined;
+  error?: GatewayError | undefined;
 }
 
 /** Which part of how many. */
@@ -134,11 +139,14 @@ export async function deliverRecording(
   if (!prepared || !fitted) throw new Error('a file door run renders its recording');
   const answers = new Map<number, unknown>();
   for (const [index, result] of run.live) {
-    if (job.parts.find((p) => p.index === index)?.state === 'delivered') answers.set(index, result.response?.json ?? result.response?.body);
+    if (job.parts.find((p) => p.index === index)?.state !== 'delivered') continue;
+    answers.set(index, result.response?.json ?? result.response?.body);
   }
   if (run.outcome.kind === 'delivered') return { prepared, fitted, answers, outcome: { kind: 'delivered' } };
   const failed = job.parts.find((p) => p.state !== 'delivered');
   const last = failed ? run.live.get(failed.index) : undefined;
-  const failure = { part: failed?.index ?? 0, status: last?.response?.status, message: answerMessage(last?.response, last?.error) };
-  return { prepared, fitted, answers, outcome: { kind: run.outcome.kind === 'permanent' ? 'permanent' : 'retry-later', ...failure } };
+  const message = answerMessage(last?.response, last?.error);
+  const failure = { part: failed?.index ?? 0, status: last?.response?.status, message };
+  const kind = run.outcome.kind === 'permanent' ? 'permanent' : 'retry-later';
+  return { prepared, fitted, answers, outcome: { kind, ...failure } };
 }

@@ -31,7 +31,8 @@ let opus: string;
 beforeEach(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'fsync-plan-'));
   opus = path.join(root, 'call.opus');
-  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=300:r=48000:d=3', '-ac', '2', '-c:a', 'libopus', '-y', opus]);
+  const source = ['-f', 'lavfi', '-i', 'sine=f=300:r=48000:d=3', '-ac', '2'];
+  await run('ffmpeg', ['-v', 'error', ...source, '-c:a', 'libopus', '-y', opus]);
 });
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
@@ -71,8 +72,10 @@ async function unsyncedJob(spool: Spool): Promise<JobRecord> {
 }
 
 async function durationOf(file: string): Promise<number> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=duration_ts,sample_rate,channels', '-of', 'json', file]);
-  const s = (JSON.parse(stdout) as { streams: Array<{ duration_ts: number; sample_rate: string; channels: number }> }).streams[0]!;
+  const entries = 'stream=duration_ts,sample_rate,channels';
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', entries, '-of', 'json', file]);
+  type Stream = { duration_ts: number; sample_rate: string; channels: number };
+  const s = (JSON.parse(stdout) as { streams: Stream[] }).streams[0]!;
   expect(s.channels).toBe(2);
   return s.duration_ts / Number(s.sample_rate);
 }
