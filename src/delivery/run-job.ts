@@ -155,16 +155,11 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             part.state = 'pending';
             job.lastError = jobError(part.index, verdict, result);
           }
-          // The last part's success is journaled with the job's end, below (one journal write, not two); its file
-          // is pruned only after that write, so a crash never finds a part gone that its journal still sends.
-          const last = verdict === 'success' && job.parts.every((p) => p.state === 'delivered');
-          if (!last) {
-            job.state = 'ready';
-            await store.save(job);
-          }
+          job.state = 'ready';
+          await store.save(job);
           await ctx.journal?.afterAttempt(part, verdict, result);
           if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
-          if (verdict === 'success' && !last) await store.prune(job);
+          if (verdict === 'success') await store.prune(job);
         },
       });
       job.possibleDuplicates += outcome.ambiguousRetries;
