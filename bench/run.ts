@@ -11,7 +11,10 @@
  *   (g) distributed: 48 different 3-minute calls, 1 api + 2 workers vs 1 worker (private redis-server)
  *   (h) import of 200 different 3-minute calls vs  bare ffmpeg on the same files, 2 at a time (bench/import.ts)
  *
- * BENCH_ONLY=g or BENCH_ONLY=h runs that case alone and prints it (docs/benchmarks.md is left as it is).
+ *   (f) 24 different 3-minute stereo Opus calls, 4 clients at once  vs  bare ffmpeg 2 at a time, then curl
+ *
+ * BENCH_ONLY=a,b,f (any letters, comma-separated) runs those cases alone and prints them (docs/benchmarks.md is left as
+ * it is); BENCH_ONLY=g or BENCH_ONLY=h runs that case alone.
  *
  * Inputs are generated with ffmpeg (lavfi) into bench/work/ and reused.
  */
@@ -29,8 +32,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = path.join(ROOT, 'bench', 'work');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
-/** BENCH_ONLY=g: only the distributed row (h: only the import row), printed (docs/benchmarks.md is left as it is). */
+/** BENCH_ONLY=a,b,f: only those rows, printed (docs/benchmarks.md is left as it is). */
 const ONLY = process.env.BENCH_ONLY;
+const ONLY_CASES = new Set((ONLY ?? '').split(',').map((c) => c.trim()).filter((c) => c !== ''));
+const wants = (c: string): boolean => ONLY === undefined || ONLY_CASES.has(c);
 const METADATA = JSON.stringify({
   startDateTime: '2026-11-29T10:15:00.0000000Z',
   direction: 1,
@@ -154,16 +159,22 @@ interface Row {
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true });
   if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
-  // BENCH_ONLY=g (distributed) and BENCH_ONLY=h (import) need none of these inputs.
-  const inputs: Array<Promise<string>> = ONLY === 'g' || ONLY === 'h' ? ['', '', '', '', ''].map((n) => Promise.resolve(n)) : [
-    generate('call-1h-stereo.opus', [
+  // Only the inputs of the cases that run are generated (BENCH_ONLY).
+  const input = (c: string, name: string, args: string[]): Promise<string> =>
+    wants(c) ? generate(name, args) : Promise.resolve('');
+  const inputs: Array<Promise<string>> = [
+    input('a', 'call-1h-stereo.opus', [
       '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
       '-filter_complex', '[0][1]amerge=inputs=2', '-c:a', 'libopus', '-b:a', '32k',
     ]),
-    generate('compliant-100mb.wav', ['-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=6553', '-c:a', 'pcm_s16le']),
-    generate('call-5h.gsm', ['-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm']),
-    generate('upload-1gb.wav', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le']),
-    generate('call-1min.ogg', ['-f', 'lavfi', '-i', 'sine=f=300:r=16000:d=60', '-c:a', 'libvorbis']),
+    input('b', 'compliant-100mb.wav', ['-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=6553', '-c:a', 'pcm_s16le']),
+    input('c', 'call-5h.gsm', [
+      '-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm',
+    ]),
+    input('d', 'upload-1gb.wav', [
+      '-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le',
+    ]),
+    input('e', 'call-1min.ogg', ['-f', 'lavfi', '-i', 'sine=f=300:r=16000:d=60', '-c:a', 'libvorbis']),
   ];
   const [opus1h, wav100mb, gsm5h, wav1gb, minute] = (await Promise.all(inputs)) as [string, string, string, string, string];
 
@@ -177,8 +188,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(row)}\n`);
   };
   const ffmpegOnly: number[] = [];
+  // 3-minute stereo calls, each different: 4 for (g), 24 for (f).
   const callSources = await Promise.all(
-    [0, 1, 2, 3].map((k) =>
+    Array.from({ length: wants('f') ? 24 : wants('g') ? 4 : 0 }, (_, k) =>
       generate(`call-3min-${k}.opus`, [
         '-f', 'lavfi', '-i', `anoisesrc=r=48000:a=0.05:d=180:seed=${k + 11}`, '-f', 'lavfi', '-i', `sine=f=${200 + 50 * k}:r=48000:d=180`,
         '-filter_complex', '[0][1]amix=inputs=2', '-c:a', 'libopus', '-b:a', '24k',
@@ -193,7 +205,7 @@ async function main(): Promise<void> {
   }
 
   // (a) 1 h stereo Opus.
-  {
+  if (wants('a')) {
     const gw = await startGateway();
     const g: number[] = [];
     const b: number[] = [];
@@ -211,6 +223,8 @@ async function main(): Promise<void> {
         if (r.status !== 201) throw new Error(`(a) baseline: emulator answered ${r.status}: ${r.body}`);
       });
       b.push(baseline.ms);
+      const pair = `gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(baseline.ms / 1000).toFixed(2)} s`;
+      process.stdout.write(`(a) run ${i + 1}: ${pair}\n`);
       await clearEmulator(emulator);
       await rm(out, { force: true });
     }
@@ -219,7 +233,7 @@ async function main(): Promise<void> {
       gateway: `${(median(g) / 1000).toFixed(2)} s`,
       baseline: `${(median(b) / 1000).toFixed(2)} s (ffmpeg + curl); ffmpeg alone ${(median(ffmpegOnly) / 1000).toFixed(2)} s`,
       ratio: (median(g) / median(b)).toFixed(2),
-      target: '≤ 1.10',
+      target: '≤ 1.05',
       peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
     });
     push({
@@ -253,7 +267,7 @@ async function main(): Promise<void> {
   }
 
   // (b) 100 MB compliant WAV passed through.
-  {
+  if (wants('b')) {
     const gw = await startGateway();
     const g: number[] = [];
     const b: number[] = [];
@@ -266,6 +280,8 @@ async function main(): Promise<void> {
       const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(callMetadata()), duration })));
       if (direct.value.status !== 201) throw new Error(`(b) direct: ${direct.value.status} ${direct.value.body}`);
       b.push(direct.ms);
+      const pair = `gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(direct.ms / 1000).toFixed(2)} s`;
+      process.stdout.write(`(b) run ${i + 1}: ${pair}\n`);
       await clearEmulator(emulator);
     }
     push({
@@ -273,14 +289,14 @@ async function main(): Promise<void> {
       gateway: `${(median(g) / 1000).toFixed(2)} s`,
       baseline: `${(median(b) / 1000).toFixed(2)} s (curl straight to the emulator)`,
       ratio: (median(g) / median(b)).toFixed(2),
-      target: '≤ 2.5',
+      target: '≤ 2.2',
       peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
     });
     await gw.stop();
   }
 
   // (c) 5 h GSM, split.
-  {
+  if (wants('c')) {
     const gw = await startGateway();
     const r = await timed(() => curlUpload(recordingsUrl(gw.url), gsm5h));
     if (r.value.status !== 201) throw new Error(`(c) gateway answered ${r.value.status}: ${r.value.body}`);
@@ -298,7 +314,7 @@ async function main(): Promise<void> {
   }
 
   // (d) 1 GB compliant upload: received, passed through, split into parts and delivered.
-  {
+  if (wants('d')) {
     const gw = await startGateway();
     const r = await timed(() => curlUpload(recordingsUrl(gw.url), wav1gb));
     if (r.value.status !== 201) throw new Error(`(d) gateway answered ${r.value.status}: ${r.value.body}`);
@@ -316,7 +332,7 @@ async function main(): Promise<void> {
   }
 
   // (e) 8 concurrent 1-minute uploads vs 8 bare ffmpeg transcodes, 2 at a time.
-  {
+  if (wants('e')) {
     const gw = await startGateway();
     const g: number[] = [];
     const b: number[] = [];
@@ -348,10 +364,12 @@ async function main(): Promise<void> {
     await clearEmulator(emulator);
     await gw.stop();
   }
+  // (f) 24 different 3-minute stereo Opus calls, 4 clients at once, in the default durable mode.
+  if (wants('f')) push(await concurrentCalls(emulator, startGateway, callSources));
   // (g) Distributed mode: 48 different 3-minute calls through one api process, 1 worker vs 2 (concurrency 1 each).
-  if (ONLY === undefined || ONLY === 'g') push(await distributedScaling(emulator, callSources));
+  if (wants('g')) push(await distributedScaling(emulator, callSources));
   // (h) import of N different 3-minute calls vs bare ffmpeg, 2 at a time.
-  if (ONLY === undefined || ONLY === 'h') {
+  if (wants('h')) {
     push(await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }));
   }
   await emulator.stop();
@@ -376,7 +394,63 @@ ${table}
 }
 
 /**
- * (f): one ROLE=api process and 1 or 2 ROLE=worker processes (SPOOL_CONCURRENCY=1) on a private redis-server;
+ * (f): 24 different 3-minute stereo Opus calls, 4 clients each sending its share one after the other, through one
+ * gateway in the default durable mode (DELIVERY=wait), against bare ffmpeg 2 at a time (the machine's
+ * CONCURRENCY), each output then sent with curl to the emulator.
+ */
+async function concurrentCalls(
+  emulator: Proc,
+  startGateway: (env?: Record<string, string>) => Promise<Proc>,
+  sources: string[],
+): Promise<Row> {
+  const gw = await startGateway();
+  const url = (base: string): string => `${base}/fw/Apps/Recorder/WebAPI/Recordings`;
+  const lanes = async (count: number, work: (file: string, lane: number) => Promise<void>): Promise<void> => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: count }, async (_, lane) => {
+        while (next < sources.length) await work(sources[next++]!, lane);
+      }),
+    );
+  };
+  const g: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const viaGateway = await timed(() =>
+      lanes(4, async (file) => {
+        const r = await curlUpload(url(gw.url), file);
+        if (r.status !== 201) throw new Error(`(f) gateway answered ${r.status}: ${r.body}`);
+      }),
+    );
+    g.push(viaGateway.ms);
+    await clearEmulator(emulator);
+    const baseline = await timed(() =>
+      lanes(2, async (file, lane) => {
+        const out = path.join(WORK, `f-${lane}.wav`);
+        await run('ffmpeg', ['-v', 'error', '-i', file, '-ac', '2', '-ar', '8000', '-c:a', 'pcm_s16le', '-y', out]);
+        const meta = JSON.stringify({ ...JSON.parse(callMetadata()), duration: await wavIsoDuration(out) });
+        const r = await curlUpload(url(emulator.url), out, meta);
+        if (r.status !== 201) throw new Error(`(f) baseline: emulator answered ${r.status}: ${r.body}`);
+      }),
+    );
+    b.push(baseline.ms);
+    await clearEmulator(emulator);
+  }
+  await gw.stop();
+  const runs = (values: number[]): string => values.map((v) => (v / 1000).toFixed(2)).join(', ');
+  return {
+    case: `(f) ${sources.length} different 3-minute stereo Opus calls, 4 clients at once, delivered`,
+    gateway: `${(median(g) / 1000).toFixed(2)} s (runs ${runs(g)})`,
+    baseline:
+      `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl; runs ${runs(b)})`,
+    ratio: (median(g) / median(b)).toFixed(2),
+    target: '≤ 1.05',
+    peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
+  };
+}
+
+/**
+ * (g): one ROLE=api process and 1 or 2 ROLE=worker processes (SPOOL_CONCURRENCY=1) on a private redis-server;
  * 48 uploads with Prefer: respond-async, timed from the first upload to the 48th recording in the emulator.
  */
 async function distributedScaling(emulator: Proc, sources: string[]): Promise<Row> {

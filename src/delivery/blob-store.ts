@@ -6,7 +6,7 @@
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, moveFileDurable } from './durable.js';
+import { fsyncDir, moveFile, moveFileDurable } from './durable.js';
 import type { JobRecord, SpooledInput } from './spool.js';
 
 export const JOURNAL = 'job.json';
@@ -17,6 +17,8 @@ export interface IncomingFile {
   path: string;
   originalName: string | undefined;
   extension: string;
+  /** Its SHA-256 (hashed while it streamed in): recorded when the file is not fsynced, checked after a crash. */
+  sha256?: string | undefined;
 }
 
 export interface IncomingFiles {
@@ -31,19 +33,27 @@ export class JobFolders {
     return path.join(this.root, id);
   }
 
-  /** Creates the job's folder and moves the uploaded files into it, everything fsynced. */
+  /**
+   * Creates the job's folder and moves the uploaded files into it, the folders fsynced. The files' data is
+   * fsynced too unless `syncData` is false: then their SHA-256 is recorded instead, and whoever answers 202
+   * for the job fsyncs them first (run-job.ts persistFiles; docs/delivery.md, "What is fsynced, and when").
+   */
   async storeInputs(
     id: string,
     files: IncomingFiles,
+    syncData = true,
   ): Promise<{ attachment: SpooledInput; remoteAttachment?: SpooledInput | undefined }> {
     const dir = this.dirFor(id);
     await mkdir(dir, { mode: 0o700 });
     await fsyncDir(this.root);
     const move = async (name: 'attachment' | 'remoteAttachment', from: IncomingFile): Promise<SpooledInput> => {
       const file = `input-${name}${from.extension ? `.${from.extension}` : ''}`;
-      await moveFileDurable(from.path, path.join(dir, file));
+      if (syncData) await moveFileDurable(from.path, path.join(dir, file));
+      else await moveFile(from.path, path.join(dir, file));
       const { size } = await stat(path.join(dir, file));
-      return { file, originalName: from.originalName, extension: from.extension, bytes: size };
+      const sha256 = syncData ? undefined : from.sha256;
+      const { originalName, extension } = from;
+      return { file, originalName, extension, bytes: size, ...(sha256 ? { sha256 } : {}) };
     };
     const attachment = await move('attachment', files.attachment);
     const remote = files.remoteAttachment;
@@ -72,14 +82,17 @@ export class JobFolders {
   }
 }
 
-/** Files a job still needs, relative to its folder: its inputs until it is ready, then its undelivered parts. */
+/**
+ * Files a job still needs, relative to its folder: its inputs until it is ready (and while its parts are not
+ * fsynced: they are rendered again from the inputs after a crash), then its undelivered parts.
+ */
 export function referencedFiles(job: JobRecord): string[] {
   if (job.state === 'delivered') return [];
-  if (job.parts.length === 0) {
-    const { attachment, remoteAttachment } = job.inputs;
-    return remoteAttachment ? [attachment.file, remoteAttachment.file] : [attachment.file];
-  }
-  return job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+  const { attachment, remoteAttachment } = job.inputs;
+  const inputs = remoteAttachment ? [attachment.file, remoteAttachment.file] : [attachment.file];
+  if (job.parts.length === 0) return inputs;
+  const parts = job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+  return job.partsSynced === false ? [...new Set([...inputs, ...parts])] : parts;
 }
 
 async function removeUnlisted(root: string, dir: string, keep: Set<string>): Promise<number> {

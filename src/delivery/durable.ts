@@ -52,8 +52,8 @@ export async function writeFileDurable(file: string, data: string): Promise<void
   await fsyncDir(dir);
 }
 
-/** Moves a file, across file systems too (copy + fsync + unlink), and fsyncs it at its new place. */
-export async function moveFileDurable(from: string, to: string): Promise<void> {
+/** Moves a file, across file systems too (copy + unlink); its data is not fsynced (see moveFileDurable). */
+export async function moveFile(from: string, to: string): Promise<void> {
   try {
     await rename(from, to);
   } catch (error) {
@@ -61,6 +61,11 @@ export async function moveFileDurable(from: string, to: string): Promise<void> {
     await copyFile(from, to);
     await unlink(from);
   }
+}
+
+/** Moves a file, across file systems too (copy + fsync + unlink), and fsyncs it at its new place. */
+export async function moveFileDurable(from: string, to: string): Promise<void> {
+  await moveFile(from, to);
   await fsyncFile(to);
 }
 

@@ -1,12 +1,21 @@
 /**
  * The seam between the delivery procedure (run-job.ts) and where jobs live.
  * The file spool (spool.ts) implements it for one process; the BullMQ queue
- * (distributed/queue-store.ts) implements it for many. runJob() does not know
- * which one runs.
+ * (distributed/queue-store.ts) implements it for many; an in-memory store
+ * (memory-store.ts) for one request that keeps nothing (DELIVERY=sync, the
+ * file doors). runJob() does not know which one runs.
  */
 import type { JobRecord } from './spool.js';
 
 export interface JobStore {
+  /**
+   * When rendered parts are fsynced (docs/delivery.md, "What is fsynced, and when"):
+   * - `eager` (absent): as soon as they are rendered, before the record says `ready`;
+   * - `deferred`: only when the job outlives the run undelivered (run-job.ts persistFiles, before any 202);
+   *   a run that finds parts never fsynced (a crash came first) renders them again from the inputs;
+   * - `none`: never: the store keeps nothing across a crash (the request's own folder).
+   */
+  readonly fsyncPlan?: 'eager' | 'deferred' | 'none';
   /** The folder holding the job's files: inputs until it is ready, then its undelivered parts. */
   jobDir(id: string): string;
   /** Persists the job's current record durably (a part's state before and after each attempt). */

@@ -71,15 +71,3 @@ export async function deliverWithRetry(deliver: Deliver, upload: UploadInput, po
     await sleep(delay, undefined, upload.signal ? { signal: upload.signal } : {});
   }
 }
-
-/**
- * A Deliver that retries (DELIVERY=sync, and the seam for anything that
- * wants plain request/response): the last answer, or the last error thrown.
- */
-export function createRetryingDeliver(deliver: Deliver, policy: RetryPolicy, hooks: RetryHooks = {}): Deliver {
-  return async (upload) => {
-    const outcome = await deliverWithRetry(deliver, upload, policy, hooks);
-    if (outcome.response) return outcome.response;
-    throw outcome.error ?? new Error('delivery ended without an answer or an error');
-  };
-}

@@ -1,9 +1,17 @@
 /**
  * The one delivery procedure, whatever holds the job (a JobStore: the file
- * spool, or a BullMQ job in the distributed mode): received → (prepare, fit)
- * → ready → each part in order, each attempt journaled before it starts
- * (part "delivering", after the store confirmed its lease) and after it ends.
- * A split recording resumes at the first undelivered part.
+ * spool, a BullMQ job in the distributed mode, or memory for DELIVERY=sync
+ * and the file doors): received → (prepare, fit) → ready → each part in
+ * order, each attempt journaled before it starts (part "delivering", after
+ * the store confirmed its lease) and after it ends. A split recording
+ * resumes at the first undelivered part.
+ *
+ * The fsync plan is the store's (JobStore.fsyncPlan; docs/delivery.md,
+ * "What is fsynced, and when"). The spool's, `deferred`: rendered parts are
+ * not fsynced while the caller waits; they are fsynced only when the job
+ * outlives the run undelivered (persistFiles), before anyone is told 202. A
+ * run that finds parts never fsynced (a crash came first) renders them again
+ * from the inputs, which are kept until then.
  */
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
@@ -11,21 +19,35 @@ import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { metadataForPart, prepareForDelivery, type Deliver } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
 import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
+import { referencedFiles } from './blob-store.js';
 import { fsyncFile } from './durable.js';
 import { LeaseLostError, type JobStore } from './job-store.js';
 import type { Verdict } from './retry.js';
 import { deliverWithRetry } from './retrying-deliver.js';
 import { attemptRecord, jobReportOf, pushAttempt } from './job-report.js';
 import type { LiveResult, RunContext, RunResult } from './service.js';
-import type { JobError, JobRecord, StoredAnswer } from './spool.js';
+import type { JobError, JobRecord, SpooledPart, StoredAnswer } from './spool.js';
+
+/** Another record of the attempts kept beside the store's (the file doors' SQLite state, import/state.ts). */
+export interface AttemptJournal {
+  /** A part that journal holds as delivered by an earlier run: skipped. */
+  isDelivered(part: SpooledPart): boolean;
+  /** Before an attempt starts (after the store's own record). */
+  beforeAttempt(part: SpooledPart): void | Promise<void>;
+  afterAttempt(part: SpooledPart, verdict: Verdict, result: LiveResult): void | Promise<void>;
+}
 
 export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, ctx: RunContext): Promise<RunResult> {
   const dir = store.jobDir(job.id);
+  const plan = store.fsyncPlan ?? 'eager';
   const live = new Map<number, LiveResult>();
   let prepared: PreparedAudio | undefined;
   let fitted: FittedAudio | undefined;
   try {
-    if (job.parts.length === 0) {
+    // Parts rendered by a run that ended without fsyncing them: a crash may have torn them (see the header).
+    const rerender = plan === 'deferred' && job.parts.length > 0 && job.partsSynced === false;
+    if (job.parts.length === 0 || rerender) {
+      const before = job.parts;
       job.lastError = undefined;
       // Leftovers of an interrupted transcode go first.
       await store.prune(job);
@@ -51,7 +73,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             ? { ...ctx.prepare, bounds: { maxExpansion: Infinity, ...ctx.prepare.bounds, budget: reservations } }
             : ctx.prepare,
         ));
-        for (const part of fitted.parts) await fsyncFile(part.path);
+        const inputFiles = new Set([job.inputs.attachment.file, job.inputs.remoteAttachment?.file]);
         job.parts = fitted.parts.map((part) => {
           const file = path.relative(dir, part.path);
           if (file.startsWith('..') || path.isAbsolute(file)) {
@@ -62,13 +84,30 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           const fresh = { state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined } as const;
           return { ...rest, file, metadata, ...fresh };
         });
+        if (rerender) keepDelivered(job.parts, before);
+        if (plan === 'eager') {
+          for (const part of job.parts) await fsyncFile(path.join(dir, part.file));
+        } else if (plan === 'deferred') {
+          // A WAV header repaired in place changed the input itself: fsynced now, it cannot be rendered again.
+          const inPlace =
+            fitted.prepared.plan.action === 'repair-header' && job.parts.some((p) => inputFiles.has(p.file));
+          if (inPlace) {
+            for (const part of job.parts) if (inputFiles.has(part.file)) await fsyncFile(path.join(dir, part.file));
+            // Journaled at once: its recorded SHA-256 no longer matches, and must not be checked after a crash.
+            job.inputsSynced = undefined;
+          }
+          job.partsSynced = false;
+          if (inPlace) await store.save(job);
+        }
         job.contentType = fitted.prepared.contentType;
         job.decision = fitted.prepared.plan.action;
         job.report = jobReportOf(fitted.prepared);
         job.prepareFailures = undefined;
         job.state = 'ready';
         ctx.onRendered?.(fitted);
-        await store.save(job);
+        // Deferred fsync: parts not yet fsynced are rendered again after a crash anyway, so "ready" need not be
+        // journaled here; the first attempt's record (or the run's end) is the next write.
+        if (plan !== 'deferred') await store.save(job);
         await store.prune(job);
       } finally {
         reservations?.releaseAll();
@@ -76,7 +115,11 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     }
 
     const deliverStarted = performance.now();
+    const ended = (outcome: RunResult['outcome']): RunResult => ({
+      outcome, prepared, fitted, live, deliverMs: performance.now() - deliverStarted,
+    });
     for (const part of job.parts) {
+      if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) part.state = 'delivered';
       if (part.state === 'delivered') continue;
       let attemptStarted = Date.now();
       const upload: UploadInput = {
@@ -99,6 +142,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           job.attempts += 1;
           job.state = 'delivering';
           await store.save(job);
+          await ctx.journal?.beforeAttempt(part);
         },
         afterAttempt: async (_attempt, verdict, result) => {
           live.set(part.index, result);
@@ -113,6 +157,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           }
           job.state = 'ready';
           await store.save(job);
+          await ctx.journal?.afterAttempt(part, verdict, result);
           if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
           if (verdict === 'success') await store.prune(job);
         },
@@ -120,11 +165,13 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       job.possibleDuplicates += outcome.ambiguousRetries;
       if (outcome.verdict === 'success') continue;
       ctx.log.info({ jobId: job.id, part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
-      if (outcome.verdict === 'permanent') return { outcome: { kind: 'permanent' }, prepared, fitted, live };
-      if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return { outcome: { kind: 'held' }, prepared, fitted, live };
+      // The job outlives this run undelivered (kept for later, or failed and kept): its files become durable first.
+      if (plan === 'deferred') await persistFiles(store, job);
+      if (outcome.verdict === 'permanent') return ended({ kind: 'permanent' });
+      if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return ended({ kind: 'held' });
       // The next attempt, whoever makes it, may duplicate what this one did.
       if (outcome.verdict === 'ambiguous') job.possibleDuplicates += 1;
-      return { outcome: { kind: 'retry-later', retryAfter: outcome.retryAfter }, prepared, fitted, live };
+      return ended({ kind: 'retry-later', retryAfter: outcome.retryAfter });
     }
     ctx.prepare.metrics?.delivered((performance.now() - deliverStarted) / 1000);
     job.state = 'delivered';
@@ -134,7 +181,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     job.callerAuthorization = undefined;
     await store.save(job);
     await store.prune(job);
-    return { outcome: { kind: 'delivered' }, prepared, fitted, live };
+    return ended({ kind: 'delivered' });
   } catch (error) {
     // An attempt cut short (abort, shutdown): if its whole body went out, Imagicle may have it.
     for (const part of job.parts) {
@@ -146,6 +193,44 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     // Without the lease the record is no longer ours to write. (The spool ignores a save of a removed job.)
     if (!(error instanceof LeaseLostError)) await store.save(job).catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * Makes every file the job still needs durable (fsync), records it, then drops the inputs the fsynced parts
+ * replace. Called before the job may be answered 202 or left for later: after a run that did not deliver it,
+ * and for an unfinished job a duplicate upload is answered with. Files removed meanwhile (a part delivered by
+ * the run still going) are skipped.
+ */
+export async function persistFiles(store: JobStore, job: JobRecord): Promise<void> {
+  if (job.inputsSynced !== false && job.partsSynced !== false) return;
+  const dir = store.jobDir(job.id);
+  // Once there are parts, they are what is kept: the inputs go (unless a part is an input, passed through).
+  const undelivered = job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
+  const files = job.parts.length === 0 ? referencedFiles(job) : undelivered;
+  for (const file of files) {
+    await fsyncFile(path.join(dir, file)).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
+  }
+  job.inputsSynced = undefined;
+  if (job.parts.length > 0) job.partsSynced = undefined;
+  await store.save(job);
+  await store.prune(job);
+}
+
+/** A re-rendered recording keeps what its earlier parts' attempts did (a delivered part is not sent again). */
+function keepDelivered(parts: SpooledPart[], before: SpooledPart[]): void {
+  for (const old of before) {
+    const part = parts.find((p) => p.index === old.index);
+    if (part && part.count === old.count) {
+      const { state, attempts, upstream, deliveredAt } = old;
+      Object.assign(part, { state, attempts, upstream, deliveredAt });
+    } else if (old.state === 'delivered') {
+      throw new Error(
+        `part ${old.index} of ${old.count} was delivered, but the recording now renders to ${parts.length} parts`,
+      );
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Spooled delivery (DELIVERY=wait): the use case around the spool.
  *
- * accept(): dedup check → spool the raw upload (state received, durable) →
+ * accept(): dedup check → spool the raw upload (state received; its bytes
+ * fsynced before any 202, see docs/delivery.md) →
  * either 202 at once (Prefer: respond-async) or prepare + deliver in the
  * request with the in-request retry policy. What Imagicle did not take
  * stays in the spool for the worker (worker.ts).
@@ -22,7 +23,7 @@ import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy } from './retry.js';
-import { runJob } from './run-job.js';
+import { persistFiles, runJob, type AttemptJournal } from './run-job.js';
 import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 import type { JobError, JobMode, JobRecord, SpooledPart, Spool, StoredAnswer } from './spool.js';
 import type { JobWaveforms } from './waveforms.js';
@@ -67,7 +68,17 @@ export type AcceptResult =
   /** Spooled, not (yet) delivered: 202. */
   | { kind: 'accepted'; job: JobRecord; async: boolean }
   /** Handled in the request: delivered, refused for good (permanent) or held (ambiguous, not retried). */
-  | { kind: 'done'; job: JobRecord; outcome: 'delivered' | 'permanent' | 'held'; result: IngestResult };
+  | { kind: 'done'; job: JobRecord; outcome: 'delivered' | 'permanent' | 'held'; result: IngestResult }
+  /** Delivered or not in the request, nothing kept (DELIVERY=sync): the last attempt's answer is the answer. */
+  | { kind: 'answered'; job: JobRecord; outcome: RunOutcome['kind']; result: IngestResult };
+
+/** What answering an upload needs from delivery: the spool's service, the distributed intake, or DirectDelivery. */
+export interface UploadDelivery {
+  accept(r: AcceptRequest): Promise<AcceptResult>;
+  readonly settings: DeliverySettings;
+  /** Refuses an upload before it is read when there is no room to keep it. */
+  checkCapacity(declaredBytes: number | undefined): void;
+}
 
 export type RunOutcome =
   | { kind: 'delivered' }
@@ -86,6 +97,8 @@ export interface RunContext {
   afterDelivered?: ((job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => Promise<void>) | undefined;
   /** Reserves the disk the preparation writes (the spool's ledger, pipeline/disk.ts); none: nothing reserved. */
   reservations?: (() => DiskScope) | undefined;
+  /** Another record of the attempts (the file doors' state); none: the store's record only. */
+  journal?: AttemptJournal | undefined;
 }
 
 export interface LiveResult {
@@ -98,6 +111,8 @@ export interface RunResult {
   prepared: PreparedAudio | undefined;
   fitted: FittedAudio | undefined;
   live: Map<number, LiveResult>;
+  /** Time spent delivering in this run. */
+  deliverMs?: number | undefined;
 }
 
 /** Emitted when a job may have become due: the background worker listens (worker.ts). */
@@ -148,7 +163,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
     const key = settings.dedupWindowMs > 0 ? dedupKey(r.owner, r.metadata.pbxCallId, hashes) : undefined;
     const earlier = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
-    if (earlier) return { kind: 'duplicate', first: earlier };
+    if (earlier) return this.duplicateOf(earlier);
 
     const bytes = (await stat(r.audio.path)).size + (r.remoteAudio ? (await stat(r.remoteAudio.path)).size : 0);
     if (this.committedBytes() + bytes > settings.maxBytes) throw spoolFull(this.committedBytes(), settings.maxBytes);
@@ -169,14 +184,20 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
         contentType: undefined,
         decision: undefined,
       },
-      { attachment: r.audio, remoteAttachment: r.remoteAudio },
+      {
+        attachment: { ...r.audio, sha256: hashes[0] },
+        remoteAttachment: r.remoteAudio ? { ...r.remoteAudio, sha256: hashes[1] } : undefined,
+      },
+      new Date(now),
+      // Prefer: respond-async is answered 202 at once: fsynced now. Otherwise only if the job outlives the request.
+      r.preferAsync,
     );
     // Two identical uploads at once: the earlier job wins, the later one is dropped as its duplicate.
     const winner = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
     if (winner && winner.id !== job.id) {
       await spool.remove(job.id);
       spool.release(job.id);
-      return { kind: 'duplicate', first: winner };
+      return this.duplicateOf(winner);
     }
     r.onJob?.(job.id);
     const log = r.log.child({ jobId: job.id });
@@ -223,6 +244,15 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
       spool.release(job.id);
       this.wake();
     }
+  }
+
+  /**
+   * A duplicate is answered with its first job's outcome; an unfinished one is answered 202, so its files
+   * are made durable first (that job's own request may not have fsynced them yet).
+   */
+  private async duplicateOf(first: JobRecord): Promise<AcceptResult> {
+    if (first.state !== 'delivered') await persistFiles(this.spool, first);
+    return { kind: 'duplicate', first };
   }
 
   /** Marks a job failed; its files stay until DELETE (or a retry). */
@@ -274,5 +304,6 @@ export function ingestResultOf(job: JobRecord, run: RunResult): IngestResult {
       attempted: (spooled?.attempts ?? 0) > 0,
     };
   });
-  return { prepared: run.prepared, fitted, deliveries, complete: deliveries.every((d) => d.delivered), deliverMs: 0 };
+  const complete = deliveries.every((d) => d.delivered);
+  return { prepared: run.prepared, fitted, deliveries, complete, deliverMs: run.deliverMs ?? 0 };
 }

@@ -1,7 +1,8 @@
 /**
- * Builds delivery from the configuration: the retrying Deliver for direct
- * delivery (DELIVERY=sync, and the seam's default), and under DELIVERY=wait
- * the spool, the service and its background worker, resumed from disk.
+ * Builds delivery from the configuration: one plain Deliver (DELIVERY=sync
+ * runs it through run-job.ts in memory: delivery/direct.ts), and under
+ * DELIVERY=wait the spool, the service and its background worker, resumed
+ * from disk.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -9,7 +10,6 @@ import type { UpstreamClient } from '../imagicle/client.js';
 import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import type { ProcessGate } from '../media/process.js';
 import type { Deliver } from '../pipeline/ingest.js';
-import { createRetryingDeliver } from './retrying-deliver.js';
 import { DeliveryService, type DeliverySettings, type PrepareSettings } from './service.js';
 import { Spool } from './spool.js';
 import { DeliveryWorker } from './worker.js';
@@ -19,7 +19,7 @@ import type { GatewayMetrics } from '../metrics.js';
 export interface DeliveryRuntime {
   /** Undefined under DELIVERY=sync. */
   service: DeliveryService | undefined;
-  /** One upload with the in-request retries, for direct delivery. */
+  /** One plain attempt (the retry policy is applied by run-job.ts). */
   deliver: Deliver;
   close(): Promise<void>;
 }
@@ -37,12 +37,8 @@ export async function startDelivery(
 ): Promise<DeliveryRuntime> {
   const direct: Deliver = (upload) => upstream.postRecording(upload);
   const { delivery } = config;
-  const deliver = createRetryingDeliver(direct, delivery.retry, {
-    beforeAttempt: (attempt) => {
-      if (attempt > 1) metrics?.retry();
-    },
-  });
-  if (delivery.mode === 'sync') return { service: undefined, deliver, close: async () => undefined };
+  // DELIVERY=sync: http/app.ts runs the same procedure over a job kept in memory (delivery/direct.ts).
+  if (delivery.mode === 'sync') return { service: undefined, deliver: direct, close: async () => undefined };
 
   const log = logger.child({ component: 'spool' });
   const { spool, summary } = await Spool.open({
@@ -66,7 +62,15 @@ export async function startDelivery(
   );
   log.info({ spool: delivery.spoolDir, bytes: spool.usedBytes(), ...summary, possibleDuplicates: summary.interruptedAttempts }, 'spool opened');
   worker.start();
-  return { service, deliver, close: () => worker.close() };
+  const waveforms = service.waveforms;
+  return {
+    service,
+    deliver: direct,
+    close: async () => {
+      await worker.close();
+      await waveforms.close();
+    },
+  };
 }
 
 /** The delivery policy as data, shared by the spool and the distributed mode. */

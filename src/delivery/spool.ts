@@ -12,8 +12,9 @@ import path from 'node:path';
 import type { Logger } from '../logger.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
-import { JobFolders, JOURNAL, type IncomingFiles } from './blob-store.js';
-import { fsyncDir, isTempName, writeFileDurable } from './durable.js';
+import { JobFolders, JOURNAL, referencedFiles, type IncomingFiles } from './blob-store.js';
+import { fsyncDir, fsyncFile, isTempName, writeFileDurable } from './durable.js';
+import { sha256File } from './dedup.js';
 import type { JobStore } from './job-store.js';
 
 export { referencedFiles, WAVEFORM_FILE_RE } from './blob-store.js';
@@ -30,6 +31,8 @@ export interface SpooledInput {
   originalName: string | undefined;
   extension: string;
   bytes: number;
+  /** Recorded while the file is not fsynced (JobRecord.inputsSynced false): checked when the spool opens. */
+  sha256?: string | undefined;
 }
 
 export interface StoredAnswer {
@@ -103,6 +106,13 @@ export interface JobRecord {
   contentType: string | undefined;
   decision: string | undefined;
   parts: SpooledPart[];
+  /**
+   * False while the inputs' data may not be on disk yet (moved in without an fsync: the caller has no answer
+   * yet). Absent or true: fsynced. See docs/delivery.md, "What is fsynced, and when".
+   */
+  inputsSynced?: boolean | undefined;
+  /** False while the parts were rendered but not fsynced: a run that finds them so renders them again. */
+  partsSynced?: boolean | undefined;
   attempts: number;
   nextAttemptAt: string | undefined;
   lastError: JobError | undefined;
@@ -132,6 +142,8 @@ export interface ResumeSummary {
   /** Parts found "delivering": their attempt may have reached Imagicle, so resending may duplicate. */
   interruptedAttempts: number;
   orphansRemoved: number;
+  /** Jobs whose never-fsynced inputs a crash tore (never acknowledged): removed. */
+  tornRemoved: number;
 }
 
 const ID_RE = /^[0-9a-f-]{36}$/;
@@ -153,6 +165,7 @@ export function slimDelivered(job: JobRecord): JobRecord {
 }
 
 export class Spool implements JobStore {
+  readonly fsyncPlan = 'deferred';
   readonly jobsDir: string;
   private readonly folders: JobFolders;
   private readonly jobs = new Map<string, JobRecord>();
@@ -161,7 +174,11 @@ export class Spool implements JobStore {
   private readonly claimed = new Set<string>();
   private readonly saving = new Map<string, Promise<void>>();
 
+  /** SPOOL_DIR: jobs/ and, beside it, short-lived temp files (waveforms.ts). */
+  readonly dir: string;
+
   private constructor(private readonly options: SpoolOptions) {
+    this.dir = options.dir;
     this.jobsDir = path.join(options.dir, 'jobs');
     this.folders = new JobFolders(this.jobsDir);
   }
@@ -242,9 +259,14 @@ export class Spool implements JobStore {
     init: Omit<JobRecord, 'version' | 'id' | 'state' | 'createdAt' | 'updatedAt' | 'inputs' | 'parts' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'possibleDuplicates' | 'deliveredAt' | 'failedAt'>,
     files: IncomingFiles,
     now = new Date(),
+    /** False: the files' data is not fsynced yet, only hashed (the caller fsyncs before it answers 202). */
+    syncInputs = true,
   ): Promise<JobRecord> {
     const id = randomUUID();
-    const { attachment, remoteAttachment } = await this.folders.storeInputs(id, files);
+    const remote = files.remoteAttachment;
+    const hashed = files.attachment.sha256 !== undefined && (!remote || remote.sha256 !== undefined);
+    const deferred = !syncInputs && hashed;
+    const { attachment, remoteAttachment } = await this.folders.storeInputs(id, files, !deferred);
     const stamp = now.toISOString();
     const job: JobRecord = {
       version: 1,
@@ -255,6 +277,7 @@ export class Spool implements JobStore {
       updatedAt: stamp,
       inputs: { attachment, ...(remoteAttachment ? { remoteAttachment } : {}) },
       parts: [],
+      ...(deferred ? { inputsSynced: false } : {}),
       attempts: 0,
       nextAttemptAt: undefined,
       lastError: undefined,
@@ -322,6 +345,27 @@ export class Spool implements JobStore {
     return purged;
   }
 
+  /**
+   * A job whose inputs were moved in without an fsync (inputsSynced false) and that still needs them: their
+   * SHA-256 must match what was received; then they are fsynced, so the check is not needed again.
+   */
+  private async inputsIntact(job: JobRecord, dir: string): Promise<boolean> {
+    if (job.inputsSynced !== false || job.state === 'delivered') return true;
+    const needed = new Set(referencedFiles(job));
+    const { attachment, remoteAttachment } = job.inputs;
+    const inputs = remoteAttachment ? [attachment, remoteAttachment] : [attachment];
+    for (const input of inputs) {
+      if (!needed.has(input.file)) continue;
+      const file = path.join(dir, input.file);
+      const actual = await sha256File(file).catch(() => undefined);
+      if (!input.sha256 || actual !== input.sha256) return false;
+      await fsyncFile(file);
+    }
+    job.inputsSynced = undefined;
+    await writeFileDurable(path.join(dir, JOURNAL), JSON.stringify(job, null, 1));
+    return true;
+  }
+
   private track(job: JobRecord): void {
     this.jobs.set(job.id, job);
     if (job.dedupKey) {
@@ -333,8 +377,14 @@ export class Spool implements JobStore {
 
   private async load(): Promise<ResumeSummary> {
     const byState = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-    const summary: ResumeSummary = { jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0 };
+    const summary: ResumeSummary = {
+      jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0, tornRemoved: 0,
+    };
     const log = this.options.logger;
+    // Temp files a crash left beside jobs/ (a waveform being drawn from a delivered part).
+    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+      if (entry.isFile() && isTempName(entry.name)) await rm(path.join(this.dir, entry.name), { force: true });
+    }
     for (const entry of await readdir(this.jobsDir, { withFileTypes: true })) {
       const dir = path.join(this.jobsDir, entry.name);
       if (!entry.isDirectory() || !ID_RE.test(entry.name)) {
@@ -353,6 +403,15 @@ export class Spool implements JobStore {
         } else {
           log.error({ job: entry.name, err: error }, 'unreadable spool journal: left in place');
         }
+        continue;
+      }
+      if (!(await this.inputsIntact(job, dir))) {
+        // Its inputs were never fsynced and a crash (power loss) tore them: the caller was not answered 201 or
+        // 202 for it (those come after the fsync), so the recording is still the caller's to send.
+        const what = 'spooled upload torn by a crash before it was acknowledged: removed';
+        log.warn({ jobId: job.id, state: job.state }, what);
+        await rm(dir, { recursive: true, force: true });
+        summary.tornRemoved += 1;
         continue;
       }
       let changed = false;

@@ -6,9 +6,13 @@
  * the job's folder (waveform-<channel>.png, kept until the job is removed).
  * A delivered job's audio is deleted right away, so with
  * WAVEFORMS_ON_DELIVERY=true (the default) the pictures of part 1 are drawn
- * just before its audio goes; otherwise a delivered job has none.
+ * from a hard link to its audio taken just before it goes; otherwise a
+ * delivered job has none. That drawing happens after the caller has its
+ * answer (it costs a decode of the whole part: seconds for an hour of
+ * audio), through the work queue; a GET meanwhile waits for it.
  */
-import { access, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { access, link, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -18,6 +22,9 @@ import { drawWaveforms } from '../media/waveform.js';
 import type { JobRecord, SpooledPart, Spool } from './spool.js';
 
 const DRAW_TIMEOUT_MS = 60_000;
+
+/** No admission (no work queue configured). */
+const OPEN_GATE: ProcessGate = { acquire: () => Promise.resolve(() => undefined) };
 
 export interface WaveformOptions {
   onDelivery: boolean;
@@ -57,6 +64,9 @@ export class JobWaveforms {
     }
     const file = this.fileFor(job.id, channel);
     if (await exists(file)) return file;
+    // Being drawn from a delivered part (keep()): its audio may already be gone from the job's folder.
+    await this.drawing.get(job.id)?.catch(() => undefined);
+    if (await exists(file)) return file;
     const part = job.parts.find((p) => p.state !== 'delivered');
     if (!part || !(await exists(path.join(this.spool.jobDir(job.id), part.file)))) {
       throw gone(`The audio of job ${job.id} is no longer kept, and no waveform was drawn while it was`, 410);
@@ -75,34 +85,73 @@ export class JobWaveforms {
     return file;
   }
 
-  /** Before a delivered part's audio is deleted: draws part 1's pictures (best effort, never fails delivery). */
-  async keep(job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Before a delivered part's audio is deleted: keeps a hard link to it (instant, no copy) and draws part 1's
+   * pictures from that in the background, through the work queue (best effort, never fails or delays delivery).
+   * The link and the pictures being drawn are temp files in SPOOL_DIR (same file system, outside jobs/): a
+   * crash leaves nothing the spool does not sweep when it opens.
+   */
+  async keep(job: JobRecord, part: SpooledPart, _signal: AbortSignal | undefined): Promise<void> {
     const channels = job.report?.output.channels;
     if (!this.options.onDelivery || part.index !== 1 || channels === undefined) return;
-    if (await exists(this.fileFor(job.id, channels - 1))) return;
-    await this.draw(job, part, channels, signal).catch((error: unknown) => {
+    if (this.drawing.has(job.id) || (await exists(this.fileFor(job.id, channels - 1)))) return;
+    const source = this.tempName(job.id, 'audio');
+    try {
+      await link(path.join(this.spool.jobDir(job.id), part.file), source);
+    } catch (error) {
       this.log.warn({ jobId: job.id, err: error }, 'waveform not drawn');
-    });
+      return;
+    }
+    // Its own admission, never the delivering request's (which may be gone by the time it runs).
+    const gate = this.options.gateFor?.(part.bytes) ?? OPEN_GATE;
+    const draw = (): Promise<void> => this.drawFrom(job.id, source, channels, this.closing.signal);
+    const work = runWithProcessGate(gate, draw)
+      .catch((error: unknown) => this.log.warn({ jobId: job.id, err: error }, 'waveform not drawn'))
+      .finally(() => rm(source, { force: true }));
+    this.track(job.id, work);
   }
+
+  /** Stops the drawings still running (shutdown) and waits for them. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.drawing.values()]);
+  }
+
+  private readonly closing = new AbortController();
 
   private draw(job: JobRecord, part: SpooledPart, channels: number, signal: AbortSignal | undefined): Promise<void> {
     const running = this.drawing.get(job.id);
     if (running) return running;
-    const dir = this.spool.jobDir(job.id);
-    const temps = Array.from({ length: channels }, (_, c) => path.join(dir, `.waveform-${c}.tmp.png`));
-    const work = (async () => {
-      try {
-        await drawWaveforms(this.bins, { path: path.join(dir, part.file), hint: undefined, channels }, temps, {
-          timeoutMs: DRAW_TIMEOUT_MS,
-          signal,
-        });
-        for (let c = 0; c < channels; c++) await rename(temps[c]!, this.fileFor(job.id, c));
-      } finally {
-        await Promise.all(temps.map((t) => rm(t, { force: true })));
-      }
-    })().finally(() => this.drawing.delete(job.id));
-    this.drawing.set(job.id, work);
-    return work;
+    return this.track(job.id, this.drawFrom(job.id, path.join(this.spool.jobDir(job.id), part.file), channels, signal));
+  }
+
+  private track(jobId: string, work: Promise<void>): Promise<void> {
+    const tracked = work.finally(() => {
+      if (this.drawing.get(jobId) === tracked) this.drawing.delete(jobId);
+    });
+    this.drawing.set(jobId, tracked);
+    return tracked;
+  }
+
+  /** A temp file's name in SPOOL_DIR, beside jobs/ (durable.ts isTempName: swept when the spool opens). */
+  private tempName(jobId: string, what: string): string {
+    return path.join(this.spool.dir, `.${jobId}-${what}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  }
+
+  private async drawFrom(
+    jobId: string,
+    audio: string,
+    channels: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const temps = Array.from({ length: channels }, (_, c) => this.tempName(jobId, `waveform-${c}`));
+    try {
+      const options = { timeoutMs: DRAW_TIMEOUT_MS, signal };
+      await drawWaveforms(this.bins, { path: audio, hint: undefined, channels }, temps, options);
+      for (let c = 0; c < channels; c++) await rename(temps[c]!, this.fileFor(jobId, c));
+    } finally {
+      await Promise.all(temps.map((t) => rm(t, { force: true })));
+    }
   }
 }
 

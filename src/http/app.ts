@@ -14,21 +14,21 @@ import { badRequest, GatewayError, Reason, toGatewayError } from '../errors.js';
 import { checkTools, type FfmpegBinaries, type ToolCheck } from '../media/ffmpeg.js';
 import type { UpstreamClient } from '../imagicle/client.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
-import { ingest, type Deliver, type IngestResult } from '../pipeline/ingest.js';
+import type { Deliver, IngestResult } from '../pipeline/ingest.js';
 import { parseMetadata } from '../pipeline/metadata.js';
 import type { PreparedAudio } from '../pipeline/prepare.js';
 import { prepareCall } from '../pipeline/stereo.js';
 import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from './stereo-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';
-import { buildReport } from './report.js';
-import { dropInAnswer, failedPart } from './answer.js';
+import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { runWithProcessGate } from '../media/process.js';
 import type { WorkQueue } from '../pipeline/queue.js';
 import { createAccessControl, forwardableAuthorization } from './auth.js';
 import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
-import { handleSpooledUpload, prefersAsync, type UploadDelivery } from './spooled.js';
+import { DirectDelivery } from '../delivery/direct.js';
+import { deliverySettingsFor } from '../delivery/setup.js';
 import type { Readiness } from '../distributed/setup.js';
 import { createJobsRouter } from './jobs.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
@@ -43,7 +43,7 @@ export interface AppDeps {
   bins: FfmpegBinaries;
   upstream: UpstreamClient;
   logger: Logger;
-  /** Delivery strategy; defaults to one direct POST. */
+  /** One delivery attempt (DELIVERY=sync applies the retry policy around it); defaults to one direct POST. */
   deliver?: Deliver;
   /** Admission of ffmpeg/ffprobe runs (CONCURRENCY, QUEUE_LIMIT); none: unlimited. */
   queue?: WorkQueue;
@@ -79,8 +79,11 @@ export function createApp(deps: AppDeps): express.Express {
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
   const lifecycle = deps.lifecycle ?? new Lifecycle();
   const { queue } = deps;
-  // Where uploads go: the queue (distributed mode), the spool (DELIVERY=wait), or straight to Imagicle.
-  const uploads: UploadDelivery | undefined = deps.distributed ? deps.distributed.delivery : deps.delivery;
+  // Where uploads go: the queue (distributed mode), the spool (DELIVERY=wait), or a job kept in memory for the
+  // request (DELIVERY=sync). All three run the same procedure (delivery/run-job.ts) and answer alike (answer.ts).
+  const uploads: UploadDelivery | undefined = deps.distributed
+    ? deps.distributed.delivery
+    : (deps.delivery ?? new DirectDelivery(deliver, deliverySettingsFor(config)));
   const metrics = deps.metrics ?? new GatewayMetrics();
   metrics.watch({ queue, spool: deps.delivery?.spool });
   // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
@@ -145,7 +148,7 @@ export function createApp(deps: AppDeps): express.Express {
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal, tmpLedger);
       try {
-        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, metrics }, deliver, uploads);
+        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, metrics }, uploads);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
         await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
@@ -254,7 +257,6 @@ async function handleUpload(
   res: Response,
   ctx: RequestContext,
   deps: AppDeps,
-  deliver: Deliver,
   uploads: UploadDelivery | undefined,
 ): Promise<void> {
   const started = performance.now();
@@ -325,71 +327,49 @@ async function handleUpload(
     return;
   }
 
-  if (uploads) {
-    // DELIVERY=wait: spooled (or queued) first, then delivered here or in the background (delivery/service.ts).
-    const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo };
-    const request = {
-      mode,
-      requestId: ctx.id,
-      log: ctx.log,
-      signal: ctx.signal,
-      preferAsync: prefersAsync(req),
-      metadata: metadata!,
-      audio,
-      remoteAudio,
-      stereoOptions,
-      callerAuthorization: forwardableAuthorization(req, res),
-      owner: requestOwner(req, res).id,
-      prepare,
-      // From here on every line of this upload names its job too.
-      onJob: (jobId: string) => {
-        ctx.log = ctx.log.child({ jobId });
-        res.locals.log = ctx.log;
-      },
-    };
-    const outcome = await handleSpooledUpload(uploads, request, res, { started, receivedMs });
-    if (outcome.kind === 'duplicate') {
-      deps.metrics?.duplicate();
-      res.locals.outcome = 'duplicate';
-    }
-    if (outcome.kind === 'done') {
-      res.locals.decision = decisionOf(outcome.result.prepared);
-      res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
-      logSummary(ctx, mode, outcome.result.prepared, outcome.result, receivedMs, started);
-    } else {
-      const duplicateOf = outcome.kind === 'duplicate' ? outcome.first.id : undefined;
-      ctx.log.info({ mode, outcome: outcome.kind, duplicateOf }, 'upload processed');
-    }
-    return;
-  }
-
-  const result = await ingest(
-    {
-      metadata: metadata!,
-      audio,
-      remoteAudio,
-      stereoOptions,
-      workDir: ctx.workDir,
-      callerAuthorization: forwardableAuthorization(req, res),
-      signal: ctx.signal,
+  if (!uploads) throw new Error('no delivery for uploads');
+  // Spooled (DELIVERY=wait), queued (QUEUE_URL) or kept in memory (DELIVERY=sync), then delivered here or later.
+  const { oversize, stereo } = config;
+  const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize, stereo };
+  const request = {
+    mode,
+    requestId: ctx.id,
+    log: ctx.log,
+    signal: ctx.signal,
+    // DELIVERY=sync keeps nothing, so it never answers 202: Prefer is ignored there (delivery/direct.ts).
+    preferAsync: prefersAsync(req),
+    metadata: metadata!,
+    audio,
+    remoteAudio,
+    stereoOptions,
+    callerAuthorization: forwardableAuthorization(req, res),
+    owner: requestOwner(req, res).id,
+    prepare,
+    // From here on every line of this upload names its job too.
+    onJob: (jobId: string) => {
+      ctx.log = ctx.log.child({ jobId });
+      res.locals.log = ctx.log;
     },
-    { ...prepareDeps, deliver, maxPartBytes: config.limits.maxPartBytes, oversize: config.oversize, stereo: config.stereo },
-  );
-  logSummary(ctx, mode, result.prepared, result, receivedMs, started);
-  res.locals.decision = decisionOf(result.prepared);
-  const answered = result.deliveries.some((d) => d.upstream);
-  res.locals.outcome = result.complete ? 'delivered' : answered ? 'upstream-refused' : 'failed';
-  if (mode === 'drop-in') {
-    // One part: Imagicle's answer, status and body, unchanged. Several: the list of parts.
-    const answer = dropInAnswer(result);
-    res.status(answer.status);
-    if (answer.contentType) res.set('Content-Type', answer.contentType);
-    res.send(answer.body);
-    return;
+  };
+  const outcome = await answerUpload(uploads, request, res, { started, receivedMs });
+  if (outcome.kind === 'duplicate') {
+    deps.metrics?.duplicate();
+    res.locals.outcome = 'duplicate';
   }
-  const failed = failedPart(result);
-  const status = failed ? (failed.upstream?.status ?? failed.error?.status ?? 502) : 201;
-  res.status(status).json(buildReport(ctx.id, result, { receivedMs, totalMs: performance.now() - started }));
+  if (outcome.kind === 'done' || outcome.kind === 'answered') {
+    const { result } = outcome;
+    res.locals.decision = decisionOf(result.prepared);
+    const answered = result.deliveries.some((d) => d.upstream);
+    if (outcome.kind === 'done') {
+      res.locals.outcome = outcome.outcome === 'permanent' ? 'upstream-refused' : outcome.outcome;
+    } else {
+      res.locals.outcome = result.complete ? 'delivered' : answered ? 'upstream-refused' : 'failed';
+    }
+    logSummary(ctx, mode, result.prepared, result, receivedMs, started);
+  } else {
+    const duplicateOf = outcome.kind === 'duplicate' ? outcome.first.id : undefined;
+    ctx.log.info({ mode, outcome: outcome.kind, duplicateOf }, 'upload processed');
+  }
 }
 
 function logSummary(

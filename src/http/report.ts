@@ -1,6 +1,5 @@
 /** The native endpoint's JSON report: what came in, what was decided, what went out, what Imagicle said. */
-import type { IngestResult } from '../pipeline/ingest.js';
-import { summariseParts } from './answer.js';
+import type { IngestResult, PartDelivery } from '../pipeline/ingest.js';
 
 export function buildReport(requestId: string, result: IngestResult, timings: { receivedMs: number; totalMs: number }) {
   const { prepared } = result.fitted;
@@ -54,4 +53,36 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
       totalMs: Math.round(timings.totalMs),
     },
   };
+}
+
+export interface PartSummary {
+  part: number;
+  of: number;
+  delivered: boolean;
+  attempted: boolean;
+  id: unknown;
+  status: number | undefined;
+  startDateTime: unknown;
+  duration: string;
+  durationSeconds: number;
+  bytes: number;
+  filename: string;
+  error: unknown;
+}
+
+export function summariseParts(deliveries: PartDelivery[]): PartSummary[] {
+  return deliveries.map((d) => ({
+    part: d.part.index,
+    of: d.part.count,
+    delivered: d.delivered,
+    attempted: d.attempted,
+    id: d.delivered ? d.upstream?.json : undefined,
+    status: d.upstream?.status ?? d.error?.status,
+    startDateTime: d.metadata.startDateTime,
+    duration: d.part.isoDuration,
+    durationSeconds: d.part.durationSeconds,
+    bytes: d.part.bytes,
+    filename: d.part.filename,
+    error: d.delivered ? undefined : (d.upstream ? (d.upstream.json ?? d.upstream.body) : d.error?.toBody()),
+  }));
 }

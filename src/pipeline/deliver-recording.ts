@@ -1,7 +1,9 @@
 /**
  * The use case behind the file doors (`import`, `watch`): a recording already
  * on disk (one file or two legs), its metadata and options, for an owner →
- * probe → plan → render → split → deliver each part with the retry policy.
+ * probe → plan → render → split → deliver each part with the retry policy:
+ * the same procedure as every upload (delivery/run-job.ts), over a job kept
+ * in memory (delivery/memory-store.ts) in the import's work folder.
  *
  * Each part's attempt is reported to a journal before it starts and after it
  * ends, and parts the journal already holds as delivered are skipped: that is
@@ -15,10 +17,12 @@ import path from 'node:path';
 import type { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
-import { deliverWithRetry } from '../delivery/retrying-deliver.js';
+import { createLogger, type Logger } from '../logger.js';
+import { MemoryJobStore, memoryJob } from '../delivery/memory-store.js';
 import type { RetryPolicy, Verdict } from '../delivery/retry.js';
+import { runJob } from '../delivery/run-job.js';
 import type { DeliverablePart, FittedAudio } from './fit.js';
-import { metadataForPart, prepareForDelivery, type Deliver, type IngestDeps } from './ingest.js';
+import type { Deliver, IngestDeps } from './ingest.js';
 import type { AudioInput, PreparedAudio } from './prepare.js';
 import type { StereoRequestOptions } from './stereo.js';
 
@@ -39,14 +43,24 @@ export interface PartJournal {
   /** Parts (1-based index) known to be delivered by an earlier run. */
   isDelivered(index: number, count: number): boolean;
   /** Written (durably) before an attempt starts: a crash after this is the documented window. */
-  beforeAttempt(part: DeliverablePart, metadata: Record<string, unknown>): void;
-  afterAttempt(part: DeliverablePart, verdict: Verdict, result: { response?: UpstreamResponse; error?: GatewayError }): void;
+  beforeAttempt(part: PartIndex, metadata: Record<string, unknown>): void;
+  afterAttempt(part: PartIndex, verdict: Verdict, result: AttemptResult): void;
 }
+
+export interface AttemptResult {
+  response?: UpstreamResponse | undefined;
+  error?: GatewayError | undefined;
+}
+
+/** Which part of how many. */
+export type PartIndex = Pick<DeliverablePart, 'index' | 'count'>;
 
 export interface DeliverRecordingDeps extends Omit<IngestDeps, 'deliver'> {
   /** One plain attempt (no retries: the policy below is applied here). */
   deliver: Deliver;
   policy: RetryPolicy;
+  /** Where a failed attempt is logged; none: not logged (the door reports it). */
+  log?: Logger | undefined;
 }
 
 export type RecordingOutcome =
@@ -63,6 +77,9 @@ export interface RecordingResult {
   /** Imagicle's answer body per part delivered in this run. */
   answers: Map<number, unknown>;
 }
+
+/** The doors report failed attempts themselves. */
+const SILENT = createLogger('silent');
 
 async function stage(input: AudioInput, workDir: string, name: string): Promise<AudioInput> {
   const staged = path.join(workDir, `${name}.${input.extension || 'bin'}`);
@@ -91,37 +108,45 @@ export async function deliverRecording(
 ): Promise<RecordingResult> {
   const audio = await stage(recording.audio, workDir, 'attachment');
   const remoteAudio = recording.remoteAudio ? await stage(recording.remoteAudio, workDir, 'remote') : undefined;
-  const { prepared, fitted } = await prepareForDelivery(
-    { metadata: recording.metadata, audio, remoteAudio, stereoOptions: recording.stereoOptions, workDir, signal },
-    deps,
+  const { deliver, policy, log, ...prepare } = deps;
+  const job = memoryJob(
+    workDir,
+    {
+      mode: 'drop-in',
+      requestId: path.basename(workDir),
+      owner: owner.id,
+      metadata: recording.metadata,
+      stereoOptions: recording.stereoOptions,
+      callerAuthorization: owner.authorization,
+    },
+    { attachment: audio, remoteAttachment: remoteAudio },
+    path.basename(workDir),
   );
+  // The door's state (SQLite) journals each attempt beside the job's own record: a part sent but not yet
+  // recorded as sent is the documented window (at most one duplicate per part, docs/import.md).
+  const run = await runJob(new MemoryJobStore(workDir), deliver, job, {
+    signal,
+    policy,
+    prepare,
+    log: log ?? SILENT,
+    journal: {
+      isDelivered: (part) => journal.isDelivered(part.index, part.count),
+      beforeAttempt: (part) => journal.beforeAttempt(part, part.metadata),
+      afterAttempt: (part, verdict, result) => journal.afterAttempt(part, verdict, result),
+    },
+  });
+  const { prepared, fitted } = run;
+  if (!prepared || !fitted) throw new Error('a file door run renders its recording');
   const answers = new Map<number, unknown>();
-  for (const part of fitted.parts) {
-    if (journal.isDelivered(part.index, part.count)) continue;
-    const metadata = metadataForPart(recording.metadata, part);
-    const outcome = await deliverWithRetry(
-      deps.deliver,
-      {
-        metadata,
-        audioPath: part.path,
-        audioBytes: part.bytes,
-        contentType: fitted.prepared.contentType,
-        filename: part.filename,
-        callerAuthorization: owner.authorization,
-        signal,
-      },
-      deps.policy,
-      {
-        beforeAttempt: () => journal.beforeAttempt(part, metadata),
-        afterAttempt: (_attempt, verdict, result) => journal.afterAttempt(part, verdict, result),
-      },
-    );
-    if (outcome.verdict === 'success') {
-      answers.set(part.index, outcome.response?.json ?? outcome.response?.body);
-      continue;
-    }
-    const failure = { part: part.index, status: outcome.response?.status, message: answerMessage(outcome.response, outcome.error) };
-    return { prepared, fitted, answers, outcome: { kind: outcome.verdict === 'permanent' ? 'permanent' : 'retry-later', ...failure } };
+  for (const [index, result] of run.live) {
+    if (job.parts.find((p) => p.index === index)?.state !== 'delivered') continue;
+    answers.set(index, result.response?.json ?? result.response?.body);
   }
-  return { prepared, fitted, answers, outcome: { kind: 'delivered' } };
+  if (run.outcome.kind === 'delivered') return { prepared, fitted, answers, outcome: { kind: 'delivered' } };
+  const failed = job.parts.find((p) => p.state !== 'delivered');
+  const last = failed ? run.live.get(failed.index) : undefined;
+  const message = answerMessage(last?.response, last?.error);
+  const failure = { part: failed?.index ?? 0, status: last?.response?.status, message };
+  const kind = run.outcome.kind === 'permanent' ? 'permanent' : 'retry-later';
+  return { prepared, fitted, answers, outcome: { kind, ...failure } };
 }

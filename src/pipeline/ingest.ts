@@ -1,9 +1,9 @@
 /**
- * The use case: prepared audio + metadata → upload(s) to Imagicle.
- * Takes its dependencies; owns no I/O setup. Delivery is a function so that
- * retries and the spool can wrap it without this file changing.
+ * Before delivery: prepared audio + metadata → the parts to send and the
+ * metadata each carries. Delivering them is delivery/run-job.ts's one loop,
+ * whatever holds the job. Takes its dependencies; owns no I/O setup.
  */
-import { GatewayError, toGatewayError } from '../errors.js';
+import type { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { shiftInstant } from '../imagicle/instant.js';
@@ -63,8 +63,6 @@ export interface IngestResult {
   deliverMs: number;
 }
 
-const is2xx = (status: number): boolean => status >= 200 && status < 300;
-
 /**
  * The metadata Imagicle receives for one part: the caller's, with the
  * measured duration; for split recordings also the shifted start and
@@ -97,52 +95,4 @@ export async function prepareForDelivery(
   deps.metrics?.prepared(prepared);
   deps.metrics?.split(fitted.parts.length);
   return { prepared, fitted };
-}
-
-export async function ingest(request: IngestRequest, deps: IngestDeps): Promise<IngestResult> {
-  const { prepared, fitted } = await prepareForDelivery(request, deps);
-  const started = performance.now();
-  const deliveries = await deliverParts(fitted, request, deps.deliver);
-  deps.metrics?.delivered((performance.now() - started) / 1000);
-  return {
-    prepared,
-    fitted,
-    deliveries,
-    complete: deliveries.every((d) => d.delivered),
-    deliverMs: performance.now() - started,
-  };
-}
-
-/** Parts go in order; the first failure stops the rest, so nothing arrives out of order. */
-async function deliverParts(fitted: FittedAudio, request: IngestRequest, deliver: Deliver): Promise<PartDelivery[]> {
-  const deliveries: PartDelivery[] = fitted.parts.map((part) => ({
-    part,
-    metadata: metadataForPart(request.metadata, part),
-    upstream: undefined,
-    error: undefined,
-    delivered: false,
-    attempted: false,
-  }));
-  for (const d of deliveries) {
-    d.attempted = true;
-    try {
-      d.upstream = await deliver({
-        metadata: d.metadata,
-        audioPath: d.part.path,
-        audioBytes: d.part.bytes,
-        contentType: fitted.prepared.contentType,
-        filename: d.part.filename,
-        callerAuthorization: request.callerAuthorization,
-        signal: request.signal,
-      });
-    } catch (error) {
-      // A single recording keeps the plain error path (502/504); split ones report per part.
-      if (deliveries.length === 1) throw error;
-      d.error = toGatewayError(error);
-      break;
-    }
-    d.delivered = is2xx(d.upstream.status);
-    if (!d.delivered) break;
-  }
-  return deliveries;
 }

@@ -1,0 +1,87 @@
+/**
+ * A JobStore that keeps nothing: the job lives in memory and its files in a
+ * folder its caller owns and removes (the request's work folder under
+ * DELIVERY=sync, an import's work folder). Nothing is fsynced: when the
+ * process dies, the recording is still the caller's (no 201 was sent).
+ */
+import path from 'node:path';
+import type { JobStore } from './job-store.js';
+import type { JobRecord } from './spool.js';
+
+export class MemoryJobStore implements JobStore {
+  readonly fsyncPlan = 'none';
+
+  constructor(private readonly dir: string) {}
+
+  jobDir(): string {
+    return this.dir;
+  }
+
+  save(job: JobRecord): Promise<void> {
+    job.updatedAt = new Date().toISOString();
+    return Promise.resolve();
+  }
+
+  /** The folder goes as a whole when its owner is done with it. */
+  prune(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** One holder, for the life of the call. */
+  confirmLease(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A job record for a recording whose files are already in `dir` (memory only: nothing is journaled). */
+export function memoryJob(
+  dir: string,
+  init: Pick<JobRecord, 'mode' | 'requestId' | 'metadata' | 'stereoOptions' | 'callerAuthorization'> & {
+    owner?: string | undefined;
+  },
+  files: { attachment: FileInDir; remoteAttachment?: FileInDir | undefined },
+  id: string,
+): JobRecord {
+  const stamp = new Date().toISOString();
+  const input = (f: FileInDir) => ({
+    file: relativeTo(dir, f.path),
+    originalName: f.originalName,
+    extension: f.extension,
+    bytes: 0,
+  });
+  const remote = files.remoteAttachment;
+  return {
+    version: 1,
+    id,
+    ...init,
+    async: false,
+    state: 'received',
+    createdAt: stamp,
+    updatedAt: stamp,
+    expiresAt: stamp,
+    inputs: { attachment: input(files.attachment), ...(remote ? { remoteAttachment: input(remote) } : {}) },
+    dedupKey: undefined,
+    audioSha256: undefined,
+    contentType: undefined,
+    decision: undefined,
+    parts: [],
+    attempts: 0,
+    nextAttemptAt: undefined,
+    lastError: undefined,
+    possibleDuplicates: 0,
+    deliveredAt: undefined,
+    failedAt: undefined,
+  };
+}
+
+export interface FileInDir {
+  path: string;
+  originalName: string | undefined;
+  extension: string;
+}
+
+function relativeTo(dir: string, file: string): string {
+  const rel = path.relative(dir, file);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`a job's file is outside its folder: ${file}`);
+  return rel;
+}
