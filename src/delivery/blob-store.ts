@@ -7,7 +7,7 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, moveFile, moveFileDurable } from './durable.js';
-import type { JobRecord, SpooledInput } from './spool.js';
+import type { JobRecord, SpooledInput } from './job.js';
 
 export const JOURNAL = 'job.json';
 /** The console's cached waveform pictures (waveforms.ts): kept until the job is removed. */

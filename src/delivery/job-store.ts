@@ -5,7 +5,7 @@
  * (memory-store.ts) for one request that keeps nothing (DELIVERY=sync, the
  * file doors). runJob() does not know which one runs.
  */
-import type { JobRecord } from './spool.js';
+import type { JobRecord } from './job.js';
 
 export interface JobStore {
   /**

@@ -16,7 +16,7 @@
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
-import { metadataForPart, prepareForDelivery, type Deliver } from '../pipeline/ingest.js';
+import { metadataForPart, prepareForDelivery, type Deliver, type IngestDeps } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
 import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
 import { referencedFiles } from './blob-store.js';
@@ -25,10 +25,51 @@ import { LeaseLostError, type JobStore } from './job-store.js';
 import type { Verdict } from './retry.js';
 import { deliverWithRetry } from './retrying-deliver.js';
 import { attemptRecord, jobReportOf, pushAttempt } from './job-report.js';
-import type { LiveResult, RunContext, RunResult } from './service.js';
+import type { Logger } from '../logger.js';
+import type { DiskScope } from '../pipeline/disk.js';
+import type { RetryPolicy } from './retry.js';
 import type { JobError, JobRecord, SpooledPart, StoredAnswer } from './spool.js';
 
 /** Another record of the attempts kept beside the store's (the file doors' SQLite state, import/state.ts). */
+
+/** What the preparation needs: the pipeline's settings and tools, without the delivery function. */
+export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
+
+export type RunOutcome =
+  | { kind: 'delivered' }
+  | { kind: 'permanent' }
+  | { kind: 'held' }
+  | { kind: 'retry-later'; retryAfter: string | undefined };
+
+export interface RunContext {
+  signal: AbortSignal | undefined;
+  policy: RetryPolicy;
+  prepare: PrepareSettings;
+  log: Logger;
+  /** Called once the audio is rendered, before the job is saved as ready (the distributed mode keeps a summary). */
+  onRendered?: ((fitted: FittedAudio) => void) | undefined;
+  /** Called after a part is delivered and journaled, before its audio is pruned (the console's waveforms). */
+  afterDelivered?: ((job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** Reserves the disk the preparation writes (the spool's ledger, pipeline/disk.ts); none: nothing reserved. */
+  reservations?: (() => DiskScope) | undefined;
+  /** Another record of the attempts (the file doors' state); none: the store's record only. */
+  journal?: AttemptJournal | undefined;
+}
+
+export interface LiveResult {
+  response?: UpstreamResponse | undefined;
+  error?: GatewayError | undefined;
+}
+
+export interface RunResult {
+  outcome: RunOutcome;
+  prepared: PreparedAudio | undefined;
+  fitted: FittedAudio | undefined;
+  live: Map<number, LiveResult>;
+  /** Time spent delivering in this run. */
+  deliverMs?: number | undefined;
+}
+
 export interface AttemptJournal {
   /** A part that journal holds as delivered by an earlier run: skipped. */
   isDelivered(part: SpooledPart): boolean;

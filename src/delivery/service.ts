@@ -17,18 +17,16 @@ import { busy, GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
-import { metadataForPart, type Deliver, type IngestDeps, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
-import type { FittedAudio } from '../pipeline/fit.js';
-import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
+import { metadataForPart, type Deliver, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
+import type { AudioInput } from '../pipeline/prepare.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy } from './retry.js';
-import { persistFiles, runJob, type AttemptJournal } from './run-job.js';
-import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
+import { persistFiles, runJob, type PrepareSettings, type RunContext, type RunOutcome, type RunResult } from './run-job.js';
+import { DiskLedger } from '../pipeline/disk.js';
 import type { JobError, JobMode, JobRecord, SpooledPart, Spool, StoredAnswer } from './spool.js';
 import type { JobWaveforms } from './waveforms.js';
 
-export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
 
 export interface DeliverySettings {
   /** In-request retries (RETRY_*). */
@@ -80,40 +78,7 @@ export interface UploadDelivery {
   checkCapacity(declaredBytes: number | undefined): void;
 }
 
-export type RunOutcome =
-  | { kind: 'delivered' }
-  | { kind: 'permanent' }
-  | { kind: 'held' }
-  | { kind: 'retry-later'; retryAfter: string | undefined };
-
-export interface RunContext {
-  signal: AbortSignal | undefined;
-  policy: RetryPolicy;
-  prepare: PrepareSettings;
-  log: Logger;
-  /** Called once the audio is rendered, before the job is saved as ready (the distributed mode keeps a summary). */
-  onRendered?: ((fitted: FittedAudio) => void) | undefined;
-  /** Called after a part is delivered and journaled, before its audio is pruned (the console's waveforms). */
-  afterDelivered?: ((job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => Promise<void>) | undefined;
-  /** Reserves the disk the preparation writes (the spool's ledger, pipeline/disk.ts); none: nothing reserved. */
-  reservations?: (() => DiskScope) | undefined;
-  /** Another record of the attempts (the file doors' state); none: the store's record only. */
-  journal?: AttemptJournal | undefined;
-}
-
-export interface LiveResult {
-  response?: UpstreamResponse | undefined;
-  error?: GatewayError | undefined;
-}
-
-export interface RunResult {
-  outcome: RunOutcome;
-  prepared: PreparedAudio | undefined;
-  fitted: FittedAudio | undefined;
-  live: Map<number, LiveResult>;
-  /** Time spent delivering in this run. */
-  deliverMs?: number | undefined;
-}
+export type { LiveResult, PrepareSettings, RunContext, RunOutcome, RunResult } from './run-job.js';
 
 /** Emitted when a job may have become due: the background worker listens (worker.ts). */
 export const JOB_DUE = 'job-due';

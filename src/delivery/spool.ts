@@ -10,123 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
-import type { RecordingMetadata } from '../imagicle/schema.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { JobFolders, JOURNAL, referencedFiles, type IncomingFiles } from './blob-store.js';
 import { fsyncDir, fsyncFile, isTempName, writeFileDurable } from './durable.js';
 import { sha256File } from './dedup.js';
 import type { JobStore } from './job-store.js';
 
 export { referencedFiles, WAVEFORM_FILE_RE } from './blob-store.js';
-import type { AttemptRecord, JobReport } from './job-report.js';
-
-export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
-export type JobState = (typeof JOB_STATES)[number];
-export type PartState = 'pending' | 'delivering' | 'delivered';
-export type JobMode = 'drop-in' | 'native';
-
-export interface SpooledInput {
-  /** File name inside the job folder. */
-  file: string;
-  originalName: string | undefined;
-  extension: string;
-  bytes: number;
-  /** Recorded while the file is not fsynced (JobRecord.inputsSynced false): checked when the spool opens. */
-  sha256?: string | undefined;
-}
-
-export interface StoredAnswer {
-  status: number;
-  contentType: string | undefined;
-  body: string;
-  json: unknown;
-}
-
-export interface SpooledPart {
-  index: number;
-  count: number;
-  /** Path inside the job folder; the file is deleted once Imagicle answered 2xx. */
-  file: string;
-  bytes: number;
-  samples: number;
-  sampleRate: number;
-  durationSeconds: number;
-  isoDuration: string;
-  startOffsetSeconds: number;
-  filename: string;
-  /** The metadata sent for this part (duration measured; start shifted and notes marked when split). */
-  metadata: Record<string, unknown>;
-  state: PartState;
-  attempts: number;
-  /** Imagicle's last answer for this part (when delivered: the new recording's id). */
-  upstream: StoredAnswer | undefined;
-  deliveredAt: string | undefined;
-}
-
-export interface JobError {
-  at: string;
-  part: number | undefined;
-  status: number | undefined;
-  code: string | undefined;
-  message: string;
-  /** Imagicle's answer body, as it came (parsed when JSON). */
-  body: unknown;
-  /** The recording may have been imported (whole body sent, then no answer, or 500/502/504). */
-  ambiguous: boolean;
-}
-
-export interface JobRecord {
-  version: 1;
-  id: string;
-  mode: JobMode;
-  requestId: string;
-  /** The caller asked for Prefer: respond-async. */
-  async: boolean;
-  /**
-   * Who sent it (http/owner.ts): only this owner (and operators) can see it in the jobs API, and its
-   * duplicates are recognised only among this owner's uploads. Absent in journals from before owners.
-   */
-  owner?: string | undefined;
-  state: JobState;
-  createdAt: string;
-  updatedAt: string;
-  /** After this the worker gives up (SPOOL_MAX_AGE from acceptance, or from a retry request). */
-  expiresAt: string;
-  metadata: RecordingMetadata;
-  stereoOptions: StereoRequestOptions | undefined;
-  inputs: { attachment: SpooledInput; remoteAttachment?: SpooledInput | undefined };
-  /**
-   * The caller's Authorization, kept only when the gateway has no Imagicle
-   * credentials of its own (it must be forwarded later); never shown by the
-   * jobs API; the journal is mode 0600.
-   */
-  callerAuthorization: string | undefined;
-  dedupKey: string | undefined;
-  audioSha256: string | undefined;
-  contentType: string | undefined;
-  decision: string | undefined;
-  parts: SpooledPart[];
-  /**
-   * False while the inputs' data may not be on disk yet (moved in without an fsync: the caller has no answer
-   * yet). Absent or true: fsynced. See docs/delivery.md, "What is fsynced, and when".
-   */
-  inputsSynced?: boolean | undefined;
-  /** False while the parts were rendered but not fsynced: a run that finds them so renders them again. */
-  partsSynced?: boolean | undefined;
-  attempts: number;
-  nextAttemptAt: string | undefined;
-  lastError: JobError | undefined;
-  /** Preparations (probe, convert) that failed in a way a retry might fix; bounded (worker.ts). */
-  prepareFailures?: number | undefined;
-  /** Attempts that may have created a recording nobody recorded: interrupted by a crash, or ambiguous and retried. */
-  possibleDuplicates: number;
-  deliveredAt: string | undefined;
-  failedAt: string | undefined;
-  /** Probe, decision, output and stereo analysis, once prepared (absent in journals written before it existed). */
-  report?: JobReport | undefined;
-  /** Every delivery attempt with Imagicle's answer, oldest first (bounded: job-report.ts). */
-  history?: AttemptRecord[] | undefined;
-}
+export * from './job.js';
+import { JOB_STATES, type JobRecord, type JobState } from './job.js';
 
 export interface SpoolOptions {
   dir: string;
