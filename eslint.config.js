@@ -6,7 +6,10 @@ const coreMayNotImport = [
   { group: ['**/http/**', '**/http/*.js'], message: 'media/ and imagicle/ do not know the HTTP layer' },
   { group: ['**/delivery/**', '**/delivery/*.js'], message: 'media/ and imagicle/ do not know the delivery layer' },
   { group: ['**/distributed/**', '**/import/**'], message: 'media/ and imagicle/ do not know the doors or the queue' },
-  { group: ['**/config.js', '**/config'], message: 'settings come in as data: import the domain module, not config.ts' },
+  {
+    group: ['**/config.js', '**/config'],
+    message: 'settings come in as data: import the domain module, not config.ts',
+  },
   { group: ['**/pipeline/**'], message: 'media/ and imagicle/ do not know the pipeline that uses them' },
 ];
 
@@ -15,7 +18,10 @@ const noSpawn = [{ name: 'node:child_process', message: 'spawn through media/pro
 
 const coreRule = (other, spawnForbidden) => ({
   paths: spawnForbidden ? noSpawn : [],
-  patterns: [...coreMayNotImport, { group: [`**/${other}/**`], message: 'media/ and imagicle/ know neither each other' }],
+  patterns: [
+    ...coreMayNotImport,
+    { group: [`**/${other}/**`], message: 'media/ and imagicle/ know neither each other' },
+  ],
 });
 
 export default tseslint.config(

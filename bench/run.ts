@@ -34,7 +34,12 @@ const MAIN = path.join(ROOT, 'dist', 'main.js');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 /** BENCH_ONLY=a,b,f: only those rows, printed (docs/benchmarks.md is left as it is). */
 const ONLY = process.env.BENCH_ONLY;
-const ONLY_CASES = new Set((ONLY ?? '').split(',').map((c) => c.trim()).filter((c) => c !== ''));
+const ONLY_CASES = new Set(
+  (ONLY ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== ''),
+);
 const wants = (c: string): boolean => ONLY === undefined || ONLY_CASES.has(c);
 const METADATA = JSON.stringify({
   startDateTime: '2026-11-29T10:15:00.0000000Z',
@@ -68,10 +73,14 @@ process.on('exit', () => {
 });
 
 async function startNode(command: string, env: Record<string, string>, marker: RegExp): Promise<Proc> {
-  const child = spawn(process.execPath, [MAIN, command, ...(command === 'emulator' ? ['--port', '0', '--dir', path.join(WORK, 'emulator')] : [])], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [MAIN, command, ...(command === 'emulator' ? ['--port', '0', '--dir', path.join(WORK, 'emulator')] : [])],
+    {
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   started.add(child);
   child.once('exit', () => started.delete(child));
   let peakKb = 0;
@@ -114,14 +123,30 @@ async function startNode(command: string, env: Record<string, string>, marker: R
 
 let uploads = 0;
 /** Each upload is its own call (its own pbxCallId), so the gateway's duplicate detection does not merge them. */
-const callMetadata = (): string => JSON.stringify({ ...JSON.parse(METADATA), pbxCallId: `bench-${process.pid}-${++uploads}` });
+const callMetadata = (): string =>
+  JSON.stringify({ ...JSON.parse(METADATA), pbxCallId: `bench-${process.pid}-${++uploads}` });
 
-async function curlUpload(url: string, file: string, metadata = callMetadata()): Promise<{ status: number; body: string }> {
+async function curlUpload(
+  url: string,
+  file: string,
+  metadata = callMetadata(),
+): Promise<{ status: number; body: string }> {
   // Imagicle wants a WAV content type; the gateway takes anything (curl's guess is fine there).
   const type = file.endsWith('.wav') ? ';type=audio/wave' : '';
   const { stdout } = await run(
     'curl',
-    ['-sS', '-o', '-', '-w', '\n%{http_code}', '-F', `jsondata=${metadata};type=application/json`, '-F', `attachment=@${file}${type}`, url],
+    [
+      '-sS',
+      '-o',
+      '-',
+      '-w',
+      '\n%{http_code}',
+      '-F',
+      `jsondata=${metadata};type=application/json`,
+      '-F',
+      `attachment=@${file}${type}`,
+      url,
+    ],
     { maxBuffer: 64 << 20 },
   );
   const cut = stdout.lastIndexOf('\n');
@@ -138,7 +163,15 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 
 /** WAV duration for the baseline's metadata (the emulator checks it). */
 async function wavIsoDuration(file: string): Promise<string> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=duration_ts,sample_rate', '-of', 'json', file]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=duration_ts,sample_rate',
+    '-of',
+    'json',
+    file,
+  ]);
   const s = (JSON.parse(stdout) as { streams: Array<{ duration_ts: number; sample_rate: string }> }).streams[0]!;
   return `PT${(s.duration_ts / Number(s.sample_rate)).toFixed(3)}S`;
 }
@@ -164,23 +197,63 @@ async function main(): Promise<void> {
     wants(c) ? generate(name, args) : Promise.resolve('');
   const inputs: Array<Promise<string>> = [
     input('a', 'call-1h-stereo.opus', [
-      '-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600', '-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
-      '-filter_complex', '[0][1]amerge=inputs=2', '-c:a', 'libopus', '-b:a', '32k',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=f=220:r=48000:d=3600',
+      '-f',
+      'lavfi',
+      '-i',
+      'anoisesrc=r=48000:a=0.05:d=3600:seed=7',
+      '-filter_complex',
+      '[0][1]amerge=inputs=2',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      '32k',
     ]),
     input('b', 'compliant-100mb.wav', ['-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=6553', '-c:a', 'pcm_s16le']),
     input('c', 'call-5h.gsm', [
-      '-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=18000:seed=3', '-c:a', 'libgsm', '-f', 'gsm',
+      '-f',
+      'lavfi',
+      '-i',
+      'anoisesrc=r=8000:a=0.1:d=18000:seed=3',
+      '-c:a',
+      'libgsm',
+      '-f',
+      'gsm',
     ]),
     input('d', 'upload-1gb.wav', [
-      '-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=stereo', '-t', '16777', '-c:a', 'pcm_s16le',
+      '-f',
+      'lavfi',
+      '-i',
+      'anullsrc=r=16000:cl=stereo',
+      '-t',
+      '16777',
+      '-c:a',
+      'pcm_s16le',
     ]),
     input('e', 'call-1min.ogg', ['-f', 'lavfi', '-i', 'sine=f=300:r=16000:d=60', '-c:a', 'libvorbis']),
   ];
-  const [opus1h, wav100mb, gsm5h, wav1gb, minute] = (await Promise.all(inputs)) as [string, string, string, string, string];
+  const [opus1h, wav100mb, gsm5h, wav1gb, minute] = (await Promise.all(inputs)) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
 
   const emulator = await startNode('emulator', {}, /emulator listening/i);
-  const gatewayEnv = { IMAGICLE_URL: emulator.url, PORT: '0', HOST: '127.0.0.1', TMP_DIR: path.join(WORK, 'tmp'), ALLOW_ANONYMOUS: 'true', LOG_LEVEL: 'warn' };
-  const startGateway = (env: Record<string, string> = {}) => startNode('serve', { ...gatewayEnv, LOG_LEVEL: 'info', ...env }, /gateway listening/);
+  const gatewayEnv = {
+    IMAGICLE_URL: emulator.url,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    TMP_DIR: path.join(WORK, 'tmp'),
+    ALLOW_ANONYMOUS: 'true',
+    LOG_LEVEL: 'warn',
+  };
+  const startGateway = (env: Record<string, string> = {}) =>
+    startNode('serve', { ...gatewayEnv, LOG_LEVEL: 'info', ...env }, /gateway listening/);
   const recordingsUrl = (base: string) => `${base}/fw/Apps/Recorder/WebAPI/Recordings`;
   const rows: Row[] = [];
   const push = (row: Row): void => {
@@ -192,14 +265,29 @@ async function main(): Promise<void> {
   const callSources = await Promise.all(
     Array.from({ length: wants('f') ? 24 : wants('g') ? 4 : 0 }, (_, k) =>
       generate(`call-3min-${k}.opus`, [
-        '-f', 'lavfi', '-i', `anoisesrc=r=48000:a=0.05:d=180:seed=${k + 11}`, '-f', 'lavfi', '-i', `sine=f=${200 + 50 * k}:r=48000:d=180`,
-        '-filter_complex', '[0][1]amix=inputs=2', '-c:a', 'libopus', '-b:a', '24k',
+        '-f',
+        'lavfi',
+        '-i',
+        `anoisesrc=r=48000:a=0.05:d=180:seed=${k + 11}`,
+        '-f',
+        'lavfi',
+        '-i',
+        `sine=f=${200 + 50 * k}:r=48000:d=180`,
+        '-filter_complex',
+        '[0][1]amix=inputs=2',
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '24k',
       ]),
     ),
   );
   if (ONLY === 'g' || ONLY === 'h') {
     if (ONLY === 'g') push(await distributedScaling(emulator, callSources));
-    else push(await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }));
+    else
+      push(
+        await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }),
+      );
     await emulator.stop();
     return;
   }
@@ -211,12 +299,15 @@ async function main(): Promise<void> {
     const b: number[] = [];
     for (let i = 0; i < REPEATS; i++) {
       const viaGateway = await timed(() => curlUpload(recordingsUrl(gw.url), opus1h));
-      if (viaGateway.value.status !== 201) throw new Error(`(a) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
+      if (viaGateway.value.status !== 201)
+        throw new Error(`(a) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
       g.push(viaGateway.ms);
       await clearEmulator(emulator);
       const out = path.join(WORK, 'baseline-a.wav');
       const baseline = await timed(async () => {
-        const t = await timed(() => run('ffmpeg', ['-v', 'error', '-i', opus1h, '-ac', '2', '-ar', '8000', '-c:a', 'pcm_s16le', '-y', out]));
+        const t = await timed(() =>
+          run('ffmpeg', ['-v', 'error', '-i', opus1h, '-ac', '2', '-ar', '8000', '-c:a', 'pcm_s16le', '-y', out]),
+        );
         ffmpegOnly.push(t.ms);
         const meta = JSON.stringify({ ...JSON.parse(callMetadata()), duration: await wavIsoDuration(out) });
         const r = await curlUpload(recordingsUrl(emulator.url), out, meta);
@@ -274,10 +365,13 @@ async function main(): Promise<void> {
     const duration = await wavIsoDuration(wav100mb);
     for (let i = 0; i < REPEATS; i++) {
       const viaGateway = await timed(() => curlUpload(recordingsUrl(gw.url), wav100mb));
-      if (viaGateway.value.status !== 201) throw new Error(`(b) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
+      if (viaGateway.value.status !== 201)
+        throw new Error(`(b) gateway answered ${viaGateway.value.status}: ${viaGateway.value.body}`);
       g.push(viaGateway.ms);
       await clearEmulator(emulator);
-      const direct = await timed(() => curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(callMetadata()), duration })));
+      const direct = await timed(() =>
+        curlUpload(recordingsUrl(emulator.url), wav100mb, JSON.stringify({ ...JSON.parse(callMetadata()), duration })),
+      );
       if (direct.value.status !== 201) throw new Error(`(b) direct: ${direct.value.status} ${direct.value.body}`);
       b.push(direct.ms);
       const pair = `gateway ${(g[i]! / 1000).toFixed(2)} s, baseline ${(direct.ms / 1000).toFixed(2)} s`;
@@ -337,7 +431,9 @@ async function main(): Promise<void> {
     const g: number[] = [];
     const b: number[] = [];
     for (let i = 0; i < REPEATS; i++) {
-      const viaGateway = await timed(() => Promise.all(Array.from({ length: 8 }, () => curlUpload(recordingsUrl(gw.url), minute))));
+      const viaGateway = await timed(() =>
+        Promise.all(Array.from({ length: 8 }, () => curlUpload(recordingsUrl(gw.url), minute))),
+      );
       const bad = viaGateway.value.find((r) => r.status !== 201);
       if (bad) throw new Error(`(e) gateway answered ${bad.status}: ${bad.body}`);
       g.push(viaGateway.ms);
@@ -346,7 +442,18 @@ async function main(): Promise<void> {
         for (let pair = 0; pair < 4; pair++) {
           await Promise.all(
             [0, 1].map((k) =>
-              run('ffmpeg', ['-v', 'error', '-i', minute, '-ar', '8000', '-c:a', 'pcm_s16le', '-y', path.join(WORK, `e-${pair}-${k}.wav`)]),
+              run('ffmpeg', [
+                '-v',
+                'error',
+                '-i',
+                minute,
+                '-ar',
+                '8000',
+                '-c:a',
+                'pcm_s16le',
+                '-y',
+                path.join(WORK, `e-${pair}-${k}.wav`),
+              ]),
             ),
           );
         }
@@ -370,15 +477,21 @@ async function main(): Promise<void> {
   if (wants('g')) push(await distributedScaling(emulator, callSources));
   // (h) import of N different 3-minute calls vs bare ffmpeg, 2 at a time.
   if (wants('h')) {
-    push(await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }));
+    push(
+      await benchImport({ work: WORK, main: MAIN, emulatorUrl: emulator.url, clear: () => clearEmulator(emulator) }),
+    );
   }
   await emulator.stop();
   if (ONLY !== undefined) return;
 
-  const cpu = /model name\s*:\s*(.+)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const cpu =
+    /model name\s*:\s*(.+)/.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const ffmpegVersion = (await run('ffmpeg', ['-version'])).stdout.split('\n')[0];
   const header = '| case | gateway | baseline | ratio | target | gateway peak RSS |\n|---|---|---|---|---|---|';
-  const table = [header, ...rows.map((r) => `| ${r.case} | ${r.gateway} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.peakRss} |`)].join('\n');
+  const table = [
+    header,
+    ...rows.map((r) => `| ${r.case} | ${r.gateway} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.peakRss} |`),
+  ].join('\n');
   const doc = `# Benchmarks
 
 Made by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${os.availableParallelism()} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${ffmpegVersion}.
@@ -441,8 +554,7 @@ async function concurrentCalls(
   return {
     case: `(f) ${sources.length} different 3-minute stereo Opus calls, 4 clients at once, delivered`,
     gateway: `${(median(g) / 1000).toFixed(2)} s (runs ${runs(g)})`,
-    baseline:
-      `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl; runs ${runs(b)})`,
+    baseline: `${(median(b) / 1000).toFixed(2)} s (bare ffmpeg 2 at a time, each output sent with curl; runs ${runs(b)})`,
     ratio: (median(g) / median(b)).toFixed(2),
     target: '≤ 1.05',
     peakRss: `${gw.peakRssMb().toFixed(0)} MB`,
@@ -456,26 +568,62 @@ async function concurrentCalls(
 async function distributedScaling(emulator: Proc, sources: string[]): Promise<Row> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-redis-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], {
-    stdio: 'ignore',
-  });
+  const redis = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   started.add(redis);
   await new Promise((r) => setTimeout(r, 500));
   const env = {
-    IMAGICLE_URL: emulator.url, PORT: '0', HOST: '127.0.0.1', ALLOW_ANONYMOUS: 'true', QUEUE_URL: `redis://127.0.0.1:${port}/0`,
-    BLOB_DIR: path.join(dir, 'blob'), TMP_DIR: path.join(dir, 'tmp'), SPOOL_CONCURRENCY: '1', LOG_LEVEL: 'info',
+    IMAGICLE_URL: emulator.url,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ALLOW_ANONYMOUS: 'true',
+    QUEUE_URL: `redis://127.0.0.1:${port}/0`,
+    BLOB_DIR: path.join(dir, 'blob'),
+    TMP_DIR: path.join(dir, 'tmp'),
+    SPOOL_CONCURRENCY: '1',
+    LOG_LEVEL: 'info',
   };
   const api = await startNode('serve', { ...env, ROLE: 'api' }, /gateway listening/);
-  const accepted = async (): Promise<number> => ((await (await fetch(`${emulator.url}/emulator/stats`)).json()) as { accepted: number }).accepted;
+  const accepted = async (): Promise<number> =>
+    ((await (await fetch(`${emulator.url}/emulator/stats`)).json()) as { accepted: number }).accepted;
   const once = async (workers: number): Promise<number> => {
-    const procs = await Promise.all(Array.from({ length: workers }, () => startNode('serve', { ...env, ROLE: 'worker' }, /gateway listening/)));
+    const procs = await Promise.all(
+      Array.from({ length: workers }, () => startNode('serve', { ...env, ROLE: 'worker' }, /gateway listening/)),
+    );
     await fetch(`${emulator.url}/emulator/stats`, { method: 'DELETE' });
     const t0 = performance.now();
     const answers = await Promise.all(
       Array.from({ length: 48 }, async (_, i) => {
         const { stdout } = await run('curl', [
-          '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Prefer: respond-async',
-          '-F', `jsondata=${callMetadata()};type=application/json`, '-F', `attachment=@${sources[i % sources.length]}`,
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '-H',
+          'Prefer: respond-async',
+          '-F',
+          `jsondata=${callMetadata()};type=application/json`,
+          '-F',
+          `attachment=@${sources[i % sources.length]}`,
           `${api.url}/fw/Apps/Recorder/WebAPI/Recordings`,
         ]);
         return Number(stdout);

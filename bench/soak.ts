@@ -152,7 +152,12 @@ async function childrenOf(pid: number): Promise<string[]> {
   }
 }
 
-async function sample(pid: number, dirs: { tmp: string; spool: string }, started: number, requests: number): Promise<Sample> {
+async function sample(
+  pid: number,
+  dirs: { tmp: string; spool: string },
+  started: number,
+  requests: number,
+): Promise<Sample> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const fds = (await readdir(`/proc/${pid}/fd`)).length;
@@ -209,7 +214,18 @@ const WEIGHTS: Array<[Kind, number]> = [
   ['abort-transcode', 10],
 ];
 
-const GOOD_FILES = ['pcm16-mono.wav', 'alaw-mono.wav', 'mp3-mono.mp3', 'opus-stereo.opus', 'raw.gsm', 'flac.flac', 'aac.m4a', 'pcm16-size-zero.wav', 'amr-nb.amr', 'webm-opus.webm'];
+const GOOD_FILES = [
+  'pcm16-mono.wav',
+  'alaw-mono.wav',
+  'mp3-mono.mp3',
+  'opus-stereo.opus',
+  'raw.gsm',
+  'flac.flac',
+  'aac.m4a',
+  'pcm16-size-zero.wav',
+  'amr-nb.amr',
+  'webm-opus.webm',
+];
 
 /** A small deterministic PRNG, so that two runs send the same mix. */
 function prng(seed: number): () => number {
@@ -256,7 +272,8 @@ async function loadInputs(): Promise<Inputs> {
   }
   const read = async (name: string) => ({ name, bytes: await readFile(path.join(FIXTURES, name)) });
   const g729 = await readFile(path.join(FIXTURES, 'raw.g729'));
-  const playlist = (target: string): Buffer => Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n${target}\n#EXT-X-ENDLIST\n`);
+  const playlist = (target: string): Buffer =>
+    Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n${target}\n#EXT-X-ENDLIST\n`);
   return {
     good: await Promise.all(GOOD_FILES.map(read)),
     notAudio: await Promise.all(['not-audio.txt', 'image.png', 'empty.wav', 'garbage.mp3', 'video-only.mp4'].map(read)),
@@ -289,8 +306,17 @@ async function rawExchange(url: string, bytes: Buffer, cutAfterMs: number | unde
 async function send(kind: Kind, gw: string, inputs: Inputs, random: () => number): Promise<number> {
   const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
   const headers = { 'x-api-key': API_KEY };
-  const post = async (body: FormData, extra: Record<string, string> = headers, signal?: AbortSignal): Promise<number> => {
-    const res = await fetch(`${gw}${RECORDINGS_PATH}`, { method: 'POST', body, headers: extra, ...(signal ? { signal } : {}) });
+  const post = async (
+    body: FormData,
+    extra: Record<string, string> = headers,
+    signal?: AbortSignal,
+  ): Promise<number> => {
+    const res = await fetch(`${gw}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      body,
+      headers: extra,
+      ...(signal ? { signal } : {}),
+    });
     await res.arrayBuffer();
     return res.status;
   };
@@ -312,7 +338,9 @@ async function send(kind: Kind, gw: string, inputs: Inputs, random: () => number
       return post(form(metadata(), f.bytes, f.name));
     }
     case 'malformed': {
-      const body = Buffer.from(`--b\r\nContent-Disposition: form-data; name="jsondata"\r\n\r\n${metadata()}\r\n--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\nRIFF`);
+      const body = Buffer.from(
+        `--b\r\nContent-Disposition: form-data; name="jsondata"\r\n\r\n${metadata()}\r\n--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\nRIFF`,
+      );
       const head = `POST ${RECORDINGS_PATH} HTTP/1.1\r\nHost: x\r\nX-Api-Key: ${API_KEY}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${body.length}\r\n\r\n`;
       return rawExchange(gw, Buffer.concat([Buffer.from(head), body]), undefined);
     }
@@ -321,13 +349,17 @@ async function send(kind: Kind, gw: string, inputs: Inputs, random: () => number
       return post(form(metadata(), f.bytes, f.name), {});
     }
     case 'stalled': {
-      const body = Buffer.from(`--b\r\nContent-Disposition: form-data; name="jsondata"\r\n\r\n${metadata()}\r\n--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\nRIFF`);
+      const body = Buffer.from(
+        `--b\r\nContent-Disposition: form-data; name="jsondata"\r\n\r\n${metadata()}\r\n--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\nRIFF`,
+      );
       const head = `POST ${RECORDINGS_PATH} HTTP/1.1\r\nHost: x\r\nX-Api-Key: ${API_KEY}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${body.length + 100_000}\r\n\r\n`;
       return rawExchange(gw, Buffer.concat([Buffer.from(head), body]), undefined);
     }
     case 'abort-upload': {
       const body = Buffer.concat([
-        Buffer.from(`--b\r\nContent-Disposition: form-data; name="jsondata"\r\n\r\n${metadata()}\r\n--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`),
+        Buffer.from(
+          `--b\r\nContent-Disposition: form-data; name="jsondata"\r\n\r\n${metadata()}\r\n--b\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`,
+        ),
         inputs.long.subarray(0, 200_000),
       ]);
       const head = `POST ${RECORDINGS_PATH} HTTP/1.1\r\nHost: x\r\nX-Api-Key: ${API_KEY}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${body.length + 5_000_000}\r\n\r\n`;
@@ -358,7 +390,11 @@ async function main(): Promise<void> {
     `soak: ${options.minutes} min, ${options.concurrency} clients, gateway CONCURRENCY=${options.gatewayConcurrency}, DELIVERY=${options.delivery}, samples every ${options.sampleSeconds} s, work in ${work}\n`,
   );
 
-  const emulator = await startService(['emulator', '--port', '0', '--dir', dirs.emulator], { LOG_LEVEL: 'info' }, 'Imagicle emulator listening');
+  const emulator = await startService(
+    ['emulator', '--port', '0', '--dir', dirs.emulator],
+    { LOG_LEVEL: 'info' },
+    'Imagicle emulator listening',
+  );
   const gateway = await startService(
     ['serve'],
     {
@@ -445,7 +481,10 @@ async function main(): Promise<void> {
   // Verdict.
   const first = samples[0]!;
   const quarter = (from: number, to: number): number => {
-    const part = samples.slice(Math.floor(samples.length * from), Math.max(Math.floor(samples.length * from) + 1, Math.floor(samples.length * to)));
+    const part = samples.slice(
+      Math.floor(samples.length * from),
+      Math.max(Math.floor(samples.length * from) + 1, Math.floor(samples.length * to)),
+    );
     return part.reduce((s, x) => s + x.rssMb, 0) / part.length;
   };
   const rssMid = quarter(0.25, 0.5);
@@ -453,10 +492,13 @@ async function main(): Promise<void> {
   const failures: string[] = [];
   if (!alive) failures.push(`the gateway died: ${gateway.stderr.join('').slice(-2000)}`);
   if (idle.tempEntries > 0) failures.push(`${idle.tempEntries} temp folder entries left once idle`);
-  if (idle.children > 0) failures.push(`${idle.children} child processes left once idle (${idle.childNames.join(', ')})`);
+  if (idle.children > 0)
+    failures.push(`${idle.children} child processes left once idle (${idle.childNames.join(', ')})`);
   if (idle.fds > first.fds + 16) failures.push(`open descriptors grew from ${first.fds} to ${idle.fds}`);
-  if (rssEnd > rssMid * 1.2 && rssEnd - rssMid > 32) failures.push(`RSS grew from ${rssMid.toFixed(1)} MB to ${rssEnd.toFixed(1)} MB`);
-  if (unexpected.length > 0) failures.push(`${unexpected.length} unexpected answers, e.g. ${[...new Set(unexpected)].slice(0, 5).join('; ')}`);
+  if (rssEnd > rssMid * 1.2 && rssEnd - rssMid > 32)
+    failures.push(`RSS grew from ${rssMid.toFixed(1)} MB to ${rssEnd.toFixed(1)} MB`);
+  if (unexpected.length > 0)
+    failures.push(`${unexpected.length} unexpected answers, e.g. ${[...new Set(unexpected)].slice(0, 5).join('; ')}`);
 
   const maxChildren = Math.max(...samples.map((s) => s.children));
   const summary = {
@@ -492,7 +534,9 @@ async function main(): Promise<void> {
       `| peak | ${summary.peak.rssMb} | ${summary.peak.fds} | ${summary.peak.children} | ${summary.peak.tempEntries} | ${summary.peak.spoolJobs} |`,
       `| end (idle) | ${idle.rssMb} | ${idle.fds} | ${idle.children} | ${idle.tempEntries} | ${idle.spoolJobs} |`,
       `RSS, mean of 2nd quarter ${summary.rssSecondQuarterMb} MB, of last quarter ${summary.rssLastQuarterMb} MB`,
-      failures.length === 0 ? 'PASS: nothing grew without bound' : `FAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}`,
+      failures.length === 0
+        ? 'PASS: nothing grew without bound'
+        : `FAIL:\n${failures.map((f) => `  - ${f}`).join('\n')}`,
       '',
     ].join('\n'),
   );

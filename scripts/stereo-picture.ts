@@ -27,7 +27,11 @@ try {
     return { path: target, originalName: sample, extension: path.extname(sample).slice(1) };
   };
   const prepared = await prepareCall(
-    { attachment: await stage('agent-leg.wav', 'attachment'), remoteAttachment: await stage('customer-leg.ogg', 'remoteAttachment'), direction: 2 },
+    {
+      attachment: await stage('agent-leg.wav', 'attachment'),
+      remoteAttachment: await stage('customer-leg.ogg', 'remoteAttachment'),
+      direction: 2,
+    },
     work,
     {
       bins,
@@ -37,7 +41,8 @@ try {
     },
   );
   // On a white background (showwavespic's own is transparent), so it reads the same in light and dark themes.
-  const waves = '[0:a]showwavespic=s=1200x360:split_channels=1:scale=sqrt:colors=0x1f77b4|0xd62728[w];color=c=white:s=1200x360:d=1[bg];[bg][w]overlay=format=auto';
+  const waves =
+    '[0:a]showwavespic=s=1200x360:split_channels=1:scale=sqrt:colors=0x1f77b4|0xd62728[w];color=c=white:s=1200x360:d=1[bg];[bg][w]overlay=format=auto';
   const label = (text: string, y: string) => `drawtext=text='${text}':x=12:y=${y}:fontsize=20:fontcolor=0x333333`;
   const labelled = `${waves},pad=1200:400:0:40:white,${label('left = local party (agent-leg.wav)', '10')},${label('right = remote party (customer-leg.ogg)', '220')}`;
   const args = (graph: string) => [
@@ -64,7 +69,8 @@ try {
   }
   const a = prepared.stereo?.analysis;
   console.log(`${out}: ${prepared.isoDuration}, ${prepared.format.channels} channels`);
-  for (const c of a?.channels ?? []) console.log(`  ${c.channel} (${c.party}): RMS ${c.rmsDbfs} dBFS, speech ${(c.speechShare * 100).toFixed(0)}%`);
+  for (const c of a?.channels ?? [])
+    console.log(`  ${c.channel} (${c.party}): RMS ${c.rmsDbfs} dBFS, speech ${(c.speechShare * 100).toFixed(0)}%`);
 } finally {
   await rm(work, { recursive: true, force: true });
 }

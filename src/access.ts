@@ -24,8 +24,10 @@ export function parseApiKeys(text: string): { keys: string[]; problems: string[]
     .map((k) => k.trim())
     .forEach((key, i) => {
       if (key === '') return;
-      if (key.length < MIN_API_KEY_LENGTH) problems.push(`key ${i + 1} is shorter than ${MIN_API_KEY_LENGTH} characters`);
-      else if ([...key].some((c) => c <= ' ' || c === '\x7f')) problems.push(`key ${i + 1} contains spaces or control characters`);
+      if (key.length < MIN_API_KEY_LENGTH)
+        problems.push(`key ${i + 1} is shorter than ${MIN_API_KEY_LENGTH} characters`);
+      else if ([...key].some((c) => c <= ' ' || c === '\x7f'))
+        problems.push(`key ${i + 1} contains spaces or control characters`);
       else keys.push(key);
     });
   return { keys, problems };
@@ -53,14 +55,19 @@ export function parseBasicUsers(text: string): { users: AccessSettings['basicUse
         return;
       }
       if (!hashed && rest.length < MIN_PASSWORD_LENGTH) {
-        problems.push(`entry ${i + 1} (${username}): the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+        problems.push(
+          `entry ${i + 1} (${username}): the password must have at least ${MIN_PASSWORD_LENGTH} characters`,
+        );
         return;
       }
       if (users.some((u) => u.username === username)) {
         problems.push(`entry ${i + 1} (${username}): the user appears more than once`);
         return;
       }
-      users.push({ username, secret: hashed ? { kind: 'sha256', hex: hashed[1]!.toLowerCase() } : { kind: 'plain', password: rest } });
+      users.push({
+        username,
+        secret: hashed ? { kind: 'sha256', hex: hashed[1]!.toLowerCase() } : { kind: 'plain', password: rest },
+      });
     });
   return { users, problems };
 }

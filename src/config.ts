@@ -51,7 +51,9 @@ const bool = z
 /** A duration: seconds, or a number with ms, s, m, h or d (delivery/interval.ts); parsed to milliseconds. */
 const interval = z
   .string()
-  .refine((v) => parseInterval(v) !== undefined, { error: 'must be a duration: seconds, or a number with ms, s, m, h or d (e.g. 3d, 90m)' })
+  .refine((v) => parseInterval(v) !== undefined, {
+    error: 'must be a duration: seconds, or a number with ms, s, m, h or d (e.g. 3d, 90m)',
+  })
   .transform((v) => parseInterval(v)!);
 
 /** all: receives and delivers; api: receives and enqueues; worker: renders and delivers (distributed mode only). */
@@ -60,7 +62,6 @@ export type Role = (typeof ROLES)[number];
 
 export const DELIVERY_MODES = ['wait', 'sync'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
-
 
 const MP3_SAMPLE_RATES: readonly number[] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 
@@ -85,7 +86,12 @@ const envSchema = z.object({
   OVERSIZE: z.enum(OVERSIZE_POLICIES, { error: `must be one of ${OVERSIZE_POLICIES.join(', ')}` }).default('split'),
   COMPRESS_ORDER: z
     .string()
-    .transform((v) => v.split(',').map((f) => f.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((f) => f.trim())
+        .filter(Boolean),
+    )
     .pipe(
       z
         .array(z.enum(OUTPUT_FORMATS, { error: `each entry must be one of ${OUTPUT_FORMATS.join(', ')}` }))
@@ -227,15 +233,22 @@ export interface Config {
   /** Who may call the gateway (GATEWAY_API_KEYS, GATEWAY_BASIC_USERS, ALLOW_ANONYMOUS). */
   readonly access: AccessSettings;
   /** TLS towards Imagicle: a private CA (PEM, read at startup) or no verification at all. */
-  readonly upstreamTls: { readonly caFile: string | undefined; readonly ca: string | undefined; readonly insecure: boolean };
+  readonly upstreamTls: {
+    readonly caFile: string | undefined;
+    readonly ca: string | undefined;
+    readonly insecure: boolean;
+  };
   /** ffmpeg/ffprobe processes at once, jobs waiting, and the upload size from which a job is "long". */
   readonly queue: { readonly concurrency: number; readonly queueLimit: number; readonly longJobBytes: number };
   /** Slow or stalled uploads: idle cut-off, minimum average rate, and the server's whole-request bound derived from them. */
-  readonly uploads: { readonly idleTimeoutMs: number; readonly minBytesPerSecond: number; readonly requestTimeoutMs: number };
+  readonly uploads: {
+    readonly idleTimeoutMs: number;
+    readonly minBytesPerSecond: number;
+    readonly requestTimeoutMs: number;
+  };
   /** Distributed mode (QUEUE_URL set): the queue, the shared folder for audio, and this process's role. */
   readonly distributed:
-    | { readonly queueUrl: string; readonly blobDir: string; readonly role: Role; readonly lockMs: number }
-    | undefined;
+    { readonly queueUrl: string; readonly blobDir: string; readonly role: Role; readonly lockMs: number } | undefined;
   /**
    * Bounds: each ffmpeg/ffprobe's memory ceiling (0: none), output bytes per input byte, free space kept on the
    * spool's and TMP_DIR's file systems, and failed logins per address within a window before 429 (0: no limit).
@@ -316,7 +329,12 @@ export function loadConfig(
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
     }
     problems.push(...distributedProblems(e));
-    problems.push(...fileDoorProblems({ pattern: e.WATCH_PATTERN, defaults: e.WATCH_DEFAULTS, timezone: e.WATCH_TIMEZONE }, 'WATCH_'));
+    problems.push(
+      ...fileDoorProblems(
+        { pattern: e.WATCH_PATTERN, defaults: e.WATCH_DEFAULTS, timezone: e.WATCH_TIMEZONE },
+        'WATCH_',
+      ),
+    );
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
@@ -449,7 +467,12 @@ function hardeningProblems(e: Record<string, string | undefined>): string[] {
   const admins = parseApiKeys(e.GATEWAY_ADMIN_KEYS ?? '');
   problems.push(...admins.problems.map((p) => `GATEWAY_ADMIN_KEYS: ${p}`));
   const callerAuth = keys.keys.length > 0 || users.users.length > 0 || admins.keys.length > 0;
-  if (e.IMAGICLE_USERNAME !== undefined && !callerAuth && !allowAnonymous && keys.problems.length + users.problems.length === 0) {
+  if (
+    e.IMAGICLE_USERNAME !== undefined &&
+    !callerAuth &&
+    !allowAnonymous &&
+    keys.problems.length + users.problems.length === 0
+  ) {
     problems.push(
       'GATEWAY_API_KEYS or GATEWAY_BASIC_USERS: required when IMAGICLE_USERNAME/IMAGICLE_PASSWORD are set, or anyone who reaches the gateway can post to Imagicle with its credentials (set ALLOW_ANONYMOUS=true to accept that)',
     );
@@ -464,9 +487,12 @@ function hardeningProblems(e: Record<string, string | undefined>): string[] {
     if (insecure) problems.push('IMAGICLE_CA_FILE and IMAGICLE_TLS_INSECURE: set one or the other');
     try {
       const pem = readFileSync(path.resolve(e.IMAGICLE_CA_FILE), 'utf8');
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`IMAGICLE_CA_FILE: ${e.IMAGICLE_CA_FILE} holds no PEM certificate`);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+        problems.push(`IMAGICLE_CA_FILE: ${e.IMAGICLE_CA_FILE} holds no PEM certificate`);
     } catch (error) {
-      problems.push(`IMAGICLE_CA_FILE: cannot read ${e.IMAGICLE_CA_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(
+        `IMAGICLE_CA_FILE: cannot read ${e.IMAGICLE_CA_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   return problems;
@@ -484,7 +510,9 @@ function distributedProblems(e: Env): string[] {
     problems.push('BLOB_DIR: required with QUEUE_URL: a folder every process shares (NFS, EFS, SMB, RWX volume)');
   }
   if (e.DELIVERY !== 'wait') {
-    problems.push('DELIVERY: the distributed mode (QUEUE_URL) delivers through the queue; DELIVERY=sync cannot be combined with it');
+    problems.push(
+      'DELIVERY: the distributed mode (QUEUE_URL) delivers through the queue; DELIVERY=sync cannot be combined with it',
+    );
   }
   return problems;
 }

@@ -76,7 +76,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   }
 
   if (config.upstreamTls.insecure) {
-    logger.warn({ upstream: upstreamBase }, 'IMAGICLE_TLS_INSECURE=true: the certificate of Imagicle is NOT verified; anyone on the path can read the recordings and the credentials');
+    logger.warn(
+      { upstream: upstreamBase },
+      'IMAGICLE_TLS_INSECURE=true: the certificate of Imagicle is NOT verified; anyone on the path can read the recordings and the credentials',
+    );
   }
   if (config.imagicleCredentials && upstreamBase.startsWith('http://') && config.imagicleUrl) {
     logger.warn({ upstream: upstreamBase }, 'IMAGICLE_URL is plain http: the Imagicle credentials travel unencrypted');
@@ -99,13 +102,24 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const lifecycle = new Lifecycle();
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
-    ? await (await import('./distributed/setup.js')).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger)
+    ? await (
+        await import('./distributed/setup.js')
+      ).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger)
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
     : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), metrics);
   const app = createApp({
-    config, bins, upstream, logger, queue, lifecycle, deliver: delivery.deliver, delivery: delivery.service, distributed, metrics,
+    config,
+    bins,
+    upstream,
+    logger,
+    queue,
+    lifecycle,
+    deliver: delivery.deliver,
+    delivery: delivery.service,
+    distributed,
+    metrics,
   });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
@@ -136,7 +150,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       if (!(await lifecycle.drain(config.shutdownGraceMs))) {
-        logger.warn({ inflight: lifecycle.inflight, graceMs: config.shutdownGraceMs }, 'shutdown grace over: aborting the uploads still running');
+        logger.warn(
+          { inflight: lifecycle.inflight, graceMs: config.shutdownGraceMs },
+          'shutdown grace over: aborting the uploads still running',
+        );
         lifecycle.abortAll();
         // ffmpeg gets SIGTERM then SIGKILL; handlers remove their temp folders and answer 503.
         await lifecycle.drain(ABORT_DRAIN_MS);
@@ -150,7 +167,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     return closing;
   };
   return {
-    url, port, server, bins, upstreamUrl: upstream.url, upstream, emulator, queue, lifecycle, metrics,
-    delivery: delivery.service, close,
+    url,
+    port,
+    server,
+    bins,
+    upstreamUrl: upstream.url,
+    upstream,
+    emulator,
+    queue,
+    lifecycle,
+    metrics,
+    delivery: delivery.service,
+    close,
   };
 }

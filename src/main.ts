@@ -22,7 +22,10 @@ import { startServeWatcher } from './import/serve-watch.js';
 
 function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
   try {
-    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >;
     const config = loadConfig(process.env, defined);
     // Every command that runs ffmpeg (serve, probe, transcode) runs it under the same ceiling.
     configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
@@ -37,7 +40,12 @@ function configOrExit(overrides: Record<string, string | undefined> = {}): Confi
 }
 
 function fail(error: unknown): never {
-  const message = error instanceof GatewayError ? `${error.message} (HTTP ${error.status}, reason ${error.reason})` : error instanceof Error ? error.message : String(error);
+  const message =
+    error instanceof GatewayError
+      ? `${error.message} (HTTP ${error.status}, reason ${error.reason})`
+      : error instanceof Error
+        ? error.message
+        : String(error);
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);
 }

@@ -117,6 +117,10 @@ async function removeUnlisted(root: string, dir: string, keep: Set<string>): Pro
 
 async function sizeOf(dir: string, files: string[]): Promise<number> {
   let total = 0;
-  for (const f of files) total += await stat(path.join(dir, f)).then((s) => s.size, () => 0);
+  for (const f of files)
+    total += await stat(path.join(dir, f)).then(
+      (s) => s.size,
+      () => 0,
+    );
   return total;
 }

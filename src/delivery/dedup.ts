@@ -22,5 +22,7 @@ export async function sha256File(file: string): Promise<string> {
  */
 export function dedupKey(owner: string, pbxCallId: unknown, audioHashes: readonly string[]): string {
   const callId = typeof pbxCallId === 'string' ? pbxCallId.trim() : '';
-  return createHash('sha256').update(JSON.stringify({ owner, pbxCallId: callId, audio: audioHashes })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ owner, pbxCallId: callId, audio: audioHashes }))
+    .digest('hex');
 }

@@ -56,7 +56,10 @@ export type AttemptOutcome =
  */
 export type Verdict = 'success' | 'retry' | 'ambiguous' | 'permanent';
 
-export function classify(outcome: AttemptOutcome, policy: Pick<RetryPolicy, 'retryStatuses' | 'ambiguousStatuses'> = DEFAULT_RETRY_POLICY): Verdict {
+export function classify(
+  outcome: AttemptOutcome,
+  policy: Pick<RetryPolicy, 'retryStatuses' | 'ambiguousStatuses'> = DEFAULT_RETRY_POLICY,
+): Verdict {
   if (outcome.kind === 'no-answer') return outcome.bodyComplete ? 'ambiguous' : 'retry';
   const { status } = outcome;
   if (status >= 200 && status < 300) return 'success';

@@ -27,14 +27,22 @@ export interface DeliveryOutcome {
 export interface RetryHooks {
   /** Before each attempt (1-based); the spool persists "delivering" here. */
   beforeAttempt?: (attempt: number) => Promise<void> | void;
-  afterAttempt?: (attempt: number, verdict: Verdict, result: { response?: UpstreamResponse; error?: GatewayError }) => Promise<void> | void;
+  afterAttempt?: (
+    attempt: number,
+    verdict: Verdict,
+    result: { response?: UpstreamResponse; error?: GatewayError },
+  ) => Promise<void> | void;
   random?: () => number;
   now?: () => number;
 }
 
 /** The retry view of what one attempt produced. */
-export function outcomeOf(result: { response?: UpstreamResponse | undefined; error?: GatewayError | undefined }): AttemptOutcome {
-  if (result.response) return { kind: 'answer', status: result.response.status, retryAfter: result.response.retryAfter };
+export function outcomeOf(result: {
+  response?: UpstreamResponse | undefined;
+  error?: GatewayError | undefined;
+}): AttemptOutcome {
+  if (result.response)
+    return { kind: 'answer', status: result.response.status, retryAfter: result.response.retryAfter };
   const detail = result.error?.detail ?? {};
   return {
     kind: 'no-answer',
@@ -47,7 +55,12 @@ function isAbort(error: GatewayError, signal: AbortSignal | undefined): boolean 
   return error.code === 'ABORTED' || signal?.aborted === true;
 }
 
-export async function deliverWithRetry(deliver: Deliver, upload: UploadInput, policy: RetryPolicy, hooks: RetryHooks = {}): Promise<DeliveryOutcome> {
+export async function deliverWithRetry(
+  deliver: Deliver,
+  upload: UploadInput,
+  policy: RetryPolicy,
+  hooks: RetryHooks = {},
+): Promise<DeliveryOutcome> {
   const now = hooks.now ?? Date.now;
   const started = now();
   let ambiguousRetries = 0;
@@ -66,7 +79,8 @@ export async function deliverWithRetry(deliver: Deliver, upload: UploadInput, po
     const result = { verdict, response, error, attempts: attempt, ambiguousRetries, retryAfter: response?.retryAfter };
     if (!shouldRetry(verdict, policy)) return { ...result, exhausted: false };
     const delay = delayFor(policy, attempt, response?.retryAfter, hooks.random, now());
-    if (attempt >= policy.maxAttempts || now() + delay - started > policy.maxTotalMs) return { ...result, exhausted: true };
+    if (attempt >= policy.maxAttempts || now() + delay - started > policy.maxTotalMs)
+      return { ...result, exhausted: true };
     if (verdict === 'ambiguous') ambiguousRetries += 1;
     await sleep(delay, undefined, upload.signal ? { signal: upload.signal } : {});
   }

@@ -157,7 +157,11 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
 
     const deliverStarted = performance.now();
     const ended = (outcome: RunResult['outcome']): RunResult => ({
-      outcome, prepared, fitted, live, deliverMs: performance.now() - deliverStarted,
+      outcome,
+      prepared,
+      fitted,
+      live,
+      deliverMs: performance.now() - deliverStarted,
     });
     for (const part of job.parts) {
       if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) part.state = 'delivered';
@@ -187,7 +191,10 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         },
         afterAttempt: async (_attempt, verdict, result) => {
           live.set(part.index, result);
-          job.history = pushAttempt(job.history, attemptRecord(part.index, part.attempts, verdict, result, attemptStarted));
+          job.history = pushAttempt(
+            job.history,
+            attemptRecord(part.index, part.attempts, verdict, result, attemptStarted),
+          );
           if (result.response) part.upstream = storedAnswer(result.response);
           if (verdict === 'success') {
             part.state = 'delivered';
@@ -205,7 +212,17 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       });
       job.possibleDuplicates += outcome.ambiguousRetries;
       if (outcome.verdict === 'success') continue;
-      ctx.log.info({ jobId: job.id, part: part.index, verdict: outcome.verdict, attempts: outcome.attempts, status: outcome.response?.status, code: outcome.error?.code }, 'delivery attempt failed');
+      ctx.log.info(
+        {
+          jobId: job.id,
+          part: part.index,
+          verdict: outcome.verdict,
+          attempts: outcome.attempts,
+          status: outcome.response?.status,
+          code: outcome.error?.code,
+        },
+        'delivery attempt failed',
+      );
       // The job outlives this run undelivered (kept for later, or failed and kept): its files become durable first.
       if (plan === 'deferred') await persistFiles(store, job);
       if (outcome.verdict === 'permanent') return ended({ kind: 'permanent' });

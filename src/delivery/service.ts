@@ -22,11 +22,17 @@ import type { AudioInput } from '../pipeline/prepare.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import { delayFor, type RetryPolicy } from './retry.js';
-import { persistFiles, runJob, type PrepareSettings, type RunContext, type RunOutcome, type RunResult } from './run-job.js';
+import {
+  persistFiles,
+  runJob,
+  type PrepareSettings,
+  type RunContext,
+  type RunOutcome,
+  type RunResult,
+} from './run-job.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { JobError, JobMode, JobRecord, SpooledPart, Spool, StoredAnswer } from './spool.js';
 import type { JobWaveforms } from './waveforms.js';
-
 
 export interface DeliverySettings {
   /** In-request retries (RETRY_*). */
@@ -117,7 +123,10 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   /** Refuses an upload before it is read when the spool is full (503 + Retry-After in Imagicle's shape). */
   checkCapacity(declaredBytes: number | undefined): void {
     const used = this.committedBytes();
-    if (used >= this.settings.maxBytes || (declaredBytes !== undefined && used + declaredBytes > this.settings.maxBytes)) {
+    if (
+      used >= this.settings.maxBytes ||
+      (declaredBytes !== undefined && used + declaredBytes > this.settings.maxBytes)
+    ) {
       throw spoolFull(used, this.settings.maxBytes);
     }
   }
@@ -240,7 +249,9 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   /** prepare → fit → deliver each part, over the spool (run-job.ts). */
   runJob(job: JobRecord, ctx: RunContext): Promise<RunResult> {
     const waveforms = this.waveforms;
-    const afterDelivered = waveforms ? (j: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => waveforms.keep(j, part, signal) : undefined;
+    const afterDelivered = waveforms
+      ? (j: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => waveforms.keep(j, part, signal)
+      : undefined;
     return runJob(this.spool, this.deliver, job, { afterDelivered, reservations: () => this.ledger.scope(), ...ctx });
   }
 }

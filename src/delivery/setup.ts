@@ -60,7 +60,10 @@ export async function startDelivery(
     },
     log,
   );
-  log.info({ spool: delivery.spoolDir, bytes: spool.usedBytes(), ...summary, possibleDuplicates: summary.interruptedAttempts }, 'spool opened');
+  log.info(
+    { spool: delivery.spoolDir, bytes: spool.usedBytes(), ...summary, possibleDuplicates: summary.interruptedAttempts },
+    'spool opened',
+  );
   worker.start();
   const waveforms = service.waveforms;
   return {

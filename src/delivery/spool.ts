@@ -48,10 +48,18 @@ export function slimDelivered(job: JobRecord): JobRecord {
   const { startDateTime, direction, localParty, pbxCallId } = job.metadata;
   return {
     ...job,
-    metadata: { startDateTime, direction, localParty: { username: localParty.username, phoneNumber: localParty.phoneNumber }, pbxCallId },
+    metadata: {
+      startDateTime,
+      direction,
+      localParty: { username: localParty.username, phoneNumber: localParty.phoneNumber },
+      pbxCallId,
+    },
     stereoOptions: undefined,
     callerAuthorization: undefined,
-    parts: job.parts.map((p) => ({ ...p, metadata: { startDateTime: p.metadata.startDateTime, duration: p.metadata.duration } })),
+    parts: job.parts.map((p) => ({
+      ...p,
+      metadata: { startDateTime: p.metadata.startDateTime, duration: p.metadata.duration },
+    })),
   };
 }
 
@@ -147,7 +155,22 @@ export class Spool implements JobStore {
    * so the worker cannot pick it up half-created.
    */
   async create(
-    init: Omit<JobRecord, 'version' | 'id' | 'state' | 'createdAt' | 'updatedAt' | 'inputs' | 'parts' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'possibleDuplicates' | 'deliveredAt' | 'failedAt'>,
+    init: Omit<
+      JobRecord,
+      | 'version'
+      | 'id'
+      | 'state'
+      | 'createdAt'
+      | 'updatedAt'
+      | 'inputs'
+      | 'parts'
+      | 'attempts'
+      | 'nextAttemptAt'
+      | 'lastError'
+      | 'possibleDuplicates'
+      | 'deliveredAt'
+      | 'failedAt'
+    >,
     files: IncomingFiles,
     now = new Date(),
     /** False: the files' data is not fsynced yet, only hashed (the caller fsyncs before it answers 202). */
@@ -269,7 +292,12 @@ export class Spool implements JobStore {
   private async load(): Promise<ResumeSummary> {
     const byState = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     const summary: ResumeSummary = {
-      jobs: 0, unfinished: 0, byState, interruptedAttempts: 0, orphansRemoved: 0, tornRemoved: 0,
+      jobs: 0,
+      unfinished: 0,
+      byState,
+      interruptedAttempts: 0,
+      orphansRemoved: 0,
+      tornRemoved: 0,
     };
     const log = this.options.logger;
     // Temp files a crash left beside jobs/ (a waveform being drawn from a delivered part).

@@ -67,22 +67,26 @@ export class DeliveryWorker {
     const now = Date.now();
     if (now - this.lastPurge > PURGE_EVERY_MS) {
       this.lastPurge = now;
-      void spool.purgeDelivered(now).catch((error: unknown) => this.log.error({ err: error }, 'purging delivered jobs failed'));
+      void spool
+        .purgeDelivered(now)
+        .catch((error: unknown) => this.log.error({ err: error }, 'purging delivered jobs failed'));
     }
     for (const job of spool.list()) {
       if (this.running.size >= this.options.concurrency) break;
       if (job.state !== 'received' && job.state !== 'ready') continue;
       if (job.nextAttemptAt !== undefined && Date.parse(job.nextAttemptAt) > now) continue;
       if (!spool.claim(job.id)) continue;
-      const run = this.run(job).catch((error: unknown) => {
-        // A journal write failing (ENOSPC) must not become an unhandled rejection: the job is looked at again later.
-        job.nextAttemptAt = new Date(Date.now() + DISK_RETRY_MS).toISOString();
-        this.log.error({ err: error, jobId: job.id }, 'job run failed; retried later');
-      }).finally(() => {
-        spool.release(job.id);
-        this.running.delete(job.id);
-        this.kick();
-      });
+      const run = this.run(job)
+        .catch((error: unknown) => {
+          // A journal write failing (ENOSPC) must not become an unhandled rejection: the job is looked at again later.
+          job.nextAttemptAt = new Date(Date.now() + DISK_RETRY_MS).toISOString();
+          this.log.error({ err: error, jobId: job.id }, 'job run failed; retried later');
+        })
+        .finally(() => {
+          spool.release(job.id);
+          this.running.delete(job.id);
+          this.kick();
+        });
       this.running.set(job.id, run);
     }
   }
@@ -111,16 +115,25 @@ export class DeliveryWorker {
       );
       switch (outcome.kind) {
         case 'delivered':
-          log.info({ attempts: job.attempts, parts: job.parts.length, possibleDuplicates: job.possibleDuplicates }, 'job delivered');
+          log.info(
+            { attempts: job.attempts, parts: job.parts.length, possibleDuplicates: job.possibleDuplicates },
+            'job delivered',
+          );
           return;
         case 'permanent':
         case 'held':
           await service.fail(job);
-          log.warn({ lastError: job.lastError }, outcome.kind === 'held' ? 'job held: Imagicle may have imported it' : 'job failed');
+          log.warn(
+            { lastError: job.lastError },
+            outcome.kind === 'held' ? 'job held: Imagicle may have imported it' : 'job failed',
+          );
           return;
         case 'retry-later':
           await service.schedule(job, outcome.retryAfter);
-          log.info({ attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError }, 'job will be retried');
+          log.info(
+            { attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError },
+            'job will be retried',
+          );
           return;
       }
     } catch (error) {

@@ -193,7 +193,8 @@ export class DistributedDelivery {
     const job = recordOf(bjob);
     const policy = this.settings.policy;
     // No render summary (cannot happen with this worker, which saves it with the parts): the job's 202 view.
-    const finishedWithoutSummary = !job.rendered && (state === 'completed' || (state === 'failed' && job.parts.length > 0));
+    const finishedWithoutSummary =
+      !job.rendered && (state === 'completed' || (state === 'failed' && job.parts.length > 0));
     if (finishedWithoutSummary) return { kind: 'accepted', job, async: false };
     if (state === 'completed') return { kind: 'done', job, outcome: 'delivered', result: resultOf(job) };
     if (state === 'failed') {

@@ -19,10 +19,8 @@ import type { DistributedJob } from './job-data.js';
 /** The most jobs one listing reads from Redis. */
 const LIST_LIMIT = 1000;
 
-const notFound = (id: string): GatewayError =>
-  new GatewayError('NOT_FOUND', `No job ${id}`);
-const conflict = (message: string): GatewayError =>
-  new GatewayError('CONFLICT', message);
+const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`);
+const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message);
 
 /** The record to show: BullMQ's own verdict wins when a job failed outside our hands (stalled too often). */
 export function shownRecord(bjob: Job<DistributedJob>, bullState: string): JobRecord {
@@ -63,7 +61,11 @@ export function createQueueJobsRouter(queue: Queue<DistributedJob>, folders: Job
       throw new GatewayError('BAD_REQUEST', message);
     }
     const who = requestOwner(req, res);
-    const bjobs = await queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, LIST_LIMIT - 1);
+    const bjobs = await queue.getJobs(
+      ['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'],
+      0,
+      LIST_LIMIT - 1,
+    );
     const jobs: JobRecord[] = [];
     for (const bjob of bjobs) {
       if (!visible(who, bjob)) continue;
@@ -83,7 +85,8 @@ export function createQueueJobsRouter(queue: Queue<DistributedJob>, folders: Job
     const bjob = await find(req, res);
     const state = await bjob.getState();
     const job = shownRecord(bjob, state);
-    if (state !== 'failed' || job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
+    if (state !== 'failed' || job.state !== 'failed')
+      throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
     const data = { ...bjob.data };
     data.state = data.parts.length === 0 ? 'received' : 'ready';
     data.failedAt = undefined;

@@ -47,15 +47,24 @@ export async function checkDurability(redis: CommandRunner): Promise<DurabilityR
       return undefined;
     }
   };
-  const [appendonly, appendfsync, maxmemoryPolicy] = [await get('appendonly'), await get('appendfsync'), await get('maxmemory-policy')];
+  const [appendonly, appendfsync, maxmemoryPolicy] = [
+    await get('appendonly'),
+    await get('appendfsync'),
+    await get('maxmemory-policy'),
+  ];
   const problems: string[] = [];
   if (appendonly === undefined) problems.push('CONFIG GET is not allowed: the persistence settings cannot be checked');
-  else if (appendonly !== 'yes') problems.push(`appendonly is ${appendonly}: jobs accepted since the last snapshot are lost in a crash`);
+  else if (appendonly !== 'yes')
+    problems.push(`appendonly is ${appendonly}: jobs accepted since the last snapshot are lost in a crash`);
   if (appendonly === 'yes' && appendfsync !== 'always') {
-    problems.push(`appendfsync is ${appendfsync ?? 'unknown'}: up to a second of accepted jobs can be lost in a crash (want always)`);
+    problems.push(
+      `appendfsync is ${appendfsync ?? 'unknown'}: up to a second of accepted jobs can be lost in a crash (want always)`,
+    );
   }
   if (maxmemoryPolicy !== undefined && maxmemoryPolicy !== 'noeviction') {
-    problems.push(`maxmemory-policy is ${maxmemoryPolicy}: Redis may evict jobs under memory pressure (want noeviction)`);
+    problems.push(
+      `maxmemory-policy is ${maxmemoryPolicy}: Redis may evict jobs under memory pressure (want noeviction)`,
+    );
   }
   return { appendonly, appendfsync, maxmemoryPolicy, problems };
 }
@@ -64,11 +73,19 @@ export async function warnAboutDurability(redis: CommandRunner, log: Logger): Pr
   const report = await checkDurability(redis);
   if (report.problems.length > 0) {
     log.warn(
-      { appendonly: report.appendonly, appendfsync: report.appendfsync, maxmemoryPolicy: report.maxmemoryPolicy, problems: report.problems },
+      {
+        appendonly: report.appendonly,
+        appendfsync: report.appendfsync,
+        maxmemoryPolicy: report.maxmemoryPolicy,
+        problems: report.problems,
+      },
       'Redis is not configured to keep every accepted job (want appendonly yes, appendfsync always, maxmemory-policy noeviction)',
     );
   } else {
-    log.info({ appendonly: 'yes', appendfsync: 'always', maxmemoryPolicy: 'noeviction' }, 'Redis durability settings checked');
+    log.info(
+      { appendonly: 'yes', appendfsync: 'always', maxmemoryPolicy: 'noeviction' },
+      'Redis durability settings checked',
+    );
   }
   return report;
 }

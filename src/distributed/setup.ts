@@ -56,8 +56,14 @@ export async function startDistributed(
   // Our own small connection: durability check and readiness; never queues commands while Redis is away.
   const admin = new Redis({ ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
   admin.on('error', () => undefined);
-  await admin.connect().catch((error: unknown) => log.error({ err: error }, 'Redis is not reachable at startup; retrying in the background'));
-  await warnAboutDurability(admin, log).catch((error: unknown) => log.warn({ err: error }, 'could not check the Redis durability settings'));
+  await admin
+    .connect()
+    .catch((error: unknown) =>
+      log.error({ err: error }, 'Redis is not reachable at startup; retrying in the background'),
+    );
+  await warnAboutDurability(admin, log).catch((error: unknown) =>
+    log.warn({ err: error }, 'could not check the Redis durability settings'),
+  );
 
   const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection });
   queue.on('error', (error) => log.error({ err: error }, 'queue error'));
@@ -86,7 +92,15 @@ export async function startDistributed(
       log,
     });
   }
-  log.info({ role: settings.role, queue: QUEUE_NAME, blobDir: settings.blobDir, concurrency: worker ? config.delivery.spoolConcurrency : 0 }, 'distributed mode');
+  log.info(
+    {
+      role: settings.role,
+      queue: QUEUE_NAME,
+      blobDir: settings.blobDir,
+      concurrency: worker ? config.delivery.spoolConcurrency : 0,
+    },
+    'distributed mode',
+  );
 
   const ready = async (): Promise<Readiness> => {
     const redis = await withTimeout(admin.ping(), READY_TIMEOUT_MS, 'PING').then(
@@ -98,9 +112,9 @@ export async function startDistributed(
     const blobDir = await writeFileDurable(probe, 'ok')
       .then(() => rm(probe, { force: true }))
       .then(
-      () => ({ ok: true, error: undefined }),
-      (error: unknown) => ({ ok: false, error: (error as NodeJS.ErrnoException).code ?? String(error) }),
-    );
+        () => ({ ok: true, error: undefined }),
+        (error: unknown) => ({ ok: false, error: (error as NodeJS.ErrnoException).code ?? String(error) }),
+      );
     return { ok: redis.ok && blobDir.ok, redis, blobDir };
   };
   const close = async (): Promise<void> => {

@@ -49,22 +49,28 @@ const MAX_STALLED = 5;
 
 export function startDistributedWorker(options: DistributedWorkerOptions): Worker<DistributedJob> {
   const { log } = options;
-  const worker = new Worker<DistributedJob>(QUEUE_NAME, (job, token, signal) => processJob(options, job, token, signal), {
-    connection: options.connection,
-    concurrency: options.concurrency,
-    lockDuration: options.lockMs,
-    stalledInterval: options.lockMs,
-    maxStalledCount: MAX_STALLED,
-    // The manual rate limit (queue.rateLimit) only holds workers that have a limiter; this one never limits by itself.
-    limiter: { max: 1_000_000, duration: 1000 },
-  });
+  const worker = new Worker<DistributedJob>(
+    QUEUE_NAME,
+    (job, token, signal) => processJob(options, job, token, signal),
+    {
+      connection: options.connection,
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs,
+      stalledInterval: options.lockMs,
+      maxStalledCount: MAX_STALLED,
+      // The manual rate limit (queue.rateLimit) only holds workers that have a limiter; this one never limits by itself.
+      limiter: { max: 1_000_000, duration: 1000 },
+    },
+  );
   worker.on('error', (error) => log.error({ err: error }, 'queue worker error'));
   // A lost lock: whatever runs for that job (ffmpeg, an upload) stops; the next holder resumes it.
   worker.on('lockRenewalFailed', (ids) => {
     for (const id of ids) worker.cancelJob(id, 'lock lost');
     log.warn({ jobIds: ids }, 'lost the lock on jobs: another worker takes them over');
   });
-  worker.on('stalled', (jobId) => log.warn({ jobId }, 'a stalled job (its worker stopped renewing its lock) was put back in the queue'));
+  worker.on('stalled', (jobId) =>
+    log.warn({ jobId }, 'a stalled job (its worker stopped renewing its lock) was put back in the queue'),
+  );
   return worker;
 }
 
@@ -92,7 +98,10 @@ async function processJob(
   if (job.state === 'delivering') job.state = 'ready';
   if (interrupted > 0) {
     await store.save(job);
-    log.warn({ interruptedAttempts: interrupted, possibleDuplicates: job.possibleDuplicates }, 'took over a job whose delivery attempt was interrupted');
+    log.warn(
+      { interruptedAttempts: interrupted, possibleDuplicates: job.possibleDuplicates },
+      'took over a job whose delivery attempt was interrupted',
+    );
   }
 
   if (Date.now() > Date.parse(job.expiresAt)) {
@@ -113,15 +122,27 @@ async function processJob(
     const onRendered = (fitted: FittedAudio): void => {
       job.rendered = summariseRender(fitted);
     };
-    const run = await runJob(store, options.deliver, job, { signal, policy, prepare: options.prepare, log, onRendered });
+    const run = await runJob(store, options.deliver, job, {
+      signal,
+      policy,
+      prepare: options.prepare,
+      log,
+      onRendered,
+    });
     switch (run.outcome.kind) {
       case 'delivered':
         await folders.remove(job.id);
-        log.info({ attempts: job.attempts, parts: job.parts.length, possibleDuplicates: job.possibleDuplicates }, 'job delivered');
+        log.info(
+          { attempts: job.attempts, parts: job.parts.length, possibleDuplicates: job.possibleDuplicates },
+          'job delivered',
+        );
         return { delivered: true };
       case 'permanent':
       case 'held':
-        log.warn({ lastError: job.lastError }, run.outcome.kind === 'held' ? 'job held: Imagicle may have imported it' : 'job failed');
+        log.warn(
+          { lastError: job.lastError },
+          run.outcome.kind === 'held' ? 'job held: Imagicle may have imported it' : 'job failed',
+        );
         return failFor(options, bjob, store, undefined);
       case 'retry-later':
         retryAfter = run.outcome.retryAfter;
@@ -184,7 +205,12 @@ async function retryLater(
   job.state = job.parts.length === 0 ? 'received' : 'ready';
   job.nextAttemptAt = new Date(Date.now() + delay).toISOString();
   await store.save(job);
-  const progress: RetryProgress = { kind: 'retry-later', attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, firstAttemptAt: job.firstAttemptAt };
+  const progress: RetryProgress = {
+    kind: 'retry-later',
+    attempts: job.attempts,
+    nextAttemptAt: job.nextAttemptAt,
+    firstAttemptAt: job.firstAttemptAt,
+  };
   await bjob.updateProgress(progress);
   const status = job.lastError?.status;
   // An answer from Imagicle has no error code (run-job.ts, jobError()); the gateway's own errors have one.
@@ -195,6 +221,9 @@ async function retryLater(
     throw Worker.RateLimitError();
   }
   await bjob.moveToDelayed(Date.now() + delay, token);
-  log.info({ attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError }, 'job will be retried');
+  log.info(
+    { attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError },
+    'job will be retried',
+  );
   throw new DelayedError();
 }

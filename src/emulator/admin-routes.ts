@@ -20,8 +20,7 @@ export interface AdminDeps {
   stats: EmulatorStats;
 }
 
-const notFound = (what: string): GatewayError =>
-  new GatewayError('NOT_FOUND', `${what} not found`);
+const notFound = (what: string): GatewayError => new GatewayError('NOT_FOUND', `${what} not found`);
 
 export function createAdminRouter({ store, faults, stats }: AdminDeps): Router {
   const router = express.Router();

@@ -20,7 +20,11 @@ export interface AttachmentFacts {
   truncated: boolean;
 }
 
-export async function checkAudio(attachment: AttachmentFacts, declaredSeconds: number, maxFileBytes: number): Promise<RecordingFormat> {
+export async function checkAudio(
+  attachment: AttachmentFacts,
+  declaredSeconds: number,
+  maxFileBytes: number,
+): Promise<RecordingFormat> {
   if (attachment.truncated || attachment.bytes > maxFileBytes) {
     throw badAudio(`The audio file is larger than ${maxFileBytes} bytes`);
   }

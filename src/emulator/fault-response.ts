@@ -28,10 +28,15 @@ async function resetAfter(req: IncomingMessage, limit: number): Promise<void> {
 
 function answerStatus(res: ServerResponse, fault: Fault & { status: number }): void {
   if (!canRespond(res)) return;
-  const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { 'Retry-After': String(fault.retryAfter) };
+  const headers: Record<string, string> =
+    fault.retryAfter === undefined ? {} : { 'Retry-After': String(fault.retryAfter) };
   const body = fault.body === undefined ? defaultBody(fault.status) : fault.body;
   if (typeof body === 'string' && fault.contentType !== undefined) {
-    res.writeHead(fault.status, { ...headers, 'Content-Type': fault.contentType, 'Content-Length': Buffer.byteLength(body) });
+    res.writeHead(fault.status, {
+      ...headers,
+      'Content-Type': fault.contentType,
+      'Content-Length': Buffer.byteLength(body),
+    });
     res.end(body);
   } else if (body === undefined) {
     res.writeHead(fault.status, headers);

@@ -132,7 +132,12 @@ export async function receiveUpload(
       );
       return;
     }
-    const attachment: ReceivedAttachment = { filename: info.filename, contentType: info.mimeType, bytes: 0, truncated: false };
+    const attachment: ReceivedAttachment = {
+      filename: info.filename,
+      contentType: info.mimeType,
+      bytes: 0,
+      truncated: false,
+    };
     upload.attachment = attachment;
     const out = createWriteStream(attachmentPath, { flags: 'wx' });
     // Settle only once the file is closed, so a caller removing it on failure cannot race its creation.

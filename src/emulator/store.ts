@@ -63,7 +63,11 @@ export class RecordingStore {
   async clear(): Promise<void> {
     const ids = [...this.recordings.keys()];
     this.recordings.clear();
-    await Promise.all(ids.flatMap((id) => [this.sidecarPath(id), this.audioFile(id, 'wav'), this.audioFile(id, 'mp3')]).map((p) => rm(p, { force: true })));
+    await Promise.all(
+      ids
+        .flatMap((id) => [this.sidecarPath(id), this.audioFile(id, 'wav'), this.audioFile(id, 'mp3')])
+        .map((p) => rm(p, { force: true })),
+    );
   }
 
   private audioFile(id: string, container: 'wav' | 'mp3'): string {
@@ -77,7 +81,11 @@ export class RecordingStore {
   private async load(): Promise<void> {
     const names = await readdir(this.dir);
     // Leftovers of uploads interrupted by a crash.
-    await Promise.all(names.filter((n) => n.startsWith(TEMP_PREFIX) || n.endsWith('.json.tmp')).map((n) => rm(path.join(this.dir, n), { force: true })));
+    await Promise.all(
+      names
+        .filter((n) => n.startsWith(TEMP_PREFIX) || n.endsWith('.json.tmp'))
+        .map((n) => rm(path.join(this.dir, n), { force: true })),
+    );
     const loaded: StoredRecording[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       try {

@@ -49,7 +49,7 @@ export function dropInAnswer(result: IngestResult): Answer {
   const delivered = parts.filter((p) => p.delivered).map((p) => p.part);
   const cause = upstreamError.success
     ? upstreamError.data.message
-    : failed.error?.message ?? `Imagicle answered ${status}`;
+    : (failed.error?.message ?? `Imagicle answered ${status}`);
   return json(status, {
     reason: upstreamError.success ? upstreamError.data.reason : (failed.error?.reason ?? 0),
     message:

@@ -230,12 +230,10 @@ export const acceptedSchema = z
   })
   .register(apiRegistry, { id: 'Accepted', description: 'Spooled, not delivered yet: follow Location' });
 
-export const partsAnswerSchema = z
-  .object({ parts: z.array(partSummary) })
-  .register(apiRegistry, {
-    id: 'PartsAnswer',
-    description: 'A split recording delivered as several (drop-in endpoint)',
-  });
+export const partsAnswerSchema = z.object({ parts: z.array(partSummary) }).register(apiRegistry, {
+  id: 'PartsAnswer',
+  description: 'A split recording delivered as several (drop-in endpoint)',
+});
 
 export const healthSchema = z
   .object({ status: z.literal('ok'), uptimeSeconds: z.number() })

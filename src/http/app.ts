@@ -191,7 +191,10 @@ export function createApp(deps: AppDeps): express.Express {
     // a client still sending it can read the answer; a large or unsized one is not read on, the connection closes.
     if (!req.complete && !(Number(req.headers['content-length']) <= DRAIN_LIMIT_BYTES)) res.set('Connection', 'close');
     // A client that left (ABORTED, 499) and is somehow still there gets a plain 400.
-    res.set(gw.headers).status(gw.code === 'ABORTED' ? 400 : gw.status).json(gw.toBody());
+    res
+      .set(gw.headers)
+      .status(gw.code === 'ABORTED' ? 400 : gw.status)
+      .json(gw.toBody());
   });
   return app;
 }
@@ -278,16 +281,28 @@ async function handleUpload(
     signal: ctx.signal,
   });
   const receivedMs = performance.now() - started;
-  deps.metrics?.received(Object.values(received.files).reduce((sum, f) => sum + f.bytes, 0), receivedMs / 1000);
+  deps.metrics?.received(
+    Object.values(received.files).reduce((sum, f) => sum + f.bytes, 0),
+    receivedMs / 1000,
+  );
   if (mode !== 'transcode') metadata ??= parseMetadata(received.jsondata);
   const attachment = received.files.attachment;
   if (!attachment) throw badRequest('The attachment part is missing');
-  const audio = { path: attachment.path, originalName: attachment.originalName, extension: attachment.extension, sha256: attachment.sha256 };
+  const audio = {
+    path: attachment.path,
+    originalName: attachment.originalName,
+    extension: attachment.extension,
+    sha256: attachment.sha256,
+  };
   const remote = received.files[REMOTE_ATTACHMENT];
   const remoteAudio = remote
     ? { path: remote.path, originalName: remote.originalName, extension: remote.extension, sha256: remote.sha256 }
     : undefined;
-  const stereoOptions = parseStereoOptions(received.fields, req.query as Record<string, unknown>, config.limits.maxDurationSeconds * 1000);
+  const stereoOptions = parseStereoOptions(
+    received.fields,
+    req.query as Record<string, unknown>,
+    config.limits.maxDurationSeconds * 1000,
+  );
   const prepareDeps = {
     bins: deps.bins,
     output: config.output,
@@ -383,13 +398,21 @@ function logSummary(
   ctx.log.info(
     {
       mode,
-      input: { format: prepared.probe.formatName, codec: prepared.probe.audio.codecName, channels: prepared.probe.audio.channels, sampleRate: prepared.probe.audio.sampleRate },
+      input: {
+        format: prepared.probe.formatName,
+        codec: prepared.probe.audio.codecName,
+        channels: prepared.probe.audio.channels,
+        sampleRate: prepared.probe.audio.sampleRate,
+      },
       decision: prepared.plan.action,
       reasons: prepared.plan.reasons,
       output: { ...prepared.format, bytes: prepared.bytes },
       duration: prepared.isoDuration,
       upstreamStatus: result?.deliveries[0]?.upstream?.status ?? result?.deliveries[0]?.error?.status,
-      partStatuses: result && result.deliveries.length > 1 ? result.deliveries.map((d) => d.upstream?.status ?? d.error?.status) : undefined,
+      partStatuses:
+        result && result.deliveries.length > 1
+          ? result.deliveries.map((d) => d.upstream?.status ?? d.error?.status)
+          : undefined,
       parts: result?.deliveries.length,
       partsDelivered: result?.deliveries.filter((d) => d.delivered).length,
       oversize: result?.fitted.oversize.action,
@@ -408,7 +431,14 @@ function logSummary(
   if (level) ctx.log[level.warnings.length > 0 ? 'warn' : 'info']({ mode, level }, 'level normalization');
   const stereo = prepared.stereo;
   if (stereo && stereo.warnings.length > 0) {
-    ctx.log.warn({ mode, stereo: { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, check: stereo.check }, warnings: stereo.warnings }, 'stereo check');
+    ctx.log.warn(
+      {
+        mode,
+        stereo: { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, check: stereo.check },
+        warnings: stereo.warnings,
+      },
+      'stereo check',
+    );
   }
 }
 

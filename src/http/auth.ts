@@ -104,7 +104,8 @@ export function authenticate(
   verifier: Verifier,
   headers: { authorization?: string | undefined; apiKey?: string | undefined },
 ): Caller | GatewayError {
-  const rejected = (): GatewayError => unauthorized('The credentials are not valid for this gateway', verifier.challenge);
+  const rejected = (): GatewayError =>
+    unauthorized('The credentials are not valid for this gateway', verifier.challenge);
   if (headers.apiKey !== undefined) {
     const key = verifier.apiKey(headers.apiKey.trim());
     return key === undefined ? rejected() : keyCaller(key, false);

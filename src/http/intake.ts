@@ -73,7 +73,10 @@ const EXTENSION_RE = /^[a-z0-9]{1,10}$/;
 
 export function extensionOf(filename: string | undefined): string {
   if (!filename) return '';
-  const ext = path.extname(filename.split(/[\\/]/).pop() ?? '').slice(1).toLowerCase();
+  const ext = path
+    .extname(filename.split(/[\\/]/).pop() ?? '')
+    .slice(1)
+    .toLowerCase();
   return EXTENSION_RE.test(ext) ? ext : '';
 }
 
@@ -127,7 +130,10 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
       },
     });
   } catch (error) {
-    throw badRequest(`Malformed multipart request: ${error instanceof Error ? error.message : 'unknown problem'}`, error);
+    throw badRequest(
+      `Malformed multipart request: ${error instanceof Error ? error.message : 'unknown problem'}`,
+      error,
+    );
   }
 
   // Audio parts are streamed as files even when the client gave them no filename (see file-parts.ts).
@@ -162,7 +168,11 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
     const stopWatch =
       limits.idleTimeoutMs === undefined
         ? () => undefined
-        : watchUpload(req, { idleTimeoutMs: limits.idleTimeoutMs, minBytesPerSecond: limits.minBytesPerSecond ?? 0 }, fail);
+        : watchUpload(
+            req,
+            { idleTimeoutMs: limits.idleTimeoutMs, minBytesPerSecond: limits.minBytesPerSecond ?? 0 },
+            fail,
+          );
     const finish = (): void => {
       if (settled) return;
       settled = true;
@@ -206,82 +216,88 @@ export async function receiveUpload(req: IncomingMessage, options: IntakeOptions
       return true;
     };
 
-    parser.on('field', guarded((name: string, value: string, info: busboy.FieldInfo) => {
-      if (failure || nameless(name)) return;
-      if (info.nameTruncated || info.valueTruncated) {
-        fail(badRequest(`The field "${printable(name)}" is larger than ${limits.maxFieldBytes} bytes`));
-        return;
-      }
-      if (!claim(name)) return;
-      if (name === 'jsondata') acceptJsondata(value);
-      else if (options.textFields.includes(name)) upload.fields[name] = value;
-      else if (options.fileFields.includes(name)) {
-        // file-parts.ts marks audio parts as files; one that still arrives as decoded text cannot be restored.
-        fail(badRequest(`The ${printable(name)} part could not be read as binary: send it with a filename`));
-      } else fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
-    }));
+    parser.on(
+      'field',
+      guarded((name: string, value: string, info: busboy.FieldInfo) => {
+        if (failure || nameless(name)) return;
+        if (info.nameTruncated || info.valueTruncated) {
+          fail(badRequest(`The field "${printable(name)}" is larger than ${limits.maxFieldBytes} bytes`));
+          return;
+        }
+        if (!claim(name)) return;
+        if (name === 'jsondata') acceptJsondata(value);
+        else if (options.textFields.includes(name)) upload.fields[name] = value;
+        else if (options.fileFields.includes(name)) {
+          // file-parts.ts marks audio parts as files; one that still arrives as decoded text cannot be restored.
+          fail(badRequest(`The ${printable(name)} part could not be read as binary: send it with a filename`));
+        } else fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
+      }),
+    );
 
-    parser.on('file', guarded((name: string, stream: Readable, info: busboy.FileInfo) => {
-      // A failure destroys the parser, which destroys the part being read: its error is already reported, never unhandled.
-      stream.on('error', () => undefined);
-      if (failure || nameless(name) || !claim(name)) {
-        stream.resume();
-        return;
-      }
-      const originalName = info.filename;
-      if (originalName !== undefined && originalName.length > limits.maxFilenameLength) {
-        stream.resume();
-        fail(badRequest(`The filename is longer than ${limits.maxFilenameLength} characters`));
-        return;
-      }
-      if (name === 'jsondata') {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        stream.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= limits.maxFieldBytes) chunks.push(c);
-        });
-        stream.on('end', () => {
-          if (size > limits.maxFieldBytes) fail(badRequest(`jsondata is larger than ${limits.maxFieldBytes} bytes`));
-          else acceptJsondata(Buffer.concat(chunks).toString('utf8'));
-        });
-        return;
-      }
-      if (!options.fileFields.includes(name)) {
-        stream.resume();
-        fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
-        return;
-      }
-      const file = path.join(options.jobDir, `in-${name}`);
-      const received: ReceivedFile = {
-        field: name,
-        path: file,
-        bytes: 0,
-        originalName,
-        extension: extensionOf(originalName),
-        declaredType: info.mimeType,
-      };
-      upload.files[name] = received;
-      const before = counter.bytes;
-      const hash = createHash('sha256');
-      writes.push(
-        pipeline(
-          stream,
-          byteLimiter(limits.maxUploadBytes, counter),
-          hashing(hash),
-          createWriteStream(file, WRITE_OPTIONS),
-        ).then(
-          () => {
-            received.bytes = counter.bytes - before;
-            received.sha256 = hash.digest('hex');
-          },
-          (error: unknown) => {
-            stream.resume();
-            fail(error);
-          },
-        ),
-      );
-    }));
+    parser.on(
+      'file',
+      guarded((name: string, stream: Readable, info: busboy.FileInfo) => {
+        // A failure destroys the parser, which destroys the part being read: its error is already reported, never unhandled.
+        stream.on('error', () => undefined);
+        if (failure || nameless(name) || !claim(name)) {
+          stream.resume();
+          return;
+        }
+        const originalName = info.filename;
+        if (originalName !== undefined && originalName.length > limits.maxFilenameLength) {
+          stream.resume();
+          fail(badRequest(`The filename is longer than ${limits.maxFilenameLength} characters`));
+          return;
+        }
+        if (name === 'jsondata') {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          stream.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size <= limits.maxFieldBytes) chunks.push(c);
+          });
+          stream.on('end', () => {
+            if (size > limits.maxFieldBytes) fail(badRequest(`jsondata is larger than ${limits.maxFieldBytes} bytes`));
+            else acceptJsondata(Buffer.concat(chunks).toString('utf8'));
+          });
+          return;
+        }
+        if (!options.fileFields.includes(name)) {
+          stream.resume();
+          fail(badRequest(`Unknown part "${printable(name)}": expected jsondata and attachment`));
+          return;
+        }
+        const file = path.join(options.jobDir, `in-${name}`);
+        const received: ReceivedFile = {
+          field: name,
+          path: file,
+          bytes: 0,
+          originalName,
+          extension: extensionOf(originalName),
+          declaredType: info.mimeType,
+        };
+        upload.files[name] = received;
+        const before = counter.bytes;
+        const hash = createHash('sha256');
+        writes.push(
+          pipeline(
+            stream,
+            byteLimiter(limits.maxUploadBytes, counter),
+            hashing(hash),
+            createWriteStream(file, WRITE_OPTIONS),
+          ).then(
+            () => {
+              received.bytes = counter.bytes - before;
+              received.sha256 = hash.digest('hex');
+            },
+            (error: unknown) => {
+              stream.resume();
+              fail(error);
+            },
+          ),
+        );
+      }),
+    );
 
     parser.on('partsLimit', () => fail(badRequest(`Too many parts (the limit is ${limits.maxParts})`)));
     parser.on('filesLimit', () => fail(badRequest(`Too many files (the limit is ${limits.maxParts})`)));
@@ -311,5 +327,8 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 
 /** A part name as it may appear in an error message: printable ASCII only, bounded. */
 function printable(name: string | undefined): string {
-  return String(name ?? '').replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'").slice(0, 64);
+  return String(name ?? '')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/"/g, "'")
+    .slice(0, 64);
 }

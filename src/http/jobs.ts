@@ -18,8 +18,7 @@ import { jobView } from '../delivery/view.js';
 import type { JobRecord } from '../delivery/spool.js';
 import { mayAccess, requestOwner } from './owner.js';
 
-const notFound = (id: string): GatewayError =>
-  new GatewayError('NOT_FOUND', `No job ${id}`);
+const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`);
 const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message);
 
 const CLAIM_WAIT_MS = 1000;

@@ -83,6 +83,6 @@ export function summariseParts(deliveries: PartDelivery[]): PartSummary[] {
     durationSeconds: d.part.durationSeconds,
     bytes: d.part.bytes,
     filename: d.part.filename,
-    error: d.delivered ? undefined : (d.upstream ? (d.upstream.json ?? d.upstream.body) : d.error?.toBody()),
+    error: d.delivered ? undefined : d.upstream ? (d.upstream.json ?? d.upstream.body) : d.error?.toBody(),
   }));
 }

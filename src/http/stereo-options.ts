@@ -40,8 +40,12 @@ export function stereoOptionsSchema(maxOffsetMs: number) {
 
 function schemaFor(maxOffsetMs: number) {
   return z.object({
-    channelOrder: z.enum(CHANNEL_ORDERS, { error: `channelOrder must be one of ${CHANNEL_ORDERS.join(', ')}` }).optional(),
-    sourceProfile: z.enum(SOURCE_PROFILES, { error: `sourceProfile must be one of ${SOURCE_PROFILES.join(', ')}` }).optional(),
+    channelOrder: z
+      .enum(CHANNEL_ORDERS, { error: `channelOrder must be one of ${CHANNEL_ORDERS.join(', ')}` })
+      .optional(),
+    sourceProfile: z
+      .enum(SOURCE_PROFILES, { error: `sourceProfile must be one of ${SOURCE_PROFILES.join(', ')}` })
+      .optional(),
     channels: z
       .string()
       .transform((text, ctx) => {
@@ -85,7 +89,9 @@ export function parseStereoOptions(
       continue;
     }
     if (fromForm !== undefined && fromQuery !== undefined && fromForm.trim() !== fromQuery.trim()) {
-      problems.push(`${name} is "${printable(fromForm)}" in the form but "${printable(fromQuery)}" in the query string`);
+      problems.push(
+        `${name} is "${printable(fromForm)}" in the form but "${printable(fromQuery)}" in the query string`,
+      );
       continue;
     }
     const value = (fromForm ?? fromQuery)?.trim();
@@ -98,5 +104,8 @@ export function parseStereoOptions(
 }
 
 function printable(value: string): string {
-  return value.replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'").slice(0, 40);
+  return value
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/"/g, "'")
+    .slice(0, 40);
 }

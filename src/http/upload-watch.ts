@@ -20,11 +20,14 @@ export interface UploadWatchLimits {
   graceMs?: number;
 }
 
-export const uploadTimeout = (message: string): GatewayError =>
-  new GatewayError('UPLOAD_TIMEOUT', message);
+export const uploadTimeout = (message: string): GatewayError => new GatewayError('UPLOAD_TIMEOUT', message);
 
 /** Starts watching; calls onStall once with a 408 error. Returns the function that stops watching. */
-export function watchUpload(req: IncomingMessage, limits: UploadWatchLimits, onStall: (error: GatewayError) => void): () => void {
+export function watchUpload(
+  req: IncomingMessage,
+  limits: UploadWatchLimits,
+  onStall: (error: GatewayError) => void,
+): () => void {
   const socket = req.socket;
   const started = performance.now();
   const base = socket.bytesRead;

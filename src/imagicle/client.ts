@@ -99,7 +99,8 @@ export class UpstreamClient {
     // AbortSignal.timeout() keep state alive for as long as the longest-lived input signal (the worker's).
     const attempt = new AbortController();
     const deadline = { aborted: false };
-    const timer = deadlineMs > 0 ? setTimeout(() => ((deadline.aborted = true), attempt.abort()), deadlineMs) : undefined;
+    const timer =
+      deadlineMs > 0 ? setTimeout(() => ((deadline.aborted = true), attempt.abort()), deadlineMs) : undefined;
     timer?.unref();
     const forwardAbort = (): void => attempt.abort();
     if (input.signal?.aborted) attempt.abort();
@@ -146,7 +147,11 @@ export class UpstreamClient {
               detail: { code: 'ATTEMPT_DEADLINE', upstream: this.options.baseUrl },
             })
           : upstreamError(error, this.options.baseUrl, input.signal);
-      Object.assign(failure.detail, { bodyBytesSent: progress.sent, bodyComplete: progress.complete, contentLength: body.contentLength });
+      Object.assign(failure.detail, {
+        bodyBytesSent: progress.sent,
+        bodyComplete: progress.complete,
+        contentLength: body.contentLength,
+      });
       throw failure;
     } finally {
       if (timer) clearTimeout(timer);
@@ -175,7 +180,10 @@ export class UpstreamClient {
 }
 
 /** Per-attempt deadline: connect + headers timeout + the body at the minimum rate; 0 when no rate is set. */
-export function attemptDeadlineMs(options: Pick<UpstreamOptions, 'timeoutMs' | 'connectTimeoutMs' | 'minBytesPerSecond'>, contentLength: number): number {
+export function attemptDeadlineMs(
+  options: Pick<UpstreamOptions, 'timeoutMs' | 'connectTimeoutMs' | 'minBytesPerSecond'>,
+  contentLength: number,
+): number {
   const rate = options.minBytesPerSecond ?? 0;
   if (rate <= 0) return 0;
   return (options.connectTimeoutMs ?? 10_000) + options.timeoutMs + Math.ceil((contentLength / rate) * 1000);

@@ -18,7 +18,7 @@ export function shiftInstant(instant: string, seconds: number): string {
   const wallMs = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
   const fracNs = BigInt(frac.padEnd(9, '0').slice(0, 9) || '0');
   const shifted = BigInt(wallMs) * NS_PER_MS + fracNs + BigInt(Math.round(seconds * 1e9));
-  const wholeMs = shifted / NS_PER_S * 1000n;
+  const wholeMs = (shifted / NS_PER_S) * 1000n;
   const date = new Date(Number(wholeMs));
   const remainderNs = shifted % NS_PER_S;
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -54,13 +54,19 @@ function toWellFormed(text: string): string {
 
 /** ASCII fallback for the plain `filename` parameter (unquoted token, like Imagicle's example). */
 export function asciiFilename(filename: string): string {
-  const ascii = filename.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(SAFE_ASCII, '_');
+  const ascii = filename
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(SAFE_ASCII, '_');
   return ascii.replace(/^_+(?=\.)/, 'recording');
 }
 
 /** RFC 5987 value for `filename*`: utf-8'' then percent-encoded UTF-8. */
 export function extendedFilename(filename: string): string {
-  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const encoded = encodeURIComponent(filename).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
   return `utf-8''${encoded}`;
 }
 
@@ -96,7 +102,8 @@ export function buildMultipart(input: MultipartInput, boundary = newBoundary()):
             sent += (chunk as Buffer).length;
             yield chunk as Buffer;
           }
-          if (sent !== input.audioBytes) throw new Error(`audio file changed while sending (${sent} of ${input.audioBytes} bytes)`);
+          if (sent !== input.audioBytes)
+            throw new Error(`audio file changed while sending (${sent} of ${input.audioBytes} bytes)`);
           yield tail;
         })(),
         { objectMode: false },

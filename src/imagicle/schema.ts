@@ -71,6 +71,7 @@ export function normaliseInstant(value: string): string {
   if (!m) return value;
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   const ms = (frac ?? '').padEnd(3, '0').slice(0, 3);
-  const offset = zone === undefined ? 'Z' : zone === 'Z' ? 'Z' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const offset =
+    zone === undefined ? 'Z' : zone === 'Z' ? 'Z' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
   return `${y}-${mo}-${d}T${h}:${mi}:${s}.${ms}${offset}`;
 }

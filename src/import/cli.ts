@@ -33,7 +33,10 @@ function doorConfig(overrides: Record<string, string | undefined>): Config {
   const env = { ...process.env };
   if (!env.GATEWAY_API_KEYS && !env.GATEWAY_BASIC_USERS) env.ALLOW_ANONYMOUS = 'true';
   try {
-    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >;
     return loadConfig(env, defined);
   } catch (error) {
     if (error instanceof ConfigError) usage(error.message);
@@ -85,13 +88,20 @@ interface ImportFlags {
 
 async function importCommand(source: string, flags: ImportFlags): Promise<void> {
   const config = doorConfig({});
-  const problems = fileDoorProblems({ pattern: flags.pattern, defaults: flags.defaults, timezone: flags.timezone }, '--');
+  const problems = fileDoorProblems(
+    { pattern: flags.pattern, defaults: flags.defaults, timezone: flags.timezone },
+    '--',
+  );
   const concurrency = positiveInt('--concurrency', flags.concurrency, os.availableParallelism());
   const info = await stat(source).catch(() => undefined);
   if (!info) problems.push(`${source}: no such file or folder`);
-  else if (!info.isDirectory() && !isManifest(source)) problems.push(`${source}: give a folder, or a manifest ending in .csv or .jsonl`);
+  else if (!info.isDirectory() && !isManifest(source))
+    problems.push(`${source}: give a folder, or a manifest ending in .csv or .jsonl`);
   if (problems.length > 0) usage(`Invalid import:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  const sources = metadataSources({ pattern: flags.pattern, defaults: flags.defaults, timezone: flags.timezone }, config.limits.maxDurationSeconds);
+  const sources = metadataSources(
+    { pattern: flags.pattern, defaults: flags.defaults, timezone: flags.timezone },
+    config.limits.maxDurationSeconds,
+  );
 
   const root = path.resolve(source);
   let items;
@@ -132,7 +142,9 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
     {
       onStart: (counters) => {
         const seconds = Number(flags.progressSeconds);
-        progress = startProgress(counters, process.stderr, { intervalMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 5) * 1000 });
+        progress = startProgress(counters, process.stderr, {
+          intervalMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : 5) * 1000,
+        });
       },
       onFile: (r) => {
         report?.add(r);
@@ -149,7 +161,9 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   process.stdout.write(summaryText(summary, flags.dryRun === true));
   if (summary.reports.some((r) => r.status === 'failed' || r.status === 'invalid')) {
     process.stdout.write('Problems:\n');
-    for (const r of summary.reports) if (r.status === 'failed' || r.status === 'invalid') process.stdout.write(`  ${r.path}: ${r.error ?? r.status}\n`);
+    for (const r of summary.reports)
+      if (r.status === 'failed' || r.status === 'invalid')
+        process.stdout.write(`  ${r.path}: ${r.error ?? r.status}\n`);
   }
   killAllChildren();
   process.exit(exitCodeFor(summary));
@@ -167,8 +181,18 @@ interface WatchFlags {
 }
 
 /** Starts the watcher for a configuration (the `watch` command, and `serve` with WATCH_DIR). */
-export function startWatcher(config: Config, dir: string, runtime: Pick<DoorRuntime, 'deps'>, state: StateStore, logger: Logger, concurrency: number): FolderWatcher {
-  const sources = metadataSources({ pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone }, config.limits.maxDurationSeconds);
+export function startWatcher(
+  config: Config,
+  dir: string,
+  runtime: Pick<DoorRuntime, 'deps'>,
+  state: StateStore,
+  logger: Logger,
+  concurrency: number,
+): FolderWatcher {
+  const sources = metadataSources(
+    { pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone },
+    config.limits.maxDurationSeconds,
+  );
   const watcher = new FolderWatcher(
     {
       dir,
@@ -186,7 +210,8 @@ export function startWatcher(config: Config, dir: string, runtime: Pick<DoorRunt
 }
 
 async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
-  if (flags.sidecar !== undefined && !(SIDECAR_MODES as readonly string[]).includes(flags.sidecar)) usage(`--sidecar: must be one of ${SIDECAR_MODES.join(', ')}`);
+  if (flags.sidecar !== undefined && !(SIDECAR_MODES as readonly string[]).includes(flags.sidecar))
+    usage(`--sidecar: must be one of ${SIDECAR_MODES.join(', ')}`);
   const config = doorConfig({
     WATCH_DIR: dir,
     WATCH_PATTERN: flags.pattern,
@@ -227,7 +252,10 @@ export function registerFileDoors(program: Command): void {
       .command('import')
       .description('import a folder (recursively) or a manifest (.csv, .jsonl) of recordings; resumable')
       .argument('<source>')
-      .option('--pattern <pattern>', 'metadata from file names, e.g. "{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}"')
+      .option(
+        '--pattern <pattern>',
+        'metadata from file names, e.g. "{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}"',
+      )
       .option('--defaults <json>', 'jsondata fields for what no other source gives')
       .option('--timezone <zone>', 'IANA time zone of start times without an offset', 'UTC')
       .option('--state <dir>', 'where progress is kept (rerun with the same to resume)', 'data/import-state')

@@ -42,7 +42,8 @@ export function isManifest(file: string): boolean {
   return /\.(csv|jsonl)$/i.test(file);
 }
 
-const present = (v: unknown): v is string | number | boolean => v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === '');
+const present = (v: unknown): v is string | number | boolean =>
+  v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === '');
 const text = (v: unknown): string | undefined => (present(v) ? String(v).trim() : undefined);
 
 /** One row's values (CSV strings or JSON values) → its partial jsondata. */
@@ -81,15 +82,31 @@ export async function readManifest(file: string): Promise<ManifestRow[]> {
         if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
         rows.push(rowToManifestRow(value as Record<string, unknown>, i + 1));
       } catch (error) {
-        rows.push({ line: i + 1, file: undefined, remoteFile: undefined, layer: {}, stereo: {}, problem: `line ${i + 1} is not a JSON object (${(error as Error).message})` });
+        rows.push({
+          line: i + 1,
+          file: undefined,
+          remoteFile: undefined,
+          layer: {},
+          stereo: {},
+          problem: `line ${i + 1} is not a JSON object (${(error as Error).message})`,
+        });
       }
     });
     return rows;
   }
-  const records = parse(content, { columns: true, bom: true, skip_empty_lines: true, trim: true, relax_column_count: true }) as Array<Record<string, string>>;
+  const records = parse(content, {
+    columns: true,
+    bom: true,
+    skip_empty_lines: true,
+    trim: true,
+    relax_column_count: true,
+  }) as Array<Record<string, string>>;
   const header = records.length > 0 ? Object.keys(records[0]!) : [];
   const unknown = header.filter((c) => !(MANIFEST_COLUMNS as readonly string[]).includes(c));
-  if (unknown.length > 0) throw new ManifestError(`${file}: unknown column(s) ${unknown.join(', ')}; columns are ${MANIFEST_COLUMNS.join(', ')}`);
+  if (unknown.length > 0)
+    throw new ManifestError(
+      `${file}: unknown column(s) ${unknown.join(', ')}; columns are ${MANIFEST_COLUMNS.join(', ')}`,
+    );
   return records.map((r, i) => rowToManifestRow(r, i + 2));
 }
 

@@ -6,7 +6,12 @@
  * Start times without an offset are read in `--timezone` and sent in UTC.
  */
 import { DateTime } from 'luxon';
-import { describeIssues, recordingMetadataSchema, START_DATE_TIME_RE, type RecordingMetadata } from '../imagicle/schema.js';
+import {
+  describeIssues,
+  recordingMetadataSchema,
+  START_DATE_TIME_RE,
+  type RecordingMetadata,
+} from '../imagicle/schema.js';
 import { PatternError, type CompiledPattern } from './pattern.js';
 
 /** A partial jsondata (objects for the parties), as one source gives it. */
@@ -48,7 +53,11 @@ export function resolveMetadata(layers: readonly (MetadataLayer | undefined)[], 
 }
 
 /** What a pattern match contributes; throws PatternError when a matched value does not parse. */
-export function patternLayer(pattern: CompiledPattern, relativePath: string, timezone: string): MetadataLayer | undefined {
+export function patternLayer(
+  pattern: CompiledPattern,
+  relativePath: string,
+  timezone: string,
+): MetadataLayer | undefined {
   const withoutExtension = relativePath.replace(/\.[^./\\]*$/, '');
   const m = pattern.match(withoutExtension, timezone);
   if (!m) return undefined;
@@ -69,7 +78,15 @@ export function patternLayer(pattern: CompiledPattern, relativePath: string, tim
 
 export { PatternError };
 
-const DIRECTION_WORDS: Record<string, number> = { unknown: 0, in: 1, incoming: 1, inbound: 1, out: 2, outgoing: 2, outbound: 2 };
+const DIRECTION_WORDS: Record<string, number> = {
+  unknown: 0,
+  in: 1,
+  incoming: 1,
+  inbound: 1,
+  out: 2,
+  outgoing: 2,
+  outbound: 2,
+};
 
 /** 0/1/2 or a word; anything else is kept as it is, for the schema to report. */
 export function parseDirection(value: unknown): unknown {

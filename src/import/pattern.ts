@@ -112,9 +112,19 @@ function slotFor(body: string): Slot {
     return { kind: 'start', format: arg };
   }
   if (name === 'direction') {
-    return { kind: 'direction', map: arg ? parseDirectionMap(arg) : new Map([['0', 0], ['1', 1], ['2', 2]]) };
+    return {
+      kind: 'direction',
+      map: arg
+        ? parseDirectionMap(arg)
+        : new Map([
+            ['0', 0],
+            ['1', 1],
+            ['2', 2],
+          ]),
+    };
   }
-  if ((TEXT_FIELDS as readonly string[]).includes(name) && arg === undefined) return { kind: 'text', field: name as PatternField };
+  if ((TEXT_FIELDS as readonly string[]).includes(name) && arg === undefined)
+    return { kind: 'text', field: name as PatternField };
   throw new PatternError(`unknown field {${body}}; fields are start, direction, ${TEXT_FIELDS.join(', ')} and *`);
 }
 
@@ -161,14 +171,21 @@ export function compilePattern(source: string): CompiledPattern {
           result.direction = slot.map.get(value);
         } else if (slot.kind === 'text') {
           const previous = result.fields[slot.field];
-          if (previous !== undefined && previous !== value) throw new PatternError(`{${slot.field}} is both "${previous}" and "${value}"`);
+          if (previous !== undefined && previous !== value)
+            throw new PatternError(`{${slot.field}} is both "${previous}" and "${value}"`);
           result.fields[slot.field] = value;
         }
       });
       if (formats.length > 0) {
         // Several start fields (folders + name) are parsed together, so each supplies its own units.
-        const start = DateTime.fromFormat(values.join('\u0001'), formats.join("'\u0001'"), { zone: timezone, setZone: true });
-        if (!start.isValid) throw new PatternError(`"${values.join(' ')}" is not a date for "${formats.join(' ')}": ${start.invalidExplanation ?? start.invalidReason}`);
+        const start = DateTime.fromFormat(values.join('\u0001'), formats.join("'\u0001'"), {
+          zone: timezone,
+          setZone: true,
+        });
+        if (!start.isValid)
+          throw new PatternError(
+            `"${values.join(' ')}" is not a date for "${formats.join(' ')}": ${start.invalidExplanation ?? start.invalidReason}`,
+          );
         result.start = start;
       }
       return result;

@@ -9,13 +9,19 @@ import path from 'node:path';
 import { toGatewayError } from '../errors.js';
 import { dedupKey, sha256File } from '../delivery/dedup.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
-import { deliverRecording, type DeliverRecordingDeps, type Owner, type PartJournal } from '../pipeline/deliver-recording.js';
+import {
+  deliverRecording,
+  type DeliverRecordingDeps,
+  type Owner,
+  type PartJournal,
+} from '../pipeline/deliver-recording.js';
 import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
 import { extensionOf } from '../http/intake.js';
 import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
 
-export type FileStatus = 'delivered' | 'already-delivered' | 'duplicate' | 'failed' | 'invalid' | 'would-send' | 'interrupted';
+export type FileStatus =
+  'delivered' | 'already-delivered' | 'duplicate' | 'failed' | 'invalid' | 'would-send' | 'interrupted';
 
 export interface FileReport {
   path: string;
@@ -70,7 +76,11 @@ export function recordingId(answer: string | null | undefined): string {
   }
 }
 
-const audioInput = (file: string): AudioInput => ({ path: file, originalName: path.basename(file), extension: extensionOf(file) });
+const audioInput = (file: string): AudioInput => ({
+  path: file,
+  originalName: path.basename(file),
+  extension: extensionOf(file),
+});
 
 export async function processFile(item: ImportItem, ctx: ProcessContext): Promise<FileReport> {
   const { state } = ctx;
@@ -82,12 +92,20 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
     size = s.size;
     mtimeMs = Math.trunc(s.mtimeMs);
   } catch (error) {
-    return blank(item, 'failed', { error: `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+    return blank(item, 'failed', {
+      error: `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    });
   }
   const row = state.get(item.path);
   const sameKey = row !== undefined && row.size === size && row.mtimeMs === mtimeMs;
   const earlier = (status: FileStatus): FileReport =>
-    blank(item, status, { ids: row!.ids, parts: row!.parts ?? undefined, duration: row!.duration ?? undefined, decision: row!.decision ?? undefined, error: row!.error ?? undefined });
+    blank(item, status, {
+      ids: row!.ids,
+      parts: row!.parts ?? undefined,
+      duration: row!.duration ?? undefined,
+      decision: row!.decision ?? undefined,
+      error: row!.error ?? undefined,
+    });
   if (sameKey && row.status === 'delivered') return earlier('already-delivered');
   if (sameKey && row.status === 'failed' && !ctx.retryFailed && !ctx.dryRun) return earlier('failed');
   if (!item.metadata.ok) return blank(item, 'invalid', { error: item.metadata.reason });
@@ -103,7 +121,12 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
     if (row.status === 'failed' && !ctx.retryFailed && !ctx.dryRun) return earlier('failed');
   }
   const twin = state.deliveredDuplicate(key, item.path);
-  if (twin) return blank(item, 'duplicate', { ids: twin.ids, parts: twin.parts ?? undefined, error: `the same recording was delivered from ${twin.path}` });
+  if (twin)
+    return blank(item, 'duplicate', {
+      ids: twin.ids,
+      parts: twin.parts ?? undefined,
+      error: `the same recording was delivered from ${twin.path}`,
+    });
 
   if (ctx.dryRun) return dryRun(item, ctx);
 
@@ -116,7 +139,9 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
       const part = state.partState(item.path, index);
       if (part?.state !== 'sent') return false;
       if (part.count !== count) {
-        throw new Error(`part ${index} was delivered as one of ${part.count} parts, but the file now renders to ${count}: not sent again`);
+        throw new Error(
+          `part ${index} was delivered as one of ${part.count} parts, but the file now renders to ${count}: not sent again`,
+        );
       }
       return true;
     },
@@ -132,7 +157,12 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
   };
   try {
     const result = await deliverRecording(
-      { metadata, audio: audioInput(item.path), remoteAudio: item.remotePath ? audioInput(item.remotePath) : undefined, stereoOptions: item.stereoOptions },
+      {
+        metadata,
+        audio: audioInput(item.path),
+        remoteAudio: item.remotePath ? audioInput(item.remotePath) : undefined,
+        stereoOptions: item.stereoOptions,
+      },
       ctx.owner,
       workDir,
       ctx.deps,
@@ -142,7 +172,10 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
     const details = {
       parts: result.fitted.parts.length,
       duration: result.prepared.isoDuration,
-      decision: result.fitted.oversize.action === 'none' ? result.prepared.plan.action : `${result.prepared.plan.action}+${result.fitted.oversize.action}`,
+      decision:
+        result.fitted.oversize.action === 'none'
+          ? result.prepared.plan.action
+          : `${result.prepared.plan.action}+${result.fitted.oversize.action}`,
       ids: state.sentParts(item.path).map((p) => recordingId(p.answer)),
     };
     const common = { ...details, durationSeconds: result.prepared.durationSeconds, possibleDuplicates };
@@ -155,7 +188,8 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
     return blank(item, 'failed', { ...common, error, permanent: result.outcome.kind === 'permanent' });
   } catch (thrown) {
     const gw = toGatewayError(thrown);
-    if (gw.code === 'ABORTED' || ctx.signal.aborted) return blank(item, 'interrupted', { error: 'interrupted', possibleDuplicates });
+    if (gw.code === 'ABORTED' || ctx.signal.aborted)
+      return blank(item, 'interrupted', { error: 'interrupted', possibleDuplicates });
     const error = thrown instanceof Error ? thrown.message : gw.message;
     state.finish(item.path, 'failed', { error });
     // The gateway's own refusal (bad audio, too long, …) is as final as Imagicle's 4xx.

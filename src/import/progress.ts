@@ -18,7 +18,16 @@ export interface Counters {
 }
 
 export function newCounters(total: number, now = Date.now()): Counters {
-  return { total, done: 0, delivered: 0, skipped: 0, failed: 0, audioSeconds: 0, possibleDuplicates: 0, startedAt: now };
+  return {
+    total,
+    done: 0,
+    delivered: 0,
+    skipped: 0,
+    failed: 0,
+    audioSeconds: 0,
+    possibleDuplicates: 0,
+    startedAt: now,
+  };
 }
 
 export function count(c: Counters, r: FileReport): void {
@@ -31,7 +40,10 @@ export function count(c: Counters, r: FileReport): void {
   else c.skipped += 1;
 }
 
-export function rates(c: Counters, now = Date.now()): { filesPerSecond: number; audioHoursPerHour: number; etaSeconds: number | undefined } {
+export function rates(
+  c: Counters,
+  now = Date.now(),
+): { filesPerSecond: number; audioHoursPerHour: number; etaSeconds: number | undefined } {
   const elapsed = Math.max(0.001, (now - c.startedAt) / 1000);
   const filesPerSecond = c.done / elapsed;
   return {
@@ -45,7 +57,9 @@ const hours = (seconds: number): string => (seconds / 3600).toFixed(2);
 const eta = (seconds: number | undefined): string => {
   if (seconds === undefined) return '?';
   const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 };
 
 export function progressLine(c: Counters, now = Date.now()): string {
@@ -62,13 +76,18 @@ export interface Progress {
 }
 
 /** A bar on a TTY, a line every `intervalMs` elsewhere; nothing at all when `quiet`. */
-export function startProgress(c: Counters, stream: NodeJS.WriteStream, options: { intervalMs: number; quiet?: boolean }): Progress {
+export function startProgress(
+  c: Counters,
+  stream: NodeJS.WriteStream,
+  options: { intervalMs: number; quiet?: boolean },
+): Progress {
   if (options.quiet) return { update: () => undefined, stop: () => undefined };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: '{bar} {value}/{total} files | {failed} failed | {hours} h audio | {fps} files/s | {hph} audio h/h | ETA {eta}',
+        format:
+          '{bar} {value}/{total} files | {failed} failed | {hours} h audio | {fps} files/s | {hph} audio h/h | ETA {eta}',
         hideCursor: true,
         etaBuffer: 50,
       },
@@ -76,7 +95,13 @@ export function startProgress(c: Counters, stream: NodeJS.WriteStream, options: 
     );
     const payload = (): Record<string, string | number> => {
       const r = rates(c);
-      return { failed: c.failed, hours: hours(c.audioSeconds), fps: r.filesPerSecond.toFixed(2), hph: r.audioHoursPerHour.toFixed(1), eta: eta(r.etaSeconds) };
+      return {
+        failed: c.failed,
+        hours: hours(c.audioSeconds),
+        fps: r.filesPerSecond.toFixed(2),
+        hph: r.audioHoursPerHour.toFixed(1),
+        eta: eta(r.etaSeconds),
+      };
     };
     bar.start(c.total, 0, payload());
     return { update: () => bar.update(c.done, payload()), stop: () => bar.stop() };

@@ -10,7 +10,15 @@ export function csvField(value: string): string {
 }
 
 export function reportLine(r: FileReport): string {
-  const values = [r.path, r.status, r.ids.join(' '), r.parts === undefined ? '' : String(r.parts), r.duration ?? '', r.decision ?? '', r.error ?? ''];
+  const values = [
+    r.path,
+    r.status,
+    r.ids.join(' '),
+    r.parts === undefined ? '' : String(r.parts),
+    r.duration ?? '',
+    r.decision ?? '',
+    r.error ?? '',
+  ];
   return `${values.map(csvField).join(',')}\n`;
 }
 
@@ -27,6 +35,8 @@ export class ReportWriter {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve, reject) => this.out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
   }
 }

@@ -18,7 +18,12 @@ export interface RunSummary {
   interrupted: boolean;
 }
 
-export async function runItems(items: readonly ImportItem[], ctx: ProcessContext, concurrency: number, hooks: RunHooks = {}): Promise<RunSummary> {
+export async function runItems(
+  items: readonly ImportItem[],
+  ctx: ProcessContext,
+  concurrency: number,
+  hooks: RunHooks = {},
+): Promise<RunSummary> {
   const counters = newCounters(items.length);
   hooks.onStart?.(counters);
   const reports: FileReport[] = [];

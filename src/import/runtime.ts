@@ -50,7 +50,8 @@ export async function openRuntime(config: Config, logger: Logger): Promise<DoorR
       `NO IMAGICLE_URL SET: recordings go to the EMBEDDED IMAGICLE EMULATOR at ${emulator.url} (kept in ${config.emulatorDir}). Set IMAGICLE_URL to deliver to a real server.`,
     );
   }
-  if (config.upstreamTls.insecure) logger.warn({ upstream: base }, 'IMAGICLE_TLS_INSECURE=true: the certificate of Imagicle is NOT verified');
+  if (config.upstreamTls.insecure)
+    logger.warn({ upstream: base }, 'IMAGICLE_TLS_INSECURE=true: the certificate of Imagicle is NOT verified');
   const upstream = new UpstreamClient({
     baseUrl: base,
     credentials: config.imagicleCredentials,

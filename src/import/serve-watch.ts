@@ -11,7 +11,11 @@ export interface ServeWatcher {
   close(): Promise<void>;
 }
 
-export function startServeWatcher(config: Config, gateway: Pick<RunningGateway, 'bins' | 'upstream'>, logger: Logger): ServeWatcher {
+export function startServeWatcher(
+  config: Config,
+  gateway: Pick<RunningGateway, 'bins' | 'upstream'>,
+  logger: Logger,
+): ServeWatcher {
   const state = StateStore.open(config.watch.stateDir);
   const deps = depsFor(config, gateway.bins, gateway.upstream);
   // The folder shares the cores with uploads: half of them at most.

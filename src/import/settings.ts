@@ -19,7 +19,8 @@ export interface RawDoorSettings {
 
 function parseDefaults(text: string): MetadataLayer {
   const value: unknown = JSON.parse(text);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('must be a JSON object (jsondata fields)');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error('must be a JSON object (jsondata fields)');
   return value as MetadataLayer;
 }
 
@@ -39,7 +40,9 @@ export function fileDoorProblems(raw: RawDoorSettings, prefix: string): string[]
     try {
       parseDefaults(raw.defaults);
     } catch (error) {
-      problems.push(`${name('defaults')}: ${error instanceof SyntaxError ? 'not valid JSON' : (error as Error).message}`);
+      problems.push(
+        `${name('defaults')}: ${error instanceof SyntaxError ? 'not valid JSON' : (error as Error).message}`,
+      );
     }
   }
   if (raw.timezone !== undefined && !IANAZone.isValidZone(raw.timezone)) {

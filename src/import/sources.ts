@@ -12,7 +12,14 @@ import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { parseStereoOptions } from '../http/stereo-options.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPattern } from './pattern.js';
-import { patternLayer, PatternError, resolveMetadata, sidecarLayer, type MetadataLayer, type Resolved } from './metadata.js';
+import {
+  patternLayer,
+  PatternError,
+  resolveMetadata,
+  sidecarLayer,
+  type MetadataLayer,
+  type Resolved,
+} from './metadata.js';
 import { readManifest } from './manifest.js';
 
 export interface MetadataSources {
@@ -38,7 +45,30 @@ export interface ImportItem {
 /** Extensions taken from a folder: the raw telephony ones we decode by name, and common audio containers. */
 export const AUDIO_EXTENSIONS: ReadonlySet<string> = new Set([
   ...Object.keys(RAW_HINTS),
-  ...['wav', 'wave', 'mp3', 'ogg', 'oga', 'opus', 'spx', 'flac', 'm4a', 'aac', 'amr', 'awb', 'wma', 'webm', 'mka', 'aif', 'aiff', 'au', 'caf', 'mp2', 'ac3', 'vox'],
+  ...[
+    'wav',
+    'wave',
+    'mp3',
+    'ogg',
+    'oga',
+    'opus',
+    'spx',
+    'flac',
+    'm4a',
+    'aac',
+    'amr',
+    'awb',
+    'wma',
+    'webm',
+    'mka',
+    'aif',
+    'aiff',
+    'au',
+    'caf',
+    'mp2',
+    'ac3',
+    'vox',
+  ],
 ]);
 
 export function isAudioFile(name: string): boolean {
@@ -69,14 +99,20 @@ export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = ne
   return found;
 }
 
-async function readSidecar(file: string): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string }> {
+async function readSidecar(
+  file: string,
+): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string }> {
   const sidecar = sidecarFor(file);
   let text: string;
   try {
     text = await readFile(sidecar, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { layer: undefined };
-    return { layer: undefined, problem: `cannot read the sidecar ${path.basename(sidecar)}: ${(error as Error).message}`, path: sidecar };
+    return {
+      layer: undefined,
+      problem: `cannot read the sidecar ${path.basename(sidecar)}: ${(error as Error).message}`,
+      path: sidecar,
+    };
   }
   try {
     return { layer: sidecarLayer(text), path: sidecar };
@@ -86,7 +122,12 @@ async function readSidecar(file: string): Promise<{ layer: MetadataLayer | undef
 }
 
 /** defaults < pattern < sidecar < manifest row, then the schema; the first problem found is the reason. */
-async function resolveFor(file: string, relative: string, sources: MetadataSources, manifestLayer?: MetadataLayer): Promise<{ metadata: Resolved; sidecarPath: string | undefined }> {
+async function resolveFor(
+  file: string,
+  relative: string,
+  sources: MetadataSources,
+  manifestLayer?: MetadataLayer,
+): Promise<{ metadata: Resolved; sidecarPath: string | undefined }> {
   const sidecar = await readSidecar(file);
   if (sidecar.problem) return { metadata: { ok: false, reason: sidecar.problem }, sidecarPath: sidecar.path };
   let fromPattern: MetadataLayer | undefined;
@@ -97,12 +138,19 @@ async function resolveFor(file: string, relative: string, sources: MetadataSourc
       patternMiss = fromPattern === undefined;
     } catch (error) {
       if (!(error instanceof PatternError)) throw error;
-      if (!sidecar.layer && !manifestLayer) return { metadata: { ok: false, reason: `file name: ${error.message}` }, sidecarPath: sidecar.path };
+      if (!sidecar.layer && !manifestLayer)
+        return { metadata: { ok: false, reason: `file name: ${error.message}` }, sidecarPath: sidecar.path };
     }
   }
   const metadata = resolveMetadata([sources.defaults, fromPattern, sidecar.layer, manifestLayer], sources.timezone);
   if (!metadata.ok && patternMiss) {
-    return { metadata: { ok: false, reason: `the name does not match --pattern ${sources.pattern!.source}; ${metadata.reason}` }, sidecarPath: sidecar.path };
+    return {
+      metadata: {
+        ok: false,
+        reason: `the name does not match --pattern ${sources.pattern!.source}; ${metadata.reason}`,
+      },
+      sidecarPath: sidecar.path,
+    };
   }
   return { metadata, sidecarPath: sidecar.path };
 }
@@ -127,7 +175,11 @@ export async function itemsFromManifest(manifest: string, sources: MetadataSourc
   for (const row of rows) {
     const where = `${path.basename(manifest)} line ${row.line}`;
     if (row.problem || !row.file) {
-      items.push({ path: path.join(root, `#line-${row.line}`), display: where, metadata: { ok: false, reason: row.problem ?? `${where}: the file column is empty` } });
+      items.push({
+        path: path.join(root, `#line-${row.line}`),
+        display: where,
+        metadata: { ok: false, reason: row.problem ?? `${where}: the file column is empty` },
+      });
       continue;
     }
     const file = path.resolve(root, row.file);
@@ -136,7 +188,10 @@ export async function itemsFromManifest(manifest: string, sources: MetadataSourc
     let { metadata } = await resolveFor(file, relative, sources, row.layer);
     let stereoOptions: StereoRequestOptions | undefined;
     try {
-      const fields = Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<string, string>;
+      const fields = Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<
+        string,
+        string
+      >;
       stereoOptions = parseStereoOptions(fields, {}, sources.maxOffsetMs);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;

@@ -143,18 +143,21 @@ export class StateStore {
 
   /** The same content under a new size/mtime key (touched, copied back): keeps its status. */
   rekey(file: string, size: number, mtimeMs: number): void {
-    this.db.prepare('UPDATE files SET size = ?, mtime_ms = ?, updated_at = ? WHERE path = ?').run(size, mtimeMs, new Date().toISOString(), file);
+    this.db
+      .prepare('UPDATE files SET size = ?, mtime_ms = ?, updated_at = ? WHERE path = ?')
+      .run(size, mtimeMs, new Date().toISOString(), file);
   }
 
   partState(file: string, index: number): { state: PartState; count: number } | undefined {
     return this.db.prepare('SELECT state, count FROM parts WHERE path = ? AND idx = ?').get(file, index) as
-      | { state: PartState; count: number }
-      | undefined;
+      { state: PartState; count: number } | undefined;
   }
 
   /** Parts already sent for the file, with the part count they were cut into. */
   sentParts(file: string): Array<{ idx: number; count: number; answer: string | null }> {
-    return this.db.prepare("SELECT idx, count, answer FROM parts WHERE path = ? AND state = 'sent' ORDER BY idx").all(file) as Array<{
+    return this.db
+      .prepare("SELECT idx, count, answer FROM parts WHERE path = ? AND state = 'sent' ORDER BY idx")
+      .all(file) as Array<{
       idx: number;
       count: number;
       answer: string | null;
@@ -169,21 +172,33 @@ export class StateStore {
            ON CONFLICT(path, idx) DO UPDATE SET count = excluded.count, state = 'sending', attempts = attempts + 1`,
         )
         .run(file, index, count);
-      this.db.prepare("UPDATE files SET status = 'delivering', parts = ?, updated_at = ? WHERE path = ?").run(count, new Date().toISOString(), file);
+      this.db
+        .prepare("UPDATE files SET status = 'delivering', parts = ?, updated_at = ? WHERE path = ?")
+        .run(count, new Date().toISOString(), file);
     })();
   }
 
   markPart(file: string, index: number, state: Exclude<PartState, 'sending'>, answer: string | undefined): void {
-    this.db.prepare('UPDATE parts SET state = ?, answer = ? WHERE path = ? AND idx = ?').run(state, answer ?? null, file, index);
+    this.db
+      .prepare('UPDATE parts SET state = ?, answer = ? WHERE path = ? AND idx = ?')
+      .run(state, answer ?? null, file, index);
   }
 
   finish(
     file: string,
     status: 'delivered' | 'failed',
-    details: { parts?: number | undefined; ids?: string[] | undefined; duration?: string | undefined; decision?: string | undefined; error?: string | undefined },
+    details: {
+      parts?: number | undefined;
+      ids?: string[] | undefined;
+      duration?: string | undefined;
+      decision?: string | undefined;
+      error?: string | undefined;
+    },
   ): void {
     this.db
-      .prepare('UPDATE files SET status = ?, parts = COALESCE(?, parts), ids = ?, duration = ?, decision = ?, error = ?, updated_at = ? WHERE path = ?')
+      .prepare(
+        'UPDATE files SET status = ?, parts = COALESCE(?, parts), ids = ?, duration = ?, decision = ?, error = ?, updated_at = ? WHERE path = ?',
+      )
       .run(
         status,
         details.parts ?? null,

@@ -56,7 +56,12 @@ export class FolderWatcher {
 
   start(): void {
     this.logger.info(
-      { dir: this.options.dir, sidecar: this.options.sidecarRequired ? 'required' : 'optional', stableSeconds: this.options.stableSeconds, pollSeconds: this.options.pollSeconds },
+      {
+        dir: this.options.dir,
+        sidecar: this.options.sidecarRequired ? 'required' : 'optional',
+        stableSeconds: this.options.stableSeconds,
+        pollSeconds: this.options.pollSeconds,
+      },
       'watching folder',
     );
     const tick = (): void => {
@@ -129,8 +134,19 @@ export class FolderWatcher {
   private async take(file: string): Promise<void> {
     const { dir } = this.options;
     const item = await itemForFile(file, dir, this.options.sources);
-    const report = await processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
-    const log = { file: item.display, status: report.status, ids: report.ids, parts: report.parts, error: report.error };
+    const report = await processFile(item, {
+      ...this.ctx,
+      signal: this.controller.signal,
+      dryRun: false,
+      retryFailed: true,
+    });
+    const log = {
+      file: item.display,
+      status: report.status,
+      ids: report.ids,
+      parts: report.parts,
+      error: report.error,
+    };
     if (report.status === 'interrupted') return;
     if (report.status === 'delivered' || report.status === 'already-delivered' || report.status === 'duplicate') {
       const date = new Date().toISOString().slice(0, 10);
@@ -143,7 +159,10 @@ export class FolderWatcher {
     if (report.status === 'invalid' || report.permanent) {
       const moved = await this.moveWithSidecar(file, item.sidecarPath, path.join(dir, FAILED_DIR));
       const errorFile = `${moved.replace(/\.[^./]*$/, '')}.error.json`;
-      await writeFile(errorFile, `${JSON.stringify({ file: item.display, status: report.status, error: report.error, failedAt: new Date().toISOString() }, null, 2)}\n`);
+      await writeFile(
+        errorFile,
+        `${JSON.stringify({ file: item.display, status: report.status, error: report.error, failedAt: new Date().toISOString() }, null, 2)}\n`,
+      );
       this.retryAt.delete(file);
       this.logger.warn({ ...log, movedTo: path.relative(dir, moved) }, 'watch: failed for good');
       this.onFile(report, moved);
@@ -179,7 +198,14 @@ async function freeName(wanted: string): Promise<string> {
   for (let n = 0; ; n++) {
     const candidate = n === 0 ? wanted : `${base}-${n}${ext}`;
     const stem = candidate.slice(0, candidate.length - ext.length);
-    const taken = await Promise.all([candidate, `${stem}.json`, `${stem}.error.json`].map((p) => stat(p).then(() => true, () => false)));
+    const taken = await Promise.all(
+      [candidate, `${stem}.json`, `${stem}.error.json`].map((p) =>
+        stat(p).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
     if (!taken.some(Boolean)) return candidate;
   }
 }

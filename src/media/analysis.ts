@@ -206,7 +206,9 @@ export function classify(raw: RawLevels, t: AnalysisThresholds = DEFAULT_THRESHO
   const loudest = meanSquares.indexOf(Math.max(...meanSquares));
   const reference = percentileDb(raw.channels[loudest]?.histogram ?? [], t.referencePercentile);
   const threshold = Math.max(t.floorDbfs, reference - t.relativeDb);
-  const silentRecording = raw.channels.every((c) => !(c.maxWindowMeanSquare > 0) || 10 * Math.log10(c.maxWindowMeanSquare) < t.floorDbfs);
+  const silentRecording = raw.channels.every(
+    (c) => !(c.maxWindowMeanSquare > 0) || 10 * Math.log10(c.maxWindowMeanSquare) < t.floorDbfs,
+  );
   const channels = raw.channels.map((c, i) => {
     const speechShare = raw.windows > 0 ? windowsAtOrAbove(c.histogram, threshold) / raw.windows : 0;
     return {
@@ -302,7 +304,11 @@ function decoderFor(formatTag: number, bits: number): Decoder | undefined {
 }
 
 /** Analyses a WAV file (PCM 8/16/24/32, float 32, A-law, u-law) in one streaming pass. */
-export async function analyzeWav(file: string, thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS, signal?: AbortSignal): Promise<StereoAnalysis> {
+export async function analyzeWav(
+  file: string,
+  thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS,
+  signal?: AbortSignal,
+): Promise<StereoAnalysis> {
   let meter: LevelMeter | undefined;
   await streamWavSamples(
     file,

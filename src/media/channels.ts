@@ -62,7 +62,8 @@ export const PROFILES: Readonly<Record<SourceProfile, ProfileInfo>> = {
     ],
   },
   'asterisk-mixmonitor': {
-    first: 'the r() "receive" file: audio read from the channel MixMonitor runs on (the caller, when MixMonitor is started in the dialplan before Dial)',
+    first:
+      'the r() "receive" file: audio read from the channel MixMonitor runs on (the caller, when MixMonitor is started in the dialplan before Dial)',
     second: 'the t() "transmit" file: audio written to that channel (the other party)',
     layout: 'caller-first',
     references: ['https://docs.asterisk.org/Latest_API/API_Documentation/Dialplan_Applications/MixMonitor/'],
@@ -97,15 +98,29 @@ const DIRECTION_NAMES: Record<Direction, string> = { 0: 'unknown', 1: 'incoming'
  * direction; without it (0, or no metadata) CHANNEL_ORDER applies, with a
  * warning.
  */
-export function resolveOrder(choice: OrderChoice, defaults: OrderDefaults, direction: Direction | undefined): OrderDecision {
+export function resolveOrder(
+  choice: OrderChoice,
+  defaults: OrderDefaults,
+  direction: Direction | undefined,
+): OrderDecision {
   const profile = choice.sourceProfile ?? defaults.sourceProfile;
   if (choice.channelOrder) {
-    return { order: choice.channelOrder, profile, decidedBy: `channelOrder=${choice.channelOrder} in the request`, warnings: [] };
+    return {
+      order: choice.channelOrder,
+      profile,
+      decidedBy: `channelOrder=${choice.channelOrder} in the request`,
+      warnings: [],
+    };
   }
   const where = choice.sourceProfile ? 'sourceProfile in the request' : 'SOURCE_PROFILE';
   const fallback = `CHANNEL_ORDER=${defaults.channelOrder}`;
   if (PROFILES[profile].layout === 'channel-order') {
-    return { order: defaults.channelOrder, profile, decidedBy: profile === 'generic' ? fallback : `${where}=${profile}`, warnings: [] };
+    return {
+      order: defaults.channelOrder,
+      profile,
+      decidedBy: profile === 'generic' ? fallback : `${where}=${profile}`,
+      warnings: [],
+    };
   }
   if (direction === 1 || direction === 2) {
     // Incoming: the remote party called, so it is on position 1.

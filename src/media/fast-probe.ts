@@ -11,7 +11,12 @@ import { CONTENT_HEAD_BYTES, rawHintFor, startsWithMpegFrames } from './formats.
 import { readWavInfo, wavDurationSeconds, type WavInfo } from './wav.js';
 import { readMp3Info, type Mp3Info } from './mp3.js';
 
-const WAV_CODECS: Record<string, string> = { '1/8': 'pcm_u8', '1/16': 'pcm_s16le', '6/8': 'pcm_alaw', '7/8': 'pcm_mulaw' };
+const WAV_CODECS: Record<string, string> = {
+  '1/8': 'pcm_u8',
+  '1/16': 'pcm_s16le',
+  '6/8': 'pcm_alaw',
+  '7/8': 'pcm_mulaw',
+};
 
 export interface CompliantProbe {
   probe: ProbeResult;
@@ -38,7 +43,16 @@ export async function probeCompliant(filePath: string, extension: string): Promi
     if (!wav || !codec || wav.channels > 2 || wav.frames === 0) return undefined;
     const seconds = wavDurationSeconds(wav);
     return {
-      probe: synthetic('wav', 'WAV / WAVE (Waveform Audio)', codec, wav.sampleRate, wav.channels, wav.bitsPerSample, seconds, size),
+      probe: synthetic(
+        'wav',
+        'WAV / WAVE (Waveform Audio)',
+        codec,
+        wav.sampleRate,
+        wav.channels,
+        wav.bitsPerSample,
+        seconds,
+        size,
+      ),
       wav,
       mp3: null,
     };
@@ -53,7 +67,16 @@ export async function probeCompliant(filePath: string, extension: string): Promi
     const mp3 = await readMp3Info(filePath);
     if (!mp3 || mp3.layer !== 3 || mp3.frames === 0) return undefined;
     return {
-      probe: synthetic('mp3', 'MP2/3 (MPEG audio layer 2/3)', 'mp3', mp3.sampleRate, mp3.channels, 0, mp3.durationSeconds, size),
+      probe: synthetic(
+        'mp3',
+        'MP2/3 (MPEG audio layer 2/3)',
+        'mp3',
+        mp3.sampleRate,
+        mp3.channels,
+        0,
+        mp3.durationSeconds,
+        size,
+      ),
       wav: null,
       mp3,
     };

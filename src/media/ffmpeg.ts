@@ -24,7 +24,10 @@ export interface FfmpegBinaries {
 export const REQUIRED_ENCODERS = ['pcm_s16le', 'pcm_u8', 'pcm_alaw', 'pcm_mulaw', 'libmp3lame'] as const;
 
 /** FFMPEG_PATH / FFPROBE_PATH, else ffmpeg-static where its installer worked, else PATH. */
-export function resolveBinaries(paths: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined }): FfmpegBinaries {
+export function resolveBinaries(paths: {
+  ffmpegPath?: string | undefined;
+  ffprobePath?: string | undefined;
+}): FfmpegBinaries {
   let ffmpeg = paths.ffmpegPath;
   if (!ffmpeg) {
     try {
@@ -70,7 +73,8 @@ export async function checkTools(bins: FfmpegBinaries, timeoutMs = 10_000): Prom
         .map((line) => /^\s*A\S*\s+(\S+)/.exec(line)?.[1])
         .filter((name): name is string => name !== undefined),
     );
-    for (const encoder of REQUIRED_ENCODERS) if (!available.has(encoder)) problems.push(`ffmpeg lacks the ${encoder} encoder`);
+    for (const encoder of REQUIRED_ENCODERS)
+      if (!available.has(encoder)) problems.push(`ffmpeg lacks the ${encoder} encoder`);
   }
   return {
     ok: problems.length === 0,
@@ -243,7 +247,10 @@ export async function probe(
   const sampleRate = num(first.sample_rate) ?? 0;
   const channels = first.channels ?? 0;
   if (sampleRate <= 0 || channels <= 0) {
-    return { kind: 'unreadable', message: `The audio track (${first.codec_name ?? 'unknown codec'}) has no usable sample rate or channel count` };
+    return {
+      kind: 'unreadable',
+      message: `The audio track (${first.codec_name ?? 'unknown codec'}) has no usable sample rate or channel count`,
+    };
   }
   return {
     formatName,
@@ -313,7 +320,8 @@ export function isProbeFailure(value: ProbeResult | ProbeFailure): value is Prob
 }
 
 /** Demuxers whose files point at other files or URLs: named as such in the error. */
-const REFERENCING_DEMUXERS = /^(hls|applehttp|concat|ffconcat|dash|image2|sdp|rtsp|rtp|tee|data|subfile|avi|webm_dash_manifest|mpjpeg)/;
+const REFERENCING_DEMUXERS =
+  /^(hls|applehttp|concat|ffconcat|dash|image2|sdp|rtsp|rtp|tee|data|subfile|avi|webm_dash_manifest|mpjpeg)/;
 
 /** Turns ffprobe's last error line into something a client can act on, without paths. */
 function describeProbeError(stderr: string): string {
@@ -329,7 +337,8 @@ function describeProbeError(stderr: string): string {
     }
     return `The file was recognised as ${fmt}, which is not an audio format the gateway accepts`;
   }
-  if (/Invalid data found when processing input/i.test(text)) return 'The file is not audio: no known audio format was recognised';
+  if (/Invalid data found when processing input/i.test(text))
+    return 'The file is not audio: no known audio format was recognised';
   if (/End of file/i.test(text) || text === '') return 'The file is empty or truncated';
   const last = (lines[lines.length - 1] ?? 'unknown error').replace(/file:\S+/g, 'input');
   return `The file cannot be read as audio: ${last}`;

@@ -121,7 +121,9 @@ const MAGICS: ReadonlyArray<{ offset: number; bytes: string }> = [
 ];
 
 export function hasKnownMagic(head: Buffer): boolean {
-  return MAGICS.some(({ offset, bytes }) => head.subarray(offset, offset + bytes.length).equals(Buffer.from(bytes, 'latin1')));
+  return MAGICS.some(({ offset, bytes }) =>
+    head.subarray(offset, offset + bytes.length).equals(Buffer.from(bytes, 'latin1')),
+  );
 }
 
 /** Bytes read from the start of a file to judge its content before its extension. */

@@ -163,4 +163,3 @@ export function levelGraph(decisions: readonly ChannelDecision[], policy: LevelP
   const join = '[l0][l1]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[out]';
   return `${linear},${split};[c0]${chain(0)}[l0];[c1]${chain(1)}[l1];${join}`;
 }
-

@@ -54,7 +54,8 @@ export function mergeGraph(spec: MergeSpec): string {
   const n = spec.totalSamples;
   if (!Number.isInteger(n) || n <= 0) throw new RangeError(`totalSamples must be a positive integer, got ${n}`);
   const leg = (input: number, delay: number, label: string): string => {
-    if (!Number.isInteger(delay) || delay < 0) throw new RangeError(`delaySamples must be a non-negative integer, got ${delay}`);
+    if (!Number.isInteger(delay) || delay < 0)
+      throw new RangeError(`delaySamples must be a non-negative integer, got ${delay}`);
     const steps = ['aformat=sample_fmts=s16:channel_layouts=mono'];
     if (delay > 0) steps.push(`adelay=delays=${delay}S:all=1`);
     steps.push(`apad=whole_len=${n}`);

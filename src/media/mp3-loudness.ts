@@ -8,7 +8,12 @@ import { readWavInfo } from './wav.js';
 /** Samples a standard MP3 decoder outputs before the first encoded sample (528 + 1). */
 const DECODER_DELAY = 529;
 
-export function mp3FrameLoudness(bins: FfmpegBinaries, workDir: string, samplesPerFrame: number, signal?: AbortSignal): FrameLoudness {
+export function mp3FrameLoudness(
+  bins: FfmpegBinaries,
+  workDir: string,
+  samplesPerFrame: number,
+  signal?: AbortSignal,
+): FrameLoudness {
   return async (file, frames) => {
     const window = path.join(workDir, 'window.mp3');
     const decoded = path.join(workDir, 'window.wav');
@@ -16,7 +21,22 @@ export function mp3FrameLoudness(bins: FfmpegBinaries, workDir: string, samplesP
       await writeFrames(file, frames, window);
       await runFfmpeg(
         bins,
-        [...inputOptions(undefined), '-f', 'mp3', '-i', fileArg(window), '-ac', '1', '-c:a', 'pcm_s16le', '-bitexact', '-f', 'wav', '-y', fileArg(decoded)],
+        [
+          ...inputOptions(undefined),
+          '-f',
+          'mp3',
+          '-i',
+          fileArg(window),
+          '-ac',
+          '1',
+          '-c:a',
+          'pcm_s16le',
+          '-bitexact',
+          '-f',
+          'wav',
+          '-y',
+          fileArg(decoded),
+        ],
         { timeoutMs: 60_000, ...(signal ? { signal } : {}) },
       );
       const info = await readWavInfo(decoded);

@@ -342,10 +342,7 @@ function summarise(scan: {
 }
 
 /** Every audio frame (not the Info frame) of a file read by readMp3Info, in order. */
-export async function* mp3FrameOffsets(
-  path: string,
-  info: Mp3Info,
-): AsyncGenerator<{ offset: number; bytes: number }> {
+export async function* mp3FrameOffsets(path: string, info: Mp3Info): AsyncGenerator<{ offset: number; bytes: number }> {
   const handle = await open(path, 'r');
   try {
     const window = new FileWindow(handle, (await handle.stat()).size);

@@ -71,7 +71,6 @@ export type Plan =
   | { action: 'repair-header'; container: Container; channels: number; reasons: string[]; rewrite: boolean }
   | { action: 'transcode'; target: Target; reasons: string[]; trim?: SampleTrim | undefined };
 
-
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
 const MIN_RATE = 8000;
 const MAX_RATE = 48000;
@@ -264,4 +263,3 @@ export function trimFilter(trim: SampleTrim): string {
   const { startSample: start, endSample: end } = trim;
   return `atrim=start_sample=${start}:end_sample=${end},asetpts=PTS-STARTPTS,apad=whole_len=${end - start}`;
 }
-

@@ -151,7 +151,8 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       return spawnAndWait(command, args, options).finally(free);
     },
     (error: unknown) => {
-      if (options.signal?.aborted) throw new ProcessError('aborted before start', [command, ...args], { aborted: true });
+      if (options.signal?.aborted)
+        throw new ProcessError('aborted before start', [command, ...args], { aborted: true });
       throw error;
     },
   );

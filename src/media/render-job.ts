@@ -132,8 +132,14 @@ export function argsFor(job: RenderJob): string[] {
       ];
     case 'decode-for-analysis':
       return [
-        ...ownInput(job.input, 'mp3'), '-map', '0:a:0',
-        '-c:a', 'pcm_s16le', '-f', 'wav', '-y',
+        ...ownInput(job.input, 'mp3'),
+        '-map',
+        '0:a:0',
+        '-c:a',
+        'pcm_s16le',
+        '-f',
+        'wav',
+        '-y',
         fileArg(job.output),
       ];
   }

@@ -108,7 +108,12 @@ export type FrameLoudness = (file: string, frames: FrameRef[]) => Promise<number
  * plays frames × samples-per-frame samples and is declared as such; the
  * frames themselves are copied untouched.
  */
-export async function splitMp3(file: string, info: Mp3Info, options: SplitOptions, loudness?: FrameLoudness): Promise<PartFile[]> {
+export async function splitMp3(
+  file: string,
+  info: Mp3Info,
+  options: SplitOptions,
+  loudness?: FrameLoudness,
+): Promise<PartFile[]> {
   const frames: FrameRef[] = [];
   for await (const frame of mp3FrameOffsets(file, info)) frames.push(frame);
   const windowFrames = Math.max(1, Math.round((options.silenceWindowSeconds * info.sampleRate) / info.samplesPerFrame));
@@ -126,7 +131,8 @@ export async function splitMp3(file: string, info: Mp3Info, options: SplitOption
       const warmup = Math.min(WARMUP_FRAMES, from - start);
       const levels = (await loudness(file, frames.slice(from - warmup, end))).slice(warmup);
       let best = -1;
-      for (let i = levels.length - 1; i >= 0; i--) if (levels[i]! <= threshold && (best < 0 || levels[i]! < levels[best]!)) best = i;
+      for (let i = levels.length - 1; i >= 0; i--)
+        if (levels[i]! <= threshold && (best < 0 || levels[i]! < levels[best]!)) best = i;
       if (best >= 0) end = from + best + 1;
     }
     ranges.push([start, end]);
@@ -138,7 +144,10 @@ export async function splitMp3(file: string, info: Mp3Info, options: SplitOption
     const partPath = path.join(options.workDir, `${options.stem ?? 'part'}-${i + 1}.mp3`);
     const first = frames[a]!;
     const last = frames[b - 1]!;
-    await pipeline(createReadStream(file, { start: first.offset, end: last.offset + last.bytes - 1 }), createWriteStream(partPath));
+    await pipeline(
+      createReadStream(file, { start: first.offset, end: last.offset + last.bytes - 1 }),
+      createWriteStream(partPath),
+    );
     const samples = (b - a) * info.samplesPerFrame;
     parts.push({
       index: i + 1,
@@ -166,8 +175,13 @@ export async function writeFrames(file: string, frames: FrameRef[], dest: string
         (async function* read() {
           const total = last.offset + last.bytes - first.offset;
           const chunk = Buffer.alloc(Math.min(total, 1024 * 1024));
-          for (let done = 0; done < total; ) {
-            const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, total - done), first.offset + done);
+          for (let done = 0; done < total;) {
+            const { bytesRead } = await handle.read(
+              chunk,
+              0,
+              Math.min(chunk.length, total - done),
+              first.offset + done,
+            );
             if (bytesRead === 0) break;
             done += bytesRead;
             yield Buffer.from(chunk.subarray(0, bytesRead));

@@ -58,7 +58,8 @@ export async function fitToLimit(
   signal?: AbortSignal,
 ): Promise<FittedAudio> {
   const limit = deps.maxPartBytes;
-  if (first.bytes <= limit) return { prepared: first, parts: [wholePart(first)], oversize: { action: 'none', reasons: [] } };
+  if (first.bytes <= limit)
+    return { prepared: first, parts: [wholePart(first)], oversize: { action: 'none', reasons: [] } };
 
   const tooBig = `The converted recording is ${first.bytes} bytes, more than the limit of ${limit} bytes per file`;
   if (deps.oversize.policy === 'reject') throw tooLarge(`${tooBig} (OVERSIZE=reject)`);
@@ -71,11 +72,16 @@ export async function fitToLimit(
     if (format) {
       const dir = path.join(workDir, 'compress');
       await mkdir(dir, { recursive: true });
-      prepared = await prepareAudio(input, dir, {
-        ...deps,
-        output: { ...deps.output, format },
-        forceTranscode: `re-encoded as ${format} to fit ${limit} bytes (OVERSIZE=compress)`,
-      }, signal);
+      prepared = await prepareAudio(
+        input,
+        dir,
+        {
+          ...deps,
+          output: { ...deps.output, format },
+          forceTranscode: `re-encoded as ${format} to fit ${limit} bytes (OVERSIZE=compress)`,
+        },
+        signal,
+      );
       compressed = true;
       reasons.push(`re-encoded as ${format}: ${prepared.bytes} bytes`);
       if (prepared.bytes <= limit) {
@@ -127,13 +133,24 @@ export function denserFormat(prepared: PreparedAudio, deps: FitDeps, limit: numb
     bytesPerSecond(targetFor({ ...deps.output, format }, prepared.format.channels)) * prepared.durationSeconds + 4096;
   const candidates = deps.oversize.compressOrder.filter((f) => estimate(f) < prepared.bytes * 0.95);
   if (candidates.length === 0) return undefined;
-  return candidates.find((f) => estimate(f) <= limit) ?? candidates.reduce((a, b) => (estimate(b) < estimate(a) ? b : a));
+  return (
+    candidates.find((f) => estimate(f) <= limit) ?? candidates.reduce((a, b) => (estimate(b) < estimate(a) ? b : a))
+  );
 }
 
-async function splitFile(prepared: PreparedAudio, workDir: string, deps: FitDeps, signal?: AbortSignal): Promise<PartFile[]> {
+async function splitFile(
+  prepared: PreparedAudio,
+  workDir: string,
+  deps: FitDeps,
+  signal?: AbortSignal,
+): Promise<PartFile[]> {
   const dir = path.join(workDir, 'parts');
   await mkdir(dir, { recursive: true });
-  const options = { maxPartBytes: deps.maxPartBytes, silenceWindowSeconds: deps.oversize.silenceWindowSeconds, workDir: dir };
+  const options = {
+    maxPartBytes: deps.maxPartBytes,
+    silenceWindowSeconds: deps.oversize.silenceWindowSeconds,
+    workDir: dir,
+  };
   if (prepared.container === 'wav') {
     const info = await readWavInfo(prepared.path);
     if (!info) throw new Error('the converted WAV cannot be read back');

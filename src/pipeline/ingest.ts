@@ -84,7 +84,12 @@ export async function prepareForDelivery(
   deps: Omit<IngestDeps, 'deliver'>,
 ): Promise<{ prepared: PreparedAudio; fitted: FittedAudio }> {
   const prepared = await prepareCall(
-    { attachment: request.audio, remoteAttachment: request.remoteAudio, options: request.stereoOptions, direction: request.metadata.direction },
+    {
+      attachment: request.audio,
+      remoteAttachment: request.remoteAudio,
+      options: request.stereoOptions,
+      direction: request.metadata.direction,
+    },
     request.workDir,
     { ...deps, stereo: deps.stereo ?? DEFAULT_STEREO_POLICY },
     request.signal,

@@ -60,7 +60,6 @@ export function levelsOf(m: ChannelLevelMeasure, dcRemoved = 0): LevelLevels {
   };
 }
 
-
 export function channelNames(n: number): Array<Pick<LevelChannelReport, 'channel' | 'party'>> {
   if (n === 1) return [{ channel: 'mono' }];
   return [

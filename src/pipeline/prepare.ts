@@ -63,7 +63,12 @@ export async function inspectAudio(
   return { probed, wav, mp3, plan };
 }
 
-export async function prepareAudio(input: AudioInput, workDir: string, deps: PrepareDeps, signal?: AbortSignal): Promise<PreparedAudio> {
+export async function prepareAudio(
+  input: AudioInput,
+  workDir: string,
+  deps: PrepareDeps,
+  signal?: AbortSignal,
+): Promise<PreparedAudio> {
   const t0 = performance.now();
   const { probed, wav, mp3, plan } = await inspectAudio(input, deps, signal);
   const t1 = performance.now();

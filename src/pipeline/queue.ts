@@ -159,7 +159,7 @@ export class WorkQueue {
 
   /** Starts the oldest waiters that may use the free slots. */
   private dispatch(): void {
-    for (let i = 0; i < this.waiting.length && this.running < this.options.concurrency; ) {
+    for (let i = 0; i < this.waiting.length && this.running < this.options.concurrency;) {
       const waiter = this.waiting[i]!;
       if (this.hasFreeSlot(waiter.lane)) {
         this.waiting.splice(i, 1);

@@ -34,7 +34,12 @@ export function transcodeError(error: unknown, probed: ProbeResult | undefined):
       });
     }
     const what = probed ? `${probed.audio.codecName} in ${probed.formatName}` : 'the file';
-    const lastLine = (error.result.stderrTail ?? '').trim().split('\n').pop()?.replace(/file:\S+/g, 'input') ?? '';
+    const lastLine =
+      (error.result.stderrTail ?? '')
+        .trim()
+        .split('\n')
+        .pop()
+        ?.replace(/file:\S+/g, 'input') ?? '';
     return badAudio(`The audio (${what}) cannot be decoded${lastLine ? `: ${lastLine}` : ''}`, error, {
       argv: error.argv,
       stderr: error.result.stderrTail,

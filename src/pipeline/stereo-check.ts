@@ -62,11 +62,17 @@ export async function checkStereo(
     'fake stereo (both channels the same) collapsed to mono: STEREO_CHECK=collapse',
   ];
   const filename = prepared.filename.replace(/\.[^.]+$/, `.${target.container}`);
-  const collapsed = assemble(rendered, filename, prepared.probe, { action: 'transcode', target, reasons }, {
-    probeMs: prepared.timings.probeMs,
-    processMs: prepared.timings.processMs + run.processMs,
-    measureMs: prepared.timings.measureMs + run.measureMs,
-  });
+  const collapsed = assemble(
+    rendered,
+    filename,
+    prepared.probe,
+    { action: 'transcode', target, reasons },
+    {
+      probeMs: prepared.timings.probeMs,
+      processMs: prepared.timings.processMs + run.processMs,
+      measureMs: prepared.timings.measureMs + run.measureMs,
+    },
+  );
   return { ...collapsed, stereo: report };
 }
 

@@ -45,16 +45,27 @@ describe.each([
     const t = gateway();
     const boundary = 'b0undary';
     const body = Buffer.concat([
-      part(boundary, ['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'], JSON.stringify(SAMPLE_METADATA)),
+      part(
+        boundary,
+        ['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'],
+        JSON.stringify(SAMPLE_METADATA),
+      ),
       Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`),
       Buffer.alloc(256 * 1024, 7),
     ]);
-    const res = await rawRequest(t.url, postHead(RECORDINGS_PATH, `multipart/form-data; boundary=${boundary}`, body.length + 10_000_000), body, {
-      then: (socket) => {
-        // Cut once the gateway has started storing the attachment.
-        void waitFor(async () => (await listTree(t.tmpDir)).some((f) => f.endsWith('in-attachment'))).then(() => socket.destroy());
+    const res = await rawRequest(
+      t.url,
+      postHead(RECORDINGS_PATH, `multipart/form-data; boundary=${boundary}`, body.length + 10_000_000),
+      body,
+      {
+        then: (socket) => {
+          // Cut once the gateway has started storing the attachment.
+          void waitFor(async () => (await listTree(t.tmpDir)).some((f) => f.endsWith('in-attachment'))).then(() =>
+            socket.destroy(),
+          );
+        },
       },
-    });
+    );
     expect(res.noAnswer).toBe(true);
     await nothingLeft(t);
   });
@@ -66,7 +77,11 @@ describe.each([
     const stream = new ReadableStream<Uint8Array>({
       pull: async (c) => {
         if (sent === 0) {
-          c.enqueue(new TextEncoder().encode(`--x\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`));
+          c.enqueue(
+            new TextEncoder().encode(
+              `--x\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`,
+            ),
+          );
         } else {
           await new Promise((r) => setTimeout(r, 5));
           c.enqueue(new Uint8Array(16 * 1024));

@@ -21,8 +21,18 @@ const ALICE_PASSWORD = 'alice-Pa55word';
 const BOB_PASSWORD = 'bob-hashed-Pa55word';
 const BOB_SHA = createHash('sha256').update(BOB_PASSWORD).digest('hex');
 const WRONG = 'gk_live_wrong_key_00000';
-const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-const SECRETS = [IMAGICLE_PASSWORD, KEY1, KEY2, ALICE_PASSWORD, BOB_PASSWORD, WRONG, basic('alice', ALICE_PASSWORD).slice(6), basic('svc', IMAGICLE_PASSWORD).slice(6)];
+const basic = (user: string, password: string): string =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const SECRETS = [
+  IMAGICLE_PASSWORD,
+  KEY1,
+  KEY2,
+  ALICE_PASSWORD,
+  BOB_PASSWORD,
+  WRONG,
+  basic('alice', ALICE_PASSWORD).slice(6),
+  basic('svc', IMAGICLE_PASSWORD).slice(6),
+];
 
 let t: TestGateway;
 beforeAll(async () => {
@@ -48,7 +58,10 @@ describe('callers must authenticate', () => {
     const challenge = res.headers.get('www-authenticate') ?? '';
     expect(challenge).toContain('Bearer realm="imagicle-gateway"');
     expect(challenge).toContain('Basic realm="imagicle-gateway"');
-    expect(await res.json()).toEqual({ reason: 0, message: expect.stringMatching(/Authentication required/) as unknown as string });
+    expect(await res.json()).toEqual({
+      reason: 0,
+      message: expect.stringMatching(/Authentication required/) as unknown as string,
+    });
     expect(t.emulator.stats.snapshot().requests).toBe(requests);
   });
 
@@ -117,7 +130,12 @@ describe('what reaches Imagicle', () => {
     upstream = await startFakeUpstream();
     [keysOnly, withCreds] = await Promise.all([
       startTestGateway({ IMAGICLE_URL: upstream.url, GATEWAY_API_KEYS: KEY1 }),
-      startTestGateway({ IMAGICLE_URL: upstream.url, GATEWAY_API_KEYS: KEY1, IMAGICLE_USERNAME: 'svc', IMAGICLE_PASSWORD }),
+      startTestGateway({
+        IMAGICLE_URL: upstream.url,
+        GATEWAY_API_KEYS: KEY1,
+        IMAGICLE_USERNAME: 'svc',
+        IMAGICLE_PASSWORD,
+      }),
     ]);
   });
   afterAll(async () => {
@@ -128,7 +146,11 @@ describe('what reaches Imagicle', () => {
     // A distinct call each time, so that the gateway's duplicate detection does not answer from memory.
     const metadata = { ...SAMPLE_METADATA, pbxCallId: `access-${++calls}` };
     const before = upstream.requests.length;
-    const res = await fetch(`${g.url}${RECORDINGS_PATH}`, { method: 'POST', headers, body: await recordingForm(fixture('pcm16-mono.wav'), metadata) });
+    const res = await fetch(`${g.url}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      headers,
+      body: await recordingForm(fixture('pcm16-mono.wav'), metadata),
+    });
     expect(res.status).toBe(201);
     expect(upstream.requests.length).toBe(before + 1);
     return upstream.requests.at(-1)!.headers.authorization;
@@ -139,11 +161,15 @@ describe('what reaches Imagicle', () => {
   });
 
   it('with X-Api-Key, the caller’s own Authorization goes to Imagicle (no credentials in the gateway)', async () => {
-    expect(await send(keysOnly, { 'x-api-key': KEY1, authorization: 'Basic Y2FsbGVyOmltYWdpY2xl' })).toBe('Basic Y2FsbGVyOmltYWdpY2xl');
+    expect(await send(keysOnly, { 'x-api-key': KEY1, authorization: 'Basic Y2FsbGVyOmltYWdpY2xl' })).toBe(
+      'Basic Y2FsbGVyOmltYWdpY2xl',
+    );
   });
 
   it('with credentials in the gateway, Imagicle sees those and never the caller’s', async () => {
-    expect(await send(withCreds, { 'x-api-key': KEY1, authorization: 'Basic Y2FsbGVyOmltYWdpY2xl' })).toBe(basic('svc', IMAGICLE_PASSWORD));
+    expect(await send(withCreds, { 'x-api-key': KEY1, authorization: 'Basic Y2FsbGVyOmltYWdpY2xl' })).toBe(
+      basic('svc', IMAGICLE_PASSWORD),
+    );
     for (const line of withCreds.logs) expect(line).not.toContain(IMAGICLE_PASSWORD);
   });
 });
@@ -152,7 +178,13 @@ describe('startup', () => {
   it('refuses to start with Imagicle credentials and no caller authentication, without printing the password', async () => {
     const main = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
     const result = await promisify(execFile)(process.execPath, ['--import', 'tsx', main, 'serve'], {
-      env: { PATH: process.env.PATH, IMAGICLE_URL: 'https://ucx.example.com', IMAGICLE_USERNAME: 'svc', IMAGICLE_PASSWORD, PORT: '0' },
+      env: {
+        PATH: process.env.PATH,
+        IMAGICLE_URL: 'https://ucx.example.com',
+        IMAGICLE_USERNAME: 'svc',
+        IMAGICLE_PASSWORD,
+        PORT: '0',
+      },
       timeout: 20_000,
     }).then(
       () => ({ code: 0, stderr: '', stdout: '' }),

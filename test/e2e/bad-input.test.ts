@@ -61,7 +61,11 @@ describe('no 500 for bad input', () => {
   // %C3%28: a well-formed escape of invalid UTF-8.
   const BAD_ESCAPES = ['%E0%A4%A', '%zz', '%', 'a%2', '%C3%28'];
   it.each(BAD_ESCAPES)('a bad percent-escape in a jobs URL (/v1/jobs/%s): 400 reason 0 (was 500)', async (bad) => {
-    for (const [method, suffix] of [['GET', ''], ['POST', '/retry'], ['DELETE', '']] as const) {
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['POST', '/retry'],
+      ['DELETE', ''],
+    ] as const) {
       const res = await fetch(`${t.url}/v1/jobs/${bad}${suffix}`, { method, headers: auth });
       expect(res.status, `${method} /v1/jobs/${bad}${suffix}`).toBe(400);
       const body = (await res.json()) as { reason: number; message: string };

@@ -24,7 +24,9 @@ describe('imagicle-gateway CLI', () => {
   it('transcode writes compliant audio and prints the exact duration', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));
     try {
-      const { stdout } = await cli(['transcode', fixture('speex.spx'), path.join(dir, 'out.any'), '-f', 'mulaw'], { TMP_DIR: dir });
+      const { stdout } = await cli(['transcode', fixture('speex.spx'), path.join(dir, 'out.any'), '-f', 'mulaw'], {
+        TMP_DIR: dir,
+      });
       const result = JSON.parse(stdout) as { output: string; duration: string; decision: string };
       expect(result.output).toBe(path.join(dir, 'out.wav'));
       expect(result.decision).toBe('transcode');
@@ -36,7 +38,9 @@ describe('imagicle-gateway CLI', () => {
   });
 
   it('refuses a bad configuration, listing every problem, with exit code 2', async () => {
-    const error = await cli(['probe', fixture('flac.flac')], { OUTPUT_FORMAT: 'ogg', PORT: 'x' }).catch((e: unknown) => e);
+    const error = await cli(['probe', fixture('flac.flac')], { OUTPUT_FORMAT: 'ogg', PORT: 'x' }).catch(
+      (e: unknown) => e,
+    );
     const { code, stderr } = error as { code: number; stderr: string };
     expect(code).toBe(2);
     expect(stderr).toMatch(/OUTPUT_FORMAT/);

@@ -105,7 +105,10 @@ describe('kill -9, then a restart', () => {
     expect(
       await waitFor(async () => {
         for (const folder of await jobFolders()) {
-          const size = await stat(path.join(tmpDir, folder, 'in-attachment')).then((s) => s.size, () => 0);
+          const size = await stat(path.join(tmpDir, folder, 'in-attachment')).then(
+            (s) => s.size,
+            () => 0,
+          );
           if (size > 0) return true;
         }
         return false;

@@ -39,7 +39,20 @@ beforeAll(async () => {
   emulator = await startEmulator({ port: 0, storageDir: path.join(dir, 'emulator') });
   // Long enough that converting it takes a moment: the window for the first kill.
   long = path.join(dir, 'long.flac');
-  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=300:r=48000:d=300', '-c:a', 'flac', '-compression_level', '0', '-y', long]);
+  await run('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=f=300:r=48000:d=300',
+    '-c:a',
+    'flac',
+    '-compression_level',
+    '0',
+    '-y',
+    long,
+  ]);
 });
 afterAll(async () => {
   await emulator?.close();
@@ -74,7 +87,10 @@ async function startChild(): Promise<Child> {
   });
   const logs: Array<Record<string, unknown>> = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${JSON.stringify(logs.slice(-5))}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`gateway did not start: ${JSON.stringify(logs.slice(-5))}`)),
+      20_000,
+    );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
@@ -123,7 +139,10 @@ describe('kill -9 and restart on the same spool', () => {
     // 1. During transcoding (a waiting request: the job is spooled as received before the conversion starts).
     let gw = await startChild();
     const a = upload(gw.url, long, 'crash-A').catch((error: unknown) => error);
-    await until(() => jobs(gw.url), (js) => js.some((j) => j.pbxCallId === 'crash-A' && j.state === 'received'));
+    await until(
+      () => jobs(gw.url),
+      (js) => js.some((j) => j.pbxCallId === 'crash-A' && j.state === 'received'),
+    );
     await new Promise((r) => setTimeout(r, 150));
     await kill9(gw);
     expect(await a).toBeInstanceOf(Error);
@@ -134,9 +153,15 @@ describe('kill -9 and restart on the same spool', () => {
     emulator.faults.add({ delayMs: 2000 });
     const requestsBefore = emulator.stats.snapshot().requests;
     const b = upload(gw.url, fixture('pcm16-mono.wav'), 'crash-B').catch((error: unknown) => error);
-    await until(() => emulator.stats.snapshot().requests, (n) => n > requestsBefore);
+    await until(
+      () => emulator.stats.snapshot().requests,
+      (n) => n > requestsBefore,
+    );
     // The fault is consumed by whichever upload came first (A's resumed one, or B): wait for B's attempt.
-    await until(() => jobs(gw.url), (js) => js.some((j) => j.pbxCallId === 'crash-B' && j.state === 'delivering'));
+    await until(
+      () => jobs(gw.url),
+      (js) => js.some((j) => j.pbxCallId === 'crash-B' && j.state === 'delivering'),
+    );
     // Killed once Imagicle has imported B (it answers 2 s later): on a loaded machine, killing as soon as the
     // attempt is journaled could cut the body short, and then Imagicle has nothing.
     const imported = (): boolean => emulator.store.list().some((r) => r.metadata.pbxCallId === 'crash-B');
@@ -148,7 +173,10 @@ describe('kill -9 and restart on the same spool', () => {
     // 3. Right after a 202 (Prefer: respond-async), once the restart has finished A and B (so that this kill
     //    interrupts no attempt of theirs: each such interruption is one more possible duplicate).
     gw = await startChild();
-    await until(() => jobs(gw.url), (js) => js.filter((j) => j.state === 'delivered').length === 2);
+    await until(
+      () => jobs(gw.url),
+      (js) => js.filter((j) => j.state === 'delivered').length === 2,
+    );
     const c = await upload(gw.url, fixture('mp3-mono.mp3'), 'crash-C', { Prefer: 'respond-async' });
     expect(c.status).toBe(202);
     await kill9(gw);
@@ -159,12 +187,20 @@ describe('kill -9 and restart on the same spool', () => {
       expect(openings).toHaveLength(4);
       // The restart after the kill during delivery found B's attempt interrupted: one possible duplicate.
       expect(openings[2]).toMatchObject({ interruptedAttempts: 1, possibleDuplicates: 1 });
-      const all = await until(() => jobs(gw.url), (js) => js.length >= 3 && js.every((j) => j.state === 'delivered'), 20_000);
+      const all = await until(
+        () => jobs(gw.url),
+        (js) => js.length >= 3 && js.every((j) => j.state === 'delivered'),
+        20_000,
+      );
       const byCall = new Map(all.map((j) => [j.pbxCallId, j]));
       for (const id of ['crash-A', 'crash-B', 'crash-C']) expect(byCall.get(id)?.state, id).toBe('delivered');
 
       // B's first import lands when the emulator's delayed answer would have gone out.
-      await until(() => emulator.store.list().filter((r) => r.metadata.pbxCallId === 'crash-B').length, (n) => n >= 2, 5000);
+      await until(
+        () => emulator.store.list().filter((r) => r.metadata.pbxCallId === 'crash-B').length,
+        (n) => n >= 2,
+        5000,
+      );
       const stored = emulator.store.list().map((r) => r.metadata.pbxCallId);
       const count = (id: string): number => stored.filter((s) => s === id).length;
       expect(count('crash-A')).toBe(1);

@@ -45,10 +45,21 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const post = async (g: TestGateway | string, file = fixture('pcm16-mono.wav'), metadata: unknown = SAMPLE_METADATA, headers: Record<string, string> = {}, route = RECORDINGS_PATH) =>
-  fetch(`${typeof g === 'string' ? g : g.url}${route}`, { method: 'POST', body: await recordingForm(file, metadata), headers });
+const post = async (
+  g: TestGateway | string,
+  file = fixture('pcm16-mono.wav'),
+  metadata: unknown = SAMPLE_METADATA,
+  headers: Record<string, string> = {},
+  route = RECORDINGS_PATH,
+) =>
+  fetch(`${typeof g === 'string' ? g : g.url}${route}`, {
+    method: 'POST',
+    body: await recordingForm(file, metadata),
+    headers,
+  });
 const requests = (g: TestGateway): number => g.emulator.stats.snapshot().requests;
-const job = async (base: string, id: string): Promise<JobView> => (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView;
+const job = async (base: string, id: string): Promise<JobView> =>
+  (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobView;
 
 async function until<T>(what: () => Promise<T> | T, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
@@ -68,7 +79,7 @@ async function freePort(): Promise<number> {
 }
 
 describe('in-request retries', () => {
-  it('503 twice, then 201: one recording, three requests, Imagicle\'s answer', async () => {
+  it("503 twice, then 201: one recording, three requests, Imagicle's answer", async () => {
     const before = { stored: t.emulator.store.list().length, requests: requests(t) };
     t.emulator.faults.add({ status: 503, count: 2 });
     const res = await post(t);
@@ -78,7 +89,12 @@ describe('in-request retries', () => {
     expect(t.emulator.store.list().at(-1)!.id).toBe(id);
     expect(requests(t) - before.requests).toBe(3);
     const jobId = res.headers.get('x-job-id')!;
-    expect(await job(t.url, jobId)).toMatchObject({ state: 'delivered', attempts: 3, possibleDuplicates: 0, upstreamIds: [id] });
+    expect(await job(t.url, jobId)).toMatchObject({
+      state: 'delivered',
+      attempts: 3,
+      possibleDuplicates: 0,
+      upstreamIds: [id],
+    });
   });
 
   it('honours Retry-After', async () => {
@@ -120,9 +136,16 @@ describe('ambiguous: slow headers (the import goes on after the gateway gave up)
     const jobId = res.headers.get('x-job-id')!;
     expect(res.headers.get('location')).toBe(`/v1/jobs/${jobId}`);
     expect(requests(t) - before.requests).toBe(1);
-    await until(() => t.emulator.store.list().length, (n) => n > before.stored, 3000);
+    await until(
+      () => t.emulator.store.list().length,
+      (n) => n > before.stored,
+      3000,
+    );
     expect(t.emulator.store.list().length).toBe(before.stored + 1);
-    expect(await job(t.url, jobId)).toMatchObject({ state: 'failed', lastError: { ambiguous: true, code: 'UND_ERR_HEADERS_TIMEOUT' } });
+    expect(await job(t.url, jobId)).toMatchObject({
+      state: 'failed',
+      lastError: { ambiguous: true, code: 'UND_ERR_HEADERS_TIMEOUT' },
+    });
     // The operator saw it arrived: forget the job.
     expect((await fetch(`${t.url}/v1/jobs/${jobId}`, { method: 'DELETE' })).status).toBe(204);
   });
@@ -133,9 +156,16 @@ describe('ambiguous: slow headers (the import goes on after the gateway gave up)
       g.emulator.faults.add({ delayMs: 1500 });
       const res = await post(g);
       expect(res.status).toBe(201);
-      await until(() => g.emulator.store.list().length, (n) => n >= 2, 3000);
+      await until(
+        () => g.emulator.store.list().length,
+        (n) => n >= 2,
+        3000,
+      );
       expect(g.emulator.store.list().length).toBe(2);
-      expect(await job(g.url, res.headers.get('x-job-id')!)).toMatchObject({ state: 'delivered', possibleDuplicates: 1 });
+      expect(await job(g.url, res.headers.get('x-job-id')!)).toMatchObject({
+        state: 'delivered',
+        possibleDuplicates: 1,
+      });
     } finally {
       await g.close();
     }
@@ -151,7 +181,10 @@ describe('the spool: 202, background delivery, the jobs API', () => {
     const body = (await res.json()) as { jobId: string; state: string };
     expect(res.headers.get('location')).toBe(`/v1/jobs/${body.jobId}`);
     expect(body.state).toBe('ready');
-    const done = await until(() => job(t.url, body.jobId), (j) => j.state === 'delivered');
+    const done = await until(
+      () => job(t.url, body.jobId),
+      (j) => j.state === 'delivered',
+    );
     expect(done).toMatchObject({ state: 'delivered', attempts: 7 });
     expect(done.upstreamIds).toHaveLength(1);
     expect(t.emulator.store.list().length).toBe(before + 1);
@@ -164,7 +197,10 @@ describe('the spool: 202, background delivery, the jobs API', () => {
     expect(res.headers.get('preference-applied')).toBe('respond-async');
     const { jobId, state } = (await res.json()) as { jobId: string; state: string };
     expect(state).toBe('received');
-    const done = await until(() => job(t.url, jobId), (j) => j.state === 'delivered');
+    const done = await until(
+      () => job(t.url, jobId),
+      (j) => j.state === 'delivered',
+    );
     expect(done).toMatchObject({ state: 'delivered', decision: 'transcode' });
     expect(t.emulator.store.list().length).toBe(before + 1);
     expect(t.emulator.store.list().at(-1)!.id).toBe(done.upstreamIds[0]);
@@ -174,14 +210,22 @@ describe('the spool: 202, background delivery, the jobs API', () => {
     t.emulator.faults.add({ status: 403, body: { reason: 0, message: 'no privileges' } });
     const res = await post(t, fixture('pcm16-mono.wav'), SAMPLE_METADATA, { Prefer: 'respond-async' });
     const { jobId } = (await res.json()) as { jobId: string };
-    const failed = await until(() => job(t.url, jobId), (j) => j.state === 'failed');
+    const failed = await until(
+      () => job(t.url, jobId),
+      (j) => j.state === 'failed',
+    );
     expect(failed.lastError).toMatchObject({ status: 403, body: { message: 'no privileges' }, ambiguous: false });
     const listed = (await (await fetch(`${t.url}/v1/jobs?state=failed`)).json()) as { jobs: JobView[] };
     expect(listed.jobs.map((j) => j.jobId)).toContain(jobId);
     expect((await fetch(`${t.url}/v1/jobs?state=bogus`)).status).toBe(400);
     const retried = await fetch(`${t.url}/v1/jobs/${jobId}/retry`, { method: 'POST' });
     expect(retried.status).toBe(202);
-    expect(await until(() => job(t.url, jobId), (j) => j.state === 'delivered')).toMatchObject({ state: 'delivered' });
+    expect(
+      await until(
+        () => job(t.url, jobId),
+        (j) => j.state === 'delivered',
+      ),
+    ).toMatchObject({ state: 'delivered' });
     expect((await fetch(`${t.url}/v1/jobs/${jobId}/retry`, { method: 'POST' })).status).toBe(409);
     expect((await fetch(`${t.url}/v1/jobs/${jobId}`, { method: 'DELETE' })).status).toBe(204);
     expect((await fetch(`${t.url}/v1/jobs/${jobId}`)).status).toBe(404);
@@ -221,7 +265,7 @@ describe('duplicates (DEDUP_WINDOW)', () => {
     }
   });
 
-  it('DEDUP_ANSWER=conflict: 409 in Imagicle\'s shape', async () => {
+  it("DEDUP_ANSWER=conflict: 409 in Imagicle's shape", async () => {
     const g = await startTestGateway({ ...FAST, DEDUP_WINDOW: '1h', DEDUP_ANSWER: 'conflict' });
     try {
       expect((await post(g)).status).toBe(201);
@@ -236,7 +280,7 @@ describe('duplicates (DEDUP_WINDOW)', () => {
 });
 
 describe('limits and modes', () => {
-  it('a full spool: 503 + Retry-After in Imagicle\'s shape, nothing sent', async () => {
+  it("a full spool: 503 + Retry-After in Imagicle's shape, nothing sent", async () => {
     const g = await startTestGateway({ ...FAST, SPOOL_MAX_BYTES: String(1024 * 1024) });
     try {
       const res = await post(g, big);
@@ -276,7 +320,11 @@ describe('limits and modes', () => {
       // Still pending: between attempts ('ready') or in one that is failing ('delivering').
       expect(['ready', 'delivering']).toContain((await job(g.url, jobId)).state);
       emulator = await startEmulator({ port, storageDir: storage });
-      const done = await until(() => job(g.url, jobId), (j) => j.state === 'delivered', 5000);
+      const done = await until(
+        () => job(g.url, jobId),
+        (j) => j.state === 'delivered',
+        5000,
+      );
       expect(done.state).toBe('delivered');
       expect(emulator.store.list()).toHaveLength(1);
       expect(done.attempts).toBeGreaterThan(4);

@@ -72,7 +72,7 @@ describe('with the default MAX_EXPANSION (2000) and SPOOL_MAX_BYTES of 50 MiB', 
     report(`1 Hz float WAV on ${route}: 413, spool peak ${peak} bytes`);
     expect(t.emulator.stats.snapshot().requests).toBe(requests);
     expect(await t.settledTempEntries()).toEqual([]);
-    expect((await fetch(`${t.url}/v1/jobs`).then((r) => r.json()) as { count: number }).count).toBe(0);
+    expect(((await fetch(`${t.url}/v1/jobs`).then((r) => r.json())) as { count: number }).count).toBe(0);
   });
 
   it('two 64 KB legs with remoteOffsetMs=3600000 (115 MB) do not fit the spool: 413 before decoding', async () => {

@@ -64,7 +64,10 @@ async function startChild(name: string, role: 'api' | 'worker'): Promise<Child> 
   });
   const logs: Array<Record<string, unknown>> = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${JSON.stringify(logs.slice(-5))}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start: ${JSON.stringify(logs.slice(-5))}`)),
+      30_000,
+    );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
@@ -107,8 +110,10 @@ const api = (): Child => children.get('api1')!;
 const meta = (pbxCallId: string) => ({ ...SAMPLE_METADATA, pbxCallId });
 const upload = async (url: string, file: string, pbxCallId: string, headers: Record<string, string> = {}) =>
   fetch(`${url}${RECORDINGS_PATH}`, { method: 'POST', body: await recordingForm(file, meta(pbxCallId)), headers });
-const stored = (pbxCallId: string): number => emulator.store.list().filter((r) => r.metadata.pbxCallId === pbxCallId).length;
-const job = async (id: string): Promise<JobView> => (await (await fetch(`${api().url}/v1/jobs/${id}`)).json()) as JobView;
+const stored = (pbxCallId: string): number =>
+  emulator.store.list().filter((r) => r.metadata.pbxCallId === pbxCallId).length;
+const job = async (id: string): Promise<JobView> =>
+  (await (await fetch(`${api().url}/v1/jobs/${id}`)).json()) as JobView;
 const takenBy = (id: string): Child | undefined =>
   [...children.values()].find((c) => c.logs.some((l) => l.jobId === id && l.msg === 'job taken'));
 
@@ -117,7 +122,12 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     dir = await mkdtemp(path.join(os.tmpdir(), 'distributed-'));
     redis = await TestRedis.start();
     emulator = await startEmulator({ port: 0, storageDir: path.join(dir, 'emulator') });
-    await Promise.all([startChild('api1', 'api'), startChild('api2', 'api'), startChild('worker1', 'worker'), startChild('worker2', 'worker')]);
+    await Promise.all([
+      startChild('api1', 'api'),
+      startChild('api2', 'api'),
+      startChild('worker1', 'worker'),
+      startChild('worker2', 'worker'),
+    ]);
   }, 90_000);
   afterAll(async () => {
     await Promise.all([...children.values()].map(kill9));
@@ -127,7 +137,11 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
   });
 
   it('is ready only with Redis and BLOB_DIR; warns about nothing with AOF + always + noeviction', async () => {
-    const ready = (await (await fetch(`${api().url}/readyz`)).json()) as { status: string; redis: { ok: boolean }; blobDir: { ok: boolean } };
+    const ready = (await (await fetch(`${api().url}/readyz`)).json()) as {
+      status: string;
+      redis: { ok: boolean };
+      blobDir: { ok: boolean };
+    };
     expect(ready).toMatchObject({ status: 'ready', redis: { ok: true }, blobDir: { ok: true } });
     expect(api().logs.some((l) => l.msg === 'Redis durability settings checked')).toBe(true);
     // A worker takes no uploads.
@@ -136,12 +150,15 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
 
   it('a burst of 60 uploads: every one answered 201 and delivered exactly once', async () => {
     const answers = await Promise.all(
-      Array.from({ length: 60 }, (_, i) => upload(i % 2 ? api().url : children.get('api2')!.url, fixture('pcm16-mono.wav'), `burst-${i}`)),
+      Array.from({ length: 60 }, (_, i) =>
+        upload(i % 2 ? api().url : children.get('api2')!.url, fixture('pcm16-mono.wav'), `burst-${i}`),
+      ),
     );
     expect(answers.map((a) => a.status)).toEqual(Array(60).fill(201));
     for (let i = 0; i < 60; i++) expect(stored(`burst-${i}`), `burst-${i}`).toBe(1);
     // Both workers took part.
-    for (const w of ['worker1', 'worker2']) expect(children.get(w)!.logs.some((l) => l.msg === 'job delivered')).toBe(true);
+    for (const w of ['worker1', 'worker2'])
+      expect(children.get(w)!.logs.some((l) => l.msg === 'job delivered')).toBe(true);
     // Delivered jobs keep no audio in BLOB_DIR.
     expect(await readdir(path.join(dir, 'blob', 'jobs'))).toEqual([]);
   }, 90_000);
@@ -157,7 +174,10 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     expect(duplicate).toBeDefined();
     expect([201, 202]).toContain(duplicate!.status);
     expect(duplicate!.headers.get('x-duplicate-of')).toBe(first!.headers.get('x-job-id'));
-    await until(() => stored('twice'), (n) => n >= 1);
+    await until(
+      () => stored('twice'),
+      (n) => n >= 1,
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(stored('twice')).toBe(1);
   });
@@ -167,36 +187,71 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     expect(res.status).toBe(201);
     const id = res.headers.get('x-job-id')!;
     expect((await fetch(`${api().url}/v1/jobs/${id}`)).status).toBe(404);
-    expect((await fetch(`${api().url}/v1/jobs/${id}`, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } })).status).toBe(200);
+    expect(
+      (await fetch(`${api().url}/v1/jobs/${id}`, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } })).status,
+    ).toBe(200);
   });
 
   it('a 503 from Imagicle pauses every worker (a queue-wide rate limit), then all are delivered once', async () => {
     emulator.faults.add({ status: 503, retryAfter: 2 });
     const first = await upload(api().url, fixture('pcm16-mono.wav'), 'storm-0', { Prefer: 'respond-async' });
     expect(first.status).toBe(202);
-    await until(() => emulator.stats.snapshot().faulted, (n) => n >= 1);
+    await until(
+      () => emulator.stats.snapshot().faulted,
+      (n) => n >= 1,
+    );
     const faultedAt = Date.now();
     const requests = emulator.stats.snapshot().requests;
-    const more = await Promise.all([1, 2, 3].map((i) => upload(api().url, fixture('pcm16-mono.wav'), `storm-${i}`, { Prefer: 'respond-async' })));
+    const more = await Promise.all(
+      [1, 2, 3].map((i) => upload(api().url, fixture('pcm16-mono.wav'), `storm-${i}`, { Prefer: 'respond-async' })),
+    );
     expect(more.map((r) => r.status)).toEqual([202, 202, 202]);
     // Two idle workers with room for four jobs, and yet nothing reaches Imagicle until the Retry-After is over.
     await new Promise((r) => setTimeout(r, Math.max(0, 1600 - (Date.now() - faultedAt))));
     expect(emulator.stats.snapshot().requests).toBe(requests);
-    for (const i of [0, 1, 2, 3]) expect(await until(() => stored(`storm-${i}`), (n) => n >= 1)).toBe(1);
+    for (const i of [0, 1, 2, 3])
+      expect(
+        await until(
+          () => stored(`storm-${i}`),
+          (n) => n >= 1,
+        ),
+      ).toBe(1);
   });
 
   it('kill -9 of a worker while ffmpeg runs: another worker takes the job over, delivered once', async () => {
     const long = path.join(dir, 'long.flac');
-    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=300:r=48000:d=1200', '-c:a', 'flac', '-compression_level', '0', '-y', long]);
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=f=300:r=48000:d=1200',
+      '-c:a',
+      'flac',
+      '-compression_level',
+      '0',
+      '-y',
+      long,
+    ]);
     const res = await upload(api().url, long, 'kill-render', { Prefer: 'respond-async' });
     const id = res.headers.get('x-job-id')!;
-    const holder = await until(() => takenBy(id), (c) => c !== undefined);
+    const holder = await until(
+      () => takenBy(id),
+      (c) => c !== undefined,
+    );
     expect(holder).toBeDefined();
     await new Promise((r) => setTimeout(r, 200));
     expect(stored('kill-render')).toBe(0);
     await kill9(holder!);
     await startChild(holder!.name, 'worker');
-    expect(await until(() => stored('kill-render'), (n) => n >= 1, 60_000)).toBe(1);
+    expect(
+      await until(
+        () => stored('kill-render'),
+        (n) => n >= 1,
+        60_000,
+      ),
+    ).toBe(1);
     await new Promise((r) => setTimeout(r, 300));
     expect(stored('kill-render')).toBe(1);
     expect((await job(id)).possibleDuplicates).toBe(0);
@@ -207,15 +262,26 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     const before = emulator.stats.snapshot().requests;
     const res = await upload(api().url, fixture('pcm16-mono.wav'), 'kill-deliver', { Prefer: 'respond-async' });
     const id = res.headers.get('x-job-id')!;
-    await until(() => emulator.stats.snapshot().requests, (n) => n > before);
+    await until(
+      () => emulator.stats.snapshot().requests,
+      (n) => n > before,
+    );
     const holder = takenBy(id)!;
     expect((await job(id)).state).toBe('delivering');
     await kill9(holder);
     await startChild(holder.name, 'worker');
-    const view = await until(() => job(id), (j) => j.state === 'delivered', 60_000);
+    const view = await until(
+      () => job(id),
+      (j) => j.state === 'delivered',
+      60_000,
+    );
     expect(view.state).toBe('delivered');
     // The killed attempt was imported (the emulator answers late but stores it): the documented duplicate window.
-    await until(() => stored('kill-deliver'), (n) => n >= 2, 5000);
+    await until(
+      () => stored('kill-deliver'),
+      (n) => n >= 2,
+      5000,
+    );
     expect(stored('kill-deliver')).toBe(2);
     expect(view.possibleDuplicates).toBe(1);
   }, 90_000);
@@ -228,13 +294,34 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     await redis.kill();
     await new Promise((r) => setTimeout(r, 500));
     await redis.startProcess();
-    for (const i of [0, 1, 2, 3, 4]) expect(await until(() => stored(`aof-${i}`), (n) => n >= 1, 60_000), `aof-${i}`).toBe(1);
+    for (const i of [0, 1, 2, 3, 4])
+      expect(
+        await until(
+          () => stored(`aof-${i}`),
+          (n) => n >= 1,
+          60_000,
+        ),
+        `aof-${i}`,
+      ).toBe(1);
   }, 90_000);
 
   it('a 200 MB WAV end to end: passed through in one part, exact duration', async () => {
     const big = path.join(dir, 'big.wav');
     // 16-bit mono 8 kHz: 16,000 bytes a second; 13,107.2 s is 209,715,200 bytes of audio.
-    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=r=8000:a=0.1:d=13107.2', '-c:a', 'pcm_s16le', '-ac', '1', '-y', big]);
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'anoisesrc=r=8000:a=0.1:d=13107.2',
+      '-c:a',
+      'pcm_s16le',
+      '-ac',
+      '1',
+      '-y',
+      big,
+    ]);
     expect((await stat(big)).size).toBeGreaterThan(200 * 1024 * 1024);
     const res = await upload(api().url, big, 'big');
     expect(res.status).toBe(201);

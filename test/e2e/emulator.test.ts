@@ -192,11 +192,30 @@ describe('accepted uploads', () => {
   it('accepts 8-bit PCM, stereo A-law and u-law WAV with any accepted WAV type, and jsondata as an application/json part', async () => {
     const cases = [
       { file: 'pcm8.wav', duration: 'PT1S', type: 'audio/x-wav', codec: 'pcm_u8', channels: 1, rate: 8000 },
-      { file: 'alaw-stereo.wav', duration: 'PT1.5S', type: 'audio/vnd.wave', codec: 'pcm_alaw', channels: 2, rate: 8000 },
-      { file: 'mulaw.wav', duration: 'PT0.25S', type: 'audio/wav; charset=binary', codec: 'pcm_mulaw', channels: 1, rate: 16000 },
+      {
+        file: 'alaw-stereo.wav',
+        duration: 'PT1.5S',
+        type: 'audio/vnd.wave',
+        codec: 'pcm_alaw',
+        channels: 2,
+        rate: 8000,
+      },
+      {
+        file: 'mulaw.wav',
+        duration: 'PT0.25S',
+        type: 'audio/wav; charset=binary',
+        codec: 'pcm_mulaw',
+        channels: 1,
+        rate: 16000,
+      },
     ];
     for (const c of cases) {
-      const answer = await upload({ file: audio[c.file], contentType: c.type, jsondata: metadata(c.duration), jsonAsBlob: true });
+      const answer = await upload({
+        file: audio[c.file],
+        contentType: c.type,
+        jsondata: metadata(c.duration),
+        jsonAsBlob: true,
+      });
       expect(answer.status, JSON.stringify(answer.body)).toBe(201);
       expect(emulator.store.get(answer.body as string)?.format).toEqual({
         container: 'wav',
@@ -216,8 +235,14 @@ describe('accepted uploads', () => {
     expect(stored?.format.durationSeconds).toBeCloseTo(1.5, 2);
     expect(emulator.store.audioPath(answer.body as string)).toMatch(/\.mp3$/);
     // 576 samples at 8 kHz is 72 ms: 50 ms off is tolerated, 150 ms is not.
-    expect((await upload({ file: audio['sine.mp3'], contentType: 'audio/mpeg', jsondata: metadata('PT1.55S') })).status).toBe(201);
-    expectImagicleError(await upload({ file: audio['sine.mp3'], contentType: 'audio/mpeg', jsondata: metadata('PT1.65S') }), 400, 2);
+    expect(
+      (await upload({ file: audio['sine.mp3'], contentType: 'audio/mpeg', jsondata: metadata('PT1.55S') })).status,
+    ).toBe(201);
+    expectImagicleError(
+      await upload({ file: audio['sine.mp3'], contentType: 'audio/mpeg', jsondata: metadata('PT1.65S') }),
+      400,
+      2,
+    );
   });
 
   it('tolerates 1 ms of difference on a WAV duration, not more', async () => {
@@ -307,13 +332,19 @@ describe('refusals, as Imagicle answers them', () => {
 
   it('answers reason 2 when the Content-Type is not accepted or disagrees with the content', async () => {
     expect(expectImagicleError(await upload({ contentType: 'audio/mpeg' }), 400, 2)).toMatch(/WAV file/);
-    expect(
-      expectImagicleError(await upload({ file: audio['sine.mp3'], contentType: 'audio/wave' }), 400, 2),
-    ).toMatch(/MPEG/);
-    expect(expectImagicleError(await upload({ contentType: 'application/octet-stream' }), 400, 2)).toMatch(/Content-Type/);
+    expect(expectImagicleError(await upload({ file: audio['sine.mp3'], contentType: 'audio/wave' }), 400, 2)).toMatch(
+      /MPEG/,
+    );
+    expect(expectImagicleError(await upload({ contentType: 'application/octet-stream' }), 400, 2)).toMatch(
+      /Content-Type/,
+    );
     expect(expectImagicleError(await upload({ contentType: 'audio/ogg' }), 400, 2)).toMatch(/Content-Type/);
     expect(
-      expectImagicleError(await upload({ file: audio['mp2.mp2'], contentType: 'audio/mpeg', jsondata: metadata('PT1S') }), 400, 2),
+      expectImagicleError(
+        await upload({ file: audio['mp2.mp2'], contentType: 'audio/mpeg', jsondata: metadata('PT1S') }),
+        400,
+        2,
+      ),
     ).toMatch(/layer/i);
   });
 
@@ -342,7 +373,12 @@ describe('refusals, as Imagicle answers them', () => {
 describe('authentication', () => {
   let secured: RunningEmulator;
   beforeAll(async () => {
-    secured = await startEmulator({ port: 0, storageDir: path.join(work, 'secured'), username: 'api', password: 's3cret:pw' });
+    secured = await startEmulator({
+      port: 0,
+      storageDir: path.join(work, 'secured'),
+      username: 'api',
+      password: 's3cret:pw',
+    });
   });
   afterAll(async () => {
     await secured?.close();
@@ -354,7 +390,11 @@ describe('authentication', () => {
     expectImagicleError(none, 401, 0);
     expect(none.headers.get('www-authenticate')).toMatch(/^Basic/);
     expectImagicleError(await upload({ base: secured.url, headers: { authorization: basic('api', 'wrong') } }), 401, 0);
-    expectImagicleError(await upload({ base: secured.url, headers: { authorization: basic('other', 's3cret:pw') } }), 401, 0);
+    expectImagicleError(
+      await upload({ base: secured.url, headers: { authorization: basic('other', 's3cret:pw') } }),
+      401,
+      0,
+    );
     expectImagicleError(await upload({ base: secured.url, headers: { authorization: 'Bearer s3cret:pw' } }), 401, 0);
     expect(await recordings(secured.url, { authorization: basic('api', 's3cret:pw') })).toEqual([]);
   });

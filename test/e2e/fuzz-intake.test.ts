@@ -22,8 +22,16 @@ beforeAll(async () => {
   t = await startTestGateway({ DELIVERY: 'sync', RETRY_MAX_ATTEMPTS: '1' });
   const audio = (await readFile(fixture('pcm16-mono.wav'))).subarray(0, 4044); // a quarter second: a valid, small WAV after repair
   valid = Buffer.concat([
-    part(B, ['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'], JSON.stringify(SAMPLE_METADATA)),
-    part(B, ['Content-Disposition: form-data; name="attachment"; filename="call.wav"', 'Content-Type: audio/wav'], audio),
+    part(
+      B,
+      ['Content-Disposition: form-data; name="jsondata"', 'Content-Type: application/json'],
+      JSON.stringify(SAMPLE_METADATA),
+    ),
+    part(
+      B,
+      ['Content-Disposition: form-data; name="attachment"; filename="call.wav"', 'Content-Type: audio/wav'],
+      audio,
+    ),
     closing(B),
   ]);
 });
@@ -51,25 +59,53 @@ const tokens = fc.constantFrom(
 );
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  position.map((p): Mutation => (b) => b.subarray(0, p % (b.length + 1))),
+  position.map(
+    (p): Mutation =>
+      (b) =>
+        b.subarray(0, p % (b.length + 1)),
+  ),
   fc.tuple(position, fc.integer({ min: 0, max: 255 })).map(([p, v]): Mutation => (b) => {
     const c = Buffer.from(b);
     c[p % c.length] = v;
     return c;
   }),
-  fc.tuple(position, bytes).map(([p, x]): Mutation => (b) => Buffer.concat([b.subarray(0, p % b.length), x, b.subarray(p % b.length)])),
-  fc.tuple(position, fc.integer({ min: 1, max: 400 })).map(([p, n]): Mutation => (b) => Buffer.concat([b.subarray(0, p % b.length), b.subarray((p % b.length) + n)])),
+  fc.tuple(position, bytes).map(
+    ([p, x]): Mutation =>
+      (b) =>
+        Buffer.concat([b.subarray(0, p % b.length), x, b.subarray(p % b.length)]),
+  ),
+  fc.tuple(position, fc.integer({ min: 1, max: 400 })).map(
+    ([p, n]): Mutation =>
+      (b) =>
+        Buffer.concat([b.subarray(0, p % b.length), b.subarray((p % b.length) + n)]),
+  ),
   fc.tuple(position, position, fc.integer({ min: 1, max: 600 })).map(([from, to, n]): Mutation => (b) => {
     const start = from % b.length;
     return Buffer.concat([b.subarray(0, to % b.length), b.subarray(start, start + n), b.subarray(to % b.length)]);
   }),
-  fc.tuple(position, tokens).map(([p, token]): Mutation => (b) => Buffer.concat([b.subarray(0, p % b.length), Buffer.from(token, 'latin1'), b.subarray(p % b.length)])),
+  fc.tuple(position, tokens).map(
+    ([p, token]): Mutation =>
+      (b) =>
+        Buffer.concat([b.subarray(0, p % b.length), Buffer.from(token, 'latin1'), b.subarray(p % b.length)]),
+  ),
 );
 
 const contentType = fc.oneof(
   { weight: 6, arbitrary: fc.constant(`multipart/form-data; boundary=${B}`) },
-  { weight: 1, arbitrary: fc.constantFrom('multipart/form-data', `multipart/form-data; boundary="${B}"`, `multipart/form-data; boundary=${B}; boundary=other`, 'text/plain', 'multipart/form-data; boundary=') },
-  { weight: 1, arbitrary: fc.string({ maxLength: 60 }).map((s) => `multipart/form-data; boundary=${s.replace(/[\r\n]/g, '')}`) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'multipart/form-data',
+      `multipart/form-data; boundary="${B}"`,
+      `multipart/form-data; boundary=${B}; boundary=other`,
+      'text/plain',
+      'multipart/form-data; boundary=',
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.string({ maxLength: 60 }).map((s) => `multipart/form-data; boundary=${s.replace(/[\r\n]/g, '')}`),
+  },
 );
 
 describe('mutated multipart bodies', () => {
@@ -91,10 +127,13 @@ describe('mutated multipart bodies', () => {
       }),
       { numRuns: 120, interruptAfterTimeLimit: 6000 },
     );
-    if (process.env.HARDENING_REPORT) process.stdout.write(`fuzz-intake answers: ${JSON.stringify(Object.fromEntries(seen))}\n`);
+    if (process.env.HARDENING_REPORT)
+      process.stdout.write(`fuzz-intake answers: ${JSON.stringify(Object.fromEntries(seen))}\n`);
     // Mutations must reach past the first refusal: more than one kind of answer.
     expect(seen.size).toBeGreaterThan(1);
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
-    expect(await waitFor(async () => (await t.tempEntries()).length === 0 && liveProcessCount() === 0, 5000)).toBe(true);
+    expect(await waitFor(async () => (await t.tempEntries()).length === 0 && liveProcessCount() === 0, 5000)).toBe(
+      true,
+    );
   }, 30_000);
 });

@@ -57,7 +57,9 @@ describe('drop-in endpoint: every input family', () => {
 describe('exact duration and format', () => {
   it('declares the duration to the sample (WAV)', async () => {
     const res = await post(fixture('opus-stereo.opus'), SAMPLE_METADATA, '/v1/recordings');
-    const report = (await res.json()) as { output: { samples: number; sampleRate: number; durationSeconds: number; duration: string } };
+    const report = (await res.json()) as {
+      output: { samples: number; sampleRate: number; durationSeconds: number; duration: string };
+    };
     expect(res.status).toBe(201);
     expect(report.output.durationSeconds).toBe(report.output.samples / report.output.sampleRate);
     const rec = t.emulator.store.list().at(-1)!;
@@ -144,7 +146,11 @@ describe('metadata errors (nothing forwarded)', () => {
   });
 
   it('a body that is not multipart → 400 reason 0', async () => {
-    const res = await fetch(`${t.url}${RECORDINGS_PATH}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${t.url}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { reason: number }).reason).toBe(0);
   });
@@ -181,9 +187,16 @@ describe('upstream answers pass through unchanged', () => {
 
   it('an unreachable Imagicle → 502 in Imagicle shape', async () => {
     // DELIVERY=sync: no spool, so the caller gets the 502 (under the default, wait, it gets a 202: test/e2e/delivery.test.ts).
-    const down = await startTestGateway({ IMAGICLE_URL: 'http://127.0.0.1:9', DELIVERY: 'sync', RETRY_MAX_ATTEMPTS: '1' });
+    const down = await startTestGateway({
+      IMAGICLE_URL: 'http://127.0.0.1:9',
+      DELIVERY: 'sync',
+      RETRY_MAX_ATTEMPTS: '1',
+    });
     try {
-      const res = await fetch(`${down.url}${RECORDINGS_PATH}`, { method: 'POST', body: await recordingForm(fixture('pcm16-mono.wav')) });
+      const res = await fetch(`${down.url}${RECORDINGS_PATH}`, {
+        method: 'POST',
+        body: await recordingForm(fixture('pcm16-mono.wav')),
+      });
       expect(res.status).toBe(502);
       const body = (await res.json()) as { reason: number; message: string };
       expect(body.message).toMatch(/unreachable/);

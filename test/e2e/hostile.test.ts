@@ -10,7 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { recordingForm, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { countingListener, ffconcatScript, gab2Avi, hlsPlaylist, listTree, type CountingListener } from '../helpers/hostile.js';
+import {
+  countingListener,
+  ffconcatScript,
+  gab2Avi,
+  hlsPlaylist,
+  listTree,
+  type CountingListener,
+} from '../helpers/hostile.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { argsFor, legTarget } from '../../src/media/render-job.js';
 import { inputOptions } from '../../src/media/ffmpeg.js';
@@ -57,7 +64,14 @@ afterAll(async () => {
 describe('the hostile files are potent', () => {
   it('a permissive ffprobe follows the playlist to the listener (so zero below means something)', async () => {
     const before = listener.connections();
-    await run('ffprobe', ['-v', 'error', '-protocol_whitelist', 'file,http,tcp', '-show_format', files['hls-http-disguised.mp3']!]).catch(() => undefined);
+    await run('ffprobe', [
+      '-v',
+      'error',
+      '-protocol_whitelist',
+      'file,http,tcp',
+      '-show_format',
+      files['hls-http-disguised.mp3']!,
+    ]).catch(() => undefined);
     expect(listener.connections()).toBeGreaterThan(before);
   });
 });
@@ -102,12 +116,30 @@ describe('refused with 400 reason 2, no connection, nothing forwarded, nothing l
 
 describe('argv', () => {
   it('every input is opened with the file protocol only and an explicit list of demuxers', () => {
-    expect(inputOptions(undefined)).toEqual(['-protocol_whitelist', 'file', '-format_whitelist', AUTODETECT_DEMUXERS.join(',')]);
+    expect(inputOptions(undefined)).toEqual([
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      AUTODETECT_DEMUXERS.join(','),
+    ]);
     for (const hint of Object.values(RAW_HINTS)) {
       const opts = inputOptions(hint);
       expect(opts.slice(0, 4)).toEqual(['-protocol_whitelist', 'file', '-format_whitelist', hint.demuxer]);
     }
-    for (const referencing of ['hls', 'applehttp', 'concat', 'dash', 'image2', 'lavfi', 'avi', 'sdp', 'rtsp', 'tee', 'data', 'subfile']) {
+    for (const referencing of [
+      'hls',
+      'applehttp',
+      'concat',
+      'dash',
+      'image2',
+      'lavfi',
+      'avi',
+      'sdp',
+      'rtsp',
+      'tee',
+      'data',
+      'subfile',
+    ]) {
       expect(AUTODETECT_DEMUXERS as readonly string[]).not.toContain(referencing);
     }
   });

@@ -38,7 +38,10 @@ const env = (): Record<string, string> => ({
 
 async function cli(args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: env(), maxBuffer: 16 << 20 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      env: env(),
+      maxBuffer: 16 << 20,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -50,7 +53,11 @@ async function cli(args: string[]): Promise<CliResult> {
 const BASES = [
   { ext: 'wav', args: ['-f', 'lavfi', '-i', 'sine=f=300:d=0.5', '-ar', '8000', '-c:a', 'pcm_s16le'], seconds: 0.5 },
   { ext: 'wav', args: ['-f', 'lavfi', '-i', 'sine=f=400:d=0.4', '-ar', '8000', '-c:a', 'pcm_alaw'], seconds: 0.4 },
-  { ext: 'mp3', args: ['-f', 'lavfi', '-i', 'sine=f=500:d=0.5', '-ar', '8000', '-c:a', 'libmp3lame', '-b:a', '16k'], seconds: undefined },
+  {
+    ext: 'mp3',
+    args: ['-f', 'lavfi', '-i', 'sine=f=500:d=0.5', '-ar', '8000', '-c:a', 'libmp3lame', '-b:a', '16k'],
+    seconds: undefined,
+  },
   { ext: 'opus', args: ['-f', 'lavfi', '-i', 'sine=f=600:d=0.3', '-ar', '16000', '-c:a', 'libopus'], seconds: 0.3 },
   { ext: 'ul', args: ['-f', 'lavfi', '-i', 'sine=f=700:d=0.2', '-ar', '8000', '-f', 'mulaw'], seconds: 0.2 },
   { ext: 'flac', args: ['-f', 'lavfi', '-i', 'sine=f=800:d=0.3', '-ar', '16000', '-c:a', 'flac'], seconds: 0.3 },
@@ -67,7 +74,11 @@ interface Expected {
 
 const FILES = 200;
 const expected: Expected[] = [];
-const invalid = ['2024/01/not-a-call.wav', '2024/02/20240230-101010_in_1_2_bad-date.wav', '2024/03/20240301-101010_sideways_1_2_x.wav'];
+const invalid = [
+  '2024/01/not-a-call.wav',
+  '2024/02/20240230-101010_in_1_2_bad-date.wav',
+  '2024/03/20240301-101010_sideways_1_2_x.wav',
+];
 
 async function makeFolder(dir: string): Promise<void> {
   const bases: string[] = [];
@@ -91,7 +102,9 @@ async function makeFolder(dir: string): Promise<void> {
       rel,
       callId,
       // --timezone Europe/Rome: no offset in the name, so +01:00 in winter and +02:00 in summer.
-      start: new Date(`2024-${month}-${day}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4)}${Number(month) >= 4 && Number(month) <= 10 ? '+02:00' : '+01:00'}`).toISOString(),
+      start: new Date(
+        `2024-${month}-${day}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4)}${Number(month) >= 4 && Number(month) <= 10 ? '+02:00' : '+01:00'}`,
+      ).toISOString(),
       direction: i % 2 === 0 ? 1 : 2,
       local: String(100 + i),
       remote: String(5550000 + i),
@@ -117,7 +130,8 @@ const parseReport = (csv: string): ReportRow[] => parse(csv, { columns: true }) 
 
 const byCallId = (): Map<string, number> => {
   const counts = new Map<string, number>();
-  for (const r of emulator.store.list()) counts.set(String(r.metadata.pbxCallId), (counts.get(String(r.metadata.pbxCallId)) ?? 0) + 1);
+  for (const r of emulator.store.list())
+    counts.set(String(r.metadata.pbxCallId), (counts.get(String(r.metadata.pbxCallId)) ?? 0) + 1);
   return counts;
 };
 
@@ -159,12 +173,20 @@ describe('import of a folder named by a pattern', () => {
     const rows = parseReport(await readFile(path.join(work, 'dry.csv'), 'utf8'));
     expect(rows).toHaveLength(FILES + invalid.length);
     expect(rows.filter((r) => r.status === 'would-send')).toHaveLength(FILES);
-    expect(rows.filter((r) => r.status === 'invalid').map((r) => r.path).sort()).toEqual([...invalid].sort());
+    expect(
+      rows
+        .filter((r) => r.status === 'invalid')
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual([...invalid].sort());
     expect(rows.find((r) => r.path.endsWith('.opus'))!.decision).toBe('transcode');
   }, 120_000);
 
   it('kill -9 in the middle, then a rerun: every file delivered exactly once, with its metadata', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args('state', 'first.csv')], { env: env(), stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args('state', 'first.csv')], {
+      env: env(),
+      stdio: 'ignore',
+    });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + 60_000;
     while (emulator.store.list().length < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -224,10 +246,30 @@ describe('import from a manifest and sidecars', () => {
     const dir = path.join(work, 'export');
     await mkdir(path.join(dir, 'audio'), { recursive: true });
     const sine = (file: string, f: number, d: number): Promise<unknown> =>
-      run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `sine=f=${f}:d=${d}`, '-ar', '8000', '-y', path.join(dir, 'audio', file)]);
-    await Promise.all([sine('a-local.wav', 300, 0.6), sine('a-remote.wav', 500, 0.4), sine('b.wav', 350, 0.3), sine('c.wav', 450, 0.3), sine('d.wav', 550, 0.3)]);
+      run('ffmpeg', [
+        '-v',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        `sine=f=${f}:d=${d}`,
+        '-ar',
+        '8000',
+        '-y',
+        path.join(dir, 'audio', file),
+      ]);
+    await Promise.all([
+      sine('a-local.wav', 300, 0.6),
+      sine('a-remote.wav', 500, 0.4),
+      sine('b.wav', 350, 0.3),
+      sine('c.wav', 450, 0.3),
+      sine('d.wav', 550, 0.3),
+    ]);
     // The sidecar of b gives localParty; the manifest's notes win over the sidecar's.
-    await writeFile(path.join(dir, 'audio', 'b.json'), JSON.stringify({ localParty: { username: 'side', phoneNumber: '7' }, notes: 'sidecar' }));
+    await writeFile(
+      path.join(dir, 'audio', 'b.json'),
+      JSON.stringify({ localParty: { username: 'side', phoneNumber: '7' }, notes: 'sidecar' }),
+    );
     await writeFile(
       path.join(dir, 'calls.csv'),
       [
@@ -240,7 +282,18 @@ describe('import from a manifest and sidecars', () => {
     );
     emulator.faults.add({ status: 409, body: { reason: 1, message: 'startDateTime is outside the retention period' } });
     // The first upload (row a, concurrency 1) gets the 409.
-    const result = await cli(['import', path.join(dir, 'calls.csv'), '--timezone', 'America/New_York', '--state', path.join(work, 'm-state'), '--report', path.join(work, 'm.csv'), '--concurrency', '1']);
+    const result = await cli([
+      'import',
+      path.join(dir, 'calls.csv'),
+      '--timezone',
+      'America/New_York',
+      '--state',
+      path.join(work, 'm-state'),
+      '--report',
+      path.join(work, 'm.csv'),
+      '--concurrency',
+      '1',
+    ]);
     expect(result.code).toBe(1);
     const rows = parseReport(await readFile(path.join(work, 'm.csv'), 'utf8'));
     const row = (p: string): ReportRow => rows.find((r) => r.path === p)!;
@@ -252,22 +305,52 @@ describe('import from a manifest and sidecars', () => {
 
     const got = new Map(emulator.store.list().map((r) => [r.metadata.pbxCallId, r]));
     expect(got.has('m-a')).toBe(false);
-    expect(got.get('m-b')!.metadata).toMatchObject({ startDateTime: '2025-03-01T10:00:00+01:00', direction: 1, localParty: { username: 'side', phoneNumber: '7' }, notes: 'manifest' });
-    expect(got.get('m-c')!.metadata).toMatchObject({ localParty: { username: 'cid', phoneNumber: '203' }, remoteParty: { phoneNumber: '557' } });
+    expect(got.get('m-b')!.metadata).toMatchObject({
+      startDateTime: '2025-03-01T10:00:00+01:00',
+      direction: 1,
+      localParty: { username: 'side', phoneNumber: '7' },
+      notes: 'manifest',
+    });
+    expect(got.get('m-c')!.metadata).toMatchObject({
+      localParty: { username: 'cid', phoneNumber: '203' },
+      remoteParty: { phoneNumber: '557' },
+    });
 
     // Not retried by a rerun; --retry-failed sends it (the fault is spent): two legs → one stereo recording.
     const requests = emulator.stats.snapshot().requests;
     await cli(['import', path.join(dir, 'calls.csv'), '--state', path.join(work, 'm-state')]);
     expect(emulator.stats.snapshot().requests).toBe(requests);
-    await cli(['import', path.join(dir, 'calls.csv'), '--timezone', 'America/New_York', '--state', path.join(work, 'm-state'), '--retry-failed']);
+    await cli([
+      'import',
+      path.join(dir, 'calls.csv'),
+      '--timezone',
+      'America/New_York',
+      '--state',
+      path.join(work, 'm-state'),
+      '--retry-failed',
+    ]);
     const a = emulator.store.list().find((r) => r.metadata.pbxCallId === 'm-a')!;
     expect(a.format.channels).toBe(2);
     expect(a.format.durationSeconds).toBeCloseTo(0.6, 2);
-    expect(a.metadata).toMatchObject({ startDateTime: '2025-03-01T14:00:00.000Z', direction: 2, preserved: true, notes: 'two legs, one call' });
+    expect(a.metadata).toMatchObject({
+      startDateTime: '2025-03-01T14:00:00.000Z',
+      direction: 2,
+      preserved: true,
+      notes: 'two legs, one call',
+    });
   }, 120_000);
 
   it('refuses bad usage with exit code 2', async () => {
-    const bad = await cli(['import', path.join(work, 'calls'), '--pattern', '{start:yyyy}_{nope}', '--timezone', 'Mars/Olympus', '--defaults', '{']);
+    const bad = await cli([
+      'import',
+      path.join(work, 'calls'),
+      '--pattern',
+      '{start:yyyy}_{nope}',
+      '--timezone',
+      'Mars/Olympus',
+      '--defaults',
+      '{',
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--pattern/);
     expect(bad.stderr).toMatch(/--timezone/);

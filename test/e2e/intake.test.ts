@@ -30,17 +30,24 @@ afterAll(async () => {
 let calls = 0;
 /** Each upload a distinct call (pbxCallId), so that duplicate detection never answers from memory. */
 const json = (name = 'jsondata'): Buffer =>
-  part(B, [`Content-Disposition: form-data; name="${name}"`, 'Content-Type: application/json'], JSON.stringify({ ...SAMPLE_METADATA, pbxCallId: `intake-${++calls}` }));
+  part(
+    B,
+    [`Content-Disposition: form-data; name="${name}"`, 'Content-Type: application/json'],
+    JSON.stringify({ ...SAMPLE_METADATA, pbxCallId: `intake-${++calls}` }),
+  );
 const attachment = (disposition = 'form-data; name="attachment"; filename="call.wav"', extra: string[] = []): Buffer =>
   part(B, [`Content-Disposition: ${disposition}`, 'Content-Type: audio/wav', ...extra], wav);
 /** The job folder goes right after the answer is written: a bounded wait. */
-const noTemp = async (g: TestGateway): Promise<boolean> => waitFor(async () => (await g.tempEntries()).length === 0, 5000);
+const noTemp = async (g: TestGateway): Promise<boolean> =>
+  waitFor(async () => (await g.tempEntries()).length === 0, 5000);
 
 const rows: string[] = [];
 async function send(name: string, contentType: string | undefined, body: Buffer, gateway = t): Promise<RawResponse> {
   const started = performance.now();
   const res = await rawRequest(gateway.url, postHead(RECORDINGS_PATH, contentType, body.length), body);
-  rows.push(`| ${name} | ${res.status} ${res.body.replace(/\|/g, '\\|').slice(0, 160)} | ${Math.round(performance.now() - started)} ms |`);
+  rows.push(
+    `| ${name} | ${res.status} ${res.body.replace(/\|/g, '\\|').slice(0, 160)} | ${Math.round(performance.now() - started)} ms |`,
+  );
   return res;
 }
 
@@ -52,28 +59,134 @@ describe('malformed bodies → 400 reason 0, nothing forwarded, nothing left', (
   const cases: Array<[string, string | undefined, () => Buffer, RegExp]> = [
     ['no boundary', 'multipart/form-data', () => Buffer.concat([json(), attachment(), closing(B)]), /boundary/i],
     ['no content type', undefined, () => Buffer.concat([json(), attachment(), closing(B)]), /multipart\/form-data/],
-    ['multipart/mixed', `multipart/mixed; boundary=${B}`, () => Buffer.concat([json(), attachment(), closing(B)]), /multipart\/form-data/],
+    [
+      'multipart/mixed',
+      `multipart/mixed; boundary=${B}`,
+      () => Buffer.concat([json(), attachment(), closing(B)]),
+      /multipart\/form-data/,
+    ],
     ['empty body', CT, () => Buffer.alloc(0), /end of form/i],
-    ['truncated inside the attachment', CT, () => Buffer.concat([json(), attachment()]).subarray(0, 3000), /end of form/i],
+    [
+      'truncated inside the attachment',
+      CT,
+      () => Buffer.concat([json(), attachment()]).subarray(0, 3000),
+      /end of form/i,
+    ],
     ['no closing boundary', CT, () => Buffer.concat([json(), attachment()]), /end of form/i],
-    ['boundary not in the body', `multipart/form-data; boundary=other`, () => Buffer.concat([json(), attachment(), closing(B)]), /end of form/i],
-    ['garbage', CT, () => Buffer.from('\x00\x01\x02garbage\r\n\r\n--gw-boundary--\r\n', 'latin1'), /jsondata.*missing/i],
+    [
+      'boundary not in the body',
+      `multipart/form-data; boundary=other`,
+      () => Buffer.concat([json(), attachment(), closing(B)]),
+      /end of form/i,
+    ],
+    [
+      'garbage',
+      CT,
+      () => Buffer.from('\x00\x01\x02garbage\r\n\r\n--gw-boundary--\r\n', 'latin1'),
+      /jsondata.*missing/i,
+    ],
     ['duplicate jsondata', CT, () => Buffer.concat([json(), json(), attachment(), closing(B)]), /more than once/],
-    ['duplicate attachment', CT, () => Buffer.concat([json(), attachment(), attachment(), closing(B)]), /more than once/],
+    [
+      'duplicate attachment',
+      CT,
+      () => Buffer.concat([json(), attachment(), attachment(), closing(B)]),
+      /more than once/,
+    ],
     ['unknown part', CT, () => Buffer.concat([json(), json('evil'), attachment(), closing(B)]), /Unknown part "evil"/],
-    ['quote in a part name', CT, () => Buffer.concat([json(), attachment('form-data; name="attach\\"ment"; filename="a.wav"'), closing(B)]), /Unknown part/],
-    ['path in a part name', CT, () => Buffer.concat([json(), attachment('form-data; name="../attachment"; filename="a.wav"'), closing(B)]), /Unknown part/],
-    ['non-UTF-8 part name', CT, () => Buffer.concat([json(), part(B, ['Content-Disposition: form-data; name="att\xff\xfement"; filename="a.wav"'], wav), closing(B)]), /Unknown part "att\?\?ment"/],
-    ['CR/LF in a part name', CT, () => Buffer.concat([json(), attachment('form-data; name="attach\r\nment"; filename="a.wav"'), closing(B)]), /Malformed part header/],
-    ['CR/LF in a filename', CT, () => Buffer.concat([json(), attachment('form-data; name="attachment"; filename="a\r\nX-Evil: 1.wav"'), closing(B)]), /attachment part is missing/],
+    [
+      'quote in a part name',
+      CT,
+      () => Buffer.concat([json(), attachment('form-data; name="attach\\"ment"; filename="a.wav"'), closing(B)]),
+      /Unknown part/,
+    ],
+    [
+      'path in a part name',
+      CT,
+      () => Buffer.concat([json(), attachment('form-data; name="../attachment"; filename="a.wav"'), closing(B)]),
+      /Unknown part/,
+    ],
+    [
+      'non-UTF-8 part name',
+      CT,
+      () =>
+        Buffer.concat([
+          json(),
+          part(B, ['Content-Disposition: form-data; name="att\xff\xfement"; filename="a.wav"'], wav),
+          closing(B),
+        ]),
+      /Unknown part "att\?\?ment"/,
+    ],
+    [
+      'CR/LF in a part name',
+      CT,
+      () => Buffer.concat([json(), attachment('form-data; name="attach\r\nment"; filename="a.wav"'), closing(B)]),
+      /Malformed part header/,
+    ],
+    [
+      'CR/LF in a filename',
+      CT,
+      () =>
+        Buffer.concat([json(), attachment('form-data; name="attachment"; filename="a\r\nX-Evil: 1.wav"'), closing(B)]),
+      /attachment part is missing/,
+    ],
     // Found by fuzz-intake: busboy gives `undefined` as the name, and formatting it threw outside any try (a crash).
-    ['a file part without a name', CT, () => Buffer.concat([json(), attachment('form-data; filename="a.wav"'), closing(B)]), /no name/],
-    ['a text part without a name', CT, () => Buffer.concat([part(B, ['Content-Disposition: form-data'], 'x'), json(), attachment(), closing(B)]), /no name/],
-    ['part without Content-Disposition', CT, () => Buffer.concat([json(), part(B, ['Content-Type: audio/wav'], wav), closing(B)]), /attachment part is missing/],
-    ['filename of 300 characters', CT, () => Buffer.concat([json(), attachment(`form-data; name="attachment"; filename="${'a'.repeat(296)}.wav"`), closing(B)]), /longer than 255/],
-    ['jsondata of 70 kB', CT, () => Buffer.concat([part(B, ['Content-Disposition: form-data; name="jsondata"'], 'x'.repeat(70_000)), attachment(), closing(B)]), /larger than 65536/],
-    ['a part header of 100 kB', CT, () => Buffer.concat([json(), attachment(undefined, [`X-Big: ${'a'.repeat(100_000)}`]), closing(B)]), /Malformed part header/],
-    ['jsondata not JSON', CT, () => Buffer.concat([part(B, ['Content-Disposition: form-data; name="jsondata"'], '{"direction":'), attachment(), closing(B)]), /not valid JSON/],
+    [
+      'a file part without a name',
+      CT,
+      () => Buffer.concat([json(), attachment('form-data; filename="a.wav"'), closing(B)]),
+      /no name/,
+    ],
+    [
+      'a text part without a name',
+      CT,
+      () => Buffer.concat([part(B, ['Content-Disposition: form-data'], 'x'), json(), attachment(), closing(B)]),
+      /no name/,
+    ],
+    [
+      'part without Content-Disposition',
+      CT,
+      () => Buffer.concat([json(), part(B, ['Content-Type: audio/wav'], wav), closing(B)]),
+      /attachment part is missing/,
+    ],
+    [
+      'filename of 300 characters',
+      CT,
+      () =>
+        Buffer.concat([
+          json(),
+          attachment(`form-data; name="attachment"; filename="${'a'.repeat(296)}.wav"`),
+          closing(B),
+        ]),
+      /longer than 255/,
+    ],
+    [
+      'jsondata of 70 kB',
+      CT,
+      () =>
+        Buffer.concat([
+          part(B, ['Content-Disposition: form-data; name="jsondata"'], 'x'.repeat(70_000)),
+          attachment(),
+          closing(B),
+        ]),
+      /larger than 65536/,
+    ],
+    [
+      'a part header of 100 kB',
+      CT,
+      () => Buffer.concat([json(), attachment(undefined, [`X-Big: ${'a'.repeat(100_000)}`]), closing(B)]),
+      /Malformed part header/,
+    ],
+    [
+      'jsondata not JSON',
+      CT,
+      () =>
+        Buffer.concat([
+          part(B, ['Content-Disposition: form-data; name="jsondata"'], '{"direction":'),
+          attachment(),
+          closing(B),
+        ]),
+      /not valid JSON/,
+    ],
   ];
   it.each(cases)('%s', async (name, contentType, body, message) => {
     const requests = t.emulator.stats.snapshot().requests;
@@ -94,7 +207,11 @@ describe('hostile filenames are accepted but never used as given', () => {
     ['quotes', 'form-data; name="attachment"; filename="a\\"b\'.wav"', 'ab.wav'],
     ['path segments', 'form-data; name="attachment"; filename="../../../etc/passwd.wav"', 'passwd.wav'],
     ['a Windows path', 'form-data; name="attachment"; filename="C:\\\\Users\\\\x\\\\call.wav"', 'call.wav'],
-    ['CR/LF, quote, path and a bad byte in filename*', `form-data; name="attachment"; filename*=utf-8''%0D%0A%22..%2F..%2Fx%FF.wav`, 'x\ufffd.wav'],
+    [
+      'CR/LF, quote, path and a bad byte in filename*',
+      `form-data; name="attachment"; filename*=utf-8''%0D%0A%22..%2F..%2Fx%FF.wav`,
+      'x\ufffd.wav',
+    ],
   ];
   it.each(cases)('%s', async (name, disposition, forwarded) => {
     const res = await send(`filename with ${name}`, CT, Buffer.concat([json(), attachment(disposition), closing(B)]));
@@ -106,7 +223,11 @@ describe('hostile filenames are accepted but never used as given', () => {
   });
 
   it('non-UTF-8 bytes in filename', async () => {
-    const body = Buffer.concat([json(), part(B, ['Content-Disposition: form-data; name="attachment"; filename="\xff\xfe.wav"'], wav), closing(B)]);
+    const body = Buffer.concat([
+      json(),
+      part(B, ['Content-Disposition: form-data; name="attachment"; filename="\xff\xfe.wav"'], wav),
+      closing(B),
+    ]);
     const res = await send('non-UTF-8 filename', CT, body);
     expect(res.status, res.body).toBe(201);
     expect(t.emulator.store.list().at(-1)!.filename).not.toMatch(/[\r\n"/\\]/);
@@ -114,12 +235,21 @@ describe('hostile filenames are accepted but never used as given', () => {
 });
 
 describe('slow and stalled uploads (UPLOAD_IDLE_TIMEOUT_MS=1000, UPLOAD_MIN_BYTES_PER_SECOND=20000)', () => {
-  const head = Buffer.concat([json(), Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`)]);
+  const head = Buffer.concat([
+    json(),
+    Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`),
+  ]);
 
   it('a stalled upload gets 408 and its connection closed', async () => {
     const started = performance.now();
-    const res = await rawRequest(slow.url, postHead(RECORDINGS_PATH, CT, head.length + 100_000), Buffer.concat([head, Buffer.alloc(1000)]));
-    rows.push(`| stalled upload (no byte after the first 1 kB) | ${res.status} ${res.body} | ${Math.round(performance.now() - started)} ms |`);
+    const res = await rawRequest(
+      slow.url,
+      postHead(RECORDINGS_PATH, CT, head.length + 100_000),
+      Buffer.concat([head, Buffer.alloc(1000)]),
+    );
+    rows.push(
+      `| stalled upload (no byte after the first 1 kB) | ${res.status} ${res.body} | ${Math.round(performance.now() - started)} ms |`,
+    );
     expect(res.status).toBe(408);
     expect(JSON.parse(res.body)).toEqual({ reason: 0, message: expect.stringMatching(/stalled/) as unknown as string });
     expect(res.headers.connection).toBe('close');
@@ -137,12 +267,20 @@ describe('slow and stalled uploads (UPLOAD_IDLE_TIMEOUT_MS=1000, UPLOAD_MIN_BYTE
     clearInterval(timer);
     rows.push(`| slow drip (2 kB/s) | ${res.status} ${res.body} | ${Math.round(performance.now() - started)} ms |`);
     expect(res.status).toBe(408);
-    expect(JSON.parse(res.body)).toEqual({ reason: 0, message: expect.stringMatching(/too slow/) as unknown as string });
+    expect(JSON.parse(res.body)).toEqual({
+      reason: 0,
+      message: expect.stringMatching(/too slow/) as unknown as string,
+    });
     expect(await noTemp(slow)).toBe(true);
   });
 
   it('a normal upload on the same gateway is not affected', async () => {
-    const res = await send('normal upload (slow-upload gateway)', CT, Buffer.concat([json(), attachment(), closing(B)]), slow);
+    const res = await send(
+      'normal upload (slow-upload gateway)',
+      CT,
+      Buffer.concat([json(), attachment(), closing(B)]),
+      slow,
+    );
     expect(res.status, res.body).toBe(201);
   });
 });

@@ -33,13 +33,16 @@ interface Pending {
 
 async function start(t: TestGateway, file: string): Promise<Pending> {
   const controller = new AbortController();
-  const response = fetch(`${t.url}${RECORDINGS_PATH}`, { method: 'POST', body: await recordingForm(file), signal: controller.signal }).catch(
-    (error: unknown) => error as Error,
-  );
+  const response = fetch(`${t.url}${RECORDINGS_PATH}`, {
+    method: 'POST',
+    body: await recordingForm(file),
+    signal: controller.signal,
+  }).catch((error: unknown) => error as Error);
   return { abort: () => controller.abort(), response };
 }
 
-const transcoding = async (): Promise<number> => (await childrenOf(process.pid)).filter((c) => c.argv.includes('-progress')).length;
+const transcoding = async (): Promise<number> =>
+  (await childrenOf(process.pid)).filter((c) => c.argv.includes('-progress')).length;
 
 describe('CONCURRENCY=1, QUEUE_LIMIT=1', () => {
   let t: TestGateway;
@@ -52,16 +55,24 @@ describe('CONCURRENCY=1, QUEUE_LIMIT=1', () => {
 
   it('runs one, queues one, refuses the next with 503 + Retry-After', async () => {
     const long = await start(t, longInput);
-    expect(await waitFor(async () => t.gateway.queue.stats().running === 1 && (await transcoding()) === 1, 20_000)).toBe(true);
+    expect(
+      await waitFor(async () => t.gateway.queue.stats().running === 1 && (await transcoding()) === 1, 20_000),
+    ).toBe(true);
 
     const queued = await start(t, fixture('opus-stereo.opus'));
     expect(await waitFor(() => t.gateway.queue.stats().waiting === 1)).toBe(true);
     expect(liveProcessCount()).toBe(1);
 
-    const refused = await fetch(`${t.url}${RECORDINGS_PATH}`, { method: 'POST', body: await recordingForm(fixture('pcm16-mono.wav')) });
+    const refused = await fetch(`${t.url}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      body: await recordingForm(fixture('pcm16-mono.wav')),
+    });
     expect(refused.status).toBe(503);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(await refused.json()).toEqual({ reason: 0, message: expect.stringMatching(/busy.*retry later/) as unknown as string });
+    expect(await refused.json()).toEqual({
+      reason: 0,
+      message: expect.stringMatching(/busy.*retry later/) as unknown as string,
+    });
     expect(t.gateway.queue.stats()).toMatchObject({ running: 1, waiting: 1, refused: 1 });
 
     long.abort();
@@ -84,20 +95,27 @@ describe('lanes: CONCURRENCY=2, LONG_JOB_BYTES=1000000', () => {
 
   it('a short upload passes two long ones (one running, one waiting)', async () => {
     const first = await start(t, longInput);
-    expect(await waitFor(async () => t.gateway.queue.stats().runningLong === 1 && (await transcoding()) === 1, 20_000)).toBe(true);
+    expect(
+      await waitFor(async () => t.gateway.queue.stats().runningLong === 1 && (await transcoding()) === 1, 20_000),
+    ).toBe(true);
     const second = await start(t, longInput);
     // Long jobs may hold CONCURRENCY-1 slots: the second waits although a slot is free.
     expect(await waitFor(() => t.gateway.queue.stats().waitingLong === 1)).toBe(true);
     expect(t.gateway.queue.stats()).toMatchObject({ running: 1, runningLong: 1 });
 
-    const short = await fetch(`${t.url}${RECORDINGS_PATH}`, { method: 'POST', body: await recordingForm(fixture('opus-stereo.opus')) });
+    const short = await fetch(`${t.url}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      body: await recordingForm(fixture('opus-stereo.opus')),
+    });
     expect(short.status).toBe(201);
     // Served while both long jobs are still where they were.
     expect(t.gateway.queue.stats()).toMatchObject({ runningLong: 1, waitingLong: 1 });
 
     first.abort();
     // The waiting long job gets the slot the first one freed.
-    expect(await waitFor(async () => t.gateway.queue.stats().waitingLong === 0 && (await transcoding()) === 1, 20_000)).toBe(true);
+    expect(
+      await waitFor(async () => t.gateway.queue.stats().waitingLong === 0 && (await transcoding()) === 1, 20_000),
+    ).toBe(true);
     second.abort();
     await Promise.all([first.response, second.response]);
     expect(await waitFor(async () => (await t.tempEntries()).length === 0 && liveProcessCount() === 0)).toBe(true);

@@ -129,7 +129,10 @@ describe('SIGTERM', () => {
     const res = await inflight;
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBeTruthy();
-    expect(await res.json()).toEqual({ reason: 0, message: expect.stringMatching(/shutting down/) as unknown as string });
+    expect(await res.json()).toEqual({
+      reason: 0,
+      message: expect.stringMatching(/shutting down/) as unknown as string,
+    });
     expect(await g.exit).toBe(0);
     expect(g.logs.some((l) => l.includes('shutdown grace over'))).toBe(true);
     await nothingLeft(g);

@@ -30,7 +30,18 @@ beforeAll(async () => {
   gappy = path.join(dir, 'gappy.flac');
   continuous = path.join(dir, 'continuous.flac');
   await Promise.all([
-    run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'aevalsrc=0.5*sin(2*PI*440*t)*lt(mod(t\\,10)\\,9.5):s=8000:d=150', '-c:a', 'flac', '-y', gappy]),
+    run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'aevalsrc=0.5*sin(2*PI*440*t)*lt(mod(t\\,10)\\,9.5):s=8000:d=150',
+      '-c:a',
+      'flac',
+      '-y',
+      gappy,
+    ]),
     run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=150', '-c:a', 'flac', '-y', continuous]),
   ]);
 });
@@ -97,7 +108,9 @@ describe('OVERSIZE=split, WAV', () => {
       expect(rec.metadata.pbxCallId).toBe(SAMPLE_METADATA.pbxCallId);
       const file = t.emulator.store.audioPath(rec.id)!;
       const info = (await readWavInfo(file))!;
-      expect(Math.abs(parseIsoDuration(rec.metadata.duration as string)! - info.frames / info.sampleRate)).toBeLessThan(0.0005);
+      expect(Math.abs(parseIsoDuration(rec.metadata.duration as string)! - info.frames / info.sampleRate)).toBeLessThan(
+        0.0005,
+      );
       offset += info.frames / info.sampleRate;
       datas.push(await wavData(file));
     }
@@ -151,7 +164,12 @@ describe('OVERSIZE=split, WAV', () => {
 describe('OVERSIZE=split, MP3', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ MAX_PART_BYTES: String(256 * 1024), OUTPUT_FORMAT: 'mp3', MP3_BITRATE: '32', SPLIT_SILENCE_WINDOW_SECONDS: '10' });
+    t = await startTestGateway({
+      MAX_PART_BYTES: String(256 * 1024),
+      OUTPUT_FORMAT: 'mp3',
+      MP3_BITRATE: '32',
+      SPLIT_SILENCE_WINDOW_SECONDS: '10',
+    });
   });
   afterAll(async () => t?.close());
 
@@ -161,7 +179,8 @@ describe('OVERSIZE=split, MP3', () => {
     const wholeInfo = (await readMp3Info(whole))!;
     const frames: Buffer[] = [];
     const wholeBytes = await readFile(whole);
-    for await (const f of mp3FrameOffsets(whole, wholeInfo)) frames.push(wholeBytes.subarray(f.offset, f.offset + f.bytes));
+    for await (const f of mp3FrameOffsets(whole, wholeInfo))
+      frames.push(wholeBytes.subarray(f.offset, f.offset + f.bytes));
 
     const before = t.emulator.store.list().length;
     const { status, body } = await post(t, gappy);
@@ -202,7 +221,11 @@ describe('OVERSIZE=reject and compress', () => {
   });
 
   it('compress: the first format of COMPRESS_ORDER that fits (A-law)', async () => {
-    const t = await startTestGateway({ MAX_PART_BYTES: String(Math.round(1.3 * MB)), OVERSIZE: 'compress', COMPRESS_ORDER: 'alaw,mp3' });
+    const t = await startTestGateway({
+      MAX_PART_BYTES: String(Math.round(1.3 * MB)),
+      OVERSIZE: 'compress',
+      COMPRESS_ORDER: 'alaw,mp3',
+    });
     try {
       const { status, body } = await post(t, gappy, SAMPLE_METADATA, '/v1/recordings');
       expect(status).toBe(201);
@@ -254,7 +277,20 @@ describe('input limits', () => {
   it('a header that lies about the length is caught while decoding', async () => {
     // 20 minutes of silence whose STREAMINFO claims 5 seconds.
     const liar = path.join(dir, 'liar.flac');
-    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '1200', '-c:a', 'flac', '-y', liar]);
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'anullsrc=r=8000:cl=mono',
+      '-t',
+      '1200',
+      '-c:a',
+      'flac',
+      '-y',
+      liar,
+    ]);
     const fh = await open(liar, 'r+');
     const streaminfo = Buffer.alloc(34);
     await fh.read(streaminfo, 0, 34, 8);

@@ -12,7 +12,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { decodeFloat } from '../helpers/audio.js';
-import { decodeStereo, energy, ff, QUIET_RMS, say, spanOf, SPEECH_RMS, speechSpan, type Span } from '../helpers/speech.js';
+import {
+  decodeStereo,
+  energy,
+  ff,
+  QUIET_RMS,
+  say,
+  spanOf,
+  SPEECH_RMS,
+  speechSpan,
+  type Span,
+} from '../helpers/speech.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 
 const SAMPLES = fileURLToPath(new URL('../../samples/', import.meta.url));
@@ -39,13 +49,37 @@ beforeAll(async () => {
   [agent, customer] = await Promise.all([spanOf(file('agent.wav'), RATE), spanOf(file('customer.wav'), RATE)]);
   await Promise.all([
     // Customer (caller) on channel 1, agent on channel 2 after the customer: a Twilio dual-channel call, as Opus.
-    ff('-i', file('customer.wav'), '-i', file('agent.wav'), '-filter_complex',
+    ff(
+      '-i',
+      file('customer.wav'),
+      '-i',
+      file('agent.wav'),
+      '-filter_complex',
       `[0:a]aformat=channel_layouts=mono,apad=pad_dur=4[c];[1:a]aformat=channel_layouts=mono,adelay=${Math.ceil((customer.end + 0.3) * 1000)}:all=1,apad=pad_dur=1[a];[c][a]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR,atrim=end=${(customer.end + agent.end + 1).toFixed(2)}[out]`,
-      '-map', '[out]', '-ar', '48000', '-c:a', 'libopus', '-b:a', '48k', file('twilio.opus')),
+      '-map',
+      '[out]',
+      '-ar',
+      '48000',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      '48k',
+      file('twilio.opus'),
+    ),
     // The same mix on both channels.
-    ff('-i', file('agent.wav'), '-i', file('customer.wav'), '-filter_complex',
+    ff(
+      '-i',
+      file('agent.wav'),
+      '-i',
+      file('customer.wav'),
+      '-filter_complex',
       `[1:a]adelay=${Math.ceil((agent.end + 0.3) * 1000)}:all=1[c];[0:a][c]amix=inputs=2:duration=longest:normalize=0,pan=stereo|c0=c0|c1=c0[out]`,
-      '-map', '[out]', '-c:a', 'pcm_s16le', file('fake.wav')),
+      '-map',
+      '[out]',
+      '-c:a',
+      'pcm_s16le',
+      file('fake.wav'),
+    ),
   ]);
 });
 
@@ -64,7 +98,8 @@ async function callForm(
   const form = new FormData();
   form.append('jsondata', new Blob([JSON.stringify(metadata)], { type: 'application/json' }));
   form.append('attachment', await openAsBlob(attachment), path.basename(attachment));
-  if (remoteAttachment) form.append('remoteAttachment', await openAsBlob(remoteAttachment), path.basename(remoteAttachment));
+  if (remoteAttachment)
+    form.append('remoteAttachment', await openAsBlob(remoteAttachment), path.basename(remoteAttachment));
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   return form;
 }
@@ -77,7 +112,14 @@ interface Report {
     mapping: { order: string; decidedBy: string; left: string; right: string };
     legs?: Array<{ part: string; party: string; offsetMs: number; codec: string; durationSeconds: number }>;
     analysis?: {
-      channels: Array<{ channel: string; party: string; rmsDbfs: number | null; peakDbfs: number | null; speechShare: number; silent: boolean }>;
+      channels: Array<{
+        channel: string;
+        party: string;
+        rmsDbfs: number | null;
+        peakDbfs: number | null;
+        speechShare: number;
+        silent: boolean;
+      }>;
       correlation: number | null;
       fakeStereo: boolean;
       silentChannels: string[];
@@ -149,7 +191,10 @@ describe('two legs', () => {
   });
 
   it('one silent side is reported and logged, and still delivered', async () => {
-    const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: await callForm(file('agent.wav'), file('silence.wav')) });
+    const res = await fetch(`${t.url}/v1/recordings`, {
+      method: 'POST',
+      body: await callForm(file('agent.wav'), file('silence.wav')),
+    });
     const report = (await res.json()) as Report;
     expect(res.status).toBe(201);
     expect(report.stereo!.analysis!.silentChannels).toEqual(['right']);
@@ -157,7 +202,10 @@ describe('two legs', () => {
     const id = res.headers.get('x-request-id')!;
     const warning = t.logs.find((l) => l.includes(id) && l.includes('stereo check'));
     expect(warning).toBeDefined();
-    expect(JSON.parse(warning!)).toMatchObject({ level: 40, warnings: [expect.stringMatching(/right channel \(remote party\) is silent/)] });
+    expect(JSON.parse(warning!)).toMatchObject({
+      level: 40,
+      warnings: [expect.stringMatching(/right channel \(remote party\) is silent/)],
+    });
   });
 });
 
@@ -165,7 +213,12 @@ describe('one stereo file', () => {
   it('twilio-dual (a form field) on an incoming call: the customer moves to the right', async () => {
     const res = await fetch(`${t.url}${RECORDINGS_PATH}`, {
       method: 'POST',
-      body: await callForm(file('twilio.opus'), undefined, { sourceProfile: 'twilio-dual' }, { ...SAMPLE_METADATA, direction: 1 }),
+      body: await callForm(
+        file('twilio.opus'),
+        undefined,
+        { sourceProfile: 'twilio-dual' },
+        { ...SAMPLE_METADATA, direction: 1 },
+      ),
     });
     expect(res.status).toBe(201);
     const out = await decodeStereo(receivedAudio(t), RATE);
@@ -176,14 +229,20 @@ describe('one stereo file', () => {
   });
 
   it('the same file without a profile keeps its order', async () => {
-    const res = await fetch(`${t.url}${RECORDINGS_PATH}`, { method: 'POST', body: await callForm(file('twilio.opus')) });
+    const res = await fetch(`${t.url}${RECORDINGS_PATH}`, {
+      method: 'POST',
+      body: await callForm(file('twilio.opus')),
+    });
     expect(res.status).toBe(201);
     const out = await decodeStereo(receivedAudio(t), RATE);
     expect(energy(out, customer.start, customer.end).left).toBeGreaterThan(SPEECH_RMS);
   });
 
   it('fake stereo is collapsed to mono under STEREO_CHECK=collapse; the duration is exact', async () => {
-    const res = await fetch(`${collapsing.url}/v1/recordings`, { method: 'POST', body: await callForm(file('fake.wav')) });
+    const res = await fetch(`${collapsing.url}/v1/recordings`, {
+      method: 'POST',
+      body: await callForm(file('fake.wav')),
+    });
     const report = (await res.json()) as Report;
     expect(res.status, JSON.stringify(report)).toBe(201);
     expect(report.stereo!.analysis!.fakeStereo).toBe(true);
@@ -207,12 +266,20 @@ describe('one stereo file', () => {
 
 describe('refusals (nothing forwarded)', () => {
   it.each<[string, Record<string, string>, string, RegExp]>([
-    ['bad options, all listed', { channelOrder: 'sideways', localOffsetMs: 'soon' }, '', /channelOrder.*localOffsetMs|localOffsetMs.*channelOrder/],
+    [
+      'bad options, all listed',
+      { channelOrder: 'sideways', localOffsetMs: 'soon' },
+      '',
+      /channelOrder.*localOffsetMs|localOffsetMs.*channelOrder/,
+    ],
     ['form and query disagree', { channelOrder: 'local-left' }, '?channelOrder=local-right', /in the form but/],
     ['offsets need two legs', { remoteOffsetMs: '500' }, '', /remoteAttachment/],
   ])('%s → 400 reason 0', async (_name, fields, query, message) => {
     const before = t.emulator.stats.snapshot().requests;
-    const res = await fetch(`${t.url}${RECORDINGS_PATH}${query}`, { method: 'POST', body: await callForm(file('agent.wav'), undefined, fields) });
+    const res = await fetch(`${t.url}${RECORDINGS_PATH}${query}`, {
+      method: 'POST',
+      body: await callForm(file('agent.wav'), undefined, fields),
+    });
     const body = (await res.json()) as { reason: number; message: string };
     expect(res.status).toBe(400);
     expect(body.reason).toBe(0);
@@ -223,11 +290,17 @@ describe('refusals (nothing forwarded)', () => {
   it('a broken remote leg → 400 reason 2 naming remoteAttachment', async () => {
     const res = await fetch(`${t.url}${RECORDINGS_PATH}`, {
       method: 'POST',
-      body: await callForm(file('agent.wav'), fileURLToPath(new URL('../fixtures/generated/not-audio.txt', import.meta.url))),
+      body: await callForm(
+        file('agent.wav'),
+        fileURLToPath(new URL('../fixtures/generated/not-audio.txt', import.meta.url)),
+      ),
     });
     const body = (await res.json()) as { reason: number; message: string };
     expect(res.status).toBe(400);
-    expect(body).toMatchObject({ reason: 2, message: expect.stringMatching(/^remoteAttachment: /) as unknown as string });
+    expect(body).toMatchObject({
+      reason: 2,
+      message: expect.stringMatching(/^remoteAttachment: /) as unknown as string,
+    });
   });
 
   it('leaves no temp files behind', async () => {

@@ -32,7 +32,11 @@ async function upload(url: string, headers: Headers, pbxCallId: string, route = 
 /** Every jobs-API verb on one job id: the statuses and bodies, to compare with an unknown id's. */
 async function verbs(url: string, id: string, headers: Headers): Promise<Array<{ status: number; body: unknown }>> {
   const out: Array<{ status: number; body: unknown }> = [];
-  for (const [method, suffix] of [['GET', ''], ['POST', '/retry'], ['DELETE', '']] as const) {
+  for (const [method, suffix] of [
+    ['GET', ''],
+    ['POST', '/retry'],
+    ['DELETE', ''],
+  ] as const) {
     const res = await fetch(`${url}/v1/jobs/${id}${suffix}`, { method, headers });
     out.push({ status: res.status, body: res.status === 204 ? undefined : await res.json() });
   }
@@ -116,7 +120,7 @@ describe('two API keys and an operator key', () => {
   });
 });
 
-describe('forwarded credentials (the gateway holds none; Imagicle checks the caller\'s)', () => {
+describe("forwarded credentials (the gateway holds none; Imagicle checks the caller's)", () => {
   let root: string;
   let imagicle: RunningEmulator;
   let t: TestGateway;
@@ -134,7 +138,7 @@ describe('forwarded credentials (the gateway holds none; Imagicle checks the cal
     await rm(root, { recursive: true, force: true });
   });
 
-  it('the same recording with wrong credentials gets Imagicle\'s 401, never a replay of the first 201', async () => {
+  it("the same recording with wrong credentials gets Imagicle's 401, never a replay of the first 201", async () => {
     const first = await upload(t.url, { authorization: RIGHT }, 'forwarded-1');
     expect(first.status).toBe(201);
     const again = await upload(t.url, { authorization: RIGHT }, 'forwarded-1');

@@ -75,16 +75,21 @@ describe('redirects are not followed', () => {
     await Promise.all([target?.close(), redirecting?.close()]);
   });
 
-  it.each([RECORDINGS_PATH, '/v1/recordings'])('%s: a 302 from Imagicle → 502, the Location is never contacted', async (path) => {
-    const g = started.find((x) => x.gateway.upstreamUrl.startsWith(redirecting.url)) ?? (await gateway({ IMAGICLE_URL: redirecting.url }));
-    const before = redirecting.requests.length;
-    const res = await post(g, path);
-    const text = await res.text();
-    expect(res.status, text).toBe(502);
-    expect(res.headers.get('location')).toBeNull();
-    expect(text).toMatch(/redirect \(302\).*does not follow/);
-    expect(redirecting.requests.length).toBe(before + 1);
-    expect(target.connections()).toBe(0);
-    expect(await g.tempEntries()).toEqual([]);
-  });
+  it.each([RECORDINGS_PATH, '/v1/recordings'])(
+    '%s: a 302 from Imagicle → 502, the Location is never contacted',
+    async (path) => {
+      const g =
+        started.find((x) => x.gateway.upstreamUrl.startsWith(redirecting.url)) ??
+        (await gateway({ IMAGICLE_URL: redirecting.url }));
+      const before = redirecting.requests.length;
+      const res = await post(g, path);
+      const text = await res.text();
+      expect(res.status, text).toBe(502);
+      expect(res.headers.get('location')).toBeNull();
+      expect(text).toMatch(/redirect \(302\).*does not follow/);
+      expect(redirecting.requests.length).toBe(before + 1);
+      expect(target.connections()).toBe(0);
+      expect(await g.tempEntries()).toEqual([]);
+    },
+  );
 });

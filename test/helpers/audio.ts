@@ -13,7 +13,18 @@ export interface ProbedStream {
 }
 
 export async function ffprobeFile(file: string, inputFormat?: string): Promise<ProbedStream> {
-  const args = ['-v', 'error', ...(inputFormat ? ['-f', inputFormat] : []), '-show_streams', '-show_format', '-select_streams', 'a:0', '-of', 'json', file];
+  const args = [
+    '-v',
+    'error',
+    ...(inputFormat ? ['-f', inputFormat] : []),
+    '-show_streams',
+    '-show_format',
+    '-select_streams',
+    'a:0',
+    '-of',
+    'json',
+    file,
+  ];
   const { stdout } = await run('ffprobe', args);
   const parsed = JSON.parse(stdout) as {
     streams: Array<{ codec_name: string; channels: number; sample_rate: string; duration?: string }>;
@@ -32,10 +43,14 @@ export async function ffprobeFile(file: string, inputFormat?: string): Promise<P
 
 /** Decodes a file to interleaved float samples at its own rate. */
 export async function decodeFloat(file: string, channels: number): Promise<Float32Array[]> {
-  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'f32le', '-ac', String(channels), 'pipe:1'], {
-    encoding: 'buffer',
-    maxBuffer: 512 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    'ffmpeg',
+    ['-v', 'error', '-i', file, '-f', 'f32le', '-ac', String(channels), 'pipe:1'],
+    {
+      encoding: 'buffer',
+      maxBuffer: 512 * 1024 * 1024,
+    },
+  );
   const all = new Float32Array(stdout.buffer, stdout.byteOffset, stdout.byteLength / 4);
   const perChannel = Array.from({ length: channels }, () => new Float32Array(all.length / channels));
   for (let i = 0; i < all.length; i++) perChannel[i % channels]![Math.floor(i / channels)] = all[i]!;

@@ -42,7 +42,12 @@ export async function folderBytes(dir: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const full = path.join(dir, entry.name);
-    total += entry.isDirectory() ? await folderBytes(full) : await stat(full).then((s) => s.size, () => 0);
+    total += entry.isDirectory()
+      ? await folderBytes(full)
+      : await stat(full).then(
+          (s) => s.size,
+          () => 0,
+        );
   }
   return total;
 }

@@ -86,7 +86,9 @@ export async function recordingForm(
   options: { filename?: string; contentType?: string; attachmentFirst?: boolean } = {},
 ): Promise<FormData> {
   const form = new FormData();
-  const json = new Blob([typeof metadata === 'string' ? metadata : JSON.stringify(metadata)], { type: 'application/json' });
+  const json = new Blob([typeof metadata === 'string' ? metadata : JSON.stringify(metadata)], {
+    type: 'application/json',
+  });
   const audio = await openAsBlob(file, { type: options.contentType ?? 'application/octet-stream' });
   const name = options.filename ?? path.basename(file);
   if (options.attachmentFirst) {

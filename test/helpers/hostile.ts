@@ -38,7 +38,11 @@ export function gab2Avi(payload: string): Buffer {
       '\x00\x00\x00\x00\x00\x00\x00\x00\x00LIST    movi',
     'latin1',
   );
-  const content = Buffer.concat([Buffer.from('GAB2\x00\x02\x00', 'latin1'), Buffer.alloc(10), Buffer.from(payload, 'utf8')]);
+  const content = Buffer.concat([
+    Buffer.from('GAB2\x00\x02\x00', 'latin1'),
+    Buffer.alloc(10),
+    Buffer.from(payload, 'utf8'),
+  ]);
   const size = Buffer.alloc(4);
   size.writeUInt32LE(content.length);
   const text = Buffer.concat([Buffer.from('00tx'), size, content]);
@@ -161,7 +165,12 @@ function unchunk(text: string): string {
 }
 
 /** The head of a POST with the given body length and content type. */
-export function postHead(path: string, contentType: string | undefined, length: number | undefined, extra: Record<string, string> = {}): string {
+export function postHead(
+  path: string,
+  contentType: string | undefined,
+  length: number | undefined,
+  extra: Record<string, string> = {},
+): string {
   const lines = [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
   if (contentType !== undefined) lines.push(`Content-Type: ${contentType}`);
   if (length !== undefined) lines.push(`Content-Length: ${length}`);
@@ -181,7 +190,11 @@ export function part(boundary: string, headers: string[], content: Buffer | stri
 export const closing = (boundary: string): Buffer => Buffer.from(`--${boundary}--\r\n`, 'latin1');
 
 /** Polls `check` until it is true or `timeoutMs` passes; returns the last result. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<boolean> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  everyMs = 25,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
@@ -208,7 +221,10 @@ export async function childrenOf(pid: number): Promise<ChildProcessInfo[]> {
   const out: ChildProcessInfo[] = [];
   for (const child of pids) {
     try {
-      const [cmdline, environ] = await Promise.all([readFile(`/proc/${child}/cmdline`), readFile(`/proc/${child}/environ`)]);
+      const [cmdline, environ] = await Promise.all([
+        readFile(`/proc/${child}/cmdline`),
+        readFile(`/proc/${child}/environ`),
+      ]);
       out.push({ pid: child, argv: split0(cmdline), env: split0(environ) });
     } catch {
       // Exited meanwhile.

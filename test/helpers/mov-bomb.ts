@@ -39,12 +39,7 @@ export function movMemoryBomb(samples = 85_000_000, padTo = 3000): Buffer {
     fullBox('stsz', u32(1, samples)),
     fullBox('stco', u32(1, 0)),
   );
-  const minf = box(
-    'minf',
-    fullBox('smhd', u32(0)),
-    box('dinf', fullBox('dref', u32(1), box('url ', u32(1)))),
-    stbl,
-  );
+  const minf = box('minf', fullBox('smhd', u32(0)), box('dinf', fullBox('dref', u32(1), box('url ', u32(1)))), stbl);
   const mdia = box(
     'mdia',
     fullBox('mdhd', u32(0, 0, rate, samples * 2), u16(0, 0)),

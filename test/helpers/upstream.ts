@@ -31,10 +31,14 @@ export interface FakeUpstream {
 export type Respond = (req: ReceivedRequest, res: http.ServerResponse) => void;
 
 const created: Respond = (_req, res) => {
-  res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(`rec-${Math.random().toString(36).slice(2, 8)}`));
+  res
+    .writeHead(201, { 'content-type': 'application/json' })
+    .end(JSON.stringify(`rec-${Math.random().toString(36).slice(2, 8)}`));
 };
 
-export async function startFakeUpstream(options: { tls?: { key: string; cert: string }; respond?: Respond } = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(
+  options: { tls?: { key: string; cert: string }; respond?: Respond } = {},
+): Promise<FakeUpstream> {
   const requests: ReceivedRequest[] = [];
   const respond = options.respond ?? created;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -42,12 +46,20 @@ export async function startFakeUpstream(options: { tls?: { key: string; cert: st
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes: body.length, body };
+      const received = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        bodyBytes: body.length,
+        body,
+      };
       requests.push(received);
       respond(received, res);
     });
   };
-  const server = options.tls ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, handler) : http.createServer(handler);
+  const server = options.tls
+    ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, handler)
+    : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -73,10 +85,51 @@ export interface TestCertificate {
 export async function makeCertificate(): Promise<TestCertificate> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gw-tls-'));
   const f = (name: string): string => path.join(dir, name);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Test Private CA']);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Test Private CA',
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
   await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('server.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    f('ext.cnf'),
+  ]);
   return {
     dir,
     caFile: f('ca.pem'),

@@ -15,10 +15,19 @@ describe('probeCompliant (pass-through without ffprobe)', () => {
     expect(result?.probe).toMatchObject({ formatName: format, audio: { codecName: codec, channels } });
   });
 
-  it.each(['pcm24-mono.wav', 'float32-mono.wav', 'extensible-stereo.wav', 'surround-5.1.wav', 'gsm-mono.wav', 'opus-stereo.opus', 'raw.ul', 'raw.mu', 'empty.wav', 'garbage.mp3', 'not-audio.txt'])(
-    '%s is left to ffprobe',
-    async (name) => {
-      expect(await probeCompliant(fixture(name), name.split('.').pop()!)).toBeUndefined();
-    },
-  );
+  it.each([
+    'pcm24-mono.wav',
+    'float32-mono.wav',
+    'extensible-stereo.wav',
+    'surround-5.1.wav',
+    'gsm-mono.wav',
+    'opus-stereo.opus',
+    'raw.ul',
+    'raw.mu',
+    'empty.wav',
+    'garbage.mp3',
+    'not-audio.txt',
+  ])('%s is left to ffprobe', async (name) => {
+    expect(await probeCompliant(fixture(name), name.split('.').pop()!)).toBeUndefined();
+  });
 });

@@ -50,7 +50,12 @@ const prepare: PrepareSettings = {
 const ctx = { signal: undefined, policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 }, prepare, log: logger };
 
 const answer = (status: number): UpstreamResponse => ({
-  status, contentType: 'application/json', body: '"id-1"', json: 'id-1', retryAfter: undefined, elapsedMs: 1,
+  status,
+  contentType: 'application/json',
+  body: '"id-1"',
+  json: 'id-1',
+  retryAfter: undefined,
+  elapsedMs: 1,
 });
 
 /** A job whose upload was moved in without an fsync (the caller waits), as DeliveryService.accept() makes it. */
@@ -60,9 +65,17 @@ async function unsyncedJob(spool: Spool): Promise<JobRecord> {
   const sha256 = await sha256File(upload);
   const job = await spool.create(
     {
-      mode: 'drop-in', requestId: 'r1', async: false, expiresAt: new Date(Date.now() + 60_000).toISOString(),
-      metadata: SAMPLE_METADATA as RecordingMetadata, stereoOptions: undefined, callerAuthorization: undefined,
-      dedupKey: undefined, audioSha256: sha256, contentType: undefined, decision: undefined,
+      mode: 'drop-in',
+      requestId: 'r1',
+      async: false,
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
+      metadata: SAMPLE_METADATA as RecordingMetadata,
+      stereoOptions: undefined,
+      callerAuthorization: undefined,
+      dedupKey: undefined,
+      audioSha256: sha256,
+      contentType: undefined,
+      decision: undefined,
     },
     { attachment: { path: upload, originalName: 'call.opus', extension: 'opus', sha256 } },
     new Date(),

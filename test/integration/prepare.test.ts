@@ -50,7 +50,11 @@ const EXPECTED_CODEC: Record<OutputFormat, string> = {
 describe('every input family to the default target (PCM16 8 kHz, channels kept)', () => {
   it.each(AUDIO_FIXTURES.map((f) => [f.name, f] as const))('%s', async (name, f) => {
     const { input, workDir } = await stage(name);
-    const prepared = await prepareAudio({ path: input, originalName: name, extension: extensionOf(name) }, workDir, depsFor('pcm16'));
+    const prepared = await prepareAudio(
+      { path: input, originalName: name, extension: extensionOf(name) },
+      workDir,
+      depsFor('pcm16'),
+    );
     const probed = await ffprobeFile(prepared.path);
     const channels = f.channels > 2 ? 2 : f.channels;
     expect(probed.channels).toBe(channels);
@@ -68,7 +72,10 @@ describe('every input family to the default target (PCM16 8 kHz, channels kept)'
     }
     // Exact: the measured duration is the decoded length, to the sample.
     const decoded = await decodeFloat(prepared.path, channels);
-    expect(prepared.durationSeconds).toBeCloseTo(decoded[0]!.length / probed.sampleRate, prepared.container === 'mp3' ? 2 : 6);
+    expect(prepared.durationSeconds).toBeCloseTo(
+      decoded[0]!.length / probed.sampleRate,
+      prepared.container === 'mp3' ? 2 : 6,
+    );
     expect(prepared.filename).toBe(`${path.parse(name).name}.${prepared.container}`);
   });
 });
@@ -76,24 +83,38 @@ describe('every input family to the default target (PCM16 8 kHz, channels kept)'
 describe('every output format', () => {
   it.each<OutputFormat>(['pcm16', 'pcm8', 'alaw', 'mulaw', 'mp3'])('%s from stereo Opus', async (format) => {
     const { input, workDir } = await stage('opus-stereo.opus');
-    const prepared = await prepareAudio({ path: input, originalName: 'a.opus', extension: 'opus' }, workDir, depsFor(format));
+    const prepared = await prepareAudio(
+      { path: input, originalName: 'a.opus', extension: 'opus' },
+      workDir,
+      depsFor(format),
+    );
     const probed = await ffprobeFile(prepared.path);
     expect(probed.codec).toBe(EXPECTED_CODEC[format]);
     expect(probed.channels).toBe(2);
     expect(prepared.contentType).toBe(format === 'mp3' ? 'audio/mpeg' : 'audio/wave');
     const decoded = await decodeFloat(prepared.path, 2);
     // MP3: the measure removes the encoder delay and padding that ffmpeg's decoder also removes.
-    expect(Math.abs(prepared.durationSeconds - decoded[0]!.length / probed.sampleRate)).toBeLessThan(format === 'mp3' ? 0.002 : 1e-9);
+    expect(Math.abs(prepared.durationSeconds - decoded[0]!.length / probed.sampleRate)).toBeLessThan(
+      format === 'mp3' ? 0.002 : 1e-9,
+    );
   });
 });
 
 describe('channels policy', () => {
   it('CHANNELS=mono downmixes stereo; CHANNELS=stereo duplicates mono', async () => {
     const a = await stage('pcm16-stereo.wav');
-    const mono = await prepareAudio({ path: a.input, originalName: 'a.wav', extension: 'wav' }, a.workDir, depsFor('pcm16', 'mono'));
+    const mono = await prepareAudio(
+      { path: a.input, originalName: 'a.wav', extension: 'wav' },
+      a.workDir,
+      depsFor('pcm16', 'mono'),
+    );
     expect((await ffprobeFile(mono.path)).channels).toBe(1);
     const b = await stage('pcm16-mono.wav');
-    const stereo = await prepareAudio({ path: b.input, originalName: 'b.wav', extension: 'wav' }, b.workDir, depsFor('pcm16', 'stereo'));
+    const stereo = await prepareAudio(
+      { path: b.input, originalName: 'b.wav', extension: 'wav' },
+      b.workDir,
+      depsFor('pcm16', 'stereo'),
+    );
     expect((await ffprobeFile(stereo.path)).channels).toBe(2);
   });
 });
@@ -101,28 +122,43 @@ describe('channels policy', () => {
 describe('pass-through and repair', () => {
   it('forwards a compliant WAV byte for byte', async () => {
     const { input, workDir } = await stage('alaw-mono.wav');
-    const prepared = await prepareAudio({ path: input, originalName: 'a.wav', extension: 'wav' }, workDir, depsFor('mp3'));
+    const prepared = await prepareAudio(
+      { path: input, originalName: 'a.wav', extension: 'wav' },
+      workDir,
+      depsFor('mp3'),
+    );
     expect(prepared.plan.action).toBe('pass-through');
     expect((await readFile(prepared.path)).equals(await readFile(fixture('alaw-mono.wav')))).toBe(true);
   });
 
-  it.each(['pcm16-size-zero.wav', 'pcm16-size-ffff.wav'])('repairs the header of %s without touching the samples', async (name) => {
-    const { input, workDir } = await stage(name);
-    const original = await readFile(input);
-    const prepared = await prepareAudio({ path: input, originalName: name, extension: 'wav' }, workDir, depsFor('pcm16'));
-    expect(prepared.plan.action).toBe('repair-header');
-    const repaired = await readFile(prepared.path);
-    const info = (await readWavInfo(prepared.path))!;
-    expect(info.sizesConsistent).toBe(true);
-    expect(repaired.subarray(info.dataOffset).equals(original.subarray(info.dataOffset))).toBe(true);
-    expect(prepared.samples).toBe(16000);
-  });
+  it.each(['pcm16-size-zero.wav', 'pcm16-size-ffff.wav'])(
+    'repairs the header of %s without touching the samples',
+    async (name) => {
+      const { input, workDir } = await stage(name);
+      const original = await readFile(input);
+      const prepared = await prepareAudio(
+        { path: input, originalName: name, extension: 'wav' },
+        workDir,
+        depsFor('pcm16'),
+      );
+      expect(prepared.plan.action).toBe('repair-header');
+      const repaired = await readFile(prepared.path);
+      const info = (await readWavInfo(prepared.path))!;
+      expect(info.sizesConsistent).toBe(true);
+      expect(repaired.subarray(info.dataOffset).equals(original.subarray(info.dataOffset))).toBe(true);
+      expect(prepared.samples).toBe(16000);
+    },
+  );
 });
 
 describe('refusals', () => {
   it.each(NON_AUDIO_FIXTURES.map((f) => f.name))('%s → reason 2', async (name) => {
     const { input, workDir } = await stage(name);
-    const error = await prepareAudio({ path: input, originalName: name, extension: extensionOf(name) }, workDir, depsFor('pcm16')).catch((e: unknown) => e);
+    const error = await prepareAudio(
+      { path: input, originalName: name, extension: extensionOf(name) },
+      workDir,
+      depsFor('pcm16'),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GatewayError);
     expect((error as GatewayError).reason).toBe(2);
     expect((error as GatewayError).status).toBe(400);

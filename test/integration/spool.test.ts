@@ -49,8 +49,21 @@ async function newJob(spool: Spool, key?: string): Promise<JobRecord> {
 
 function part(index: number, count: number, file: string): SpooledPart {
   return {
-    index, count, file, bytes: 10, samples: 5, sampleRate: 8000, durationSeconds: 0.1, isoDuration: 'PT0.1S', startOffsetSeconds: 0,
-    filename: `p${index}.wav`, metadata: {}, state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined,
+    index,
+    count,
+    file,
+    bytes: 10,
+    samples: 5,
+    sampleRate: 8000,
+    durationSeconds: 0.1,
+    isoDuration: 'PT0.1S',
+    startOffsetSeconds: 0,
+    filename: `p${index}.wav`,
+    metadata: {},
+    state: 'pending',
+    attempts: 0,
+    upstream: undefined,
+    deliveredAt: undefined,
   };
 }
 
@@ -135,7 +148,9 @@ describe('spool', () => {
 
   it('durable writes replace the file whole and leave no temp file', async () => {
     const file = path.join(root, 'state.json');
-    await Promise.all(Array.from({ length: 20 }, (_, i) => writeFileDurable(file, JSON.stringify({ i, pad: 'x'.repeat(5000) }))));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => writeFileDurable(file, JSON.stringify({ i, pad: 'x'.repeat(5000) }))),
+    );
     expect(JSON.parse(await readFile(file, 'utf8'))).toHaveProperty('i');
     expect(await readdir(root)).toEqual(['state.json']);
   });

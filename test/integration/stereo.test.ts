@@ -14,12 +14,26 @@ import { prepareCall, type CallDeps, type StereoPolicy, type StereoRequestOption
 import type { Direction } from '../../src/media/channels.js';
 import type { OutputFormat } from '../../src/config.js';
 import { ffprobeFile } from '../helpers/audio.js';
-import { decodeStereo, energy, ff, QUIET_RMS, say, spanOf, SPEECH_RMS, speechSpan, type Span } from '../helpers/speech.js';
+import {
+  decodeStereo,
+  energy,
+  ff,
+  QUIET_RMS,
+  say,
+  spanOf,
+  SPEECH_RMS,
+  speechSpan,
+  type Span,
+} from '../helpers/speech.js';
 
 const bins = resolveBinaries({});
 const RATE = 8000;
 
-function depsFor(stereo: Partial<StereoPolicy> = {}, format: OutputFormat = 'pcm16', channels: 'keep' | 'mono' = 'keep'): CallDeps {
+function depsFor(
+  stereo: Partial<StereoPolicy> = {},
+  format: OutputFormat = 'pcm16',
+  channels: 'keep' | 'mono' = 'keep',
+): CallDeps {
   return {
     bins,
     output: { format, sampleRate: RATE, channels, mp3BitrateKbps: 32 },
@@ -51,17 +65,57 @@ beforeAll(async () => {
   const gap = Math.ceil((agent.end + 0.3) * 1000);
   await Promise.all([
     // A Twilio-like dual-channel WAV: the caller (customer, remote) first, then the agent; they take turns.
-    ff('-i', file('customer.wav'), '-i', file('agent.wav'), '-filter_complex',
+    ff(
+      '-i',
+      file('customer.wav'),
+      '-i',
+      file('agent.wav'),
+      '-filter_complex',
       `[0:a]aformat=channel_layouts=mono,apad=pad_dur=4[c];[1:a]aformat=channel_layouts=mono,adelay=${Math.ceil((customer.end + 0.3) * 1000)}:all=1,apad=pad_dur=1[a];[c][a]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR,atrim=end=${(customer.end + agent.end + 1).toFixed(2)}[out]`,
-      '-map', '[out]', '-c:a', 'pcm_s16le', file('twilio.wav')),
+      '-map',
+      '[out]',
+      '-c:a',
+      'pcm_s16le',
+      file('twilio.wav'),
+    ),
     // Four channels: a 1 kHz tone, silence, the agent, then the customer after the agent.
-    ff('-i', file('agent.wav'), '-i', file('customer.wav'), '-f', 'lavfi', '-i', 'sine=f=1000:r=8000:d=6', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono:d=6', '-filter_complex',
+    ff(
+      '-i',
+      file('agent.wav'),
+      '-i',
+      file('customer.wav'),
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=f=1000:r=8000:d=6',
+      '-f',
+      'lavfi',
+      '-i',
+      'anullsrc=r=8000:cl=mono:d=6',
+      '-filter_complex',
       `[0:a]aformat=channel_layouts=mono,apad=whole_dur=6[a];[1:a]aformat=channel_layouts=mono,adelay=${gap}:all=1,apad=whole_dur=6[c];[2:a][3:a][a][c]join=inputs=4:channel_layout=4.0:map=0.0-FL|1.0-FR|2.0-FC|3.0-BC[out]`,
-      '-map', '[out]', '-t', '6', '-c:a', 'pcm_s16le', file('four.wav')),
+      '-map',
+      '[out]',
+      '-t',
+      '6',
+      '-c:a',
+      'pcm_s16le',
+      file('four.wav'),
+    ),
     // Fake stereo: one mixed conversation copied on both channels (as some recorders do).
-    ff('-i', file('agent.wav'), '-i', file('customer.wav'), '-filter_complex',
+    ff(
+      '-i',
+      file('agent.wav'),
+      '-i',
+      file('customer.wav'),
+      '-filter_complex',
       `[1:a]adelay=${gap}:all=1[c];[0:a][c]amix=inputs=2:duration=longest:normalize=0,pan=stereo|c0=c0|c1=c0[out]`,
-      '-map', '[out]', '-c:a', 'pcm_s16le', file('fake.wav')),
+      '-map',
+      '[out]',
+      '-c:a',
+      'pcm_s16le',
+      file('fake.wav'),
+    ),
   ]);
 });
 
@@ -91,7 +145,10 @@ async function prepare(
 describe.concurrent('two legs', () => {
   it('merges them: local left, remote right, aligned by the offset, the shorter padded', async () => {
     const offsetMs = Math.ceil((agent.end + 0.5) * 1000);
-    const p = await prepare({ attachment: file('agent.wav'), remoteAttachment: file('customer.opus') }, { remoteOffsetMs: offsetMs });
+    const p = await prepare(
+      { attachment: file('agent.wav'), remoteAttachment: file('customer.opus') },
+      { remoteOffsetMs: offsetMs },
+    );
     expect(p.format).toMatchObject({ container: 'wav', codec: 'pcm_s16le', channels: 2, sampleRate: RATE });
     const out = await decodeStereo(p.path, RATE);
 
@@ -122,7 +179,12 @@ describe.concurrent('two legs', () => {
     expect(p.plan.reasons.join(' ')).toMatch(/local party's leg is padded/);
 
     // The report, per channel.
-    expect(p.stereo).toMatchObject({ source: 'two-legs', mapping: { order: 'local-left' }, check: { action: 'none' }, warnings: [] });
+    expect(p.stereo).toMatchObject({
+      source: 'two-legs',
+      mapping: { order: 'local-left' },
+      check: { action: 'none' },
+      warnings: [],
+    });
     const [left, right] = p.stereo!.analysis!.channels;
     expect(left).toMatchObject({ channel: 'left', party: 'local', silent: false });
     expect(right).toMatchObject({ channel: 'right', party: 'remote', silent: false });
@@ -150,7 +212,12 @@ describe.concurrent('two legs', () => {
 
   it('a profile swaps the legs by direction (Asterisk r()/t() files of an incoming call)', async () => {
     // Incoming: MixMonitor ran on the caller's (customer's) channel, so r() = customer = attachment.
-    const p = await prepare({ attachment: file('customer.gsm'), remoteAttachment: file('agent.wav') }, { sourceProfile: 'asterisk-mixmonitor' }, depsFor(), 1);
+    const p = await prepare(
+      { attachment: file('customer.gsm'), remoteAttachment: file('agent.wav') },
+      { sourceProfile: 'asterisk-mixmonitor' },
+      depsFor(),
+      1,
+    );
     const out = await decodeStereo(p.path, RATE);
     const a = energy(out, agent.start, agent.end);
     expect(a.left).toBeGreaterThan(SPEECH_RMS);
@@ -161,7 +228,11 @@ describe.concurrent('two legs', () => {
   });
 
   it('MP3 output from a raw GSM leg: exact duration, analysed through a decode', async () => {
-    const p = await prepare({ attachment: file('agent.wav'), remoteAttachment: file('customer.gsm') }, { remoteOffsetMs: 3000 }, depsFor({}, 'mp3'));
+    const p = await prepare(
+      { attachment: file('agent.wav'), remoteAttachment: file('customer.gsm') },
+      { remoteOffsetMs: 3000 },
+      depsFor({}, 'mp3'),
+    );
     const probed = await ffprobeFile(p.path);
     expect(probed).toMatchObject({ codec: 'mp3', channels: 2, sampleRate: RATE });
     expect(p.durationSeconds).toBeCloseTo(p.stereo!.legs![1]!.durationSeconds + 3, 2);
@@ -169,7 +240,11 @@ describe.concurrent('two legs', () => {
   });
 
   it('CHANNELS=mono: both legs summed into one channel', async () => {
-    const p = await prepare({ attachment: file('agent.wav'), remoteAttachment: file('customer.opus') }, { remoteOffsetMs: 3000 }, depsFor({}, 'pcm16', 'mono'));
+    const p = await prepare(
+      { attachment: file('agent.wav'), remoteAttachment: file('customer.opus') },
+      { remoteOffsetMs: 3000 },
+      depsFor({}, 'pcm16', 'mono'),
+    );
     expect(p.format.channels).toBe(1);
     expect(p.stereo!.analysis).toBeUndefined();
     expect(p.plan.reasons[0]).toMatch(/mixed to mono/);
@@ -191,7 +266,11 @@ describe.concurrent('two legs', () => {
   });
 
   it('the same leg twice is fake stereo; STEREO_CHECK=collapse makes it mono, as long to the sample', async () => {
-    const p = await prepare({ attachment: file('agent.wav'), remoteAttachment: file('agent.wav') }, {}, depsFor({ check: 'collapse' }));
+    const p = await prepare(
+      { attachment: file('agent.wav'), remoteAttachment: file('agent.wav') },
+      {},
+      depsFor({ check: 'collapse' }),
+    );
     expect(p.format.channels).toBe(1);
     expect(p.stereo!.analysis!.fakeStereo).toBe(true);
     expect(p.stereo!.check.action).toBe('collapsed-to-mono');
@@ -230,7 +309,11 @@ describe.concurrent('one stereo file', () => {
     expect(a.left).toBeGreaterThan(SPEECH_RMS);
     expect(a.right).toBeLessThan(QUIET_RMS);
     expect(p.samples).toBe((await readWavInfo(file('twilio.wav')))!.frames);
-    expect(p.stereo!.mapping).toMatchObject({ order: 'local-right', left: 'local party ← input channel 2', right: 'remote party ← input channel 1' });
+    expect(p.stereo!.mapping).toMatchObject({
+      order: 'local-right',
+      left: 'local party ← input channel 2',
+      right: 'remote party ← input channel 1',
+    });
   });
 
   it('SOURCE_PROFILE=freeswitch on an outgoing call keeps the order', async () => {
@@ -240,7 +323,12 @@ describe.concurrent('one stereo file', () => {
   });
 
   it('channelOrder=local-right per request swaps, whatever the profile', async () => {
-    const p = await prepare({ attachment: file('twilio.wav') }, { channelOrder: 'local-right' }, depsFor({ sourceProfile: 'freeswitch' }), 2);
+    const p = await prepare(
+      { attachment: file('twilio.wav') },
+      { channelOrder: 'local-right' },
+      depsFor({ sourceProfile: 'freeswitch' }),
+      2,
+    );
     const out = await decodeStereo(p.path, RATE);
     expect(energy(out, customer.start, customer.end).right).toBeGreaterThan(SPEECH_RMS);
   });
@@ -267,11 +355,14 @@ describe.concurrent('one stereo file', () => {
       return p.stereo!.analysis!.channels.map((c) => c.rmsDbfs!);
     };
     const [pcm, alaw, mulaw] = await Promise.all([levels('pcm16'), levels('alaw'), levels('mulaw')]);
-    for (const other of [alaw, mulaw]) for (const [i, db] of other.entries()) expect(Math.abs(db - pcm[i]!)).toBeLessThan(0.5);
+    for (const other of [alaw, mulaw])
+      for (const [i, db] of other.entries()) expect(Math.abs(db - pcm[i]!)).toBeLessThan(0.5);
   });
 
   it('refuses a selection the file does not have (reason 2)', async () => {
-    const error = await prepare({ attachment: file('twilio.wav') }, { channels: { local: 2, remote: 3 } }).catch((e: unknown) => e);
+    const error = await prepare({ attachment: file('twilio.wav') }, { channels: { local: 2, remote: 3 } }).catch(
+      (e: unknown) => e,
+    );
     expect((error as GatewayError).reason).toBe(2);
     expect((error as GatewayError).message).toMatch(/channel 4, but the audio has 2 channels/);
   });
@@ -296,7 +387,10 @@ describe.concurrent('one stereo file', () => {
   it('offsets without a second leg, or channels with two legs, are refused (reason 0)', async () => {
     const a = await prepare({ attachment: file('agent.wav') }, { remoteOffsetMs: 100 }).catch((e: unknown) => e);
     expect((a as GatewayError).reason).toBe(0);
-    const b = await prepare({ attachment: file('agent.wav'), remoteAttachment: file('customer.opus') }, { channels: { local: 0, remote: 1 } }).catch((e: unknown) => e);
+    const b = await prepare(
+      { attachment: file('agent.wav'), remoteAttachment: file('customer.opus') },
+      { channels: { local: 0, remote: 1 } },
+    ).catch((e: unknown) => e);
     expect((b as GatewayError).reason).toBe(0);
   });
 });

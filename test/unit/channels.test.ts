@@ -42,15 +42,73 @@ import { GatewayError } from '../../src/errors.js';
 const defaults = { channelOrder: 'local-left' as ChannelOrder, sourceProfile: 'generic' as SourceProfile };
 
 describe('resolveOrder: who is on position 1', () => {
-  const cases: Array<[string, { channelOrder?: ChannelOrder; sourceProfile?: SourceProfile }, typeof defaults, Direction | undefined, ChannelOrder, RegExp]> = [
+  const cases: Array<
+    [
+      string,
+      { channelOrder?: ChannelOrder; sourceProfile?: SourceProfile },
+      typeof defaults,
+      Direction | undefined,
+      ChannelOrder,
+      RegExp,
+    ]
+  > = [
     ['default', {}, defaults, 2, 'local-left', /CHANNEL_ORDER=local-left/],
-    ['CHANNEL_ORDER=local-right', {}, { ...defaults, channelOrder: 'local-right' }, 1, 'local-right', /CHANNEL_ORDER=local-right/],
-    ['request channelOrder beats everything', { channelOrder: 'local-right' }, { channelOrder: 'local-left', sourceProfile: 'twilio-dual' }, 2, 'local-right', /in the request/],
-    ['twilio-dual, incoming: the caller (remote) is first', { sourceProfile: 'twilio-dual' }, defaults, 1, 'local-right', /twilio-dual.*incoming/],
-    ['twilio-dual, outgoing: the caller (local) is first', { sourceProfile: 'twilio-dual' }, defaults, 2, 'local-left', /outgoing/],
-    ['freeswitch from SOURCE_PROFILE, incoming', {}, { ...defaults, sourceProfile: 'freeswitch' }, 1, 'local-right', /SOURCE_PROFILE=freeswitch/],
-    ['asterisk-mixmonitor, outgoing', { sourceProfile: 'asterisk-mixmonitor' }, defaults, 2, 'local-left', /asterisk-mixmonitor/],
-    ['request generic overrides SOURCE_PROFILE', { sourceProfile: 'generic' }, { ...defaults, sourceProfile: 'freeswitch' }, 1, 'local-left', /CHANNEL_ORDER/],
+    [
+      'CHANNEL_ORDER=local-right',
+      {},
+      { ...defaults, channelOrder: 'local-right' },
+      1,
+      'local-right',
+      /CHANNEL_ORDER=local-right/,
+    ],
+    [
+      'request channelOrder beats everything',
+      { channelOrder: 'local-right' },
+      { channelOrder: 'local-left', sourceProfile: 'twilio-dual' },
+      2,
+      'local-right',
+      /in the request/,
+    ],
+    [
+      'twilio-dual, incoming: the caller (remote) is first',
+      { sourceProfile: 'twilio-dual' },
+      defaults,
+      1,
+      'local-right',
+      /twilio-dual.*incoming/,
+    ],
+    [
+      'twilio-dual, outgoing: the caller (local) is first',
+      { sourceProfile: 'twilio-dual' },
+      defaults,
+      2,
+      'local-left',
+      /outgoing/,
+    ],
+    [
+      'freeswitch from SOURCE_PROFILE, incoming',
+      {},
+      { ...defaults, sourceProfile: 'freeswitch' },
+      1,
+      'local-right',
+      /SOURCE_PROFILE=freeswitch/,
+    ],
+    [
+      'asterisk-mixmonitor, outgoing',
+      { sourceProfile: 'asterisk-mixmonitor' },
+      defaults,
+      2,
+      'local-left',
+      /asterisk-mixmonitor/,
+    ],
+    [
+      'request generic overrides SOURCE_PROFILE',
+      { sourceProfile: 'generic' },
+      { ...defaults, sourceProfile: 'freeswitch' },
+      1,
+      'local-left',
+      /CHANNEL_ORDER/,
+    ],
   ];
   it.each(cases)('%s', (_name, choice, defs, direction, order, decidedBy) => {
     const d = resolveOrder(choice, defs, direction);
@@ -59,13 +117,16 @@ describe('resolveOrder: who is on position 1', () => {
     expect(d.warnings).toEqual([]);
   });
 
-  it.each<Direction | undefined>([0, undefined])('a caller-first profile without a direction (%s) falls back to CHANNEL_ORDER, with a warning', (direction) => {
-    const d = resolveOrder({ sourceProfile: 'twilio-dual' }, { ...defaults, channelOrder: 'local-right' }, direction);
-    expect(d.order).toBe('local-right');
-    expect(d.warnings.join()).toMatch(/direction/);
-  });
+  it.each<Direction | undefined>([0, undefined])(
+    'a caller-first profile without a direction (%s) falls back to CHANNEL_ORDER, with a warning',
+    (direction) => {
+      const d = resolveOrder({ sourceProfile: 'twilio-dual' }, { ...defaults, channelOrder: 'local-right' }, direction);
+      expect(d.order).toBe('local-right');
+      expect(d.warnings.join()).toMatch(/direction/);
+    },
+  );
 
-  it('documents every profile, with the source\'s own references', () => {
+  it("documents every profile, with the source's own references", () => {
     for (const name of SOURCE_PROFILES) {
       const p = PROFILES[name];
       expect(p.first.length).toBeGreaterThan(5);
@@ -111,8 +172,18 @@ describe('merge argv (two legs)', () => {
   it('offsets and lengths are in samples at the output rate', () => {
     expect(offsetSamples(500, 8000)).toBe(4000);
     expect(offsetSamples(0.0625, 16000)).toBe(1);
-    expect(mergedLength([{ samples: 80_000, delaySamples: 0 }, { samples: 10_000, delaySamples: 4000 }])).toBe(80_000);
-    expect(mergedLength([{ samples: 8_000, delaySamples: 0 }, { samples: 10_000, delaySamples: 4000 }])).toBe(14_000);
+    expect(
+      mergedLength([
+        { samples: 80_000, delaySamples: 0 },
+        { samples: 10_000, delaySamples: 4000 },
+      ]),
+    ).toBe(80_000);
+    expect(
+      mergedLength([
+        { samples: 8_000, delaySamples: 0 },
+        { samples: 10_000, delaySamples: 4000 },
+      ]),
+    ).toBe(14_000);
   });
 
   it.each<[string, Partial<MergeSpec>, string]>([
@@ -142,12 +213,16 @@ describe('merge argv (two legs)', () => {
     expect(args.filter((a) => a === '-format_whitelist')).toHaveLength(2);
     for (const [i, a] of args.entries()) if (a === '-protocol_whitelist') expect(args[i + 1]).toBe('file');
     expect(args).not.toContain('amix');
-    expect(args.join(' ')).toMatch(/-map \[out\] .*-t 11 -ar 8000 -c:a pcm_s16le -fs 400000 -bitexact -f wav -y file:\/job\/stereo\/out\.wav$/);
+    expect(args.join(' ')).toMatch(
+      /-map \[out\] .*-t 11 -ar 8000 -c:a pcm_s16le -fs 400000 -bitexact -f wav -y file:\/job\/stereo\/out\.wav$/,
+    );
   });
 
   it('an MP3 target gets its bitrate and Xing header', () => {
     const mp3 = targetFor({ format: 'mp3', sampleRate: 8000, channels: 'stereo', mp3BitrateKbps: 24 }, 2);
-    expect(mergeArgs(spec, mp3, { ...io, output: '/o.mp3' }).join(' ')).toMatch(/-c:a libmp3lame -b:a 24k -write_xing 1 -id3v2_version 0 .* -f mp3 -y file:\/o\.mp3$/);
+    expect(mergeArgs(spec, mp3, { ...io, output: '/o.mp3' }).join(' ')).toMatch(
+      /-c:a libmp3lame -b:a 24k -write_xing 1 -id3v2_version 0 .* -f mp3 -y file:\/o\.mp3$/,
+    );
   });
 
   it('refuses a target whose channel count does not match the mix, and bad lengths', () => {
@@ -162,7 +237,17 @@ describe('merge argv (two legs)', () => {
       maxDurationSeconds: 600,
       maxOutputBytes: 1e6,
     });
-    expect(args.slice(0, 9)).toEqual(['-protocol_whitelist', 'file', '-format_whitelist', 'gsm', '-f', 'gsm', '-i', 'file:/job/in-remoteAttachment', '-map']);
+    expect(args.slice(0, 9)).toEqual([
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      'gsm',
+      '-f',
+      'gsm',
+      '-i',
+      'file:/job/in-remoteAttachment',
+      '-map',
+    ]);
     expect(args.join(' ')).toContain('-map 0:a:0 -vn -sn -dn');
     expect(args.join(' ')).toContain('-t 600 -ac 1 -ar 16000 -c:a pcm_s16le');
     expect(args.at(-1)).toBe('file:/job/stereo/leg-remote.wav');
@@ -186,7 +271,12 @@ describe('route argv (one file)', () => {
       maxDurationSeconds: 100,
       maxOutputBytes: 1e6,
     });
-    expect(args.slice(0, 4)).toEqual(['-protocol_whitelist', 'file', '-format_whitelist', expect.stringContaining('wav,') as unknown as string]);
+    expect(args.slice(0, 4)).toEqual([
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      expect.stringContaining('wav,') as unknown as string,
+    ]);
     expect(args.join(' ')).toContain('-i file:/job/in-attachment -map 0:a:0 -vn -sn -dn');
     expect(args.join(' ')).toContain('-af pan=stereo|c0=c1|c1=c0');
     expect(args.join(' ')).toContain('-c:a pcm_alaw');
@@ -195,7 +285,12 @@ describe('route argv (one file)', () => {
 });
 
 /** Interleaved stereo from two per-channel generators (t in seconds). */
-function stereo(seconds: number, rate: number, left: (t: number) => number, right: (t: number) => number): Float32Array {
+function stereo(
+  seconds: number,
+  rate: number,
+  left: (t: number) => number,
+  right: (t: number) => number,
+): Float32Array {
   const n = Math.round(seconds * rate);
   const out = new Float32Array(n * 2);
   for (let i = 0; i < n; i++) {
@@ -205,11 +300,15 @@ function stereo(seconds: number, rate: number, left: (t: number) => number, righ
   return out;
 }
 /** A "talker": a 300 Hz tone during [from, to), else silence. */
-const talk = (from: number, to: number, amplitude = 0.3) => (t: number) => (t >= from && t < to ? amplitude * Math.sin(2 * Math.PI * 300 * t) : 0);
+const talk =
+  (from: number, to: number, amplitude = 0.3) =>
+  (t: number) =>
+    t >= from && t < to ? amplitude * Math.sin(2 * Math.PI * 300 * t) : 0;
 const analyse = (samples: Float32Array, rate = 8000) => {
   const meter = new LevelMeter(2, rate);
   // Feed in odd-sized chunks, like a stream would.
-  for (let i = 0; i < samples.length; i += 2 * 777) meter.push(samples.subarray(i, Math.min(samples.length, i + 2 * 777)));
+  for (let i = 0; i < samples.length; i += 2 * 777)
+    meter.push(samples.subarray(i, Math.min(samples.length, i + 2 * 777)));
   return classify(meter.result());
 };
 
@@ -254,7 +353,14 @@ describe('analysis verdicts', () => {
   });
 
   it('an entirely silent recording', () => {
-    const a = analyse(stereo(3, 8000, () => 0, () => 0));
+    const a = analyse(
+      stereo(
+        3,
+        8000,
+        () => 0,
+        () => 0,
+      ),
+    );
     expect(a.silentRecording).toBe(true);
     expect(a.silentChannels).toEqual([]);
     expect(a.fakeStereo).toBe(false);
@@ -266,25 +372,42 @@ describe('per-request options (form fields or query string)', () => {
   const max = 43_200_000;
   it('reads every option', () => {
     expect(
-      parseStereoOptions({ channelOrder: 'local-right', channels: '3,4', localOffsetMs: '250' }, { sourceProfile: 'freeswitch', remoteOffsetMs: '1200' }, max),
-    ).toEqual({ channelOrder: 'local-right', sourceProfile: 'freeswitch', channels: { local: 2, remote: 3 }, localOffsetMs: 250, remoteOffsetMs: 1200 });
+      parseStereoOptions(
+        { channelOrder: 'local-right', channels: '3,4', localOffsetMs: '250' },
+        { sourceProfile: 'freeswitch', remoteOffsetMs: '1200' },
+        max,
+      ),
+    ).toEqual({
+      channelOrder: 'local-right',
+      sourceProfile: 'freeswitch',
+      channels: { local: 2, remote: 3 },
+      localOffsetMs: 250,
+      remoteOffsetMs: 1200,
+    });
     expect(parseStereoOptions({}, {}, max)).toEqual({});
   });
 
   it('lists every problem at once, as reason 0', () => {
     try {
-      parseStereoOptions({ channelOrder: 'left', channels: '1,1', localOffsetMs: '-5' }, { remoteOffsetMs: ['1', '2'], sourceProfile: 'avaya' }, max);
+      parseStereoOptions(
+        { channelOrder: 'left', channels: '1,1', localOffsetMs: '-5' },
+        { remoteOffsetMs: ['1', '2'], sourceProfile: 'avaya' },
+        max,
+      );
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(GatewayError);
       const e = error as GatewayError;
       expect(e.reason).toBe(0);
-      for (const word of ['channelOrder', 'sourceProfile', 'two different channels', 'localOffsetMs', 'remoteOffsetMs']) expect(e.message).toContain(word);
+      for (const word of ['channelOrder', 'sourceProfile', 'two different channels', 'localOffsetMs', 'remoteOffsetMs'])
+        expect(e.message).toContain(word);
     }
   });
 
   it('refuses the same option with two values, and offsets beyond the longest recording', () => {
-    expect(() => parseStereoOptions({ channelOrder: 'local-left' }, { channelOrder: 'local-right' }, max)).toThrow(/in the form but/);
+    expect(() => parseStereoOptions({ channelOrder: 'local-left' }, { channelOrder: 'local-right' }, max)).toThrow(
+      /in the form but/,
+    );
     expect(() => parseStereoOptions({ localOffsetMs: '5000' }, {}, 4000)).toThrow(/at most 4000/);
   });
 });
@@ -292,7 +415,9 @@ describe('per-request options (form fields or query string)', () => {
 describe('configuration', () => {
   it('defaults and problems', () => {
     expect(loadConfig({}).stereo).toEqual({ channelOrder: 'local-left', sourceProfile: 'generic', check: 'warn' });
-    expect(loadConfig({ CHANNEL_ORDER: 'local-right', SOURCE_PROFILE: 'twilio-dual', STEREO_CHECK: 'collapse' }).stereo).toEqual({
+    expect(
+      loadConfig({ CHANNEL_ORDER: 'local-right', SOURCE_PROFILE: 'twilio-dual', STEREO_CHECK: 'collapse' }).stereo,
+    ).toEqual({
       channelOrder: 'local-right',
       sourceProfile: 'twilio-dual',
       check: 'collapse',

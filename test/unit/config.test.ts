@@ -24,12 +24,19 @@ describe('loadConfig', () => {
 
   it('refuses production without IMAGICLE_URL, and half-set credentials', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/IMAGICLE_URL/);
-    expect(() => loadConfig({ IMAGICLE_URL: 'https://ucx.example.com', IMAGICLE_USERNAME: 'u' })).toThrow(/IMAGICLE_PASSWORD/);
+    expect(() => loadConfig({ IMAGICLE_URL: 'https://ucx.example.com', IMAGICLE_USERNAME: 'u' })).toThrow(
+      /IMAGICLE_PASSWORD/,
+    );
   });
 
   it('normalises the upstream URL and reads credentials', () => {
     // ALLOW_ANONYMOUS: credentials without caller authentication are refused otherwise (test/unit/hardening-config.test.ts).
-    const c = loadConfig({ IMAGICLE_URL: 'https://ucx.example.com/', IMAGICLE_USERNAME: 'u', IMAGICLE_PASSWORD: 'p', ALLOW_ANONYMOUS: 'true' });
+    const c = loadConfig({
+      IMAGICLE_URL: 'https://ucx.example.com/',
+      IMAGICLE_USERNAME: 'u',
+      IMAGICLE_PASSWORD: 'p',
+      ALLOW_ANONYMOUS: 'true',
+    });
     expect(c.imagicleUrl).toBe('https://ucx.example.com');
     expect(c.imagicleCredentials).toEqual({ username: 'u', password: 'p' });
   });

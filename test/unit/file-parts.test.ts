@@ -9,7 +9,8 @@ const AUDIO = 'RIFF\xff\xfe--b0und';
 const body = (parts: Array<[string[], string]>): Buffer =>
   Buffer.concat([
     ...parts.map(([headers, content]) =>
-      Buffer.from(`--${B}\r\n${headers.join('\r\n')}\r\n\r\n${content}\r\n`, 'latin1')),
+      Buffer.from(`--${B}\r\n${headers.join('\r\n')}\r\n\r\n${content}\r\n`, 'latin1'),
+    ),
     Buffer.from(`--${B}--\r\n`, 'latin1'),
   ]);
 

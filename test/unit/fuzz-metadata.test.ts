@@ -29,16 +29,35 @@ function outcome(text: string): 'ok' | 0 | 1 {
   }
 }
 
-const digits = (n: number, min: number, max: number): fc.Arbitrary<string> => fc.integer({ min, max }).map((v) => String(v).padStart(n, '0'));
+const digits = (n: number, min: number, max: number): fc.Arbitrary<string> =>
+  fc.integer({ min, max }).map((v) => String(v).padStart(n, '0'));
 
 const instant = fc
-  .tuple(digits(4, 1970, 2099), digits(2, 1, 12), digits(2, 1, 28), digits(2, 0, 23), digits(2, 0, 59), digits(2, 0, 59), fc.option(digits(7, 0, 9_999_999)), fc.constantFrom('Z', '+02:00', '-0530', ''))
-  .map(([y, mo, d, h, mi, s, frac, zone]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${frac === null ? '' : `.${frac}`}${zone}`);
+  .tuple(
+    digits(4, 1970, 2099),
+    digits(2, 1, 12),
+    digits(2, 1, 28),
+    digits(2, 0, 23),
+    digits(2, 0, 59),
+    digits(2, 0, 59),
+    fc.option(digits(7, 0, 9_999_999)),
+    fc.constantFrom('Z', '+02:00', '-0530', ''),
+  )
+  .map(
+    ([y, mo, d, h, mi, s, frac, zone]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${frac === null ? '' : `.${frac}`}${zone}`,
+  );
 
 const duration = fc
-  .tuple(fc.option(fc.integer({ min: 0, max: 12 })), fc.option(fc.integer({ min: 0, max: 59 })), fc.option(fc.double({ min: 0, max: 59.999, noNaN: true })))
+  .tuple(
+    fc.option(fc.integer({ min: 0, max: 12 })),
+    fc.option(fc.integer({ min: 0, max: 59 })),
+    fc.option(fc.double({ min: 0, max: 59.999, noNaN: true })),
+  )
   .filter(([h, m, s]) => h !== null || m !== null || s !== null)
-  .map(([h, m, s]) => `PT${h === null ? '' : `${h}H`}${m === null ? '' : `${m}M`}${s === null ? '' : `${Number(s.toFixed(3))}S`}`);
+  .map(
+    ([h, m, s]) =>
+      `PT${h === null ? '' : `${h}H`}${m === null ? '' : `${m}M`}${s === null ? '' : `${Number(s.toFixed(3))}S`}`,
+  );
 
 const shortText = fc.string({ maxLength: 40 });
 
@@ -79,9 +98,25 @@ describe('parseMetadata never answers outside Imagicle’s shape', () => {
 
   it('arbitrary objects are reason 1 at worst', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom('startDateTime', 'duration', 'direction', 'localParty', 'remoteParty', 'notes', 'preserved', 'pbxCallId', 'x'), fc.jsonValue({ maxDepth: 2 })), (object) => {
-        expect(['ok', 1]).toContain(outcome(JSON.stringify(object)));
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.constantFrom(
+            'startDateTime',
+            'duration',
+            'direction',
+            'localParty',
+            'remoteParty',
+            'notes',
+            'preserved',
+            'pbxCallId',
+            'x',
+          ),
+          fc.jsonValue({ maxDepth: 2 }),
+        ),
+        (object) => {
+          expect(['ok', 1]).toContain(outcome(JSON.stringify(object)));
+        },
+      ),
       LIMITS,
     );
   });

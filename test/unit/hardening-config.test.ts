@@ -29,7 +29,11 @@ describe('access control settings', () => {
 
   it('takes API keys and Basic users in both forms', () => {
     const sha = createHash('sha256').update('bob-password').digest('hex');
-    const c = loadConfig({ ...creds, GATEWAY_API_KEYS: ' k1-0123456789abcdef , k2-0123456789abcdef ', GATEWAY_BASIC_USERS: `alice:pa:ss:word,bob:sha256:${sha.toUpperCase()}` });
+    const c = loadConfig({
+      ...creds,
+      GATEWAY_API_KEYS: ' k1-0123456789abcdef , k2-0123456789abcdef ',
+      GATEWAY_BASIC_USERS: `alice:pa:ss:word,bob:sha256:${sha.toUpperCase()}`,
+    });
     expect(c.access.apiKeys).toEqual(['k1-0123456789abcdef', 'k2-0123456789abcdef']);
     expect(c.access.basicUsers).toEqual([
       { username: 'alice', secret: { kind: 'plain', password: 'pa:ss:word' } },
@@ -59,7 +63,8 @@ describe('access control settings', () => {
     ]) {
       expect(problems).toMatch(expected);
     }
-    for (const secret of ['short-secret-1', 'has space', 'tiny', 'long-enough', PASSWORD]) expect(problems).not.toContain(secret);
+    for (const secret of ['short-secret-1', 'has space', 'tiny', 'long-enough', PASSWORD])
+      expect(problems).not.toContain(secret);
   });
 
   it('refuses credentials inside IMAGICLE_URL', () => {
@@ -76,8 +81,14 @@ describe('upstream TLS settings', () => {
       const pem = path.join(dir, 'ca.pem');
       writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
       writeFileSync(path.join(dir, 'not.pem'), 'hello');
-      expect(loadConfig({ IMAGICLE_CA_FILE: pem }).upstreamTls).toMatchObject({ caFile: pem, ca: expect.stringContaining('BEGIN CERTIFICATE') as unknown as string, insecure: false });
-      expect(problemsOf({ IMAGICLE_CA_FILE: path.join(dir, 'missing.pem') })).toMatch(/IMAGICLE_CA_FILE: cannot read .*ENOENT/);
+      expect(loadConfig({ IMAGICLE_CA_FILE: pem }).upstreamTls).toMatchObject({
+        caFile: pem,
+        ca: expect.stringContaining('BEGIN CERTIFICATE') as unknown as string,
+        insecure: false,
+      });
+      expect(problemsOf({ IMAGICLE_CA_FILE: path.join(dir, 'missing.pem') })).toMatch(
+        /IMAGICLE_CA_FILE: cannot read .*ENOENT/,
+      );
       expect(problemsOf({ IMAGICLE_CA_FILE: path.join(dir, 'not.pem') })).toMatch(/holds no PEM certificate/);
       expect(problemsOf({ IMAGICLE_CA_FILE: pem, IMAGICLE_TLS_INSECURE: 'true' })).toMatch(/set one or the other/);
     } finally {
@@ -103,7 +114,9 @@ describe('overload and slow-upload settings', () => {
     expect(requestTimeoutFor(2 * 1024 ** 3, 32 * 1024)).toBe(65_536_000 + 60_000);
     expect(requestTimeoutFor(1024 * 1024, 1024 * 1024)).toBe(61_000);
     expect(requestTimeoutFor(1024, 0)).toBe(0);
-    expect(loadConfig({ MAX_UPLOAD_BYTES: '10485760', UPLOAD_MIN_BYTES_PER_SECOND: '1048576' }).uploads.requestTimeoutMs).toBe(70_000);
+    expect(
+      loadConfig({ MAX_UPLOAD_BYTES: '10485760', UPLOAD_MIN_BYTES_PER_SECOND: '1048576' }).uploads.requestTimeoutMs,
+    ).toBe(70_000);
   });
 });
 
@@ -119,10 +132,18 @@ describe('bounds settings', () => {
   });
 
   it('FFMPEG_MAX_MEMORY_MB is 0 or at least 256; GATEWAY_ADMIN_KEYS entries are checked like API keys', () => {
-    expect(() => loadConfig({ FFMPEG_MAX_MEMORY_MB: '100' })).toThrow(/FFMPEG_MAX_MEMORY_MB: must be 0 \(no ceiling\) or at least 256/);
+    expect(() => loadConfig({ FFMPEG_MAX_MEMORY_MB: '100' })).toThrow(
+      /FFMPEG_MAX_MEMORY_MB: must be 0 \(no ceiling\) or at least 256/,
+    );
     expect(loadConfig({ FFMPEG_MAX_MEMORY_MB: '0' }).bounds.maxMemoryMb).toBe(0);
-    expect(() => loadConfig({ GATEWAY_ADMIN_KEYS: 'short' })).toThrow(/GATEWAY_ADMIN_KEYS: key 1 is shorter than 16 characters/);
-    const config = loadConfig({ GATEWAY_ADMIN_KEYS: 'operator-key-0123456789', IMAGICLE_USERNAME: 'u', IMAGICLE_PASSWORD: 'p' });
+    expect(() => loadConfig({ GATEWAY_ADMIN_KEYS: 'short' })).toThrow(
+      /GATEWAY_ADMIN_KEYS: key 1 is shorter than 16 characters/,
+    );
+    const config = loadConfig({
+      GATEWAY_ADMIN_KEYS: 'operator-key-0123456789',
+      IMAGICLE_USERNAME: 'u',
+      IMAGICLE_PASSWORD: 'p',
+    });
     expect(config.access.adminKeys).toEqual(['operator-key-0123456789']);
   });
 });

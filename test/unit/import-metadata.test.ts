@@ -9,7 +9,11 @@ const PATTERN = '{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}
 
 describe('file-name patterns', () => {
   it('reads every field of a name, in the given time zone', () => {
-    const layer = patternLayer(compilePattern(PATTERN), 'any/folder/20240115-093000_out_201_+390612345_abc-1.wav', 'Europe/Rome');
+    const layer = patternLayer(
+      compilePattern(PATTERN),
+      'any/folder/20240115-093000_out_201_+390612345_abc-1.wav',
+      'Europe/Rome',
+    );
     expect(layer).toEqual({
       startDateTime: '2024-01-15T08:30:00.000Z',
       direction: 2,
@@ -50,11 +54,19 @@ describe('metadata precedence', () => {
       { notes: 'sidecar', remoteParty: { phoneNumber: '9' } },
       rowToManifestRow({ notes: 'manifest', localUsername: '', direction: 'outgoing' }, 2).layer,
     ]);
-    expect(merged).toEqual({ direction: 2, localParty: { username: 'default', phoneNumber: '100' }, notes: 'manifest', remoteParty: { phoneNumber: '9' } });
+    expect(merged).toEqual({
+      direction: 2,
+      localParty: { username: 'default', phoneNumber: '100' },
+      notes: 'manifest',
+      remoteParty: { phoneNumber: '9' },
+    });
   });
 
   it('reads offset-less starts in the time zone and reports what is missing', () => {
-    const ok = resolveMetadata([{ startDateTime: '2024-07-01T12:00:00', direction: 1, localParty: { username: 'a', phoneNumber: '1' } }], 'America/New_York');
+    const ok = resolveMetadata(
+      [{ startDateTime: '2024-07-01T12:00:00', direction: 1, localParty: { username: 'a', phoneNumber: '1' } }],
+      'America/New_York',
+    );
     expect(ok).toEqual({ ok: true, metadata: expect.objectContaining({ startDateTime: '2024-07-01T16:00:00.000Z' }) });
     const bad = resolveMetadata([{ direction: 7, localParty: { phoneNumber: '1' } }], 'UTC');
     expect(bad.ok).toBe(false);

@@ -91,13 +91,26 @@ describe('parseMp3FrameHeader', () => {
 
   it('parses MPEG-2 layer III and MPEG-1 layers I and II', () => {
     expect(parseMp3FrameHeader(Buffer.from([0xff, 0xf3, 0x80, 0xc4]), 0)).toMatchObject({
-      version: 2, layer: 3, bitrateKbps: 64, sampleRate: 22_050, frameBytes: 208, samplesPerFrame: 576,
+      version: 2,
+      layer: 3,
+      bitrateKbps: 64,
+      sampleRate: 22_050,
+      frameBytes: 208,
+      samplesPerFrame: 576,
     });
     expect(parseMp3FrameHeader(Buffer.from([0xff, 0xfd, 0x94, 0x04]), 0)).toMatchObject({
-      layer: 2, bitrateKbps: 160, sampleRate: 48_000, frameBytes: 480, samplesPerFrame: 1152,
+      layer: 2,
+      bitrateKbps: 160,
+      sampleRate: 48_000,
+      frameBytes: 480,
+      samplesPerFrame: 1152,
     });
     expect(parseMp3FrameHeader(Buffer.from([0xff, 0xff, 0x90, 0x04]), 0)).toMatchObject({
-      layer: 1, bitrateKbps: 288, sampleRate: 44_100, frameBytes: 312, samplesPerFrame: 384,
+      layer: 1,
+      bitrateKbps: 288,
+      sampleRate: 44_100,
+      frameBytes: 312,
+      samplesPerFrame: 384,
     });
   });
 
@@ -122,9 +135,11 @@ describe('parseMp3FrameHeader', () => {
 describe('readMp3Info', () => {
   it('gives the exact sample count of a CBR MPEG-1 stereo file with ID3v2 and ID3v1 tags', async () => {
     const samples = 100_000;
-    const path = await encode('cbr.mp3', [...toneInput(44_100, samples), '-ac', '2'], [
-      '-b:a', '128k', '-id3v2_version', '3', '-write_id3v1', '1', '-metadata', 'title=t',
-    ]);
+    const path = await encode(
+      'cbr.mp3',
+      [...toneInput(44_100, samples), '-ac', '2'],
+      ['-b:a', '128k', '-id3v2_version', '3', '-write_id3v1', '1', '-metadata', 'title=t'],
+    );
     const info = await mustRead(path);
     const bytes = await readFile(path);
     expect(bytes.toString('latin1', 0, 3)).toBe('ID3');
@@ -191,9 +206,11 @@ describe('readMp3Info', () => {
   });
 
   it('treats a VBRI frame as an info frame without delay', async () => {
-    const raw = await encodeToPipe('vbri-source.mp3', [...toneInput(44_100, 50_000), '-ac', '2'], [
-      '-b:a', '128k', '-id3v2_version', '0',
-    ]);
+    const raw = await encodeToPipe(
+      'vbri-source.mp3',
+      [...toneInput(44_100, 50_000), '-ac', '2'],
+      ['-b:a', '128k', '-id3v2_version', '0'],
+    );
     const source = await mustRead(raw);
     const bytes = await readFile(raw);
     const header = parseMp3FrameHeader(bytes, 0);

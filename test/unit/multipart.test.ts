@@ -25,9 +25,17 @@ async function parse(body: Buffer, contentType: string): Promise<ParsedPart[]> {
   const pending: Promise<unknown>[] = [];
   const bb = busboy({ headers: { 'content-type': contentType } });
   const done = new Promise<void>((resolve, reject) => {
-    bb.on('field', (name, value, info) => parts.push({ name, kind: 'field', data: Buffer.from(value), mimeType: info.mimeType }));
+    bb.on('field', (name, value, info) =>
+      parts.push({ name, kind: 'field', data: Buffer.from(value), mimeType: info.mimeType }),
+    );
     bb.on('file', (name, stream, info) => {
-      const entry: ParsedPart = { name, kind: 'file', data: Buffer.alloc(0), filename: info.filename, mimeType: info.mimeType };
+      const entry: ParsedPart = {
+        name,
+        kind: 'file',
+        data: Buffer.alloc(0),
+        filename: info.filename,
+        mimeType: info.mimeType,
+      };
       parts.push(entry);
       pending.push(collect(stream).then((b) => (entry.data = b)));
     });
@@ -49,13 +57,21 @@ describe('buildMultipart', () => {
       await writeFile(audioPath, audio);
       const metadata = { startDateTime: '2018-09-25T13:00:00.0000000Z', duration: 'PT1M30S', notes: 'è "quoted"' };
       const body = buildMultipart(
-        { metadataJson: JSON.stringify(metadata), audioPath, audioBytes: audio.length, contentType: 'audio/wave', filename: 'sample.wav' },
+        {
+          metadataJson: JSON.stringify(metadata),
+          audioPath,
+          audioBytes: audio.length,
+          contentType: 'audio/wave',
+          filename: 'sample.wav',
+        },
         'XYZ',
       );
       const bytes = await collect(body.stream());
       expect(bytes.length).toBe(body.contentLength);
       const text = bytes.subarray(0, 400).toString('latin1');
-      expect(text).toMatch(/^--XYZ\r\nContent-Type: application\/json\r\nContent-Disposition: form-data; name=jsondata\r\n\r\n/);
+      expect(text).toMatch(
+        /^--XYZ\r\nContent-Type: application\/json\r\nContent-Disposition: form-data; name=jsondata\r\n\r\n/,
+      );
       expect(text).toContain(
         "--XYZ\r\nContent-Type: audio/wave\r\nContent-Disposition: form-data; name=attachment; filename=sample.wav; filename*=utf-8''sample.wav\r\n\r\n",
       );
@@ -80,7 +96,13 @@ describe('buildMultipart', () => {
     try {
       const audioPath = path.join(dir, 'a.wav');
       await writeFile(audioPath, Buffer.alloc(10));
-      const body = buildMultipart({ metadataJson: '{}', audioPath, audioBytes: 20, contentType: 'audio/wave', filename: 'a.wav' });
+      const body = buildMultipart({
+        metadataJson: '{}',
+        audioPath,
+        audioBytes: 20,
+        contentType: 'audio/wave',
+        filename: 'a.wav',
+      });
       await expect(collect(body.stream())).rejects.toThrow(/changed/);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -26,7 +26,12 @@ import { rawHintFor } from '../../src/media/formats.js';
 
 const policy: OutputPolicy = { format: 'pcm16', sampleRate: 8000, channels: 'keep', mp3BitrateKbps: 32 };
 
-function probeOf(formatName: string, codecName: string, channels: number, extra: Partial<ProbeResult> = {}): ProbeResult {
+function probeOf(
+  formatName: string,
+  codecName: string,
+  channels: number,
+  extra: Partial<ProbeResult> = {},
+): ProbeResult {
   return {
     formatName,
     formatLongName: formatName,
@@ -65,7 +70,11 @@ function wav(formatTag: number, bits: number, channels: number, extra: Partial<W
   };
 }
 
-const wavInput = (codec: string, w: WavFacts): InputFacts => ({ probe: probeOf('wav', codec, w.channels), wav: w, mp3: null });
+const wavInput = (codec: string, w: WavFacts): InputFacts => ({
+  probe: probeOf('wav', codec, w.channels),
+  wav: w,
+  mp3: null,
+});
 
 describe('planFor', () => {
   it.each<[string, InputFacts, string]>([
@@ -83,8 +92,16 @@ describe('planFor', () => {
     ['streaming WAV (size 0)', wavInput('pcm_s16le', wav(1, 16, 1, { sizesConsistent: false })), 'repair-header'],
     ['empty WAV data', wavInput('pcm_s16le', wav(1, 16, 1, { frames: 0 })), 'transcode'],
     ['5.1 PCM16 WAV', wavInput('pcm_s16le', wav(1, 16, 6)), 'transcode'],
-    ['MP3 layer III', { probe: probeOf('mp3', 'mp3', 2), wav: null, mp3: { layer: 3, channels: 2, frames: 10 } }, 'pass-through'],
-    ['MP2 in .mp3', { probe: probeOf('mp3', 'mp2', 2), wav: null, mp3: { layer: 2, channels: 2, frames: 10 } }, 'transcode'],
+    [
+      'MP3 layer III',
+      { probe: probeOf('mp3', 'mp3', 2), wav: null, mp3: { layer: 3, channels: 2, frames: 10 } },
+      'pass-through',
+    ],
+    [
+      'MP2 in .mp3',
+      { probe: probeOf('mp3', 'mp2', 2), wav: null, mp3: { layer: 2, channels: 2, frames: 10 } },
+      'transcode',
+    ],
     ['MP3 the parser rejects', { probe: probeOf('mp3', 'mp3', 1), wav: null, mp3: null }, 'transcode'],
     ['Opus in Ogg', { probe: probeOf('ogg', 'opus', 2), wav: null, mp3: null }, 'transcode'],
     ['AAC in MP4', { probe: probeOf('mov,mp4,m4a,3gp,3g2,mj2', 'aac', 1), wav: null, mp3: null }, 'transcode'],
@@ -123,7 +140,13 @@ describe('planFor', () => {
 
 describe('argsFor', () => {
   const target = targetFor({ ...policy, format: 'alaw' }, 2);
-  const io = { input: '/tmp/job/in-attachment', output: '/tmp/job/out.wav', hint: undefined, maxDurationSeconds: 43200, maxOutputBytes: 5e8 };
+  const io = {
+    input: '/tmp/job/in-attachment',
+    output: '/tmp/job/out.wav',
+    hint: undefined,
+    maxDurationSeconds: 43200,
+    maxOutputBytes: 5e8,
+  };
 
   it('restricts protocols and demuxers, maps only the first audio stream, caps duration and size', () => {
     const args = argsFor(target, io);
@@ -143,13 +166,27 @@ describe('argsFor', () => {
   it('forces the raw demuxer named by the extension, with its rate', () => {
     const args = argsFor(target, { ...io, hint: rawHintFor('sln16') });
     expect(args.slice(0, 12)).toEqual(
-      expect.arrayContaining(['-format_whitelist', 's16le', '-f', 's16le', '-sample_rate', '16000', '-ch_layout', 'mono']),
+      expect.arrayContaining([
+        '-format_whitelist',
+        's16le',
+        '-f',
+        's16le',
+        '-sample_rate',
+        '16000',
+        '-ch_layout',
+        'mono',
+      ]),
     );
   });
 
   it('writes an Info tag for MP3 so the encoder delay is known', () => {
-    const args = argsFor(targetFor({ ...policy, format: 'mp3', mp3BitrateKbps: 24 }, 1), { ...io, output: '/tmp/o.mp3' });
-    expect(args).toEqual(expect.arrayContaining(['-c:a', 'libmp3lame', '-b:a', '24k', '-write_xing', '1', '-f', 'mp3']));
+    const args = argsFor(targetFor({ ...policy, format: 'mp3', mp3BitrateKbps: 24 }, 1), {
+      ...io,
+      output: '/tmp/o.mp3',
+    });
+    expect(args).toEqual(
+      expect.arrayContaining(['-c:a', 'libmp3lame', '-b:a', '24k', '-write_xing', '1', '-f', 'mp3']),
+    );
   });
 });
 

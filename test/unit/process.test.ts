@@ -16,7 +16,10 @@ describe('runProcess', () => {
     process.env.GATEWAY_API_KEYS = SECRET;
     const r = await runProcess('env', [], { timeoutMs: 5000 });
     expect(r.code).toBe(0);
-    const names = r.stdout.split('\n').filter(Boolean).map((l) => l.split('=')[0]);
+    const names = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('=')[0]);
     expect(names.sort()).toEqual(['LC_ALL', 'MALLOC_ARENA_MAX', 'PATH']);
     expect(r.stdout).not.toContain(SECRET);
   });

@@ -118,8 +118,9 @@ describe('runWithProcessGate', () => {
     const timer = setInterval(() => {
       peak = Math.max(peak, liveProcessCount());
     }, 2);
-    await runWithProcessGate(q.gateFor(() => 0), () =>
-      Promise.all(Array.from({ length: 8 }, () => runProcess('sleep', ['0.1'], { timeoutMs: 5000 }))),
+    await runWithProcessGate(
+      q.gateFor(() => 0),
+      () => Promise.all(Array.from({ length: 8 }, () => runProcess('sleep', ['0.1'], { timeoutMs: 5000 }))),
     );
     clearInterval(timer);
     expect(peak).toBeGreaterThan(0);

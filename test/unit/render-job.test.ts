@@ -52,7 +52,14 @@ describe('argsFor: one argv builder keyed by job type', () => {
       '-b:a 24k -write_xing 1',
     ],
     [
-      { kind: 'level', input: '/job/out.mp3', inputContainer: 'mp3', graph: '[0:a]anull[out]', target: mp3, output: out },
+      {
+        kind: 'level',
+        input: '/job/out.mp3',
+        inputContainer: 'mp3',
+        graph: '[0:a]anull[out]',
+        target: mp3,
+        output: out,
+      },
       ['file:/job/out.mp3'],
       '-format_whitelist mp3 -f mp3 -i file:/job/out.mp3 -filter_complex [0:a]anull[out] -map [out]',
     ],

@@ -1,12 +1,26 @@
 /** The retry policy: pure delay, Retry-After, classification, and the retry loop against a scripted Deliver. */
 import { describe, expect, it } from 'vitest';
-import { classify, delayFor, DEFAULT_RETRY_POLICY, parseRetryAfter, shouldRetry, type RetryPolicy } from '../../src/delivery/retry.js';
+import {
+  classify,
+  delayFor,
+  DEFAULT_RETRY_POLICY,
+  parseRetryAfter,
+  shouldRetry,
+  type RetryPolicy,
+} from '../../src/delivery/retry.js';
 import { deliverWithRetry } from '../../src/delivery/retrying-deliver.js';
 import { parseInterval } from '../../src/delivery/interval.js';
 import { GatewayError } from '../../src/errors.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
 
-const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, minDelayMs: 100, factor: 2, maxDelayMs: 1000, maxAttempts: 5, maxTotalMs: 60_000 };
+const policy: RetryPolicy = {
+  ...DEFAULT_RETRY_POLICY,
+  minDelayMs: 100,
+  factor: 2,
+  maxDelayMs: 1000,
+  maxAttempts: 5,
+  maxTotalMs: 60_000,
+};
 
 describe('delayFor', () => {
   it('grows exponentially, capped, with equal jitter', () => {
@@ -78,8 +92,21 @@ describe('parseInterval', () => {
   });
 });
 
-const upload: UploadInput = { metadata: {}, audioPath: '/dev/null', audioBytes: 0, contentType: 'audio/wave', filename: 'a.wav' };
-const answer = (status: number, retryAfter?: string): UpstreamResponse => ({ status, contentType: 'application/json', body: '"id"', json: 'id', retryAfter, elapsedMs: 1 });
+const upload: UploadInput = {
+  metadata: {},
+  audioPath: '/dev/null',
+  audioBytes: 0,
+  contentType: 'audio/wave',
+  filename: 'a.wav',
+};
+const answer = (status: number, retryAfter?: string): UpstreamResponse => ({
+  status,
+  contentType: 'application/json',
+  body: '"id"',
+  json: 'id',
+  retryAfter,
+  elapsedMs: 1,
+});
 const noAnswer = (bodyComplete: boolean): GatewayError =>
   new GatewayError('UPSTREAM_UNREACHABLE', 'down', { detail: { code: 'ECONNRESET', bodyComplete } });
 
@@ -113,7 +140,11 @@ describe('deliverWithRetry', () => {
     const early = scripted([noAnswer(false), answer(201)]);
     expect(await deliverWithRetry(early.deliver, upload, fast)).toMatchObject({ verdict: 'success', attempts: 2 });
     const late = scripted([noAnswer(true), answer(201)]);
-    expect(await deliverWithRetry(late.deliver, upload, fast)).toMatchObject({ verdict: 'ambiguous', attempts: 1, exhausted: false });
+    expect(await deliverWithRetry(late.deliver, upload, fast)).toMatchObject({
+      verdict: 'ambiguous',
+      attempts: 1,
+      exhausted: false,
+    });
     const retried = scripted([noAnswer(true), answer(201)]);
     expect(await deliverWithRetry(retried.deliver, upload, { ...fast, retryAmbiguous: true })).toMatchObject({
       verdict: 'success',
@@ -123,7 +154,11 @@ describe('deliverWithRetry', () => {
   });
   it('stops at maxAttempts, and before a delay that would pass maxTotalMs', async () => {
     const s = scripted([answer(503)]);
-    expect(await deliverWithRetry(s.deliver, upload, { ...fast, maxAttempts: 3 })).toMatchObject({ verdict: 'retry', exhausted: true, attempts: 3 });
+    expect(await deliverWithRetry(s.deliver, upload, { ...fast, maxAttempts: 3 })).toMatchObject({
+      verdict: 'retry',
+      exhausted: true,
+      attempts: 3,
+    });
     const t = scripted([answer(503, '3600')]);
     const out = await deliverWithRetry(t.deliver, upload, fast);
     expect(out).toMatchObject({ verdict: 'retry', exhausted: true, attempts: 1, retryAfter: '3600' });
@@ -131,7 +166,11 @@ describe('deliverWithRetry', () => {
   it('an abort stops at once', async () => {
     const controller = new AbortController();
     const s = scripted([answer(503)]);
-    const pending = deliverWithRetry(s.deliver, { ...upload, signal: controller.signal }, { ...fast, minDelayMs: 5000, maxDelayMs: 5000 });
+    const pending = deliverWithRetry(
+      s.deliver,
+      { ...upload, signal: controller.signal },
+      { ...fast, minDelayMs: 5000, maxDelayMs: 5000 },
+    );
     setTimeout(() => controller.abort(), 20);
     await expect(pending).rejects.toThrow();
     expect(s.calls()).toBe(1);

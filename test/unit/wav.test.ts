@@ -27,8 +27,16 @@ async function probeDuration(path: string): Promise<number> {
 async function makeTone(name: string, codec: string, extra: string[] = []): Promise<string> {
   const path = join(dir, name);
   await ffmpeg([
-    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=${RATE}`,
-    '-af', `atrim=end_sample=${SAMPLES}`, '-c:a', codec, ...extra, path,
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=${RATE}`,
+    '-af',
+    `atrim=end_sample=${SAMPLES}`,
+    '-c:a',
+    codec,
+    ...extra,
+    path,
   ]);
   return path;
 }
@@ -284,8 +292,13 @@ describe('quietestFrame', () => {
   it.each(['pcm_s16le', 'pcm_u8', 'pcm_alaw', 'pcm_mulaw'])('finds the silent gap in %s', async (codec) => {
     const path = join(dir, `gap-${codec}.wav`);
     await ffmpeg([
-      '-f', 'lavfi', '-i', `aevalsrc='if(between(t,1,1.25),0,0.5*sin(2*PI*440*t))':s=${RATE}:d=2`,
-      '-c:a', codec, path,
+      '-f',
+      'lavfi',
+      '-i',
+      `aevalsrc='if(between(t,1,1.25),0,0.5*sin(2*PI*440*t))':s=${RATE}:d=2`,
+      '-c:a',
+      codec,
+      path,
     ]);
     const info = await mustRead(path);
     for (const from of [0, 123]) {

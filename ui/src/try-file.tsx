@@ -158,10 +158,8 @@ export function TryFile() {
       {result?.headers && (
         <div class="report" data-testid="report">
           <p>
-            HTTP {result.status}:{' '}
-            <strong data-testid="report-decision">{result.headers['x-audio-decision']}</strong>,{' '}
-            {result.headers['x-audio-duration']}, {result.headers['content-type']},{' '}
-            {result.headers['content-length']}{' '}
+            HTTP {result.status}: <strong data-testid="report-decision">{result.headers['x-audio-decision']}</strong>,{' '}
+            {result.headers['x-audio-duration']}, {result.headers['content-type']}, {result.headers['content-length']}{' '}
             bytes —{' '}
             <a href={result.download} download="converted">
               download
