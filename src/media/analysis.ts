@@ -97,6 +97,10 @@ export class LevelMeter {
 
   /** `samples` holds whole interleaved frames. */
   push(samples: Float32Array, frameCount = samples.length / this.channelCount): void {
+    if (this.channelCount === 2) {
+      this.pushStereo(samples, frameCount);
+      return;
+    }
     const n = this.channelCount;
     for (let f = 0; f < frameCount; f++) {
       const base = f * n;
@@ -113,6 +117,61 @@ export class LevelMeter {
       this.frames++;
       if (++this.inWindow === this.windowFrames) this.closeWindow();
     }
+  }
+
+  /**
+   * The stereo case (every stereo output is analysed) with its running sums in locals: the same additions in the
+   * same order as push()'s general loop, so the same results, without a typed-array store per sample.
+   */
+  private pushStereo(s: Float32Array, frameCount: number): void {
+    let sum0 = this.sum[0]!;
+    let sum1 = this.sum[1]!;
+    let sq0 = this.sumSquares[0]!;
+    let sq1 = this.sumSquares[1]!;
+    let win0 = this.windowSquares[0]!;
+    let win1 = this.windowSquares[1]!;
+    let peak0 = this.peak[0]!;
+    let peak1 = this.peak[1]!;
+    let cross = this.crossSum;
+    let inWindow = this.inWindow;
+    const windowFrames = this.windowFrames;
+    for (let f = 0, i = 0; f < frameCount; f++, i += 2) {
+      const x0 = s[i]!;
+      const x1 = s[i + 1]!;
+      sum0 += x0;
+      sum1 += x1;
+      const q0 = x0 * x0;
+      const q1 = x1 * x1;
+      sq0 += q0;
+      sq1 += q1;
+      win0 += q0;
+      win1 += q1;
+      const a0 = x0 < 0 ? -x0 : x0;
+      if (a0 > peak0) peak0 = a0;
+      const a1 = x1 < 0 ? -x1 : x1;
+      if (a1 > peak1) peak1 = a1;
+      cross += x0 * x1;
+      if (++inWindow === windowFrames) {
+        this.windowSquares[0] = win0;
+        this.windowSquares[1] = win1;
+        this.inWindow = inWindow;
+        this.closeWindow();
+        win0 = 0;
+        win1 = 0;
+        inWindow = 0;
+      }
+    }
+    this.sum[0] = sum0;
+    this.sum[1] = sum1;
+    this.sumSquares[0] = sq0;
+    this.sumSquares[1] = sq1;
+    this.windowSquares[0] = win0;
+    this.windowSquares[1] = win1;
+    this.peak[0] = peak0;
+    this.peak[1] = peak1;
+    this.crossSum = cross;
+    this.inWindow = inWindow;
+    this.frames += frameCount;
   }
 
   private closeWindow(): void {
