@@ -56,7 +56,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emulator?.close();
-  await rm(dir, { recursive: true, force: true });
+  // A killed gateway's ffmpeg children (a waveform being drawn) are orphans that may still write for a moment.
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 const T0 = Date.now();

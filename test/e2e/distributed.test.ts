@@ -133,7 +133,7 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     await Promise.all([...children.values()].map(kill9));
     await emulator?.close();
     await redis?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   it('is ready only with Redis and BLOB_DIR; warns about nothing with AOF + always + noeviction', async () => {

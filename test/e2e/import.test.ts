@@ -145,7 +145,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  await rm(work, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 describe('import of a folder named by a pattern', () => {

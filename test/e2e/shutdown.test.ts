@@ -27,7 +27,7 @@ beforeAll(async () => {
   ]);
 });
 afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 interface ChildGateway {

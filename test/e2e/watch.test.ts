@@ -100,7 +100,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  await rm(work, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 describe('watch <dir>', () => {
