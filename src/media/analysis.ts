@@ -13,8 +13,8 @@
  * tells "someone talks on this channel about x% of the time", which is
  * what separates a real two-party recording from a broken one.
  */
-import { createReadStream } from 'node:fs';
-import { readWavInfo } from './wav.js';
+import { open } from 'node:fs/promises';
+import { readWavInfo, type WavInfo } from './wav.js';
 import { decodeAlaw, decodeMulaw } from './g711.js';
 
 export interface AnalysisThresholds {
@@ -98,7 +98,7 @@ export class LevelMeter {
   /** `samples` holds whole interleaved frames. */
   push(samples: Float32Array, frameCount = samples.length / this.channelCount): void {
     if (this.channelCount === 2) {
-      this.pushStereo(samples, frameCount);
+      this.pushStereo(samples, frameCount, 1);
       return;
     }
     const n = this.channelCount;
@@ -110,7 +110,8 @@ export class LevelMeter {
         const sq = x * x;
         this.sumSquares[c]! += sq;
         this.windowSquares[c]! += sq;
-        const a = x < 0 ? -x : x;
+        // Math.abs, not a sign test: a branch on the sign mispredicts on every other sample of real audio.
+        const a = Math.abs(x);
         if (a > this.peak[c]!) this.peak[c] = a;
       }
       if (n >= 2) this.crossSum += samples[base]! * samples[base + 1]!;
@@ -120,10 +121,25 @@ export class LevelMeter {
   }
 
   /**
+   * 16-bit PCM frames as they are in the file, without a float copy: k / 32768 is exact in a float, so every sum
+   * is the one push() would make from the decoded floats.
+   */
+  pushInt16(samples: Int16Array, frameCount = samples.length / this.channelCount): void {
+    if (this.channelCount === 2) {
+      this.pushStereo(samples, frameCount, INT16_SCALE);
+      return;
+    }
+    const floats = new Float32Array(frameCount * this.channelCount);
+    for (let i = 0; i < floats.length; i++) floats[i] = samples[i]! * INT16_SCALE;
+    this.push(floats, frameCount);
+  }
+
+  /**
    * The stereo case (every stereo output is analysed) with its running sums in locals: the same additions in the
    * same order as push()'s general loop, so the same results, without a typed-array store per sample.
+   * `scale` turns a sample into full scale ±1 (1 for floats, exact for both).
    */
-  private pushStereo(s: Float32Array, frameCount: number): void {
+  private pushStereo(s: Float32Array | Int16Array, frameCount: number, scale: number): void {
     let sum0 = this.sum[0]!;
     let sum1 = this.sum[1]!;
     let sq0 = this.sumSquares[0]!;
@@ -136,8 +152,8 @@ export class LevelMeter {
     let inWindow = this.inWindow;
     const windowFrames = this.windowFrames;
     for (let f = 0, i = 0; f < frameCount; f++, i += 2) {
-      const x0 = s[i]!;
-      const x1 = s[i + 1]!;
+      const x0 = s[i]! * scale;
+      const x1 = s[i + 1]! * scale;
       sum0 += x0;
       sum1 += x1;
       const q0 = x0 * x0;
@@ -146,9 +162,9 @@ export class LevelMeter {
       sq1 += q1;
       win0 += q0;
       win1 += q1;
-      const a0 = x0 < 0 ? -x0 : x0;
+      const a0 = Math.abs(x0);
       if (a0 > peak0) peak0 = a0;
-      const a1 = x1 < 0 ? -x1 : x1;
+      const a1 = Math.abs(x1);
       if (a1 > peak1) peak1 = a1;
       cross += x0 * x1;
       if (++inWindow === windowFrames) {
@@ -203,6 +219,8 @@ export class LevelMeter {
     };
   }
 }
+
+const INT16_SCALE = 1 / 32768;
 
 function binOf(meanSquare: number): number {
   if (!(meanSquare > 0)) return 0;
@@ -369,14 +387,22 @@ export async function analyzeWav(
   signal?: AbortSignal,
 ): Promise<StereoAnalysis> {
   let meter: LevelMeter | undefined;
-  await streamWavSamples(
-    file,
-    (info) => {
-      meter = new LevelMeter(info.channels, info.sampleRate, thresholds.windowMs);
-    },
-    (samples, frames) => meter!.push(samples, frames),
-    signal,
-  );
+  const start = (format: SampleFormat): void => {
+    meter = new LevelMeter(format.channels, format.sampleRate, thresholds.windowMs);
+  };
+  const info = await readAnalysableWav(file);
+  if (sampleTag(info) === 1 && info.bitsPerSample === 16) {
+    // The common case (every PCM16 output): the file's own 16-bit samples, no float copy.
+    await streamWavBlocks(
+      file,
+      info,
+      start,
+      (block, frames) => meter!.pushInt16(int16View(block, block.length / 2), frames),
+      signal,
+    );
+  } else {
+    await streamWavSamples(file, start, (samples, frames) => meter!.push(samples, frames), signal);
+  }
   return classify(meter!.result(), thresholds);
 }
 
@@ -385,6 +411,54 @@ export interface SampleFormat {
   channels: number;
   sampleRate: number;
   frames: number;
+}
+
+/** Bytes read at a time: whole frames of up to this size, into one reused buffer. */
+const BLOCK_BYTES = 1024 * 1024;
+
+const sampleTag = (info: WavInfo): number => (info.formatTag === 0xfffe ? info.effectiveFormatTag : info.formatTag);
+
+async function readAnalysableWav(file: string): Promise<WavInfo> {
+  const info = await readWavInfo(file);
+  if (!info) throw new Error('not a readable WAV file');
+  const tag = sampleTag(info);
+  if (!decoderFor(tag, info.bitsPerSample) || info.blockAlign !== (info.bitsPerSample / 8) * info.channels) {
+    throw new Error(`WAV format tag ${tag} with ${info.bitsPerSample} bits is not analysed`);
+  }
+  return info;
+}
+
+/**
+ * Streams a WAV file's data chunk as blocks of whole frames (the buffer is reused between calls). Memory does not
+ * grow with the file; the event loop gets a turn between blocks.
+ */
+async function streamWavBlocks(
+  file: string,
+  info: WavInfo,
+  start: (format: SampleFormat) => void,
+  visit: (block: Buffer, frames: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<SampleFormat> {
+  const format = { channels: info.channels, sampleRate: info.sampleRate, frames: info.frames };
+  start(format);
+  const frameBytes = info.blockAlign;
+  const buffer = Buffer.allocUnsafe(Math.max(1, Math.floor(BLOCK_BYTES / frameBytes)) * frameBytes);
+  const end = info.dataOffset + Math.floor(info.dataBytes / frameBytes) * frameBytes;
+  const fh = await open(file, 'r');
+  try {
+    for (let position = info.dataOffset; position < end;) {
+      signal?.throwIfAborted();
+      const want = Math.min(buffer.length, end - position);
+      const { bytesRead } = await fh.read(buffer, 0, want, position);
+      const frames = Math.floor(bytesRead / frameBytes);
+      if (frames === 0) break; // The file is shorter than its header says.
+      visit(buffer.subarray(0, frames * frameBytes), frames);
+      position += frames * frameBytes;
+    }
+  } finally {
+    await fh.close();
+  }
+  return format;
 }
 
 /**
@@ -398,35 +472,19 @@ export async function streamWavSamples(
   visit: (samples: Float32Array, frames: number) => void,
   signal?: AbortSignal,
 ): Promise<SampleFormat> {
-  const info = await readWavInfo(file);
-  if (!info) throw new Error('not a readable WAV file');
-  const tag = info.formatTag === 0xfffe ? info.effectiveFormatTag : info.formatTag;
-  const decode = decoderFor(tag, info.bitsPerSample);
-  if (!decode || info.blockAlign !== (info.bitsPerSample / 8) * info.channels) {
-    throw new Error(`WAV format tag ${tag} with ${info.bitsPerSample} bits is not analysed`);
-  }
-  const format = { channels: info.channels, sampleRate: info.sampleRate, frames: info.frames };
-  start(format);
-  const frameBytes = info.blockAlign;
-  const chunkBytes = 256 * 1024;
-  let samples = new Float32Array(Math.ceil((chunkBytes + frameBytes) / (info.bitsPerSample / 8)));
-  if (info.dataBytes > 0) {
-    const stream = createReadStream(file, {
-      start: info.dataOffset,
-      end: info.dataOffset + info.dataBytes - 1,
-      highWaterMark: chunkBytes,
-      ...(signal ? { signal } : {}),
-    });
-    let carry = Buffer.alloc(0);
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-      const frames = Math.floor(buf.length / frameBytes);
+  const info = await readAnalysableWav(file);
+  const decode = decoderFor(sampleTag(info), info.bitsPerSample)!;
+  let samples = new Float32Array(0);
+  return streamWavBlocks(
+    file,
+    info,
+    start,
+    (block, frames) => {
       const n = frames * info.channels;
       if (samples.length < n) samples = new Float32Array(n);
-      decode(buf, n, samples);
+      decode(block, n, samples);
       visit(samples, frames);
-      carry = Buffer.from(buf.subarray(frames * frameBytes));
-    }
-  }
-  return format;
+    },
+    signal,
+  );
 }

@@ -113,7 +113,7 @@ class ChannelSurvey {
     this.sum += x;
     const y = x - this.offset;
     this.windowSquares += y * y;
-    const a = y < 0 ? -y : y;
+    const a = Math.abs(y);
     if (a > this.samplePeak) this.samplePeak = a;
     this.countValue(a);
     const h = this.history;
@@ -124,7 +124,7 @@ class ChannelSurvey {
     for (const taps of PHASES) {
       let v = 0;
       for (let j = 0; j < TAPS; j++) v += taps[j]! * h[this.at + j]!;
-      this.countValue(v < 0 ? -v : v);
+      this.countValue(Math.abs(v));
     }
     if (closesWindow > 0) this.closeWindow(closesWindow);
   }
