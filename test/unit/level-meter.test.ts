@@ -46,3 +46,29 @@ describe('LevelMeter stereo fast path', () => {
     expect(a.channels[1]!.histogram.some((n, i) => i > 0 && n > 0)).toBe(true);
   });
 });
+
+describe('LevelMeter 16-bit path', () => {
+  it('equals the float path on the same samples (k / 32768 is exact in a float)', () => {
+    const rate = 8000;
+    const frames = rate * 2 + 123;
+    const ints = new Int16Array(frames * 2);
+    let state = 5;
+    for (let i = 0; i < ints.length; i++) {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      ints[i] = i % 2 === 0 ? Math.round(12_000 * Math.sin(i / 9)) : (state % 65_536) - 32_768;
+    }
+    const floats = Float32Array.from(ints, (k) => k / 32768);
+    const fromInts = new LevelMeter(2, rate);
+    const fromFloats = new LevelMeter(2, rate);
+    for (let start = 0; start < frames; start += 1000) {
+      const end = Math.min(frames, start + 1000);
+      fromInts.pushInt16(ints.subarray(start * 2, end * 2));
+      fromFloats.push(floats.subarray(start * 2, end * 2));
+    }
+    expect(fromInts.result()).toEqual(fromFloats.result());
+    // The peak of the full-scale negative sample −32768 is exactly 1.
+    const edge = new LevelMeter(2, rate);
+    edge.pushInt16(Int16Array.from([-32768, 0, 100, -100]));
+    expect(edge.result().channels[0]!.peak).toBe(1);
+  });
+});
