@@ -18,6 +18,7 @@ import { Lifecycle } from './http/shutdown.js';
 import { startDelivery } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
+import { mediaPolicyOf } from './media-policy.js';
 
 export interface RunningGateway {
   url: string;
@@ -98,19 +99,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const orphans = await sweepOrphanWorkFolders(config.tmpDir);
   logger.info({ tmpDir: config.tmpDir, removed: orphans }, 'swept orphan work folders');
   const queue = new WorkQueue(config.queue);
+  // Built once: every job (spool, queue worker, DELIVERY=sync, /v1/transcode) renders under this one policy.
+  const media = mediaPolicyOf(config);
   metrics.watch({ queue });
   const lifecycle = new Lifecycle();
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
     ? await (
         await import('./distributed/setup.js')
-      ).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger)
+      ).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger, media)
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
-    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), metrics);
+    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), metrics, media);
   const app = createApp({
     config,
+    media,
     bins,
     upstream,
     logger,

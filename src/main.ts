@@ -19,6 +19,7 @@ import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
 import { startServeWatcher } from './import/serve-watch.js';
+import { mediaPolicyOf } from './media-policy.js';
 
 function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
   try {
@@ -148,16 +149,7 @@ program
       const prepared = await prepareAudio(
         { path: staged, originalName: path.basename(input), extension: extensionOf(input) },
         workDir,
-        {
-          bins,
-          output: config.output,
-          limits: {
-            maxDurationSeconds: config.limits.maxDurationSeconds,
-            maxChannelsIn: config.limits.maxChannelsIn,
-            processTimeoutMs: config.limits.processTimeoutMs,
-          },
-          voxSampleRate: config.voxSampleRate,
-        },
+        { bins, ...mediaPolicyOf(config) },
       );
       const destination = path.resolve(output).replace(/\.[^./]*$/, '') + `.${prepared.container}`;
       await copyFile(prepared.path, destination);

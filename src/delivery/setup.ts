@@ -15,6 +15,7 @@ import { Spool } from './spool.js';
 import { DeliveryWorker } from './worker.js';
 import { JobWaveforms } from './waveforms.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
 
 export interface DeliveryRuntime {
   /** Undefined under DELIVERY=sync. */
@@ -34,6 +35,7 @@ export async function startDelivery(
   logger: Logger,
   gateFor?: (bytes: number) => ProcessGate,
   metrics?: GatewayMetrics,
+  media: MediaSettings = mediaPolicyOf(config),
 ): Promise<DeliveryRuntime> {
   const direct: Deliver = (upload) => upstream.postRecording(upload);
   const { delivery } = config;
@@ -47,7 +49,7 @@ export async function startDelivery(
     logger: log,
   });
   const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log);
-  const prepare: PrepareSettings = { ...prepareSettingsFor(config, bins), metrics };
+  const prepare: PrepareSettings = { bins, ...media, metrics };
   metrics?.watch({ spool });
   service.waveforms = new JobWaveforms(spool, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
   const worker = new DeliveryWorker(
@@ -88,24 +90,5 @@ export function deliverySettingsFor(config: Config): DeliverySettings {
     dedupAnswer: delivery.dedupAnswer,
     keepCallerAuthorization: config.imagicleCredentials === undefined,
     minFreeDiskBytes: config.bounds.minFreeDiskBytes,
-  };
-}
-
-/** What rendering needs (binaries, target, limits), shared by the spool's worker and the distributed one. */
-export function prepareSettingsFor(config: Config, bins: FfmpegBinaries): PrepareSettings {
-  return {
-    bins,
-    output: config.output,
-    limits: {
-      maxDurationSeconds: config.limits.maxDurationSeconds,
-      maxChannelsIn: config.limits.maxChannelsIn,
-      processTimeoutMs: config.limits.processTimeoutMs,
-    },
-    maxPartBytes: config.limits.maxPartBytes,
-    oversize: config.oversize,
-    stereo: config.stereo,
-    level: config.level,
-    voxSampleRate: config.voxSampleRate,
-    bounds: { maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes },
   };
 }

@@ -15,7 +15,8 @@ import type { Deliver } from '../pipeline/ingest.js';
 import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { writeFileDurable } from '../delivery/durable.js';
-import { deliverySettingsFor, prepareSettingsFor } from '../delivery/setup.js';
+import { deliverySettingsFor } from '../delivery/setup.js';
+import type { MediaSettings } from '../media-policy.js';
 import { DistributedDelivery } from './intake.js';
 import { jobsRoot, QUEUE_NAME, type DistributedJob } from './job-data.js';
 import { createQueueJobsRouter } from './jobs-router.js';
@@ -45,6 +46,7 @@ export async function startDistributed(
   deliver: Deliver,
   bins: FfmpegBinaries,
   logger: Logger,
+  media: MediaSettings,
 ): Promise<DistributedRuntime> {
   const settings = config.distributed!;
   const { lockMs } = settings;
@@ -86,7 +88,7 @@ export async function startDistributed(
       folders,
       deliver,
       settings: delivery,
-      prepare: prepareSettingsFor(config, bins),
+      prepare: { bins, ...media },
       concurrency: config.delivery.spoolConcurrency,
       lockMs,
       log,

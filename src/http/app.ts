@@ -37,9 +37,12 @@ import { serveConsole } from './console.js';
 import { requestOwner } from './owner.js';
 import { LoginThrottle } from './login-throttle.js';
 import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
+import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
 
 export interface AppDeps {
   config: Config;
+  /** The media policy built once from `config` (media-policy.ts); none: built here, once per app. */
+  media?: MediaSettings;
   bins: FfmpegBinaries;
   upstream: UpstreamClient;
   logger: Logger;
@@ -85,6 +88,7 @@ export function createApp(deps: AppDeps): express.Express {
     ? deps.distributed.delivery
     : (deps.delivery ?? new DirectDelivery(deliver, deliverySettingsFor(config)));
   const metrics = deps.metrics ?? new GatewayMetrics();
+  const media = deps.media ?? mediaPolicyOf(config);
   metrics.watch({ queue, spool: deps.delivery?.spool });
   // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
   const tmpLedger = new DiskLedger(config.tmpDir, {
@@ -148,7 +152,7 @@ export function createApp(deps: AppDeps): express.Express {
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal, tmpLedger);
       try {
-        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, metrics }, uploads);
+        const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, media, metrics }, uploads);
         // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
         await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
@@ -259,11 +263,11 @@ async function handleUpload(
   req: Request,
   res: Response,
   ctx: RequestContext,
-  deps: AppDeps,
+  deps: AppDeps & { media: MediaSettings },
   uploads: UploadDelivery | undefined,
 ): Promise<void> {
   const started = performance.now();
-  const { config } = deps;
+  const { config, media } = deps;
   let metadata: RecordingMetadata | undefined;
   const received: ReceivedUpload = await receiveUpload(req, {
     jobDir: ctx.workDir,
@@ -305,24 +309,17 @@ async function handleUpload(
   );
   const prepareDeps = {
     bins: deps.bins,
-    output: config.output,
-    limits: {
-      maxDurationSeconds: config.limits.maxDurationSeconds,
-      maxChannelsIn: config.limits.maxChannelsIn,
-      processTimeoutMs: config.limits.processTimeoutMs,
-    },
-    level: config.level,
-    voxSampleRate: config.voxSampleRate,
+    ...media,
     metrics: deps.metrics,
     // Under DELIVERY=wait the work happens in the spool, which swaps in its own reservation (delivery/service.ts).
-    bounds: { maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes, budget: ctx.disk },
+    bounds: { ...media.bounds, budget: ctx.disk },
   };
 
   if (mode === 'transcode') {
     const prepared = await prepareCall(
       { attachment: audio, remoteAttachment: remoteAudio, options: stereoOptions },
       ctx.workDir,
-      { ...prepareDeps, stereo: config.stereo },
+      prepareDeps,
       ctx.signal,
     );
     deps.metrics?.prepared(prepared);
@@ -344,8 +341,6 @@ async function handleUpload(
 
   if (!uploads) throw new Error('no delivery for uploads');
   // Spooled (DELIVERY=wait), queued (QUEUE_URL) or kept in memory (DELIVERY=sync), then delivered here or later.
-  const { oversize, stereo } = config;
-  const prepare = { ...prepareDeps, maxPartBytes: config.limits.maxPartBytes, oversize, stereo };
   const request = {
     mode,
     requestId: ctx.id,
@@ -359,7 +354,7 @@ async function handleUpload(
     stereoOptions,
     callerAuthorization: forwardableAuthorization(req, res),
     owner: requestOwner(req, res).id,
-    prepare,
+    prepare: prepareDeps,
     // From here on every line of this upload names its job too.
     onJob: (jobId: string) => {
       ctx.log = ctx.log.child({ jobId });

@@ -10,7 +10,7 @@ import { UpstreamClient } from '../imagicle/client.js';
 import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpeg.js';
 import { configureChildLimits } from '../media/process.js';
 import type { DeliverRecordingDeps } from '../pipeline/deliver-recording.js';
-import { prepareSettingsFor } from '../delivery/setup.js';
+import { mediaPolicyOf } from '../media-policy.js';
 
 export interface DoorRuntime {
   deps: DeliverRecordingDeps;
@@ -23,7 +23,8 @@ export class RuntimeError extends Error {}
 export function depsFor(config: Config, bins: FfmpegBinaries, upstream: UpstreamClient): DeliverRecordingDeps {
   return {
     // The same media settings as `serve` (LEVEL, VOX_SAMPLE_RATE, stereo, limits).
-    ...prepareSettingsFor(config, bins),
+    bins,
+    ...mediaPolicyOf(config),
     deliver: (upload) => upstream.postRecording(upload),
     policy: config.delivery.retry,
   };
