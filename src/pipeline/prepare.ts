@@ -20,7 +20,7 @@ import { currentChildLimits } from '../media/process.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
 import type { AudioInput, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
 import { checkHoldsAudio, decodeCapSeconds, describeSeconds, measure, render } from './render.js';
-import type { Measured, RenderResult } from './render.js';
+import type { FollowOutput, Measured, RenderResult } from './render.js';
 import { needsTooMuchMemory, transcodeError } from './render-errors.js';
 
 export type { AudioInput, OutputFormatInfo, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
@@ -68,6 +68,7 @@ export async function prepareAudio(
   workDir: string,
   deps: PrepareDeps,
   signal?: AbortSignal,
+  follow?: FollowOutput,
 ): Promise<PreparedAudio> {
   const t0 = performance.now();
   const { probed, wav, mp3, plan } = await inspectAudio(input, deps, signal);
@@ -97,7 +98,7 @@ export async function prepareAudio(
     });
     const source = { path: input.path, hint: probed.rawHint };
     const job = { kind: 'transcode', input: source, target: plan.target, trim: plan.trim, output } as const;
-    run = await render(job, { bins: deps.bins, limits: deps.limits, from: [{ probe: probed }], signal });
+    run = await render(job, { bins: deps.bins, limits: deps.limits, from: [{ probe: probed }], signal, follow });
     outputPath = output.path;
   }
   const t2 = performance.now();

@@ -25,7 +25,12 @@ export interface RenderContext extends MediaTools {
   /** One per output (two legs: two), or one for all of them. */
   from: readonly RenderSource[];
   signal?: AbortSignal | undefined;
+  /** Told when ffmpeg starts (to read its outputs while they are written, e.g. analysis-follow.ts). */
+  follow?: FollowOutput | undefined;
 }
+
+/** The outputs ffmpeg is writing, and how it ended (true: success; never rejects). */
+export type FollowOutput = (outputs: readonly string[], exited: Promise<boolean>) => void;
 
 export interface Measured {
   durationSeconds: number;
@@ -125,10 +130,18 @@ export async function render(job: RenderJob, ctx: RenderContext): Promise<Render
   const produced = producedBy(job);
   const t0 = performance.now();
   try {
-    await runFfmpeg(ctx.bins, argsFor(job), {
+    const running = runFfmpeg(ctx.bins, argsFor(job), {
       timeoutMs: budgetMs(ctx.limits, budgetSeconds(job, produced, ctx.from)),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
+    ctx.follow?.(
+      produced.map((p) => p.path),
+      running.then(
+        () => true,
+        () => false,
+      ),
+    );
+    await running;
   } catch (error) {
     const failure = transcodeError(error, ctx.from[0]?.probe);
     if (error instanceof FfmpegError) failures.set(failure, error);

@@ -6,12 +6,35 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { analyzeWav, type StereoAnalysis } from '../media/analysis.js';
+import { analyzeWhileWritten, type FollowedAnalysis } from '../media/analysis-follow.js';
 import { knownOutput } from '../media/render-job.js';
 import type { PreparedAudio } from './prepared.js';
-import { nonFatal, render } from './render.js';
+import { nonFatal, render, type FollowOutput } from './render.js';
 import type { CallDeps } from './stereo-policy.js';
 import { assemble, targetForMix, type Rebuild } from './stereo-output.js';
 import { analysisReport, findingsOf, type StereoReport } from './stereo-report.js';
+
+/**
+ * The analysis of a render's output made while ffmpeg writes it (media/analysis-follow.ts): pass `follow` to the
+ * render, then `result` to checkStereo. Only the first output is followed.
+ */
+export class FollowedOutput {
+  private running: Promise<FollowedAnalysis | undefined> | undefined;
+
+  constructor(private readonly signal: AbortSignal | undefined) {}
+
+  readonly follow: FollowOutput = ([first], exited) => {
+    // Our outputs are named by their container (out.wav, out.mp3): only a WAV can be followed.
+    if (first?.endsWith('.wav')) this.running = analyzeWhileWritten(first, exited, this.signal);
+  };
+
+  /** The followed analysis when it is that of `prepared`'s very samples; undefined otherwise. */
+  async result(prepared: PreparedAudio): Promise<StereoAnalysis | undefined> {
+    const followed = await this.running;
+    if (!followed || followed.file !== prepared.path || followed.frames !== prepared.samples) return undefined;
+    return followed.analysis;
+  }
+}
 
 /** Analyses a stereo output, applies STEREO_CHECK, and attaches the report. */
 export async function checkStereo(
@@ -21,11 +44,12 @@ export async function checkStereo(
   dir: string,
   signal: AbortSignal | undefined,
   rebuild: Rebuild,
+  followed?: FollowedOutput,
 ): Promise<PreparedAudio> {
   const started = performance.now();
   let analysis: StereoAnalysis;
   try {
-    analysis = await analyzeOutput(prepared, dir, deps, signal);
+    analysis = (await followed?.result(prepared)) ?? (await analyzeOutput(prepared, dir, deps, signal));
   } catch (error) {
     const why = nonFatal(error, signal);
     report.warnings.push(`the stereo analysis failed (${why}): nothing was checked`);

@@ -18,7 +18,7 @@ import { checkProbeLimits, probeOrFail } from './prepare.js';
 import type { AudioInput, PreparedAudio } from './prepared.js';
 import { inPart } from './render-errors.js';
 import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSource } from './render.js';
-import { checkStereo } from './stereo-check.js';
+import { checkStereo, FollowedOutput } from './stereo-check.js';
 import { assemble, mergedMix, targetForMix, type Rebuild } from './stereo-output.js';
 import type { CallDeps, CallInput, PartName } from './stereo-policy.js';
 import { describeLeg, mergeReasons, type StereoReport } from './stereo-report.js';
@@ -151,11 +151,13 @@ async function mergeDecoded(
   const build: Rebuild = (m, t, output) => ({ kind: 'merge-legs', merge: spec(m), target: t, output });
   const seconds = totalSamples / rate;
   const output = knownOutput(path.join(dir, `out.${target.container}`), target, seconds);
+  const followed = new FollowedOutput(signal);
   const run = await render(build(mix, target, output), {
     bins: deps.bins,
     limits: deps.limits,
     from: [{ probe: local.probe }],
     signal,
+    follow: followed.follow,
   });
   const t2 = performance.now();
 
@@ -191,5 +193,5 @@ async function mergeDecoded(
     rendered: true,
   };
   if (mix !== 'stereo') return { ...prepared, stereo: report };
-  return checkStereo(prepared, report, deps, dir, signal, build);
+  return checkStereo(prepared, report, deps, dir, signal, build, followed);
 }

@@ -23,8 +23,8 @@ import { boundOutput, expectedOutputBytes } from './bounds.js';
 import { checkProbeLimits, prepareAudio, probeOrFail } from './prepare.js';
 import type { PreparedAudio } from './prepared.js';
 import { decodeCapSeconds, render } from './render.js';
-import { checkStereo } from './stereo-check.js';
-import { assemble, targetForMix } from './stereo-output.js';
+import { checkStereo, FollowedOutput } from './stereo-check.js';
+import { assemble, targetForMix, type Rebuild } from './stereo-output.js';
 import type { CallDeps, CallInput } from './stereo-policy.js';
 import { routeReason, sidesFor, sourceNotes, sourceOfFile, type StereoReport } from './stereo-report.js';
 
@@ -34,7 +34,9 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
   let decision = resolveOrder(options, deps.stereo, direction);
   // Nothing to remap unless channels are selected or the order swaps: the ordinary path, probed once.
   const ordinary = !options.channels && decision.order === 'local-left';
-  const early = ordinary ? await prepareAudio(input, workDir, deps, signal) : undefined;
+  // A stereo WAV output is analysed while ffmpeg writes it.
+  const followed = new FollowedOutput(signal);
+  const early = ordinary ? await prepareAudio(input, workDir, deps, signal, followed.follow) : undefined;
   const probed = early?.probe ?? (await probeOrFail(input, deps, signal));
   if (!early) checkProbeLimits(probed, deps.limits);
   const inputChannels = probed.audio.channels;
@@ -70,7 +72,14 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
       what: 'the converted audio',
     });
     const job = { kind: 'route', input: file, route, mix, target, output } as const;
-    const run = await render(job, { bins: deps.bins, limits: deps.limits, from: [{ probe: probed }], signal });
+    const context = {
+      bins: deps.bins,
+      limits: deps.limits,
+      from: [{ probe: probed }],
+      signal,
+      follow: followed.follow,
+    };
+    const run = await render(job, context);
     const plan: Plan = { action: 'transcode', target, reasons: [routeReason(route, outputMono, decision.decidedBy)] };
     const filename = sanitiseFilename(input.originalName, target.container);
     prepared = assemble(run.outputs[0]!, filename, probed, plan, {
@@ -94,12 +103,13 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
     rendered: needsRender,
   };
   const rebuildRoute = route ?? IDENTITY_ROUTE;
-  return checkStereo(prepared, report, deps, dir, signal, (mix, target, output) => ({
+  const rebuild: Rebuild = (mix, target, output) => ({
     kind: 'route',
     input: file,
     route: rebuildRoute,
     mix,
     target,
     output,
-  }));
+  });
+  return checkStereo(prepared, report, deps, dir, signal, rebuild, followed);
 }
