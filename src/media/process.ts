@@ -23,8 +23,8 @@ export interface ChildLimits {
 
 export const DEFAULT_MAX_MEMORY_MB = 512;
 
-function findPrlimit(): string | undefined {
-  for (const candidate of ['/usr/bin/prlimit', '/bin/prlimit', '/usr/local/bin/prlimit']) {
+function findUtil(name: string): string | undefined {
+  for (const candidate of [`/usr/bin/${name}`, `/bin/${name}`, `/usr/local/bin/${name}`]) {
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
@@ -35,7 +35,27 @@ function findPrlimit(): string | undefined {
   return undefined;
 }
 
-let childLimits: ChildLimits = { maxMemoryBytes: DEFAULT_MAX_MEMORY_MB * 1024 * 1024, prlimitPath: findPrlimit() };
+let childLimits: ChildLimits = {
+  maxMemoryBytes: DEFAULT_MAX_MEMORY_MB * 1024 * 1024,
+  prlimitPath: findUtil('prlimit'),
+};
+
+/**
+ * util-linux's setpriv, to give every child a parent-death signal (SIGKILL): when the gateway dies, even by
+ * kill -9, its ffmpeg runs die with it instead of writing on into folders the next start sweeps. The signal is
+ * kept across the exec of prlimit and ffmpeg. Node spawns from its main thread, which lives as long as the
+ * process (the signal follows the thread that forked). undefined: not installed, children may outlive us.
+ */
+const setprivPath = findUtil('setpriv');
+
+/** The argv that runs `command` with the parent-death signal and the memory ceiling, when available. */
+export function wrappedCommand(command: string, args: readonly string[]): [string, string[]] {
+  const { maxMemoryBytes, prlimitPath } = childLimits;
+  let argv = [command, ...args];
+  if (maxMemoryBytes > 0 && prlimitPath !== undefined) argv = [prlimitPath, `--as=${maxMemoryBytes}`, '--', ...argv];
+  if (setprivPath !== undefined) argv = [setprivPath, '--pdeathsig', 'KILL', '--', ...argv];
+  return [argv[0]!, argv.slice(1)];
+}
 
 /** Sets the ceiling for every later spawn (gateway startup, from FFMPEG_MAX_MEMORY_MB). */
 export function configureChildLimits(limits: Partial<ChildLimits>): ChildLimits {
@@ -167,16 +187,13 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
       reject(new ProcessError('aborted before start', [command, ...args], { aborted: true }));
       return;
     }
-    const { maxMemoryBytes, prlimitPath } = childLimits;
-    const limited = maxMemoryBytes > 0 && prlimitPath !== undefined;
+    const limited = childLimits.maxMemoryBytes > 0 && childLimits.prlimitPath !== undefined;
     const spawnOptions: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = {
       shell: false,
       env: childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     };
-    const child = limited
-      ? spawn(prlimitPath, [`--as=${maxMemoryBytes}`, '--', command, ...args], spawnOptions)
-      : spawn(command, args, spawnOptions);
+    const child = spawn(...wrappedCommand(command, args), spawnOptions);
     liveChildren.add(child);
     let stdout = '';
     let stdoutBytes = 0;

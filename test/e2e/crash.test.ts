@@ -56,7 +56,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emulator?.close();
-  // A killed gateway's ffmpeg children (a waveform being drawn) are orphans that may still write for a moment.
+  // A killed gateway's ffmpeg children get SIGKILL from the kernel (pdeathsig), but may take a moment to go.
   await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
