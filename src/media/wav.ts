@@ -24,6 +24,10 @@ export interface WavInfo {
   formatTag: number;
   /** For 0xFFFE: the tag in the first 2 bytes of the SubFormat GUID; else formatTag. */
   effectiveFormatTag: number;
+  /** For 0xFFFE with a complete extension: its fields (see `ExtensibleFields`); else undefined. */
+  extensible: ExtensibleFields | undefined;
+  /** The fmt chunk comes before the data chunk (ffmpeg refuses a data chunk it meets first). */
+  fmtBeforeData: boolean;
   channels: number;
   sampleRate: number;
   bitsPerSample: number;
@@ -61,6 +65,14 @@ export interface WavInfo {
 }
 
 /** The sample rates a header may declare and still be passed through. */
+/** The WAVEFORMATEXTENSIBLE extension of a 0xFFFE fmt chunk. */
+export interface ExtensibleFields {
+  validBitsPerSample: number;
+  channelMask: number;
+  /** The SubFormat GUID is the standard xxxxxxxx-0000-0010-8000-00AA00389B71 (its first 2 bytes a format tag). */
+  standardSubFormat: boolean;
+}
+
 export const MIN_COMPLIANT_RATE = 8000;
 export const MAX_COMPLIANT_RATE = 48000;
 
@@ -76,6 +88,7 @@ export const UINT32_MAX = 0xffffffff;
 interface FmtFields {
   formatTag: number;
   effectiveFormatTag: number;
+  extensible: ExtensibleFields | undefined;
   channels: number;
   sampleRate: number;
   byteRate: number;
@@ -87,6 +100,7 @@ interface FmtFields {
 interface ChunkLayout {
   declaredRiffSize: number;
   fmt: FmtFields;
+  fmtBeforeData: boolean;
   dataOffset: number;
   declaredDataSize: number;
   factSamples: number | undefined;
@@ -131,6 +145,7 @@ async function readChunkLayout(handle: FileHandle, fileSize: number): Promise<Ch
 
   let fmt: FmtFields | null = null;
   let data: { offset: number; declaredSize: number } | null = null;
+  let fmtBeforeData = false;
   let factSamples: number | undefined;
   let position = RIFF_HEADER_BYTES;
   for (let count = 0; count < MAX_CHUNKS && position + CHUNK_HEADER_BYTES <= fileSize; count += 1) {
@@ -142,6 +157,7 @@ async function readChunkLayout(handle: FileHandle, fileSize: number): Promise<Ch
     if (id === 'fmt ') {
       fmt = parseFmt(await readAt(handle, bodyOffset, Math.min(size, MAX_FMT_BYTES)));
       if (fmt === null) return null;
+      fmtBeforeData = data === null;
     } else if (id === 'data') {
       data = { offset: bodyOffset, declaredSize: size };
     } else if (id === 'fact' && size >= 4) {
@@ -156,8 +172,18 @@ async function readChunkLayout(handle: FileHandle, fileSize: number): Promise<Ch
     position = end;
   }
   if (fmt === null || data === null) return null;
-  return { declaredRiffSize, fmt, dataOffset: data.offset, declaredDataSize: data.declaredSize, factSamples };
+  return {
+    declaredRiffSize,
+    fmt,
+    fmtBeforeData,
+    dataOffset: data.offset,
+    declaredDataSize: data.declaredSize,
+    factSamples,
+  };
 }
+
+/** Bytes 2..15 of KSDATAFORMAT_SUBTYPE_PCM and its siblings (-0000-0010-8000-00AA00389B71). */
+const STANDARD_GUID_TAIL = Buffer.from([0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71]);
 
 function parseFmt(body: Buffer): FmtFields | null {
   if (body.length < MIN_FMT_BYTES) return null;
@@ -165,6 +191,7 @@ function parseFmt(body: Buffer): FmtFields | null {
   const fields: FmtFields = {
     formatTag,
     effectiveFormatTag: formatTag,
+    extensible: undefined,
     channels: body.readUInt16LE(2),
     sampleRate: body.readUInt32LE(4),
     byteRate: body.readUInt32LE(8),
@@ -178,6 +205,13 @@ function parseFmt(body: Buffer): FmtFields | null {
   const subFormatOffset = 24;
   if (formatTag === WAVE_FORMAT_EXTENSIBLE && body.length >= subFormatOffset + 2) {
     fields.effectiveFormatTag = body.readUInt16LE(subFormatOffset);
+  }
+  if (formatTag === WAVE_FORMAT_EXTENSIBLE && body.length >= subFormatOffset + STANDARD_GUID_TAIL.length + 2) {
+    fields.extensible = {
+      validBitsPerSample: body.readUInt16LE(18),
+      channelMask: body.readUInt32LE(20),
+      standardSubFormat: body.subarray(subFormatOffset + 2, subFormatOffset + 16).equals(STANDARD_GUID_TAIL),
+    };
   }
   return fields;
 }
@@ -199,13 +233,14 @@ export function isPlausibleDataSize(declared: number, available: number): boolea
 }
 
 function describe(layout: ChunkLayout, fileSize: number): WavInfo {
-  const { fmt, dataOffset, declaredDataSize, declaredRiffSize, factSamples } = layout;
+  const { fmt, fmtBeforeData, dataOffset, declaredDataSize, declaredRiffSize, factSamples } = layout;
   const available = Math.max(0, fileSize - dataOffset);
   const { whole: dataBytes, raw: rawDataBytes } = realDataBytes(declaredDataSize, available, fmt.blockAlign);
   const plausible = isPlausibleDataSize(declaredDataSize, available);
   const dataChunkEnd = plausible ? dataOffset + declaredDataSize + (declaredDataSize & 1) : dataOffset + dataBytes;
   return {
     ...fmt,
+    fmtBeforeData,
     dataOffset,
     declaredRiffSize,
     declaredDataSize,

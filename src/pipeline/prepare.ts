@@ -15,7 +15,7 @@ import { readSpeexLength, speexTrim } from '../media/speex.js';
 import { readMp3Info, writeWithoutLeadingTags, type Mp3Info } from '../media/mp3.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
-import { probeCompliant } from '../media/fast-probe.js';
+import { probeWithoutFfprobe } from '../media/fast-probe.js';
 import { currentChildLimits } from '../media/process.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
 import type { AudioInput, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
@@ -34,8 +34,8 @@ export async function inspectAudio(
   deps: PrepareDeps,
   signal?: AbortSignal,
 ): Promise<{ probed: ProbeResult; wav: WavInfo | null; mp3: Mp3Info | null; plan: Plan }> {
-  // Compliant WAV/MP3 is read by our own parsers; everything else goes through ffprobe.
-  const fast = deps.forceTranscode ? undefined : await probeCompliant(input.path, input.extension);
+  // Common WAV, MP3 and Ogg Opus are read by our own parsers (fast-probe.ts); everything else by ffprobe.
+  const fast = deps.forceTranscode ? undefined : await probeWithoutFfprobe(input.path, input.extension);
   const probed = fast?.probe ?? (await probeOrFail(input, deps, signal));
   checkProbeLimits(probed, deps.limits);
 
