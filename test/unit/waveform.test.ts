@@ -157,7 +157,7 @@ describe('drawWavWaveforms', () => {
     }
   });
 
-  it('draws a tone at -20 dB to its sqrt-scaled height, the RMS as an inner bar, symmetric around the middle', async () => {
+  it('draws a -20 dB tone to its sqrt-scaled height, the RMS as an inner bar, both around the middle', async () => {
     const audio = await generate('tone-20.wav', tone(0.1), 4, 'pcm_s16le');
     const [only] = await draw(audio, 1, 'tone-20');
     const picture = await decodePng(only!);
