@@ -217,6 +217,15 @@ describe('drawWavWaveforms', () => {
     );
     expect((await readdir(dir)).filter((f) => f.startsWith('abort-'))).toEqual([]);
   });
+
+  it('gives up after its time budget, like the ffmpeg run it replaces', async () => {
+    // 10 minutes of stereo: 19 MB, read 256 KB at a time, cannot be done within 1 ms.
+    const audio = await generate('long.wav', '0.5|0.5', 600, 'pcm_s16le');
+    const outputs = [fileIn('late-0.png'), fileIn('late-1.png')];
+    await expect(drawWavWaveforms(audio, outputs, { timeoutMs: 1 })).rejects.toThrow('took longer than 1 ms');
+    expect((await readdir(dir)).filter((f) => f.startsWith('late-'))).toEqual([]);
+    await rm(audio);
+  });
 });
 
 describe('WaveformColumns', () => {
