@@ -211,8 +211,25 @@ export async function drawWavWaveforms(
   outputs: readonly string[],
   options: WavWaveformOptions,
 ): Promise<boolean> {
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  // One controller for the caller's signal and the time budget (not AbortSignal.any, which leaks in Node 20 when
+  // one of its signals lives long, like the gateway's shutdown signal), released when the drawing ends.
+  const budget = new AbortController();
+  const timer = setTimeout(
+    () => budget.abort(new Error(`drawing the waveform took longer than ${options.timeoutMs} ms`)),
+    options.timeoutMs,
+  );
+  const onAbort = (): void => budget.abort(abortReason(options.signal!));
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await drawWithin(file, outputs, budget.signal);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function drawWithin(file: string, outputs: readonly string[], signal: AbortSignal): Promise<boolean> {
   let columns: WaveformColumns | undefined;
   let readable = false;
   const start = (format: SampleFormat, fullScale: number): void => {
@@ -237,7 +254,7 @@ export async function drawWavWaveforms(
     if (error === ENOUGH) {
       // The frames the picture spans are read; the rest of the file is not needed.
     } else if (signal.aborted) {
-      throw abortError(options, timeout);
+      throw abortReason(signal);
     } else if (!readable && !isSystemError(error)) {
       // Refused before its first sample: not a format read here.
       return false;
@@ -245,7 +262,7 @@ export async function drawWavWaveforms(
       throw error;
     }
   }
-  if (signal.aborted) throw abortError(options, timeout);
+  if (signal.aborted) throw abortReason(signal);
   const pictures = columns!.draw(WAVEFORM_SIZE.height);
   await Promise.all(
     outputs.map((out, c) =>
@@ -319,10 +336,7 @@ function isSystemError(error: unknown): boolean {
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
 }
 
-function abortError(options: WavWaveformOptions, timeout: AbortSignal): Error {
-  if (timeout.aborted && !options.signal?.aborted) {
-    return new Error(`drawing the waveform took longer than ${options.timeoutMs} ms`);
-  }
-  const reason: unknown = options.signal?.reason;
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error('drawing the waveform was aborted');
 }
