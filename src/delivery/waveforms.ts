@@ -11,7 +11,7 @@
  * from a hard link to its audio taken just before it goes; otherwise a
  * delivered job has none. That drawing happens after the caller has its
  * answer (it reads the whole part: a tenth of a second of CPU for an hour of
- * stereo PCM, seconds for an MP3 decoded by ffmpeg), through the work queue;
+ * stereo PCM, more for an MP3, which ffmpeg decodes), through the work queue;
  * a GET meanwhile waits for it.
  */
 import { randomBytes } from 'node:crypto';
