@@ -123,10 +123,12 @@ describe('encodePalettePng', () => {
     const picture = await decodePng(file);
     const expected = [0x00000000, 0xff8000ff, 0x12345680, 0xff8000ff, 0x00000000, 0x12345680];
     for (let i = 0; i < 6; i++) expect(picture.rgba(i % 3, Math.floor(i / 3))).toBe(expected[i]);
-    const { stdout } = await run('file', ['-b', file]).catch(() => ({
-      stdout: 'PNG image data, 3 x 2 (file(1) absent)',
-    }));
-    expect(stdout).toContain('PNG image data, 3 x 2');
+    const fileTool = await run('file', ['-b', file]).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT' || process.env.CI) throw error;
+      console.warn('file(1) is not installed: the PNG is not checked with it (CI installs it, see .ci/run)');
+      return undefined;
+    });
+    if (fileTool) expect(fileTool.stdout).toContain('PNG image data, 3 x 2, 8-bit colormap');
   });
 
   it('refuses what a PNG cannot hold', () => {
@@ -196,6 +198,27 @@ describe('drawWavWaveforms', () => {
     const audio = await generate('short.wav', '0.5', 0.05, 'pcm_s16le');
     const picture = await decodePng((await draw(audio, 1, 'short'))[0]!);
     for (let x = 0; x < 800; x++) expect(bar(picture, x, TRANSPARENT).count).toBeLessThan(120);
+  });
+
+  it('draws empty pictures for a WAV without samples', async () => {
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0, 'latin1');
+    header.writeUInt32LE(36, 4);
+    header.write('WAVEfmt ', 8, 'latin1');
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20); // PCM
+    header.writeUInt16LE(2, 22); // stereo
+    header.writeUInt32LE(8000, 24);
+    header.writeUInt32LE(32000, 28);
+    header.writeUInt16LE(4, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36, 'latin1');
+    const audio = fileIn('empty.wav');
+    await writeFile(audio, header);
+    for (const out of await draw(audio, 2, 'empty')) {
+      const picture = await decodePng(out);
+      for (const x of [0, 400, 799]) expect(bar(picture, x, TRANSPARENT).count).toBe(120);
+    }
   });
 
   it('leaves an MP3 (or anything not a readable WAV) to ffmpeg, writing nothing', async () => {
