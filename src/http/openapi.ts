@@ -275,7 +275,7 @@ export function buildOpenApi(config: Config): JsonObject {
       '/v1/jobs/{id}/waveform/{channel}.png': {
         get: {
           operationId: 'jobWaveform',
-          summary: "A waveform picture of one channel of the job's output (drawn by ffmpeg on demand, cached)",
+          summary: "A waveform picture of one channel of the job's output (drawn on demand, cached)",
           parameters: [
             jobId,
             {

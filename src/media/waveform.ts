@@ -2,6 +2,8 @@
  * Waveform pictures: one PNG per channel, drawn by one ffmpeg run
  * (showwavespic), through the same restricted input options as every other
  * run (file protocol, whitelisted demuxers, the first audio stream only).
+ * Only for audio waveform-wav.ts does not read (MP3 outputs): a WAV's are
+ * drawn in Node, without a child process.
  */
 import { fileArg, inputOptions, runFfmpeg, type FfmpegBinaries } from './ffmpeg.js';
 import type { RawHint } from './formats.js';

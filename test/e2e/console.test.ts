@@ -101,7 +101,7 @@ describe.skipIf(!present)('the web console in chromium', () => {
     for (const channel of [0, 1]) {
       const img = page.getByTestId(`waveform-${channel}`);
       await img.waitFor();
-      // A real picture was decoded, at the size ffmpeg drew it.
+      // A real picture was decoded, at the size it was drawn.
       // (The element is an HTMLImageElement; this project's Node typings have no DOM.)
       expect(
         await img.evaluate((el) => (el as unknown as { complete: boolean; naturalWidth: number }).naturalWidth),

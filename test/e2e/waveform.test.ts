@@ -1,8 +1,8 @@
 /**
  * Waveform pictures of a job (GET /v1/jobs/{id}/waveform/{channel}.png):
- * drawn by ffmpeg on demand while the spool holds the audio, cached in the
- * job's folder and kept after delivery; 410 once the audio is gone and no
- * picture was drawn (WAVEFORMS_ON_DELIVERY=false).
+ * drawn on demand (in Node: the output is a WAV) while the spool holds the
+ * audio, cached in the job's folder and kept after delivery; 410 once the
+ * audio is gone and no picture was drawn (WAVEFORMS_ON_DELIVERY=false).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -36,20 +36,23 @@ const upload = async (file: string, pbxCallId: string): Promise<string> => {
   return id!;
 };
 
-/** Width, height and codec of a PNG, as ffprobe reads it. */
-async function probePng(bytes: ArrayBuffer): Promise<{ codec_name: string; width: number; height: number }> {
+/** Width, height, codec and pixel format of a PNG, as ffprobe reads it. */
+async function probePng(
+  bytes: ArrayBuffer,
+): Promise<{ codec_name: string; width: number; height: number; pix_fmt: string }> {
   const file = path.join(dir, `${Math.random().toString(36).slice(2)}.png`);
   await writeFile(file, Buffer.from(bytes));
   const { stdout } = await run('ffprobe', [
     '-v',
     'error',
     '-show_entries',
-    'stream=codec_name,width,height',
+    'stream=codec_name,width,height,pix_fmt',
     '-of',
     'json',
     file,
   ]);
-  return (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number }[] }).streams[0]!;
+  return (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number; pix_fmt: string }[] })
+    .streams[0]!;
 }
 
 describe('job waveforms', () => {
@@ -62,7 +65,13 @@ describe('job waveforms', () => {
       const res = await fetch(`${t.url}/v1/jobs/${held}/waveform/${channel}.png`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/png');
-      expect(await probePng(await res.arrayBuffer())).toEqual({ codec_name: 'png', width: 800, height: 120 });
+      // pal8: drawn in Node (waveform-wav.ts) from the WAV output; ffmpeg's pictures are rgba.
+      expect(await probePng(await res.arrayBuffer())).toEqual({
+        codec_name: 'png',
+        width: 800,
+        height: 120,
+        pix_fmt: 'pal8',
+      });
     }
     expect((await readdir(jobDir)).filter((f) => f.endsWith('.png')).sort()).toEqual([
       'waveform-0.png',
