@@ -16,7 +16,8 @@
  * stereo analysis (LevelMeter) runs over the same samples, for its verdicts
  * (silent channel, silent recording).
  */
-import { classify, LevelMeter, streamWavSamples, type StereoAnalysis } from './analysis.js';
+import { classify, LevelMeter, type StereoAnalysis } from './analysis.js';
+import { streamWavSamples } from './wav-samples.js';
 
 /** The gate of BS.1770 (−70 absolute, −10 relative), on 20 ms windows of plain RMS. */
 export const ABSOLUTE_GATE_DBFS = -70;

@@ -11,11 +11,11 @@
  * (column = floor(frame × width / frames), frames from the WAV header, cut at
  * WAVEFORM_MAX_SECONDS); a recording shorter than the width holds each value
  * until the next column with samples. Memory is O(width × channels): the
- * samples are read 256 KB at a time, the event loop running between reads.
+ * samples are read 1 MB at a time (wav-samples.ts), the event loop running between reads.
  */
-import { open, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { streamWavSamples, type SampleFormat } from './analysis.js';
+import { int16View, streamWavBlocks, streamWavSamples, type SampleFormat } from './wav-samples.js';
 import { decodeAlaw, decodeMulaw } from './g711.js';
 import { encodePalettePng, type PaletteColor } from './png.js';
 import { WAVEFORM_MAX_SECONDS, WAVEFORM_SIZE } from './waveform.js';
@@ -275,9 +275,6 @@ async function drawWithin(file: string, outputs: readonly string[], signal: Abor
 type Visit = (samples: Samples, frames: number) => void;
 type Start = (format: SampleFormat, fullScale: number) => void;
 
-/** Bytes read at a time: the event loop runs between reads. */
-const CHUNK_BYTES = 256 * 1024;
-
 const ALAW_TO_INT16 = Int16Array.from({ length: 256 }, (_, byte) => decodeAlaw(byte));
 const MULAW_TO_INT16 = Int16Array.from({ length: 256 }, (_, byte) => decodeMulaw(byte));
 
@@ -300,7 +297,7 @@ async function streamSamples(file: string, start: Start, visit: Visit, signal: A
   await streamWavSamples(file, (format) => start(format, 1), visit, signal);
 }
 
-/** PCM16 read into an Int16Array's own memory (a little-endian host), or 8-bit G.711 through `table`. */
+/** PCM16 viewed in place (a little-endian host), or 8-bit G.711 through `table`, block by block. */
 async function streamInt16(
   file: string,
   info: WavInfo,
@@ -309,26 +306,18 @@ async function streamInt16(
   visit: Visit,
   signal: AbortSignal,
 ): Promise<void> {
-  start({ channels: info.channels, sampleRate: info.sampleRate, frames: info.frames }, 32768);
-  const chunkFrames = Math.max(1, Math.floor(CHUNK_BYTES / info.blockAlign));
-  const samples = new Int16Array(chunkFrames * info.channels);
-  const bytes = table ? Buffer.alloc(chunkFrames * info.blockAlign) : Buffer.from(samples.buffer);
-  const handle = await open(file, 'r');
-  try {
-    let position = info.dataOffset;
-    for (let left = info.frames; left > 0;) {
-      signal.throwIfAborted();
-      const { bytesRead } = await handle.read(bytes, 0, Math.min(left, chunkFrames) * info.blockAlign, position);
-      const frames = Math.floor(bytesRead / info.blockAlign);
-      if (frames === 0) break; // the file was cut short since its header was read
-      if (table) for (let i = 0; i < frames * info.channels; i++) samples[i] = table[bytes[i]!]!;
-      visit(samples, frames);
-      position += frames * info.blockAlign;
-      left -= frames;
+  let samples = new Int16Array(0);
+  const visitBlock = (block: Buffer, frames: number): void => {
+    const n = frames * info.channels;
+    if (!table) {
+      visit(int16View(block, n), frames);
+      return;
     }
-  } finally {
-    await handle.close();
-  }
+    if (samples.length < n) samples = new Int16Array(n);
+    for (let i = 0; i < n; i++) samples[i] = table[block[i]!]!;
+    visit(samples, frames);
+  };
+  await streamWavBlocks(file, info, (format) => start(format, 32768), visitBlock, signal);
 }
 
 /** A failed open or read (ENOENT, EIO, ...), as opposed to a file whose format is not read here. */
