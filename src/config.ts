@@ -12,6 +12,7 @@ import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
 import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
+import { distributedProblems, hardeningProblems } from './config-checks.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
@@ -452,69 +453,6 @@ export function loadConfig(
 export function requestTimeoutFor(maxUploadBytes: number, minBytesPerSecond: number): number {
   if (minBytesPerSecond <= 0) return 0;
   return Math.min(7 * 86_400_000, Math.ceil((maxUploadBytes / minBytesPerSecond) * 1000) + 60_000);
-}
-
-/** Access control and upstream TLS: checked together, reported with everything else. Never prints a secret. */
-function hardeningProblems(e: Record<string, string | undefined>): string[] {
-  const problems: string[] = [];
-  const flag = (value: string | undefined): boolean => bool.safeParse(value).data ?? false;
-  const allowAnonymous = flag(e.ALLOW_ANONYMOUS);
-  const insecure = flag(e.IMAGICLE_TLS_INSECURE);
-  const keys = parseApiKeys(e.GATEWAY_API_KEYS ?? '');
-  const users = parseBasicUsers(e.GATEWAY_BASIC_USERS ?? '');
-  problems.push(...keys.problems.map((p) => `GATEWAY_API_KEYS: ${p}`));
-  problems.push(...users.problems.map((p) => `GATEWAY_BASIC_USERS: ${p}`));
-  const admins = parseApiKeys(e.GATEWAY_ADMIN_KEYS ?? '');
-  problems.push(...admins.problems.map((p) => `GATEWAY_ADMIN_KEYS: ${p}`));
-  const callerAuth = keys.keys.length > 0 || users.users.length > 0 || admins.keys.length > 0;
-  if (
-    e.IMAGICLE_USERNAME !== undefined &&
-    !callerAuth &&
-    !allowAnonymous &&
-    keys.problems.length + users.problems.length === 0
-  ) {
-    problems.push(
-      'GATEWAY_API_KEYS or GATEWAY_BASIC_USERS: required when IMAGICLE_USERNAME/IMAGICLE_PASSWORD are set, or anyone who reaches the gateway can post to Imagicle with its credentials (set ALLOW_ANONYMOUS=true to accept that)',
-    );
-  }
-  if (allowAnonymous && callerAuth) {
-    problems.push('ALLOW_ANONYMOUS: cannot be true while GATEWAY_API_KEYS or GATEWAY_BASIC_USERS are set');
-  }
-  if (e.IMAGICLE_URL !== undefined && /^https?:\/\/[^/]*@/i.test(e.IMAGICLE_URL)) {
-    problems.push('IMAGICLE_URL: must not contain credentials; use IMAGICLE_USERNAME and IMAGICLE_PASSWORD');
-  }
-  if (e.IMAGICLE_CA_FILE !== undefined) {
-    if (insecure) problems.push('IMAGICLE_CA_FILE and IMAGICLE_TLS_INSECURE: set one or the other');
-    try {
-      const pem = readFileSync(path.resolve(e.IMAGICLE_CA_FILE), 'utf8');
-      if (!pem.includes('-----BEGIN CERTIFICATE-----'))
-        problems.push(`IMAGICLE_CA_FILE: ${e.IMAGICLE_CA_FILE} holds no PEM certificate`);
-    } catch (error) {
-      problems.push(
-        `IMAGICLE_CA_FILE: cannot read ${e.IMAGICLE_CA_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
-    }
-  }
-  return problems;
-}
-
-/** QUEUE_URL, BLOB_DIR and ROLE make sense only together, and only with the spooled delivery. */
-function distributedProblems(e: Env): string[] {
-  const problems: string[] = [];
-  if (e.QUEUE_URL === undefined) {
-    if (e.BLOB_DIR !== undefined) problems.push('BLOB_DIR: only used with QUEUE_URL (the distributed mode)');
-    if (e.ROLE !== 'all') problems.push('ROLE: api and worker need QUEUE_URL (the distributed mode)');
-    return problems;
-  }
-  if (e.BLOB_DIR === undefined) {
-    problems.push('BLOB_DIR: required with QUEUE_URL: a folder every process shares (NFS, EFS, SMB, RWX volume)');
-  }
-  if (e.DELIVERY !== 'wait') {
-    problems.push(
-      'DELIVERY: the distributed mode (QUEUE_URL) delivers through the queue; DELIVERY=sync cannot be combined with it',
-    );
-  }
-  return problems;
 }
 
 function deepFreeze<T extends object>(value: T): T {
