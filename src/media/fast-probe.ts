@@ -10,7 +10,7 @@
  * ffprobe decides.
  */
 import { open } from 'node:fs/promises';
-import type { ProbeResult } from './ffmpeg.js';
+import type { AudioStreamInfo, ProbeResult } from './ffmpeg.js';
 import { CONTENT_HEAD_BYTES, rawHintFor, startsWithMpegFrames } from './formats.js';
 import { readOggOpusInfo, OPUS_RATE } from './ogg-opus.js';
 import { bytesPerSampleOf, readWavInfo, wavDurationSeconds, WAVE_FORMAT_EXTENSIBLE, type WavInfo } from './wav.js';
@@ -166,40 +166,22 @@ async function probeOggOpus(filePath: string): Promise<FastProbe | undefined> {
   return { probe, wav: null, mp3: null };
 }
 
-interface SyntheticFields {
+/** One audio stream's fields (its index is 0, its duration the file's) and the file's. */
+type SyntheticFields = Omit<AudioStreamInfo, 'index' | 'durationSeconds' | 'declaredPackets'> & {
   formatName: string;
   formatLongName: string;
-  codecName: string;
-  codecLongName: string;
-  sampleFormat: string | undefined;
-  sampleRate: number;
-  channels: number;
-  channelLayout: string | undefined;
-  bitsPerSample: number;
   durationSeconds: number;
-  bitRate: number | undefined;
   sizeBytes: number;
-}
+};
 
 function synthetic(f: SyntheticFields): ProbeResult {
+  const { formatName, formatLongName, durationSeconds, sizeBytes, ...stream } = f;
   return {
-    formatName: f.formatName,
-    formatLongName: f.formatLongName,
-    durationSeconds: f.durationSeconds,
-    sizeBytes: f.sizeBytes,
-    audio: {
-      index: 0,
-      codecName: f.codecName,
-      codecLongName: f.codecLongName,
-      sampleFormat: f.sampleFormat,
-      sampleRate: f.sampleRate,
-      channels: f.channels,
-      channelLayout: f.channelLayout,
-      bitsPerSample: f.bitsPerSample,
-      durationSeconds: f.durationSeconds,
-      bitRate: f.bitRate,
-      declaredPackets: undefined,
-    },
+    formatName,
+    formatLongName,
+    durationSeconds,
+    sizeBytes,
+    audio: { index: 0, ...stream, durationSeconds, declaredPackets: undefined },
     audioStreamCount: 1,
     hasVideo: false,
     rawHint: undefined,

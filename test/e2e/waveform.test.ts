@@ -5,15 +5,13 @@
  * audio is gone and no picture was drawn (WAVEFORMS_ON_DELIVERY=false).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { fixture } from '../helpers/fixtures.js';
+import { probePicture, type ProbedPicture } from '../helpers/audio.js';
 import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
-const run = promisify(execFile);
 let t: TestGateway;
 let dir: string;
 
@@ -36,23 +34,11 @@ const upload = async (file: string, pbxCallId: string): Promise<string> => {
   return id!;
 };
 
-/** Width, height, codec and pixel format of a PNG, as ffprobe reads it. */
-async function probePng(
-  bytes: ArrayBuffer,
-): Promise<{ codec_name: string; width: number; height: number; pix_fmt: string }> {
+/** The picture an answer carries, as ffprobe reads it. */
+async function probePng(bytes: ArrayBuffer): Promise<ProbedPicture> {
   const file = path.join(dir, `${Math.random().toString(36).slice(2)}.png`);
   await writeFile(file, Buffer.from(bytes));
-  const { stdout } = await run('ffprobe', [
-    '-v',
-    'error',
-    '-show_entries',
-    'stream=codec_name,width,height,pix_fmt',
-    '-of',
-    'json',
-    file,
-  ]);
-  return (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number; pix_fmt: string }[] })
-    .streams[0]!;
+  return probePicture(file);
 }
 
 describe('job waveforms', () => {

@@ -65,3 +65,17 @@ export function rms(samples: Float32Array, rate: number, from: number, to: numbe
   for (let i = a; i < b; i++) sum += samples[i]! * samples[i]!;
   return b > a ? Math.sqrt(sum / (b - a)) : 0;
 }
+
+export interface ProbedPicture {
+  codec_name: string;
+  width: number;
+  height: number;
+  pix_fmt: string;
+}
+
+/** Codec, size and pixel format of a picture (a waveform PNG), as ffprobe reads it. */
+export async function probePicture(file: string): Promise<ProbedPicture> {
+  const args = ['-v', 'error', '-show_entries', 'stream=codec_name,width,height,pix_fmt', '-of', 'json', file];
+  const { stdout } = await run('ffprobe', args);
+  return (JSON.parse(stdout) as { streams: ProbedPicture[] }).streams[0]!;
+}

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { drawPictures } from '../../src/delivery/waveforms.js';
+import { probePicture } from '../helpers/audio.js';
 import { resolveBinaries } from '../../src/media/ffmpeg.js';
 import { encodePalettePng } from '../../src/media/png.js';
 import { waveformArgs, WAVEFORM_MAX_SECONDS, WAVEFORM_SIZE } from '../../src/media/waveform.js';
@@ -45,26 +46,11 @@ describe('waveformArgs', () => {
 
 const fileIn = (name: string): string => path.join(dir, name);
 
-/** Width, height, codec and pixel format of a PNG, as ffprobe reads it. */
-async function probePng(file: string): Promise<{ codec_name: string; width: number; height: number; pix_fmt: string }> {
-  const { stdout } = await run('ffprobe', [
-    '-v',
-    'error',
-    '-show_entries',
-    'stream=codec_name,width,height,pix_fmt',
-    '-of',
-    'json',
-    file,
-  ]);
-  return (JSON.parse(stdout) as { streams: [{ codec_name: string; width: number; height: number; pix_fmt: string }] })
-    .streams[0];
-}
-
 /** A picture decoded by ffmpeg to RGBA, with its pixels by (x, y). */
 async function decodePng(
   file: string,
 ): Promise<{ width: number; height: number; rgba: (x: number, y: number) => number }> {
-  const { width, height } = await probePng(file);
+  const { width, height } = await probePicture(file);
   const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgba', 'pipe:1'], {
     encoding: 'buffer',
   });
@@ -119,7 +105,7 @@ describe('encodePalettePng', () => {
     ];
     const file = fileIn('tiny.png');
     await writeFile(file, encodePalettePng({ width: 3, height: 2, palette, pixels }));
-    expect(await probePng(file)).toEqual({ codec_name: 'png', width: 3, height: 2, pix_fmt: 'pal8' });
+    expect(await probePicture(file)).toEqual({ codec_name: 'png', width: 3, height: 2, pix_fmt: 'pal8' });
     const picture = await decodePng(file);
     const expected = [0x00000000, 0xff8000ff, 0x12345680, 0xff8000ff, 0x00000000, 0x12345680];
     for (let i = 0; i < 6; i++) expect(picture.rgba(i % 3, Math.floor(i / 3))).toBe(expected[i]);
@@ -148,7 +134,7 @@ describe('drawWavWaveforms', () => {
   it('draws a full-scale tone over the whole height and nothing for a silent channel', async () => {
     const audio = await generate('loud-silent.wav', `${tone(1)}|0`, 4, 'pcm_s16le');
     const [left, right] = await draw(audio, 2, 'loud-silent');
-    expect(await probePng(left!)).toEqual({ codec_name: 'png', width: 800, height: 120, pix_fmt: 'pal8' });
+    expect(await probePicture(left!)).toEqual({ codec_name: 'png', width: 800, height: 120, pix_fmt: 'pal8' });
     const loud = await decodePng(left!);
     const silent = await decodePng(right!);
     for (const x of [0, 1, 399, 799]) {
@@ -280,7 +266,7 @@ describe('drawPictures', () => {
       const outputs = [fileIn(`choose-${expected}-0.png`), fileIn(`choose-${expected}-1.png`)];
       expect(await drawPictures(bins, audio, 2, outputs, options)).toBe(expected);
       for (const out of outputs)
-        expect(await probePng(out)).toMatchObject({ codec_name: 'png', width: 800, height: 120 });
+        expect(await probePicture(out)).toMatchObject({ codec_name: 'png', width: 800, height: 120 });
       const picture = await decodePng(outputs[0]!);
       expect(bar(picture, 400, TRANSPARENT).count).toBeLessThan(120);
     }
