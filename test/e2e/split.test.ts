@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -87,7 +87,7 @@ describe('OVERSIZE=split, WAV', () => {
   it('delivers every sample exactly once, in parts under the limit, with exact starts and durations', async () => {
     const whole = await transcodeWhole(t, gappy);
     const wholePath = path.join(dir, 'whole.wav');
-    await (await open(wholePath, 'w')).writeFile(whole).then(() => undefined);
+    await writeFile(wholePath, whole);
     const { status, body } = await post(t, gappy);
     expect(status, JSON.stringify(body)).toBe(201);
     const parts = body.parts as PartInfo[];
@@ -175,7 +175,7 @@ describe('OVERSIZE=split, MP3', () => {
 
   it('cuts on frame boundaries; the parts hold every frame once, in a silence', async () => {
     const whole = path.join(dir, 'whole.mp3');
-    await (await open(whole, 'w')).writeFile(await transcodeWhole(t, gappy)).then(() => undefined);
+    await writeFile(whole, await transcodeWhole(t, gappy));
     const wholeInfo = (await readMp3Info(whole))!;
     const frames: Buffer[] = [];
     const wholeBytes = await readFile(whole);
