@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
-import { killAllChildren } from '../media/process.js';
+import { killAllChildren, type ProcessGate } from '../media/process.js';
 import { isManifest, ManifestError } from './manifest.js';
 import { startProgress } from './progress.js';
 import { ReportWriter } from './report.js';
@@ -188,6 +188,7 @@ export function startWatcher(
   state: StateStore,
   logger: Logger,
   concurrency: number,
+  gateFor?: (bytes: number) => ProcessGate,
 ): FolderWatcher {
   const sources = metadataSources(
     { pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone },
@@ -201,6 +202,7 @@ export function startWatcher(
       stableSeconds: config.watch.stableSeconds,
       pollSeconds: config.watch.pollSeconds,
       concurrency,
+      gateFor,
     },
     { state, deps: runtime.deps, owner: { id: 'watch' }, tmpDir: config.tmpDir },
     logger.child({ component: 'watch' }),

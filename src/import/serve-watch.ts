@@ -13,14 +13,16 @@ export interface ServeWatcher {
 
 export function startServeWatcher(
   config: Config,
-  gateway: Pick<RunningGateway, 'bins' | 'upstream'>,
+  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'queue'>,
   logger: Logger,
 ): ServeWatcher {
   const state = StateStore.open(config.watch.stateDir);
   const deps = depsFor(config, gateway.bins, gateway.upstream);
-  // The folder shares the cores with uploads: half of them at most.
+  // The folder shares the cores with uploads: half of them at most, and every ffmpeg run waits for a slot of the
+  // gateway's work queue (CONCURRENCY) like an upload's; it waits rather than being refused when the queue is full.
   const concurrency = Math.max(1, Math.floor(os.availableParallelism() / 2));
-  const watcher = startWatcher(config, config.watch.dir!, { deps }, state, logger, concurrency);
+  const gateFor = (bytes: number) => gateway.queue.patientGateFor(bytes);
+  const watcher = startWatcher(config, config.watch.dir!, { deps }, state, logger, concurrency, gateFor);
   return {
     close: async () => {
       await watcher.close();

@@ -14,6 +14,7 @@
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
+import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { processFile, type FileReport, type ProcessContext } from './process-file.js';
 import { itemForFile, sidecarFor, walkAudio, type MetadataSources } from './sources.js';
 
@@ -24,6 +25,8 @@ export interface WatchOptions {
   stableSeconds: number;
   pollSeconds: number;
   concurrency: number;
+  /** Admission of each file's ffmpeg runs (serve: the gateway's work queue, CONCURRENCY); none: the concurrency only. */
+  gateFor?: ((bytes: number) => ProcessGate) | undefined;
 }
 
 export const DONE_DIR = 'done';
@@ -134,12 +137,16 @@ export class FolderWatcher {
   private async take(file: string): Promise<void> {
     const { dir } = this.options;
     const item = await itemForFile(file, dir, this.options.sources);
-    const report = await processFile(item, {
-      ...this.ctx,
-      signal: this.controller.signal,
-      dryRun: false,
-      retryFailed: true,
-    });
+    const work = (): Promise<FileReport> =>
+      processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
+    const { gateFor } = this.options;
+    const bytes = gateFor
+      ? await stat(item.path).then(
+          (s) => s.size,
+          () => 0,
+        )
+      : 0;
+    const report = await (gateFor ? runWithProcessGate(gateFor(bytes), work) : work());
     const log = {
       file: item.display,
       status: report.status,

@@ -111,6 +111,15 @@ export class WorkQueue {
     };
   }
 
+  /**
+   * A gate that waits and never refuses: for work the gateway took on itself (a watched folder's file), which
+   * shares the slots with uploads but is not a request to turn away with a 503.
+   */
+  patientGateFor(bytes: number): ProcessGate {
+    const lane = this.laneFor(bytes);
+    return { acquire: (signal) => this.acquire(lane, signal, false) };
+  }
+
   /** Waits for a slot in the lane; resolves with its release function. */
   acquire(lane: Lane, signal: AbortSignal | undefined, mayRefuse = true): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));

@@ -34,6 +34,28 @@ describe('WorkQueue', () => {
     expect(q.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
+  it("a patient gate (the watched folder's) waits for a slot where an upload's gate is refused", async () => {
+    const q = new WorkQueue({ concurrency: 1, queueLimit: 0, longJobBytes: 100 });
+    const release = await q.acquire('short', undefined);
+    await expect(q.gateFor(() => 10).acquire(undefined)).rejects.toBeInstanceOf(GatewayError);
+    let admitted = false;
+    const waiting = q
+      .patientGateFor(10)
+      .acquire(undefined)
+      .then((r) => {
+        admitted = true;
+        return r;
+      });
+    await flush();
+    expect(admitted).toBe(false);
+    expect(q.stats()).toMatchObject({ running: 1, waiting: 1 });
+    release();
+    const second = await waiting;
+    expect(q.stats()).toMatchObject({ running: 1, waiting: 0 });
+    second();
+    expect(q.stats()).toMatchObject({ running: 0, waiting: 0 });
+  });
+
   it('refuses beyond queueLimit with 503, Retry-After and Imagicle shape', async () => {
     const q = new WorkQueue({ concurrency: 1, queueLimit: 1, longJobBytes: 100 });
     const log: string[] = [];
