@@ -22,6 +22,7 @@ import { JobFolders } from '../delivery/blob-store.js';
 import { LeaseLostError } from '../delivery/job-store.js';
 import { delayFor } from '../delivery/retry.js';
 import { runJob } from '../delivery/run-job.js';
+import { DiskLedger } from '../pipeline/disk.js';
 import type { DeliverySettings, PrepareSettings } from '../delivery/service.js';
 import type { JobError } from '../delivery/spool.js';
 import { QUEUE_NAME, summariseRender, type DistributedJob, type RetryProgress } from './job-data.js';
@@ -49,9 +50,16 @@ const MAX_STALLED = 5;
 
 export function startDistributedWorker(options: DistributedWorkerOptions): Worker<DistributedJob> {
   const { log } = options;
+  // What a job writes in BLOB_DIR is reserved before decoding, against the shared folder's free space
+  // (MIN_FREE_DISK_BYTES kept free). The ledger is this process's: other workers' renders show up in the free
+  // space as they write, and the margin covers the moment between.
+  const ledger = new DiskLedger(options.folders.root, {
+    label: 'the shared folder (BLOB_DIR)',
+    minFreeBytes: options.settings.minFreeDiskBytes ?? 0,
+  });
   const worker = new Worker<DistributedJob>(
     QUEUE_NAME,
-    (job, token, signal) => processJob(options, job, token, signal),
+    (job, token, signal) => processJob(options, ledger, job, token, signal),
     {
       connection: options.connection,
       concurrency: options.concurrency,
@@ -76,6 +84,7 @@ export function startDistributedWorker(options: DistributedWorkerOptions): Worke
 
 async function processJob(
   options: DistributedWorkerOptions,
+  ledger: DiskLedger,
   bjob: Job<DistributedJob>,
   token: string | undefined,
   signal: AbortSignal | undefined,
@@ -128,6 +137,7 @@ async function processJob(
       prepare: options.prepare,
       log,
       onRendered,
+      reservations: () => ledger.scope(),
     });
     switch (run.outcome.kind) {
       case 'delivered':

@@ -37,7 +37,7 @@ let redis: TestRedis;
 let emulator: RunningEmulator;
 const children = new Map<string, Child>();
 
-async function startChild(name: string, role: 'api' | 'worker'): Promise<Child> {
+async function startChild(name: string, role: 'api' | 'worker', env: Record<string, string> = {}): Promise<Child> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: ROOT,
     env: {
@@ -59,6 +59,7 @@ async function startChild(name: string, role: 'api' | 'worker'): Promise<Child> 
       RETRY_MAX_TOTAL_MS: '1000',
       SPOOL_RETRY_MAX_DELAY_MS: '500',
       LOG_LEVEL: 'info',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -190,6 +191,37 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     expect(
       (await fetch(`${api().url}/v1/jobs/${id}`, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } })).status,
     ).toBe(200);
+  });
+
+  it('a worker reserves what a job will write in BLOB_DIR first: a job that can never fit fails, unrendered', async () => {
+    // A queue of its own (Redis database 1), so that no other test's worker takes this job, nor this worker theirs.
+    const own = {
+      QUEUE_URL: redis.url.replace(/\/0$/, '/1'),
+      BLOB_DIR: path.join(dir, 'blob-full'),
+      TMP_DIR: path.join(dir, 'tmp-full'),
+    };
+    const [front] = await Promise.all([
+      startChild('api-full', 'api', own),
+      // More free space kept than the file system has: no render can ever be reserved.
+      startChild('worker-full', 'worker', { ...own, MIN_FREE_DISK_BYTES: String(Number.MAX_SAFE_INTEGER) }),
+    ]);
+    try {
+      const res = await fetch(`${front.url}${RECORDINGS_PATH}`, {
+        method: 'POST',
+        body: await recordingForm(fixture('opus-stereo.opus'), meta('no-room')),
+        headers: { Prefer: 'respond-async' },
+      });
+      expect(res.status).toBe(202);
+      const id = res.headers.get('x-job-id')!;
+      const view = async (): Promise<JobView> => (await (await fetch(`${front.url}/v1/jobs/${id}`)).json()) as JobView;
+      const failed = await until(view, (v) => v.state === 'failed');
+      expect(failed.state).toBe('failed');
+      expect(failed.lastError?.status).toBe(413);
+      expect(failed.lastError?.message).toMatch(/more than the shared folder \(BLOB_DIR\) can ever hold/);
+      expect(stored('no-room')).toBe(0);
+    } finally {
+      await Promise.all([kill9(children.get('api-full')!), kill9(children.get('worker-full')!)]);
+    }
   });
 
   it('a 503 from Imagicle pauses every worker (a queue-wide rate limit), then all are delivered once', async () => {
