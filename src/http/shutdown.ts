@@ -5,6 +5,7 @@
  * through one AbortSignal that reaches ffmpeg and the upstream POST, and waits
  * for their temp folders to be removed and their answers to be written.
  */
+import { setMaxListeners } from 'node:events';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { aborted, GatewayError } from '../errors.js';
 
@@ -27,6 +28,12 @@ export class Lifecycle {
   private readonly active = new Set<Promise<void>>();
   private closingFlag = false;
   private readonly idleWaiters = new Set<() => void>();
+
+  constructor() {
+    // Every request in flight listens here (app.ts removes its listener when it ends): as many listeners as
+    // concurrent uploads is the design, not a leak, so Node's warning after 10 would be a false alarm.
+    setMaxListeners(0, this.controller.signal);
+  }
 
   /** Aborted on hard close; combine it with each request's own signal. */
   get signal(): AbortSignal {

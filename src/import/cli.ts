@@ -264,7 +264,7 @@ export function registerFileDoors(program: Command): void {
       .option('--report <file.csv>', 'one line per file: path, status, Imagicle ids, parts, duration, decision, error')
       .option('--dry-run', 'probe and check everything, send nothing')
       .option('--retry-failed', 'send again the files an earlier run recorded as failed')
-      .option('--concurrency <n>', 'files at once (default: the number of cores)')
+      .option('--concurrency <n>', 'ffmpeg runs at once, twice as many files in flight (default: the number of cores)')
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
       .action(async (source: string, flags: ImportFlags) => {
         await importCommand(source, flags);

@@ -1,7 +1,12 @@
 /**
- * An import run: every item through processFile(), `concurrency` at a time,
- * each outcome counted, reported (CSV) and shown (progress) as it comes.
+ * An import run: every item through processFile(), each outcome counted,
+ * reported (CSV) and shown (progress) as it comes. `concurrency` bounds the
+ * ffmpeg runs at once; twice as many files are in flight, so that one file's
+ * delivery (an HTTP upload, no CPU to speak of) overlaps the next one's
+ * render instead of leaving its core idle.
  */
+import { runWithProcessGate } from '../media/process.js';
+import { WorkQueue } from '../pipeline/queue.js';
 import { processFile, type FileReport, type ProcessContext } from './process-file.js';
 import { count, newCounters, type Counters } from './progress.js';
 import type { ImportItem } from './sources.js';
@@ -27,18 +32,21 @@ export async function runItems(
   const counters = newCounters(items.length);
   hooks.onStart?.(counters);
   const reports: FileReport[] = [];
+  // One lane (no short/long split) and no refusal: the run's own files wait their turn.
+  const renders = new WorkQueue({ concurrency, queueLimit: Number.MAX_SAFE_INTEGER, longJobBytes: Infinity });
+  const gate = renders.patientGateFor(0);
   let next = 0;
   const slot = async (): Promise<void> => {
     while (next < items.length && !ctx.signal.aborted) {
       const item = items[next++]!;
-      const report = await processFile(item, ctx);
+      const report = await runWithProcessGate(gate, () => processFile(item, ctx));
       if (report.status === 'interrupted') continue;
       reports.push(report);
       count(counters, report);
       hooks.onFile?.(report, counters);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, slot));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(2 * concurrency, items.length)) }, slot));
   return { counters, reports, elapsedMs: Date.now() - counters.startedAt, interrupted: ctx.signal.aborted };
 }
 

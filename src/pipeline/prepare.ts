@@ -143,6 +143,17 @@ async function withExactLength(plan: Plan, inputPath: string, probed: ProbeResul
   };
 }
 
+/**
+ * The probe of a call's file or leg that is rendered by the stereo step (swapped, selected, merged): Ogg Opus and
+ * WAV whose sizes agree with the file are read by our own parsers, anything else by ffprobe. (A WAV with wrong
+ * sizes or an MP3 keeps ffprobe's duration here, which the legs' alignment has always used.)
+ */
+export async function probeSource(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
+  const fast = await probeWithoutFfprobe(input.path, input.extension);
+  const sure = fast && (fast.probe.formatName === 'ogg' || (fast.wav !== null && fast.wav.sizesConsistent));
+  return sure ? fast.probe : probeOrFail(input, deps, signal);
+}
+
 export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
   const { size } = await stat(input.path);
   if (size === 0) throw badAudio('The attachment is empty');

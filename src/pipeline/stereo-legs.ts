@@ -14,7 +14,7 @@ import { mergedLength, offsetSamples, type MergeSpec } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput, knownOutput, legTarget, type LegDecode } from '../media/render-job.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
-import { checkProbeLimits, probeOrFail } from './prepare.js';
+import { checkProbeLimits, probeSource } from './prepare.js';
 import type { AudioInput, PreparedAudio } from './prepared.js';
 import { inPart } from './render-errors.js';
 import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSource } from './render.js';
@@ -52,7 +52,7 @@ export async function mergeLegs(call: TwoLegCall, workDir: string, deps: CallDep
   const probes: ProbeResult[] = [];
   for (const p of parts) {
     try {
-      const probed = await probeOrFail(p.input, deps, signal);
+      const probed = await probeSource(p.input, deps, signal);
       checkProbeLimits(probed, deps.limits);
       probes.push(probed);
     } catch (error) {

@@ -20,7 +20,7 @@ import type { Mix } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput } from '../media/render-job.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
-import { checkProbeLimits, prepareAudio, probeOrFail } from './prepare.js';
+import { checkProbeLimits, prepareAudio, probeSource } from './prepare.js';
 import type { PreparedAudio } from './prepared.js';
 import { decodeCapSeconds, render } from './render.js';
 import { checkStereo, FollowedOutput } from './stereo-check.js';
@@ -37,7 +37,7 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
   // A stereo WAV output is analysed while ffmpeg writes it.
   const followed = new FollowedOutput(signal);
   const early = ordinary ? await prepareAudio(input, workDir, deps, signal, followed.follow) : undefined;
-  const probed = early?.probe ?? (await probeOrFail(input, deps, signal));
+  const probed = early?.probe ?? (await probeSource(input, deps, signal));
   if (!early) checkProbeLimits(probed, deps.limits);
   const inputChannels = probed.audio.channels;
   const outputMono = deps.output.channels === 'mono';

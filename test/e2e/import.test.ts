@@ -199,7 +199,8 @@ describe('import of a folder named by a pattern', () => {
     const rerun = await cli(args('state', 'report.csv'));
     expect(rerun.code).toBe(1); // the invalid names
     const possible = Number(/possible duplicates[^:]*: (\d+)/.exec(rerun.stdout)?.[1]);
-    expect(possible).toBeLessThanOrEqual(2);
+    // One part per file in flight: twice --concurrency (one file delivering while the next converts).
+    expect(possible).toBeLessThanOrEqual(4);
 
     const counts = byCallId();
     const extra = [...counts.values()].reduce((n, c) => n + c - 1, 0);
@@ -281,7 +282,8 @@ describe('import from a manifest and sidecars', () => {
       ].join('\n'),
     );
     emulator.faults.add({ status: 409, body: { reason: 1, message: 'startDateTime is outside the retention period' } });
-    // The first upload (row a, concurrency 1) gets the 409.
+    // The first upload gets the 409: with two files in flight (one converting while the other delivers), which one
+    // comes first is not fixed.
     const result = await cli([
       'import',
       path.join(dir, 'calls.csv'),
@@ -297,26 +299,17 @@ describe('import from a manifest and sidecars', () => {
     expect(result.code).toBe(1);
     const rows = parseReport(await readFile(path.join(work, 'm.csv'), 'utf8'));
     const row = (p: string): ReportRow => rows.find((r) => r.path === p)!;
-    expect(row('audio/a-local.wav').status).toBe('failed');
-    expect(row('audio/a-local.wav').error).toMatch(/409.*retention/);
+    const sent = ['audio/a-local.wav', 'audio/b.wav', 'audio/c.wav'];
+    const refused = sent.filter((p) => row(p).status === 'failed');
+    expect(refused).toHaveLength(1);
+    expect(row(refused[0]!).error).toMatch(/409.*retention/);
+    expect(sent.filter((p) => row(p).status === 'delivered')).toHaveLength(2);
     expect(row('audio/d.wav').status).toBe('invalid');
     expect(row('audio/d.wav').error).toMatch(/startDateTime/);
     expect(emulator.stats.snapshot().faulted).toBe(1);
+    expect(emulator.store.list()).toHaveLength(2);
 
-    const got = new Map(emulator.store.list().map((r) => [r.metadata.pbxCallId, r]));
-    expect(got.has('m-a')).toBe(false);
-    expect(got.get('m-b')!.metadata).toMatchObject({
-      startDateTime: '2025-03-01T10:00:00+01:00',
-      direction: 1,
-      localParty: { username: 'side', phoneNumber: '7' },
-      notes: 'manifest',
-    });
-    expect(got.get('m-c')!.metadata).toMatchObject({
-      localParty: { username: 'cid', phoneNumber: '203' },
-      remoteParty: { phoneNumber: '557' },
-    });
-
-    // Not retried by a rerun; --retry-failed sends it (the fault is spent): two legs → one stereo recording.
+    // Not retried by a rerun; --retry-failed sends it (the fault is spent).
     const requests = emulator.stats.snapshot().requests;
     await cli(['import', path.join(dir, 'calls.csv'), '--state', path.join(work, 'm-state')]);
     expect(emulator.stats.snapshot().requests).toBe(requests);
@@ -329,7 +322,20 @@ describe('import from a manifest and sidecars', () => {
       path.join(work, 'm-state'),
       '--retry-failed',
     ]);
-    const a = emulator.store.list().find((r) => r.metadata.pbxCallId === 'm-a')!;
+    const got = new Map(emulator.store.list().map((r) => [r.metadata.pbxCallId, r]));
+    expect(got.size).toBe(3);
+    expect(got.get('m-b')!.metadata).toMatchObject({
+      startDateTime: '2025-03-01T10:00:00+01:00',
+      direction: 1,
+      localParty: { username: 'side', phoneNumber: '7' },
+      notes: 'manifest',
+    });
+    expect(got.get('m-c')!.metadata).toMatchObject({
+      localParty: { username: 'cid', phoneNumber: '203' },
+      remoteParty: { phoneNumber: '557' },
+    });
+    // Two legs → one stereo recording.
+    const a = got.get('m-a')!;
     expect(a.format.channels).toBe(2);
     expect(a.format.durationSeconds).toBeCloseTo(0.6, 2);
     expect(a.metadata).toMatchObject({
