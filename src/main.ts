@@ -10,15 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { startGateway } from './gateway.js';
-import { startEmulator } from './emulator/index.js';
 import { isProbeFailure, probe, resolveBinaries } from './media/ffmpeg.js';
 import { prepareAudio } from './pipeline/prepare.js';
-import { extensionOf } from './http/intake.js';
+import { extensionOf } from './media/formats.js';
 import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
-import { startServeWatcher } from './import/serve-watch.js';
 import { mediaPolicyOf } from './media-policy.js';
 
 function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
@@ -62,6 +59,9 @@ program
   .action(async (opts: { port?: string; host?: string }) => {
     const config = configOrExit({ PORT: opts.port, HOST: opts.host });
     const logger = createLogger(config.logLevel);
+    // Loaded here, not at the top: `import`, `convert` and the other commands start without the HTTP stack.
+    const { startGateway } = await import('./gateway.js');
+    const { startServeWatcher } = await import('./import/serve-watch.js');
     let gateway;
     try {
       gateway = await startGateway(config, logger);
@@ -101,6 +101,7 @@ program
   .action(async (opts: { port: string; host: string; dir?: string; username?: string; password?: string }) => {
     const config = configOrExit({ EMULATOR_DIR: opts.dir });
     const logger = createLogger(config.logLevel);
+    const { startEmulator } = await import('./emulator/index.js');
     const emulator = await startEmulator({
       port: Number(opts.port),
       host: opts.host,

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { extensionOf } from '../media/formats.js';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import busboy from 'busboy';
@@ -68,17 +69,6 @@ export interface IntakeOptions {
 
 /** Room for the multipart framing and the text fields on top of the audio bytes. */
 const MULTIPART_OVERHEAD_ALLOWANCE = 1024 * 1024;
-
-const EXTENSION_RE = /^[a-z0-9]{1,10}$/;
-
-export function extensionOf(filename: string | undefined): string {
-  if (!filename) return '';
-  const ext = path
-    .extname(filename.split(/[\\/]/).pop() ?? '')
-    .slice(1)
-    .toLowerCase();
-  return EXTENSION_RE.test(ext) ? ext : '';
-}
 
 /** Feeds every chunk to a hash on its way to disk. */
 function hashing(hash: Hash): Transform {

@@ -16,7 +16,7 @@ import {
   type PartJournal,
 } from '../pipeline/deliver-recording.js';
 import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
-import { extensionOf } from '../http/intake.js';
+import { extensionOf } from '../media/formats.js';
 import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
 

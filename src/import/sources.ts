@@ -6,7 +6,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { extensionOf } from '../http/intake.js';
+import { extensionOf } from '../media/formats.js';
 import { RAW_HINTS } from '../media/formats.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { parseStereoOptions } from '../http/stereo-options.js';

@@ -2,6 +2,7 @@
  * What ffmpeg may open: the demuxers allowed for untrusted input, and the
  * headerless telephony formats recognised by their file extension.
  */
+import path from 'node:path';
 import { parseMp3FrameHeader } from './mp3.js';
 
 /**
@@ -157,4 +158,16 @@ export function startsWithMpegFrames(head: Buffer): boolean {
 /** A headerless extension is believed only when the bytes are not a real container or an MP3. */
 export function contentOverridesExtension(head: Buffer): boolean {
   return hasKnownMagic(head) || startsWithMpegFrames(head);
+}
+
+const EXTENSION_RE = /^[a-z0-9]{1,10}$/;
+
+/** A file name's extension as the format hints read it: lower case, 1–10 letters or digits; '' otherwise. */
+export function extensionOf(filename: string | undefined): string {
+  if (!filename) return '';
+  const ext = path
+    .extname(filename.split(/[\\/]/).pop() ?? '')
+    .slice(1)
+    .toLowerCase();
+  return EXTENSION_RE.test(ext) ? ext : '';
 }

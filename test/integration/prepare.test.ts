@@ -11,7 +11,7 @@ import { AUDIO_FIXTURES, NON_AUDIO_FIXTURES, fixture } from '../helpers/fixtures
 import { decodeFloat, ffprobeFile } from '../helpers/audio.js';
 import { prepareAudio, type PrepareDeps } from '../../src/pipeline/prepare.js';
 import { resolveBinaries } from '../../src/media/ffmpeg.js';
-import { extensionOf } from '../../src/http/intake.js';
+import { extensionOf } from '../../src/media/formats.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { GatewayError } from '../../src/errors.js';
 import type { OutputFormat } from '../../src/config.js';
