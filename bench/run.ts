@@ -32,6 +32,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = path.join(ROOT, 'bench', 'work');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const NOTES_HEADING = '## Notes';
 /** BENCH_ONLY=a,b,f: only those rows, printed (docs/benchmarks.md is left as it is). */
 const ONLY = process.env.BENCH_ONLY;
 const ONLY_CASES = new Set(
@@ -520,7 +521,11 @@ ${table}
 `;
   process.stdout.write(`\n${table}\n`);
   await mkdir(path.join(ROOT, 'docs'), { recursive: true });
-  await writeFile(path.join(ROOT, 'docs', 'benchmarks.md'), doc);
+  const file = path.join(ROOT, 'docs', 'benchmarks.md');
+  // Everything from the "## Notes" heading on is written by hand (single-case runs, history): kept as it is.
+  const previous = existsSync(file) ? await readFile(file, 'utf8') : '';
+  const notes = previous.indexOf(NOTES_HEADING);
+  await writeFile(file, notes >= 0 ? `${doc}\n${previous.slice(notes)}` : doc);
 }
 
 /**
