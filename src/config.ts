@@ -13,6 +13,7 @@ import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
 import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 import { distributedProblems, hardeningProblems } from './config-checks.js';
+import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
@@ -177,6 +178,7 @@ const envSchema = z.object({
   MIN_FREE_DISK_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
   AUTH_FAIL_WINDOW: interval.default(60_000),
+  TRUST_PROXY: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -261,6 +263,8 @@ export interface Config {
     readonly authFailLimit: number;
     readonly authFailWindowMs: number;
   };
+  /** TRUST_PROXY: the reverse proxies whose X-Forwarded-For names the client (http/trust-proxy.ts). */
+  readonly trustProxy: TrustProxy;
   /** Stereo for Voice Analytics: how sources lay out the parties, and what to do with fake stereo. */
   readonly stereo: {
     readonly channelOrder: ChannelOrder;
@@ -330,6 +334,8 @@ export function loadConfig(
       problems.push('IMAGICLE_USERNAME and IMAGICLE_PASSWORD: set both or neither');
     }
     problems.push(...distributedProblems(e));
+    const trust = parseTrustProxy(e.TRUST_PROXY).problem;
+    if (trust) problems.push(trust);
     problems.push(
       ...fileDoorProblems(
         { pattern: e.WATCH_PATTERN, defaults: e.WATCH_DEFAULTS, timezone: e.WATCH_TIMEZONE },
@@ -442,6 +448,7 @@ export function loadConfig(
       authFailLimit: e.AUTH_FAIL_LIMIT,
       authFailWindowMs: e.AUTH_FAIL_WINDOW,
     },
+    trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
   };
   return deepFreeze(config);
 }

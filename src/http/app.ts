@@ -96,6 +96,7 @@ export function createApp(deps: AppDeps): express.Express {
     minFreeBytes: config.bounds.minFreeDiskBytes,
   });
   const app = express();
+  app.set('trust proxy', config.trustProxy);
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(lifecycle.middleware());

@@ -155,7 +155,8 @@ export function createAccessControl(settings: AccessSettings, throttle?: LoginTh
       // Wrong credentials (not a request without any) count as a failed login; too many from this address get
       // 429 + Retry-After instead of 401 (http/login-throttle.ts).
       const presented = req.get('authorization') !== undefined || req.get('x-api-key') !== undefined;
-      next((presented ? throttle?.fail(req.socket.remoteAddress ?? 'unknown') : undefined) ?? outcome);
+      // req.ip: the socket's address, or the client's as a trusted proxy says it (TRUST_PROXY).
+      next((presented ? throttle?.fail(req.ip ?? req.socket.remoteAddress ?? 'unknown') : undefined) ?? outcome);
       return;
     }
     res.locals.caller = outcome;

@@ -94,3 +94,36 @@ describe('no 500 for bad input', () => {
     expect((await fetch(`${t.url}/v1/jobs`)).status).toBe(401);
   });
 });
+
+describe('failed logins behind a reverse proxy (TRUST_PROXY)', () => {
+  const wrong = (client: string): Record<string, string> => ({
+    'x-api-key': 'not-the-key-000000000000',
+    'x-forwarded-for': client,
+  });
+  const statuses = async (url: string, client: string, n: number): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await fetch(`${url}/v1/jobs`, { headers: wrong(client) })).status);
+    return out;
+  };
+
+  it('with the proxy trusted, each forwarded client has its own count', async () => {
+    const t = await startTestGateway({ GATEWAY_API_KEYS: KEY, AUTH_FAIL_LIMIT: '2', TRUST_PROXY: 'loopback' });
+    try {
+      expect(await statuses(t.url, '203.0.113.7', 3)).toEqual([401, 401, 429]);
+      // Another client behind the same proxy is not locked out by the first one's failures.
+      expect(await statuses(t.url, '198.51.100.9', 2)).toEqual([401, 401]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('without it, X-Forwarded-For is not believed: a client cannot escape the count by claiming new addresses', async () => {
+    const t = await startTestGateway({ GATEWAY_API_KEYS: KEY, AUTH_FAIL_LIMIT: '2' });
+    try {
+      expect(await statuses(t.url, '203.0.113.7', 2)).toEqual([401, 401]);
+      expect(await statuses(t.url, '198.51.100.9', 1)).toEqual([429]);
+    } finally {
+      await t.close();
+    }
+  });
+});
