@@ -131,7 +131,7 @@ function samplesAccepted(wav: WavFacts): boolean {
  * are real; it is used when it falls inside the last whole block, and ignored
  * when it contradicts the data (libsndfile's stereo IMA ADPCM).
  */
-function blockCodecTrim(wav: WavFacts): { trim: SampleTrim | undefined; reason: string | undefined } {
+export function blockCodecTrim(wav: WavFacts): { trim: SampleTrim | undefined; reason: string | undefined } {
   const perBlock = wav.samplesPerBlock;
   const fact = wav.factSamples;
   if (perBlock === undefined || perBlock === 0 || fact === undefined || wav.frames === 0) {

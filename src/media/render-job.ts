@@ -33,13 +33,23 @@ export interface RenderOutput {
 export interface LegDecode {
   input: SourceFile;
   output: RenderOutput;
+  /** Only [start, end) of its samples (a container's exact length: ADPCM/GSM `fact`, Speex granule). */
+  trim?: SampleTrim | undefined;
 }
 
 export type RenderJob =
   /** One file to the target (a transcode plan), keeping only [start, end) of its samples when trimmed. */
   | { kind: 'transcode'; input: SourceFile; target: Target; trim?: SampleTrim | undefined; output: RenderOutput }
-  /** One file whose channels are picked (swapped, or selected from more than two). */
-  | { kind: 'route'; input: SourceFile; route: ChannelRoute; mix: Mix; target: Target; output: RenderOutput }
+  /** One file whose channels are picked (swapped, or selected from more than two), trimmed like a transcode. */
+  | {
+      kind: 'route';
+      input: SourceFile;
+      route: ChannelRoute;
+      mix: Mix;
+      target: Target;
+      trim?: SampleTrim | undefined;
+      output: RenderOutput;
+    }
   /** Each leg to mono 16-bit PCM WAV at the output rate (two legs: one process, two outputs). */
   | { kind: 'decode-legs'; legs: readonly LegDecode[]; sampleRate: number }
   /** Two decoded legs, delayed and padded, to the output (media/merge.ts's graph). */
@@ -102,7 +112,7 @@ export function argsFor(job: RenderJob): string[] {
         ...AUDIO_ONLY,
         ...NO_METADATA,
         '-af',
-        routeFilter(job.route, job.mix),
+        (job.trim ? `${trimFilter(job.trim)},` : '') + routeFilter(job.route, job.mix),
         ...encode(job.target, job.output, false),
       ];
     case 'decode-legs': {
@@ -112,6 +122,7 @@ export function argsFor(job: RenderJob): string[] {
         ...job.legs.flatMap((l, i) => [
           ...['-map', `${i}:a:0`, '-vn', '-sn', '-dn'],
           ...NO_METADATA,
+          ...(l.trim ? ['-af', trimFilter(l.trim)] : []),
           ...encode(target, l.output, true),
         ]),
       ];

@@ -7,7 +7,15 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badAudio } from '../errors.js';
 import { isProbeFailure, probe, type ProbeResult } from '../media/ffmpeg.js';
-import { CONTENT_TYPE, planFor, targetFor, type Container, type Plan } from '../media/plan.js';
+import {
+  blockCodecTrim,
+  CONTENT_TYPE,
+  planFor,
+  targetFor,
+  type Container,
+  type Plan,
+  type SampleTrim,
+} from '../media/plan.js';
 import { decodeOutput } from '../media/render-job.js';
 import { readWavInfo, type WavInfo } from '../media/wav.js';
 import { repairWavSizes, rewritePlainWav } from '../media/wav-write.js';
@@ -129,18 +137,40 @@ export async function prepareAudio(
 /** Speex in Ogg: the decoder's lookahead is cut and the end trimmed to the last granule position. */
 async function withExactLength(plan: Plan, inputPath: string, probed: ProbeResult): Promise<Plan> {
   if (plan.action !== 'transcode' || plan.trim) return plan;
-  if (probed.formatName !== 'ogg' || probed.audio.codecName !== 'speex') return plan;
+  const speex = await speexLengthOf(inputPath, probed);
+  return speex ? { ...plan, trim: speex.trim, reasons: [...plan.reasons, speex.reason] } : plan;
+}
+
+async function speexLengthOf(inputPath: string, probed: ProbeResult): Promise<ExactLength | undefined> {
+  if (probed.formatName !== 'ogg' || probed.audio.codecName !== 'speex') return undefined;
   const length = await readSpeexLength(inputPath);
-  if (length === null || length.sampleRate !== probed.audio.sampleRate) return plan;
+  if (length === null || length.sampleRate !== probed.audio.sampleRate) return undefined;
   return {
-    ...plan,
     trim: speexTrim(length),
-    reasons: [
-      ...plan.reasons,
+    reason:
       `Speex: the decoder's ${length.lookahead}-sample lookahead removed, ` +
-        `trimmed to the granule position (${length.granule} samples)`,
-    ],
+      `trimmed to the granule position (${length.granule} samples)`,
   };
+}
+
+export interface ExactLength {
+  trim: SampleTrim;
+  reason: string;
+}
+
+/**
+ * The samples a source really holds when its container says so and the decoder would give more: ADPCM and GSM
+ * in WAV (the `fact` chunk; the last block's padding), Speex in Ogg (lookahead and granule). What a transcode's
+ * plan applies (planFor, withExactLength), for the stereo step's own renders (swapped or selected channels,
+ * each of two legs).
+ */
+export async function exactLengthOf(inputPath: string, probed: ProbeResult): Promise<ExactLength | undefined> {
+  if (probed.formatName === 'wav') {
+    const wav = await readWavInfo(inputPath);
+    const block = wav ? blockCodecTrim(wav) : undefined;
+    return block?.trim && block.reason ? { trim: block.trim, reason: block.reason } : undefined;
+  }
+  return speexLengthOf(inputPath, probed);
 }
 
 /**

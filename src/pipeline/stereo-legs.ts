@@ -14,7 +14,7 @@ import { mergedLength, offsetSamples, type MergeSpec } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput, knownOutput, legTarget, type LegDecode } from '../media/render-job.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
-import { checkProbeLimits, probeSource } from './prepare.js';
+import { checkProbeLimits, exactLengthOf, probeSource } from './prepare.js';
 import type { AudioInput, PreparedAudio } from './prepared.js';
 import { inPart } from './render-errors.js';
 import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSource } from './render.js';
@@ -30,6 +30,8 @@ interface Leg {
   probe: ProbeResult;
   offsetMs: number;
   decode: LegDecode;
+  /** Why the leg's decode is trimmed to its container's exact length, when it is. */
+  trimmed: string | undefined;
 }
 
 interface DecodedLeg extends Leg {
@@ -64,12 +66,15 @@ export async function mergeLegs(call: TwoLegCall, workDir: string, deps: CallDep
   const dir = path.join(workDir, 'stereo');
   await mkdir(dir, { recursive: true });
   const rate = deps.output.sampleRate;
+  // Each leg's exact length (ADPCM/GSM fact, Speex granule), as a plain transcode would keep it.
+  const exact = await Promise.all(parts.map((p, i) => exactLengthOf(p.input.path, probes[i]!)));
   const legs: Leg[] = parts.map((p, i) => {
     const probe = probes[i]!;
     const cap = decodeCapSeconds(probe, deps.limits.maxDurationSeconds);
     const output = decodeOutput(path.join(dir, `leg-${p.party}.wav`), legTarget(rate), cap);
     const offsetMs = (p.party === 'local' ? options.localOffsetMs : options.remoteOffsetMs) ?? 0;
-    return { ...p, probe, offsetMs, decode: { input: { path: p.input.path, hint: probe.rawHint }, output } };
+    const input = { path: p.input.path, hint: probe.rawHint };
+    return { ...p, probe, offsetMs, trimmed: exact[i]?.reason, decode: { input, output, trim: exact[i]?.trim } };
   });
   // Before decoding: the aligned length (legs and offsets) and what it will weigh.
   const lengthOf = (l: Leg): number =>
@@ -161,7 +166,9 @@ async function mergeDecoded(
   });
   const t2 = performance.now();
 
-  const plan: Plan = { action: 'transcode', target, reasons: mergeReasons(local, remote, mix, totalSamples, rate) };
+  const trims = legs.flatMap((l) => (l.trimmed ? [`the ${l.party} party's leg: ${l.trimmed}`] : []));
+  const reasons = [...mergeReasons(local, remote, mix, totalSamples, rate), ...trims];
+  const plan: Plan = { action: 'transcode', target, reasons };
   const filename = sanitiseFilename(attachment.originalName, target.container);
   const prepared = assemble(run.outputs[0]!, filename, local.probe, plan, {
     probeMs: started.t1 - started.t0,

@@ -20,7 +20,7 @@ import type { Mix } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput } from '../media/render-job.js';
 import { boundOutput, expectedOutputBytes } from './bounds.js';
-import { checkProbeLimits, prepareAudio, probeSource } from './prepare.js';
+import { checkProbeLimits, exactLengthOf, prepareAudio, probeSource } from './prepare.js';
 import type { PreparedAudio } from './prepared.js';
 import { decodeCapSeconds, render } from './render.js';
 import { checkStereo, FollowedOutput } from './stereo-check.js';
@@ -57,6 +57,8 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
 
   const needsRender = route !== undefined && (!isIdentity(route) || inputChannels > 2);
   const dir = path.join(workDir, 'stereo');
+  // The container's exact length (ADPCM/GSM fact, Speex granule), as a plain transcode would keep it.
+  const exact = needsRender ? await exactLengthOf(input.path, probed) : undefined;
   let prepared: PreparedAudio;
   if (route && needsRender) {
     const mix: Mix = outputMono ? 'mono-average' : 'stereo';
@@ -71,7 +73,7 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
       worstCaseBytes: output.maxOutputBytes,
       what: 'the converted audio',
     });
-    const job = { kind: 'route', input: file, route, mix, target, output } as const;
+    const job = { kind: 'route', input: file, route, mix, target, trim: exact?.trim, output } as const;
     const context = {
       bins: deps.bins,
       limits: deps.limits,
@@ -80,7 +82,8 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
       follow: followed.follow,
     };
     const run = await render(job, context);
-    const plan: Plan = { action: 'transcode', target, reasons: [routeReason(route, outputMono, decision.decidedBy)] };
+    const reasons = [routeReason(route, outputMono, decision.decidedBy), ...(exact ? [exact.reason] : [])];
+    const plan: Plan = { action: 'transcode', target, reasons };
     const filename = sanitiseFilename(input.originalName, target.container);
     prepared = assemble(run.outputs[0]!, filename, probed, plan, {
       probeMs: t1 - t0,
@@ -109,6 +112,7 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
     route: rebuildRoute,
     mix,
     target,
+    trim: exact?.trim,
     output,
   });
   return checkStereo(prepared, report, deps, dir, signal, rebuild, followed);

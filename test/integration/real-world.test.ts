@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareAudio, type PrepareDeps, type PreparedAudio } from '../../src/pipeline/prepare.js';
+import { prepareCall, type StereoPolicy } from '../../src/pipeline/stereo.js';
 import { resolveBinaries } from '../../src/media/ffmpeg.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { readMp3Info } from '../../src/media/mp3.js';
@@ -53,6 +54,8 @@ const deps: PrepareDeps = {
   limits: { maxDurationSeconds: 3600, maxChannelsIn: 16, processTimeoutMs: 60_000 },
   voxSampleRate: 6000,
 };
+
+const STEREO: StereoPolicy = { channelOrder: 'local-left', sourceProfile: 'generic', check: 'warn' };
 
 let jobs = 0;
 async function prepare(name: string, extra: Partial<PrepareDeps> = {}): Promise<PreparedAudio> {
@@ -204,6 +207,45 @@ describeTools('exact lengths: ADPCM and GSM in WAV trimmed to a plausible fact c
     const decoded = await framesOf(await sndfileDecode(input));
     expect(decoded).toBeGreaterThan(fact);
     expect(decoded - fact).toBeLessThan(505);
+  });
+
+  it('two legs (GSM and IMA ADPCM, as PBXes write them) merged: each trimmed to its fact', async () => {
+    const workDir = path.join(root, `job-${(jobs += 1)}`);
+    await mkdir(workDir);
+    const leg = async (name: string) => {
+      const file = path.join(workDir, name);
+      await copyFile(path.join(fixtures, name), file);
+      return { path: file, originalName: name, extension: 'wav' };
+    };
+    const prepared = await prepareCall(
+      { attachment: await leg('gsm.wav'), remoteAttachment: await leg('ima-adpcm.wav') },
+      workDir,
+      { ...deps, stereo: STEREO },
+    );
+    // Both legs hold 1.2345 s at 8 kHz; undecoded padding would make the call 10,100 samples (IMA's last block).
+    expect(await sndfileFact(path.join(fixtures, 'gsm.wav'))).toBe(9876);
+    expect(prepared.samples).toBe(9876);
+    expect(prepared.plan.reasons.join(' ')).toMatch(/local party's leg: fact chunk: 9876 samples/);
+    expect(prepared.plan.reasons.join(' ')).toMatch(/remote party's leg: fact chunk: 9876 samples/);
+  });
+
+  it('stereo IMA ADPCM with its channels swapped: trimmed to its fact like a plain transcode', async () => {
+    const name = 'ima-adpcm-stereo.wav';
+    const fact = await sndfileFact(path.join(fixtures, name));
+    expect(fact).toBe(17_600);
+    const workDir = path.join(root, `job-${(jobs += 1)}`);
+    await mkdir(workDir);
+    const file = path.join(workDir, name);
+    await copyFile(path.join(fixtures, name), file);
+    const swapped = await prepareCall({ attachment: { path: file, originalName: name, extension: 'wav' } }, workDir, {
+      ...deps,
+      stereo: { ...STEREO, channelOrder: 'local-right' },
+    });
+    expect(swapped.stereo?.mapping.order).toBe('local-right');
+    // 16 kHz in, 8 kHz out: exactly half of the fact's samples.
+    expect(swapped.samples).toBe(fact / 2);
+    expect(swapped.plan.reasons.join(' ')).toMatch(/fact chunk: 17600 samples/);
+    expect((await prepare(name)).samples).toBe(fact / 2);
   });
 
   it("libsndfile's stereo IMA ADPCM: its contradicting fact chunk is ignored", async () => {

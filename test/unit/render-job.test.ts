@@ -36,6 +36,35 @@ describe('argsFor: one argv builder keyed by job type', () => {
     ],
     [
       {
+        kind: 'route',
+        input: src,
+        route: { local: 1, remote: 0 },
+        mix: 'stereo',
+        target: wav,
+        trim: { startSample: 0, endSample: 17600 },
+        output: out,
+      },
+      ['file:/job/in'],
+      '-af atrim=start_sample=0:end_sample=17600,asetpts=PTS-STARTPTS,apad=whole_len=17600,pan=stereo|c0=c1|c1=c0',
+    ],
+    [
+      {
+        kind: 'decode-legs',
+        sampleRate: 8000,
+        legs: [
+          { input: { path: '/job/a', hint: undefined }, output: { ...out, path: '/job/leg-local.wav' } },
+          {
+            input: { path: '/job/b', hint: undefined },
+            output: { ...out, path: '/job/leg-remote.wav' },
+            trim: { startSample: 0, endSample: 9876 },
+          },
+        ],
+      },
+      ['file:/job/a', 'file:/job/b'],
+      '-map 1:a:0 -vn -sn -dn -map_metadata -1 -map_chapters -1 -af atrim=start_sample=0:end_sample=9876',
+    ],
+    [
+      {
         kind: 'decode-legs',
         sampleRate: 8000,
         legs: [
