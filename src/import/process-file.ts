@@ -16,6 +16,9 @@ import {
   type PartJournal,
 } from '../pipeline/deliver-recording.js';
 import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
+import type { FitDeps } from '../pipeline/fit.js';
+import { mergedMix, targetForMix } from '../pipeline/stereo-output.js';
+import { bytesPerSecond, type Plan, type Target } from '../media/plan.js';
 import { extensionOf } from '../media/formats.js';
 import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
@@ -199,6 +202,17 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
   }
 }
 
+/** Room for a converted file's header. */
+const HEADER_BYTES = 1024;
+
+/** What the recording would weigh once converted: from the declared length, or the file itself when kept. */
+async function expectedBytes(plan: Plan, legs: readonly string[], seconds: number, deps: FitDeps): Promise<number> {
+  const encoded = (target: Target): number => Math.ceil(bytesPerSecond(target) * seconds) + HEADER_BYTES;
+  if (legs.length > 1) return encoded(targetForMix(deps, mergedMix(deps)));
+  if (plan.action === 'transcode') return encoded(plan.target);
+  return (await stat(legs[0]!)).size;
+}
+
 /** Probes and plans without sending: what would go, or why it cannot. */
 async function dryRun(item: ImportItem, ctx: ProcessContext): Promise<FileReport> {
   try {
@@ -207,10 +221,20 @@ async function dryRun(item: ImportItem, ctx: ProcessContext): Promise<FileReport
     for (const leg of legs) inspected.push(await inspectAudio(audioInput(leg), ctx.deps, ctx.signal));
     const first = inspected[0]!;
     const seconds = Math.max(...inspected.map((i) => i.probed.durationSeconds ?? 0));
+    const bytes = await expectedBytes(first.plan, legs, seconds, ctx.deps);
+    const limit = ctx.deps.maxPartBytes;
+    if (bytes > limit && ctx.deps.oversize.policy === 'reject') {
+      const error =
+        `The converted recording would be about ${bytes} bytes, more than the limit of ${limit} bytes ` +
+        'per file (OVERSIZE=reject)';
+      return blank(item, 'failed', { error, permanent: true });
+    }
     return blank(item, 'would-send', {
       duration: seconds > 0 ? formatIsoDuration(seconds) : undefined,
       durationSeconds: seconds,
       decision: legs.length > 1 ? 'merge-legs' : first.plan.action,
+      // Split at silences before the limit: the count from the declared length (unknown after a re-encode).
+      parts: bytes <= limit ? 1 : ctx.deps.oversize.policy === 'split' ? Math.ceil(bytes / limit) : undefined,
     });
   } catch (thrown) {
     const gw = toGatewayError(thrown);

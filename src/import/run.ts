@@ -56,7 +56,7 @@ export function summaryText(s: RunSummary, dryRun: boolean): string {
   const lines = [
     `${dryRun ? 'Dry run' : 'Import'} ${s.interrupted ? 'interrupted' : 'finished'} in ${(s.elapsedMs / 1000).toFixed(1)} s: ${c.done} of ${c.total} files`,
     dryRun
-      ? `  would send:         ${by('would-send')}`
+      ? `  would send:         ${by('would-send')} (about ${s.reports.reduce((n, r) => n + (r.status === 'would-send' ? (r.parts ?? 1) : 0), 0)} recordings in Imagicle)`
       : `  delivered:          ${by('delivered')} (${(c.audioSeconds / 3600).toFixed(2)} h of audio, ${s.reports.reduce((n, r) => n + (r.status === 'delivered' ? (r.parts ?? 0) : 0), 0)} recordings in Imagicle)`,
     `  already delivered:  ${by('already-delivered')}`,
     `  same recording as another file: ${by('duplicate')}`,

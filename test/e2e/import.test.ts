@@ -36,10 +36,10 @@ const env = (): Record<string, string> => ({
   RETRY_MAX_DELAY_MS: '200',
 });
 
-async function cli(args: string[]): Promise<CliResult> {
+async function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      env: env(),
+      env: { ...env(), ...extraEnv },
       maxBuffer: 16 << 20,
     });
     return { code: 0, stdout, stderr };
@@ -239,6 +239,39 @@ describe('import of a folder named by a pattern', () => {
     expect(third.stdout).toMatch(/already delivered:\s+200/);
     expect(emulator.stats.snapshot().requests).toBe(requests);
   }, 180_000);
+});
+
+describe('a dry run counts the parts', () => {
+  const FLAT = '{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}';
+  it("estimates each file's parts from its declared length and the part limit; OVERSIZE=reject names it", async () => {
+    const dir = path.join(work, 'big');
+    await mkdir(dir, { recursive: true });
+    const make = (file: string, codec: string[]): Promise<unknown> =>
+      run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=300:d=10', '-ar', '8000', ...codec, '-y', file]);
+    // 10 s at 8 kHz: 160,044 bytes kept as they are; 160,000 + a header converted from Opus.
+    await make(path.join(dir, '20250301-090000_in_100_200_big1.wav'), ['-c:a', 'pcm_s16le']);
+    await make(path.join(dir, '20250301-090000_in_100_200_big2.opus'), ['-ar', '48000', '-c:a', 'libopus']);
+    const dry = async (policy: string): Promise<{ rows: ReportRow[]; stdout: string }> => {
+      const report = path.join(work, `big-${policy}.csv`);
+      const state = path.join(work, `big-${policy}-state`);
+      const result = await cli(
+        ['import', dir, '--pattern', FLAT, '--defaults', DEFAULTS, '--state', state, '--report', report, '--dry-run'],
+        { MAX_PART_BYTES: '65536', OVERSIZE: policy },
+      );
+      return { rows: parseReport(await readFile(report, 'utf8')), stdout: result.stdout };
+    };
+    const requests = emulator.stats.snapshot().requests;
+    const split = await dry('split');
+    expect(split.rows.map((r) => [r.status, r.parts])).toEqual([
+      ['would-send', '3'],
+      ['would-send', '3'],
+    ]);
+    expect(split.stdout).toMatch(/would send: +2 \(about 6 recordings in Imagicle\)/);
+    const reject = await dry('reject');
+    expect(reject.rows.map((r) => r.status)).toEqual(['failed', 'failed']);
+    expect(reject.rows[0]!.error).toMatch(/more than the limit of 65536 bytes per file \(OVERSIZE=reject\)/);
+    expect(emulator.stats.snapshot().requests).toBe(requests);
+  }, 60_000);
 });
 
 describe('import from a manifest and sidecars', () => {
