@@ -11,6 +11,7 @@
  * docs/level.md explains the measures and the choices.
  */
 import { mkdir, rm } from 'node:fs/promises';
+import { GatewayError } from '../errors.js';
 import path from 'node:path';
 import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-meter.js';
 import {
@@ -22,7 +23,7 @@ import {
   type LevelMode,
   type LevelPolicy,
 } from '../media/level.js';
-import { CODEC_OF, type Container, type Target } from '../media/plan.js';
+import { CODEC_OF, CONTENT_TYPE, type Container, type Target } from '../media/plan.js';
 import { MP3_BITRATES, type OutputFormat } from '../media/output.js';
 import { knownOutput } from '../media/render-job.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
@@ -108,7 +109,9 @@ async function measureChannels(
 /**
  * Applies the level policy to a prepared recording. `mode` is the effective
  * mode (request or LEVEL); `keep` lists the client's own files, which are
- * never removed.
+ * never removed. `encodeAs`: the format the levelled audio is written in when
+ * it is not the prepared one's (a lossless intermediate before MP3: see
+ * stereo.ts prepareCall); unset, the prepared format is kept.
  */
 export async function levelPrepared(
   prepared: PreparedAudio,
@@ -118,6 +121,7 @@ export async function levelPrepared(
   deps: LevelDeps,
   keep: readonly string[],
   signal?: AbortSignal,
+  encodeAs?: Target,
 ): Promise<PreparedAudio> {
   if (mode === 'off') return prepared;
   const policy = deps.level;
@@ -137,7 +141,7 @@ export async function levelPrepared(
   const dir = path.join(workDir, 'level');
   await mkdir(dir, { recursive: true });
   const t0 = performance.now();
-  const target = sameFormat(prepared, deps);
+  const target = encodeAs ?? sameFormat(prepared, deps);
   if (!target) {
     report.warnings.push(
       `level normalization skipped: ${prepared.format.codec} with ${prepared.format.channels} channels is not handled`,
@@ -248,6 +252,8 @@ export async function levelPrepared(
     path: output.path,
     bytes: measured.bytes,
     container: target.container,
+    contentType: CONTENT_TYPE[target.container],
+    filename: prepared.filename.replace(/\.[^.]+$/, `.${target.container}`),
     durationSeconds: measured.durationSeconds,
     isoDuration: formatIsoDuration(measured.durationSeconds),
     samples: measured.samples,
@@ -263,5 +269,53 @@ export async function levelPrepared(
       measureMs: prepared.timings.measureMs + (t1 - t0) + (t3 - t2),
     },
     level: report,
+  };
+}
+
+/**
+ * Our own lossless intermediate (stereo.ts prepareCall) written in its final format when the level step left it
+ * as it was (nothing to change, or the step skipped): the one lossy encode, from the PCM.
+ */
+export async function encodeOnce(
+  prepared: PreparedAudio,
+  target: Target,
+  workDir: string,
+  deps: PrepareDeps,
+  signal?: AbortSignal,
+): Promise<PreparedAudio> {
+  const dir = path.join(workDir, 'encode');
+  await mkdir(dir, { recursive: true });
+  const output = knownOutput(path.join(dir, `out.${target.container}`), target, prepared.durationSeconds);
+  const input = { input: prepared.path, inputContainer: prepared.container };
+  const job = { kind: 'level', ...input, graph: '[0:a]anull[out]', target, output } as const;
+  const run = await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal });
+  const measured = run.outputs[0]!;
+  if (measured.samples !== prepared.samples) {
+    throw new GatewayError(
+      'INTERNAL',
+      `Encoding the ${prepared.samples} samples as ${target.format} gave ${measured.samples}: not delivered`,
+    );
+  }
+  await rm(prepared.path, { force: true });
+  return {
+    ...prepared,
+    path: measured.path,
+    bytes: measured.bytes,
+    container: target.container,
+    contentType: CONTENT_TYPE[target.container],
+    filename: prepared.filename.replace(/\.[^.]+$/, `.${target.container}`),
+    durationSeconds: measured.durationSeconds,
+    isoDuration: formatIsoDuration(measured.durationSeconds),
+    samples: measured.samples,
+    format: measured.format,
+    plan: {
+      action: 'transcode',
+      target,
+      reasons: [
+        ...prepared.plan.reasons,
+        `encoded as ${target.format} once, from the lossless audio the level step read`,
+      ],
+    },
+    timings: { ...prepared.timings, processMs: prepared.timings.processMs + run.processMs },
   };
 }

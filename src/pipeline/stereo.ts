@@ -12,7 +12,8 @@
  */
 import { badRequest } from '../errors.js';
 import { DEFAULT_LEVEL_POLICY } from '../media/level.js';
-import { levelPrepared } from './level.js';
+import { CODEC_OF, type Target } from '../media/plan.js';
+import { encodeOnce, levelPrepared } from './level.js';
 import type { AudioInput, PrepareDeps, PreparedAudio } from './prepared.js';
 import { mergeLegs } from './stereo-legs.js';
 import { prepareOne } from './stereo-one.js';
@@ -36,12 +37,35 @@ export async function prepareCall(
   deps: CallDeps,
   signal?: AbortSignal,
 ): Promise<PreparedAudio> {
-  const prepared = await prepareChannels(call, workDir, deps, signal);
   const policy = deps.level ?? DEFAULT_LEVEL_POLICY;
   const mode = call.options?.level ?? policy.mode;
   const decidedBy = call.options?.level ? `level=${mode} in the request` : `LEVEL=${mode}`;
+  // MP3 out with levels to set: what we render is lossless PCM at the output's rate first, and MP3 is encoded
+  // once, by the level step (or after it), rather than encoded, decoded and encoded again.
+  const lossless = mode !== 'off' && deps.output.format === 'mp3';
+  const stepDeps = lossless ? { ...deps, output: { ...deps.output, format: 'pcm16' as const } } : deps;
+  const prepared = await prepareChannels(call, workDir, stepDeps, signal);
   const keep = [call.attachment.path, ...(call.remoteAttachment ? [call.remoteAttachment.path] : [])];
-  return levelPrepared(prepared, mode, decidedBy, workDir, { ...deps, level: policy }, keep, signal);
+  // Only what we rendered: a client's compliant file (WAV or MP3) keeps its own format, as without levels.
+  const channels = prepared.format.channels;
+  const ours =
+    lossless &&
+    prepared.plan.action === 'transcode' &&
+    prepared.container === 'wav' &&
+    (channels === 1 || channels === 2);
+  const encodeAs = ours ? mp3TargetFor(prepared, deps) : undefined;
+  const levelled = await levelPrepared(
+    prepared,
+    mode,
+    decidedBy,
+    workDir,
+    { ...deps, level: policy },
+    keep,
+    signal,
+    encodeAs,
+  );
+  if (!encodeAs || levelled.container === encodeAs.container) return levelled;
+  return encodeOnce(levelled, encodeAs, workDir, deps, signal);
 }
 
 async function prepareChannels(
@@ -83,4 +107,16 @@ export function reencodeSource(prepared: PreparedAudio, original: AudioInput): A
 /** The request's inputSampleRate (headerless VOX) over the configured VOX_SAMPLE_RATE. */
 export function withInputSampleRate<D extends PrepareDeps>(deps: D, options: StereoRequestOptions | undefined): D {
   return options?.inputSampleRate === undefined ? deps : { ...deps, voxSampleRate: options.inputSampleRate };
+}
+
+/** The configured MP3 for audio prepared as PCM: its rate and channels, the configured bitrate. */
+function mp3TargetFor(prepared: PreparedAudio, deps: CallDeps): Target {
+  return {
+    format: 'mp3',
+    container: 'mp3',
+    codec: CODEC_OF.mp3,
+    sampleRate: prepared.format.sampleRate,
+    channels: prepared.format.channels === 1 ? 1 : 2,
+    mp3BitrateKbps: deps.output.mp3BitrateKbps,
+  };
 }

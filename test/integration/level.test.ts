@@ -261,6 +261,20 @@ describe.concurrent('LEVEL=speech', () => {
     expect(p.level!.channels.map((c) => c.outcome)).toEqual(['in-range', 'in-range']);
   });
 
+  it('MP3 out: what we convert is encoded once, from the lossless audio; a compliant WAV keeps its format', async () => {
+    await ff('-i', file('normal.wav'), '-c:a', 'flac', file('normal.flac'));
+    const { prepared: p } = await prepare(file('normal.flac'), {}, depsFor({}, 'mp3'));
+    expect(p.level).toMatchObject({ action: 'unchanged' });
+    expect(p).toMatchObject({ container: 'mp3', contentType: 'audio/mpeg' });
+    expect(p.format.codec).toBe('mp3');
+    expect(p.filename).toMatch(/\.mp3$/);
+    expect(p.plan.reasons.join(' ')).toMatch(/encoded as mp3 once, from the lossless audio/);
+    expect((await readMp3Info(p.path))!.totalSamples).toBe((await readWavInfo(file('normal.wav')))!.frames);
+    const { prepared: kept, input } = await prepare(file('normal.wav'), {}, depsFor({}, 'mp3'));
+    expect(kept.plan.action).toBe('pass-through');
+    expect(kept.path).toBe(input);
+  });
+
   it('does nothing with level=off in the request, whatever LEVEL says', async () => {
     const { prepared: p, input } = await prepare(file('call.wav'), { level: 'off' });
     expect(p.plan.action).toBe('pass-through');
