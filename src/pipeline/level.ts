@@ -29,7 +29,7 @@ import { knownOutput } from '../media/render-job.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
 import type { PrepareDeps, PreparedAudio } from './prepared.js';
 import { channelNames, levelsOf, round1, round5, type LevelChannelReport, type LevelReport } from './level-report.js';
-import { failedRun, nonFatal, render } from './render.js';
+import { failedRun, nonFatal, render, type Rendered } from './render.js';
 
 export type { LevelChannelReport, LevelLevels, LevelReport } from './level-report.js';
 
@@ -248,21 +248,7 @@ export async function levelPrepared(
     )
     .join('; ');
   return {
-    ...prepared,
-    path: output.path,
-    bytes: measured.bytes,
-    container: target.container,
-    contentType: CONTENT_TYPE[target.container],
-    filename: prepared.filename.replace(/\.[^.]+$/, `.${target.container}`),
-    durationSeconds: measured.durationSeconds,
-    isoDuration: formatIsoDuration(measured.durationSeconds),
-    samples: measured.samples,
-    format: measured.format,
-    plan: {
-      action: 'transcode',
-      target,
-      reasons: [...prepared.plan.reasons, `levels normalized (LEVEL=speech): ${summary}`],
-    },
+    ...renderedAs(prepared, measured, target, `levels normalized (LEVEL=speech): ${summary}`),
     timings: {
       probeMs: prepared.timings.probeMs,
       processMs: prepared.timings.processMs + (t2 - t1),
@@ -298,6 +284,19 @@ export async function encodeOnce(
   }
   await rm(prepared.path, { force: true });
   return {
+    ...renderedAs(
+      prepared,
+      measured,
+      target,
+      `encoded as ${target.format} once, from the lossless audio the level step read`,
+    ),
+    timings: { ...prepared.timings, processMs: prepared.timings.processMs + run.processMs },
+  };
+}
+
+/** The prepared recording now in `measured` (written as `target` by this step), with why. */
+function renderedAs(prepared: PreparedAudio, measured: Rendered, target: Target, reason: string): PreparedAudio {
+  return {
     ...prepared,
     path: measured.path,
     bytes: measured.bytes,
@@ -308,14 +307,6 @@ export async function encodeOnce(
     isoDuration: formatIsoDuration(measured.durationSeconds),
     samples: measured.samples,
     format: measured.format,
-    plan: {
-      action: 'transcode',
-      target,
-      reasons: [
-        ...prepared.plan.reasons,
-        `encoded as ${target.format} once, from the lossless audio the level step read`,
-      ],
-    },
-    timings: { ...prepared.timings, processMs: prepared.timings.processMs + run.processMs },
+    plan: { action: 'transcode', target, reasons: [...prepared.plan.reasons, reason] },
   };
 }
