@@ -1,0 +1,29 @@
+/**
+ * The question asked of Imagicle before a part is sent again after an
+ * attempt whose outcome is unknown (its whole body went out and no answer
+ * came, a 500/502/504, or a crash mid-attempt): "do you already hold it?".
+ * The delivery procedure (run-job.ts) asks; src/imagicle/reconcile.ts
+ * answers with Imagicle's read endpoints.
+ */
+
+export type ReconcileOutcome =
+  /** Imagicle holds the part: it is marked delivered with this id, nothing is sent. `others`: duplicates found. */
+  | { kind: 'found'; id: string; others: string[] }
+  /** Imagicle does not hold it: it is sent. */
+  | { kind: 'absent' }
+  /** Imagicle could not be asked (reads refused, an older server, no answer): today's rule applies. */
+  | { kind: 'unavailable'; reason: string };
+
+export interface ReconcileQuestion {
+  /** The metadata sent for this part (exact duration, start shifted for split parts, notes marked). */
+  metadata: Record<string, unknown>;
+  /** The caller's Authorization kept on the job (forwarded uploads); undefined: the gateway's own credentials. */
+  callerAuthorization: string | undefined;
+  /** When the ambiguous attempt began (ISO): Imagicle may still be processing it until its deadline. */
+  attemptStartedAt: string | undefined;
+  signal: AbortSignal | undefined;
+}
+
+export interface Reconciler {
+  check(question: ReconcileQuestion): Promise<ReconcileOutcome>;
+}
