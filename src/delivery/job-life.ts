@@ -294,7 +294,8 @@ export class JobLife {
 
   /** An operator's retry of a failed job: back to the worker, with a fresh age and event history. */
   reopen(job: JobRecord): void {
-    if (job.state !== 'failed') throw new GatewayError('CONFLICT', `Job ${job.id} is ${job.state}: only failed jobs can be retried`);
+    if (job.state !== 'failed')
+      throw new GatewayError('CONFLICT', `Job ${job.id} is ${job.state}: only failed jobs can be retried`);
     job.state = job.parts.length === 0 ? 'received' : 'ready';
     job.failedAt = undefined;
     job.nextAttemptAt = undefined;
@@ -340,10 +341,14 @@ export class JobLife {
           return { kind: 'retry', delayMs: 0, backpressure: false };
         case 'retry-later': {
           const delayMs = await this.scheduleRetry(store, job, ran.outcome.retryAfter);
-          log.info({ attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError }, 'job will be retried');
+          log.info(
+            { attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError },
+            'job will be retried',
+          );
           const status = job.lastError?.status;
           // An answer from Imagicle has no error code (jobError()); the gateway's own errors have one.
-          const backpressure = status !== undefined && BACKPRESSURE_STATUSES.has(status) && job.lastError?.code === undefined;
+          const backpressure =
+            status !== undefined && BACKPRESSURE_STATUSES.has(status) && job.lastError?.code === undefined;
           return { kind: 'retry', delayMs, backpressure };
         }
       }
