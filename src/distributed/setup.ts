@@ -72,8 +72,6 @@ export async function startDistributed(
 
   // Fail fast while Redis is away (BullMQ's advice for producers): an add that cannot be sent now is refused
   // now, instead of waiting in ioredis's offline queue and creating a job after its caller was told 503.
-  // Fail fast while Redis is away (BullMQ's advice for producers): an add that cannot be sent now is refused
-  // now, instead of waiting in ioredis's offline queue and creating a job after its caller was told 503.
   const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection: { ...connection, enableOfflineQueue: false } });
   queue.on('error', (error) => log.error({ err: error }, 'queue error'));
   const delivery = deliverySettingsFor(config);
