@@ -3,6 +3,7 @@
  * schema; all problems are reported at once, and the result is frozen.
  */
 import os from 'node:os';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -168,7 +169,8 @@ const envSchema = z.object({
   WATCH_SIDECAR: z.enum(SIDECAR_MODES, { error: `must be one of ${SIDECAR_MODES.join(', ')}` }).default('optional'),
   WATCH_STABLE_SECONDS: int(1, 86_400).default(5),
   WATCH_POLL_SECONDS: int(1, 3600).default(2),
-  WATCH_STATE_DIR: z.string().min(1).default('data/watch-state'),
+  // Unset: data/watch-state/<destination> (the Imagicle server and user the files go to: see Config.destination).
+  WATCH_STATE_DIR: z.string().min(1).optional(),
   // Bounds on memory, disk and failed logins (docs/security.md, "Bounds").
   // 0 (no ceiling) or at least 256: Debian's ffmpeg maps about 300 MB of shared libraries before it reads a byte.
   FFMPEG_MAX_MEMORY_MB: int(0, 1024 * 1024)
@@ -189,6 +191,12 @@ export interface Config {
   readonly host: string;
   /** Base URL of the Imagicle server, without trailing slash; undefined means the embedded emulator. */
   readonly imagicleUrl: string | undefined;
+  /**
+   * Where recordings go, as a short digest of Imagicle's URL (or the embedded emulator's port) and user: the file
+   * doors' duplicate keys and default state folders are scoped by it, so that a run towards another server is
+   * never mistaken for a duplicate of what went to this one.
+   */
+  readonly destination: string;
   readonly imagicleCredentials: { readonly username: string; readonly password: string } | undefined;
   readonly upstreamTimeoutMs: number;
   /** Connect timeout, and the slowest upload rate from which each attempt's overall deadline is derived. */
@@ -345,11 +353,13 @@ export function loadConfig(
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
+  const destination = destinationOf(e.IMAGICLE_URL, e.EMULATOR_PORT, e.IMAGICLE_USERNAME);
   const config: Config = {
     production: e.NODE_ENV === 'production',
     port: e.PORT,
     host: e.HOST,
     imagicleUrl: e.IMAGICLE_URL,
+    destination,
     imagicleCredentials:
       e.IMAGICLE_USERNAME !== undefined && e.IMAGICLE_PASSWORD !== undefined
         ? { username: e.IMAGICLE_USERNAME, password: e.IMAGICLE_PASSWORD }
@@ -439,7 +449,7 @@ export function loadConfig(
       sidecar: e.WATCH_SIDECAR,
       stableSeconds: e.WATCH_STABLE_SECONDS,
       pollSeconds: e.WATCH_POLL_SECONDS,
-      stateDir: path.resolve(e.WATCH_STATE_DIR),
+      stateDir: path.resolve(e.WATCH_STATE_DIR ?? path.join('data', 'watch-state', destination)),
     },
     bounds: {
       maxMemoryMb: e.FFMPEG_MAX_MEMORY_MB,
@@ -465,4 +475,13 @@ export function requestTimeoutFor(maxUploadBytes: number, minBytesPerSecond: num
 function deepFreeze<T extends object>(value: T): T {
   for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v as object);
   return Object.freeze(value);
+}
+
+/** A short, stable digest of where recordings go (Config.destination): never the URL or the user in clear. */
+export function destinationOf(url: string | undefined, emulatorPort: number, username: string | undefined): string {
+  const where = url ?? `embedded-emulator:${emulatorPort}`;
+  return createHash('sha256')
+    .update(`${where}\n${username ?? ''}`)
+    .digest('hex')
+    .slice(0, 12);
 }

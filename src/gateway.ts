@@ -18,7 +18,7 @@ import { Lifecycle } from './http/shutdown.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
-import { mediaPolicyOf } from './media-policy.js';
+import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
 
 export interface RunningGateway {
   url: string;
@@ -37,6 +37,8 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
+  /** The media policy every job renders under (built once: media-policy.ts). */
+  media: MediaSettings;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
   close(): Promise<void>;
 }
@@ -184,6 +186,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     lifecycle,
     metrics,
     delivery: delivery.service,
+    media,
     close,
   };
 }

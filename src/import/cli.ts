@@ -19,6 +19,7 @@ import { openRuntime, RuntimeError, type DoorRuntime } from './runtime.js';
 import { fileDoorProblems, metadataSources, SIDECAR_MODES, type SidecarMode } from './settings.js';
 import { itemsFromFolder, itemsFromManifest } from './sources.js';
 import { StateLockedError, StateStore } from './state.js';
+import type { JobDoor } from './job-door.js';
 import { FolderWatcher } from './watch.js';
 
 const USAGE = 2;
@@ -78,7 +79,7 @@ interface ImportFlags {
   pattern?: string;
   defaults?: string;
   timezone: string;
-  state: string;
+  state?: string;
   report?: string;
   dryRun?: boolean;
   retryFailed?: boolean;
@@ -112,7 +113,8 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
     throw error;
   }
   const logger = stderrLogger(config);
-  const state = openState(flags.state);
+  // Unset: one state per destination (Imagicle server and user), so that another server's run is never "done".
+  const state = openState(flags.state ?? path.join('data', 'import-state', config.destination));
   const runtime = await openRuntimeOrExit(config, logger);
   const controller = new AbortController();
   const stop = (): void => {
@@ -132,7 +134,8 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
     {
       state,
       deps: runtime.deps,
-      owner: { id: 'cli:import' },
+      // Duplicate keys are scoped by the destination too (Config.destination).
+      owner: { id: `cli:import@${config.destination}` },
       tmpDir: config.tmpDir,
       dryRun: flags.dryRun === true,
       retryFailed: flags.retryFailed === true,
@@ -189,6 +192,7 @@ export function startWatcher(
   logger: Logger,
   concurrency: number,
   gateFor?: (bytes: number) => ProcessGate,
+  door?: JobDoor,
 ): FolderWatcher {
   const sources = metadataSources(
     { pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone },
@@ -203,8 +207,9 @@ export function startWatcher(
       pollSeconds: config.watch.pollSeconds,
       concurrency,
       gateFor,
+      door,
     },
-    { state, deps: runtime.deps, owner: { id: 'watch' }, tmpDir: config.tmpDir },
+    { state, deps: runtime.deps, owner: { id: `watch@${config.destination}` }, tmpDir: config.tmpDir },
     logger.child({ component: 'watch' }),
   );
   watcher.start();
@@ -260,7 +265,10 @@ export function registerFileDoors(program: Command): void {
       )
       .option('--defaults <json>', 'jsondata fields for what no other source gives')
       .option('--timezone <zone>', 'IANA time zone of start times without an offset', 'UTC')
-      .option('--state <dir>', 'where progress is kept (rerun with the same to resume)', 'data/import-state')
+      .option(
+        '--state <dir>',
+        'where progress is kept (rerun with the same to resume; default data/import-state/<destination>)',
+      )
       .option('--report <file.csv>', 'one line per file: path, status, Imagicle ids, parts, duration, decision, error')
       .option('--dry-run', 'probe and check everything, send nothing')
       .option('--retry-failed', 'send again the files an earlier run recorded as failed')
@@ -281,7 +289,7 @@ export function registerFileDoors(program: Command): void {
       .option('--sidecar <mode>', 'required: take a file once its .json exists; optional: once stable (WATCH_SIDECAR)')
       .option('--stable-seconds <s>', 'size and mtime unchanged this long (WATCH_STABLE_SECONDS, default 5)')
       .option('--poll-seconds <s>', 'seconds between scans (WATCH_POLL_SECONDS, default 2)')
-      .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state)')
+      .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state/<destination>)')
       .option('--concurrency <n>', 'files at once (default: the number of cores)')
       .action(async (dir: string, flags: WatchFlags) => {
         await watchCommand(dir, flags);

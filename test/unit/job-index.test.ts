@@ -4,6 +4,7 @@ import { JobIndex } from '../../src/delivery/job-index.js';
 import { newJobRecord } from '../../src/delivery/job-life.js';
 import type { JobRecord, JobState } from '../../src/delivery/job.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
+import type { RecordingMetadata } from '../../src/imagicle/schema.js';
 
 function job(n: number, owner: string, state: JobState = 'received', extra: Partial<JobRecord> = {}): JobRecord {
   const record = newJobRecord(
@@ -14,7 +15,7 @@ function job(n: number, owner: string, state: JobState = 'received', extra: Part
       async: true,
       expiresAt: new Date(Date.now() + 60_000).toISOString(),
       metadata: {
-        ...SAMPLE_METADATA,
+        ...(SAMPLE_METADATA as RecordingMetadata),
         pbxCallId: `call-${n}`,
         startDateTime: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
       },
