@@ -11,7 +11,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { isProbeFailure, probe, resolveBinaries } from './media/ffmpeg.js';
-import { prepareAudio } from './pipeline/prepare.js';
+import { prepareCall } from './pipeline/stereo.js';
 import { extensionOf } from './media/formats.js';
 import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';
@@ -147,8 +147,9 @@ program
     try {
       const staged = path.join(workDir, 'input');
       await copyFile(path.resolve(input), staged);
-      const prepared = await prepareAudio(
-        { path: staged, originalName: path.basename(input), extension: extensionOf(input) },
+      // The same call preparation as the gateway's /v1/transcode: channel order, source profile, stereo checks, LEVEL.
+      const prepared = await prepareCall(
+        { attachment: { path: staged, originalName: path.basename(input), extension: extensionOf(input) } },
         workDir,
         { bins, ...mediaPolicyOf(config) },
       );
