@@ -37,7 +37,7 @@ describe('imagicle-gateway CLI', () => {
     }
   });
 
-  it('transcode converts like the gateway: CHANNEL_ORDER=local-right swaps the parties as an upload's are', async () => {
+  it('transcode converts like the gateway: CHANNEL_ORDER=local-right swaps the parties as for an upload', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));
     try {
       // The local party (left in the source) speaks; the remote party (right) is silent.
