@@ -6,7 +6,7 @@
  * decoder, says which keys a channel holds.
  */
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { decodeFloat } from './audio.js';
@@ -51,9 +51,10 @@ function toneExpression(tones: readonly ToneSpec[], startS: number, gapMs: numbe
 }
 
 export interface CallSpec {
+  name: string;
   tones: readonly ToneSpec[];
   gapMs: number;
-  /** White noise this many dB below the tones (both tones' power), over the customer's whole channel. */
+  /** White noise this many dB below the tones (both tones' power), around this segment's keys. */
   snrDb?: number | undefined;
 }
 
@@ -61,8 +62,8 @@ export interface DtmfCall {
   /** Stereo PCM16 8 kHz WAV: agent left, customer (speech + keys) right. */
   wav: string;
   frames: number;
-  /** Where the keys start and end on the right channel (seconds). */
-  keys: { from: number; to: number };
+  /** Where each segment's keys are on the right channel (seconds). */
+  segments: Array<{ name: string; from: number; to: number }>;
 }
 
 /** Speech for both parties, made once per folder. */
@@ -70,7 +71,7 @@ export async function speechFor(dir: string): Promise<{ agent: Float32Array; cus
   const agent = path.join(dir, 'agent.wav');
   const customer = path.join(dir, 'customer.wav');
   await say('Thank you. Please type your card number, followed by the hash key. Thank you, that was accepted.', 'en', agent);
-  await say('Yes, just a moment, I have the card here. There you go, all sixteen digits.', 'en-us+f3', customer);
+  await say('Yes, just a moment, I have the card here. There you go.', 'en-us+f3', customer);
   const [a] = await decodeFloat(await at8k(agent), 1);
   const [c] = await decodeFloat(await at8k(customer), 1);
   return { agent: a!, customer: c! };
@@ -82,41 +83,58 @@ async function at8k(file: string): Promise<string> {
   return out;
 }
 
-/** A stereo call: the customer says something, types the keys, and talks on; the agent talks throughout. */
+/** Speech between the key segments on the customer's side (seconds). */
+const SPEECH_GAP_S = 1.2;
+
+/**
+ * A stereo call: the customer talks, types a segment's keys, talks again, and so on; the agent talks throughout.
+ * The customer's speech stops 0.3 s before the keys and resumes 0.3 s after them.
+ */
 export async function makeCall(
   dir: string,
   name: string,
-  spec: CallSpec,
+  segments: readonly CallSpec[],
   speech: { agent: Float32Array; customer: Float32Array },
 ): Promise<DtmfCall> {
-  const lead = 2.5;
-  const { expr, end } = toneExpression(spec.tones, lead, spec.gapMs);
-  const seconds = end + 2.5;
-  const tonesWav = path.join(dir, `${name}.tones.wav`);
-  await ff('-f', 'lavfi', '-i', `aevalsrc='${expr}':s=${RATE}:d=${seconds.toFixed(3)}`, '-c:a', 'pcm_f32le', tonesWav);
-  const [tones] = await decodeFloat(tonesWav, 1);
-  const frames = tones!.length;
+  const placed: DtmfCall['segments'] = [];
+  let at = SPEECH_GAP_S;
+  // One ffmpeg run per segment: aevalsrc's expression parser gives up on a few hundred terms.
+  const segmentTones: Float32Array[] = [];
+  for (const [k, seg] of segments.entries()) {
+    const { expr, end } = toneExpression(seg.tones, 0, seg.gapMs);
+    const out = path.join(dir, `${name}.tones-${k}.wav`);
+    await ff('-f', 'lavfi', '-i', `aevalsrc='${expr}':s=${RATE}:d=${end.toFixed(3)}`, '-c:a', 'pcm_f32le', out);
+    const [samples] = await decodeFloat(out, 1);
+    segmentTones.push(samples!);
+    placed.push({ name: seg.name, from: at, to: at + end });
+    at += end + SPEECH_GAP_S;
+  }
+  const tones = new Float32Array(Math.round(at * RATE));
+  for (const [k, p] of placed.entries()) tones.set(segmentTones[k]!, Math.round(p.from * RATE));
+  const frames = tones.length;
   const left = new Float32Array(frames);
   const right = new Float32Array(frames);
-  for (let i = 0; i < frames; i++) left[i] = 0.5 * (speech.agent[i % speech.agent.length] ?? 0);
-  // The customer speaks before the keys and after them, not over them.
-  const before = Math.round((lead - 0.3) * RATE);
-  const after = Math.round((end + 0.3) * RATE);
-  for (let i = 0; i < before; i++) right[i] = 0.5 * (speech.customer[i] ?? 0);
-  for (let i = after; i < frames; i++) right[i] = 0.5 * (speech.customer[i - after] ?? 0);
-  for (let i = 0; i < frames; i++) right[i]! += tones![i]!;
-  if (spec.snrDb !== undefined) {
-    const t = spec.tones[0]!;
+  for (let i = 0; i < frames; i++) left[i] = 0.5 * speech.agent[i % speech.agent.length]!;
+  const quiet = placed.map((p) => [Math.round((p.from - 0.3) * RATE), Math.round((p.to + 0.3) * RATE)] as const);
+  let said = 0;
+  for (let i = 0; i < frames; i++) {
+    if (quiet.some(([a, b]) => i >= a && i < b)) continue;
+    right[i] = 0.5 * speech.customer[said++ % speech.customer.length]!;
+  }
+  for (let i = 0; i < frames; i++) right[i]! += tones[i]!;
+  for (const [k, seg] of segments.entries()) {
+    if (seg.snrDb === undefined) continue;
+    const t = seg.tones[0]!;
     const ar = 10 ** ((t.rowDbfs ?? -10) / 20);
     const ac = ar * 10 ** ((t.twistDb ?? 0) / 20);
-    const power = (ar * ar + ac * ac) / 2 / 10 ** (spec.snrDb / 10);
-    const rnd = noise(7);
-    const scale = Math.sqrt(power * 3);
-    for (let i = 0; i < frames; i++) right[i]! += scale * rnd();
+    const scale = Math.sqrt(((ar * ar + ac * ac) / 2 / 10 ** (seg.snrDb / 10)) * 3);
+    const rnd = noise(7 + k);
+    const [a, b] = quiet[k]!;
+    for (let i = a; i < b; i++) right[i]! += scale * rnd();
   }
   const wav = path.join(dir, `${name}.wav`);
   await writeFile(wav, pcm16Stereo(left, right, RATE));
-  return { wav, frames, keys: { from: lead, to: end } };
+  return { wav, frames, segments: placed };
 }
 
 /** A canonical 16-bit stereo WAV. */
@@ -149,7 +167,8 @@ export const CODECS = {
   alaw: { ext: 'wav', args: ['-c:a', 'pcm_alaw'] },
   ulaw: { ext: 'wav', args: ['-c:a', 'pcm_mulaw'] },
   gsm: { ext: 'wav', args: ['-c:a', 'gsm_ms'] },
-  opus: { ext: 'opus', args: ['-c:a', 'libopus', '-b:a', '24k'] },
+  // At 24 kbit/s Opus codes the stereo jointly and a key leaks into the other channel about 26 dB down.
+  opus: { ext: 'opus', args: ['-c:a', 'libopus', '-b:a', '32k'] },
   mp3: { ext: 'mp3', args: ['-c:a', 'libmp3lame', '-b:a', '24k'] },
 } as const;
 export type CodecName = keyof typeof CODECS;
@@ -180,4 +199,32 @@ export async function multimonKeys(file: string, channel: number): Promise<strin
     .map((line) => /^DTMF: (.)/.exec(line)?.[1])
     .filter((k): k is string => k !== undefined)
     .join('');
+}
+
+/** The keys multimon-ng hears on one channel within each span (seconds, widened by 0.2 s each side). */
+export async function multimonKeysIn(
+  file: string,
+  channel: number,
+  spans: ReadonlyArray<{ from: number; to: number }>,
+): Promise<string[]> {
+  const MM_RATE = 22050;
+  const raw = `${file}.ch${channel}.raw`;
+  await ff('-i', file, '-af', `pan=mono|c0=c${channel}`, '-ar', String(MM_RATE), '-f', 's16le', '-c:a', 'pcm_s16le', raw);
+  const all = await readFile(raw);
+  const keys: string[] = [];
+  for (const [i, span] of spans.entries()) {
+    const from = Math.max(0, Math.round((span.from - 0.2) * MM_RATE)) * 2;
+    const to = Math.min(all.length, Math.round((span.to + 0.2) * MM_RATE) * 2);
+    const part = `${raw}.${i}`;
+    await writeFile(part, all.subarray(from, to));
+    const { stdout } = await run('multimon-ng', ['-q', '-c', '-a', 'DTMF', '-t', 'raw', part]);
+    keys.push(
+      stdout
+        .split('\n')
+        .map((line) => /^DTMF: (.)/.exec(line)?.[1])
+        .filter((k): k is string => k !== undefined)
+        .join(''),
+    );
+  }
+  return keys;
 }

@@ -81,3 +81,26 @@ export function detectMono(detector: DtmfDetector, samples: Float32Array): DtmfT
 export function keysOf(detector: DtmfDetector, tones: readonly DtmfTone[]): string {
   return tones.map((t) => detector.keyOf(t) ?? '?').join('');
 }
+
+/**
+ * The peak (dBFS) of `samples` high-passed above 2.5 kHz (8 kHz audio; a 101-tap windowed-sinc FIR) over frames
+ * [from, to): DTMF and the 1 kHz mask tone have nothing there, a click has.
+ */
+export function highPassPeakDbfs(samples: Float32Array | Float64Array, from: number, to: number): number {
+  const taps = 101;
+  const mid = (taps - 1) / 2;
+  const fc = 2500 / 8000;
+  const h = Array.from({ length: taps }, (_, i) => {
+    const t = i - mid;
+    const lowPass = t === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * t) / (Math.PI * t);
+    const blackman = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (taps - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (taps - 1));
+    return (t === 0 ? 1 : 0) - lowPass * blackman;
+  });
+  let peak = 0;
+  for (let n = Math.max(mid, from); n < Math.min(samples.length - mid, to); n++) {
+    let y = 0;
+    for (let k = 0; k < taps; k++) y += h[k]! * samples[n + mid - k]!;
+    peak = Math.max(peak, Math.abs(y));
+  }
+  return peak > 0 ? 20 * Math.log10(peak) : -Infinity;
+}
