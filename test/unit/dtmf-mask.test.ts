@@ -1,6 +1,7 @@
 /** Which samples a mask replaces, and how: guard, clamping, merging, raised-cosine edges, nothing else touched. */
 import { describe, expect, it } from 'vitest';
 import { keptShare, maskSamples, maskSpans, MASK_TONE_DBFS } from '../../src/media/dtmf-mask.js';
+import { highPassPeakDbfs } from '../helpers/dtmf.js';
 
 const tone = (channel: number, startFrame: number, endFrame: number) => ({ channel, startFrame, endFrame, levelDbfs: -10 });
 
@@ -52,5 +53,23 @@ describe('maskSamples', () => {
     expect(20 * Math.log10(peak)).toBeCloseTo(MASK_TONE_DBFS, 1);
     // 1 kHz at 8 kHz: a period of 8 samples.
     expect(middle[0]).toBeCloseTo(middle[8]!, 9);
+  });
+});
+
+describe('mask edges', () => {
+  it('leave no click above −50 dBFS over a loud low voice (a hard cut leaves one above −40 dBFS)', () => {
+    // A 200 Hz "voice" at −6 dBFS that goes on through the mask: the worst case for an edge.
+    const voice = () => Float64Array.from({ length: 8000 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 200 * i) / 8000 + 0.3));
+    const span = { channel: 0, startFrame: 2003, endFrame: 5011 };
+    for (const kind of ['silence', 'tone'] as const) {
+      const masked = voice();
+      maskSamples(masked, 0, span, 8000, kind);
+      for (const edge of [span.startFrame, span.endFrame]) {
+        expect(highPassPeakDbfs(masked, edge - 160, edge + 160), `${kind} at ${edge}`).toBeLessThan(-50);
+      }
+    }
+    const cut = voice();
+    cut.fill(0, span.startFrame, span.endFrame);
+    expect(highPassPeakDbfs(cut, span.startFrame - 160, span.startFrame + 160)).toBeGreaterThan(-40);
   });
 });
