@@ -129,7 +129,8 @@ class Decimator {
     let sum = 0;
     for (let i = 0; i < n; i++) {
       const t = i - mid;
-      const sinc = t === 0 ? 1 : Math.sin((2 * Math.PI * cutoff * t) / inputRate) / ((2 * Math.PI * cutoff * t) / inputRate);
+      const sinc =
+        t === 0 ? 1 : Math.sin((2 * Math.PI * cutoff * t) / inputRate) / ((2 * Math.PI * cutoff * t) / inputRate);
       const hamming = 0.54 - 0.46 * Math.cos((2 * Math.PI * i) / (n - 1));
       this.taps[i] = sinc * hamming;
       sum += this.taps[i]!;
@@ -262,8 +263,12 @@ export class DtmfDetector {
     this.blockLength = Math.round((BLOCK_AT_8K * this.analysisRate) / 8000);
     const n = this.blockLength;
     this.coeffs = Float64Array.from(FREQS, (f) => 2 * Math.cos((2 * Math.PI * f) / this.analysisRate));
-    this.cos = FREQS.map((f) => Float64Array.from({ length: n }, (_, i) => Math.cos((2 * Math.PI * f * i) / this.analysisRate)));
-    this.sin = FREQS.map((f) => Float64Array.from({ length: n }, (_, i) => Math.sin((2 * Math.PI * f * i) / this.analysisRate)));
+    this.cos = FREQS.map((f) =>
+      Float64Array.from({ length: n }, (_, i) => Math.cos((2 * Math.PI * f * i) / this.analysisRate)),
+    );
+    this.sin = FREQS.map((f) =>
+      Float64Array.from({ length: n }, (_, i) => Math.sin((2 * Math.PI * f * i) / this.analysisRate)),
+    );
     this.minToneAmplitude = 10 ** (this.t.minToneDbfs / 20);
     // Two tones at the minimum hold at least this much energy in a block.
     this.minBlockEnergy = this.minToneAmplitude ** 2 * n;

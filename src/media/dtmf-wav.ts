@@ -53,7 +53,14 @@ export async function detectInWav(
     await streamWavSamples(file, start, (samples, frames) => detector!.push(samples, frames), signal);
   }
   const tones = detector!.finish();
-  return { file, frames: format!.frames, sampleRate: format!.sampleRate, channels: format!.channels, tones, detector: detector! };
+  return {
+    file,
+    frames: format!.frames,
+    sampleRate: format!.sampleRate,
+    channels: format!.channels,
+    tones,
+    detector: detector!,
+  };
 }
 
 interface SampleCodec {
@@ -82,10 +89,18 @@ function codecOf(info: WavInfo): SampleCodec | undefined {
     };
   }
   if (tag === 6 && info.bitsPerSample === 8) {
-    return { bytes: 1, decode: (b, o) => decodeAlaw(b[o]!) / 32768, encode: (x, b, o) => (b[o] = encodeAlaw(x * 32768)) };
+    return {
+      bytes: 1,
+      decode: (b, o) => decodeAlaw(b[o]!) / 32768,
+      encode: (x, b, o) => (b[o] = encodeAlaw(x * 32768)),
+    };
   }
   if (tag === 7 && info.bitsPerSample === 8) {
-    return { bytes: 1, decode: (b, o) => decodeMulaw(b[o]!) / 32768, encode: (x, b, o) => (b[o] = encodeMulaw(x * 32768)) };
+    return {
+      bytes: 1,
+      decode: (b, o) => decodeMulaw(b[o]!) / 32768,
+      encode: (x, b, o) => (b[o] = encodeMulaw(x * 32768)),
+    };
   }
   return undefined;
 }

@@ -78,7 +78,8 @@ export async function dtmfPrepared(
     if (decoded) await rm(decoded, { force: true });
     const why = nonFatal(error, signal);
     // Masking was asked for: a recording whose tones cannot be looked for is not delivered as if it had none.
-    if (mode === 'mask') throw new GatewayError('INTERNAL', `DTMF masking failed: the audio could not be read (${why})`);
+    if (mode === 'mask')
+      throw new GatewayError('INTERNAL', `DTMF masking failed: the audio could not be read (${why})`);
     report.warnings.push(`DTMF detection skipped: the output could not be read (${why})`);
     return { ...rest, dtmf: report };
   }
@@ -137,7 +138,12 @@ async function decodeToWav(
   signal: AbortSignal | undefined,
 ): Promise<string> {
   const wav = path.join(dir, 'decoded.wav');
-  const job = { kind: 'decode-for-analysis', input: prepared.path, output: wav, seconds: prepared.durationSeconds } as const;
+  const job = {
+    kind: 'decode-for-analysis',
+    input: prepared.path,
+    output: wav,
+    seconds: prepared.durationSeconds,
+  } as const;
   await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal });
   return wav;
 }
@@ -157,7 +163,14 @@ async function maskMp3(
     throw new GatewayError('INTERNAL', `DTMF masking failed: ${prepared.format.codec} cannot be masked`);
   }
   const output = knownOutput(path.join(dir, `masked.${target.container}`), target, prepared.durationSeconds);
-  const job = { kind: 'level', input: decoded, inputContainer: 'wav', graph: '[0:a]anull[out]', target, output } as const;
+  const job = {
+    kind: 'level',
+    input: decoded,
+    inputContainer: 'wav',
+    graph: '[0:a]anull[out]',
+    target,
+    output,
+  } as const;
   const run = await render(job, { bins: deps.bins, limits: deps.limits, from: [], signal });
   await rm(decoded, { force: true });
   const measured = run.outputs[0]!;

@@ -46,7 +46,8 @@ async function form(fields: Record<string, string>): Promise<FormData> {
 /** The typed keys, or any 4 of them in a row, anywhere in `text`. */
 function leaks(text: string): string[] {
   const found: string[] = [];
-  for (let i = 0; i + 4 <= TYPED.length; i++) if (text.includes(TYPED.slice(i, i + 4))) found.push(TYPED.slice(i, i + 4));
+  for (let i = 0; i + 4 <= TYPED.length; i++)
+    if (text.includes(TYPED.slice(i, i + 4))) found.push(TYPED.slice(i, i + 4));
   return found;
 }
 

@@ -70,7 +70,11 @@ export interface DtmfCall {
 export async function speechFor(dir: string): Promise<{ agent: Float32Array; customer: Float32Array }> {
   const agent = path.join(dir, 'agent.wav');
   const customer = path.join(dir, 'customer.wav');
-  await say('Thank you. Please type your card number, followed by the hash key. Thank you, that was accepted.', 'en', agent);
+  await say(
+    'Thank you. Please type your card number, followed by the hash key. Thank you, that was accepted.',
+    'en',
+    agent,
+  );
   await say('Yes, just a moment, I have the card here. There you go.', 'en-us+f3', customer);
   const [a] = await decodeFloat(await at8k(agent), 1);
   const [c] = await decodeFloat(await at8k(customer), 1);
@@ -182,7 +186,19 @@ export async function encodeAs(call: string, codec: CodecName): Promise<string> 
     const legs = [0, 1].map((c) => call.replace(/\.wav$/, `.gsm-${c}.wav`));
     for (const [c, leg] of legs.entries()) await ff('-i', call, '-af', `pan=mono|c0=c${c}`, '-c:a', 'gsm_ms', leg);
     const back = call.replace(/\.wav$/, '.gsm.wav');
-    await ff('-i', legs[0]!, '-i', legs[1]!, '-filter_complex', '[0][1]amerge=inputs=2', '-ar', '8000', '-c:a', 'pcm_s16le', back);
+    await ff(
+      '-i',
+      legs[0]!,
+      '-i',
+      legs[1]!,
+      '-filter_complex',
+      '[0][1]amerge=inputs=2',
+      '-ar',
+      '8000',
+      '-c:a',
+      'pcm_s16le',
+      back,
+    );
     return back;
   }
   await ff('-i', call, '-ar', '8000', ...args, out);
@@ -209,7 +225,19 @@ export async function multimonKeysIn(
 ): Promise<string[]> {
   const MM_RATE = 22050;
   const raw = `${file}.ch${channel}.raw`;
-  await ff('-i', file, '-af', `pan=mono|c0=c${channel}`, '-ar', String(MM_RATE), '-f', 's16le', '-c:a', 'pcm_s16le', raw);
+  await ff(
+    '-i',
+    file,
+    '-af',
+    `pan=mono|c0=c${channel}`,
+    '-ar',
+    String(MM_RATE),
+    '-f',
+    's16le',
+    '-c:a',
+    'pcm_s16le',
+    raw,
+  );
   const all = await readFile(raw);
   const keys: string[] = [];
   for (const [i, span] of spans.entries()) {

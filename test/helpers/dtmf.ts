@@ -93,7 +93,8 @@ export function highPassPeakDbfs(samples: Float32Array | Float64Array, from: num
   const h = Array.from({ length: taps }, (_, i) => {
     const t = i - mid;
     const lowPass = t === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * t) / (Math.PI * t);
-    const blackman = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (taps - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (taps - 1));
+    const blackman =
+      0.42 - 0.5 * Math.cos((2 * Math.PI * i) / (taps - 1)) + 0.08 * Math.cos((4 * Math.PI * i) / (taps - 1));
     return (t === 0 ? 1 : 0) - lowPass * blackman;
   });
   let peak = 0;

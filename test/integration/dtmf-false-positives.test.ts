@@ -13,7 +13,24 @@ import { detectInWav } from '../../src/media/dtmf-wav.js';
 import { missingTools } from '../helpers/dtmf-call.js';
 import { ff, say } from '../helpers/speech.js';
 
-const VOICES = ['en', 'en-us+f3', 'de+m3', 'fr+f2', 'es', 'it+f4', 'pt', 'ru', 'pl+f1', 'nl', 'sv+m7', 'hi', 'cmn', 'tr+f5', 'vi', 'el+f3'];
+const VOICES = [
+  'en',
+  'en-us+f3',
+  'de+m3',
+  'fr+f2',
+  'es',
+  'it+f4',
+  'pt',
+  'ru',
+  'pl+f1',
+  'nl',
+  'sv+m7',
+  'hi',
+  'cmn',
+  'tr+f5',
+  'vi',
+  'el+f3',
+];
 /** Where Debian's packages put them (the prompts' folder is named after the voice, en_US_f_Allison). */
 const ASTERISK = ['/usr/share/asterisk/moh', '/usr/share/asterisk/sounds'];
 
@@ -72,7 +89,9 @@ describe('DTMF false positives', () => {
         if (scan.tones.length > 0) found.push(`${path.basename(file)}: ${scan.tones.length}`);
       }
     }
-    console.log(`music and prompts: ${files} files, ${(seconds / 60).toFixed(1)} min, tones in: ${found.join(', ') || 'none'}`);
+    console.log(
+      `music and prompts: ${files} files, ${(seconds / 60).toFixed(1)} min, tones in: ${found.join(', ') || 'none'}`,
+    );
     expect(files).toBeGreaterThan(100);
     expect(found).toEqual([]);
   });

@@ -131,7 +131,10 @@ async function decodeFloat8k(file: string): Promise<[Float32Array, Float32Array]
 }
 
 const dirIn = async (name: string): Promise<string> => mkdtemp(path.join(root, `${name}-`));
-const sha = async (file: string): Promise<string> => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha = async (file: string): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
 describe('DTMF detection on the corpus, per codec, against multimon-ng', () => {
   it.each(Object.keys(CODEC_RESULTS) as CodecName[])('%s', async (codec) => {
@@ -139,7 +142,10 @@ describe('DTMF detection on the corpus, per codec, against multimon-ng', () => {
     const file = encoded.get(codec)!;
     const ours = await ourKeys(file);
     const theirs = await multimonKeysIn(file, 1, call.segments);
-    const table = SEGMENTS.map((s, i) => `  ${s.name.padEnd(28)} ours ${ours.perSegment[i]!.length}/${expected(s).length}, multimon-ng ${theirs[i]!.length}`);
+    const table = SEGMENTS.map(
+      (s, i) =>
+        `  ${s.name.padEnd(28)} ours ${ours.perSegment[i]!.length}/${expected(s).length}, multimon-ng ${theirs[i]!.length}`,
+    );
     console.log(`${codec}:\n${table.join('\n')}`);
     expect(ours.left).toBe(0);
     const { complete, partly = {} } = CODEC_RESULTS[codec];

@@ -26,7 +26,13 @@ describe.each(RATES)('DTMF detection at %i Hz', (rate) => {
 
   it('accepts 40 ms tones with 40 ms pauses, and the same key pressed four times', () => {
     expect(heard(rate, each({}, 40), 40)).toBe(ALL);
-    expect(heard(rate, [...'5555'].map((key) => ({ key, ms: 40 })), 40)).toBe('5555');
+    expect(
+      heard(
+        rate,
+        [...'5555'].map((key) => ({ key, ms: 40 })),
+        40,
+      ),
+    ).toBe('5555');
   });
 
   it('rejects 20 ms tones', () => {

@@ -3,11 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { keptShare, maskSamples, maskSpans, MASK_TONE_DBFS } from '../../src/media/dtmf-mask.js';
 import { highPassPeakDbfs } from '../helpers/dtmf.js';
 
-const tone = (channel: number, startFrame: number, endFrame: number) => ({ channel, startFrame, endFrame, levelDbfs: -10 });
+const tone = (channel: number, startFrame: number, endFrame: number) => ({
+  channel,
+  startFrame,
+  endFrame,
+  levelDbfs: -10,
+});
 
 describe('maskSpans', () => {
   it('widens each tone by the guard, clamps to the audio and merges overlaps per channel only', () => {
-    const spans = maskSpans([tone(1, 100, 500), tone(1, 700, 900), tone(0, 5000, 5400), tone(1, 7950, 7990)], 8000, 8000, 20);
+    const spans = maskSpans(
+      [tone(1, 100, 500), tone(1, 700, 900), tone(0, 5000, 5400), tone(1, 7950, 7990)],
+      8000,
+      8000,
+      20,
+    );
     // 20 ms at 8 kHz = 160 frames: 100..500 and 700..900 overlap once widened.
     expect(spans).toEqual([
       { channel: 1, startFrame: 0, endFrame: 1060 },
@@ -59,7 +69,8 @@ describe('maskSamples', () => {
 describe('mask edges', () => {
   it('leave no click above −50 dBFS over a loud low voice (a hard cut leaves one above −40 dBFS)', () => {
     // A 200 Hz "voice" at −6 dBFS that goes on through the mask: the worst case for an edge.
-    const voice = () => Float64Array.from({ length: 8000 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 200 * i) / 8000 + 0.3));
+    const voice = () =>
+      Float64Array.from({ length: 8000 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 200 * i) / 8000 + 0.3));
     const span = { channel: 0, startFrame: 2003, endFrame: 5011 };
     for (const kind of ['silence', 'tone'] as const) {
       const masked = voice();
