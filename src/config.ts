@@ -11,6 +11,8 @@ import { parseApiKeys, parseBasicUsers, type AccessSettings } from './access.js'
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
 import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
+import { DTMF_MASKS } from './media/dtmf-mask.js';
+import { DEFAULT_DTMF_POLICY, DTMF_MODES, type DtmfPolicy } from './media/dtmf-policy.js';
 import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 import { distributedProblems, hardeningProblems } from './config-checks.js';
@@ -181,6 +183,10 @@ const envSchema = z.object({
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
   AUTH_FAIL_WINDOW: interval.default(60_000),
   TRUST_PROXY: z.string().optional(),
+  // Issue 22: DTMF (keypad tone) detection and masking (docs/dtmf.md).
+  DTMF: z.enum(DTMF_MODES, { error: `must be one of ${DTMF_MODES.join(', ')}` }).default('off'),
+  DTMF_GUARD_MS: int(0, 1000).default(DEFAULT_DTMF_POLICY.guardMs),
+  DTMF_MASK: z.enum(DTMF_MASKS, { error: `must be one of ${DTMF_MASKS.join(', ')}` }).default('silence'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -281,6 +287,8 @@ export interface Config {
   };
   /** Level normalization per channel (LEVEL, LEVEL_TARGET_DBFS, LEVEL_MAX_PEAK_DBFS, LEVEL_MAX_GAIN_DB). */
   readonly level: Readonly<LevelPolicy>;
+  /** DTMF detection and masking (DTMF, DTMF_GUARD_MS, DTMF_MASK). */
+  readonly dtmf: Readonly<DtmfPolicy>;
   /** The watched folder (WATCH_*); `dir` undefined: `serve` watches nothing. */
   readonly watch: {
     readonly dir: string | undefined;
@@ -459,6 +467,7 @@ export function loadConfig(
       authFailWindowMs: e.AUTH_FAIL_WINDOW,
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
+    dtmf: { mode: e.DTMF, guardMs: e.DTMF_GUARD_MS, mask: e.DTMF_MASK },
   };
   return deepFreeze(config);
 }

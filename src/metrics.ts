@@ -80,6 +80,18 @@ export class GatewayMetrics {
     help: 'Uploads recognised as a duplicate of an earlier one and not delivered again',
     registers: [this.registry],
   });
+  private readonly dtmfTones = new Counter({
+    name: `${METRICS_PREFIX}dtmf_tones_total`,
+    help: 'DTMF (keypad) tones found in recordings (DTMF=detect|mask): detected (all), masked (replaced)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  private readonly dtmfRecordings = new Counter({
+    name: `${METRICS_PREFIX}dtmf_recordings_total`,
+    help: 'Recordings with DTMF tones: detected (all), masked (their tones replaced)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
   private readonly splitParts = new Counter({
     name: `${METRICS_PREFIX}split_parts_total`,
     help: 'Parts produced by splitting oversize recordings',
@@ -180,6 +192,16 @@ export class GatewayMetrics {
     this.stages.observe({ stage: 'probe' }, prepared.timings.probeMs / 1000);
     this.stages.observe({ stage: 'render' }, (prepared.timings.processMs + prepared.timings.measureMs) / 1000);
     this.audioSeconds.observe(prepared.durationSeconds);
+    const dtmf = prepared.dtmf;
+    if (dtmf && dtmf.tones > 0) {
+      // Every tone found counts as detected; those replaced count as masked as well.
+      this.dtmfTones.inc({ action: 'detected' }, dtmf.tones);
+      this.dtmfRecordings.inc({ action: 'detected' });
+      if (dtmf.action === 'masked') {
+        this.dtmfTones.inc({ action: 'masked' }, dtmf.tones);
+        this.dtmfRecordings.inc({ action: 'masked' });
+      }
+    }
   }
 
   split(parts: number): void {

@@ -427,6 +427,9 @@ function logSummary(
   );
   const level = prepared.level;
   if (level) ctx.log[level.warnings.length > 0 ? 'warn' : 'info']({ mode, level }, 'level normalization');
+  // When and how loud each tone was, per channel; the report holds no key to log.
+  const dtmf = prepared.dtmf;
+  if (dtmf && dtmf.mode !== 'off') ctx.log[dtmf.warnings.length > 0 ? 'warn' : 'info']({ mode, dtmf }, 'DTMF');
   const stereo = prepared.stereo;
   if (stereo && stereo.warnings.length > 0) {
     ctx.log.warn(
