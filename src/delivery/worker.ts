@@ -155,7 +155,7 @@ export class DeliveryWorker {
       if (!transient) job.prepareFailures = (job.prepareFailures ?? 0) + 1;
       try {
         if ((error instanceof GatewayError && gw.status < 500) || (job.prepareFailures ?? 0) >= MAX_PREPARE_FAILURES) {
-          if (error instanceof GatewayError && gw.status < 500) this.options.prepare.metrics?.refusedInput(gw.code);
+          if (error instanceof GatewayError && gw.status < 500) this.options.prepare.metrics?.refusedInput(gw);
           await service.fail(job, lastError);
           log.warn({ lastError, prepareFailures: job.prepareFailures }, 'job failed while being prepared');
         } else {

@@ -24,6 +24,7 @@ import { fileDoorProblems, metadataSources, SIDECAR_MODES, type SidecarMode } fr
 import { itemsFromFolder, itemsFromManifest } from './sources.js';
 import { StateLockedError, StateStore } from './state.js';
 import { FolderWatcher } from './watch.js';
+import type { DoorOutcome, GatewayMetrics } from '../metrics.js';
 
 const USAGE = 2;
 
@@ -217,6 +218,14 @@ interface WatchFlags {
   logFormat?: string;
 }
 
+/** The file-door counter's outcome of a file's report; none for an interrupted one (it is taken again). */
+export function doorOutcome(status: FileReport['status']): DoorOutcome | undefined {
+  if (status === 'delivered' || status === 'already-delivered' || status === 'duplicate') return 'delivered';
+  if (status === 'invalid') return 'invalid';
+  if (status === 'failed') return 'failed';
+  return undefined;
+}
+
 /** Starts the watcher for a configuration (the `watch` command, and `serve` with WATCH_DIR). */
 export function startWatcher(
   config: Config,
@@ -226,6 +235,7 @@ export function startWatcher(
   logger: Logger,
   concurrency: number,
   gateFor?: (bytes: number) => ProcessGate,
+  metrics?: Pick<GatewayMetrics, 'doorFile'>,
 ): FolderWatcher {
   const sources = metadataSources(
     { pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone },
@@ -243,6 +253,12 @@ export function startWatcher(
     },
     { state, deps: runtime.deps, owner: { id: 'watch' }, tmpDir: config.tmpDir },
     logger.child({ component: 'watch' }),
+    (report) => {
+      if (!metrics) return;
+      metrics.doorFile('watch', 'taken');
+      const outcome = doorOutcome(report.status);
+      if (outcome) metrics.doorFile('watch', outcome);
+    },
   );
   watcher.start();
   return watcher;

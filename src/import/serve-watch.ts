@@ -13,7 +13,7 @@ export interface ServeWatcher {
 
 export function startServeWatcher(
   config: Config,
-  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'queue'>,
+  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'queue' | 'metrics'>,
   logger: Logger,
 ): ServeWatcher {
   const state = StateStore.open(config.watch.stateDir);
@@ -22,7 +22,16 @@ export function startServeWatcher(
   // gateway's work queue (CONCURRENCY) like an upload's; it waits rather than being refused when the queue is full.
   const concurrency = Math.max(1, Math.floor(os.availableParallelism() / 2));
   const gateFor = (bytes: number) => gateway.queue.patientGateFor(bytes);
-  const watcher = startWatcher(config, config.watch.dir!, { deps }, state, logger, concurrency, gateFor);
+  const watcher = startWatcher(
+    config,
+    config.watch.dir!,
+    { deps },
+    state,
+    logger,
+    concurrency,
+    gateFor,
+    gateway.metrics,
+  );
   return {
     close: async () => {
       await watcher.close();
