@@ -8,7 +8,7 @@ import { access, mkdtemp, rm, copyFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, describeUnknownSetting, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { resolveBinaries } from './media/ffmpeg.js';
 import { decide, decisionText } from './pipeline/decision.js';
@@ -20,7 +20,8 @@ import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
 import { mediaPolicyOf } from './media-policy.js';
 
-function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
+/** `quiet`: serve logs the warnings itself, as JSON lines. */
+function configOrExit(overrides: Record<string, string | undefined> = {}, quiet = false): Config {
   try {
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<
       string,
@@ -29,6 +30,7 @@ function configOrExit(overrides: Record<string, string | undefined> = {}): Confi
     const config = loadConfig(process.env, defined);
     // Every command that runs ffmpeg (serve, probe, transcode) runs it under the same ceiling.
     configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
+    if (!quiet) for (const u of config.unknownSettings) process.stderr.write(`warning: ${describeUnknownSetting(u)}\n`);
     return config;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -66,8 +68,10 @@ program
   .option('-p, --port <port>', 'listen port (PORT)')
   .option('--host <host>', 'listen address (HOST)')
   .action(async (opts: { port?: string; host?: string }) => {
-    const config = configOrExit({ PORT: opts.port, HOST: opts.host });
+    const config = configOrExit({ PORT: opts.port, HOST: opts.host }, true);
     const logger = createLogger(config.logLevel);
+    for (const u of config.unknownSettings)
+      logger.warn({ variable: u.name, closest: u.closest }, describeUnknownSetting(u));
     // Loaded here, not at the top: `import`, `convert` and the other commands start without the HTTP stack.
     const { startGateway } = await import('./gateway.js');
     const { startServeWatcher } = await import('./import/serve-watch.js');
@@ -108,7 +112,7 @@ program
   .option('--username <user>', 'require HTTP Basic with this user')
   .option('--password <password>', 'and this password')
   .action(async (opts: { port: string; host: string; dir?: string; username?: string; password?: string }) => {
-    const config = configOrExit({ EMULATOR_DIR: opts.dir });
+    const config = configOrExit({ EMULATOR_DIR: opts.dir, EMULATOR_PORT: opts.port });
     const logger = createLogger(config.logLevel);
     const { startEmulator } = await import('./emulator/index.js');
     const emulator = await startEmulator({

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, describeUnknownSetting, loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
 import { isManifest, ManifestError } from './manifest.js';
@@ -42,7 +42,9 @@ function doorConfig(overrides: Record<string, string | undefined>): Config {
       string,
       string
     >;
-    return loadConfig(env, defined);
+    const config = loadConfig(env, defined);
+    for (const u of config.unknownSettings) process.stderr.write(`warning: ${describeUnknownSetting(u)}\n`);
+    return config;
   } catch (error) {
     if (error instanceof ConfigError) usage(error.message);
     throw error;
