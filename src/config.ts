@@ -114,8 +114,9 @@ const envSchema = z.object({
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
   FFMPEG_TIMEOUT_MS: int(1000, 24 * 3_600_000).default(3_600_000),
-  TMP_DIR: z.string().min(1).default(path.join(os.tmpdir(), 'imagicle-gateway')),
-  EMULATOR_DIR: z.string().min(1).default(path.join(os.tmpdir(), 'imagicle-gateway-emulator')),
+  // Unset: per instance, named by the port (defaultTmpDir, defaultEmulatorDir), so two gateways never share them.
+  TMP_DIR: z.string().min(1).optional(),
+  EMULATOR_DIR: z.string().min(1).optional(),
   EMULATOR_PORT: int(0, 65535).default(8081),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -304,6 +305,70 @@ export interface Config {
   readonly metricsPublic: boolean;
   /** The console's waveform pictures are drawn as a job is delivered, before its audio is deleted. */
   readonly waveformsOnDelivery: boolean;
+  /** Variables that look like settings but are not (a typo, a singular): each with the setting it resembles. */
+  readonly unknownSettings: readonly UnknownSetting[];
+}
+
+export interface UnknownSetting {
+  name: string;
+  closest: string;
+}
+
+/** The startup warning for one of them. */
+export const describeUnknownSetting = (u: UnknownSetting): string =>
+  `${u.name} is not a setting of the gateway and is ignored; did you mean ${u.closest}?`;
+
+/** Every setting the gateway reads (the README's table lists the same; a test checks it). */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
+/** Per instance: `$TMPDIR/imagicle-gateway-<port>` (the process id for port 0: the kernel picks the port). */
+export function defaultTmpDir(port: number): string {
+  return path.join(os.tmpdir(), `imagicle-gateway-${port === 0 ? `pid${process.pid}` : port}`);
+}
+
+/** Per emulator: `$TMPDIR/imagicle-gateway-emulator-<EMULATOR_PORT>`. */
+export function defaultEmulatorDir(port: number): string {
+  return path.join(os.tmpdir(), `imagicle-gateway-emulator-${port === 0 ? `pid${process.pid}` : port}`);
+}
+
+/** Damerau-Levenshtein distance (optimal string alignment): a swap of two letters counts once. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** First words of the settings that have several (IMAGICLE_, SPOOL_, WATCH_…); NODE_ belongs to Node itself. */
+const SETTING_PREFIXES: ReadonlySet<string> = new Set(
+  SETTING_NAMES.filter((n) => n.includes('_') && !n.startsWith('NODE_')).map((n) => n.split('_')[0]!),
+);
+
+/**
+ * Environment variables that look like one of the gateway's settings but are not one: they share a setting's
+ * first word (GATEWAY_API_KEY, IMAGICLE_URI), or are a letter or two away from one (CONCURENCY). Each comes with
+ * the closest setting, for a warning at startup: a misspelt setting is otherwise silently ignored.
+ */
+export function unknownSettingsIn(env: Record<string, string | undefined>): UnknownSetting[] {
+  const known = new Set(SETTING_NAMES);
+  const found: UnknownSetting[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (known.has(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    const ranked = SETTING_NAMES.map((setting) => ({ setting, d: distance(name, setting) })).sort((x, y) => x.d - y.d);
+    const nearest = ranked[0]!;
+    const prefixed = SETTING_PREFIXES.has(name.split('_')[0]!);
+    const typo = name.length >= 6 && nearest.d <= 2;
+    if (prefixed || typo) found.push({ name, closest: nearest.setting });
+  }
+  return found;
 }
 
 export class ConfigError extends Error {
@@ -414,8 +479,8 @@ export function loadConfig(
     voxSampleRate: e.VOX_SAMPLE_RATE,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
-    tmpDir: path.resolve(e.TMP_DIR),
-    emulatorDir: path.resolve(e.EMULATOR_DIR),
+    tmpDir: path.resolve(e.TMP_DIR ?? defaultTmpDir(e.PORT)),
+    emulatorDir: path.resolve(e.EMULATOR_DIR ?? defaultEmulatorDir(e.EMULATOR_PORT)),
     emulatorPort: e.EMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
@@ -468,6 +533,7 @@ export function loadConfig(
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
     dtmf: { mode: e.DTMF, guardMs: e.DTMF_GUARD_MS, mask: e.DTMF_MASK },
+    unknownSettings: unknownSettingsIn(env),
   };
   return deepFreeze(config);
 }

@@ -18,6 +18,7 @@ import { Lifecycle } from './http/shutdown.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
+import { VERSION } from './version.js';
 import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
 
 export interface RunningGateway {
@@ -87,7 +88,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   if (config.imagicleCredentials && upstreamBase.startsWith('http://') && config.imagicleUrl) {
     logger.warn({ upstream: upstreamBase }, 'IMAGICLE_URL is plain http: the Imagicle credentials travel unencrypted');
   }
-  const metrics = new GatewayMetrics();
+  const metrics = new GatewayMetrics({
+    ffmpegTimeoutMs: config.limits.processTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxDurationSeconds: config.limits.maxDurationSeconds,
+    version: VERSION,
+    ffmpegVersion: tools.ffmpegVersion,
+  });
   const upstream = new UpstreamClient({
     observe: (status, seconds) => metrics.upstreamAnswer(status, seconds),
     baseUrl: upstreamBase,

@@ -39,7 +39,17 @@ export function startServeWatcher(
   // gateway's work queue (CONCURRENCY) like an upload's; it waits rather than being refused when the queue is full.
   const concurrency = Math.max(1, Math.floor(os.availableParallelism() / 2));
   const gateFor = (bytes: number) => gateway.queue.patientGateFor(bytes);
-  const watcher = startWatcher(config, config.watch.dir!, { deps }, state, logger, concurrency, gateFor, door);
+  const watcher = startWatcher(
+    config,
+    config.watch.dir!,
+    { deps },
+    state,
+    logger,
+    concurrency,
+    gateFor,
+    gateway.metrics,
+    door,
+  );
   return {
     close: async () => {
       await watcher.close();

@@ -15,8 +15,9 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
 
 describe('imagicle-gateway CLI', () => {
   it('probe prints what the gateway sees', async () => {
-    const { stdout } = await cli(['probe', fixture('raw.g722')]);
-    const probed = JSON.parse(stdout) as { audio: { codecName: string }; rawHint: { demuxer: string } };
+    const { stdout } = await cli(['probe', '--json', fixture('raw.g722')]);
+    const probed = (JSON.parse(stdout) as { probe: { audio: { codecName: string }; rawHint: { demuxer: string } } })
+      .probe;
     expect(probed.audio.codecName).toBe('adpcm_g722');
     expect(probed.rawHint.demuxer).toBe('g722');
   });
