@@ -15,6 +15,7 @@ import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
 import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
+import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
 import { startDelivery } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ export interface RunningGateway {
   lifecycle: Lifecycle;
   /** This gateway's Prometheus registry (GET /metrics). */
   metrics: GatewayMetrics;
+  /** METRICS_PORT: the credential-free /metrics listener (http/metrics-server.ts); none when unset. */
+  metricsServer: RunningMetricsServer | undefined;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
@@ -146,6 +149,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url, upstream: upstream.url }, 'gateway listening');
+  const metricsServer = config.metricsListener
+    ? await startMetricsServer({ ...config.metricsListener, metrics, logger })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -164,6 +170,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       }
       server.closeAllConnections();
       await closed;
+      await metricsServer?.close();
       await delivery.close();
       await upstream.close();
       await emulator?.close();
@@ -181,6 +188,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     queue,
     lifecycle,
     metrics,
+    metricsServer,
     delivery: delivery.service,
     close,
   };

@@ -23,5 +23,6 @@ export function mediaPolicyOf(config: Config) {
     level: config.level,
     voxSampleRate: config.voxSampleRate,
     bounds: Object.freeze({ maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes }),
+    truncated: config.truncated,
   });
 }

@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
+import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
 import { isManifest, ManifestError } from './manifest.js';
 import { startProgress } from './progress.js';
 import { ReportWriter } from './report.js';
@@ -84,6 +85,8 @@ interface ImportFlags {
   retryFailed?: boolean;
   concurrency?: string;
   progressSeconds: string;
+  root?: string;
+  allowOutside?: boolean;
 }
 
 async function importCommand(source: string, flags: ImportFlags): Promise<void> {
@@ -106,7 +109,12 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const root = path.resolve(source);
   let items;
   try {
-    items = info!.isDirectory() ? await itemsFromFolder(root, sources) : await itemsFromManifest(root, sources);
+    items = info!.isDirectory()
+      ? await itemsFromFolder(root, sources)
+      : await itemsFromManifest(root, sources, {
+          root: flags.root !== undefined ? path.resolve(flags.root) : undefined,
+          allowOutside: flags.allowOutside === true,
+        });
   } catch (error) {
     if (error instanceof ManifestError) usage(error.message);
     throw error;
@@ -115,9 +123,10 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const state = openState(flags.state);
   const runtime = await openRuntimeOrExit(config, logger);
   const controller = new AbortController();
-  const stop = (): void => {
+  const stop = (signal: NodeJS.Signals): void => {
     process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
     controller.abort();
+    armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -231,7 +240,8 @@ async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
   const state = openState(config.watch.stateDir);
   const runtime = await openRuntimeOrExit(config, logger);
   const watcher = startWatcher(config, config.watch.dir!, runtime, state, logger, concurrency);
-  const shutdown = (): void => {
+  const shutdown = (signal: NodeJS.Signals): void => {
+    armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
     void watcher.close().then(async () => {
       state.close();
       await runtime.close();
@@ -266,6 +276,8 @@ export function registerFileDoors(program: Command): void {
       .option('--retry-failed', 'send again the files an earlier run recorded as failed')
       .option('--concurrency <n>', 'ffmpeg runs at once, twice as many files in flight (default: the number of cores)')
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
+      .option('--root <dir>', "a manifest's rows may name files under this folder (default: the manifest's own)")
+      .option('--allow-outside', "a manifest's rows may name files anywhere (still regular files only, never links)")
       .action(async (source: string, flags: ImportFlags) => {
         await importCommand(source, flags);
       }),

@@ -1,0 +1,360 @@
+/**
+ * The file doors against a hostile recorder (docs/security.md, "File doors"): the recorder can write into the
+ * watched folder and nothing else. Links planted under done/ and failed/, a sidecar linked to a file outside, a
+ * name that flips between a decoy and a link, a FIFO, nested and huge sidecars; and manifest rows that name files
+ * outside their folder or /dev/zero. Real CLI processes against the emulator on port 0.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import {
+  access,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { canWatchChildMemory, watchChildMemory } from '../helpers/child-memory.js';
+
+const run = promisify(execFile);
+const MAIN = path.resolve('src/main.ts');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const today = (): string => new Date().toISOString().slice(0, 10);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+let work: string;
+let emulator: RunningEmulator;
+
+const SIDE = {
+  startDateTime: '2025-03-03T10:00:00Z',
+  direction: 1,
+  localParty: { username: 'rec', phoneNumber: '100' },
+};
+
+interface Proc {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  lines: string[];
+}
+
+function startCli(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      IMAGICLE_URL: emulator.url,
+      TMP_DIR: path.join(work, 'tmp'),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
+  return { child, lines, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+}
+
+function startWatch(dir: string, extra: string[] = []): Proc {
+  return startCli([
+    'watch',
+    dir,
+    '--state',
+    path.join(work, `state-${path.basename(dir)}`),
+    '--poll-seconds',
+    '1',
+    '--stable-seconds',
+    '1',
+    ...extra,
+  ]);
+}
+
+async function stop(p: Proc): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await p.exited;
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
+async function wav(name: string, seconds: number, rate: number, freq = 440): Promise<string> {
+  const file = path.join(work, name);
+  await run('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=f=${freq}:d=${seconds}`,
+    '-ar',
+    String(rate),
+    '-c:a',
+    'pcm_s16le',
+    '-y',
+    file,
+  ]);
+  return file;
+}
+
+let decoy: string;
+let secret: string;
+let outside: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'doors-e2e-'));
+  emulator = await startEmulator({ port: 0, storageDir: path.join(work, 'emulator') });
+  outside = path.join(work, 'outside');
+  await mkdir(outside);
+  // The same size (32 044 bytes) and, below, the same mtime: only the rate tells them apart once delivered.
+  decoy = await wav('decoy.wav', 2, 8000, 440);
+  secret = await wav('secret.wav', 1, 16000, 1000);
+  const when = new Date('2025-01-01T00:00:00Z');
+  await utimes(decoy, when, when);
+  await utimes(secret, when, when);
+});
+
+afterAll(async () => {
+  await emulator?.close();
+  await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+});
+
+describe('watched folder: a recorder that writes into it and nowhere else', () => {
+  it('#1 links planted under done/ and failed/ never make the gateway write outside the folder', async () => {
+    await emulator.store.clear();
+    const dir = path.join(work, 'w1');
+    const away = path.join(outside, 'w1');
+    await mkdir(path.join(away, 'sub'), { recursive: true });
+    await mkdir(path.join(dir, 'failed'), { recursive: true });
+    await mkdir(path.join(dir, 'done'), { recursive: true });
+    await mkdir(path.join(dir, 'sub'), { recursive: true });
+    await symlink(path.join(away, 'created-by-gateway.json'), path.join(dir, 'failed', 'junk.error.json'));
+    await symlink(path.join(away, 'sub'), path.join(dir, 'failed', 'sub'));
+    await symlink(away, path.join(dir, 'done', today()));
+    await writeFile(path.join(dir, 'junk.wav'), 'not audio');
+    await writeFile(path.join(dir, 'sub', 'junk2.wav'), 'not audio either');
+    await copyFile(decoy, path.join(dir, 'good.wav'));
+    await writeFile(path.join(dir, 'good.json'), JSON.stringify({ ...SIDE, pbxCallId: 'w1-good' }));
+    const watch = startWatch(dir);
+    try {
+      expect(await until(() => emulator.store.list().length === 1, 20_000)).toBe(true);
+      // junk.wav goes to failed/ beside the planted link, its error file under a free name.
+      expect(await until(() => exists(path.join(dir, 'failed', 'junk-1.error.json')), 15_000)).toBe(true);
+      await sleep(3000);
+      expect(await readdir(away)).toEqual(['sub']);
+      expect(await readdir(path.join(away, 'sub'))).toEqual([]);
+      // Refused moves leave the files where they were.
+      expect(await exists(path.join(dir, 'good.wav'))).toBe(true);
+      expect(await exists(path.join(dir, 'sub', 'junk2.wav'))).toBe(true);
+      expect(watch.lines.join('\n')).toMatch(/symbolic link/);
+    } finally {
+      await stop(watch);
+    }
+  }, 60_000);
+
+  it('#2 a sidecar linked to a JSON file outside is refused, never read nor sent', async () => {
+    await emulator.store.clear();
+    const dir = path.join(work, 'w2');
+    await mkdir(dir, { recursive: true });
+    const stolen = path.join(outside, 'stolen.json');
+    await writeFile(stolen, JSON.stringify({ ...SIDE, pbxCallId: 'stolen-metadata' }));
+    await copyFile(decoy, path.join(dir, 'call.wav'));
+    await symlink(stolen, path.join(dir, 'call.json'));
+    const watch = startWatch(dir);
+    try {
+      expect(await until(() => exists(path.join(dir, 'failed', 'call.error.json')), 20_000)).toBe(true);
+      const error = JSON.parse(await readFile(path.join(dir, 'failed', 'call.error.json'), 'utf8')) as {
+        error: string;
+      };
+      expect(error.error).toMatch(/symbolic link/);
+      expect(emulator.store.list().filter((r) => r.metadata.pbxCallId === 'stolen-metadata')).toHaveLength(0);
+    } finally {
+      await stop(watch);
+    }
+  }, 60_000);
+
+  it('#3 a name flipping between a decoy and a link to an outside WAV: only the decoy is ever delivered', async () => {
+    await emulator.store.clear();
+    const dir = path.join(work, 'w3');
+    await mkdir(dir, { recursive: true });
+    const name = path.join(dir, 'race.wav');
+    const staged = path.join(dir, '.decoy.tmp');
+    const link = path.join(dir, '.link.tmp');
+    const watch = startWatch(dir, ['--defaults', JSON.stringify(SIDE)]);
+    let flips = 0;
+    try {
+      const end = Date.now() + 10_000;
+      while (Date.now() < end) {
+        await copyFile(decoy, staged);
+        const when = new Date('2025-01-01T00:00:00Z');
+        await utimes(staged, when, when);
+        await rename(staged, name);
+        await sleep(3);
+        await symlink(secret, link);
+        await rename(link, name);
+        await sleep(3);
+        flips++;
+      }
+      await unlink(name).catch(() => undefined);
+      await sleep(2000);
+    } finally {
+      await stop(watch);
+    }
+    const rates = emulator.store.list().map((r) => r.format.sampleRate);
+    expect(flips).toBeGreaterThan(100);
+    expect(rates.length).toBeGreaterThan(0);
+    expect(rates.filter((r) => r !== 8000)).toEqual([]);
+  }, 60_000);
+
+  it('#4 a FIFO sidecar blocks nothing: a later file is delivered, and SIGTERM exits within the backstop', async () => {
+    await emulator.store.clear();
+    const dir = path.join(work, 'w4');
+    await mkdir(dir, { recursive: true });
+    await copyFile(decoy, path.join(dir, 'fifo.wav'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo.json')]);
+    const serve = startCli(['serve'], {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      WATCH_DIR: dir,
+      WATCH_STATE_DIR: path.join(work, 'state-w4'),
+      WATCH_POLL_SECONDS: '1',
+      WATCH_STABLE_SECONDS: '1',
+      SPOOL_DIR: path.join(work, 'spool-w4'),
+      SHUTDOWN_GRACE_MS: '1000',
+      ALLOW_ANONYMOUS: 'true',
+    });
+    try {
+      expect(await until(() => serve.lines.some((l) => l.includes('gateway listening')), 30_000)).toBe(true);
+      await sleep(3000);
+      await copyFile(decoy, path.join(dir, 'later.wav'));
+      await writeFile(path.join(dir, 'later.json'), JSON.stringify({ ...SIDE, pbxCallId: 'after-fifo' }));
+      expect(await until(() => emulator.store.list().some((r) => r.metadata.pbxCallId === 'after-fifo'), 20_000)).toBe(
+        true,
+      );
+      expect(await until(() => exists(path.join(dir, 'failed', 'fifo.error.json')), 10_000)).toBe(true);
+      serve.child.kill('SIGTERM');
+      // The backstop: SHUTDOWN_GRACE_MS + 15 s.
+      const exited = await Promise.race([serve.exited.then(() => true), sleep(16_000 + 4000).then(() => false)]);
+      expect(exited).toBe(true);
+    } finally {
+      await stop(serve);
+    }
+  }, 90_000);
+
+  it('#5 a sidecar nested 500 000 deep is a permanent failure, not an outage', async () => {
+    const dir = path.join(work, 'w5');
+    await mkdir(dir, { recursive: true });
+    await copyFile(decoy, path.join(dir, 'deep.wav'));
+    const deep = '['.repeat(500_000) + ']'.repeat(500_000);
+    await writeFile(
+      path.join(dir, 'deep.json'),
+      `{"startDateTime":"2025-01-01T00:00:00Z","direction":1,"localParty":{"username":"u","phoneNumber":"1"},"extra":${deep}}`,
+    );
+    const watch = startWatch(dir);
+    try {
+      expect(await until(() => exists(path.join(dir, 'failed', 'deep.error.json')), 20_000)).toBe(true);
+      const error = JSON.parse(await readFile(path.join(dir, 'failed', 'deep.error.json'), 'utf8')) as {
+        error: string;
+      };
+      expect(error.error).toMatch(/nests deeper than 32/);
+    } finally {
+      await stop(watch);
+    }
+  }, 60_000);
+
+  it.skipIf(!canWatchChildMemory)(
+    '#6 a 1.9 GB sparse sidecar is refused without being read into memory',
+    async () => {
+      const dir = path.join(work, 'w6');
+      await mkdir(dir, { recursive: true });
+      await copyFile(decoy, path.join(dir, 'huge.wav'));
+      await writeFile(path.join(dir, 'huge.json'), '');
+      await truncate(path.join(dir, 'huge.json'), 1.9e9);
+      const memory = watchChildMemory(20);
+      const watch = startWatch(dir);
+      try {
+        expect(await until(() => exists(path.join(dir, 'failed', 'huge.error.json')), 30_000)).toBe(true);
+        const error = JSON.parse(await readFile(path.join(dir, 'failed', 'huge.error.json'), 'utf8')) as {
+          error: string;
+        };
+        expect(error.error).toMatch(/more than 65536/);
+      } finally {
+        await stop(watch);
+      }
+      const { peakBytes } = await memory.stop();
+      expect(peakBytes).toBeLessThan(300 * 1024 * 1024);
+    },
+    60_000,
+  );
+});
+
+describe('import manifest: rows may name only files under its folder (or --root)', () => {
+  it('#8 ../outside and /dev/zero are refused; --allow-outside opens the outside file; SIGTERM stops a long hash', async () => {
+    await emulator.store.clear();
+    const dir = path.join(work, 'm8');
+    await mkdir(dir, { recursive: true });
+    const away = path.join(outside, 'm8.wav');
+    await copyFile(decoy, away);
+    const manifest = path.join(dir, 'calls.csv');
+    await writeFile(
+      manifest,
+      [
+        'file,startDateTime,direction,localUsername,localPhoneNumber,pbxCallId',
+        `../outside/m8.wav,2025-01-01T00:00:00Z,1,u,1,m8-outside`,
+        `/dev/zero,2025-01-01T00:00:00Z,1,u,1,m8-zero`,
+      ].join('\n'),
+    );
+    const first = startCli(['import', manifest, '--state', path.join(work, 'state-m8')]);
+    const done = await Promise.race([first.exited.then(() => true), sleep(20_000).then(() => false)]);
+    if (!done) first.child.kill('SIGTERM');
+    await Promise.race([first.exited, sleep(5000)]);
+    await stop(first);
+    expect(done).toBe(true);
+    expect(emulator.store.list()).toHaveLength(0);
+    const out = first.lines.join('\n');
+    expect(out).toMatch(/outside/);
+    expect(out).toMatch(/not a regular file/);
+
+    const allowed = startCli(['import', manifest, '--allow-outside', '--state', path.join(work, 'state-m8b')]);
+    await Promise.race([allowed.exited, sleep(30_000)]);
+    await stop(allowed);
+    expect(emulator.store.list().map((r) => r.metadata.pbxCallId)).toEqual(['m8-outside']);
+
+    // A huge (sparse) regular file: the hash is stopped by SIGTERM, the run exits.
+    const big = path.join(dir, 'big.wav');
+    await writeFile(big, '');
+    await truncate(big, 200e9);
+    const bigManifest = path.join(dir, 'big.csv');
+    await writeFile(
+      bigManifest,
+      'file,startDateTime,direction,localUsername,localPhoneNumber\nbig.wav,2025-01-01T00:00:00Z,1,u,1\n',
+    );
+    const hashing = startCli(['import', bigManifest, '--state', path.join(work, 'state-m8c')]);
+    await sleep(4000);
+    hashing.child.kill('SIGTERM');
+    const stopped = await Promise.race([hashing.exited.then(() => true), sleep(10_000).then(() => false)]);
+    await stop(hashing);
+    expect(stopped).toBe(true);
+  }, 120_000);
+});
