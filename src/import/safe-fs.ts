@@ -75,6 +75,14 @@ function refusal(what: string, error: unknown): UnsafeFileError | undefined {
   return undefined;
 }
 
+/** Why a component could not be opened as a folder: what is there instead, when that is the reason. */
+async function notAFolder(display: string, through: string, error: unknown): Promise<unknown> {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'ENOTDIR' && code !== 'ELOOP') return error;
+  const s = await lstat(through).catch(() => undefined);
+  return new UnsafeFileError(`${display} is ${s ? describeType(s) : 'not a folder'}, not a real folder: refused`);
+}
+
 function checkName(name: string, where: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new UnsafeFileError(`${where}: "${name}" is not a plain name`);
@@ -98,12 +106,12 @@ export async function openDirInside(root: string, parts: readonly string[], crea
       try {
         opened = await open(through, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw refusal(next, error) ?? error;
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw await notAFolder(next, through, error);
         await mkdir(through).catch((e: unknown) => {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         });
-        opened = await open(through, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch((e: unknown) => {
-          throw refusal(next, e) ?? e;
+        opened = await open(through, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch(async (e: unknown) => {
+          throw await notAFolder(next, through, e);
         });
       }
       await current.close();
@@ -213,7 +221,9 @@ export async function openRegularFile(file: string, within?: string): Promise<Op
 /** At most `maxBytes` of an opened file, read through its descriptor; more is a refusal. */
 export async function readBounded(file: OpenedFile, maxBytes: number): Promise<Buffer> {
   if (file.stat.size > maxBytes) {
-    throw new UnsafeFileError(`${path.basename(file.source)} holds ${file.stat.size} bytes, more than ${maxBytes}`);
+    throw new UnsafeFileError(
+      `${path.basename(file.source)} holds ${file.stat.size} bytes, more than ${maxBytes} bytes`,
+    );
   }
   const buffer = Buffer.alloc(maxBytes + 1);
   let filled = 0;
@@ -233,7 +243,8 @@ export function parseBoundedJson(text: string, maxDepth: number): unknown {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

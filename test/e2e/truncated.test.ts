@@ -56,7 +56,7 @@ describe('#15 truncated recordings', () => {
   for (const f of FORMATS) {
     it(`${f.name}: the first fifth is reported truncated (accept) and refused (reject); the whole file is not`, async () => {
       const cut = await post(accept, `cut-${f.name}`);
-      expect(cut.status).toBe(200);
+      expect(cut.status).toBe(201);
       const truncated = cut.body.truncated as { declaredSeconds: number; decodedSeconds: number } | undefined;
       expect(truncated).toBeDefined();
       expect(truncated!.declaredSeconds).toBeGreaterThan(59);
@@ -69,7 +69,7 @@ describe('#15 truncated recordings', () => {
       expect(String(refused.body.message)).toMatch(/truncated/);
 
       const whole = await post(reject, f.name);
-      expect(whole.status).toBe(200);
+      expect(whole.status).toBe(201);
       expect(whole.body.truncated).toBeUndefined();
     }, 60_000);
   }
