@@ -40,6 +40,7 @@ describe.skipIf(skip !== undefined)('distributed upload larger than BLOB_DIR can
     const declared = free + 1024 ** 3;
     const url = new URL(`${t.url}${RECORDINGS_PATH}`);
     const boundary = 'b0undary';
+    const sent = Date.now();
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
         {
@@ -64,6 +65,7 @@ describe.skipIf(skip !== undefined)('distributed upload larger than BLOB_DIR can
       req.write(`--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="a.wav"\r\n\r\n`);
       req.write(Buffer.alloc(64 * 1024));
     });
+    console.log(`#14: ${answer.status} after ${Date.now() - sent} ms for a declared ${declared} bytes`);
     expect(answer.status).toBe(507);
     expect((JSON.parse(answer.body) as { reason: number }).reason).toBe(0);
     expect(await t.settledTempEntries()).toEqual([]);

@@ -160,8 +160,11 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     try {
       expect(await until(() => emulator.store.list().length === 1, 20_000)).toBe(true);
       // junk.wav goes to failed/ beside the planted link, its error file under a free name.
-      expect(await until(() => exists(path.join(dir, 'failed', 'junk-1.error.json')), 15_000)).toBe(true);
+      const moved = await until(() => exists(path.join(dir, 'failed', 'junk-1.error.json')), 15_000);
       await sleep(3000);
+      const written = [...(await readdir(away)), ...(await readdir(path.join(away, 'sub'))).map((n) => `sub/${n}`)];
+      console.log(`#1: written outside the folder: [${written.join(', ')}]`);
+      expect(moved).toBe(true);
       expect(await readdir(away)).toEqual(['sub']);
       expect(await readdir(path.join(away, 'sub'))).toEqual([]);
       // Refused moves leave the files where they were.
@@ -267,13 +270,17 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
       await sleep(3000);
       await copyFile(decoy, path.join(dir, 'later.wav'));
       await writeFile(path.join(dir, 'later.json'), JSON.stringify({ ...SIDE, pbxCallId: 'after-fifo' }));
-      expect(await until(() => emulator.store.list().some((r) => r.metadata.pbxCallId === 'after-fifo'), 20_000)).toBe(
-        true,
-      );
+      const later = await until(() => emulator.store.list().some((r) => r.metadata.pbxCallId === 'after-fifo'), 20_000);
+      console.log(`#4: the file dropped after the FIFO ${later ? 'was delivered' : 'was not delivered in 20 s'}`);
+      expect(later).toBe(true);
       expect(await until(() => exists(path.join(dir, 'failed', 'fifo.error.json')), 10_000)).toBe(true);
       serve.child.kill('SIGTERM');
+      const signalled = Date.now();
       // The backstop: SHUTDOWN_GRACE_MS + 15 s.
       const exited = await Promise.race([serve.exited.then(() => true), sleep(16_000 + 4000).then(() => false)]);
+      console.log(
+        `#4: ${exited ? `exited ${Date.now() - signalled} ms after SIGTERM` : 'still running 20 s after SIGTERM'}`,
+      );
       expect(exited).toBe(true);
     } finally {
       await stop(serve);
@@ -332,6 +339,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
         await stop(watch);
       }
       const { peakBytes } = await memory.stop();
+      console.log(`#6: peak RSS of the watcher ${Math.round(peakBytes / 1e6)} MB`);
       expect(peakBytes).toBeLessThan(300 * 1024 * 1024);
     },
     60_000,
@@ -356,6 +364,12 @@ describe('import manifest: rows may name only files under its folder (or --root)
     );
     const first = startCli(['import', manifest, '--state', path.join(work, 'state-m8')]);
     const done = await Promise.race([first.exited.then(() => true), sleep(20_000).then(() => false)]);
+    console.log(
+      `#8: first run ${done ? 'exited' : 'still running after 20 s'}; delivered: [${emulator.store
+        .list()
+        .map((r) => r.metadata.pbxCallId)
+        .join(', ')}]`,
+    );
     if (!done) first.child.kill('SIGTERM');
     await Promise.race([first.exited, sleep(5000)]);
     await stop(first);
@@ -382,7 +396,11 @@ describe('import manifest: rows may name only files under its folder (or --root)
     const hashing = startCli(['import', bigManifest, '--state', path.join(work, 'state-m8c')]);
     await sleep(4000);
     hashing.child.kill('SIGTERM');
+    const signalled = Date.now();
     const stopped = await Promise.race([hashing.exited.then(() => true), sleep(10_000).then(() => false)]);
+    console.log(
+      `#8: ${stopped ? `exited ${Date.now() - signalled} ms after SIGTERM` : 'still hashing 10 s after SIGTERM'}`,
+    );
     await stop(hashing);
     expect(stopped).toBe(true);
   }, 120_000);

@@ -43,6 +43,12 @@ describe('/metrics', () => {
       });
       statuses.push(res.status);
     }
+    const count = (from: number, to: number, status: number): number =>
+      statuses.slice(from, to).filter((s) => s === status).length;
+    console.log(
+      `#9: 30 wrong keys: ${count(0, 30, 401)}×401 ${count(0, 30, 429)}×429; ` +
+        `30 wrong Basic passwords: ${count(30, 60, 401)}×401 ${count(30, 60, 429)}×429`,
+    );
     expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
     expect(statuses.slice(10, 30).every((s) => s === 429)).toBe(true);
     expect(statuses.slice(40).every((s) => s === 429)).toBe(true);
