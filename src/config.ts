@@ -23,6 +23,7 @@ import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type Out
 import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
 import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+import { TRUNCATED_POLICIES, type TruncatedPolicy } from './pipeline/truncation.js';
 export { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 export { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 export { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
@@ -188,6 +189,10 @@ const envSchema = z.object({
   DTMF: z.enum(DTMF_MODES, { error: `must be one of ${DTMF_MODES.join(', ')}` }).default('off'),
   DTMF_GUARD_MS: int(0, 1000).default(DEFAULT_DTMF_POLICY.guardMs),
   DTMF_MASK: z.enum(DTMF_MASKS, { error: `must be one of ${DTMF_MASKS.join(', ')}` }).default('silence'),
+  // Issue 20 (docs/security.md): /metrics on a listener of its own, and recordings shorter than they declare.
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  TRUNCATED: z.enum(TRUNCATED_POLICIES, { error: `must be one of ${TRUNCATED_POLICIES.join(', ')}` }).default('accept'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -305,6 +310,10 @@ export interface Config {
   readonly metricsPublic: boolean;
   /** The console's waveform pictures are drawn as a job is delivered, before its audio is deleted. */
   readonly waveformsOnDelivery: boolean;
+  /** METRICS_PORT/METRICS_HOST: /metrics and /healthz on a listener of their own, without credentials; none: off. */
+  readonly metricsListener: { readonly port: number; readonly host: string } | undefined;
+  /** TRUNCATED: what happens to a recording shorter than its container declares (pipeline/truncation.ts). */
+  readonly truncated: TruncatedPolicy;
   /** Variables that look like settings but are not (a typo, a singular): each with the setting it resembles. */
   readonly unknownSettings: readonly UnknownSetting[];
 }
@@ -534,6 +543,8 @@ export function loadConfig(
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
     dtmf: { mode: e.DTMF, guardMs: e.DTMF_GUARD_MS, mask: e.DTMF_MASK },
     unknownSettings: unknownSettingsIn(env),
+    metricsListener: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    truncated: e.TRUNCATED,
   };
   return deepFreeze(config);
 }

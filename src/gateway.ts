@@ -15,6 +15,7 @@ import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
 import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
+import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
@@ -36,6 +37,8 @@ export interface RunningGateway {
   lifecycle: Lifecycle;
   /** This gateway's Prometheus registry (GET /metrics). */
   metrics: GatewayMetrics;
+  /** METRICS_PORT: the credential-free /metrics listener (http/metrics-server.ts); none when unset. */
+  metricsServer: RunningMetricsServer | undefined;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
   /** The media policy every job renders under (built once: media-policy.ts). */
@@ -157,6 +160,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url, upstream: upstream.url }, 'gateway listening');
+  const metricsServer = config.metricsListener
+    ? await startMetricsServer({ ...config.metricsListener, metrics, logger })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -175,6 +181,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       }
       server.closeAllConnections();
       await closed;
+      await metricsServer?.close();
       await delivery.close();
       await upstream.close();
       await emulator?.close();
@@ -192,6 +199,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     queue,
     lifecycle,
     metrics,
+    metricsServer,
     delivery: delivery.service,
     media,
     close,
