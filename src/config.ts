@@ -14,6 +14,7 @@ import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 import { distributedProblems, hardeningProblems } from './config-checks.js';
 import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js';
+import { RECONCILE_MODES, type ReconcileMode } from './imagicle/reconcile.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
@@ -179,6 +180,10 @@ const envSchema = z.object({
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
   AUTH_FAIL_WINDOW: interval.default(60_000),
   TRUST_PROXY: z.string().optional(),
+  // Issue 25, reconciliation (docs/delivery.md, "Duplicates"): ask Imagicle before sending a part again after an
+  // ambiguous attempt; the second look's delay when the first finds nothing.
+  RECONCILE: z.enum(RECONCILE_MODES, { error: `must be one of ${RECONCILE_MODES.join(', ')}` }).default('auto'),
+  RECONCILE_RECHECK_MS: int(0, 600_000).default(5_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -288,6 +293,8 @@ export interface Config {
   readonly metricsPublic: boolean;
   /** The console's waveform pictures are drawn as a job is delivered, before its audio is deleted. */
   readonly waveformsOnDelivery: boolean;
+  /** Issue 25: reconciliation with Imagicle's reads before a re-send (RECONCILE, RECONCILE_RECHECK_MS). */
+  readonly reconcile: { readonly mode: ReconcileMode; readonly recheckMs: number };
 }
 
 export class ConfigError extends Error {
@@ -449,6 +456,7 @@ export function loadConfig(
       authFailWindowMs: e.AUTH_FAIL_WINDOW,
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
+    reconcile: { mode: e.RECONCILE, recheckMs: e.RECONCILE_RECHECK_MS },
   };
   return deepFreeze(config);
 }

@@ -12,6 +12,7 @@
  * small methods below; the gauges read the queue and the spool when scraped.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ReconcileResult } from './imagicle/reconcile.js';
 import type { PreparedAudio } from './pipeline/prepare.js';
 
 export const METRICS_PREFIX = 'imagicle_gateway_';
@@ -26,6 +27,7 @@ export interface GaugeSources {
   spool?: { list(): readonly { state: string; createdAt: string }[]; usedBytes(): number } | undefined;
 }
 
+const RECONCILE_RESULTS: readonly ReconcileResult[] = ['found', 'several', 'not_found', 'unavailable'];
 const SPOOL_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 const UNDELIVERED = new Set(['received', 'ready', 'delivering', 'failed']);
 
@@ -73,6 +75,12 @@ export class GatewayMetrics {
     help: 'Uploads recognised as a duplicate of an earlier one and not delivered again',
     registers: [this.registry],
   });
+  private readonly reconciliations = new Counter({
+    name: `${METRICS_PREFIX}reconciliations_total`,
+    help: 'Questions asked of Imagicle before a re-send after an ambiguous attempt, by outcome (found: one match, not sent again; several: a duplicate already existed; not_found: sent again; unavailable: reads refused or failing)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly splitParts = new Counter({
     name: `${METRICS_PREFIX}split_parts_total`,
     help: 'Parts produced by splitting oversize recordings',
@@ -112,6 +120,7 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    for (const outcome of RECONCILE_RESULTS) this.reconciliations.inc({ outcome }, 0);
     const sources = (): GaugeSources => this.sources;
     new Gauge({
       name: `${METRICS_PREFIX}conversions`,
@@ -196,6 +205,11 @@ export class GatewayMetrics {
 
   retry(): void {
     this.retries.inc();
+  }
+
+  /** How one reconciliation ended (imagicle/reconcile.ts). */
+  reconciled(result: ReconcileResult): void {
+    this.reconciliations.inc({ outcome: result });
   }
 
   duplicate(): void {
