@@ -11,13 +11,18 @@ import type { Logger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export function reconcilerOf(
-  config: Pick<Config, 'reconcile' | 'upstreamTimeoutMs'>,
+  config: Pick<Config, 'reconcile' | 'upstreamTimeoutMs' | 'imagicleCredentials'>,
   upstream: UpstreamClient,
   logger: Logger,
   metrics: Pick<GatewayMetrics, 'reconciled'> | undefined,
-): Reconciler & Pick<ImagicleReconciler, 'available' | 'unavailableReason'> {
+): Reconciler & Pick<ImagicleReconciler, 'available' | 'unavailableReason' | 'probe'> {
   return new ImagicleReconciler(
-    { mode: config.reconcile.mode, attemptWindowMs: config.upstreamTimeoutMs, recheckMs: config.reconcile.recheckMs },
+    {
+      mode: config.reconcile.mode,
+      attemptWindowMs: config.upstreamTimeoutMs,
+      recheckMs: config.reconcile.recheckMs,
+      canProbe: config.imagicleCredentials !== undefined,
+    },
     { upstream, logger: logger.child({ component: 'reconcile' }), observe: metrics && ((r) => metrics.reconciled(r)) },
   );
 }

@@ -64,6 +64,8 @@ export interface ReconcilerSettings {
   recheckMs: number;
   /** Waits before the 2nd and 3rd try of a read that failed without a refusal (no answer, 5xx). */
   readRetryDelaysMs?: readonly number[];
+  /** The gateway has its own credentials (IMAGICLE_USERNAME): `probe()` may ask without a job's Authorization. */
+  canProbe?: boolean;
 }
 
 export interface ReconcilerDeps {
@@ -123,6 +125,24 @@ export class ImagicleReconciler {
   /** Why reconciliation is off, when it is. */
   unavailableReason(): string | undefined {
     return this.offReason;
+  }
+
+  /**
+   * For /readyz before any question was asked: one list read that matches nothing (a start time in 1970), with
+   * the gateway's own credentials. Sets `available()` (and logs the warning when reads are refused); without
+   * own credentials, or when the answer is a failure, it stays unknown.
+   */
+  async probe(signal?: AbortSignal): Promise<boolean | undefined> {
+    if (this.offReason !== undefined || this.worked || this.settings.canProbe !== true) return this.available();
+    const question = { metadata: {}, callerAuthorization: undefined, attemptStartedAt: undefined, signal };
+    const query = { startTime: 'equals:1970-01-01T00:00:00Z', page: '0', pageSize: '1' };
+    try {
+      await this.read({ query }, question, 'list', []);
+    } catch (error) {
+      if (error instanceof ReadsRefused) this.refused(error, undefined);
+      else if (!(error instanceof ReadFailed) && !signal?.aborted) throw error;
+    }
+    return this.available();
   }
 
   async check(question: ReconcileQuestion): Promise<ReconcileOutcome> {
@@ -245,8 +265,8 @@ export class ImagicleReconciler {
     target: { query: Record<string, string> } | { id: string },
     question: ReconcileQuestion,
     what: 'list' | 'detail',
+    delays: readonly number[] = this.settings.readRetryDelaysMs ?? DEFAULT_READ_RETRY_DELAYS_MS,
   ): Promise<unknown> {
-    const delays = this.settings.readRetryDelaysMs ?? DEFAULT_READ_RETRY_DELAYS_MS;
     let last = 'no answer';
     for (let attempt = 0; attempt <= delays.length; attempt += 1) {
       if (attempt > 0) await sleep(delays[attempt - 1] ?? 0, undefined, signalOption(question.signal));

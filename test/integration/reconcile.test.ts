@@ -5,11 +5,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type FaultInput, type RunningEmulator } from '../../src/emulator/index.js';
 import { UpstreamClient } from '../../src/imagicle/client.js';
 import { ImagicleReconciler, type ReconcileResult } from '../../src/imagicle/reconcile.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { plainWavHeader } from '../../src/media/wav-write.js';
 
 const USER = { username: 'reader', password: 's3cret' };
@@ -64,9 +64,9 @@ async function upload(meta: Record<string, unknown>, via = client, callerAuthori
   }
 }
 
-function logSink(): { logger: ReturnType<typeof pino>; lines: { level: number; msg: string }[] } {
+function logSink(): { logger: Logger; lines: { level: number; msg: string }[] } {
   const lines: { level: number; msg: string }[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const logger = createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line)) });
   return { logger, lines };
 }
 
@@ -234,10 +234,25 @@ describe('ImagicleReconciler against the emulator', () => {
     },
   );
 
+  it('probe() tells /readyz before any question whether reads work (own credentials only)', async () => {
+    const withCredentials = () =>
+      new ImagicleReconciler(
+        { mode: 'auto', attemptWindowMs: ATTEMPT_MS, recheckMs: 0, canProbe: true },
+        { upstream: client, logger: createLogger('silent') },
+      );
+    expect(await withCredentials().probe()).toBe(true);
+    emulator.reads.refuse(403);
+    const refused = withCredentials();
+    expect(await refused.probe()).toBe(false);
+    expect(refused.unavailableReason()).toMatch(/Call Recording Base Access/);
+    const { r } = reconciler({ via: forwarding }); // no own credentials: nothing to ask with
+    expect(await r.probe()).toBeUndefined();
+  });
+
   it('RECONCILE=off asks nothing', async () => {
     const r = new ImagicleReconciler(
       { mode: 'off', attemptWindowMs: ATTEMPT_MS, recheckMs: 0 },
-      { upstream: client, logger: pino({ level: 'silent' }) },
+      { upstream: client, logger: createLogger('silent') },
     );
     expect(r.available()).toBe(false);
     expect(await r.check(question(metadata(), { startedAt: new Date().toISOString(), error: undefined }))).toEqual({
