@@ -1,5 +1,5 @@
 /** What the jobs API shows of a job: never the forwarded credential, never paths. */
-import type { JobRecord } from './spool.js';
+import type { JobRecord } from './job.js';
 
 export function jobLocation(id: string): string {
   return `/v1/jobs/${id}`;

@@ -66,6 +66,7 @@ export class DistributedDelivery {
       version: 1,
       id,
       mode: r.mode,
+      door: r.door ?? 'http',
       requestId: r.requestId,
       async: r.preferAsync,
       state: 'received',
@@ -207,8 +208,7 @@ export class DistributedDelivery {
         throw new GatewayError(isErrorCode(error!.code) ? error!.code : 'BAD_AUDIO', error!.message);
       }
       if (error?.ambiguous) return { kind: 'done', job, outcome: 'held', result: resultOf(job) };
-      // Refused by Imagicle for good: the caller gets the answer and keeps its recording, nothing stays queued.
-      await this.forget(bjob);
+      // Refused by Imagicle for good: the caller gets the answer; the job stays listed as failed (as in the spool).
       return { kind: 'done', job, outcome: 'permanent', result: resultOf(job) };
     }
     if (job.nextAttemptAt !== undefined && job.attempts > 0) {

@@ -10,7 +10,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { Job, Queue } from 'bullmq';
 import { GatewayError } from '../errors.js';
-import { JOB_STATES, type JobRecord, type JobState } from '../delivery/spool.js';
+import { JOB_STATES, type JobRecord, type JobState } from '../delivery/job.js';
 import { jobView } from '../delivery/view.js';
 import type { JobFolders } from '../delivery/blob-store.js';
 import { mayAccess, requestOwner, type Owner } from '../http/owner.js';

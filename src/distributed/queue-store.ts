@@ -8,7 +8,7 @@
 import type { Job } from 'bullmq';
 import { JobFolders } from '../delivery/blob-store.js';
 import { LeaseLostError, type JobStore } from '../delivery/job-store.js';
-import type { JobRecord } from '../delivery/spool.js';
+import type { JobRecord } from '../delivery/job.js';
 import type { DistributedJob } from './job-data.js';
 
 export class QueueJobStore implements JobStore {

@@ -15,7 +15,8 @@ import type { Deliver } from '../pipeline/ingest.js';
 import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { writeFileDurable } from '../delivery/durable.js';
-import { deliverySettingsFor } from '../delivery/setup.js';
+import { deliverySettingsFor, type DeliveryTools } from '../delivery/setup.js';
+import { JobLife } from '../delivery/job-life.js';
 import type { MediaSettings } from '../media-policy.js';
 import { DistributedDelivery } from './intake.js';
 import { jobsRoot, QUEUE_NAME, type DistributedJob } from './job-data.js';
@@ -47,6 +48,7 @@ export async function startDistributed(
   bins: FfmpegBinaries,
   logger: Logger,
   media: MediaSettings,
+  tools: DeliveryTools = {},
 ): Promise<DistributedRuntime> {
   const settings = config.distributed!;
   const { lockMs } = settings;
@@ -67,7 +69,9 @@ export async function startDistributed(
     log.warn({ err: error }, 'could not check the Redis durability settings'),
   );
 
-  const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection });
+  // Fail fast while Redis is away (BullMQ's advice for producers): an add that cannot be sent now is refused
+  // now, instead of waiting in ioredis's offline queue and creating a job after its caller was told 503.
+  const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection: { ...connection, enableOfflineQueue: false } });
   queue.on('error', (error) => log.error({ err: error }, 'queue error'));
   const delivery = deliverySettingsFor(config);
   let events: QueueEvents | undefined;
@@ -88,10 +92,15 @@ export async function startDistributed(
       folders,
       deliver,
       settings: delivery,
-      prepare: { bins, ...media },
+      prepare: { bins, ...media, metrics: tools.metrics },
       concurrency: config.delivery.spoolConcurrency,
       lockMs,
       log,
+      life: new JobLife(
+        { workerPolicy: delivery.workerPolicy, maxAgeMs: delivery.maxAgeMs },
+        { log, sinks: tools.sinks, metrics: tools.metrics },
+      ),
+      reconcile: tools.reconcile,
     });
   }
   log.info(

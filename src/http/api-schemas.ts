@@ -5,7 +5,7 @@
  * and the e2e tests check real answers against them.
  */
 import { z } from 'zod';
-import { JOB_STATES } from '../delivery/spool.js';
+import { JOB_STATES } from '../delivery/job.js';
 
 /** Every schema here that becomes a named component of the OpenAPI document. */
 export const apiRegistry = z.registry<{ id: string; description?: string }>();
@@ -120,7 +120,7 @@ export const reportSchema = z
     parts: z.array(partSummary),
     timings: z.record(z.string(), z.number()),
     jobId: z.string().optional(),
-    jobState: z.enum([...JOB_STATES, 'removed']).optional(),
+    jobState: z.enum(JOB_STATES).optional(),
   })
   .register(apiRegistry, {
     id: 'Report',

@@ -13,9 +13,9 @@
 import express, { type RequestHandler, type Router } from 'express';
 import { GatewayError } from '../errors.js';
 import type { DeliveryService } from '../delivery/service.js';
-import { JOB_STATES, type JobState } from '../delivery/spool.js';
+import { JOB_STATES, type JobState } from '../delivery/job.js';
 import { jobView } from '../delivery/view.js';
-import type { JobRecord } from '../delivery/spool.js';
+import type { JobRecord } from '../delivery/job.js';
 import { mayAccess, requestOwner } from './owner.js';
 
 const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`);

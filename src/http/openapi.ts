@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { recordingMetadataSchema } from '../imagicle/schema.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
-import { JOB_STATES } from '../delivery/spool.js';
+import { JOB_STATES } from '../delivery/job.js';
 import { CONTENT_TYPE } from '../media/plan.js';
 import { stereoOptionsSchema, REMOTE_ATTACHMENT } from './stereo-options.js';
 import {
