@@ -27,6 +27,8 @@ const FAST = {
   SPOOL_RETRY_MAX_DELAY_MS: '300',
   IMAGICLE_TIMEOUT_MS: '1000',
   IMAGICLE_CONNECT_TIMEOUT_MS: '500',
+  // The rules without reconciliation (ambiguous → held, or RETRY_AMBIGUOUS); with it: test/e2e/reconcile.test.ts.
+  RECONCILE: 'off',
 };
 
 let dir: string;
@@ -114,21 +116,24 @@ describe('in-request retries', () => {
     expect(requests(t) - before.requests).toBe(2);
   });
 
-  it.each([400, 409])('%i is not retried and comes back as it came; the job stays visible as failed', async (status) => {
-    const before = requests(t);
-    const body = { reason: 1, message: `upstream says ${status}` };
-    t.emulator.faults.add({ status, body });
-    const res = await post(t);
-    expect(res.status).toBe(status);
-    expect(await res.json()).toEqual(body);
-    expect(requests(t) - before).toBe(1);
-    const jobId = res.headers.get('x-job-id')!;
-    const job = await fetch(`${t.url}/v1/jobs/${jobId}`);
-    expect(job.status).toBe(200);
-    const view = (await job.json()) as { state: string; lastError: { status: number; body: unknown } };
-    expect(view.state).toBe('failed');
-    expect(view.lastError).toMatchObject({ status, body });
-  });
+  it.each([400, 409])(
+    '%i is not retried and comes back as it came; the job stays visible as failed',
+    async (status) => {
+      const before = requests(t);
+      const body = { reason: 1, message: `upstream says ${status}` };
+      t.emulator.faults.add({ status, body });
+      const res = await post(t);
+      expect(res.status).toBe(status);
+      expect(await res.json()).toEqual(body);
+      expect(requests(t) - before).toBe(1);
+      const jobId = res.headers.get('x-job-id')!;
+      const job = await fetch(`${t.url}/v1/jobs/${jobId}`);
+      expect(job.status).toBe(200);
+      const view = (await job.json()) as { state: string; lastError: { status: number; body: unknown } };
+      expect(view.state).toBe('failed');
+      expect(view.lastError).toMatchObject({ status, body });
+    },
+  );
 });
 
 describe('ambiguous: slow headers (the import goes on after the gateway gave up)', () => {

@@ -102,6 +102,15 @@ describe('reconciliation in the request (spool, DELIVERY=wait)', () => {
     expect(t.logs.some((l) => l.includes(jobId) && l.includes('found in Imagicle'))).toBe(true);
   });
 
+  it('slow headers (imported, answered after the timeout): found, one recording, no 504', async () => {
+    const meta = call('slow');
+    t.emulator.faults.add({ delayMs: 1500 });
+    const res = await post(t.url, meta);
+    expect(res.status).toBeLessThan(300);
+    expect(stored(t.emulator, meta)).toHaveLength(1);
+    expect(await job(t.url, res.headers.get('x-job-id')!)).toMatchObject({ state: 'delivered', possibleDuplicates: 0 });
+  });
+
   it('stored then the connection dropped: found, one recording', async () => {
     const meta = call('reset');
     t.emulator.faults.add({ afterStore: 'reset' });
