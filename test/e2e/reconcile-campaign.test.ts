@@ -4,7 +4,9 @@
  * Every recording is posted until the gateway accepted it; at the end each one must be in Imagicle exactly once:
  * zero duplicates, zero losses.
  *
- * CI-sized by default (24 recordings, a kill every 3–5 s); `CAMPAIGN_RECORDINGS=120` for the issue's figures and
+ * CI-sized by default (24 recordings, a kill every 3–5 s while they arrive and are delivered, at most one per six
+ * recordings, at least four); `CAMPAIGN_RECORDINGS=120` for the issue's figures, `CAMPAIGN_QUEUE=1` for the
+ * distributed mode, and
  * `CAMPAIGN_RECONCILE=off` for the same campaign without reconciliation and with RETRY_AMBIGUOUS=true (then
  * duplicates are counted, not asserted). The summary line goes to stdout.
  */
@@ -20,10 +22,13 @@ import { recordingForm, SAMPLE_METADATA } from '../helpers/gateway.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { startEmulator, type FaultInput, type RunningEmulator } from '../../src/emulator/index.js';
 import type { JobView } from '../../src/delivery/view.js';
+import { redisUnavailable, TestRedis } from '../helpers/redis.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RECORDINGS = Number(process.env.CAMPAIGN_RECORDINGS ?? 24);
 const RECONCILE = process.env.CAMPAIGN_RECONCILE === 'off' ? 'off' : 'auto';
+/** CAMPAIGN_QUEUE=1: the distributed mode (a private redis-server, BLOB_DIR; the killed process is the worker). */
+const QUEUE = process.env.CAMPAIGN_QUEUE === '1';
 /** Imagicle's answer is awaited this long; the slower answers below make ambiguous attempts. */
 const TIMEOUT_MS = 1000;
 /** Imagicle's behaviour, one entry per upload request, cycled: mostly slow, some too slow, some 503s. */
@@ -36,10 +41,12 @@ const IMAGICLE: FaultInput[] = [
   { delayMs: 500 },
 ];
 const KILL_EVERY_MS = [3000, 5000, 4000];
+const MAX_KILLS = Number(process.env.CAMPAIGN_KILLS ?? Math.max(4, Math.ceil(RECORDINGS / 6)));
 
 let dir: string;
 let emulator: RunningEmulator;
 let gateway: { process: ChildProcess; url: string } | undefined;
+let redis: TestRedis | undefined;
 
 const cycle = <T>(values: readonly T[], i: number): T => values[i % values.length] as T;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -68,6 +75,7 @@ async function startGateway(): Promise<{ process: ChildProcess; url: string }> {
       // Without reconciliation an ambiguous job is held for an operator; the "before" figure is a blind retry.
       RETRY_AMBIGUOUS: RECONCILE === 'off' ? 'true' : 'false',
       LOG_LEVEL: 'info',
+      ...(redis ? { QUEUE_URL: redis.url, BLOB_DIR: path.join(dir, 'blob'), QUEUE_LOCK_MS: '2000' } : {}),
     },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -133,12 +141,14 @@ async function allDelivered(base: string): Promise<boolean> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'campaign-'));
+  if (QUEUE && !redisUnavailable()) redis = await TestRedis.start();
   emulator = await startEmulator({ port: 0, storageDir: path.join(dir, 'emulator') });
   emulator.faults.add(Array.from({ length: RECORDINGS * 6 }, (_, i) => cycle(IMAGICLE, i)));
 });
 afterAll(async () => {
   if (gateway) await kill9(gateway.process);
   await emulator?.close();
+  await redis?.stop();
   await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
@@ -150,10 +160,11 @@ describe('kill -9 while Imagicle answers slowly', () => {
     let kills = 0;
     let posting = true;
     const killer = (async () => {
-      // Kills while the recordings arrive and for a while after, at least four.
-      for (let k = 0; posting || k < 4; k += 1) {
+      // Kills while the recordings arrive and are delivered (MAX_KILLS at most, and at least four).
+      for (let k = 0; k < MAX_KILLS; k += 1) {
         await sleep(cycle(KILL_EVERY_MS, k));
         if (!gateway) break;
+        if (k >= 4 && !posting && (await allDelivered(gateway.url))) break;
         const dying = gateway;
         gateway = undefined;
         await kill9(dying.process);
@@ -188,6 +199,7 @@ describe('kill -9 while Imagicle answers slowly', () => {
       `${JSON.stringify({
         campaign: 'kill -9 + slow Imagicle',
         reconcile: RECONCILE,
+        mode: redis ? 'distributed' : 'spool',
         recordings: RECORDINGS,
         kills,
         requests: emulator.stats.snapshot(),
