@@ -17,6 +17,7 @@ import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 import { distributedProblems, hardeningProblems } from './config-checks.js';
 import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js';
+import { RECONCILE_MODES, type ReconcileMode } from './imagicle/reconcile.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
@@ -193,6 +194,10 @@ const envSchema = z.object({
   METRICS_PORT: int(0, 65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   TRUNCATED: z.enum(TRUNCATED_POLICIES, { error: `must be one of ${TRUNCATED_POLICIES.join(', ')}` }).default('accept'),
+  // Issue 25, reconciliation (docs/delivery.md, "Duplicates"): ask Imagicle before sending a part again after an
+  // ambiguous attempt; the second look's delay when the first finds nothing.
+  RECONCILE: z.enum(RECONCILE_MODES, { error: `must be one of ${RECONCILE_MODES.join(', ')}` }).default('auto'),
+  RECONCILE_RECHECK_MS: int(0, 600_000).default(5_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -310,6 +315,8 @@ export interface Config {
   readonly metricsPublic: boolean;
   /** The console's waveform pictures are drawn as a job is delivered, before its audio is deleted. */
   readonly waveformsOnDelivery: boolean;
+  /** Issue 25: reconciliation with Imagicle's reads before a re-send (RECONCILE, RECONCILE_RECHECK_MS). */
+  readonly reconcile: { readonly mode: ReconcileMode; readonly recheckMs: number };
   /** METRICS_PORT/METRICS_HOST: /metrics and /healthz on a listener of their own, without credentials; none: off. */
   readonly metricsListener: { readonly port: number; readonly host: string } | undefined;
   /** TRUNCATED: what happens to a recording shorter than its container declares (pipeline/truncation.ts). */
@@ -545,6 +552,7 @@ export function loadConfig(
     unknownSettings: unknownSettingsIn(env),
     metricsListener: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
     truncated: e.TRUNCATED,
+    reconcile: { mode: e.RECONCILE, recheckMs: e.RECONCILE_RECHECK_MS },
   };
   return deepFreeze(config);
 }

@@ -21,6 +21,7 @@ import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
 import { VERSION } from './version.js';
 import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
+import { reconcilerOf } from './reconciler.js';
 
 export interface RunningGateway {
   url: string;
@@ -116,7 +117,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   metrics.watch({ queue });
   const lifecycle = new Lifecycle();
   // Built once per process: what every backend's job life and delivery attempts use.
-  const deliveryTools: DeliveryTools = { metrics, sinks: [], reconcile: undefined };
+  // Issue 25: an ambiguous attempt is a question for Imagicle (its reads) before the part is sent again.
+  const reconciler = reconcilerOf(config, upstream, logger, metrics);
+  const deliveryTools: DeliveryTools = {
+    metrics,
+    sinks: [],
+    reconcile: config.reconcile.mode === 'off' ? undefined : reconciler,
+  };
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
     ? await (
@@ -138,6 +145,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     delivery: delivery.service,
     distributed,
     metrics,
+    reconciler,
   });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and

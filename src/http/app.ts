@@ -61,6 +61,15 @@ export interface AppDeps {
   distributed?: DistributedHttp | undefined;
   /** Prometheus metrics (GET /metrics); none: a registry of this app's own. */
   metrics?: GatewayMetrics | undefined;
+  /** Reconciliation with Imagicle's reads (issue 25): /readyz says whether it is available. */
+  reconciler?: ReadinessOfReconciliation | undefined;
+}
+
+/** What /readyz needs of the reconciler (imagicle/reconcile.ts). */
+export interface ReadinessOfReconciliation {
+  available(): boolean | undefined;
+  unavailableReason(): string | undefined;
+  probe(signal?: AbortSignal): Promise<boolean | undefined>;
 }
 
 export interface DistributedHttp {
@@ -121,6 +130,10 @@ export function createApp(deps: AppDeps): express.Express {
     const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
     if (fresh || !readiness) {
       readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
+      // Before the first question: one cheap read tells whether reconciliation will work (it never blocks readiness).
+      if (deps.reconciler && deps.reconciler.available() === undefined) {
+        void deps.reconciler.probe(AbortSignal.timeout(5_000)).catch(() => undefined);
+      }
     }
     return { fresh, checks: readiness.checks };
   };
@@ -142,6 +155,7 @@ export function createApp(deps: AppDeps): express.Express {
       // The upstream's address is the operator's business (it is in the startup log), not the world's.
       upstream: { reachable: upstream.reachable, status: upstream.status },
       ...(queueReady ? { redis: queueReady.redis, blobDir: queueReady.blobDir } : {}),
+      ...(deps.reconciler ? { reconciliation: reconciliationOf(deps.reconciler) } : {}),
     });
   });
 
@@ -280,6 +294,11 @@ function outcomeOf(mode: Mode, res: Response): string {
   if (status >= 200 && status < 300) return mode === 'transcode' ? 'transcoded' : 'delivered';
   if (status === 503) return 'busy';
   return status >= 500 ? 'failed' : 'refused';
+}
+
+function reconciliationOf(reconciler: ReadinessOfReconciliation): { available: boolean | null; reason?: string } {
+  const reason = reconciler.unavailableReason();
+  return { available: reconciler.available() ?? null, ...(reason === undefined ? {} : { reason }) };
 }
 
 /** How long one /readyz check is reused. */
