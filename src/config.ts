@@ -14,6 +14,8 @@ import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 import { distributedProblems, hardeningProblems } from './config-checks.js';
 import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js';
+import { networksOf } from './webhooks/address.js';
+import { DEFAULT_WEBHOOK_SETTINGS, listOf, parseWebhooks, type WebhookSettings } from './webhooks/settings.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
@@ -179,6 +181,18 @@ const envSchema = z.object({
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
   AUTH_FAIL_WINDOW: interval.default(60_000),
   TRUST_PROXY: z.string().optional(),
+  // Webhooks (issue 23, docs/webhooks.md): endpoints per owner, callbackUrl hosts, private networks, retry bounds.
+  WEBHOOKS: z.string().optional(),
+  WEBHOOKS_FILE: z.string().min(1).optional(),
+  WEBHOOK_ALLOWED_HOSTS: z.string().optional(),
+  WEBHOOK_PRIVATE_NETWORKS: z.string().optional(),
+  WEBHOOK_MAX_AGE: interval.default(DEFAULT_WEBHOOK_SETTINGS.maxAgeMs),
+  WEBHOOK_TIMEOUT_MS: int(100, 600_000).default(DEFAULT_WEBHOOK_SETTINGS.timeoutMs),
+  WEBHOOK_CONCURRENCY: int(1, 256).default(DEFAULT_WEBHOOK_SETTINGS.concurrency),
+  WEBHOOK_RETRY_MIN_DELAY_MS: int(10, 3_600_000).default(DEFAULT_WEBHOOK_SETTINGS.minDelayMs),
+  WEBHOOK_RETRY_MAX_DELAY_MS: int(10, 24 * 3_600_000).default(DEFAULT_WEBHOOK_SETTINGS.maxDelayMs),
+  WEBHOOK_HISTORY: interval.default(DEFAULT_WEBHOOK_SETTINGS.historyMs),
+  WEBHOOK_PUBLIC_URL: httpUrl.optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -288,6 +302,8 @@ export interface Config {
   readonly metricsPublic: boolean;
   /** The console's waveform pictures are drawn as a job is delivered, before its audio is deleted. */
   readonly waveformsOnDelivery: boolean;
+  /** Webhooks (WEBHOOKS, WEBHOOKS_FILE, WEBHOOK_*): where each owner's job events go, and how they are sent. */
+  readonly webhooks: Readonly<WebhookSettings>;
 }
 
 export class ConfigError extends Error {
@@ -310,6 +326,7 @@ export function loadConfig(
   }
   const parsed = envSchema.safeParse(source);
   const problems: string[] = [];
+  let webhooks: ReturnType<typeof webhookSettingsOf> | undefined;
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(env)'}: ${issue.message}`);
   }
@@ -342,6 +359,8 @@ export function loadConfig(
         'WATCH_',
       ),
     );
+    webhooks = webhookSettingsOf(e);
+    problems.push(...webhooks.problems);
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
@@ -449,8 +468,53 @@ export function loadConfig(
       authFailWindowMs: e.AUTH_FAIL_WINDOW,
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
+    webhooks: (webhooks ?? webhookSettingsOf(e)).settings,
   };
   return deepFreeze(config);
+}
+
+/** The webhook settings (issue 23), with every problem of WEBHOOKS, WEBHOOKS_FILE and the lists. */
+function webhookSettingsOf(e: Env): { settings: WebhookSettings; problems: string[] } {
+  const problems: string[] = [];
+  let text = e.WEBHOOKS;
+  let label = 'WEBHOOKS';
+  if (e.WEBHOOKS_FILE !== undefined) {
+    if (e.WEBHOOKS !== undefined) problems.push('WEBHOOKS and WEBHOOKS_FILE: set one or the other');
+    label = `WEBHOOKS_FILE (${e.WEBHOOKS_FILE})`;
+    try {
+      text = readFileSync(path.resolve(e.WEBHOOKS_FILE), 'utf8');
+    } catch (error) {
+      problems.push(`${label}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  }
+  const parsed = parseWebhooks(text, label);
+  problems.push(...parsed.problems);
+  const privateNetworks = listOf(e.WEBHOOK_PRIVATE_NETWORKS);
+  problems.push(...networksOf(privateNetworks).problems.map((p) => `WEBHOOK_PRIVATE_NETWORKS: ${p}`));
+  const allowedHosts = listOf(e.WEBHOOK_ALLOWED_HOSTS);
+  for (const host of allowedHosts) {
+    if (!/^(\*\.)?[A-Za-z0-9.:[\]_-]+$/.test(host)) {
+      problems.push(`WEBHOOK_ALLOWED_HOSTS: "${host}" is not a host name (e.g. hooks.example.com or *.example.com)`);
+    }
+  }
+  if (e.WEBHOOK_RETRY_MIN_DELAY_MS > e.WEBHOOK_RETRY_MAX_DELAY_MS) {
+    problems.push('WEBHOOK_RETRY_MIN_DELAY_MS: must not be more than WEBHOOK_RETRY_MAX_DELAY_MS');
+  }
+  return {
+    settings: {
+      owners: parsed.owners,
+      allowedHosts,
+      privateNetworks,
+      maxAgeMs: e.WEBHOOK_MAX_AGE,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      minDelayMs: e.WEBHOOK_RETRY_MIN_DELAY_MS,
+      maxDelayMs: e.WEBHOOK_RETRY_MAX_DELAY_MS,
+      historyMs: e.WEBHOOK_HISTORY,
+      publicUrl: e.WEBHOOK_PUBLIC_URL,
+    },
+    problems,
+  };
 }
 
 /**

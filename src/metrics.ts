@@ -13,6 +13,8 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PreparedAudio } from './pipeline/prepare.js';
+import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.js';
+import type { WebhookEventType } from './webhooks/delivery.js';
 
 export const METRICS_PREFIX = 'imagicle_gateway_';
 
@@ -24,6 +26,8 @@ export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 export interface GaugeSources {
   queue?: { stats(): { running: number; waiting: number } } | undefined;
   spool?: { list(): readonly { state: string; createdAt: string }[]; usedBytes(): number } | undefined;
+  /** The webhook outbox (issue 23): when its oldest pending delivery was created. */
+  webhooks?: { oldestPendingAt(): Promise<number | undefined> } | undefined;
 }
 
 const SPOOL_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
@@ -41,7 +45,7 @@ function codecLabel(name: string | undefined): string {
   return name && /^[a-z0-9_]{1,32}$/.test(name) ? name : 'other';
 }
 
-export class GatewayMetrics {
+export class GatewayMetrics implements WebhookMetricsSink {
   readonly registry = new Registry();
   private sources: GaugeSources = {};
 
@@ -110,9 +114,40 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  // Webhooks (issue 23): attempts by event and outcome, their latency, deliveries given up, the oldest pending.
+  private readonly webhookAttempts = new Counter({
+    name: `${METRICS_PREFIX}webhooks_sent_total`,
+    help: 'Webhook attempts by event and outcome (ok, http-error, unreachable, gone, refused)',
+    labelNames: ['event', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookLatency = new Histogram({
+    name: `${METRICS_PREFIX}webhook_attempt_duration_seconds`,
+    help: 'Time of one webhook attempt, until its answer or failure',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly webhooksFailed = new Counter({
+    name: `${METRICS_PREFIX}webhooks_failed_total`,
+    help: 'Webhook deliveries given up (WEBHOOK_MAX_AGE passed, address refused, endpoint removed), by event',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const sources = (): GaugeSources => this.sources;
+    new Gauge({
+      name: `${METRICS_PREFIX}webhook_oldest_pending_age_seconds`,
+      help: 'Age of the oldest webhook delivery not acknowledged yet; 0 when none',
+      registers: [this.registry],
+      async collect() {
+        const oldest = await sources()
+          .webhooks?.oldestPendingAt()
+          .catch(() => undefined);
+        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      },
+    });
     new Gauge({
       name: `${METRICS_PREFIX}conversions`,
       help: 'ffmpeg/ffprobe jobs running and waiting for a slot (CONCURRENCY, QUEUE_LIMIT)',
@@ -204,6 +239,15 @@ export class GatewayMetrics {
 
   refusedInput(code: string): void {
     this.refused.inc({ code });
+  }
+
+  webhookAttempt(event: WebhookEventType, outcome: AttemptOutcome, seconds: number): void {
+    this.webhookAttempts.inc({ event, outcome });
+    this.webhookLatency.observe(seconds);
+  }
+
+  webhookFailed(event: WebhookEventType): void {
+    this.webhooksFailed.inc({ event });
   }
 
   contentType(): string {

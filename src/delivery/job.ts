@@ -112,4 +112,6 @@ export interface JobRecord {
   report?: JobReport | undefined;
   /** Every delivery attempt with Imagicle's answer, oldest first (bounded: job-report.ts). */
   history?: AttemptRecord[] | undefined;
+  /** The caller's own webhook URL for this job (webhooks/callback.ts: a host of WEBHOOK_ALLOWED_HOSTS). */
+  callbackUrl?: string | undefined;
 }
