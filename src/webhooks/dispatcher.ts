@@ -155,7 +155,10 @@ export class WebhookDispatcher {
       log.warn({ attempts: next.attempts, reason, host: hostOf(d.url) }, 'webhook failed for good');
       return { ...next, state, lastError: reason, nextAttemptAt: undefined };
     };
-    if (now >= Date.parse(d.expiresAt)) return finish('failed', `not acknowledged before ${d.expiresAt}`);
+    if (now >= Date.parse(d.expiresAt)) {
+      const last = d.attempts > 0 ? `: ${reasonOf(d)}` : '';
+      return finish('failed', `not acknowledged before ${d.expiresAt}${last}`);
+    }
     const target = this.targetOf(d);
     if ('problem' in target) return finish('failed', target.problem);
 
