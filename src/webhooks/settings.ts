@@ -19,9 +19,11 @@ export const secretSchema = z
     error: 'a secret must hold 24 to 64 bytes (base64 after "whsec_")',
   });
 
-const secretsSchema = z
-  .union([secretSchema.transform((s) => [s]), z.array(secretSchema).min(1).max(5)])
-  .describe('one secret, or several while rotating: every one signs each message');
+/** One secret, or several while rotating: every one signs each message. */
+const secretsSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? [value] : value),
+  z.array(secretSchema).min(1).max(5, { error: 'at most 5 secrets at once' }),
+);
 
 const eventsSchema = z
   .array(z.enum(JOB_EVENT_TYPES, { error: `events must be among ${JOB_EVENT_TYPES.join(', ')}` }))
@@ -55,18 +57,18 @@ const callbackSchema = z.strictObject({
   retrying: z.boolean().optional(),
 });
 
-const ownerEntrySchema = z.union([
-  z.array(endpointSchema),
+/** An owner's entry: its endpoints (a list), or `{ endpoints, callback }`. */
+const ownerEntrySchema = z.preprocess(
+  (value) => (Array.isArray(value) ? { endpoints: value } : value),
   z.strictObject({ endpoints: z.array(endpointSchema).default([]), callback: callbackSchema.optional() }),
-]);
+);
+
+const OWNER_KEY_RE = /^(\*|key:[0-9a-f]{12}|basic:[^\s+]+|anonymous)$/;
+const OWNER_KEY_PROBLEM =
+  'keys are owner ids as the jobs API names them: "key:<12 hex>", "basic:<user>", "anonymous" or "*"';
 
 /** WEBHOOKS: `{ "<owner key id>" | "*": [endpoint, ...] | { endpoints, callback } }`. */
-export const webhooksSchema = z.record(
-  z.string().regex(/^(\*|key:[0-9a-f]{12}|basic:[^\s+]+|anonymous)$/, {
-    error: 'keys are owner ids as the jobs API names them: "key:<12 hex>", "basic:<user>", "anonymous" or "*"',
-  }),
-  ownerEntrySchema,
-);
+export const webhooksSchema = z.record(z.string(), ownerEntrySchema);
 
 export interface Endpoint {
   url: string;
@@ -131,8 +133,7 @@ function secretsOf(entry: { secret?: string[] | undefined; secrets?: string[] | 
 /** Problems of a parsed WEBHOOKS value that its schema does not express (a secret is required). */
 export function webhookProblems(raw: Record<string, RawEntry>): string[] {
   const problems: string[] = [];
-  for (const [owner, entry] of Object.entries(raw)) {
-    const { endpoints, callback } = Array.isArray(entry) ? { endpoints: entry, callback: undefined } : entry;
+  for (const [owner, { endpoints, callback }] of Object.entries(raw)) {
     endpoints.forEach((e, i) => {
       if (secretsOf(e).length === 0) problems.push(`${owner}[${i}]: give a secret ("whsec_…") or secrets`);
     });
@@ -143,8 +144,7 @@ export function webhookProblems(raw: Record<string, RawEntry>): string[] {
 
 export function ownersOf(raw: Record<string, RawEntry>): Record<string, OwnerWebhooks> {
   const owners: Record<string, OwnerWebhooks> = {};
-  for (const [owner, entry] of Object.entries(raw)) {
-    const { endpoints, callback } = Array.isArray(entry) ? { endpoints: entry, callback: undefined } : entry;
+  for (const [owner, { endpoints, callback }] of Object.entries(raw)) {
     owners[owner] = {
       endpoints: endpoints.map((e) => ({
         url: e.url,
@@ -189,12 +189,18 @@ export function parseWebhooks(
   } catch {
     return { owners: {}, problems: [`${label}: not valid JSON`] };
   }
+  const problems: string[] = [];
+  if (json !== null && typeof json === 'object' && !Array.isArray(json)) {
+    for (const key of Object.keys(json)) {
+      if (!OWNER_KEY_RE.test(key)) problems.push(`${label}: ${key}: ${OWNER_KEY_PROBLEM}`);
+    }
+  }
   const parsed = webhooksSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${label}: ${i.path.join('.') || '(value)'}: ${i.message}`);
-    return { owners: {}, problems };
+    problems.push(...parsed.error.issues.map((i) => `${label}: ${i.path.join('.') || '(value)'}: ${i.message}`));
   }
-  const problems = webhookProblems(parsed.data).map((p) => `${label}: ${p}`);
+  if (!parsed.success || problems.length > 0) return { owners: {}, problems };
+  problems.push(...webhookProblems(parsed.data).map((p) => `${label}: ${p}`));
   return { owners: problems.length > 0 ? {} : ownersOf(parsed.data), problems };
 }
 
