@@ -12,6 +12,7 @@ import { isTempName } from '../../src/delivery/durable.js';
 import { JOB_EVENT_TYPES } from '../../src/delivery/job-events.js';
 import { createLogger } from '../../src/logger.js';
 import { GatewayMetrics } from '../../src/metrics.js';
+import { webhookEventSchema } from '../../src/webhooks/api-schemas.js';
 import { FileOutbox } from '../../src/webhooks/file-outbox.js';
 import type { WebhookOutbox } from '../../src/webhooks/outbox.js';
 import { RedisOutbox } from '../../src/webhooks/redis-outbox.js';
@@ -120,6 +121,8 @@ describe.each(['file', 'redis'] as const)('webhooks with the %s outbox', (kind) 
       expect(got, event.type).toBeDefined();
       expect(got!.verifiedWith).toBe(0);
       const body = got!.verified as { type: string; timestamp: string; data: Record<string, unknown> };
+      // What /openapi.json says a webhook body is (strict: nothing more is sent).
+      webhookEventSchema.strict().parse(body);
       expect(body.type).toBe(event.type);
       expect(body.timestamp).toBe(event.at);
       expect(body.data.jobId).toBe(job.id);
