@@ -19,6 +19,8 @@ import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
 import { mediaPolicyOf } from './media-policy.js';
+import { setupWebhooks } from './webhooks/setup.js';
+import type { WebhookService } from './webhooks/service.js';
 
 export interface RunningGateway {
   url: string;
@@ -37,6 +39,8 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
+  /** The webhook sink and its dispatcher (WEBHOOKS); undefined when none is configured. */
+  webhooks: WebhookService | undefined;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
   close(): Promise<void>;
 }
@@ -104,7 +108,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   metrics.watch({ queue });
   const lifecycle = new Lifecycle();
   // Built once per process: what every backend's job life and delivery attempts use.
-  const deliveryTools: DeliveryTools = { metrics, sinks: [], reconcile: undefined };
+  // Webhooks (issue 23): a sink of the job-life module's events, with its own outbox and dispatcher.
+  const webhooks = await setupWebhooks(config, logger, metrics, upstream.url);
+  if (webhooks) metrics.watch({ webhooks });
+  const deliveryTools: DeliveryTools = { metrics, sinks: webhooks ? [webhooks] : [], reconcile: undefined };
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
     ? await (
@@ -126,6 +133,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     delivery: delivery.service,
     distributed,
     metrics,
+    webhooks,
   });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
@@ -167,6 +175,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       server.closeAllConnections();
       await closed;
       await delivery.close();
+      await webhooks?.close();
       await upstream.close();
       await emulator?.close();
     })();
@@ -184,6 +193,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     lifecycle,
     metrics,
     delivery: delivery.service,
+    webhooks,
     close,
   };
 }

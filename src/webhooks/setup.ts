@@ -30,13 +30,15 @@ export async function setupWebhooks(
   config: Config,
   logger: Logger,
   metrics?: WebhookMetricsSink,
+  /** The Imagicle the gateway delivers to (IMAGICLE_URL, or the embedded emulator's): never named in a body. */
+  upstreamUrl: string | undefined = config.imagicleUrl,
 ): Promise<WebhookService | undefined> {
   if (!webhooksConfigured(config.webhooks)) return undefined;
   const service = new WebhookService({
     settings: config.webhooks,
     outbox: await openWebhookOutbox(config, logger),
     logger,
-    imagicleUrl: config.imagicleUrl,
+    imagicleUrl: upstreamUrl,
     metrics,
   });
   service.start();
