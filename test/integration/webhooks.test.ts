@@ -265,6 +265,41 @@ describe.each(['file', 'redis'] as const)('webhooks with the %s outbox', (kind) 
     expect(new Set(rx.received.map((r) => r.id)).size).toBe(1);
   });
 
+  it.skipIf(skip)("sends to the job's callbackUrl, signed with the owner's callback secret", async () => {
+    const [endpointSecret, callbackSecret] = [newSecret(), newSecret()];
+    const endpoint = await receiver([endpointSecret]);
+    const callback = await receiver([callbackSecret]);
+    const settings: WebhookSettings = {
+      ...settingsFor([]),
+      owners: parseWebhooks(
+        JSON.stringify({
+          [OWNER_KEY]: {
+            endpoints: [{ url: endpoint.url, secret: endpointSecret, retrying: true, allowPrivate: true }],
+            callback: { secret: callbackSecret },
+          },
+        }),
+        'WEBHOOKS',
+      ).owners,
+      // A caller's URL gets no allowPrivate: loopback must be listed to be reachable.
+      privateNetworks: ['127.0.0.1/32'],
+    };
+    const { service, outbox } = await harness(kind, settings);
+    const job = jobFor('recording.delivered', { callbackUrl: callback.url });
+    const delivered = jobEvent('recording.delivered');
+    const retrying = jobEvent('recording.retrying');
+    await service.publish(job, [retrying, delivered]);
+    // The callbackUrl is also a configured endpoint: one delivery, not two.
+    const same = jobFor('recording.delivered', { callbackUrl: endpoint.url });
+    const sameEvent = jobEvent('recording.delivered');
+    await service.publish(same, [sameEvent]);
+    await until(async () => (await outbox.forJob(job.id)).every((d) => d.state === 'sent'), 'sent');
+    await until(async () => (await outbox.forJob(same.id)).every((d) => d.state === 'sent'), 'sent');
+    expect(callback.received.map((r) => [r.id, r.verifiedWith])).toEqual([[delivered.id, 0]]);
+    expect(endpoint.received.map((r) => r.id).sort()).toEqual([delivered.id, retrying.id, sameEvent.id].sort());
+    expect((await outbox.forJob(job.id)).map((d) => d.kind).sort()).toEqual(['callback', 'configured', 'configured']);
+    expect((await outbox.forJob(same.id)).map((d) => d.kind)).toEqual(['configured']);
+  });
+
   it.skipIf(skip)(
     'refuses loopback unless allowed: an IP literal, a name resolving to it, a rebinding name',
     async () => {
