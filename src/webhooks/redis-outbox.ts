@@ -45,6 +45,8 @@ export class RedisOutbox implements WebhookOutbox {
       typeof connection === 'string'
         ? new Redis(connection, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(2000, 50 * n) })
         : connection;
+    // Connection errors surface as failed commands (logged by the dispatcher); ioredis reconnects by itself.
+    if (owned) redis.on('error', () => undefined);
     await redis.ping();
     return new RedisOutbox(redis, prefix, owned);
   }
