@@ -20,6 +20,8 @@ const FAST = {
   IMAGICLE_TIMEOUT_MS: '2000',
   WEBHOOK_RETRY_MIN_DELAY_MS: '100',
   WEBHOOK_RETRY_MAX_DELAY_MS: '300',
+  WEBHOOK_TIMEOUT_MS: '1000',
+  WEBHOOK_CONCURRENCY: '1',
 };
 /** What a caller sends to be forwarded to Imagicle (the gateway has no credentials of its own here). */
 const CALLER_AUTH = 'Basic Y2FsbGVyOnZlcnktc2VjcmV0LXBhc3N3b3Jk';
@@ -176,6 +178,31 @@ describe('webhooks from real uploads', () => {
     const delivered = await eventOf(jobId, 'recording.delivered');
     expect(delivered.received.id).not.toBe(retrying.received.id);
     expect(eventsOf(jobId).filter((r) => r.event.type === 'recording.retrying')).toHaveLength(1);
+  });
+
+  it('a receiver that hangs delays no recording; its webhooks arrive once it answers', async () => {
+    receiver.hang = true;
+    try {
+      const jobIds: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await upload({ pbxCallId: `webhook-hang-${i}` });
+        expect(res.status).toBe(201);
+        jobIds.push(res.headers.get('x-job-id')!);
+      }
+      for (let i = 0; i < 3; i++) {
+        expect(t.emulator.store.list().some((r) => r.metadata.pbxCallId === `webhook-hang-${i}`)).toBe(true);
+      }
+      const states = async (id: string): Promise<string[]> => {
+        const res = await fetch(`${t.url}/v1/webhooks/jobs/${id}`, { headers: { Authorization: CALLER_AUTH } });
+        return ((await res.json()) as { deliveries: { state: string }[] }).deliveries.map((d) => d.state);
+      };
+      // (Handed to the sink just after the job's write: it appears a moment after the answer.)
+      await until(async () => (await states(jobIds[2]!)).join() === 'pending', 'the last one pending');
+      receiver.hang = false;
+      for (const id of jobIds) await until(async () => (await states(id)).join() === 'sent', `${id} acknowledged`);
+    } finally {
+      receiver.hang = false;
+    }
   });
 
   it('POST /v1/webhooks/test sends a signed ping', async () => {

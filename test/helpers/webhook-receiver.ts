@@ -25,6 +25,8 @@ export class WebhookReceiver {
   readonly received: Received[] = [];
   /** What to answer (a status, or a function of the request number). */
   answer: (n: number) => number = () => 204;
+  /** While true, requests are read and kept, never answered (a receiver that hangs). */
+  hang = false;
   private server: Server | undefined;
   private port = 0;
 
@@ -89,6 +91,7 @@ export class WebhookReceiver {
       at: Date.now(),
       headers: req.headers,
     });
+    if (this.hang) return; // no answer: the sender's time limit ends it
     res.statusCode = verified === undefined ? 401 : this.answer(n);
     res.end();
   }
