@@ -18,9 +18,10 @@ import { Lifecycle } from './http/shutdown.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
-import { mediaPolicyOf } from './media-policy.js';
 import { setupWebhooks } from './webhooks/setup.js';
 import type { WebhookService } from './webhooks/service.js';
+import { VERSION } from './version.js';
+import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
 
 export interface RunningGateway {
   url: string;
@@ -41,6 +42,8 @@ export interface RunningGateway {
   delivery: DeliveryService | undefined;
   /** The webhook sink and its dispatcher (WEBHOOKS); undefined when none is configured. */
   webhooks: WebhookService | undefined;
+  /** The media policy every job renders under (built once: media-policy.ts). */
+  media: MediaSettings;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
   close(): Promise<void>;
 }
@@ -89,7 +92,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   if (config.imagicleCredentials && upstreamBase.startsWith('http://') && config.imagicleUrl) {
     logger.warn({ upstream: upstreamBase }, 'IMAGICLE_URL is plain http: the Imagicle credentials travel unencrypted');
   }
-  const metrics = new GatewayMetrics();
+  const metrics = new GatewayMetrics({
+    ffmpegTimeoutMs: config.limits.processTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxDurationSeconds: config.limits.maxDurationSeconds,
+    version: VERSION,
+    ffmpegVersion: tools.ffmpegVersion,
+  });
   const upstream = new UpstreamClient({
     observe: (status, seconds) => metrics.upstreamAnswer(status, seconds),
     baseUrl: upstreamBase,
@@ -194,6 +203,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     metrics,
     delivery: delivery.service,
     webhooks,
+    media,
     close,
   };
 }

@@ -359,7 +359,7 @@ export class JobLife {
     const transient = lastError.code === 'INSUFFICIENT_STORAGE' || lastError.code === 'BUSY';
     if (!transient && !refused) job.prepareFailures = (job.prepareFailures ?? 0) + 1;
     if (refused || (job.prepareFailures ?? 0) >= MAX_PREPARE_FAILURES) {
-      if (refused) metrics?.refusedInput(lastError.code ?? 'BAD_AUDIO');
+      if (refused) metrics?.refusedInput({ code: lastError.code ?? 'BAD_AUDIO', message: lastError.message });
       await this.fail(store, job, lastError);
       log.warn({ lastError, prepareFailures: job.prepareFailures }, 'job failed while being prepared');
       return { kind: 'failed', held: false };

@@ -36,6 +36,28 @@ const channelAnalysis = z.looseObject({
   silent: z.boolean(),
 });
 
+/** DTMF tones per channel (DTMF=detect|mask): when, how loud; never which key. */
+export const dtmfReportSchema = z
+  .looseObject({
+    mode: z.enum(['off', 'detect', 'mask']),
+    decidedBy: z.string(),
+    action: z.enum(['none', 'detected', 'masked']),
+    tones: z.number().int(),
+    channels: z.array(
+      z.object({
+        channel: z.enum(['left', 'right', 'mono']),
+        party: z.enum(['local', 'remote']).optional(),
+        tones: z.number().int(),
+        spans: z.array(z.object({ startMs: z.number().int(), endMs: z.number().int(), levelDbfs: z.number() })),
+      }),
+    ),
+    guardMs: z.number().int().optional(),
+    mask: z.enum(['silence', 'tone']).optional(),
+    reencoded: z.string().optional(),
+    warnings: z.array(z.string()),
+  })
+  .register(apiRegistry, { id: 'DtmfReport' });
+
 export const stereoReportSchema = z
   .looseObject({
     source: z.enum(['two-legs', 'stereo-file', 'selected-channels', 'downmixed-channels', 'duplicated-mono']),
@@ -98,6 +120,7 @@ export const reportSchema = z
       reasons: z.array(z.string()),
     }),
     stereo: stereoReportSchema.optional(),
+    dtmf: dtmfReportSchema.optional(),
     output: z.looseObject({
       container: z.enum(['wav', 'mp3']),
       codec: z.string(),
@@ -161,6 +184,7 @@ export const jobReportSchema = z
       durationSeconds: z.number(),
     }),
     stereo: stereoReportSchema.optional(),
+    dtmf: dtmfReportSchema.optional(),
   })
   .register(apiRegistry, { id: 'JobReport' });
 

@@ -114,12 +114,18 @@ export function createApp(deps: AppDeps): express.Express {
 
   // /readyz is open to anyone and costs four processes and an outbound request: one check per READY_CACHE_MS at most.
   let readiness: { at: number; checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>]> } | undefined;
-  app.get('/readyz', async (_req, res) => {
+  const checkReadiness = (): { fresh: boolean; checks: NonNullable<typeof readiness>['checks'] } => {
     const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
     if (fresh || !readiness) {
       readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
     }
-    const [tools, upstream] = await readiness.checks;
+    return { fresh, checks: readiness.checks };
+  };
+  // upstream_up reads the same cached check at scrape time.
+  metrics.watch({ upstreamReachable: async () => (await checkReadiness().checks)[1].reachable });
+  app.get('/readyz', async (_req, res) => {
+    const { fresh, checks } = checkReadiness();
+    const [tools, upstream] = await checks;
     // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
     const queueReady = await deps.distributed?.ready();
     const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
@@ -189,7 +195,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const gw = toGatewayError(error);
-    if (REFUSED_INPUT_CODES.has(gw.code)) metrics.refusedInput(gw.code);
+    if (REFUSED_INPUT_CODES.has(gw.code)) metrics.refusedInput(gw);
     const log = (res.locals.log as Logger | undefined) ?? logger;
     if (gw.status >= 500 && gw.code !== 'UPSTREAM_UNREACHABLE' && gw.code !== 'UPSTREAM_TIMEOUT') {
       log.error({ err: gw.cause ?? gw, code: gw.code, detail: gw.detail }, gw.message);
@@ -445,6 +451,9 @@ function logSummary(
   );
   const level = prepared.level;
   if (level) ctx.log[level.warnings.length > 0 ? 'warn' : 'info']({ mode, level }, 'level normalization');
+  // When and how loud each tone was, per channel; the report holds no key to log.
+  const dtmf = prepared.dtmf;
+  if (dtmf && dtmf.mode !== 'off') ctx.log[dtmf.warnings.length > 0 ? 'warn' : 'info']({ mode, dtmf }, 'DTMF');
   const stereo = prepared.stereo;
   if (stereo && stereo.warnings.length > 0) {
     ctx.log.warn(

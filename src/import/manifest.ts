@@ -2,7 +2,7 @@
  * Manifests: a CSV with a header row, or JSON Lines, one recording per row.
  * Columns: file (relative to the manifest), remoteFile (second leg),
  * startDateTime, direction, localUsername, localPhoneNumber, remoteUsername,
- * remotePhoneNumber, pbxCallId, notes, preserved, channelOrder, sourceProfile.
+ * remotePhoneNumber, pbxCallId, notes, preserved, channelOrder, sourceProfile, dtmf.
  * Empty cells are absent, so a sidecar, the pattern or the defaults fill them.
  */
 import { readFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ export interface ManifestRow {
   file: string | undefined;
   remoteFile: string | undefined;
   layer: MetadataLayer;
-  stereo: { channelOrder?: string | undefined; sourceProfile?: string | undefined };
+  stereo: { channelOrder?: string | undefined; sourceProfile?: string | undefined; dtmf?: string | undefined };
   /** A row that cannot be read at all (bad JSON line). */
   problem?: string | undefined;
 }
@@ -36,6 +36,7 @@ export const MANIFEST_COLUMNS = [
   'preserved',
   'channelOrder',
   'sourceProfile',
+  'dtmf',
 ] as const;
 
 export function isManifest(file: string): boolean {
@@ -67,7 +68,11 @@ export function rowToManifestRow(values: Record<string, unknown>, line: number):
     file: text(values.file),
     remoteFile: text(values.remoteFile),
     layer,
-    stereo: { channelOrder: text(values.channelOrder), sourceProfile: text(values.sourceProfile) },
+    stereo: {
+      channelOrder: text(values.channelOrder),
+      sourceProfile: text(values.sourceProfile),
+      dtmf: text(values.dtmf),
+    },
   };
 }
 

@@ -24,7 +24,15 @@ import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
 
 export type FileStatus =
-  'delivered' | 'already-delivered' | 'duplicate' | 'failed' | 'invalid' | 'would-send' | 'interrupted';
+  | 'delivered'
+  | 'already-delivered'
+  | 'duplicate'
+  | 'failed'
+  | 'invalid'
+  | 'would-send'
+  | 'interrupted'
+  /** A job of the gateway's store holds it (the watched folder under serve: job-door.ts); its outcome comes later. */
+  | 'accepted';
 
 export interface FileReport {
   path: string;
@@ -40,6 +48,8 @@ export interface FileReport {
   permanent: boolean;
   /** Re-sent parts whose earlier attempt may have reached Imagicle (the crash window). */
   possibleDuplicates: number;
+  /** The gateway's job that holds the file (job-door.ts). */
+  jobId?: string | undefined;
 }
 
 export interface ProcessContext {

@@ -16,7 +16,8 @@ import path from 'node:path';
 import type { Logger } from '../logger.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { processFile, type FileReport, type ProcessContext } from './process-file.js';
-import { itemForFile, sidecarFor, walkAudio, type MetadataSources } from './sources.js';
+import { itemForFile, sidecarFor, walkAudio, type ImportItem, type MetadataSources } from './sources.js';
+import type { JobDoor } from './job-door.js';
 
 export interface WatchOptions {
   dir: string;
@@ -27,6 +28,8 @@ export interface WatchOptions {
   concurrency: number;
   /** Admission of each file's ffmpeg runs (serve: the gateway's work queue, CONCURRENCY); none: the concurrency only. */
   gateFor?: ((bytes: number) => ProcessGate) | undefined;
+  /** serve with the spool: each file becomes a job of the gateway's store (job-door.ts); none: delivered here. */
+  door?: JobDoor | undefined;
 }
 
 export const DONE_DIR = 'done';
@@ -49,6 +52,8 @@ export class FolderWatcher {
   private scanning: Promise<void> | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly queue: string[] = [];
+  /** Files whose job (the gateway's store) is still open: left in place until it ends. */
+  private readonly pending = new Map<string, { item: ImportItem; jobId: string }>();
 
   constructor(
     private readonly options: WatchOptions,
@@ -90,6 +95,7 @@ export class FolderWatcher {
     const { dir } = this.options;
     const files = await walkAudio(dir, new Set([DONE_DIR, FAILED_DIR]));
     const present = new Set(files);
+    await this.settlePending();
     for (const known of this.seen.keys()) if (!present.has(known)) this.seen.delete(known);
     for (const known of this.retryAt.keys()) if (!present.has(known)) this.retryAt.delete(known);
     for (const file of files) {
@@ -125,8 +131,11 @@ export class FolderWatcher {
       const job = this.take(file)
         .catch((error: unknown) => this.logger.error({ err: error, file }, 'watch: file not processed'))
         .finally(() => {
-          this.busy.delete(file);
-          this.seen.delete(file);
+          // A file whose job is open stays busy (not taken again) until settlePending() moves it.
+          if (!this.pending.has(file)) {
+            this.busy.delete(file);
+            this.seen.delete(file);
+          }
           this.running.delete(job);
           this.pump();
         });
@@ -134,11 +143,35 @@ export class FolderWatcher {
     }
   }
 
+  /** Moves the files whose job ended. */
+  private async settlePending(): Promise<void> {
+    const door = this.options.door;
+    if (!door) return;
+    for (const [file, { item, jobId }] of [...this.pending]) {
+      if (this.controller.signal.aborted) return;
+      const report = await door.outcome(item, jobId).catch((error: unknown) => {
+        this.logger.warn({ err: error, file: item.display, jobId }, 'watch: cannot read the job');
+        return undefined;
+      });
+      if (!report) continue;
+      this.pending.delete(file);
+      await this.settle(file, item, report)
+        .catch((error: unknown) => this.logger.error({ err: error, file: item.display }, 'watch: cannot move the file'))
+        .finally(() => {
+          this.busy.delete(file);
+          this.seen.delete(file);
+        });
+    }
+  }
+
   private async take(file: string): Promise<void> {
     const { dir } = this.options;
     const item = await itemForFile(file, dir, this.options.sources);
+    const door = this.options.door;
     const work = (): Promise<FileReport> =>
-      processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
+      door
+        ? door.take(item, this.controller.signal)
+        : processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
     const { gateFor } = this.options;
     const bytes = gateFor
       ? await stat(item.path).then(
@@ -146,7 +179,19 @@ export class FolderWatcher {
           () => 0,
         )
       : 0;
-    const report = await (gateFor ? runWithProcessGate(gateFor(bytes), work) : work());
+    // A job door only copies the file into the store: the store's worker runs ffmpeg under the gateway's own gate.
+    const report = await (gateFor && !door ? runWithProcessGate(gateFor(bytes), work) : work());
+    if (report.status === 'accepted' && report.jobId) {
+      this.pending.set(file, { item, jobId: report.jobId });
+      this.logger.info({ file: item.display, jobId: report.jobId }, 'watch: taken; moved when its job ends');
+      return;
+    }
+    await this.settle(file, item, report);
+  }
+
+  /** Where a file goes once its outcome is known: done/, failed/, or left in place for a later try. */
+  private async settle(file: string, item: ImportItem, report: FileReport): Promise<void> {
+    const { dir } = this.options;
     const log = {
       file: item.display,
       status: report.status,

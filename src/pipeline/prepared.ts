@@ -6,6 +6,8 @@
 import type { FfmpegBinaries, ProbeResult } from '../media/ffmpeg.js';
 import type { Container, OutputPolicy, Plan } from '../media/plan.js';
 import type { OutputBounds } from './bounds.js';
+import type { DtmfScan } from '../media/dtmf-wav.js';
+import type { DtmfReport } from './dtmf-report.js';
 import type { LevelReport } from './level-report.js';
 import type { StereoReport } from './stereo-report.js';
 
@@ -69,4 +71,8 @@ export interface PreparedAudio {
   stereo?: StereoReport | undefined;
   /** Level normalization per channel (LEVEL=speech): see pipeline/level.ts. */
   level?: LevelReport | undefined;
+  /** DTMF tones found, and masked (DTMF=detect|mask): see pipeline/dtmf.ts. */
+  dtmf?: DtmfReport | undefined;
+  /** Tones found while this very file was written (internal: the DTMF step's input, never reported). */
+  dtmfScan?: DtmfScan | undefined;
 }

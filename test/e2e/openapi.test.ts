@@ -57,6 +57,24 @@ async function conforms(res: Response, route: string, method: string, body?: unk
   expect(validate(value) ? [] : validate.errors, `${method} ${route} ${res.status}`).toEqual([]);
 }
 
+describe('the contract a client generator reads', () => {
+  it('names a server, gives each operation a summary, declares 429 and 507, and types audio as binary', () => {
+    expect(doc.servers).toEqual([{ url: '/', description: expect.any(String) }]);
+    const paths = doc.paths as Record<string, Record<string, Json>>;
+    for (const [route, operations] of Object.entries(paths))
+      for (const [method, operation] of Object.entries(operations))
+        expect(operation.summary, `${method} ${route}`).toEqual(expect.any(String));
+    for (const route of [RECORDINGS_PATH, '/v1/recordings', '/v1/transcode']) {
+      const op = paths[route]!.post!;
+      const responses = op.responses as Record<string, unknown>;
+      expect(Object.keys(responses), route).toEqual(expect.arrayContaining(['401', '413', '429', '503', '507']));
+      const schema = (op.requestBody as { content: Record<string, { schema: { properties: Record<string, Json> } }> })
+        .content['multipart/form-data']!.schema;
+      expect(schema.properties.attachment).toMatchObject({ type: 'string', format: 'binary' });
+    }
+  });
+});
+
 const form = (file = fixture('pcm16-mono.wav'), pbxCallId = 'openapi') =>
   recordingForm(file, { ...SAMPLE_METADATA, pbxCallId });
 
