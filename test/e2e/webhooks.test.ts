@@ -45,6 +45,9 @@ beforeAll(async () => {
       },
     }),
     WEBHOOK_ALLOWED_HOSTS: 'hooks.example.com,127.0.0.1,localhost',
+    // Held needs an unknown outcome nobody can resolve: with Imagicle's reads (RECONCILE=auto) a 500 is asked about
+    // and sent again instead (test/e2e/reconcile.test.ts).
+    RECONCILE: 'off',
   });
 });
 afterAll(async () => {
