@@ -18,7 +18,7 @@ import type { UpstreamResponse } from '../imagicle/client.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { MAX_JOB_EVENTS, type JobEvent, type JobEventSink, type JobEventType } from './job-events.js';
-import { attemptRecord, pushAttempt } from './job-report.js';
+import { attemptRecord, pushAttempt, type JobReport } from './job-report.js';
 import type { JobInit, JobError, JobRecord, SpooledInput, SpooledPart, StoredAnswer } from './job.js';
 import type { JobStore } from './job-store.js';
 import { delayFor, type RetryPolicy, type Verdict } from './retry.js';
@@ -92,6 +92,20 @@ export function newJobRecord(
 export function inputsOf(job: JobRecord): SpooledInput[] {
   const { attachment, remoteAttachment } = job.inputs;
   return remoteAttachment ? [attachment, remoteAttachment] : [attachment];
+}
+
+/** The recording is rendered into its parts (job.parts, set by the caller): ready for delivery attempts. */
+export function markRendered(job: JobRecord, contentType: string, decision: string, report: JobReport): void {
+  job.contentType = contentType;
+  job.decision = decision;
+  job.report = report;
+  job.prepareFailures = undefined;
+  job.state = 'ready';
+}
+
+/** A part another record (the file doors' state) holds as delivered by an earlier run: not sent again. */
+export function markDeliveredElsewhere(part: SpooledPart): void {
+  part.state = 'delivered';
 }
 
 /** A job that is not finished: the worker (or a request) still has something to do. */

@@ -32,6 +32,8 @@ import type { JobRecord, SpooledPart } from './job.js';
 import {
   beginAttempt,
   endAttempt,
+  markDeliveredElsewhere,
+  markRendered,
   reconcilePart,
   recoverInterrupted,
   type JobLife,
@@ -149,11 +151,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           job.partsSynced = false;
           if (inPlace) await store.save(job);
         }
-        job.contentType = fitted.prepared.contentType;
-        job.decision = fitted.prepared.plan.action;
-        job.report = jobReportOf(fitted.prepared);
-        job.prepareFailures = undefined;
-        job.state = 'ready';
+        markRendered(job, fitted.prepared.contentType, fitted.prepared.plan.action, jobReportOf(fitted.prepared));
         ctx.onRendered?.(fitted);
         // Deferred fsync: parts not yet fsynced are rendered again after a crash anyway, so "ready" need not be
         // journaled here; the first attempt's record (or the run's end) is the next write.
@@ -180,7 +178,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     // With reconciliation, an unknown outcome is a question for Imagicle before the next send, not a hold.
     const policy = ctx.reconcile ? { ...ctx.policy, retryAmbiguous: true } : ctx.policy;
     for (const part of job.parts) {
-      if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) part.state = 'delivered';
+      if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) markDeliveredElsewhere(part);
       if (part.state === 'delivered') continue;
       let attemptStarted = Date.now();
       const upload: UploadInput = {
