@@ -125,6 +125,7 @@ export function recoverInterrupted(job: JobRecord, bodyMayHaveGone = true): numb
     if (bodyMayHaveGone) {
       // Imagicle may hold it: asked before it is sent again (reconciliation), else counted as a possible duplicate.
       part.uncertainSince ??= part.deliveredAt ?? job.updatedAt;
+      part.uncertainAnswered = undefined;
       job.possibleDuplicates += 1;
     }
     interrupted += 1;
@@ -160,9 +161,13 @@ export function endAttempt(
     part.state = 'delivered';
     part.deliveredAt = new Date().toISOString();
     part.uncertainSince = undefined;
+    part.uncertainAnswered = undefined;
   } else {
     part.state = 'pending';
-    if (verdict === 'ambiguous') part.uncertainSince = new Date(startedAt).toISOString();
+    if (verdict === 'ambiguous') {
+      part.uncertainSince = new Date(startedAt).toISOString();
+      part.uncertainAnswered = result.response?.status === 500 || undefined;
+    }
     job.lastError = jobError(part.index, verdict, result);
   }
   job.state = 'ready';
@@ -176,6 +181,7 @@ export function reconcilePart(job: JobRecord, part: SpooledPart, id: string, oth
   part.deliveredAt = new Date().toISOString();
   part.reconciled = true;
   part.uncertainSince = undefined;
+  part.uncertainAnswered = undefined;
   if (others.length > 0) part.duplicateIds = others;
 }
 

@@ -199,7 +199,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             const found = await ctx.reconcile.check({
               metadata: part.metadata,
               callerAuthorization: job.callerAuthorization,
-              attemptStartedAt: part.uncertainSince,
+              // An attempt Imagicle answered (500) is over: nothing is still being imported, ask at once.
+              attemptStartedAt: part.uncertainAnswered ? new Date(0).toISOString() : part.uncertainSince,
               signal: ctx.signal,
             });
             if (found.kind === 'found') {
@@ -215,6 +216,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             // Absent: the earlier attempt left nothing, this one is no duplicate.
             else if (job.possibleDuplicates > 0) job.possibleDuplicates -= 1;
             part.uncertainSince = undefined;
+            part.uncertainAnswered = undefined;
           }
           if (part.attempts > 0) ctx.prepare.metrics?.retry();
           attemptStarted = Date.now();
