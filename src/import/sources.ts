@@ -17,6 +17,7 @@ import {
   PatternError,
   resolveMetadata,
   sidecarLayer,
+  sidecarOptions,
   type MetadataLayer,
   type Resolved,
 } from './metadata.js';
@@ -101,7 +102,7 @@ export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = ne
 
 async function readSidecar(
   file: string,
-): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string }> {
+): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string; options?: Record<string, string> }> {
   const sidecar = sidecarFor(file);
   let text: string;
   try {
@@ -115,7 +116,7 @@ async function readSidecar(
     };
   }
   try {
-    return { layer: sidecarLayer(text), path: sidecar };
+    return { layer: sidecarLayer(text), path: sidecar, options: sidecarOptions(text) };
   } catch (error) {
     return { layer: undefined, problem: `${path.basename(sidecar)}: ${(error as Error).message}`, path: sidecar };
   }
@@ -127,7 +128,7 @@ async function resolveFor(
   relative: string,
   sources: MetadataSources,
   manifestLayer?: MetadataLayer,
-): Promise<{ metadata: Resolved; sidecarPath: string | undefined }> {
+): Promise<{ metadata: Resolved; sidecarPath: string | undefined; sidecarOptions?: Record<string, string> }> {
   const sidecar = await readSidecar(file);
   if (sidecar.problem) return { metadata: { ok: false, reason: sidecar.problem }, sidecarPath: sidecar.path };
   let fromPattern: MetadataLayer | undefined;
@@ -152,13 +153,25 @@ async function resolveFor(
       sidecarPath: sidecar.path,
     };
   }
-  return { metadata, sidecarPath: sidecar.path };
+  return { metadata, sidecarPath: sidecar.path, sidecarOptions: sidecar.options };
 }
 
 export async function itemForFile(file: string, root: string, sources: MetadataSources): Promise<ImportItem> {
   const relative = path.relative(root, file).split(path.sep).join('/');
-  const { metadata, sidecarPath } = await resolveFor(file, relative, sources);
-  return { path: file, display: relative, sidecarPath, metadata };
+  const resolved = await resolveFor(file, relative, sources);
+  const { sidecarPath } = resolved;
+  let { metadata } = resolved;
+  // The sidecar's `dtmf` (issue 22), checked like a form field.
+  let stereoOptions: StereoRequestOptions | undefined;
+  if (resolved.sidecarOptions && Object.keys(resolved.sidecarOptions).length > 0) {
+    try {
+      stereoOptions = parseStereoOptions(resolved.sidecarOptions, {}, sources.maxOffsetMs);
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      if (metadata.ok) metadata = { ok: false, reason: error.message };
+    }
+  }
+  return { path: file, display: relative, sidecarPath, metadata, ...(stereoOptions ? { stereoOptions } : {}) };
 }
 
 export async function itemsFromFolder(root: string, sources: MetadataSources): Promise<ImportItem[]> {
@@ -185,13 +198,18 @@ export async function itemsFromManifest(manifest: string, sources: MetadataSourc
     const file = path.resolve(root, row.file);
     const remotePath = row.remoteFile ? path.resolve(root, row.remoteFile) : undefined;
     const relative = path.relative(root, file).split(path.sep).join('/');
-    let { metadata } = await resolveFor(file, relative, sources, row.layer);
+    const resolved = await resolveFor(file, relative, sources, row.layer);
+    let { metadata } = resolved;
     let stereoOptions: StereoRequestOptions | undefined;
     try {
-      const fields = Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<
-        string,
-        string
-      >;
+      // The manifest's columns over the sidecar's options (its `dtmf`, issue 22).
+      const fields = {
+        ...resolved.sidecarOptions,
+        ...(Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<
+          string,
+          string
+        >),
+      };
       stereoOptions = parseStereoOptions(fields, {}, sources.maxOffsetMs);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
