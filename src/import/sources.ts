@@ -131,7 +131,10 @@ async function readSidecar(
     }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { layer: undefined };
-    const why = error instanceof UnsafeFileError ? error.message.replace(path.dirname(sidecar) + path.sep, '') : (error as Error).message;
+    const why =
+      error instanceof UnsafeFileError
+        ? error.message.replace(path.dirname(sidecar) + path.sep, '')
+        : (error as Error).message;
     return {
       layer: undefined,
       problem: `cannot read the sidecar ${path.basename(sidecar)}: ${why}`,

@@ -56,7 +56,10 @@ export async function declaredLength(
   }
   if (mp3) {
     if (mp3.declaredFrames === undefined || mp3.declaredFrames === 0) return undefined;
-    return { seconds: (mp3.declaredFrames * mp3.samplesPerFrame) / mp3.sampleRate, by: 'the MP3 Xing/VBRI frame count' };
+    return {
+      seconds: (mp3.declaredFrames * mp3.samplesPerFrame) / mp3.sampleRate,
+      by: 'the MP3 Xing/VBRI frame count',
+    };
   }
   const format = probed.formatName;
   if (format === 'flac') {
@@ -73,7 +76,10 @@ export async function declaredLength(
 }
 
 /** The report when what decoded falls short of the declared length by more than 1 s and 2 %; else undefined. */
-export function truncationOf(declared: DeclaredLength | undefined, decodedSeconds: number): TruncationReport | undefined {
+export function truncationOf(
+  declared: DeclaredLength | undefined,
+  decodedSeconds: number,
+): TruncationReport | undefined {
   if (!declared) return undefined;
   const shortfall = declared.seconds - decodedSeconds;
   if (shortfall <= MIN_SHORTFALL_SECONDS || shortfall <= declared.seconds * MIN_SHORTFALL_RATIO) return undefined;
