@@ -186,7 +186,10 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     await symlink(stolen, path.join(dir, 'call.json'));
     const watch = startWatch(dir);
     try {
-      expect(await until(() => exists(path.join(dir, 'failed', 'call.error.json')), 60_000)).toBe(true);
+      const refused = await until(() => exists(path.join(dir, 'failed', 'call.error.json')), 60_000);
+      const sent = emulator.store.list().map((r) => r.metadata.pbxCallId);
+      console.log(`#2: ${refused ? 'refused' : 'not refused in 60 s'}; delivered with pbxCallId: [${sent.join(', ')}]`);
+      expect(refused).toBe(true);
       const error = JSON.parse(await readFile(path.join(dir, 'failed', 'call.error.json'), 'utf8')) as {
         error: string;
       };
@@ -308,10 +311,13 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
         ['deep', /more than 65536 bytes/],
         ['deep33', /nests deeper than 32/],
       ] as const) {
-        expect(await until(() => exists(path.join(dir, 'failed', `${name}.error.json`)), 60_000)).toBe(true);
+        const failed = await until(() => exists(path.join(dir, 'failed', `${name}.error.json`)), 60_000);
+        if (!failed) console.log(`#5: ${name}.json: not in failed/ after 60 s; log: ${watch.lines.at(-1) ?? ''}`);
+        expect(failed).toBe(true);
         const error = JSON.parse(await readFile(path.join(dir, 'failed', `${name}.error.json`), 'utf8')) as {
           error: string;
         };
+        console.log(`#5: ${name}.json: ${error.error}`);
         expect(error.error).toMatch(reason);
       }
     } finally {
