@@ -132,15 +132,12 @@ async function readSidecar(
     }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { layer: undefined };
-    const why =
+    // A refusal names the file itself ("call.json is a symbolic link: refused"); anything else is an I/O error.
+    const problem =
       error instanceof UnsafeFileError
-        ? error.message.replace(path.dirname(sidecar) + path.sep, '')
-        : (error as Error).message;
-    return {
-      layer: undefined,
-      problem: `cannot read the sidecar ${path.basename(sidecar)}: ${why}`,
-      path: sidecar,
-    };
+        ? `the sidecar ${error.message.replace(path.dirname(sidecar) + path.sep, '')}`
+        : `cannot read the sidecar ${path.basename(sidecar)}: ${(error as Error).message}`;
+    return { layer: undefined, problem, path: sidecar };
   }
   try {
     return { layer: sidecarLayer(text, MAX_SIDECAR_DEPTH), path: sidecar, options: sidecarOptions(text) };
