@@ -22,6 +22,16 @@ export function jobView(job: JobRecord) {
     possibleDuplicates: job.possibleDuplicates,
     pbxCallId: job.metadata.pbxCallId,
     startDateTime: job.metadata.startDateTime,
+    // The recording as the console shows it (issue 24; the jobs-API contract of "one job life").
+    door: 'http' as 'http' | 'import' | 'watch',
+    metadata: {
+      startDateTime: job.metadata.startDateTime,
+      direction: job.metadata.direction,
+      localParty: job.metadata.localParty,
+      remoteParty: job.metadata.remoteParty,
+      notes: job.metadata.notes,
+    },
+    originalName: job.inputs.attachment.originalName,
     decision: job.decision,
     lastError: job.lastError,
     upstreamIds: job.parts.filter((p) => p.state === 'delivered').map((p) => p.upstream?.json ?? p.upstream?.body),

@@ -180,6 +180,17 @@ export const jobSchema = z
     possibleDuplicates: z.number().int(),
     pbxCallId: z.string().nullable().optional(),
     startDateTime: z.string(),
+    door: z.enum(['http', 'import', 'watch']).optional(),
+    metadata: z
+      .object({
+        startDateTime: z.string(),
+        direction: z.number().int(),
+        localParty: z.object({ username: z.string().optional(), phoneNumber: z.string().optional() }).optional(),
+        remoteParty: z.object({ username: z.string().optional(), phoneNumber: z.string().optional() }).optional(),
+        notes: z.string().nullable().optional(),
+      })
+      .optional(),
+    originalName: z.string().optional(),
     decision: z.string().optional(),
     lastError: jobError.optional(),
     upstreamIds: z.array(upstreamBody),

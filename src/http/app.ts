@@ -31,6 +31,7 @@ import { DirectDelivery } from '../delivery/direct.js';
 import { deliverySettingsFor } from '../delivery/setup.js';
 import type { Readiness } from '../distributed/setup.js';
 import { createJobsRouter } from './jobs.js';
+import { createJobAudioRouter } from './job-audio.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { serveConsole } from './console.js';
@@ -175,6 +176,8 @@ export function createApp(deps: AppDeps): express.Express {
   // The jobs API (covered by the access control on /v1 above).
   if (deps.distributed?.jobs) app.use('/v1/jobs', deps.distributed.jobs);
   else if (deps.delivery) app.use('/v1/jobs', createJobsRouter(deps.delivery));
+  // The console's audio player (job-audio.ts), beside the jobs router and under the same owner check.
+  if (!deps.distributed?.jobs && deps.delivery) app.use('/v1/jobs', createJobAudioRouter(deps.delivery));
   // ROLE=worker takes no uploads: it serves its probes only.
   if (!deps.distributed || deps.distributed.delivery) {
     app.post(RECORDINGS_PATH, upload('drop-in'));
