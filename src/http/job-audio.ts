@@ -3,7 +3,7 @@
  * with range requests (express's sendFile answers `Range` with 206), and only
  * while the job still holds them:
  *   GET /v1/jobs/{id}/audio/output?part=N   a converted part (until Imagicle accepted it)
- *   GET /v1/jobs/{id}/audio/input           the upload as it came (until the job is delivered or removed)
+ *   GET /v1/jobs/{id}/audio/input           the upload as it came (until it is converted)
  * Mounted beside the jobs router (app.ts), behind the same access control and the same owner check.
  */
 import express, { type Router } from 'express';
@@ -83,7 +83,7 @@ export function createJobAudioRouter(delivery: Pick<DeliveryService, 'spool'>): 
     const file = fileOf(
       job,
       input.file,
-      `The upload of job ${job.id} is no longer kept (the gateway deletes it once the job is delivered)`,
+      `The upload of job ${job.id} is no longer kept: the gateway keeps it only until it is converted`,
     );
     send(res, file, INPUT_TYPES[input.extension.toLowerCase()] ?? 'application/octet-stream');
   });
