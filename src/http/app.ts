@@ -34,6 +34,7 @@ import type { Readiness } from '../distributed/setup.js';
 import { createJobsRouter } from './jobs.js';
 import { spoolJobsBackend } from '../delivery/spool-jobs.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
+import { createJobAudioRouter } from './job-audio.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { serveConsole } from './console.js';
@@ -208,6 +209,8 @@ export function createApp(deps: AppDeps): express.Express {
   const jobs = deps.distributed?.jobs ?? (deps.delivery ? spoolJobsBackend(deps.delivery) : undefined);
   if (jobs) app.use('/v1/jobs', createJobsRouter(jobs));
   if (deps.webhooks) app.use('/v1/webhooks', createWebhooksRouter(deps.webhooks));
+  // The console's audio player (job-audio.ts), beside the jobs router and under the same owner check.
+  if (!deps.distributed?.jobs && deps.delivery) app.use('/v1/jobs', createJobAudioRouter(deps.delivery));
   // ROLE=worker takes no uploads: it serves its probes only.
   if (!deps.distributed || deps.distributed.delivery) {
     app.post(RECORDINGS_PATH, upload('drop-in'));

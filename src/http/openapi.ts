@@ -351,6 +351,48 @@ export function buildOpenApi(config: Config): JsonObject {
           },
         },
       },
+      '/v1/jobs/{id}/audio/output': {
+        get: {
+          operationId: 'jobOutputAudio',
+          summary: "A converted part of the job's output, while the gateway holds it (range requests)",
+          parameters: [
+            jobId,
+            { name: 'part', in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 } },
+            { name: 'Range', in: 'header', required: false, schema: { type: 'string' } },
+          ],
+          responses: {
+            200: {
+              description: 'The audio',
+              content: Object.fromEntries(Object.values(CONTENT_TYPE).map((t) => [t, binary(t)])),
+            },
+            206: {
+              description: 'The requested range',
+              content: Object.fromEntries(Object.values(CONTENT_TYPE).map((t) => [t, binary(t)])),
+            },
+            ...errors({
+              ...AUTH_ERRORS,
+              404: 'No such job or part, or its audio was delivered and deleted (the message says which)',
+            }),
+            416: { description: 'The range is outside the file' },
+          },
+        },
+      },
+      '/v1/jobs/{id}/audio/input': {
+        get: {
+          operationId: 'jobInputAudio',
+          summary: 'The upload as it came, while the gateway holds it (range requests)',
+          parameters: [jobId, { name: 'Range', in: 'header', required: false, schema: { type: 'string' } }],
+          responses: {
+            200: {
+              description: 'The upload',
+              content: { 'audio/*': binary('audio/*'), 'application/octet-stream': binary('application/octet-stream') },
+            },
+            206: { description: 'The requested range', content: { 'audio/*': binary('audio/*') } },
+            ...errors({ ...AUTH_ERRORS, 404: 'No such job, or its upload is no longer kept' }),
+            416: { description: 'The range is outside the file' },
+          },
+        },
+      },
       '/metrics': {
         get: {
           operationId: 'metrics',

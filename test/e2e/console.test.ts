@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { fixture } from '../helpers/fixtures.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { openAsBlob } from 'node:fs';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -56,7 +57,7 @@ describe.skipIf(!present)('the web console in chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      viewport: { width: 1200, height: 900 },
+      viewport: { width: 1366, height: 900 },
       args: [
         '--no-sandbox',
         '--disable-gpu',
@@ -90,13 +91,26 @@ describe.skipIf(!present)('the web console in chromium', () => {
     return (await link.textContent())!.trim();
   };
 
-  it('asks for the API key, then shows the live overview', async () => {
+  it('asks for the API key with a sign-in prompt, polls nothing meanwhile, then shows the live overview', async () => {
+    const polled: string[] = [];
+    const count = (r: { url(): string }): void => void (r.url().includes('/metrics') && polled.push(r.url()));
+    page.on('request', count);
     await page.goto(`${t.url}/ui/`);
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('401');
+    await page.getByTestId('sign-in').waitFor();
+    expect(await page.textContent('main')).not.toMatch(/Uploads|None\./);
+    const before = polled.length;
+    await page.waitForTimeout(6000);
+    expect(polled.length).toBe(before);
+    page.off('request', count);
     await page.fill('input[name=apiKey]', KEY);
     await page.click('form.key button[type=submit]');
     await expect.poll(() => page.getByRole('alert').count()).toBe(0);
     await expect.poll(() => page.getByTestId('tiles').textContent()).toContain('Uploads');
+    await expect
+      .poll(() => page.getByTestId('health').textContent(), { timeout: 15_000 })
+      .toMatch(/Imagicle reachable.*ffmpeg ready/);
+    expect(await page.getByTestId('rates').locator('svg').count()).toBe(3);
+    expect(await page.getByTestId('watch').textContent()).toMatch(/watched folder|taken/);
   });
 
   it('uploads a file through the form, shows the job delivered with its waveforms', async () => {
@@ -120,6 +134,14 @@ describe.skipIf(!present)('the web console in chromium', () => {
     expect(parts).toContain(String(recorded.at(-1)!.id));
     expect(await page.getByTestId('attempts').locator('tbody tr').count()).toBe(1);
     expect(await page.textContent('[data-testid=job-detail]')).toContain('Stereo analysis');
+    // The recording's metadata, a time axis on the waveforms, and the delivered output's audio said to be gone.
+    const recording = await page.getByTestId('recording').textContent();
+    expect(recording).toMatch(/Direction\s*incoming/);
+    expect(recording).toMatch(/Local party/);
+    expect(await page.getByTestId('axis-0').locator('span').count()).toBeGreaterThan(1);
+    await expect
+      .poll(() => page.getByTestId('player-output-gone').textContent())
+      .toMatch(/delivered to Imagicle and its audio deleted/);
     await page.screenshot({ path: path.join(shots, 'console-job.png'), fullPage: true });
     expect(cspViolations).toEqual([]);
   });
@@ -135,7 +157,24 @@ describe.skipIf(!present)('the web console in chromium', () => {
     await failure.click();
     await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('failed');
     expect(await page.getByTestId('attempts').textContent()).toContain('Imagicle had a bad moment');
+    // Held: the console says Imagicle may already have it; the player plays the output the job still holds.
+    expect(await page.getByTestId('held-note').textContent()).toMatch(/Imagicle may already hold this recording/);
+    const audio = page.getByTestId('player-output');
+    await audio.waitFor();
+    await expect
+      .poll(() => audio.evaluate((el) => (el as unknown as { readyState: number }).readyState))
+      .toBeGreaterThanOrEqual(1);
+    await audio.evaluate((el) => void ((el as unknown as { currentTime: number }).currentTime = 0.5));
+    await audio.evaluate((el) => el.dispatchEvent(new Event('timeupdate')));
+    await expect
+      .poll(() =>
+        page.getByTestId('playhead-0').evaluate((el) => (el as unknown as { style: { left: string } }).style.left),
+      )
+      .not.toBe('0%');
+    const dialogs: string[] = [];
+    page.once('dialog', (d) => void (dialogs.push(d.message()), d.accept()));
     await page.getByRole('button', { name: 'Retry' }).click();
+    await expect.poll(() => dialogs[0]).toMatch(/Imagicle may already hold this recording/);
     await expect.poll(() => page.getByTestId('job-state').textContent(), { timeout: 10_000 }).toBe('delivered');
     const attempts = page.getByTestId('attempts').locator('tbody tr');
     expect(await attempts.count()).toBe(2);
@@ -144,17 +183,100 @@ describe.skipIf(!present)('the web console in chromium', () => {
     await page.screenshot({ path: path.join(shots, 'console-retried.png'), fullPage: true });
   });
 
-  it('lists jobs by state and finds one by pbxCallId', async () => {
+  it('lists jobs by state chip with counts, filters in the URL, finds by search, opens a row with Enter', async () => {
     await page.goto(`${t.url}/ui/#/jobs`);
-    await page.selectOption('select[name=state]', 'delivered');
+    const chip = page.locator('[data-state=delivered]');
+    await expect.poll(() => chip.textContent()).toBe('delivered2');
+    await chip.click();
+    await expect.poll(() => page.url()).toContain('#/jobs?state=delivered');
     await expect.poll(() => page.getByTestId('jobs').locator('tbody tr').count()).toBe(2);
     const first = t.gateway.delivery!.spool.list()[0]!;
-    await page.fill('input[name=pbxCallId]', first.metadata.pbxCallId!);
+    await page.fill('input[name=q]', first.metadata.pbxCallId!);
     await expect.poll(() => page.getByTestId('jobs').locator('tbody tr').count()).toBe(1);
+    expect(page.url()).toContain(`q=${first.metadata.pbxCallId}`);
     expect(await page.getByTestId('jobs').locator('tbody tr').getAttribute('data-job')).toBe(first.id);
+    // Back goes to the unsearched list; a search that finds nothing says so.
+    await page.goBack();
+    await expect.poll(() => page.getByTestId('jobs').locator('tbody tr').count()).toBe(2);
+    await page.fill('input[name=q]', 'no-such-call');
+    await expect.poll(() => page.getByTestId('jobs-empty').textContent()).toMatch(/Nothing found for “no-such-call”/);
+    await page.goto(`${t.url}/ui/#/jobs`);
+    const row = page.getByTestId('jobs').locator(`tbody tr[data-job="${first.id}"]`);
+    await row.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.url()).toContain(`#/jobs/${first.id}`);
     await page.goto(`${t.url}/ui/#/`);
     // Two uploads; the held one was delivered by the retry, so nothing is left undelivered.
-    await expect.poll(() => page.getByTestId('tiles').textContent()).toMatch(/^2Uploads.*1Retries.*0Undelivered jobs/);
+    await expect
+      .poll(() => page.getByTestId('tiles').textContent(), { timeout: 15_000 })
+      .toMatch(/^2Uploads.*1Retries.*0Undelivered jobs/);
     expect(await page.textContent('main')).toContain('Recent failuresNone.');
+  });
+
+  it('sees new jobs without a reload, and deletes selected ones after a confirmation that counts them', async () => {
+    await page.goto(`${t.url}/ui/#/jobs`);
+    await expect.poll(() => page.getByTestId('jobs').locator('tbody tr').count()).toBe(2);
+    // An upload from elsewhere: the open list shows it within its 5 s refresh.
+    const form = new FormData();
+    form.append('jsondata', JSON.stringify({ ...SAMPLE_METADATA, pbxCallId: 'from-elsewhere' }));
+    form.append('attachment', await openAsBlob(fixture('pcm16-mono.wav')), 'x.wav');
+    const res = await fetch(`${t.url}/v1/recordings`, { method: 'POST', body: form, headers: { 'x-api-key': KEY } });
+    expect(res.status).toBe(201);
+    await expect.poll(() => page.getByTestId('jobs').locator('tbody tr').count(), { timeout: 10_000 }).toBe(3);
+    const rows = page.getByTestId('jobs').locator('tbody tr');
+    await rows.nth(0).locator('input[type=checkbox]').check();
+    await rows.nth(1).locator('input[type=checkbox]').check();
+    const dialogs: string[] = [];
+    page.once('dialog', (d) => void (dialogs.push(d.message()), d.accept()));
+    await page.getByRole('button', { name: 'Delete selected (2)' }).click();
+    await expect.poll(() => dialogs[0]).toMatch(/^Delete 2 jobs/);
+    await expect.poll(() => rows.count()).toBe(1);
+  });
+
+  it('tries a file on /v1/transcode, keeps what was typed across endpoints, shows the pbxCallId sent', async () => {
+    await page.goto(`${t.url}/ui/#/try`);
+    await page.fill('input[name=pbxCallId]', 'typed-by-hand');
+    await page.selectOption('select[name=endpoint]', 'transcode');
+    await page.setInputFiles('input[name=attachment]', fixture('opus-stereo.opus'));
+    await page.click('form.try button[type=submit]');
+    await expect.poll(() => page.getByTestId('report-decision').textContent()).toBe('transcode');
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await page.selectOption('select[name=endpoint]', 'recordings');
+    expect(await page.inputValue('input[name=pbxCallId]')).toBe('typed-by-hand');
+    await page.click('form.try button[type=submit]');
+    await expect.poll(() => page.getByTestId('sent-call-id').textContent()).toContain('typed-by-hand');
+  });
+
+  it('never scrolls sideways at 400 px; tables become stacked rows', async () => {
+    await page.setViewportSize({ width: 400, height: 800 });
+    try {
+      const jobId = t.gateway.delivery!.spool.list().at(-1)!.id;
+      for (const [route, shot] of [
+        ['#/', 'console-overview-narrow.png'],
+        ['#/jobs', 'console-jobs-narrow.png'],
+        [`#/jobs/${jobId}`, 'console-job-narrow.png'],
+        ['#/try', 'console-try-narrow.png'],
+      ] as const) {
+        await page.goto(`${t.url}/ui/${route}`);
+        await page.waitForTimeout(1500);
+        const width = await page.evaluate(
+          () =>
+            (globalThis as unknown as { document: { scrollingElement: { scrollWidth: number } } }).document
+              .scrollingElement.scrollWidth,
+        );
+        expect(width, route).toBeLessThanOrEqual(400);
+        await page.screenshot({ path: path.join(shots, shot), fullPage: true });
+      }
+    } finally {
+      await page.setViewportSize({ width: 1366, height: 900 });
+    }
+    for (const [route, shot] of [
+      ['#/', 'console-overview-wide.png'],
+      ['#/jobs', 'console-jobs-wide.png'],
+    ] as const) {
+      await page.goto(`${t.url}/ui/${route}`);
+      await page.waitForTimeout(1500);
+      await page.screenshot({ path: path.join(shots, shot), fullPage: true });
+    }
   });
 });

@@ -60,3 +60,23 @@ export function parseMetrics(text: string): PromSample[] {
   }
   return samples;
 }
+
+/** The gateway wants credentials: the pages show the sign-in prompt and stop polling until a key is given. */
+export const needsKey = (error: unknown): boolean => error instanceof ApiError && error.status === 401;
+
+/** Seconds of an ISO 8601 duration such as PT4M4.28S (0 when it does not parse). */
+export function isoSeconds(iso: string | undefined): number {
+  const m = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?$/.exec(iso ?? '');
+  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
+}
+
+/**
+ * An error message for a person: ffmpeg's own words ("input Invalid argument") are kept as the detail, never as
+ * the only explanation.
+ */
+export function explain(message: string): string {
+  if (/invalid argument|invalid data|cannot be decoded|error while decoding|could not find codec/i.test(message)) {
+    return `The audio could not be decoded: the file is damaged, cut short, or not what its name says. (ffmpeg: ${message})`;
+  }
+  return message;
+}

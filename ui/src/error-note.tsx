@@ -1,9 +1,9 @@
 /** An API failure in words, with a hint when the gateway wants credentials. */
-import { ApiError } from './api';
+import { ApiError, explain } from './api';
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
-  const text = error instanceof Error ? error.message : String(error);
+  const text = explain(error instanceof Error ? error.message : String(error));
   return (
     <p class="error" role="alert">
       {text}

@@ -3,7 +3,8 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { apiKey } from './api';
 import { Overview } from './overview';
-import { JobDetail, JobsPage } from './jobs';
+import { JobsPage } from './jobs';
+import { JobDetail } from './job-detail';
 import { TryFile } from './try-file';
 import './styles.css';
 
@@ -57,7 +58,7 @@ function App() {
   const job = /^\/jobs\/([\w-]+)$/.exec(route);
   let page;
   if (job) page = <JobDetail id={job[1]!} key={`${job[1]}-${generation}`} />;
-  else if (route.startsWith('/jobs')) page = <JobsPage key={generation} />;
+  else if (route.startsWith('/jobs')) page = <JobsPage hash={hash} key={generation} />;
   else if (route.startsWith('/try')) page = <TryFile />;
   else page = <Overview key={generation} />;
   return (

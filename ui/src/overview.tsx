@@ -1,8 +1,43 @@
-/** Live counters from /metrics (every 5 s) and the recent failures from the jobs API. */
+/**
+ * Live counters from /metrics (every 5 s), upstream health from /readyz, rates over the last hour (small SVG
+ * charts), the watched folder's files, and the recent failures from the jobs API.
+ */
 import { useEffect, useState } from 'preact/hooks';
-import { call, getJson, parseMetrics, type PromSample } from './api';
+import { call, explain, getJson, needsKey, parseMetrics, type PromSample } from './api';
 import { ErrorNote } from './error-note';
+import { counterSample, perBucket, remember, type RateSample } from './rates';
+import { SignIn } from './sign-in';
 import type { JobList } from './types';
+
+interface Readiness {
+  status: string;
+  ffmpeg: { ok: boolean; ffmpeg?: string };
+  upstream: { reachable: boolean; status?: number };
+  reconciliation?: { available: boolean };
+  disk?: Record<string, { freeBytes: number }>;
+  blobDir?: { ok: boolean };
+}
+
+/** A row of bars, one per 5 minutes, drawn as SVG (no chart service). */
+function Bars({ values, label }: { values: number[]; label: string }) {
+  const max = Math.max(1, ...values);
+  const w = 12;
+  const h = 40;
+  return (
+    <figure class="chart" data-testid={`chart-${label}`}>
+      <svg width={values.length * w} height={h} role="img" aria-label={`${label} per 5 minutes, last hour`}>
+        {values.map((v, i) => (
+          <rect key={i} x={i * w + 1} y={h - (v / max) * h} width={w - 2} height={(v / max) * h} class="bar">
+            <title>{`${v} ${label}, ${(values.length - i) * 5} to ${(values.length - i - 1) * 5} min ago`}</title>
+          </rect>
+        ))}
+      </svg>
+      <figcaption>
+        {label}: {values.reduce((a, b) => a + b, 0)} in the last hour (max {max}/5 min)
+      </figcaption>
+    </figure>
+  );
+}
 
 const P = 'imagicle_gateway_';
 
@@ -28,17 +63,30 @@ export function Overview() {
   const [samples, setSamples] = useState<PromSample[]>([]);
   const [failed, setFailed] = useState<JobList | undefined>();
   const [error, setError] = useState<unknown>();
+  const [ready, setReady] = useState<Readiness | undefined>();
+  const [history, setHistory] = useState<RateSample[]>([]);
+  const signedOut = needsKey(error);
   useEffect(() => {
+    if (signedOut) return undefined; // until a key is given: no polling, no zeros
     let stop = false;
     const load = async (): Promise<void> => {
       try {
+        // /readyz is public and answers 503 with its reasons when not ready.
+        void fetch('/readyz')
+          .then((r) => r.json() as Promise<Readiness>)
+          .then(
+            (r) => !stop && setReady(r),
+            () => undefined,
+          );
         const text = await (await call('/metrics')).text();
         const jobs = await getJson<JobList>('/v1/jobs?state=failed').catch((e: unknown) => {
           if (e instanceof Error && /^404/.test(e.message)) return undefined; // DELIVERY=sync: no spool
           throw e;
         });
         if (stop) return;
-        setSamples(parseMetrics(text));
+        const parsed = parseMetrics(text);
+        setHistory(remember(counterSample(parsed)));
+        setSamples(parsed);
         setFailed(jobs);
         setError(undefined);
       } catch (e) {
@@ -51,7 +99,9 @@ export function Overview() {
       stop = true;
       clearInterval(timer);
     };
-  }, []);
+  }, [signedOut]);
+  if (signedOut) return <SignIn />;
+  const watch = (outcome: string): number => total(samples, `${P}door_files_total`, { door: 'watch', outcome });
   const tiles: [string, string | number][] = [
     ['Uploads', total(samples, `${P}uploads_total`)],
     ['Delivered', total(samples, `${P}uploads_total`, { outcome: 'delivered' })],
@@ -70,11 +120,35 @@ export function Overview() {
     ['Oldest undelivered', `${Math.round(total(samples, `${P}oldest_undelivered_job_age_seconds`))} s`],
     ['Spool', bytes(total(samples, `${P}spool_bytes`))],
   ];
-  const recent = (failed?.jobs ?? []).slice(-10).reverse();
+  const recent = [...(failed?.jobs ?? [])].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, 10);
+  const up = total(samples, `${P}upstream_up`);
   return (
     <section>
       <h2>Overview</h2>
       <ErrorNote error={error} />
+      <div class="health" data-testid="health">
+        <span class={`dot ${ready?.upstream.reachable ? 'ok' : 'bad'}`} />
+        Imagicle {ready ? (ready.upstream.reachable ? 'reachable' : 'NOT reachable') : up ? 'reachable' : '…'}
+        <span class={`dot ${ready?.ffmpeg.ok ? 'ok' : 'bad'}`} />
+        ffmpeg {ready ? (ready.ffmpeg.ok ? 'ready' : 'NOT usable') : '…'}
+        <span class={`dot ${ready?.reconciliation?.available ? 'ok' : 'unknown'}`} />
+        reconciliation{' '}
+        {ready?.reconciliation ? (ready.reconciliation.available ? 'available' : 'not available') : 'not reported'}
+        {ready?.disk &&
+          Object.entries(ready.disk).map(([name, d]) => (
+            <span key={name}>
+              {' '}
+              · {name} free {bytes(d.freeBytes)}
+            </span>
+          ))}
+        <span> · spool holds {bytes(total(samples, `${P}spool_bytes`))}</span>
+      </div>
+      <div class="charts" data-testid="rates">
+        <Bars values={perBucket(history, 'uploads')} label="uploads" />
+        <Bars values={perBucket(history, 'delivered')} label="deliveries" />
+        <Bars values={perBucket(history, 'failed')} label="failures" />
+      </div>
+      <p class="muted">Rates are sampled while this console is open (kept in this tab for an hour).</p>
       <div class="tiles" data-testid="tiles">
         {tiles.map(([label, value]) => (
           <div class="tile" key={label}>
@@ -124,6 +198,12 @@ export function Overview() {
           </table>
         </div>
       </div>
+      <h3>Watched folder</h3>
+      <p data-testid="watch" class="muted">
+        {watch('taken') === 0 && watch('failed') === 0
+          ? 'No file taken from a watched folder since the gateway started (WATCH_DIR).'
+          : `${watch('taken')} taken, ${watch('delivered')} delivered, ${watch('failed')} failed, ${watch('invalid')} invalid since the gateway started.`}
+      </p>
       <h3>Recent failures</h3>
       {recent.length === 0 ? (
         <p class="muted">None.</p>
@@ -143,7 +223,7 @@ export function Overview() {
                   <a href={`#/jobs/${j.jobId}`}>{j.failedAt ?? j.updatedAt}</a>
                 </td>
                 <td>{j.pbxCallId}</td>
-                <td>{j.lastError?.message}</td>
+                <td>{j.lastError ? explain(j.lastError.message) : ''}</td>
               </tr>
             ))}
           </tbody>

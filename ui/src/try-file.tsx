@@ -1,6 +1,6 @@
 /** Try a file: upload it to /v1/recordings (converted, delivered) or /v1/transcode (converted only), see the report. */
 import { useState } from 'preact/hooks';
-import { call } from './api';
+import { call, explain } from './api';
 import { ErrorNote } from './error-note';
 
 interface Report {
@@ -23,6 +23,21 @@ export function TryFile() {
   }>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  // The metadata is kept in state: switching endpoints (which disables the fieldset) keeps what was typed.
+  const [fields, setFields] = useState(() => ({
+    startDateTime: new Date(Date.now() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 19),
+    direction: '1',
+    username: 'console',
+    phoneNumber: '100',
+    remoteNumber: '+390200000000',
+    pbxCallId: `console-${Date.now()}`,
+  }));
+  const [sentCallId, setSentCallId] = useState<string | null | undefined>();
+  const field = (name: keyof typeof fields) => ({
+    name,
+    value: fields[name],
+    onInput: (e: { currentTarget: { value: string } }) => setFields({ ...fields, [name]: e.currentTarget.value }),
+  });
   const submit = async (form: HTMLFormElement): Promise<void> => {
     const data = new FormData(form);
     const body = new FormData();
@@ -31,17 +46,27 @@ export function TryFile() {
       setError(new Error('Choose an audio file first'));
       return;
     }
-    body.append(
-      'jsondata',
-      JSON.stringify({
-        startDateTime: new Date(String(data.get('startDateTime'))).toISOString(),
-        direction: Number(data.get('direction')),
-        localParty: { username: String(data.get('username')), phoneNumber: String(data.get('phoneNumber')) },
-        remoteParty: { phoneNumber: String(data.get('remoteNumber')) },
-        pbxCallId: String(data.get('pbxCallId')) || null,
-        notes: 'uploaded from the gateway console',
-      }),
-    );
+    const start = new Date(fields.startDateTime);
+    if (endpoint === 'recordings') {
+      if (Number.isNaN(start.getTime())) {
+        setError(new Error('Give the start date and time of the recording'));
+        return;
+      }
+      const pbxCallId = fields.pbxCallId.trim() || null;
+      body.append(
+        'jsondata',
+        JSON.stringify({
+          startDateTime: start.toISOString(),
+          direction: Number(fields.direction),
+          localParty: { username: fields.username, phoneNumber: fields.phoneNumber },
+          remoteParty: { phoneNumber: fields.remoteNumber },
+          pbxCallId,
+          notes: 'uploaded from the gateway console',
+        }),
+      );
+      setSentCallId(pbxCallId);
+    } else setSentCallId(undefined);
+    // /v1/transcode takes the audio alone: no metadata, nothing is delivered.
     body.append('attachment', file, file.name);
     setBusy(true);
     setError(undefined);
@@ -52,7 +77,7 @@ export function TryFile() {
         ? ((await res.json()) as Report & { message?: string })
         : undefined;
       // Imagicle refused or failed the import: the report still says what was done (a held job is named in it).
-      if (!res.ok && !json?.decision) throw new Error(`${res.status}: ${json?.message ?? res.statusText}`);
+      if (!res.ok && !json?.decision) throw new Error(`${res.status}: ${explain(json?.message ?? res.statusText)}`);
       if (json) {
         setResult({ status: res.status, report: json });
       } else {
@@ -70,7 +95,6 @@ export function TryFile() {
       setBusy(false);
     }
   };
-  const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
   return (
     <section>
       <h2>Try a file</h2>
@@ -99,27 +123,31 @@ export function TryFile() {
         <fieldset disabled={endpoint === 'transcode'}>
           <legend>Recording metadata</legend>
           <label>
-            Start <input type="datetime-local" step="1" name="startDateTime" value={now} />
+            Start <input type="datetime-local" step="1" {...field('startDateTime')} />
           </label>
           <label>
             Direction{' '}
-            <select name="direction">
+            <select
+              name="direction"
+              value={fields.direction}
+              onChange={(e) => setFields({ ...fields, direction: e.currentTarget.value })}
+            >
               <option value="1">incoming</option>
               <option value="2">outgoing</option>
               <option value="0">unknown</option>
             </select>
           </label>
           <label>
-            User <input name="username" value="console" />
+            User <input {...field('username')} />
           </label>
           <label>
-            Extension <input name="phoneNumber" value="100" />
+            Extension <input {...field('phoneNumber')} />
           </label>
           <label>
-            Remote number <input name="remoteNumber" value="+390200000000" />
+            Remote number <input {...field('remoteNumber')} />
           </label>
           <label>
-            pbxCallId <input name="pbxCallId" value={`console-${Date.now()}`} />
+            pbxCallId <input {...field('pbxCallId')} />
           </label>
         </fieldset>
         <button type="submit" disabled={busy}>
@@ -141,6 +169,11 @@ export function TryFile() {
               </>
             )}
           </p>
+          {sentCallId !== undefined && (
+            <p data-testid="sent-call-id">
+              Sent with pbxCallId <code>{sentCallId ?? '(none)'}</code>
+            </p>
+          )}
           <ul>
             {result.report.decision?.reasons.map((r) => (
               <li key={r}>{r}</li>

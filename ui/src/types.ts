@@ -19,9 +19,24 @@ export interface Attempt {
   ms: number;
 }
 
+export interface Party {
+  username?: string;
+  phoneNumber?: string;
+}
+
 export interface Job {
   jobId: string;
   state: string;
+  /** How the recording came in (the jobs API of "one job life"; absent before it). */
+  door?: 'http' | 'import' | 'watch';
+  metadata?: {
+    startDateTime: string;
+    direction: number;
+    localParty?: Party;
+    remoteParty?: Party;
+    notes?: string | null;
+  };
+  originalName?: string;
   mode: string;
   requestId: string;
   createdAt: string;
@@ -34,7 +49,7 @@ export interface Job {
   pbxCallId?: string | null;
   startDateTime: string;
   decision?: string;
-  lastError?: { at: string; status?: number; code?: string; message: string; body?: unknown };
+  lastError?: { at: string; status?: number; code?: string; message: string; body?: unknown; ambiguous?: boolean };
   parts: {
     part: number;
     of: number;
@@ -45,6 +60,8 @@ export interface Job {
     bytes: number;
     duration: string;
     filename: string;
+    reconciled?: boolean;
+    imagicleId?: string;
   }[];
   report?: {
     input: {
@@ -79,10 +96,18 @@ export interface Job {
   history: Attempt[];
 }
 
+export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
 export interface JobList {
+  /** Newest first from the paged API; oldest first from the spool's first API (the console sorts). */
   jobs: Job[];
   count: number;
   spoolBytes: number;
+  /** The paged API: the next page, or null at the end. Absent: the whole list came at once. */
+  nextCursor?: string | null;
+  /** Per state, with every filter but the state applied. */
+  counts?: Record<JobState, number>;
 }
 
 export interface DtmfReport {
