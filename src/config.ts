@@ -19,12 +19,14 @@ import { distributedProblems, hardeningProblems } from './config-checks.js';
 import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js';
 import { networksOf } from './webhooks/address.js';
 import { DEFAULT_WEBHOOK_SETTINGS, listOf, parseWebhooks, type WebhookSettings } from './webhooks/settings.js';
+import { RECONCILE_MODES, type ReconcileMode } from './imagicle/reconcile.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
 import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+import { TRUNCATED_POLICIES, type TruncatedPolicy } from './pipeline/truncation.js';
 export { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 export { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 export { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
@@ -202,6 +204,14 @@ const envSchema = z.object({
   DTMF: z.enum(DTMF_MODES, { error: `must be one of ${DTMF_MODES.join(', ')}` }).default('off'),
   DTMF_GUARD_MS: int(0, 1000).default(DEFAULT_DTMF_POLICY.guardMs),
   DTMF_MASK: z.enum(DTMF_MASKS, { error: `must be one of ${DTMF_MASKS.join(', ')}` }).default('silence'),
+  // Issue 20 (docs/security.md): /metrics on a listener of its own, and recordings shorter than they declare.
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  TRUNCATED: z.enum(TRUNCATED_POLICIES, { error: `must be one of ${TRUNCATED_POLICIES.join(', ')}` }).default('accept'),
+  // Issue 25, reconciliation (docs/delivery.md, "Duplicates"): ask Imagicle before sending a part again after an
+  // ambiguous attempt; the second look's delay when the first finds nothing.
+  RECONCILE: z.enum(RECONCILE_MODES, { error: `must be one of ${RECONCILE_MODES.join(', ')}` }).default('auto'),
+  RECONCILE_RECHECK_MS: int(0, 600_000).default(5_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -321,6 +331,12 @@ export interface Config {
   readonly waveformsOnDelivery: boolean;
   /** Webhooks (WEBHOOKS, WEBHOOKS_FILE, WEBHOOK_*): where each owner's job events go, and how they are sent. */
   readonly webhooks: Readonly<WebhookSettings>;
+  /** Issue 25: reconciliation with Imagicle's reads before a re-send (RECONCILE, RECONCILE_RECHECK_MS). */
+  readonly reconcile: { readonly mode: ReconcileMode; readonly recheckMs: number };
+  /** METRICS_PORT/METRICS_HOST: /metrics and /healthz on a listener of their own, without credentials; none: off. */
+  readonly metricsListener: { readonly port: number; readonly host: string } | undefined;
+  /** TRUNCATED: what happens to a recording shorter than its container declares (pipeline/truncation.ts). */
+  readonly truncated: TruncatedPolicy;
   /** Variables that look like settings but are not (a typo, a singular): each with the setting it resembles. */
   readonly unknownSettings: readonly UnknownSetting[];
 }
@@ -554,6 +570,9 @@ export function loadConfig(
     webhooks: (webhooks ?? webhookSettingsOf(e)).settings,
     dtmf: { mode: e.DTMF, guardMs: e.DTMF_GUARD_MS, mask: e.DTMF_MASK },
     unknownSettings: unknownSettingsIn(env),
+    metricsListener: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    truncated: e.TRUNCATED,
+    reconcile: { mode: e.RECONCILE, recheckMs: e.RECONCILE_RECHECK_MS },
   };
   return deepFreeze(config);
 }

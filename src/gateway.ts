@@ -15,6 +15,7 @@ import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
 import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
+import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
@@ -22,6 +23,7 @@ import { setupWebhooks } from './webhooks/setup.js';
 import type { WebhookService } from './webhooks/service.js';
 import { VERSION } from './version.js';
 import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
+import { reconcilerOf } from './reconciler.js';
 
 export interface RunningGateway {
   url: string;
@@ -38,6 +40,8 @@ export interface RunningGateway {
   lifecycle: Lifecycle;
   /** This gateway's Prometheus registry (GET /metrics). */
   metrics: GatewayMetrics;
+  /** METRICS_PORT: the credential-free /metrics listener (http/metrics-server.ts); none when unset. */
+  metricsServer: RunningMetricsServer | undefined;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
   /** The webhook sink and its dispatcher (WEBHOOKS); undefined when none is configured. */
@@ -120,7 +124,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   // Webhooks (issue 23): a sink of the job-life module's events, with its own outbox and dispatcher.
   const webhooks = await setupWebhooks(config, logger, metrics, upstream.url);
   if (webhooks) metrics.watch({ webhooks });
-  const deliveryTools: DeliveryTools = { metrics, sinks: webhooks ? [webhooks] : [], reconcile: undefined };
+  // Issue 25: an ambiguous attempt is a question for Imagicle (its reads) before the part is sent again.
+  const reconciler = reconcilerOf(config, upstream, logger, metrics);
+  const deliveryTools: DeliveryTools = {
+    metrics,
+    sinks: webhooks ? [webhooks] : [],
+    reconcile: config.reconcile.mode === 'off' ? undefined : reconciler,
+  };
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
     ? await (
@@ -143,6 +153,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     distributed,
     metrics,
     webhooks,
+    reconciler,
   });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
@@ -165,6 +176,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url, upstream: upstream.url }, 'gateway listening');
+  const metricsServer = config.metricsListener
+    ? await startMetricsServer({ ...config.metricsListener, metrics, logger })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -183,6 +197,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       }
       server.closeAllConnections();
       await closed;
+      await metricsServer?.close();
       await delivery.close();
       await webhooks?.close();
       await upstream.close();
@@ -201,6 +216,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     queue,
     lifecycle,
     metrics,
+    metricsServer,
     delivery: delivery.service,
     webhooks,
     media,

@@ -18,6 +18,7 @@ import { extensionOf } from './media/formats.js';
 import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
+import { armBackstop, BACKSTOP_EXTRA_MS } from './backstop.js';
 import { mediaPolicyOf } from './media-policy.js';
 
 /** `quiet`: serve logs the warnings itself, as JSON lines. */
@@ -84,14 +85,10 @@ program
     }
     // WATCH_DIR: the watched folder delivers through the same upstream, in this process.
     const watcher = config.watch.dir ? startServeWatcher(config, gateway, logger) : undefined;
-    const shutdown = (signal: string): void => {
+    const shutdown = (signal: NodeJS.Signals): void => {
       logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
       // Backstop only: close() itself aborts what is left after the grace period and waits a few seconds for cleanup.
-      const hard = setTimeout(() => {
-        killAllChildren();
-        process.exit(1);
-      }, config.shutdownGraceMs + 15_000);
-      hard.unref();
+      armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
       void Promise.resolve(watcher?.close())
         .then(() => gateway.close())
         .then(() => {

@@ -24,5 +24,6 @@ export function mediaPolicyOf(config: Config) {
     dtmf: config.dtmf,
     voxSampleRate: config.voxSampleRate,
     bounds: Object.freeze({ maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes }),
+    truncated: config.truncated,
   });
 }

@@ -12,6 +12,7 @@
  * small methods below; the gauges read the queue and the spool when scraped.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ReconcileResult } from './imagicle/reconcile.js';
 import type { PreparedAudio } from './pipeline/prepare.js';
 import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.js';
 import type { WebhookEventType } from './webhooks/delivery.js';
@@ -78,6 +79,7 @@ const STAGE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 const AUDIO_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
 const UPSTREAM_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
+const RECONCILE_RESULTS: readonly ReconcileResult[] = ['found', 'several', 'not_found', 'unavailable'];
 const SPOOL_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 
 /** The decision label of a prepared recording: merge for two legs, else the plan's action. */
@@ -145,6 +147,12 @@ export class GatewayMetrics implements WebhookMetricsSink {
     name: `${METRICS_PREFIX}dtmf_recordings_total`,
     help: 'Recordings with DTMF tones: detected (all), masked (their tones replaced)',
     labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  private readonly reconciliations = new Counter({
+    name: `${METRICS_PREFIX}reconciliations_total`,
+    help: 'Questions asked of Imagicle before a re-send after an ambiguous attempt, by outcome (found: one match, not sent again; several: a duplicate already existed; not_found: sent again; unavailable: reads refused or failing)',
+    labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
   private readonly splitParts = new Counter({
@@ -217,6 +225,7 @@ export class GatewayMetrics implements WebhookMetricsSink {
       registers: [this.registry],
     });
     collectDefaultMetrics({ register: this.registry });
+    for (const outcome of RECONCILE_RESULTS) this.reconciliations.inc({ outcome }, 0);
     const sources = (): GaugeSources => this.sources;
     new Gauge({
       name: `${METRICS_PREFIX}build_info`,
@@ -338,6 +347,11 @@ export class GatewayMetrics implements WebhookMetricsSink {
 
   retry(): void {
     this.retries.inc();
+  }
+
+  /** How one reconciliation ended (imagicle/reconcile.ts). */
+  reconciled(result: ReconcileResult): void {
+    this.reconciliations.inc({ outcome: result });
   }
 
   duplicate(): void {

@@ -8,6 +8,8 @@
  * RETRY_MAX_ATTEMPTS / RETRY_MAX_TOTAL_MS), or gets 202 + Location.
  */
 import { randomUUID } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import { insufficientStorage } from '../pipeline/disk.js';
 import type { Job, Queue, QueueEvents } from 'bullmq';
 import { aborted, busy, GatewayError, isErrorCode, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -52,15 +54,33 @@ export class DistributedDelivery {
     events.on('removed', poke);
   }
 
-  /** The shared folder's space is the operator's to bound (docs/scaling.md); nothing is refused before reading. */
-  checkCapacity(): void {}
+  /**
+   * Refuses at once (507) an upload whose declared size cannot fit in BLOB_DIR (its free space less
+   * MIN_FREE_DISK_BYTES), rather than after writing it all to TMP_DIR. Beyond that, the shared folder's space is
+   * the operator's to bound (docs/scaling.md).
+   */
+  checkCapacity(declaredBytes?: number): void {
+    if (declaredBytes === undefined) return;
+    let free: number;
+    try {
+      const fs = statfsSync(this.folders.root);
+      free = fs.bavail * fs.bsize - (this.settings.minFreeDiskBytes ?? 0);
+    } catch {
+      return;
+    }
+    if (declaredBytes > free) {
+      throw insufficientStorage(
+        `The upload (${declaredBytes} bytes) cannot fit in the shared folder (BLOB_DIR: ${Math.max(0, free)} bytes free); retry later`,
+      );
+    }
+  }
 
   async accept(r: AcceptRequest): Promise<AcceptResult> {
     const { settings } = this;
     const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
     const owner = r.owner ?? 'anonymous';
-    const dedupId = settings.dedupWindowMs > 0 ? deduplicationId(owner, r.metadata.pbxCallId, hashes) : undefined;
+    const dedupId = settings.dedupWindowMs > 0 ? deduplicationId(owner, r.metadata, hashes) : undefined;
 
     const id = randomUUID();
     const inputs = await this.folders.storeInputs(id, { attachment: r.audio, remoteAttachment: r.remoteAudio });

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { badRequest, GatewayError } from '../errors.js';
 import { describeIssues } from '../imagicle/schema.js';
 import type { FaultInjector, FaultInput } from './faults.js';
+import { READ_REFUSALS, type ReadAccess } from './read-routes.js';
 import { sendError } from './respond.js';
 import type { EmulatorStats } from './stats.js';
 import type { RecordingStore } from './store.js';
@@ -18,11 +19,17 @@ export interface AdminDeps {
   store: RecordingStore;
   faults: FaultInjector;
   stats: EmulatorStats;
+  reads: ReadAccess;
 }
+
+/** `{ "refuse": 403 }` turns the read endpoints off with that status; `{ "refuse": null }` turns them back on. */
+const readsSchema = z.strictObject({
+  refuse: z.union([z.null(), ...READ_REFUSALS.map((status) => z.literal(status))]),
+});
 
 const notFound = (what: string): GatewayError => new GatewayError('NOT_FOUND', `${what} not found`);
 
-export function createAdminRouter({ store, faults, stats }: AdminDeps): Router {
+export function createAdminRouter({ store, faults, stats, reads }: AdminDeps): Router {
   const router = express.Router();
 
   router.get('/health', (_req, res) => {
@@ -69,6 +76,17 @@ export function createAdminRouter({ store, faults, stats }: AdminDeps): Router {
   router.delete('/faults', (_req, res) => {
     faults.clear();
     res.status(204).end();
+  });
+
+  router.get('/reads', (_req, res) => {
+    res.json({ refuse: reads.refused ?? null });
+  });
+
+  router.put('/reads', express.json({ limit: '1kb' }), (req, res) => {
+    const parsed = readsSchema.safeParse(req.body);
+    if (!parsed.success) return sendError(res, badRequest(`Invalid reads setting: ${describeIssues(parsed.error)}`));
+    reads.refuse(parsed.data.refuse ?? undefined);
+    res.json({ refuse: reads.refused ?? null });
   });
 
   router.get('/stats', (_req, res) => {

@@ -10,6 +10,7 @@ import { isAuthorized, type Credentials } from './auth.js';
 import { unauthorized } from './import-recording.js';
 import type { FaultInjector } from './faults.js';
 import { sendError } from './respond.js';
+import { createReadRouter, type ReadAccess } from './read-routes.js';
 import type { EmulatorStats } from './stats.js';
 import type { RecordingStore } from './store.js';
 import { createUploadHandler, UPLOAD_PATH } from './upload-route.js';
@@ -21,6 +22,8 @@ export interface EmulatorAppDeps {
   logger: Logger;
   credentials: Credentials | undefined;
   maxFileBytes: number;
+  /** Whether the read endpoints answer (ReadAccess.refuse turns them off). */
+  reads: ReadAccess;
 }
 
 function statusOf(error: unknown): number {
@@ -45,8 +48,9 @@ export function createEmulatorApp(deps: EmulatorAppDeps): Express {
 
   const upload = createUploadHandler(deps);
   app.post(UPLOAD_PATH, (req, res) => upload(req, res));
+  app.use(UPLOAD_PATH, createReadRouter(deps));
   app.all(UPLOAD_PATH, (_req, res) => {
-    res.setHeader('Allow', 'POST');
+    res.setHeader('Allow', 'GET, POST');
     sendError(res, new GatewayError('METHOD_NOT_ALLOWED', 'Method not allowed'));
   });
   // What the emulator received is other people's calls: with credentials configured, its own routes need them too.

@@ -21,6 +21,11 @@ export const faultSchema = z.strictObject({
   resetAfterBodyBytes: z.number().int().min(0).optional(),
   /** Seconds, sent as Retry-After with `status`. */
   retryAfter: z.number().int().min(0).optional(),
+  /**
+   * Import the recording as usual, then never answer (`hang`: the client's timeout ends it) or drop the
+   * connection (`reset`): an ambiguous attempt whose recording IS stored, for the reconciliation tests.
+   */
+  afterStore: z.enum(['hang', 'reset']).optional(),
 });
 
 export type FaultInput = z.input<typeof faultSchema>;

@@ -11,3 +11,6 @@ export type { EmulatorStatsSnapshot } from './stats.js';
 export type { Credentials } from './auth.js';
 export { ACCEPTED_CONTENT_TYPES } from './content-type.js';
 export { UPLOAD_PATH } from './upload-route.js';
+export { ReadAccess, READ_REFUSALS } from './read-routes.js';
+export type { ReadRefusal } from './read-routes.js';
+export type { ListedRecording, RecordingDetail } from './reads.js';

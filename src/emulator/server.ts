@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { createEmulatorApp } from './app.js';
 import type { Credentials } from './auth.js';
 import { FaultInjector } from './faults.js';
+import { ReadAccess, type ReadRefusal } from './read-routes.js';
 import { EmulatorStats } from './stats.js';
 import { RecordingStore } from './store.js';
 
@@ -24,6 +25,8 @@ export interface EmulatorOptions {
   password?: string;
   maxFileBytes?: number;
   logger?: Logger;
+  /** Answer the read endpoints with this status (a user without read rights, an older server); default: answered. */
+  refuseReads?: ReadRefusal;
 }
 
 export interface RunningEmulator {
@@ -34,6 +37,8 @@ export interface RunningEmulator {
   store: RecordingStore;
   faults: FaultInjector;
   stats: EmulatorStats;
+  /** Turns the read endpoints off and on (also `PUT /emulator/reads`). */
+  reads: ReadAccess;
 }
 
 function credentialsOf(options: EmulatorOptions): Credentials | undefined {
@@ -62,6 +67,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const store = await RecordingStore.open(options.storageDir);
   const faults = new FaultInjector();
   const stats = new EmulatorStats();
+  const reads = new ReadAccess(options.refuseReads);
   const app = createEmulatorApp({
     store,
     faults,
@@ -69,6 +75,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     logger,
     credentials: credentialsOf(options),
     maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+    reads,
   });
   const server = createServer(app);
   const address = await listen(server, options.port ?? 0, host);
@@ -83,5 +90,5 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     });
     return closing;
   };
-  return { url, port: address.port, close, store, faults, stats };
+  return { url, port: address.port, close, store, faults, stats, reads };
 }

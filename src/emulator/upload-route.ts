@@ -44,6 +44,9 @@ export function createUploadHandler(deps: UploadDeps): (req: IncomingMessage, re
       stats.count('accepted');
       logger.info({ id: recording.id, format: recording.format }, 'emulator: recording stored');
       if (fault?.delayMs) await sleep(fault.delayMs);
+      if (fault?.afterStore === 'reset') req.socket.destroy();
+      // `hang`: no answer at all; the client gives up, or the emulator's close() ends the connection.
+      if (fault?.afterStore !== undefined) return;
       sendJson(res, 201, recording.id);
     } catch (error) {
       stats.count('rejected');

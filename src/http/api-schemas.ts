@@ -296,5 +296,7 @@ export const readySchema = z
     // The distributed mode (QUEUE_URL) adds its own checks.
     redis: z.looseObject({ ok: z.boolean() }).optional(),
     blobDir: z.looseObject({ ok: z.boolean() }).optional(),
+    // Issue 25: whether the gateway can ask Imagicle before a re-send (null: not known yet; never affects status).
+    reconciliation: z.object({ available: z.boolean().nullable(), reason: z.string().optional() }).optional(),
   })
   .register(apiRegistry, { id: 'Readiness' });

@@ -3,6 +3,7 @@
  * the single error handler that answers in Imagicle's error shape.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -24,7 +25,7 @@ import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { runWithProcessGate } from '../media/process.js';
 import type { WorkQueue } from '../pipeline/queue.js';
-import { createAccessControl, forwardableAuthorization } from './auth.js';
+import { createAccessControl, forwardableAuthorization, type Caller } from './auth.js';
 import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { DirectDelivery } from '../delivery/direct.js';
@@ -65,6 +66,15 @@ export interface AppDeps {
   metrics?: GatewayMetrics | undefined;
   /** Webhooks (WEBHOOKS): /v1/webhooks, and the per-upload callbackUrl's check; none: callbackUrl is refused. */
   webhooks?: WebhookService | undefined;
+  /** Reconciliation with Imagicle's reads (issue 25): /readyz says whether it is available. */
+  reconciler?: ReadinessOfReconciliation | undefined;
+}
+
+/** What /readyz needs of the reconciler (imagicle/reconcile.ts). */
+export interface ReadinessOfReconciliation {
+  available(): boolean | undefined;
+  unavailableReason(): string | undefined;
+  probe(signal?: AbortSignal): Promise<boolean | undefined>;
 }
 
 export interface DistributedHttp {
@@ -104,8 +114,15 @@ export function createApp(deps: AppDeps): express.Express {
   });
   const app = express();
   app.set('trust proxy', config.trustProxy);
+  if (config.trustProxy === true) {
+    logger.warn(
+      'TRUST_PROXY=true believes any X-Forwarded-For: a caller can claim any address and escape the failed-login ' +
+        "throttle. Set TRUST_PROXY to your proxies' addresses or subnets instead (docs/security.md)",
+    );
+  }
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(securityHeaders());
   app.use(lifecycle.middleware());
 
   app.get('/healthz', (_req, res) => {
@@ -118,6 +135,10 @@ export function createApp(deps: AppDeps): express.Express {
     const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
     if (fresh || !readiness) {
       readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
+      // Before the first question: one cheap read tells whether reconciliation will work (it never blocks readiness).
+      if (deps.reconciler && deps.reconciler.available() === undefined) {
+        void deps.reconciler.probe(AbortSignal.timeout(5_000)).catch(() => undefined);
+      }
     }
     return { fresh, checks: readiness.checks };
   };
@@ -139,11 +160,16 @@ export function createApp(deps: AppDeps): express.Express {
       // The upstream's address is the operator's business (it is in the startup log), not the world's.
       upstream: { reachable: upstream.reachable, status: upstream.status },
       ...(queueReady ? { redis: queueReady.redis, blobDir: queueReady.blobDir } : {}),
+      ...(deps.reconciler ? { reconciliation: reconciliationOf(deps.reconciler) } : {}),
     });
   });
 
-  // Metrics: behind the same access control as /v1 (Prometheus sends a bearer token), unless METRICS_PUBLIC=true.
-  app.get('/metrics', ...(config.metricsPublic ? [] : [createAccessControl(config.access)]), async (_req, res) => {
+  // One failed-login throttle for every door that checks credentials (/metrics too).
+  const throttle = new LoginThrottle({ limit: config.bounds.authFailLimit, windowMs: config.bounds.authFailWindowMs });
+  // Metrics show every tenant's numbers: an operator's endpoint (an admin key), unless METRICS_PUBLIC=true; a
+  // scraper without credentials uses the METRICS_PORT listener instead (http/metrics-server.ts).
+  const metricsAccess = config.metricsPublic ? [] : [createAccessControl(config.access, throttle), operatorsOnly];
+  app.get('/metrics', ...metricsAccess, async (_req, res) => {
     res.set('Content-Type', metrics.contentType()).send(await metrics.expose());
   });
   // The API contract (no secrets in it) and the console's static files (its data comes from /v1 and /metrics).
@@ -151,7 +177,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/ui', serveConsole());
 
   // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
-  const throttle = new LoginThrottle({ limit: config.bounds.authFailLimit, windowMs: config.bounds.authFailWindowMs });
   app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access, throttle));
 
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
@@ -200,7 +225,9 @@ export function createApp(deps: AppDeps): express.Express {
     if (gw.status >= 500 && gw.code !== 'UPSTREAM_UNREACHABLE' && gw.code !== 'UPSTREAM_TIMEOUT') {
       log.error({ err: gw.cause ?? gw, code: gw.code, detail: gw.detail }, gw.message);
     } else {
-      log.info({ code: gw.code, status: gw.status, detail: gw.detail, path: req.path }, gw.message);
+      // A failed login names the address it came from (as TRUST_PROXY lets Express read it).
+      const client = LOGIN_CODES.has(gw.code) ? (req.ip ?? req.socket.remoteAddress) : undefined;
+      log.info({ code: gw.code, status: gw.status, detail: gw.detail, path: req.path, client }, gw.message);
     }
     if (res.headersSent) {
       res.destroy();
@@ -218,6 +245,50 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
+/** Refused credentials: logged with the client's address. */
+const LOGIN_CODES = new Set(['UNAUTHORIZED', 'TOO_MANY_FAILED_LOGINS', 'FORBIDDEN']);
+
+/** After the access control: only an admin key's caller (or no access control at all) reads what every tenant did. */
+function operatorsOnly(_req: Request, res: Response, next: NextFunction): void {
+  const caller = res.locals.caller as Caller | undefined;
+  if (caller && !caller.admin) {
+    next(new GatewayError('FORBIDDEN', 'Metrics are for operators: use an admin key (GATEWAY_ADMIN_KEYS)'));
+    return;
+  }
+  next();
+}
+
+/**
+ * Security headers on every answer (helmet): a strict Content-Security-Policy (the console has no inline script or
+ * style: its build is files served from /ui/ only), no framing, no MIME sniffing, no Referer.
+ */
+function securityHeaders() {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        mediaSrc: ["'self'", 'blob:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // The API is called from other origins' servers, never embedded: the cross-origin isolation headers add nothing.
+    crossOriginEmbedderPolicy: false,
+    // HSTS belongs to whoever terminates TLS (the gateway speaks plain HTTP behind it).
+    strictTransportSecurity: false,
+  });
+}
+
 /** Gateway refusals counted as unreadable, hostile or out-of-bounds input. */
 const REFUSED_INPUT_CODES = new Set(['BAD_AUDIO', 'BAD_METADATA', 'TOO_LARGE', 'TOO_LONG', 'PROCESS_TIMEOUT']);
 
@@ -229,6 +300,11 @@ function outcomeOf(mode: Mode, res: Response): string {
   if (status >= 200 && status < 300) return mode === 'transcode' ? 'transcoded' : 'delivered';
   if (status === 503) return 'busy';
   return status >= 500 ? 'failed' : 'refused';
+}
+
+function reconciliationOf(reconciler: ReadinessOfReconciliation): { available: boolean | null; reason?: string } {
+  const reason = reconciler.unavailableReason();
+  return { available: reconciler.available() ?? null, ...(reason === undefined ? {} : { reason }) };
 }
 
 /** How long one /readyz check is reused. */
@@ -449,6 +525,9 @@ function logSummary(
     },
     'upload processed',
   );
+  if (prepared.truncated) {
+    ctx.log.warn({ mode, truncated: prepared.truncated }, 'truncated: shorter than its container declares');
+  }
   const level = prepared.level;
   if (level) ctx.log[level.warnings.length > 0 ? 'warn' : 'info']({ mode, level }, 'level normalization');
   // When and how loud each tone was, per channel; the report holds no key to log.

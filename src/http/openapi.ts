@@ -354,10 +354,16 @@ export function buildOpenApi(config: Config): JsonObject {
       '/metrics': {
         get: {
           operationId: 'metrics',
-          summary: 'Prometheus metrics (public with METRICS_PUBLIC=true)',
+          summary:
+            'Prometheus metrics, for operators: an admin key (GATEWAY_ADMIN_KEYS), or none with METRICS_PUBLIC=true ' +
+            '(METRICS_PORT serves them on a localhost listener of their own)',
           responses: {
             200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
-            ...errors(AUTH_ERRORS),
+            ...errors({
+              401: UPLOAD_ERRORS[401],
+              403: 'A tenant key: metrics are for admin keys',
+              429: 'Too many failed logins from this address: retry after Retry-After',
+            }),
           },
         },
       },

@@ -38,6 +38,8 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
       durationSeconds: prepared.durationSeconds,
     },
     oversize: result.fitted.oversize,
+    /** Shorter than its container declares: both lengths (pipeline/truncation.ts). */
+    truncated: result.prepared.truncated ?? prepared.truncated,
     metadata: first?.metadata,
     upstream: {
       status: first?.upstream?.status ?? first?.error?.status,

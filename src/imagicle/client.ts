@@ -159,6 +159,49 @@ export class UpstreamClient {
     }
   }
 
+  /**
+   * One GET of Imagicle's read endpoints: the list (`query`: its filters and paging) or one recording's detail
+   * (`id`). Always under RECORDINGS_PATH of the configured upstream (an id is one encoded path segment), with the
+   * uploads' credentials (or the caller's forwarded Authorization), TLS and timeouts: one attempt, bounded by
+   * connect + IMAGICLE_TIMEOUT_MS. Connection failures throw as postRecording's do.
+   */
+  async read(
+    target: { query: Record<string, string> } | { id: string },
+    callerAuthorization: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; json: unknown }> {
+    const url =
+      'id' in target
+        ? `${this.url}/${encodeURIComponent(target.id)}`
+        : `${this.url}?${new URLSearchParams(target.query).toString()}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const auth = this.authorization(callerAuthorization);
+    if (auth) headers.authorization = auth;
+    const deadlineMs = (this.options.connectTimeoutMs ?? 10_000) + this.options.timeoutMs;
+    const attempt = new AbortController();
+    const deadline = { aborted: false };
+    const timer = setTimeout(() => ((deadline.aborted = true), attempt.abort()), deadlineMs);
+    timer.unref();
+    const forwardAbort = (): void => attempt.abort();
+    if (signal?.aborted) attempt.abort();
+    else signal?.addEventListener('abort', forwardAbort, { once: true });
+    try {
+      const res = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher, signal: attempt.signal });
+      const text = await readBounded(res.body);
+      return { status: res.statusCode, json: parseJson(text) };
+    } catch (error) {
+      throw deadline.aborted && !signal?.aborted
+        ? new GatewayError('UPSTREAM_TIMEOUT', `Imagicle did not answer a read within ${deadlineMs} ms`, {
+            cause: error,
+            detail: { code: 'READ_DEADLINE', upstream: this.options.baseUrl },
+          })
+        : upstreamError(error, this.options.baseUrl, signal);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forwardAbort);
+    }
+  }
+
   /** Reachability for /readyz: any HTTP answer means the server is there. */
   async ping(timeoutMs = 3000): Promise<{ reachable: boolean; status?: number; error?: string }> {
     try {

@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { ConfigError, describeUnknownSetting, loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
+import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
 import { isManifest, ManifestError } from './manifest.js';
 import type { FileReport } from './process-file.js';
 import { problemLine, startProgress, type Progress } from './progress.js';
@@ -92,6 +93,8 @@ interface ImportFlags {
   retryFailed?: boolean;
   concurrency?: string;
   progressSeconds: string;
+  root?: string;
+  allowOutside?: boolean;
   json?: boolean;
 }
 
@@ -135,7 +138,12 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const root = path.resolve(source);
   let items;
   try {
-    items = info!.isDirectory() ? await itemsFromFolder(root, sources) : await itemsFromManifest(root, sources);
+    items = info!.isDirectory()
+      ? await itemsFromFolder(root, sources)
+      : await itemsFromManifest(root, sources, {
+          root: flags.root !== undefined ? path.resolve(flags.root) : undefined,
+          allowOutside: flags.allowOutside === true,
+        });
   } catch (error) {
     if (error instanceof ManifestError) usage(error.message);
     throw error;
@@ -151,9 +159,10 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const state = openState(flags.state ?? path.join('data', 'import-state', config.destination));
   const runtime = await openRuntimeOrExit(config, logger);
   const controller = new AbortController();
-  const stop = (): void => {
-    process.stderr.write('\ninterrupted: starting nothing new (Ctrl-C again to quit at once)\n');
+  const stop = (signal: NodeJS.Signals): void => {
+    process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
     controller.abort();
+    armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
     // A second Ctrl-C ends the process now; the state store keeps what was done.
     process.once('SIGINT', () => process.exit(INTERRUPTED));
   };
@@ -297,7 +306,8 @@ async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
   const state = openState(config.watch.stateDir);
   const runtime = await openRuntimeOrExit(config, logger);
   const watcher = startWatcher(config, config.watch.dir!, runtime, state, logger, concurrency);
-  const shutdown = (): void => {
+  const shutdown = (signal: NodeJS.Signals): void => {
+    armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
     void watcher.close().then(async () => {
       state.close();
       await runtime.close();
@@ -337,6 +347,8 @@ export function registerFileDoors(program: Command): void {
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
       .option('--json', 'print one JSON object per file and a summary object on stdout (for scripts)')
       .addHelpText('after', IMPORT_HELP)
+      .option('--root <dir>', "a manifest's rows may name files under this folder (default: the manifest's own)")
+      .option('--allow-outside', "a manifest's rows may name files anywhere (still regular files only, never links)")
       .action(async (source: string, flags: ImportFlags) => {
         await importCommand(source, flags);
       }),

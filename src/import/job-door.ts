@@ -22,6 +22,7 @@ import { extensionOf } from '../media/formats.js';
 import type { AudioInput } from '../pipeline/prepare.js';
 import type { FileReport } from './process-file.js';
 import type { ImportItem } from './sources.js';
+import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';
 
 export interface JobDoorOptions {
   delivery: UploadDelivery;
@@ -89,18 +90,31 @@ export function jobDoor(options: JobDoorOptions): JobDoor {
   return {
     outcome,
     async take(item, signal) {
+      if (item.refused) return report(item, { status: 'failed', error: item.refused, permanent: true });
       if (!item.metadata.ok) return report(item, { status: 'invalid', error: item.metadata.reason });
       await mkdir(options.tmpDir, { recursive: true });
       const work = await mkdtemp(path.join(options.tmpDir, 'watch-'));
+      const opened: OpenedFile[] = [];
       try {
+        // Opened once, without following a link, regular files only (safe-fs.ts); copied from the descriptor.
         const stage = async (file: string, name: string): Promise<AudioInput> => {
+          const source = await openRegularFile(file, item.within);
+          opened.push(source);
           const extension = extensionOf(file);
           const staged = path.join(work, `${name}${extension ? `.${extension}` : ''}`);
-          await copyFile(file, staged, constants.COPYFILE_FICLONE);
+          await copyFile(source.path, staged, constants.COPYFILE_FICLONE);
           return { path: staged, originalName: path.basename(file), extension };
         };
-        const audio = await stage(item.path, 'attachment');
-        const remoteAudio = item.remotePath ? await stage(item.remotePath, 'remote') : undefined;
+        let audio: AudioInput;
+        let remoteAudio: AudioInput | undefined;
+        try {
+          audio = await stage(item.path, 'attachment');
+          remoteAudio = item.remotePath ? await stage(item.remotePath, 'remote') : undefined;
+        } catch (error) {
+          if (error instanceof UnsafeFileError)
+            return report(item, { status: 'failed', error: error.message, permanent: true });
+          throw error;
+        }
         const request: AcceptRequest = {
           mode: 'drop-in',
           door: 'watch',
@@ -121,6 +135,7 @@ export function jobDoor(options: JobDoorOptions): JobDoor {
         log.info({ file: item.display, jobId: id, duplicate: accepted.kind === 'duplicate' }, 'watch: job created');
         return (await outcome(item, id)) ?? report(item, { status: 'accepted', jobId: id });
       } finally {
+        await Promise.all(opened.map((o) => o.close()));
         // What the store took was moved into it; what is left here is ours.
         await rm(work, { recursive: true, force: true });
       }

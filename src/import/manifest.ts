@@ -5,11 +5,12 @@
  * remotePhoneNumber, pbxCallId, notes, preserved, channelOrder, sourceProfile, dtmf.
  * Empty cells are absent, so a sidecar, the pattern or the defaults fill them.
  */
-import { readFile } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { MetadataLayer } from './metadata.js';
 import { parseBoolean, parseDirection } from './metadata.js';
+import { openRegularFile, UnsafeFileError } from './safe-fs.js';
 
 export interface ManifestRow {
   /** 1-based line (CSV: record number after the header + 1) for messages. */
@@ -76,8 +77,24 @@ export function rowToManifestRow(values: Record<string, unknown>, line: number):
   };
 }
 
+/** The manifest itself: a regular file (a link the operator named is followed), read through its descriptor. */
+async function readManifestText(file: string): Promise<string> {
+  let opened;
+  try {
+    opened = await openRegularFile(await realpath(file));
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw new ManifestError(error.message);
+    throw error;
+  }
+  try {
+    return await opened.handle.readFile('utf8');
+  } finally {
+    await opened.close();
+  }
+}
+
 export async function readManifest(file: string): Promise<ManifestRow[]> {
-  const content = await readFile(file, 'utf8');
+  const content = await readManifestText(file);
   if (path.extname(file).toLowerCase() === '.jsonl') {
     const rows: ManifestRow[] = [];
     content.split(/\r?\n/).forEach((raw, i) => {

@@ -82,6 +82,8 @@ async function startChild(): Promise<Child> {
       RETRY_MAX_DELAY_MS: '200',
       RETRY_MAX_TOTAL_MS: '1000',
       SPOOL_RETRY_MAX_DELAY_MS: '300',
+      // The crash window without reconciliation (possibleDuplicates); with it: test/e2e/reconcile.test.ts.
+      RECONCILE: 'off',
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

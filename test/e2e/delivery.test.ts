@@ -27,6 +27,8 @@ const FAST = {
   SPOOL_RETRY_MAX_DELAY_MS: '300',
   IMAGICLE_TIMEOUT_MS: '1000',
   IMAGICLE_CONNECT_TIMEOUT_MS: '500',
+  // The rules without reconciliation (ambiguous → held, or RETRY_AMBIGUOUS); with it: test/e2e/reconcile.test.ts.
+  RECONCILE: 'off',
 };
 
 let dir: string;

@@ -572,9 +572,11 @@ describe('robustness', () => {
     const missing = await fetch(`${emulator.url}/emulator/recordings/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ reason: 0 });
-    const get = await fetch(`${emulator.url}${UPLOAD}`);
-    expect(get.status).toBe(405);
-    expect(await get.json()).toMatchObject({ reason: 0 });
+    // GET is the list (emulator-reads.test.ts); other methods are not Imagicle's.
+    const put = await fetch(`${emulator.url}${UPLOAD}`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(await put.json()).toMatchObject({ reason: 0 });
   });
 
   it('clears the recordings', async () => {

@@ -51,8 +51,8 @@ beforeAll(async () => {
     MAX_PART_BYTES: '65536',
   };
   [t, open] = await Promise.all([
-    startTestGateway({ ...common, GATEWAY_API_KEYS: KEY, DEDUP_WINDOW: '1h' }),
-    startTestGateway({ ...common, METRICS_PUBLIC: 'true', GATEWAY_API_KEYS: KEY, MAX_DURATION_SECONDS: '3' }),
+    startTestGateway({ ...common, GATEWAY_ADMIN_KEYS: KEY, DEDUP_WINDOW: '1h' }),
+    startTestGateway({ ...common, METRICS_PUBLIC: 'true', GATEWAY_ADMIN_KEYS: KEY, MAX_DURATION_SECONDS: '3' }),
   ]);
 });
 afterAll(async () => {

@@ -16,6 +16,8 @@ import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 type Json = Record<string, unknown>;
 const KEY = 'openapi-test-key-0123456789abcdef';
 const AUTH = { 'x-api-key': KEY };
+/** /metrics is an operator's endpoint: an admin key. */
+const ADMIN = 'openapi-admin-key-0123456789abcdef';
 
 let t: TestGateway;
 let dir: string;
@@ -25,7 +27,7 @@ let ajv: Ajv2020;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'openapi-'));
   await writeFile(path.join(dir, 'junk.wav'), Buffer.alloc(4096, 7));
-  t = await startTestGateway({ GATEWAY_API_KEYS: KEY, RETRY_MAX_ATTEMPTS: '1' });
+  t = await startTestGateway({ GATEWAY_API_KEYS: KEY, GATEWAY_ADMIN_KEYS: ADMIN, RETRY_MAX_ATTEMPTS: '1' });
   const res = await fetch(`${t.url}/openapi.json`);
   expect(res.status).toBe(200);
   doc = (await res.json()) as Json;
@@ -205,6 +207,7 @@ describe('GET /openapi.json', () => {
       '/v1/jobs/{id}',
       'get',
     );
+    await conforms(await fetch(`${t.url}/metrics`, { headers: { 'x-api-key': ADMIN } }), '/metrics', 'get');
     await conforms(await fetch(`${t.url}/metrics`, { headers: AUTH }), '/metrics', 'get');
   });
 });

@@ -181,7 +181,7 @@ describe('the spool fsync plan', () => {
     const { spool } = await open();
     const sha256 = await sha256File(opus);
     const owner = 'key:0123456789ab';
-    const key = dedupKey(owner, SAMPLE_METADATA.pbxCallId, [sha256]);
+    const key = dedupKey(owner, SAMPLE_METADATA, [sha256]);
     const first = await unsyncedJob(spool, { dedupKey: key, owner });
     const crash = async (): Promise<UpstreamResponse> => Promise.reject(aborted('killed'));
     await expect(runJob(spool, crash, first, ctx)).rejects.toThrow('killed');
