@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { DeliveryService } from '../delivery/service.js';
-import type { JobRecord } from '../delivery/spool.js';
+import type { JobRecord } from '../delivery/job.js';
 import { CONTENT_TYPE, type Container } from '../media/plan.js';
 import { mayAccess, requestOwner } from './owner.js';
 

@@ -150,6 +150,7 @@ export function webhookDocument(
       '/v1/webhooks/jobs/{jobId}': {
         get: {
           operationId: 'listJobWebhooks',
+          summary: "A job's webhooks: endpoint host, event, attempts, last status, next attempt",
           parameters: [{ name: 'jobId', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
             200: json(ref('WebhookDeliveryList'), "The job's webhooks (another owner's: none)"),
@@ -160,6 +161,7 @@ export function webhookDocument(
       '/v1/webhooks/deliveries/{id}/resend': {
         post: {
           operationId: 'resendWebhook',
+          summary: 'Sends a failed (or 410) webhook again, same webhook-id and body',
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
             202: json(ref('WebhookDelivery'), 'Pending again, with a fresh WEBHOOK_MAX_AGE'),

@@ -15,6 +15,8 @@ import type { WebhookOutbox } from './outbox.js';
 export class FileOutbox implements WebhookOutbox {
   private readonly deliveries = new Map<string, WebhookDelivery>();
   private readonly byJob = new Map<string, Set<string>>();
+  /** The pending ones: what the dispatcher looks through (sent and failed ones stay for the listing only). */
+  private readonly pending = new Set<string>();
   /** Deliveries handed to a dispatcher, until when (ms). */
   private readonly leases = new Map<string, number>();
 
@@ -48,9 +50,18 @@ export class FileOutbox implements WebhookOutbox {
 
   private remember(d: WebhookDelivery): void {
     this.deliveries.set(d.id, d);
+    if (d.state === 'pending') this.pending.add(d.id);
+    else this.pending.delete(d.id);
     let ids = this.byJob.get(d.jobId);
     if (!ids) this.byJob.set(d.jobId, (ids = new Set()));
     ids.add(d.id);
+  }
+
+  private *pendingDeliveries(): Generator<WebhookDelivery> {
+    for (const id of this.pending) {
+      const d = this.deliveries.get(id);
+      if (d) yield d;
+    }
   }
 
   async add(deliveries: readonly WebhookDelivery[]): Promise<WebhookDelivery[]> {
@@ -66,8 +77,7 @@ export class FileOutbox implements WebhookOutbox {
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
     const due: WebhookDelivery[] = [];
-    for (const d of this.deliveries.values()) {
-      if (d.state !== 'pending') continue;
+    for (const d of this.pendingDeliveries()) {
       if (Date.parse(d.nextAttemptAt ?? d.createdAt) > now) continue;
       if ((this.leases.get(d.id) ?? 0) > now) continue;
       due.push(d);
@@ -100,8 +110,7 @@ export class FileOutbox implements WebhookOutbox {
 
   async nextDueAt(): Promise<number | undefined> {
     let next: number | undefined;
-    for (const d of this.deliveries.values()) {
-      if (d.state !== 'pending') continue;
+    for (const d of this.pendingDeliveries()) {
       const at = Math.max(Date.parse(d.nextAttemptAt ?? d.createdAt), this.leases.get(d.id) ?? 0);
       if (next === undefined || at < next) next = at;
     }
@@ -110,8 +119,7 @@ export class FileOutbox implements WebhookOutbox {
 
   async oldestPendingAt(): Promise<number | undefined> {
     let oldest: number | undefined;
-    for (const d of this.deliveries.values()) {
-      if (d.state !== 'pending') continue;
+    for (const d of this.pendingDeliveries()) {
       const at = Date.parse(d.createdAt);
       if (oldest === undefined || at < oldest) oldest = at;
     }

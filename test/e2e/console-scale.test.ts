@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import type { JobRecord } from '../../src/delivery/spool.js';
+import type { JobRecord } from '../../src/delivery/job.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -22,6 +22,8 @@ const FAST = {
   WEBHOOK_RETRY_MAX_DELAY_MS: '300',
   WEBHOOK_TIMEOUT_MS: '1000',
   WEBHOOK_CONCURRENCY: '1',
+  // An ambiguous answer (500) is held for an operator, not resolved by asking Imagicle (issue 25's reconciliation).
+  RECONCILE: 'off',
 };
 /** What a caller sends to be forwarded to Imagicle (the gateway has no credentials of its own here). */
 const CALLER_AUTH = 'Basic Y2FsbGVyOnZlcnktc2VjcmV0LXBhc3N3b3Jk';
