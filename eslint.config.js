@@ -36,6 +36,8 @@ export default tseslint.config(
   },
   // One no-restricted-imports per file (flat config replaces, not merges, a rule's options): the blocks go from the
   // general to the particular.
+  // Plain Node scripts (scripts/build-if-stale.mjs runs before any build, without tsx).
+  { files: ['scripts/**/*.mjs'], languageOptions: { globals: { process: 'readonly' } } },
   { files: ['src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: noSpawn }] } },
   { files: ['src/media/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', true)] } },
   { files: ['src/media/process.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', false)] } },

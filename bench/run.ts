@@ -12,8 +12,9 @@
  *   (h) import of 200 different 3-minute calls vs  bare ffmpeg on the same files, 2 at a time (bench/import.ts)
  *
  *   (f) 24 different 3-minute stereo Opus calls, 4 clients at once  vs  bare ffmpeg 2 at a time, then curl
+ *   (dtmf) 1 h stereo Opus call with a keypad tone every 5 minutes: DTMF=mask  vs  DTMF=off (issue 22)
  *
- * BENCH_ONLY=a,b,f (any letters, comma-separated) runs those cases alone and prints them (docs/benchmarks.md is left as
+ * BENCH_ONLY=a,b,f (any letters, or dtmf, comma-separated) runs those cases alone and prints them (docs/benchmarks.md is left as
  * it is); BENCH_ONLY=g or BENCH_ONLY=h runs that case alone.
  *
  * Inputs are generated with ffmpeg (lavfi) into bench/work/ and reused.
@@ -254,6 +255,21 @@ async function main(): Promise<void> {
     string,
     string,
   ];
+  // (dtmf): (a)'s call with a key ('1', 60 ms at −10 dBFS per tone) every 5 minutes on the right channel.
+  const dtmf1h = wants('dtmf')
+    ? await generate('call-1h-stereo-dtmf.opus', [
+        ...['-f', 'lavfi', '-i', 'sine=f=220:r=48000:d=3600'],
+        ...['-f', 'lavfi', '-i', 'anoisesrc=r=48000:a=0.05:d=3600:seed=7'],
+        ...[
+          '-f',
+          'lavfi',
+          '-i',
+          "aevalsrc='lt(mod(t,300),0.06)*0.316*(sin(2*PI*697*t)+sin(2*PI*1209*t))':s=48000:d=3600",
+        ],
+        ...['-filter_complex', '[1][2]amix=inputs=2:normalize=0[right];[0][right]amerge=inputs=2'],
+        ...['-c:a', 'libopus', '-b:a', '32k'],
+      ])
+    : '';
 
   const emulator = await startNode('emulator', {}, /emulator listening/i);
   const gatewayEnv = {
@@ -489,6 +505,8 @@ async function main(): Promise<void> {
     await clearEmulator(emulator);
     await gw.stop();
   }
+  // (dtmf) The 1 h call with DTMF=mask against DTMF=off: detection beside the stereo analysis, 12 tones masked.
+  if (wants('dtmf')) push(await dtmfCost(startGateway, emulator, dtmf1h));
   // (f) 24 different 3-minute stereo Opus calls, 4 clients at once, in the default durable mode.
   if (wants('f')) push(await concurrentCalls(emulator, startGateway, callSources));
   // (g) Distributed mode: 48 different 3-minute calls through one api process, 1 worker vs 2 (concurrency 1 each).
@@ -526,6 +544,61 @@ ${table}
   const previous = existsSync(file) ? await readFile(file, 'utf8') : '';
   const notes = previous.indexOf(NOTES_HEADING);
   await writeFile(file, notes >= 0 ? `${doc}\n${previous.slice(notes)}` : doc);
+}
+
+/** User + system seconds of a process and of its children it has waited for (ffmpeg), from /proc. */
+function cpuSeconds(proc: Proc): number {
+  const stat = readFileSync(`/proc/${proc.child.pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, in parentheses): utime is the 14th field overall.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return ticks / 100;
+}
+
+/** (dtmf): two gateways, DTMF=off and DTMF=mask, the same 1 h call through each, alternately. */
+async function dtmfCost(
+  startGateway: (env?: Record<string, string>) => Promise<Proc>,
+  emulator: Proc,
+  call: string,
+): Promise<Row> {
+  const off = await startGateway({ DTMF: 'off' });
+  const mask = await startGateway({ DTMF: 'mask' });
+  await readFile(call);
+  await warmUp(`${off.url}/fw/Apps/Recorder/WebAPI/Recordings`, emulator);
+  await warmUp(`${mask.url}/fw/Apps/Recorder/WebAPI/Recordings`, emulator);
+  const o: number[] = [];
+  const m: number[] = [];
+  // CPU seconds of the gateway and its ffmpeg children per upload: a second measure that a busy machine disturbs less.
+  const oCpu: number[] = [];
+  const mCpu: number[] = [];
+  let tones = 0;
+  for (let i = 0; i < REPEATS; i++) {
+    let cpu = cpuSeconds(off);
+    const plain = await timed(() => curlUpload(`${off.url}/v1/recordings`, call));
+    if (plain.value.status !== 201) throw new Error(`(dtmf) DTMF=off answered ${plain.value.status}`);
+    o.push(plain.ms);
+    oCpu.push(cpuSeconds(off) - cpu);
+    await clearEmulator(emulator);
+    cpu = cpuSeconds(mask);
+    const masked = await timed(() => curlUpload(`${mask.url}/v1/recordings`, call));
+    if (masked.value.status !== 201) throw new Error(`(dtmf) DTMF=mask answered ${masked.value.status}`);
+    m.push(masked.ms);
+    mCpu.push(cpuSeconds(mask) - cpu);
+    tones = (JSON.parse(masked.value.body) as { dtmf?: { tones: number } }).dtmf?.tones ?? -1;
+    await clearEmulator(emulator);
+    process.stdout.write(
+      `(dtmf) run ${i + 1}: off ${(plain.ms / 1000).toFixed(2)} s, mask ${(masked.ms / 1000).toFixed(2)} s\n`,
+    );
+  }
+  await Promise.all([off.stop(), mask.stop()]);
+  return {
+    case: `(dtmf) 1 h stereo Opus call, a key every 5 min (${tones} tones masked): DTMF=mask vs DTMF=off`,
+    gateway: `${(median(m) / 1000).toFixed(2)} s (CPU ${median(mCpu).toFixed(2)} s)`,
+    baseline: `${(median(o) / 1000).toFixed(2)} s (DTMF=off; CPU ${median(oCpu).toFixed(2)} s)`,
+    ratio: `${(median(m) / median(o)).toFixed(3)} (CPU ${(median(mCpu) / median(oCpu)).toFixed(3)})`,
+    target: '≤ 1.03',
+    peakRss: `${mask.peakRssMb().toFixed(0)} MB`,
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
  * schema; all problems are reported at once, and the result is frozen.
  */
 import os from 'node:os';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -10,6 +11,8 @@ import { parseApiKeys, parseBasicUsers, type AccessSettings } from './access.js'
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './delivery/retry.js';
 import { parseInterval } from './delivery/interval.js';
 import { DEDUP_ANSWERS, type DedupAnswer } from './delivery/dedup.js';
+import { DTMF_MASKS } from './media/dtmf-mask.js';
+import { DEFAULT_DTMF_POLICY, DTMF_MODES, type DtmfPolicy } from './media/dtmf-policy.js';
 import { LEVEL_MODES, type LevelPolicy } from './media/level.js';
 import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/settings.js';
 import { distributedProblems, hardeningProblems } from './config-checks.js';
@@ -21,6 +24,7 @@ import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type Out
 import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
 import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+import { TRUNCATED_POLICIES, type TruncatedPolicy } from './pipeline/truncation.js';
 export { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 export { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 export { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
@@ -112,8 +116,9 @@ const envSchema = z.object({
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
   FFMPEG_TIMEOUT_MS: int(1000, 24 * 3_600_000).default(3_600_000),
-  TMP_DIR: z.string().min(1).default(path.join(os.tmpdir(), 'imagicle-gateway')),
-  EMULATOR_DIR: z.string().min(1).default(path.join(os.tmpdir(), 'imagicle-gateway-emulator')),
+  // Unset: per instance, named by the port (defaultTmpDir, defaultEmulatorDir), so two gateways never share them.
+  TMP_DIR: z.string().min(1).optional(),
+  EMULATOR_DIR: z.string().min(1).optional(),
   EMULATOR_PORT: int(0, 65535).default(8081),
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -169,7 +174,8 @@ const envSchema = z.object({
   WATCH_SIDECAR: z.enum(SIDECAR_MODES, { error: `must be one of ${SIDECAR_MODES.join(', ')}` }).default('optional'),
   WATCH_STABLE_SECONDS: int(1, 86_400).default(5),
   WATCH_POLL_SECONDS: int(1, 3600).default(2),
-  WATCH_STATE_DIR: z.string().min(1).default('data/watch-state'),
+  // Unset: data/watch-state/<destination> (the Imagicle server and user the files go to: see Config.destination).
+  WATCH_STATE_DIR: z.string().min(1).optional(),
   // Bounds on memory, disk and failed logins (docs/security.md, "Bounds").
   // 0 (no ceiling) or at least 256: Debian's ffmpeg maps about 300 MB of shared libraries before it reads a byte.
   FFMPEG_MAX_MEMORY_MB: int(0, 1024 * 1024)
@@ -180,6 +186,14 @@ const envSchema = z.object({
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
   AUTH_FAIL_WINDOW: interval.default(60_000),
   TRUST_PROXY: z.string().optional(),
+  // Issue 22: DTMF (keypad tone) detection and masking (docs/dtmf.md).
+  DTMF: z.enum(DTMF_MODES, { error: `must be one of ${DTMF_MODES.join(', ')}` }).default('off'),
+  DTMF_GUARD_MS: int(0, 1000).default(DEFAULT_DTMF_POLICY.guardMs),
+  DTMF_MASK: z.enum(DTMF_MASKS, { error: `must be one of ${DTMF_MASKS.join(', ')}` }).default('silence'),
+  // Issue 20 (docs/security.md): /metrics on a listener of its own, and recordings shorter than they declare.
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  TRUNCATED: z.enum(TRUNCATED_POLICIES, { error: `must be one of ${TRUNCATED_POLICIES.join(', ')}` }).default('accept'),
   // Issue 25, reconciliation (docs/delivery.md, "Duplicates"): ask Imagicle before sending a part again after an
   // ambiguous attempt; the second look's delay when the first finds nothing.
   RECONCILE: z.enum(RECONCILE_MODES, { error: `must be one of ${RECONCILE_MODES.join(', ')}` }).default('auto'),
@@ -194,6 +208,12 @@ export interface Config {
   readonly host: string;
   /** Base URL of the Imagicle server, without trailing slash; undefined means the embedded emulator. */
   readonly imagicleUrl: string | undefined;
+  /**
+   * Where recordings go, as a short digest of Imagicle's URL (or the embedded emulator's port) and user: the file
+   * doors' duplicate keys and default state folders are scoped by it, so that a run towards another server is
+   * never mistaken for a duplicate of what went to this one.
+   */
+  readonly destination: string;
   readonly imagicleCredentials: { readonly username: string; readonly password: string } | undefined;
   readonly upstreamTimeoutMs: number;
   /** Connect timeout, and the slowest upload rate from which each attempt's overall deadline is derived. */
@@ -278,6 +298,8 @@ export interface Config {
   };
   /** Level normalization per channel (LEVEL, LEVEL_TARGET_DBFS, LEVEL_MAX_PEAK_DBFS, LEVEL_MAX_GAIN_DB). */
   readonly level: Readonly<LevelPolicy>;
+  /** DTMF detection and masking (DTMF, DTMF_GUARD_MS, DTMF_MASK). */
+  readonly dtmf: Readonly<DtmfPolicy>;
   /** The watched folder (WATCH_*); `dir` undefined: `serve` watches nothing. */
   readonly watch: {
     readonly dir: string | undefined;
@@ -295,6 +317,74 @@ export interface Config {
   readonly waveformsOnDelivery: boolean;
   /** Issue 25: reconciliation with Imagicle's reads before a re-send (RECONCILE, RECONCILE_RECHECK_MS). */
   readonly reconcile: { readonly mode: ReconcileMode; readonly recheckMs: number };
+  /** METRICS_PORT/METRICS_HOST: /metrics and /healthz on a listener of their own, without credentials; none: off. */
+  readonly metricsListener: { readonly port: number; readonly host: string } | undefined;
+  /** TRUNCATED: what happens to a recording shorter than its container declares (pipeline/truncation.ts). */
+  readonly truncated: TruncatedPolicy;
+  /** Variables that look like settings but are not (a typo, a singular): each with the setting it resembles. */
+  readonly unknownSettings: readonly UnknownSetting[];
+}
+
+export interface UnknownSetting {
+  name: string;
+  closest: string;
+}
+
+/** The startup warning for one of them. */
+export const describeUnknownSetting = (u: UnknownSetting): string =>
+  `${u.name} is not a setting of the gateway and is ignored; did you mean ${u.closest}?`;
+
+/** Every setting the gateway reads (the README's table lists the same; a test checks it). */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
+/** Per instance: `$TMPDIR/imagicle-gateway-<port>` (the process id for port 0: the kernel picks the port). */
+export function defaultTmpDir(port: number): string {
+  return path.join(os.tmpdir(), `imagicle-gateway-${port === 0 ? `pid${process.pid}` : port}`);
+}
+
+/** Per emulator: `$TMPDIR/imagicle-gateway-emulator-<EMULATOR_PORT>`. */
+export function defaultEmulatorDir(port: number): string {
+  return path.join(os.tmpdir(), `imagicle-gateway-emulator-${port === 0 ? `pid${process.pid}` : port}`);
+}
+
+/** Damerau-Levenshtein distance (optimal string alignment): a swap of two letters counts once. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** First words of the settings that have several (IMAGICLE_, SPOOL_, WATCH_…); NODE_ belongs to Node itself. */
+const SETTING_PREFIXES: ReadonlySet<string> = new Set(
+  SETTING_NAMES.filter((n) => n.includes('_') && !n.startsWith('NODE_')).map((n) => n.split('_')[0]!),
+);
+
+/**
+ * Environment variables that look like one of the gateway's settings but are not one: they share a setting's
+ * first word (GATEWAY_API_KEY, IMAGICLE_URI), or are a letter or two away from one (CONCURENCY). Each comes with
+ * the closest setting, for a warning at startup: a misspelt setting is otherwise silently ignored.
+ */
+export function unknownSettingsIn(env: Record<string, string | undefined>): UnknownSetting[] {
+  const known = new Set(SETTING_NAMES);
+  const found: UnknownSetting[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (known.has(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    const ranked = SETTING_NAMES.map((setting) => ({ setting, d: distance(name, setting) })).sort((x, y) => x.d - y.d);
+    const nearest = ranked[0]!;
+    const prefixed = SETTING_PREFIXES.has(name.split('_')[0]!);
+    const typo = name.length >= 6 && nearest.d <= 2;
+    if (prefixed || typo) found.push({ name, closest: nearest.setting });
+  }
+  return found;
 }
 
 export class ConfigError extends Error {
@@ -352,11 +442,13 @@ export function loadConfig(
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
+  const destination = destinationOf(e.IMAGICLE_URL, e.EMULATOR_PORT, e.IMAGICLE_USERNAME);
   const config: Config = {
     production: e.NODE_ENV === 'production',
     port: e.PORT,
     host: e.HOST,
     imagicleUrl: e.IMAGICLE_URL,
+    destination,
     imagicleCredentials:
       e.IMAGICLE_USERNAME !== undefined && e.IMAGICLE_PASSWORD !== undefined
         ? { username: e.IMAGICLE_USERNAME, password: e.IMAGICLE_PASSWORD }
@@ -403,8 +495,8 @@ export function loadConfig(
     voxSampleRate: e.VOX_SAMPLE_RATE,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
-    tmpDir: path.resolve(e.TMP_DIR),
-    emulatorDir: path.resolve(e.EMULATOR_DIR),
+    tmpDir: path.resolve(e.TMP_DIR ?? defaultTmpDir(e.PORT)),
+    emulatorDir: path.resolve(e.EMULATOR_DIR ?? defaultEmulatorDir(e.EMULATOR_PORT)),
     emulatorPort: e.EMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
@@ -446,7 +538,7 @@ export function loadConfig(
       sidecar: e.WATCH_SIDECAR,
       stableSeconds: e.WATCH_STABLE_SECONDS,
       pollSeconds: e.WATCH_POLL_SECONDS,
-      stateDir: path.resolve(e.WATCH_STATE_DIR),
+      stateDir: path.resolve(e.WATCH_STATE_DIR ?? path.join('data', 'watch-state', destination)),
     },
     bounds: {
       maxMemoryMb: e.FFMPEG_MAX_MEMORY_MB,
@@ -456,6 +548,10 @@ export function loadConfig(
       authFailWindowMs: e.AUTH_FAIL_WINDOW,
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
+    dtmf: { mode: e.DTMF, guardMs: e.DTMF_GUARD_MS, mask: e.DTMF_MASK },
+    unknownSettings: unknownSettingsIn(env),
+    metricsListener: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    truncated: e.TRUNCATED,
     reconcile: { mode: e.RECONCILE, recheckMs: e.RECONCILE_RECHECK_MS },
   };
   return deepFreeze(config);
@@ -473,4 +569,13 @@ export function requestTimeoutFor(maxUploadBytes: number, minBytesPerSecond: num
 function deepFreeze<T extends object>(value: T): T {
   for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v as object);
   return Object.freeze(value);
+}
+
+/** A short, stable digest of where recordings go (Config.destination): never the URL or the user in clear. */
+export function destinationOf(url: string | undefined, emulatorPort: number, username: string | undefined): string {
+  const where = url ?? `embedded-emulator:${emulatorPort}`;
+  return createHash('sha256')
+    .update(`${where}\n${username ?? ''}`)
+    .digest('hex')
+    .slice(0, 12);
 }

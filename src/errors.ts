@@ -34,6 +34,8 @@ export const ERRORS = {
   /** Decoding took longer than its budget: the file is the problem (a lying header, a decoder bomb). */
   PROCESS_TIMEOUT: { status: 400, reason: A },
   UNAUTHORIZED: { status: 401, reason: D },
+  /** Authenticated, but not allowed this (a tenant key at an operator's endpoint). */
+  FORBIDDEN: { status: 403, reason: D },
   NOT_FOUND: { status: 404, reason: D },
   METHOD_NOT_ALLOWED: { status: 405, reason: D },
   /** The upload stalled or crawled: the connection is closed after the answer. */

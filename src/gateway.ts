@@ -15,10 +15,12 @@ import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
 import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
+import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
-import { mediaPolicyOf } from './media-policy.js';
+import { VERSION } from './version.js';
+import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
 import { reconcilerOf } from './reconciler.js';
 
 export interface RunningGateway {
@@ -36,8 +38,12 @@ export interface RunningGateway {
   lifecycle: Lifecycle;
   /** This gateway's Prometheus registry (GET /metrics). */
   metrics: GatewayMetrics;
+  /** METRICS_PORT: the credential-free /metrics listener (http/metrics-server.ts); none when unset. */
+  metricsServer: RunningMetricsServer | undefined;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
+  /** The media policy every job renders under (built once: media-policy.ts). */
+  media: MediaSettings;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
   close(): Promise<void>;
 }
@@ -86,7 +92,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   if (config.imagicleCredentials && upstreamBase.startsWith('http://') && config.imagicleUrl) {
     logger.warn({ upstream: upstreamBase }, 'IMAGICLE_URL is plain http: the Imagicle credentials travel unencrypted');
   }
-  const metrics = new GatewayMetrics();
+  const metrics = new GatewayMetrics({
+    ffmpegTimeoutMs: config.limits.processTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxDurationSeconds: config.limits.maxDurationSeconds,
+    version: VERSION,
+    ffmpegVersion: tools.ffmpegVersion,
+  });
   const upstream = new UpstreamClient({
     observe: (status, seconds) => metrics.upstreamAnswer(status, seconds),
     baseUrl: upstreamBase,
@@ -156,6 +168,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url, upstream: upstream.url }, 'gateway listening');
+  const metricsServer = config.metricsListener
+    ? await startMetricsServer({ ...config.metricsListener, metrics, logger })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -174,6 +189,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       }
       server.closeAllConnections();
       await closed;
+      await metricsServer?.close();
       await delivery.close();
       await upstream.close();
       await emulator?.close();
@@ -191,7 +207,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     queue,
     lifecycle,
     metrics,
+    metricsServer,
     delivery: delivery.service,
+    media,
     close,
   };
 }

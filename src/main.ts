@@ -4,21 +4,25 @@
  * Every command shares the core used by the HTTP service.
  */
 import { Command } from 'commander';
-import { mkdtemp, rm, copyFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, copyFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, describeUnknownSetting, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { isProbeFailure, probe, resolveBinaries } from './media/ffmpeg.js';
-import { prepareAudio } from './pipeline/prepare.js';
+import { resolveBinaries } from './media/ffmpeg.js';
+import { decide, decisionText } from './pipeline/decision.js';
+import { VERSION } from './version.js';
+import { prepareCall } from './pipeline/stereo.js';
 import { extensionOf } from './media/formats.js';
 import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
+import { armBackstop, BACKSTOP_EXTRA_MS } from './backstop.js';
 import { mediaPolicyOf } from './media-policy.js';
 
-function configOrExit(overrides: Record<string, string | undefined> = {}): Config {
+/** `quiet`: serve logs the warnings itself, as JSON lines. */
+function configOrExit(overrides: Record<string, string | undefined> = {}, quiet = false): Config {
   try {
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<
       string,
@@ -27,6 +31,7 @@ function configOrExit(overrides: Record<string, string | undefined> = {}): Confi
     const config = loadConfig(process.env, defined);
     // Every command that runs ffmpeg (serve, probe, transcode) runs it under the same ceiling.
     configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
+    if (!quiet) for (const u of config.unknownSettings) process.stderr.write(`warning: ${describeUnknownSetting(u)}\n`);
     return config;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -37,19 +42,26 @@ function configOrExit(overrides: Record<string, string | undefined> = {}): Confi
   }
 }
 
-function fail(error: unknown): never {
+/** A CLI error speaks of files, not of HTTP: no status, no Imagicle reason for a local file. */
+function fail(error: unknown, file?: string): never {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message =
-    error instanceof GatewayError
-      ? `${error.message} (HTTP ${error.status}, reason ${error.reason})`
-      : error instanceof Error
-        ? error.message
-        : String(error);
-  process.stderr.write(`error: ${message}\n`);
+    file !== undefined && code === 'ENOENT'
+      ? `${file}: no such file`
+      : file !== undefined && (code === 'EISDIR' || code === 'EACCES')
+        ? `${file}: cannot read it (${code})`
+        : error instanceof GatewayError || error instanceof Error
+          ? error.message
+          : String(error);
+  process.stderr.write(`error: ${file !== undefined && !message.startsWith(file) ? `${file}: ` : ''}${message}\n`);
   process.exit(1);
 }
 
 const program = new Command();
-program.name('imagicle-gateway').description('Audio normalization and transcoding gateway for Imagicle Call Recording');
+program
+  .name('imagicle-gateway')
+  .description('Audio normalization and transcoding gateway for Imagicle Call Recording')
+  .version(VERSION, '-V, --version', 'print the version');
 
 program
   .command('serve', { isDefault: true })
@@ -57,8 +69,10 @@ program
   .option('-p, --port <port>', 'listen port (PORT)')
   .option('--host <host>', 'listen address (HOST)')
   .action(async (opts: { port?: string; host?: string }) => {
-    const config = configOrExit({ PORT: opts.port, HOST: opts.host });
+    const config = configOrExit({ PORT: opts.port, HOST: opts.host }, true);
     const logger = createLogger(config.logLevel);
+    for (const u of config.unknownSettings)
+      logger.warn({ variable: u.name, closest: u.closest }, describeUnknownSetting(u));
     // Loaded here, not at the top: `import`, `convert` and the other commands start without the HTTP stack.
     const { startGateway } = await import('./gateway.js');
     const { startServeWatcher } = await import('./import/serve-watch.js');
@@ -71,14 +85,10 @@ program
     }
     // WATCH_DIR: the watched folder delivers through the same upstream, in this process.
     const watcher = config.watch.dir ? startServeWatcher(config, gateway, logger) : undefined;
-    const shutdown = (signal: string): void => {
+    const shutdown = (signal: NodeJS.Signals): void => {
       logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
       // Backstop only: close() itself aborts what is left after the grace period and waits a few seconds for cleanup.
-      const hard = setTimeout(() => {
-        killAllChildren();
-        process.exit(1);
-      }, config.shutdownGraceMs + 15_000);
-      hard.unref();
+      armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
       void Promise.resolve(watcher?.close())
         .then(() => gateway.close())
         .then(() => {
@@ -99,7 +109,7 @@ program
   .option('--username <user>', 'require HTTP Basic with this user')
   .option('--password <password>', 'and this password')
   .action(async (opts: { port: string; host: string; dir?: string; username?: string; password?: string }) => {
-    const config = configOrExit({ EMULATOR_DIR: opts.dir });
+    const config = configOrExit({ EMULATOR_DIR: opts.dir, EMULATOR_PORT: opts.port });
     const logger = createLogger(config.logLevel);
     const { startEmulator } = await import('./emulator/index.js');
     const emulator = await startEmulator({
@@ -117,18 +127,29 @@ program
 
 program
   .command('probe')
-  .description('show what the gateway sees in a file, and what it would do with it')
+  .description(
+    'show what the gateway sees in a file and what it would do with it (pass through, repair, transcode, parts)',
+  )
   .argument('<file>')
-  .action(async (file: string) => {
+  .option('--json', 'print the probe and the decision as JSON')
+  .action(async (file: string, opts: { json?: boolean }) => {
     const config = configOrExit();
     const bins = resolveBinaries(config);
-    const result = await probe(bins, path.resolve(file), {
-      extension: extensionOf(file),
-      timeoutMs: 30_000,
-      voxSampleRate: config.voxSampleRate,
-    });
-    if (isProbeFailure(result)) fail(new Error(result.message));
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    try {
+      await access(file);
+      // The same probe and plan a job runs (pipeline/prepare.ts, media/plan.ts), then the size and parts.
+      const { probed, decision } = await decide(
+        { path: path.resolve(file), originalName: path.basename(file), extension: extensionOf(file) },
+        { bins, ...mediaPolicyOf(config) },
+      );
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ file, probe: probed, decision }, null, 2)}\n`
+          : decisionText(file, probed, decision),
+      );
+    } catch (error) {
+      fail(error, file);
+    }
   });
 
 program
@@ -147,8 +168,9 @@ program
     try {
       const staged = path.join(workDir, 'input');
       await copyFile(path.resolve(input), staged);
-      const prepared = await prepareAudio(
-        { path: staged, originalName: path.basename(input), extension: extensionOf(input) },
+      // The same call preparation as the gateway's /v1/transcode: channel order, source profile, stereo checks, LEVEL.
+      const prepared = await prepareCall(
+        { attachment: { path: staged, originalName: path.basename(input), extension: extensionOf(input) } },
         workDir,
         { bins, ...mediaPolicyOf(config) },
       );
@@ -158,12 +180,15 @@ program
         `${JSON.stringify({ output: destination, decision: prepared.plan.action, reasons: prepared.plan.reasons, format: prepared.format, bytes: prepared.bytes, duration: prepared.isoDuration, durationSeconds: prepared.durationSeconds }, null, 2)}\n`,
       );
     } catch (error) {
-      fail(error);
-    } finally {
+      // fail() exits: the work folder goes first.
       await rm(workDir, { recursive: true, force: true });
+      fail(error, input);
     }
+    await rm(workDir, { recursive: true, force: true });
   });
 
 registerFileDoors(program);
+// `--version` on every command, not only on the program.
+for (const command of program.commands) command.version(VERSION, '-V, --version', 'print the version');
 
 program.parseAsync(process.argv).catch(fail);

@@ -1,6 +1,6 @@
 /**
  * The media policy: everything the configuration decides about rendering (target, limits, oversize, stereo,
- * level, VOX rate, output bounds), built once per process from the frozen configuration and frozen itself. The
+ * level, DTMF, VOX rate, output bounds), built once per process from the frozen configuration and frozen itself. The
  * tools (ffmpeg binaries), the metrics and the per-job parts (a disk reservation, a request's inputSampleRate,
  * a forced re-encode) are added beside it by whoever runs a job; nothing reads the configuration per request.
  */
@@ -21,7 +21,9 @@ export function mediaPolicyOf(config: Config) {
     oversize: config.oversize,
     stereo: config.stereo,
     level: config.level,
+    dtmf: config.dtmf,
     voxSampleRate: config.voxSampleRate,
     bounds: Object.freeze({ maxExpansion: config.bounds.maxExpansion, maxPartBytes: config.limits.maxPartBytes }),
+    truncated: config.truncated,
   });
 }

@@ -14,6 +14,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileResult } from './imagicle/reconcile.js';
 import type { PreparedAudio } from './pipeline/prepare.js';
+import { refusalReason } from './refusal.js';
 
 export const METRICS_PREFIX = 'imagicle_gateway_';
 
@@ -21,21 +22,72 @@ export type Endpoint = 'drop-in' | 'native' | 'transcode';
 export type Decision = 'pass-through' | 'repair' | 'transcode' | 'merge' | 'none';
 export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 
-/** What the gauges read at scrape time (the work queue and the spool), when they exist. */
+/** What the gauges read at scrape time (the work queue, the spool, the readiness check), when they exist. */
 export interface GaugeSources {
   queue?: { stats(): { running: number; waiting: number } } | undefined;
-  spool?: { list(): readonly { state: string; createdAt: string }[]; usedBytes(): number } | undefined;
+  spool?:
+    | {
+        /** Jobs per state, kept as jobs change (never a listing). */
+        counts(): Readonly<Record<string, number>>;
+        usedBytes(): number;
+        /** When the oldest job not delivered yet was accepted (ISO), if any. */
+        oldestUndeliveredAt(): string | undefined;
+      }
+    | undefined;
+  /** The (cached) readiness check of /readyz: is Imagicle reachable? */
+  upstreamReachable?: (() => Promise<boolean>) | undefined;
 }
+
+/** The configured ceilings the histograms must reach, and what build_info says. */
+export interface MetricsSettings {
+  /** FFMPEG_TIMEOUT_MS: the longest a stage can take. */
+  ffmpegTimeoutMs: number;
+  /** IMAGICLE_TIMEOUT_MS. */
+  upstreamTimeoutMs: number;
+  /** MAX_DURATION_SECONDS. */
+  maxDurationSeconds: number;
+  version: string;
+  ffmpegVersion: string | undefined;
+}
+
+export const DEFAULT_METRICS_SETTINGS: MetricsSettings = {
+  ffmpegTimeoutMs: 3_600_000,
+  upstreamTimeoutMs: 120_000,
+  maxDurationSeconds: 43_200,
+  version: 'unknown',
+  ffmpegVersion: undefined,
+};
+
+/** The doors that take files from disk, and what became of each file. */
+export type FileDoor = 'import' | 'watch';
+export type DoorOutcome = 'taken' | 'delivered' | 'failed' | 'invalid';
+
+/**
+ * Buckets up to a configured ceiling: the base buckets below it, then the ceiling itself, so that the
+ * largest observation the gateway allows lands in a bucket of its own rather than only in +Inf.
+ */
+export function bucketsUpTo(base: readonly number[], ceiling: number): number[] {
+  const below = base.filter((b) => b < ceiling);
+  return ceiling > 0 && Number.isFinite(ceiling) ? [...below, ceiling] : [...base];
+}
+
+const STAGE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+const AUDIO_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
+const UPSTREAM_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 const RECONCILE_RESULTS: readonly ReconcileResult[] = ['found', 'several', 'not_found', 'unavailable'];
 const SPOOL_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
-const UNDELIVERED = new Set(['received', 'ready', 'delivering', 'failed']);
 
 /** The decision label of a prepared recording: merge for two legs, else the plan's action. */
 export function decisionOf(prepared: PreparedAudio): Decision {
   if (prepared.stereo?.source === 'two-legs') return 'merge';
   const action = prepared.plan.action;
   return action === 'repair-header' ? 'repair' : action;
+}
+
+/** "ffmpeg version 5.1.9-0+deb12u1 Copyright …" → "5.1.9-0+deb12u1". */
+export function ffmpegLabel(banner: string | undefined): string {
+  return (/version (\S+)/.exec(banner ?? '')?.[1] ?? banner ?? 'unknown').slice(0, 64);
 }
 
 /** Codec names reach us from ffprobe over whitelisted demuxers; still, only a plain token becomes a label. */
@@ -46,6 +98,7 @@ function codecLabel(name: string | undefined): string {
 export class GatewayMetrics {
   readonly registry = new Registry();
   private sources: GaugeSources = {};
+  private readonly settings: MetricsSettings;
 
   private readonly uploads = new Counter({
     name: `${METRICS_PREFIX}uploads_total`,
@@ -61,8 +114,13 @@ export class GatewayMetrics {
   });
   private readonly upstreamAnswers = new Counter({
     name: `${METRICS_PREFIX}upstream_responses_total`,
-    help: 'Answers from Imagicle by HTTP status (status="error": no answer: unreachable, timeout, reset)',
+    help: 'Answers from Imagicle by HTTP status (an attempt with no answer is counted in upstream_errors_total)',
     labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  private readonly upstreamErrors = new Counter({
+    name: `${METRICS_PREFIX}upstream_errors_total`,
+    help: 'Attempts towards Imagicle that got no HTTP answer (unreachable, timeout, connection reset)',
     registers: [this.registry],
   });
   private readonly retries = new Counter({
@@ -73,6 +131,18 @@ export class GatewayMetrics {
   private readonly duplicates = new Counter({
     name: `${METRICS_PREFIX}duplicates_suppressed_total`,
     help: 'Uploads recognised as a duplicate of an earlier one and not delivered again',
+    registers: [this.registry],
+  });
+  private readonly dtmfTones = new Counter({
+    name: `${METRICS_PREFIX}dtmf_tones_total`,
+    help: 'DTMF (keypad) tones found in recordings (DTMF=detect|mask): detected (all), masked (replaced)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  private readonly dtmfRecordings = new Counter({
+    name: `${METRICS_PREFIX}dtmf_recordings_total`,
+    help: 'Recordings with DTMF tones: detected (all), masked (their tones replaced)',
+    labelNames: ['action'] as const,
     registers: [this.registry],
   });
   private readonly reconciliations = new Counter({
@@ -88,40 +158,66 @@ export class GatewayMetrics {
   });
   private readonly refused = new Counter({
     name: `${METRICS_PREFIX}inputs_refused_total`,
-    help: 'Uploads refused as unreadable, hostile or out of bounds, by error code',
-    labelNames: ['code'] as const,
+    help: 'Uploads refused as unreadable, hostile or out of bounds, by error code and precise reason',
+    labelNames: ['code', 'reason'] as const,
     registers: [this.registry],
   });
-  private readonly stages = new Histogram({
-    name: `${METRICS_PREFIX}stage_duration_seconds`,
-    help: 'Time per stage of an upload',
-    labelNames: ['stage'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  private readonly doorFiles = new Counter({
+    name: `${METRICS_PREFIX}door_files_total`,
+    help: 'Files of the file doors (watched folder, import) taken, delivered, failed and invalid, per door',
+    labelNames: ['door', 'outcome'] as const,
     registers: [this.registry],
   });
-  private readonly audioSeconds = new Histogram({
-    name: `${METRICS_PREFIX}recording_audio_seconds`,
-    help: 'Measured audio duration per recording',
-    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
-    registers: [this.registry],
-  });
+  private readonly stages: Histogram<'stage'>;
+  private readonly audioSeconds: Histogram;
   private readonly uploadBytes = new Histogram({
     name: `${METRICS_PREFIX}upload_bytes`,
     help: 'Audio bytes received per upload',
     buckets: [16e3, 64e3, 256e3, 1e6, 4e6, 16e6, 64e6, 256e6, 1e9],
     registers: [this.registry],
   });
-  private readonly upstreamLatency = new Histogram({
-    name: `${METRICS_PREFIX}upstream_request_duration_seconds`,
-    help: 'Time of one POST to Imagicle, body included, until its answer or failure',
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [this.registry],
-  });
+  private readonly upstreamLatency: Histogram;
 
-  constructor() {
+  constructor(settings: Partial<MetricsSettings> = {}) {
+    this.settings = { ...DEFAULT_METRICS_SETTINGS, ...settings };
+    const { ffmpegTimeoutMs, upstreamTimeoutMs, maxDurationSeconds } = this.settings;
+    this.stages = new Histogram({
+      name: `${METRICS_PREFIX}stage_duration_seconds`,
+      help: 'Time per stage of an upload (buckets up to FFMPEG_TIMEOUT_MS)',
+      labelNames: ['stage'] as const,
+      buckets: bucketsUpTo(STAGE_BUCKETS, ffmpegTimeoutMs / 1000),
+      registers: [this.registry],
+    });
+    this.audioSeconds = new Histogram({
+      name: `${METRICS_PREFIX}recording_audio_seconds`,
+      help: 'Measured audio duration per recording (buckets up to MAX_DURATION_SECONDS)',
+      buckets: bucketsUpTo(AUDIO_BUCKETS, maxDurationSeconds),
+      registers: [this.registry],
+    });
+    this.upstreamLatency = new Histogram({
+      name: `${METRICS_PREFIX}upstream_request_duration_seconds`,
+      help: 'Time of one POST to Imagicle, body included, until its answer or failure (buckets up to IMAGICLE_TIMEOUT_MS)',
+      buckets: bucketsUpTo(UPSTREAM_BUCKETS, upstreamTimeoutMs / 1000),
+      registers: [this.registry],
+    });
     collectDefaultMetrics({ register: this.registry });
     for (const outcome of RECONCILE_RESULTS) this.reconciliations.inc({ outcome }, 0);
     const sources = (): GaugeSources => this.sources;
+    new Gauge({
+      name: `${METRICS_PREFIX}build_info`,
+      help: 'Always 1: the gateway version and the ffmpeg version it runs',
+      labelNames: ['version', 'ffmpeg'] as const,
+      registers: [this.registry],
+    }).set({ version: this.settings.version, ffmpeg: ffmpegLabel(this.settings.ffmpegVersion) }, 1);
+    new Gauge({
+      name: `${METRICS_PREFIX}upstream_up`,
+      help: 'The readiness check of Imagicle (as GET /readyz, cached a few seconds): 1 reachable, 0 not',
+      registers: [this.registry],
+      async collect() {
+        const check = sources().upstreamReachable;
+        if (check) this.set((await check()) ? 1 : 0);
+      },
+    });
     new Gauge({
       name: `${METRICS_PREFIX}conversions`,
       help: 'ffmpeg/ffprobe jobs running and waiting for a slot (CONCURRENCY, QUEUE_LIMIT)',
@@ -139,9 +235,8 @@ export class GatewayMetrics {
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
-        const counts = new Map<string, number>(SPOOL_STATES.map((s) => [s, 0]));
-        for (const job of sources().spool?.list() ?? []) counts.set(job.state, (counts.get(job.state) ?? 0) + 1);
-        for (const [state, n] of counts) this.set({ state }, n);
+        const counts = sources().spool?.counts() ?? {};
+        for (const state of SPOOL_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
     new Gauge({
@@ -157,13 +252,8 @@ export class GatewayMetrics {
       help: 'Age of the oldest job not delivered yet (failed ones included); 0 when none',
       registers: [this.registry],
       collect() {
-        let oldest: number | undefined;
-        for (const job of sources().spool?.list() ?? []) {
-          if (!UNDELIVERED.has(job.state)) continue;
-          const at = Date.parse(job.createdAt);
-          if (oldest === undefined || at < oldest) oldest = at;
-        }
-        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+        const oldest = sources().spool?.oldestUndeliveredAt();
+        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - Date.parse(oldest)) / 1000));
       },
     });
   }
@@ -188,6 +278,16 @@ export class GatewayMetrics {
     this.stages.observe({ stage: 'probe' }, prepared.timings.probeMs / 1000);
     this.stages.observe({ stage: 'render' }, (prepared.timings.processMs + prepared.timings.measureMs) / 1000);
     this.audioSeconds.observe(prepared.durationSeconds);
+    const dtmf = prepared.dtmf;
+    if (dtmf && dtmf.tones > 0) {
+      // Every tone found counts as detected; those replaced count as masked as well.
+      this.dtmfTones.inc({ action: 'detected' }, dtmf.tones);
+      this.dtmfRecordings.inc({ action: 'detected' });
+      if (dtmf.action === 'masked') {
+        this.dtmfTones.inc({ action: 'masked' }, dtmf.tones);
+        this.dtmfRecordings.inc({ action: 'masked' });
+      }
+    }
   }
 
   split(parts: number): void {
@@ -199,8 +299,15 @@ export class GatewayMetrics {
   }
 
   upstreamAnswer(status: number | 'error', seconds: number): void {
-    this.upstreamAnswers.inc({ status: String(status) });
+    // No answer is not a status: it has its own counter, so that status only ever holds HTTP codes.
+    if (status === 'error') this.upstreamErrors.inc();
+    else this.upstreamAnswers.inc({ status: String(status) });
     this.upstreamLatency.observe(seconds);
+  }
+
+  /** A file door's file: `taken` when its work starts, then one of the others when it ends. */
+  doorFile(door: FileDoor, outcome: DoorOutcome): void {
+    this.doorFiles.inc({ door, outcome });
   }
 
   retry(): void {
@@ -216,8 +323,9 @@ export class GatewayMetrics {
     this.duplicates.inc();
   }
 
-  refusedInput(code: string): void {
-    this.refused.inc({ code });
+  /** A refused input, labelled by its code and the precise reason read from the error (refusal.ts). */
+  refusedInput(error: { code: string; message: string }): void {
+    this.refused.inc({ code: error.code, reason: refusalReason(error) });
   }
 
   contentType(): string {

@@ -16,13 +16,33 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The metadata fields that tell one call from another (the recording metadata, or any object holding them). */
+export interface CallIdentity {
+  pbxCallId?: unknown;
+  startDateTime?: unknown;
+  direction?: unknown;
+  duration?: unknown;
+  localParty?: unknown;
+  remoteParty?: unknown;
+}
+
 /**
  * The key two uploads of the same recording by the same owner share. Another owner's upload of the same
  * recording is a new upload: it goes to Imagicle with its own credentials, never gets someone else's answer.
+ * Without a pbxCallId the bytes alone do not make two uploads one call (two calls can hold identical audio: the
+ * same announcement, silence): the start time, parties, direction and declared duration are part of the key.
+ * With one the key is what it always was, so keys stored before stay valid.
  */
-export function dedupKey(owner: string, pbxCallId: unknown, audioHashes: readonly string[]): string {
-  const callId = typeof pbxCallId === 'string' ? pbxCallId.trim() : '';
-  return createHash('sha256')
-    .update(JSON.stringify({ owner, pbxCallId: callId, audio: audioHashes }))
-    .digest('hex');
+export function dedupKey(owner: string, call: CallIdentity, audioHashes: readonly string[]): string {
+  const callId = typeof call.pbxCallId === 'string' ? call.pbxCallId.trim() : '';
+  const identity =
+    callId !== ''
+      ? { owner, pbxCallId: callId, audio: audioHashes }
+      : {
+          owner,
+          pbxCallId: '',
+          audio: audioHashes,
+          call: [call.startDateTime, call.direction, call.duration, call.localParty, call.remoteParty],
+        };
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }

@@ -128,7 +128,8 @@ export class JobIndex {
       (query.door === undefined || (job.door ?? 'http') === query.door) &&
       inRange(job, query.fromMs, query.toMs) &&
       (query.owner === undefined || job.owner === query.owner);
-    const filtered = query.q !== undefined || query.door !== undefined || query.fromMs !== undefined || query.toMs !== undefined;
+    const filtered =
+      query.q !== undefined || query.door !== undefined || query.fromMs !== undefined || query.toMs !== undefined;
 
     let candidates: Iterable<[string, number]>;
     if (query.q !== undefined) {
@@ -157,6 +158,14 @@ export class JobIndex {
       jobs.push(job);
     }
     return { jobs, nextCursor, counts };
+  }
+
+  /** The oldest job (any owner) that `accept` takes: what `at` says of it. Skips from the oldest end. */
+  oldest(accept: (id: string) => boolean, at: (id: string) => string | undefined): string | undefined {
+    const order = this.orders.get(ALL);
+    if (!order) return undefined;
+    for (const id of order.ids) if (this.entries.has(id) && accept(id)) return at(id);
+    return undefined;
   }
 
   private *newestFirst(owner: string): Generator<[string, number]> {
@@ -200,7 +209,8 @@ export class JobIndex {
   }
 }
 
-function inRange(job: JobRecord, fromMs: number | undefined, toMs: number | undefined): boolean {
+/** The recording's start time within the inclusive bounds (epoch ms), when any is given. */
+export function inRange(job: JobRecord, fromMs: number | undefined, toMs: number | undefined): boolean {
   if (fromMs === undefined && toMs === undefined) return true;
   const start = Date.parse(job.metadata.startDateTime);
   if (Number.isNaN(start)) return false;

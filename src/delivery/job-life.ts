@@ -294,7 +294,8 @@ export class JobLife {
 
   /** An operator's retry of a failed job: back to the worker, with a fresh age and event history. */
   reopen(job: JobRecord): void {
-    if (job.state !== 'failed') throw new GatewayError('CONFLICT', `Job ${job.id} is ${job.state}: only failed jobs can be retried`);
+    if (job.state !== 'failed')
+      throw new GatewayError('CONFLICT', `Job ${job.id} is ${job.state}: only failed jobs can be retried`);
     job.state = job.parts.length === 0 ? 'received' : 'ready';
     job.failedAt = undefined;
     job.nextAttemptAt = undefined;
@@ -340,10 +341,14 @@ export class JobLife {
           return { kind: 'retry', delayMs: 0, backpressure: false };
         case 'retry-later': {
           const delayMs = await this.scheduleRetry(store, job, ran.outcome.retryAfter);
-          log.info({ attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError }, 'job will be retried');
+          log.info(
+            { attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError },
+            'job will be retried',
+          );
           const status = job.lastError?.status;
           // An answer from Imagicle has no error code (jobError()); the gateway's own errors have one.
-          const backpressure = status !== undefined && BACKPRESSURE_STATUSES.has(status) && job.lastError?.code === undefined;
+          const backpressure =
+            status !== undefined && BACKPRESSURE_STATUSES.has(status) && job.lastError?.code === undefined;
           return { kind: 'retry', delayMs, backpressure };
         }
       }
@@ -354,7 +359,7 @@ export class JobLife {
     const transient = lastError.code === 'INSUFFICIENT_STORAGE' || lastError.code === 'BUSY';
     if (!transient && !refused) job.prepareFailures = (job.prepareFailures ?? 0) + 1;
     if (refused || (job.prepareFailures ?? 0) >= MAX_PREPARE_FAILURES) {
-      if (refused) metrics?.refusedInput(lastError.code ?? 'BAD_AUDIO');
+      if (refused) metrics?.refusedInput({ code: lastError.code ?? 'BAD_AUDIO', message: lastError.message });
       await this.fail(store, job, lastError);
       log.warn({ lastError, prepareFailures: job.prepareFailures }, 'job failed while being prepared');
       return { kind: 'failed', held: false };

@@ -8,6 +8,7 @@
 import type { GatewayError } from '../errors.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
 import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { DtmfReport } from '../pipeline/dtmf-report.js';
 import type { StereoReport } from '../pipeline/stereo.js';
 
 export interface JobReport {
@@ -32,6 +33,8 @@ export interface JobReport {
     durationSeconds: number;
   };
   stereo: Pick<StereoReport, 'source' | 'mapping' | 'analysis' | 'warnings'> | undefined;
+  /** DTMF tones per channel (DTMF=detect|mask): when and how loud, never which key. */
+  dtmf?: DtmfReport | undefined;
 }
 
 export interface AttemptRecord {
@@ -76,6 +79,7 @@ export function jobReportOf(prepared: PreparedAudio): JobReport {
     stereo: stereo
       ? { source: stereo.source, mapping: stereo.mapping, analysis: stereo.analysis, warnings: stereo.warnings }
       : undefined,
+    ...(prepared.dtmf ? { dtmf: prepared.dtmf } : {}),
   };
 }
 

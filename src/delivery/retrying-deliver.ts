@@ -71,7 +71,15 @@ export async function deliverWithRetry(
     const before = await hooks.beforeAttempt?.(attempt);
     if (before?.skip) {
       const verdict: Verdict = 'success';
-      return { verdict, exhausted: false, response: undefined, error: undefined, attempts: attempt - 1, ambiguousRetries, retryAfter: undefined };
+      return {
+        verdict,
+        exhausted: false,
+        response: undefined,
+        error: undefined,
+        attempts: attempt - 1,
+        ambiguousRetries,
+        retryAfter: undefined,
+      };
     }
     let response: UpstreamResponse | undefined;
     let error: GatewayError | undefined;

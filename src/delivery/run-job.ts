@@ -29,7 +29,14 @@ import type { Logger } from '../logger.js';
 import type { DiskScope } from '../pipeline/disk.js';
 import type { RetryPolicy } from './retry.js';
 import type { JobRecord, SpooledPart } from './job.js';
-import { beginAttempt, endAttempt, reconcilePart, recoverInterrupted, type JobLife, type RunOutcome } from './job-life.js';
+import {
+  beginAttempt,
+  endAttempt,
+  reconcilePart,
+  recoverInterrupted,
+  type JobLife,
+  type RunOutcome,
+} from './job-life.js';
 import type { Reconciler } from './reconcile-port.js';
 
 export type { RunOutcome } from './job-life.js';
@@ -200,7 +207,10 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             if (found.kind === 'found') {
               reconcilePart(job, part, found.id, found.others);
               await store.save(job);
-              ctx.log.info({ jobId: job.id, part: part.index, id: found.id, others: found.others }, 'found in Imagicle: not sent again');
+              ctx.log.info(
+                { jobId: job.id, part: part.index, id: found.id, others: found.others },
+                'found in Imagicle: not sent again',
+              );
               return { skip: true };
             }
             if (found.kind === 'unavailable') unreconciled += 1;
@@ -296,4 +306,3 @@ function keepDelivered(parts: SpooledPart[], before: SpooledPart[]): void {
     }
   }
 }
-

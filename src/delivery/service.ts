@@ -151,7 +151,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     const { spool, settings } = this;
     const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
-    const key = settings.dedupWindowMs > 0 ? dedupKey(r.owner, r.metadata.pbxCallId, hashes) : undefined;
+    const key = settings.dedupWindowMs > 0 ? dedupKey(r.owner, r.metadata, hashes) : undefined;
     const earlier = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
     if (earlier) return this.duplicateOf(earlier, r.signal);
 

@@ -62,6 +62,9 @@ export async function startDelivery(
   });
   const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log, tools);
   service.reconcile = tools.reconcile;
+  // Followers that were not told of an event (a crash between the journal write and the hand-over) are told
+  // again: sinks are idempotent on the event's id (job-events.ts).
+  for (const job of spool.list()) if (job.events?.length) service.life.publish(job, job.events);
   const prepare: PrepareSettings = { bins, ...media, metrics };
   metrics?.watch({ spool });
   service.waveforms = new JobWaveforms(spool, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);

@@ -123,6 +123,17 @@ export class Spool implements JobStore {
     return this.index.page(query, (id) => this.jobs.get(id));
   }
 
+  /** When the oldest job not delivered yet (failed ones included) was accepted. */
+  oldestUndeliveredAt(): string | undefined {
+    return this.index.oldest(
+      (id) => {
+        const job = this.jobs.get(id);
+        return job !== undefined && job.state !== 'delivered';
+      },
+      (id) => this.jobs.get(id)?.createdAt,
+    );
+  }
+
   /** Jobs per state (an owner's, or everyone's), kept as jobs change. */
   counts(owner?: string): Record<JobState, number> {
     return this.index.countsOf(owner);
@@ -132,6 +143,13 @@ export class Spool implements JobStore {
   usedBytes(): number {
     let total = 0;
     for (const b of this.bytes.values()) total += b;
+    return total;
+  }
+
+  /** Disk held by one owner's audio (the bytes map is per job: one pass over it). */
+  usedBytesOf(owner: string): number {
+    let total = 0;
+    for (const [id, bytes] of this.bytes) if (this.jobs.get(id)?.owner === owner) total += bytes;
     return total;
   }
 

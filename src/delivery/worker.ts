@@ -141,7 +141,13 @@ export class DeliveryWorker {
       const gate = this.options.gateFor?.(job.inputs.attachment.bytes) ?? OPEN_GATE;
       const wasDelivering = job.parts.length > 0;
       const { outcome } = await runWithProcessGate(gate, () =>
-        service.runJob(job, { signal: this.controller.signal, policy, prepare: this.options.prepare, log, prepareOnly }),
+        service.runJob(job, {
+          signal: this.controller.signal,
+          policy,
+          prepare: this.options.prepare,
+          log,
+          prepareOnly,
+        }),
       );
       const settled = await life.settle(service.spool, job, { outcome }, log);
       if (outcome.kind !== 'prepared' && (wasDelivering || job.attempts > 0)) {

@@ -8,6 +8,8 @@
  * RETRY_MAX_ATTEMPTS / RETRY_MAX_TOTAL_MS), or gets 202 + Location.
  */
 import { randomUUID } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import { insufficientStorage } from '../pipeline/disk.js';
 import type { Job, Queue, QueueEvents } from 'bullmq';
 import { aborted, busy, GatewayError, isErrorCode, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -19,7 +21,9 @@ import { sha256File } from '../delivery/dedup.js';
 import type { AcceptRequest, AcceptResult, DeliverySettings } from '../delivery/service.js';
 import type { AudioInput } from '../pipeline/prepare.js';
 import { deduplicationId, JOB_NAME, type DistributedJob } from './job-data.js';
+import { newJobRecord } from '../delivery/job-life.js';
 import { withTimeout } from './redis.js';
+import type { QueueIndex } from './queue-index.js';
 
 /** How long an upload waits for Redis to take its job before it is refused with 503. */
 const ENQUEUE_TIMEOUT_MS = 15_000;
@@ -39,6 +43,7 @@ export class DistributedDelivery {
     private readonly folders: JobFolders,
     readonly settings: DeliverySettings,
     private readonly log: Logger,
+    private readonly index: QueueIndex,
   ) {
     const poke = ({ jobId }: { jobId: string }): void => {
       for (const check of this.waiters.get(jobId) ?? []) check();
@@ -49,49 +54,58 @@ export class DistributedDelivery {
     events.on('removed', poke);
   }
 
-  /** The shared folder's space is the operator's to bound (docs/scaling.md); nothing is refused before reading. */
-  checkCapacity(): void {}
+  /**
+   * Refuses at once (507) an upload whose declared size cannot fit in BLOB_DIR (its free space less
+   * MIN_FREE_DISK_BYTES), rather than after writing it all to TMP_DIR. Beyond that, the shared folder's space is
+   * the operator's to bound (docs/scaling.md).
+   */
+  checkCapacity(declaredBytes?: number): void {
+    if (declaredBytes === undefined) return;
+    let free: number;
+    try {
+      const fs = statfsSync(this.folders.root);
+      free = fs.bavail * fs.bsize - (this.settings.minFreeDiskBytes ?? 0);
+    } catch {
+      return;
+    }
+    if (declaredBytes > free) {
+      throw insufficientStorage(
+        `The upload (${declaredBytes} bytes) cannot fit in the shared folder (BLOB_DIR: ${Math.max(0, free)} bytes free); retry later`,
+      );
+    }
+  }
 
   async accept(r: AcceptRequest): Promise<AcceptResult> {
     const { settings } = this;
     const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
     const owner = r.owner ?? 'anonymous';
-    const dedupId = settings.dedupWindowMs > 0 ? deduplicationId(owner, r.metadata.pbxCallId, hashes) : undefined;
+    const dedupId = settings.dedupWindowMs > 0 ? deduplicationId(owner, r.metadata, hashes) : undefined;
 
     const id = randomUUID();
     const inputs = await this.folders.storeInputs(id, { attachment: r.audio, remoteAttachment: r.remoteAudio });
-    const stamp = new Date().toISOString();
-    const job: DistributedJob = {
-      version: 1,
-      id,
-      mode: r.mode,
-      door: r.door ?? 'http',
-      requestId: r.requestId,
-      async: r.preferAsync,
-      state: 'received',
-      createdAt: stamp,
-      updatedAt: stamp,
-      expiresAt: new Date(Date.now() + settings.maxAgeMs).toISOString(),
-      metadata: r.metadata,
-      stereoOptions: r.stereoOptions,
+    const now = new Date();
+    const record = newJobRecord(
+      {
+        mode: r.mode,
+        door: r.door ?? 'http',
+        requestId: r.requestId,
+        owner,
+        async: r.preferAsync,
+        expiresAt: new Date(now.getTime() + settings.maxAgeMs).toISOString(),
+        metadata: r.metadata,
+        stereoOptions: r.stereoOptions,
+        callerAuthorization: settings.keepCallerAuthorization ? r.callerAuthorization : undefined,
+        dedupKey: dedupId,
+        audioSha256: hashes[0],
+        contentType: undefined,
+        decision: undefined,
+      },
       inputs,
-      callerAuthorization: settings.keepCallerAuthorization ? r.callerAuthorization : undefined,
-      dedupKey: dedupId,
-      audioSha256: hashes[0],
-      contentType: undefined,
-      decision: undefined,
-      parts: [],
-      attempts: 0,
-      nextAttemptAt: undefined,
-      lastError: undefined,
-      possibleDuplicates: 0,
-      deliveredAt: undefined,
-      failedAt: undefined,
-      owner,
-      firstAttemptAt: undefined,
-      rendered: undefined,
-    };
+      now,
+      id,
+    );
+    const job: DistributedJob = { ...record, owner, firstAttemptAt: undefined, rendered: undefined };
     let added: Job<DistributedJob>;
     try {
       added = await this.enqueue(job, dedupId);
@@ -105,6 +119,10 @@ export class DistributedDelivery {
       await this.folders.remove(id);
       return { kind: 'duplicate', first: recordOf(added) };
     }
+    await this.index.record(job).catch((error: unknown) => {
+      // The job is queued and will be delivered; the worker's first save indexes it if this write failed.
+      r.log.warn({ err: error, jobId: id }, 'indexing the queued job failed');
+    });
     r.log.info({ jobId: id, async: r.preferAsync }, 'job queued');
     if (r.preferAsync) return { kind: 'accepted', job, async: true };
     return this.waitFor(id, r);

@@ -5,7 +5,7 @@
  * BLOB_DIR/jobs/<id>/.
  */
 import path from 'node:path';
-import { dedupKey } from '../delivery/dedup.js';
+import { dedupKey, type CallIdentity } from '../delivery/dedup.js';
 import type { JobRecord } from '../delivery/job.js';
 import type { FittedAudio } from '../pipeline/fit.js';
 import type { PreparedAudio } from '../pipeline/prepare.js';
@@ -37,9 +37,9 @@ export interface RetryProgress {
   firstAttemptAt: string | undefined;
 }
 
-/** BullMQ's deduplication id: one owner's recording (pbxCallId + audio hashes), whichever api process got it. */
-export function deduplicationId(owner: string, pbxCallId: unknown, audioHashes: readonly string[]): string {
-  return dedupKey(owner, pbxCallId, audioHashes);
+/** BullMQ's deduplication id: one owner's recording (pbxCallId or the call's metadata + audio hashes), whichever api process got it. */
+export function deduplicationId(owner: string, call: CallIdentity, audioHashes: readonly string[]): string {
+  return dedupKey(owner, call, audioHashes);
 }
 
 export function summariseRender(fitted: FittedAudio): RenderedSummary {

@@ -25,9 +25,9 @@ import type { Reconciler } from '../delivery/reconcile-port.js';
 import type { JobRecord } from '../delivery/job.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { DeliverySettings, PrepareSettings } from '../delivery/service.js';
-import type { JobError } from '../delivery/job.js';
 import { QUEUE_NAME, summariseRender, type DistributedJob, type RetryProgress } from './job-data.js';
 import { QueueJobStore } from './queue-store.js';
+import type { QueueIndex } from './queue-index.js';
 
 export interface DistributedWorkerOptions {
   connection: RedisOptions;
@@ -43,6 +43,8 @@ export interface DistributedWorkerOptions {
   log: Logger;
   /** The job-life module (job-life.ts): the same one every store's jobs go through. */
   life: JobLife;
+  /** The jobs API's indexes, written with every save. */
+  index: QueueIndex;
   reconcile?: Reconciler | undefined;
   /** After a part is delivered, before its audio is pruned (the console's waveforms). */
   afterDelivered?: RunContext['afterDelivered'];
@@ -96,7 +98,7 @@ async function processJob(
   const { settings, folders } = options;
   const job = bjob.data;
   const log = options.log.child({ jobId: job.id });
-  const store = new QueueJobStore(bjob, token, folders, options.lockMs);
+  const store = new QueueJobStore(bjob, token, folders, options.lockMs, options.index);
   const { life } = options;
   log.info({ state: job.state, attempts: job.attempts, takenOver: bjob.stalledCounter > 0 }, 'job taken');
 

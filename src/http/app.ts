@@ -2,7 +2,8 @@
  * The express app: routes, the per-request job folder and abort signal, and
  * the single error handler that answers in Imagicle's error shape.
  */
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -24,13 +25,15 @@ import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { runWithProcessGate } from '../media/process.js';
 import type { WorkQueue } from '../pipeline/queue.js';
-import { createAccessControl, forwardableAuthorization } from './auth.js';
+import { createAccessControl, forwardableAuthorization, type Caller } from './auth.js';
 import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { DirectDelivery } from '../delivery/direct.js';
 import { deliverySettingsFor } from '../delivery/setup.js';
 import type { Readiness } from '../distributed/setup.js';
 import { createJobsRouter } from './jobs.js';
+import { spoolJobsBackend } from '../delivery/spool-jobs.js';
+import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { serveConsole } from './console.js';
@@ -71,7 +74,7 @@ export interface ReadinessOfReconciliation {
 
 export interface DistributedHttp {
   delivery: UploadDelivery | undefined;
-  jobs: Router | undefined;
+  jobs: JobsBackend | undefined;
   ready(): Promise<Readiness>;
 }
 
@@ -106,8 +109,15 @@ export function createApp(deps: AppDeps): express.Express {
   });
   const app = express();
   app.set('trust proxy', config.trustProxy);
+  if (config.trustProxy === true) {
+    logger.warn(
+      'TRUST_PROXY=true believes any X-Forwarded-For: a caller can claim any address and escape the failed-login ' +
+        "throttle. Set TRUST_PROXY to your proxies' addresses or subnets instead (docs/security.md)",
+    );
+  }
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(securityHeaders());
   app.use(lifecycle.middleware());
 
   app.get('/healthz', (_req, res) => {
@@ -116,14 +126,22 @@ export function createApp(deps: AppDeps): express.Express {
 
   // /readyz is open to anyone and costs four processes and an outbound request: one check per READY_CACHE_MS at most.
   let readiness: { at: number; checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>]> } | undefined;
-  app.get('/readyz', async (_req, res) => {
+  const checkReadiness = (): { fresh: boolean; checks: NonNullable<typeof readiness>['checks'] } => {
     const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
     if (fresh || !readiness) {
       readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
       // Before the first question: one cheap read tells whether reconciliation will work (it never blocks readiness).
-      if (deps.reconciler?.available() === undefined) await deps.reconciler?.probe(AbortSignal.timeout(5_000));
+      if (deps.reconciler && deps.reconciler.available() === undefined) {
+        void deps.reconciler.probe(AbortSignal.timeout(5_000)).catch(() => undefined);
+      }
     }
-    const [tools, upstream] = await readiness.checks;
+    return { fresh, checks: readiness.checks };
+  };
+  // upstream_up reads the same cached check at scrape time.
+  metrics.watch({ upstreamReachable: async () => (await checkReadiness().checks)[1].reachable });
+  app.get('/readyz', async (_req, res) => {
+    const { fresh, checks } = checkReadiness();
+    const [tools, upstream] = await checks;
     // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
     const queueReady = await deps.distributed?.ready();
     const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
@@ -141,8 +159,12 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
-  // Metrics: behind the same access control as /v1 (Prometheus sends a bearer token), unless METRICS_PUBLIC=true.
-  app.get('/metrics', ...(config.metricsPublic ? [] : [createAccessControl(config.access)]), async (_req, res) => {
+  // One failed-login throttle for every door that checks credentials (/metrics too).
+  const throttle = new LoginThrottle({ limit: config.bounds.authFailLimit, windowMs: config.bounds.authFailWindowMs });
+  // Metrics show every tenant's numbers: an operator's endpoint (an admin key), unless METRICS_PUBLIC=true; a
+  // scraper without credentials uses the METRICS_PORT listener instead (http/metrics-server.ts).
+  const metricsAccess = config.metricsPublic ? [] : [createAccessControl(config.access, throttle), operatorsOnly];
+  app.get('/metrics', ...metricsAccess, async (_req, res) => {
     res.set('Content-Type', metrics.contentType()).send(await metrics.expose());
   });
   // The API contract (no secrets in it) and the console's static files (its data comes from /v1 and /metrics).
@@ -150,7 +172,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/ui', serveConsole());
 
   // Callers authenticate for everything that reaches Imagicle or runs ffmpeg, future /v1 routes included.
-  const throttle = new LoginThrottle({ limit: config.bounds.authFailLimit, windowMs: config.bounds.authFailWindowMs });
   app.use([RECORDINGS_PATH, '/v1'], createAccessControl(config.access, throttle));
 
   const upload = (mode: Mode) => async (req: Request, res: Response) => {
@@ -179,8 +200,8 @@ export function createApp(deps: AppDeps): express.Express {
     }
   };
   // The jobs API (covered by the access control on /v1 above).
-  if (deps.distributed?.jobs) app.use('/v1/jobs', deps.distributed.jobs);
-  else if (deps.delivery) app.use('/v1/jobs', createJobsRouter(deps.delivery));
+  const jobs = deps.distributed?.jobs ?? (deps.delivery ? spoolJobsBackend(deps.delivery) : undefined);
+  if (jobs) app.use('/v1/jobs', createJobsRouter(jobs));
   // ROLE=worker takes no uploads: it serves its probes only.
   if (!deps.distributed || deps.distributed.delivery) {
     app.post(RECORDINGS_PATH, upload('drop-in'));
@@ -193,12 +214,14 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const gw = toGatewayError(error);
-    if (REFUSED_INPUT_CODES.has(gw.code)) metrics.refusedInput(gw.code);
+    if (REFUSED_INPUT_CODES.has(gw.code)) metrics.refusedInput(gw);
     const log = (res.locals.log as Logger | undefined) ?? logger;
     if (gw.status >= 500 && gw.code !== 'UPSTREAM_UNREACHABLE' && gw.code !== 'UPSTREAM_TIMEOUT') {
       log.error({ err: gw.cause ?? gw, code: gw.code, detail: gw.detail }, gw.message);
     } else {
-      log.info({ code: gw.code, status: gw.status, detail: gw.detail, path: req.path }, gw.message);
+      // A failed login names the address it came from (as TRUST_PROXY lets Express read it).
+      const client = LOGIN_CODES.has(gw.code) ? (req.ip ?? req.socket.remoteAddress) : undefined;
+      log.info({ code: gw.code, status: gw.status, detail: gw.detail, path: req.path, client }, gw.message);
     }
     if (res.headersSent) {
       res.destroy();
@@ -214,6 +237,50 @@ export function createApp(deps: AppDeps): express.Express {
       .json(gw.toBody());
   });
   return app;
+}
+
+/** Refused credentials: logged with the client's address. */
+const LOGIN_CODES = new Set(['UNAUTHORIZED', 'TOO_MANY_FAILED_LOGINS', 'FORBIDDEN']);
+
+/** After the access control: only an admin key's caller (or no access control at all) reads what every tenant did. */
+function operatorsOnly(_req: Request, res: Response, next: NextFunction): void {
+  const caller = res.locals.caller as Caller | undefined;
+  if (caller && !caller.admin) {
+    next(new GatewayError('FORBIDDEN', 'Metrics are for operators: use an admin key (GATEWAY_ADMIN_KEYS)'));
+    return;
+  }
+  next();
+}
+
+/**
+ * Security headers on every answer (helmet): a strict Content-Security-Policy (the console has no inline script or
+ * style: its build is files served from /ui/ only), no framing, no MIME sniffing, no Referer.
+ */
+function securityHeaders() {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        mediaSrc: ["'self'", 'blob:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // The API is called from other origins' servers, never embedded: the cross-origin isolation headers add nothing.
+    crossOriginEmbedderPolicy: false,
+    // HSTS belongs to whoever terminates TLS (the gateway speaks plain HTTP behind it).
+    strictTransportSecurity: false,
+  });
 }
 
 /** Gateway refusals counted as unreadable, hostile or out-of-bounds input. */
@@ -440,8 +507,14 @@ function logSummary(
     },
     'upload processed',
   );
+  if (prepared.truncated) {
+    ctx.log.warn({ mode, truncated: prepared.truncated }, 'truncated: shorter than its container declares');
+  }
   const level = prepared.level;
   if (level) ctx.log[level.warnings.length > 0 ? 'warn' : 'info']({ mode, level }, 'level normalization');
+  // When and how loud each tone was, per channel; the report holds no key to log.
+  const dtmf = prepared.dtmf;
+  if (dtmf && dtmf.mode !== 'off') ctx.log[dtmf.warnings.length > 0 ? 'warn' : 'info']({ mode, dtmf }, 'DTMF');
   const stereo = prepared.stereo;
   if (stereo && stereo.warnings.length > 0) {
     ctx.log.warn(

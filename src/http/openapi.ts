@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { recordingMetadataSchema } from '../imagicle/schema.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
-import { JOB_STATES } from '../delivery/job.js';
+import { JOB_DOORS, JOB_STATES } from '../delivery/job.js';
 import { CONTENT_TYPE } from '../media/plan.js';
 import { stereoOptionsSchema, REMOTE_ATTACHMENT } from './stereo-options.js';
 import {
@@ -44,10 +44,15 @@ const UPLOAD_ERRORS = {
   401: 'No or wrong gateway credentials (WWW-Authenticate says which schemes)',
   408: 'The upload stalled or was too slow',
   413: 'The upload is larger than MAX_UPLOAD_BYTES, or the recording too long (reason 2)',
+  429: 'Too many failed logins from this address (AUTH_FAIL_LIMIT): retry after Retry-After',
   502: 'Imagicle unreachable, or it answered a redirect',
   503: 'Overloaded or the spool is full: retry after Retry-After',
   504: 'Imagicle did not answer in time',
+  507: 'The disk is full, or the conversion cannot reserve its space now: retry after Retry-After',
 };
+
+/** What every authenticated operation can answer besides its own statuses. */
+const AUTH_ERRORS = { 401: UPLOAD_ERRORS[401], 429: UPLOAD_ERRORS[429] };
 
 export function buildOpenApi(config: Config): JsonObject {
   const components = z.toJSONSchema(apiRegistry, {
@@ -73,10 +78,16 @@ export function buildOpenApi(config: Config): JsonObject {
     unrepresentable: 'any',
   }) as { properties: Record<string, JsonObject> };
 
+  // `format: binary` beside contentMediaType: OpenAPI 3.1 reads the latter, code generators type the part as a file
+  // (Blob, bytes) by the former.
   const audio = (description: string): JsonObject => ({
     type: 'string',
+    format: 'binary',
     contentMediaType: 'application/octet-stream',
     description,
+  });
+  const binary = (type: string): JsonObject => ({
+    schema: { type: 'string', format: 'binary', contentMediaType: type },
   });
   const form = (withMetadata: boolean): JsonObject => ({
     required: true,
@@ -149,6 +160,8 @@ export function buildOpenApi(config: Config): JsonObject {
         "Normalises and transcodes call recordings for Imagicle Call Recording. Errors use Imagicle's shape: " +
         '{reason, message} with reason 0 InvalidData, 1 InvalidRecordingMetadata, 2 InvalidRecordingAudioFile.',
     },
+    // Relative: the document is served by the gateway it describes, wherever that listens.
+    servers: [{ url: '/', description: 'This gateway' }],
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     security: secured,
     paths: {
@@ -161,8 +174,8 @@ export function buildOpenApi(config: Config): JsonObject {
           responses: {
             200: json({}, "Imagicle's answer, as it came (or a duplicate's first answer)"),
             201: json(
-              { anyOf: [{}, ref('PartsAnswer')] },
-              "Imagicle's answer (the new recording's id); a split recording: every part",
+              { anyOf: [{ type: ['string', 'number', 'object', 'array', 'boolean', 'null'] }, ref('PartsAnswer')] },
+              "Imagicle's answer (the new recording's id, as it came); a split recording: every part",
             ),
             202: accepted,
             409: json(
@@ -210,19 +223,15 @@ export function buildOpenApi(config: Config): JsonObject {
                   schema: { type: 'string', enum: ['pass-through', 'repair-header', 'transcode'] },
                 },
               },
-              content: Object.fromEntries(
-                Object.values(CONTENT_TYPE).map((type) => [
-                  type,
-                  { schema: { type: 'string', contentMediaType: type } },
-                ]),
-              ),
+              content: Object.fromEntries(Object.values(CONTENT_TYPE).map((type) => [type, binary(type)])),
             },
             ...errors({
               400: UPLOAD_ERRORS[400],
-              401: UPLOAD_ERRORS[401],
+              ...AUTH_ERRORS,
               408: UPLOAD_ERRORS[408],
               413: UPLOAD_ERRORS[413],
               503: UPLOAD_ERRORS[503],
+              507: UPLOAD_ERRORS[507],
             }),
           },
         },
@@ -230,45 +239,84 @@ export function buildOpenApi(config: Config): JsonObject {
       '/v1/jobs': {
         get: {
           operationId: 'listJobs',
-          summary: 'Spooled jobs (DELIVERY=wait), oldest first',
+          summary: 'A page of the caller’s jobs, newest first, with counts per state',
           parameters: [
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+            },
+            {
+              name: 'cursor',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'nextCursor of the previous page',
+            },
             { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...JOB_STATES] } },
+            { name: 'door', in: 'query', required: false, schema: { type: 'string', enum: [...JOB_DOORS] } },
+            {
+              name: 'q',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Exact pbxCallId, phone number (either party), username or Imagicle id',
+            },
             {
               name: 'pbxCallId',
               in: 'query',
               required: false,
+              deprecated: true,
               schema: { type: 'string' },
-              description: 'Jobs whose pbxCallId contains this text',
+              description: 'Same as q (kept for existing callers)',
+            },
+            {
+              name: 'from',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', format: 'date-time' },
+              description: 'Recordings that started at or after this instant',
+            },
+            {
+              name: 'to',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', format: 'date-time' },
+              description: 'Recordings that started at or before this instant',
             },
           ],
           responses: {
             200: json(ref('JobList'), 'The jobs'),
-            ...errors({ 400: 'Unknown state', 401: UPLOAD_ERRORS[401] }),
+            ...errors({ 400: 'Unknown state, door or a bad cursor', ...AUTH_ERRORS }),
           },
         },
       },
       '/v1/jobs/{id}': {
         get: {
           operationId: 'getJob',
+          summary: 'One job: its metadata, decision, parts and attempts',
           parameters: [jobId],
-          responses: { 200: json(ref('Job'), 'The job'), ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job' }) },
+          responses: { 200: json(ref('Job'), 'The job'), ...errors({ ...AUTH_ERRORS, 404: 'No such job' }) },
         },
         delete: {
           operationId: 'deleteJob',
+          summary: 'Forgets a job and deletes its files (it will not be delivered)',
           parameters: [jobId],
           responses: {
             204: { description: 'Forgotten, its files deleted' },
-            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Being delivered right now' }),
+            ...errors({ ...AUTH_ERRORS, 404: 'No such job', 409: 'Being delivered right now' }),
           },
         },
       },
       '/v1/jobs/{id}/retry': {
         post: {
           operationId: 'retryJob',
+          summary: 'Puts a failed (or held) job back in the queue',
           parameters: [jobId],
           responses: {
             202: json(ref('Job'), 'Back in the queue'),
-            ...errors({ 401: UPLOAD_ERRORS[401], 404: 'No such job', 409: 'Not failed, or being worked on' }),
+            ...errors({ ...AUTH_ERRORS, 404: 'No such job', 409: 'Not failed, or being worked on' }),
           },
         },
       },
@@ -289,10 +337,10 @@ export function buildOpenApi(config: Config): JsonObject {
           responses: {
             200: {
               description: 'PNG',
-              content: { 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } },
+              content: { 'image/png': binary('image/png') },
             },
             ...errors({
-              401: UPLOAD_ERRORS[401],
+              ...AUTH_ERRORS,
               404: 'No such job or channel, or not converted yet',
               410: 'The audio is no longer kept',
               503: UPLOAD_ERRORS[503],
@@ -303,17 +351,31 @@ export function buildOpenApi(config: Config): JsonObject {
       '/metrics': {
         get: {
           operationId: 'metrics',
-          summary: 'Prometheus metrics (public with METRICS_PUBLIC=true)',
+          summary:
+            'Prometheus metrics, for operators: an admin key (GATEWAY_ADMIN_KEYS), or none with METRICS_PUBLIC=true ' +
+            '(METRICS_PORT serves them on a localhost listener of their own)',
           responses: {
             200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
-            ...errors({ 401: UPLOAD_ERRORS[401] }),
+            ...errors({
+              401: UPLOAD_ERRORS[401],
+              403: 'A tenant key: metrics are for admin keys',
+              429: 'Too many failed logins from this address: retry after Retry-After',
+            }),
           },
         },
       },
-      '/healthz': { get: { operationId: 'health', security: [], responses: { 200: json(ref('Health'), 'Alive') } } },
+      '/healthz': {
+        get: {
+          operationId: 'health',
+          summary: 'Liveness: the process answers',
+          security: [],
+          responses: { 200: json(ref('Health'), 'Alive') },
+        },
+      },
       '/readyz': {
         get: {
           operationId: 'ready',
+          summary: 'Readiness: ffmpeg usable and Imagicle reachable',
           security: [],
           responses: {
             200: json(ref('Readiness'), 'ffmpeg usable and Imagicle reachable'),
@@ -322,7 +384,12 @@ export function buildOpenApi(config: Config): JsonObject {
         },
       },
       '/openapi.json': {
-        get: { operationId: 'openapi', security: [], responses: { 200: json({ type: 'object' }, 'This document') } },
+        get: {
+          operationId: 'openapi',
+          summary: 'This document (OpenAPI 3.1)',
+          security: [],
+          responses: { 200: json({ type: 'object' }, 'This document') },
+        },
       },
     },
     components: {

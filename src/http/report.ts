@@ -26,6 +26,8 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
     stereo: result.prepared.stereo,
     /** Level normalization per channel: before/after, gain, limiter, or why nothing was done (LEVEL=speech only). */
     level: result.prepared.level,
+    /** DTMF tones per channel, and whether they were masked (DTMF=detect|mask only; never the keys). */
+    dtmf: result.prepared.dtmf,
     output: {
       ...prepared.format,
       contentType: prepared.contentType,
@@ -36,6 +38,8 @@ export function buildReport(requestId: string, result: IngestResult, timings: { 
       durationSeconds: prepared.durationSeconds,
     },
     oversize: result.fitted.oversize,
+    /** Shorter than its container declares: both lengths (pipeline/truncation.ts). */
+    truncated: result.prepared.truncated ?? prepared.truncated,
     metadata: first?.metadata,
     upstream: {
       status: first?.upstream?.status ?? first?.error?.status,

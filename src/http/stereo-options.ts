@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { badRequest } from '../errors.js';
 import { CHANNEL_ORDERS, parseChannelSelection, SOURCE_PROFILES } from '../media/channels.js';
+import { DTMF_MODES } from '../media/dtmf-policy.js';
 import { LEVEL_MODES } from '../media/level.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 
@@ -19,6 +20,7 @@ export const STEREO_FIELDS = [
   'remoteOffsetMs',
   'level',
   'inputSampleRate',
+  'dtmf',
 ] as const;
 type StereoField = (typeof STEREO_FIELDS)[number];
 
@@ -67,6 +69,7 @@ function schemaFor(maxOffsetMs: number) {
       .transform(Number)
       .refine((v) => v >= 4000 && v <= 48000, { error: INPUT_RATE_PROBLEM })
       .optional(),
+    dtmf: z.enum(DTMF_MODES, { error: `dtmf must be one of ${DTMF_MODES.join(', ')}` }).optional(),
   });
 }
 

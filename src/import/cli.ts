@@ -8,18 +8,25 @@ import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, describeUnknownSetting, loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
+import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
 import { isManifest, ManifestError } from './manifest.js';
-import { startProgress } from './progress.js';
-import { ReportWriter } from './report.js';
-import { exitCodeFor, runItems, summaryText } from './run.js';
+import type { FileReport } from './process-file.js';
+import { problemLine, startProgress, type Progress } from './progress.js';
+import { ReportWriter, type ReportMetadata } from './report.js';
+import { exitCodeFor, runItems } from './run.js';
+import { summaryJson, summaryText } from './summary.js';
+import { IMPORT_HELP, WATCH_HELP } from './help.js';
+import { readableDestination } from './readable-log.js';
 import { openRuntime, RuntimeError, type DoorRuntime } from './runtime.js';
 import { fileDoorProblems, metadataSources, SIDECAR_MODES, type SidecarMode } from './settings.js';
 import { itemsFromFolder, itemsFromManifest } from './sources.js';
 import { StateLockedError, StateStore } from './state.js';
+import type { JobDoor } from './job-door.js';
 import { FolderWatcher } from './watch.js';
+import type { DoorOutcome, GatewayMetrics } from '../metrics.js';
 
 const USAGE = 2;
 
@@ -37,7 +44,9 @@ function doorConfig(overrides: Record<string, string | undefined>): Config {
       string,
       string
     >;
-    return loadConfig(env, defined);
+    const config = loadConfig(env, defined);
+    for (const u of config.unknownSettings) process.stderr.write(`warning: ${describeUnknownSetting(u)}\n`);
+    return config;
   } catch (error) {
     if (error instanceof ConfigError) usage(error.message);
     throw error;
@@ -78,12 +87,35 @@ interface ImportFlags {
   pattern?: string;
   defaults?: string;
   timezone: string;
-  state: string;
+  state?: string;
   report?: string;
   dryRun?: boolean;
   retryFailed?: boolean;
   concurrency?: string;
   progressSeconds: string;
+  root?: string;
+  allowOutside?: boolean;
+  json?: boolean;
+}
+
+/** Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+const INTERRUPTED = 130;
+
+/** `--json`: one object per file, on stdout. */
+function fileJson(r: FileReport, metadata: ReportMetadata | undefined): string {
+  return `${JSON.stringify({
+    type: 'file',
+    path: r.path,
+    status: r.status,
+    pbxCallId: metadata?.pbxCallId,
+    startDateTime: metadata?.startDateTime,
+    imagicleIds: r.ids,
+    parts: r.parts,
+    duration: r.duration,
+    durationSeconds: r.durationSeconds,
+    decision: r.decision,
+    error: r.error,
+  })}\n`;
 }
 
 async function importCommand(source: string, flags: ImportFlags): Promise<void> {
@@ -106,18 +138,33 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const root = path.resolve(source);
   let items;
   try {
-    items = info!.isDirectory() ? await itemsFromFolder(root, sources) : await itemsFromManifest(root, sources);
+    items = info!.isDirectory()
+      ? await itemsFromFolder(root, sources)
+      : await itemsFromManifest(root, sources, {
+          root: flags.root !== undefined ? path.resolve(flags.root) : undefined,
+          allowOutside: flags.allowOutside === true,
+        });
   } catch (error) {
     if (error instanceof ManifestError) usage(error.message);
     throw error;
   }
+  // The report and --json speak of each file in input order and with its metadata.
+  const position = new Map(items.map((item, index) => [item.display, index]));
+  const metadataOf = (display: string): ReportMetadata | undefined => {
+    const item = items[position.get(display) ?? -1];
+    return item?.metadata.ok ? item.metadata.metadata : undefined;
+  };
   const logger = stderrLogger(config);
-  const state = openState(flags.state);
+  // Unset: one state per destination (Imagicle server and user), so that another server's run is never "done".
+  const state = openState(flags.state ?? path.join('data', 'import-state', config.destination));
   const runtime = await openRuntimeOrExit(config, logger);
   const controller = new AbortController();
-  const stop = (): void => {
+  const stop = (signal: NodeJS.Signals): void => {
     process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
     controller.abort();
+    armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
+    // A second Ctrl-C ends the process now; the state store keeps what was done.
+    process.once('SIGINT', () => process.exit(INTERRUPTED));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -126,13 +173,14 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   process.stderr.write(
     `${flags.dryRun ? 'Dry run of' : 'Importing'} ${items.length} file(s) from ${source} to ${runtime.upstreamUrl}, ${concurrency} at a time\n`,
   );
-  let progress: ReturnType<typeof startProgress> | undefined;
+  let progress: Progress | undefined;
   const summary = await runItems(
     items,
     {
       state,
       deps: runtime.deps,
-      owner: { id: 'cli:import' },
+      // Duplicate keys are scoped by the destination too (Config.destination).
+      owner: { id: `cli:import@${config.destination}` },
       tmpDir: config.tmpDir,
       dryRun: flags.dryRun === true,
       retryFailed: flags.retryFailed === true,
@@ -147,10 +195,10 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
         });
       },
       onFile: (r) => {
-        report?.add(r);
-        if (r.status === 'failed' || r.status === 'invalid') {
-          if (!process.stderr.isTTY) process.stderr.write(`${r.status}: ${r.path}: ${r.error ?? ''}\n`);
-        }
+        const metadata = metadataOf(r.path);
+        report?.add(position.get(r.path) ?? items.length, r, metadata);
+        if (flags.json) process.stdout.write(fileJson(r, metadata));
+        if (r.status === 'failed' || r.status === 'invalid') progress?.log(problemLine(r));
         progress?.update();
       },
     },
@@ -158,15 +206,18 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   await report?.close();
   state.close();
   await runtime.close();
-  process.stdout.write(summaryText(summary, flags.dryRun === true));
-  if (summary.reports.some((r) => r.status === 'failed' || r.status === 'invalid')) {
-    process.stdout.write('Problems:\n');
-    for (const r of summary.reports)
-      if (r.status === 'failed' || r.status === 'invalid')
-        process.stdout.write(`  ${r.path}: ${r.error ?? r.status}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify(summaryJson(summary, flags.dryRun === true))}\n`);
+  else {
+    process.stdout.write(summaryText(summary, flags.dryRun === true));
+    if (summary.reports.some((r) => r.status === 'failed' || r.status === 'invalid')) {
+      process.stdout.write('Problems:\n');
+      for (const r of summary.reports)
+        if (r.status === 'failed' || r.status === 'invalid')
+          process.stdout.write(`  ${r.path}: ${r.error ?? r.status}\n`);
+    }
   }
   killAllChildren();
-  process.exit(exitCodeFor(summary));
+  process.exit(summary.interrupted ? INTERRUPTED : exitCodeFor(summary));
 }
 
 interface WatchFlags {
@@ -178,6 +229,15 @@ interface WatchFlags {
   pollSeconds?: string;
   state?: string;
   concurrency?: string;
+  logFormat?: string;
+}
+
+/** The file-door counter's outcome of a file's report; none for an interrupted one (it is taken again). */
+export function doorOutcome(status: FileReport['status']): DoorOutcome | undefined {
+  if (status === 'delivered' || status === 'already-delivered' || status === 'duplicate') return 'delivered';
+  if (status === 'invalid') return 'invalid';
+  if (status === 'failed') return 'failed';
+  return undefined;
 }
 
 /** Starts the watcher for a configuration (the `watch` command, and `serve` with WATCH_DIR). */
@@ -189,6 +249,8 @@ export function startWatcher(
   logger: Logger,
   concurrency: number,
   gateFor?: (bytes: number) => ProcessGate,
+  metrics?: Pick<GatewayMetrics, 'doorFile'>,
+  door?: JobDoor,
 ): FolderWatcher {
   const sources = metadataSources(
     { pattern: config.watch.pattern, defaults: config.watch.defaults, timezone: config.watch.timezone },
@@ -203,9 +265,16 @@ export function startWatcher(
       pollSeconds: config.watch.pollSeconds,
       concurrency,
       gateFor,
+      door,
     },
-    { state, deps: runtime.deps, owner: { id: 'watch' }, tmpDir: config.tmpDir },
+    { state, deps: runtime.deps, owner: { id: `watch@${config.destination}` }, tmpDir: config.tmpDir },
     logger.child({ component: 'watch' }),
+    (report) => {
+      if (!metrics) return;
+      metrics.doorFile('watch', 'taken');
+      const outcome = doorOutcome(report.status);
+      if (outcome) metrics.doorFile('watch', outcome);
+    },
   );
   watcher.start();
   return watcher;
@@ -227,11 +296,18 @@ async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
   const info = await stat(config.watch.dir!).catch(() => undefined);
   if (!info?.isDirectory()) usage(`${dir}: no such folder`);
   const concurrency = positiveInt('--concurrency', flags.concurrency, os.availableParallelism());
-  const logger = createLogger(config.logLevel);
+  if (flags.logFormat !== undefined && !['json', 'text'].includes(flags.logFormat))
+    usage('--log-format: must be json or text');
+  // A person at a terminal reads lines like import's; a service manager or a pipe gets JSON lines.
+  const readable = flags.logFormat === 'text' || (flags.logFormat === undefined && process.stdout.isTTY === true);
+  const logger = readable
+    ? createLogger(config.logLevel, readableDestination(process.stdout))
+    : createLogger(config.logLevel);
   const state = openState(config.watch.stateDir);
   const runtime = await openRuntimeOrExit(config, logger);
   const watcher = startWatcher(config, config.watch.dir!, runtime, state, logger, concurrency);
-  const shutdown = (): void => {
+  const shutdown = (signal: NodeJS.Signals): void => {
+    armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
     void watcher.close().then(async () => {
       state.close();
       await runtime.close();
@@ -260,12 +336,19 @@ export function registerFileDoors(program: Command): void {
       )
       .option('--defaults <json>', 'jsondata fields for what no other source gives')
       .option('--timezone <zone>', 'IANA time zone of start times without an offset', 'UTC')
-      .option('--state <dir>', 'where progress is kept (rerun with the same to resume)', 'data/import-state')
+      .option(
+        '--state <dir>',
+        'where progress is kept (rerun with the same to resume; default data/import-state/<destination>)',
+      )
       .option('--report <file.csv>', 'one line per file: path, status, Imagicle ids, parts, duration, decision, error')
       .option('--dry-run', 'probe and check everything, send nothing')
       .option('--retry-failed', 'send again the files an earlier run recorded as failed')
       .option('--concurrency <n>', 'ffmpeg runs at once, twice as many files in flight (default: the number of cores)')
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
+      .option('--json', 'print one JSON object per file and a summary object on stdout (for scripts)')
+      .addHelpText('after', IMPORT_HELP)
+      .option('--root <dir>', "a manifest's rows may name files under this folder (default: the manifest's own)")
+      .option('--allow-outside', "a manifest's rows may name files anywhere (still regular files only, never links)")
       .action(async (source: string, flags: ImportFlags) => {
         await importCommand(source, flags);
       }),
@@ -281,8 +364,10 @@ export function registerFileDoors(program: Command): void {
       .option('--sidecar <mode>', 'required: take a file once its .json exists; optional: once stable (WATCH_SIDECAR)')
       .option('--stable-seconds <s>', 'size and mtime unchanged this long (WATCH_STABLE_SECONDS, default 5)')
       .option('--poll-seconds <s>', 'seconds between scans (WATCH_POLL_SECONDS, default 2)')
-      .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state)')
+      .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state/<destination>)')
       .option('--concurrency <n>', 'files at once (default: the number of cores)')
+      .option('--log-format <format>', 'text (readable lines) or json; default: text on a terminal, json elsewhere')
+      .addHelpText('after', WATCH_HELP)
       .action(async (dir: string, flags: WatchFlags) => {
         await watchCommand(dir, flags);
       }),

@@ -2,14 +2,15 @@
  * Manifests: a CSV with a header row, or JSON Lines, one recording per row.
  * Columns: file (relative to the manifest), remoteFile (second leg),
  * startDateTime, direction, localUsername, localPhoneNumber, remoteUsername,
- * remotePhoneNumber, pbxCallId, notes, preserved, channelOrder, sourceProfile.
+ * remotePhoneNumber, pbxCallId, notes, preserved, channelOrder, sourceProfile, dtmf.
  * Empty cells are absent, so a sidecar, the pattern or the defaults fill them.
  */
-import { readFile } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { MetadataLayer } from './metadata.js';
 import { parseBoolean, parseDirection } from './metadata.js';
+import { openRegularFile, UnsafeFileError } from './safe-fs.js';
 
 export interface ManifestRow {
   /** 1-based line (CSV: record number after the header + 1) for messages. */
@@ -17,7 +18,7 @@ export interface ManifestRow {
   file: string | undefined;
   remoteFile: string | undefined;
   layer: MetadataLayer;
-  stereo: { channelOrder?: string | undefined; sourceProfile?: string | undefined };
+  stereo: { channelOrder?: string | undefined; sourceProfile?: string | undefined; dtmf?: string | undefined };
   /** A row that cannot be read at all (bad JSON line). */
   problem?: string | undefined;
 }
@@ -36,6 +37,7 @@ export const MANIFEST_COLUMNS = [
   'preserved',
   'channelOrder',
   'sourceProfile',
+  'dtmf',
 ] as const;
 
 export function isManifest(file: string): boolean {
@@ -67,12 +69,32 @@ export function rowToManifestRow(values: Record<string, unknown>, line: number):
     file: text(values.file),
     remoteFile: text(values.remoteFile),
     layer,
-    stereo: { channelOrder: text(values.channelOrder), sourceProfile: text(values.sourceProfile) },
+    stereo: {
+      channelOrder: text(values.channelOrder),
+      sourceProfile: text(values.sourceProfile),
+      dtmf: text(values.dtmf),
+    },
   };
 }
 
+/** The manifest itself: a regular file (a link the operator named is followed), read through its descriptor. */
+async function readManifestText(file: string): Promise<string> {
+  let opened;
+  try {
+    opened = await openRegularFile(await realpath(file));
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw new ManifestError(error.message);
+    throw error;
+  }
+  try {
+    return await opened.handle.readFile('utf8');
+  } finally {
+    await opened.close();
+  }
+}
+
 export async function readManifest(file: string): Promise<ManifestRow[]> {
-  const content = await readFile(file, 'utf8');
+  const content = await readManifestText(file);
   if (path.extname(file).toLowerCase() === '.jsonl') {
     const rows: ManifestRow[] = [];
     content.split(/\r?\n/).forEach((raw, i) => {

@@ -13,6 +13,7 @@ import {
   type RecordingMetadata,
 } from '../imagicle/schema.js';
 import { PatternError, type CompiledPattern } from './pattern.js';
+import { parseBoundedJson, UnsafeFileError } from './safe-fs.js';
 
 /** A partial jsondata (objects for the parties), as one source gives it. */
 export type MetadataLayer = Record<string, unknown>;
@@ -106,11 +107,12 @@ export function parseBoolean(value: unknown): unknown {
 }
 
 /** The sidecar's content: the jsondata itself, or an object holding it under `jsondata`. */
-export function sidecarLayer(text: string): MetadataLayer {
+export function sidecarLayer(text: string, maxDepth = 32): MetadataLayer {
   let value: unknown;
   try {
-    value = JSON.parse(text);
-  } catch {
+    value = parseBoundedJson(text, maxDepth);
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw new Error(`the sidecar ${error.message}`);
     throw new Error('the sidecar is not valid JSON');
   }
   if (isObject(value) && isObject(value.jsondata)) return value.jsondata;

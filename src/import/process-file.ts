@@ -4,10 +4,10 @@
  * (dry run), or deliver it through the pipeline with the state as the part
  * journal. Shared by `import` and `watch`.
  */
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { toGatewayError } from '../errors.js';
-import { dedupKey, sha256File } from '../delivery/dedup.js';
+import { dedupKey } from '../delivery/dedup.js';
 import { formatIsoDuration } from '../imagicle/duration.js';
 import {
   deliverRecording,
@@ -22,9 +22,18 @@ import { bytesPerSecond, type Plan, type Target } from '../media/plan.js';
 import { extensionOf } from '../media/formats.js';
 import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
+import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from './safe-fs.js';
 
 export type FileStatus =
-  'delivered' | 'already-delivered' | 'duplicate' | 'failed' | 'invalid' | 'would-send' | 'interrupted';
+  | 'delivered'
+  | 'already-delivered'
+  | 'duplicate'
+  | 'failed'
+  | 'invalid'
+  | 'would-send'
+  | 'interrupted'
+  /** A job of the gateway's store holds it (the watched folder under serve: job-door.ts); its outcome comes later. */
+  | 'accepted';
 
 export interface FileReport {
   path: string;
@@ -40,6 +49,8 @@ export interface FileReport {
   permanent: boolean;
   /** Re-sent parts whose earlier attempt may have reached Imagicle (the crash window). */
   possibleDuplicates: number;
+  /** The gateway's job that holds the file (job-door.ts). */
+  jobId?: string | undefined;
 }
 
 export interface ProcessContext {
@@ -79,26 +90,47 @@ export function recordingId(answer: string | null | undefined): string {
   }
 }
 
-const audioInput = (file: string): AudioInput => ({
-  path: file,
-  originalName: path.basename(file),
-  extension: extensionOf(file),
+/** The recording as the pipeline reads it: the opened file's own path (safe-fs.ts), named after the original. */
+const audioInput = (file: OpenedFile): AudioInput => ({
+  path: file.path,
+  originalName: path.basename(file.source),
+  extension: extensionOf(file.source),
 });
 
+/**
+ * Opens the file (and its second leg) once, without following a link, regular files only (safe-fs.ts); everything
+ * after reads the opened files, never the recorder's names again.
+ */
 export async function processFile(item: ImportItem, ctx: ProcessContext): Promise<FileReport> {
-  const { state } = ctx;
-  let size: number;
-  let mtimeMs: number;
+  if (item.refused) return blank(item, 'failed', { error: item.refused, permanent: true });
+  const opened: OpenedFile[] = [];
   try {
-    const s = await stat(item.path);
-    if (item.remotePath) await stat(item.remotePath);
-    size = s.size;
-    mtimeMs = Math.trunc(s.mtimeMs);
+    for (const leg of [item.path, ...(item.remotePath ? [item.remotePath] : [])]) {
+      opened.push(await openRegularFile(leg, item.within));
+    }
   } catch (error) {
+    await Promise.all(opened.map((o) => o.close()));
+    if (error instanceof UnsafeFileError) return blank(item, 'failed', { error: error.message, permanent: true });
     return blank(item, 'failed', {
       error: `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     });
   }
+  try {
+    return await processOpened(item, opened[0]!, opened[1], ctx);
+  } finally {
+    await Promise.all(opened.map((o) => o.close()));
+  }
+}
+
+async function processOpened(
+  item: ImportItem,
+  audio: OpenedFile,
+  remote: OpenedFile | undefined,
+  ctx: ProcessContext,
+): Promise<FileReport> {
+  const { state } = ctx;
+  const size = audio.stat.size;
+  const mtimeMs = Math.trunc(audio.stat.mtimeMs);
   const row = state.get(item.path);
   const sameKey = row !== undefined && row.size === size && row.mtimeMs === mtimeMs;
   const earlier = (status: FileStatus): FileReport =>
@@ -114,8 +146,14 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
   if (!item.metadata.ok) return blank(item, 'invalid', { error: item.metadata.reason });
   const metadata = item.metadata.metadata;
 
-  const hashes = [await sha256File(item.path), ...(item.remotePath ? [await sha256File(item.remotePath)] : [])];
-  const key = dedupKey(ctx.owner.id, metadata.pbxCallId, hashes);
+  let hashes: string[];
+  try {
+    hashes = [await sha256Opened(audio, ctx.signal), ...(remote ? [await sha256Opened(remote, ctx.signal)] : [])];
+  } catch (error) {
+    if (ctx.signal.aborted) return blank(item, 'interrupted', { error: 'interrupted' });
+    throw error;
+  }
+  const key = dedupKey(ctx.owner.id, metadata, hashes);
   const sameContent = row !== undefined && row.dedupKey === key;
   if (row && !sameKey && sameContent) {
     // Touched or copied back: the same recording, still keyed by its path.
@@ -131,7 +169,7 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
       error: `the same recording was delivered from ${twin.path}`,
     });
 
-  if (ctx.dryRun) return dryRun(item, ctx);
+  if (ctx.dryRun) return dryRun(item, audio, remote, ctx);
 
   state.begin(item.path, size, mtimeMs, key, sameContent);
   await mkdir(ctx.tmpDir, { recursive: true });
@@ -162,8 +200,8 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
     const result = await deliverRecording(
       {
         metadata,
-        audio: audioInput(item.path),
-        remoteAudio: item.remotePath ? audioInput(item.remotePath) : undefined,
+        audio: audioInput(audio),
+        remoteAudio: remote ? audioInput(remote) : undefined,
         stereoOptions: item.stereoOptions,
       },
       ctx.owner,
@@ -206,22 +244,27 @@ export async function processFile(item: ImportItem, ctx: ProcessContext): Promis
 const HEADER_BYTES = 1024;
 
 /** What the recording would weigh once converted: from the declared length, or the file itself when kept. */
-async function expectedBytes(plan: Plan, legs: readonly string[], seconds: number, deps: FitDeps): Promise<number> {
+function expectedBytes(plan: Plan, legs: readonly OpenedFile[], seconds: number, deps: FitDeps): number {
   const encoded = (target: Target): number => Math.ceil(bytesPerSecond(target) * seconds) + HEADER_BYTES;
   if (legs.length > 1) return encoded(targetForMix(deps, mergedMix(deps)));
   if (plan.action === 'transcode') return encoded(plan.target);
-  return (await stat(legs[0]!)).size;
+  return legs[0]!.stat.size;
 }
 
 /** Probes and plans without sending: what would go, or why it cannot. */
-async function dryRun(item: ImportItem, ctx: ProcessContext): Promise<FileReport> {
+async function dryRun(
+  item: ImportItem,
+  audio: OpenedFile,
+  remote: OpenedFile | undefined,
+  ctx: ProcessContext,
+): Promise<FileReport> {
   try {
-    const legs = [item.path, ...(item.remotePath ? [item.remotePath] : [])];
+    const legs = [audio, ...(remote ? [remote] : [])];
     const inspected = [];
     for (const leg of legs) inspected.push(await inspectAudio(audioInput(leg), ctx.deps, ctx.signal));
     const first = inspected[0]!;
     const seconds = Math.max(...inspected.map((i) => i.probed.durationSeconds ?? 0));
-    const bytes = await expectedBytes(first.plan, legs, seconds, ctx.deps);
+    const bytes = expectedBytes(first.plan, legs, seconds, ctx.deps);
     const limit = ctx.deps.maxPartBytes;
     if (bytes > limit && ctx.deps.oversize.policy === 'reject') {
       const error =

@@ -1,7 +1,13 @@
 /**
- * Progress of a run: on a terminal a live bar (files done/total, failures,
- * audio hours delivered, files/s, audio hours per hour, ETA); otherwise a
- * plain line every few seconds. Both read the same counters.
+ * Progress of a run: on a terminal a live bar (files done/total, converted,
+ * skipped, invalid, failed, audio hours delivered, files/s, audio hours per
+ * hour, ETA) with each failed or invalid file printed above it as it
+ * happens; otherwise a plain line every few seconds. Both read the same
+ * counters.
+ *
+ * Rates and the ETA count only the files that were worked on: a resume
+ * skips thousands of already-delivered files in a second, and counting them
+ * would promise an ETA of seconds for hours of work.
  */
 import cliProgress from 'cli-progress';
 import type { FileReport } from './process-file.js';
@@ -10,8 +16,14 @@ export interface Counters {
   total: number;
   done: number;
   delivered: number;
+  /** Nothing to do: already delivered, or the same recording as another file. */
   skipped: number;
+  /** The metadata was incomplete or wrong: nothing was tried. */
+  invalid: number;
+  /** Tried and not delivered (refused audio, Imagicle's refusal, an outage). */
   failed: number;
+  /** Dry run: would be sent. */
+  wouldSend: number;
   audioSeconds: number;
   possibleDuplicates: number;
   startedAt: number;
@@ -23,7 +35,9 @@ export function newCounters(total: number, now = Date.now()): Counters {
     done: 0,
     delivered: 0,
     skipped: 0,
+    invalid: 0,
     failed: 0,
+    wouldSend: 0,
     audioSeconds: 0,
     possibleDuplicates: 0,
     startedAt: now,
@@ -33,45 +47,72 @@ export function newCounters(total: number, now = Date.now()): Counters {
 export function count(c: Counters, r: FileReport): void {
   c.done += 1;
   c.possibleDuplicates += r.possibleDuplicates;
-  if (r.status === 'delivered') {
-    c.delivered += 1;
-    c.audioSeconds += r.durationSeconds;
-  } else if (r.status === 'failed' || r.status === 'invalid') c.failed += 1;
-  else c.skipped += 1;
+  switch (r.status) {
+    case 'delivered':
+      c.delivered += 1;
+      c.audioSeconds += r.durationSeconds;
+      break;
+    case 'would-send':
+      c.wouldSend += 1;
+      c.audioSeconds += r.durationSeconds;
+      break;
+    case 'invalid':
+      c.invalid += 1;
+      break;
+    case 'failed':
+      c.failed += 1;
+      break;
+    default:
+      c.skipped += 1;
+  }
 }
+
+/** Files that cost work (not skipped, not refused for their metadata before any work). */
+const worked = (c: Counters): number => c.done - c.skipped - c.invalid;
 
 export function rates(
   c: Counters,
   now = Date.now(),
 ): { filesPerSecond: number; audioHoursPerHour: number; etaSeconds: number | undefined } {
   const elapsed = Math.max(0.001, (now - c.startedAt) / 1000);
-  const filesPerSecond = c.done / elapsed;
+  const filesPerSecond = worked(c) / elapsed;
+  const left = c.total - c.done;
   return {
     filesPerSecond,
     audioHoursPerHour: c.audioSeconds / elapsed,
-    etaSeconds: filesPerSecond > 0 ? (c.total - c.done) / filesPerSecond : undefined,
+    etaSeconds: left === 0 ? 0 : filesPerSecond > 0 ? left / filesPerSecond : undefined,
   };
 }
 
 const hours = (seconds: number): string => (seconds / 3600).toFixed(2);
-const eta = (seconds: number | undefined): string => {
-  if (seconds === undefined) return '?';
+
+/** "45 s", "12 min 05 s", "3 h 07 min"; "unknown" before the first converted file. */
+export function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return 'unknown';
   const s = Math.round(seconds);
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
-    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-};
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
 
 export function progressLine(c: Counters, now = Date.now()): string {
   const r = rates(c, now);
   return (
-    `${c.done}/${c.total} files, ${c.failed} failed, ${hours(c.audioSeconds)} h audio delivered, ` +
-    `${r.filesPerSecond.toFixed(2)} files/s, ${r.audioHoursPerHour.toFixed(1)} audio h/h, ETA ${eta(r.etaSeconds)}`
+    `${c.done}/${c.total} files: ${c.delivered + c.wouldSend} converted, ${c.skipped} skipped, ` +
+    `${c.invalid} invalid, ${c.failed} failed; ${hours(c.audioSeconds)} h audio; ` +
+    `${r.filesPerSecond.toFixed(2)} files/s, ${r.audioHoursPerHour.toFixed(1)} audio h/h; ETA ${formatEta(r.etaSeconds)}`
   );
+}
+
+/** The line printed above the bar (or in the log) for a file that did not go. */
+export function problemLine(r: FileReport): string {
+  return `${r.status}: ${r.path}: ${r.error ?? ''}`;
 }
 
 export interface Progress {
   update(): void;
+  /** Prints a line above the bar (on a terminal) or as is. */
+  log(line: string): void;
   stop(): void;
 }
 
@@ -81,32 +122,39 @@ export function startProgress(
   stream: NodeJS.WriteStream,
   options: { intervalMs: number; quiet?: boolean },
 ): Progress {
-  if (options.quiet) return { update: () => undefined, stop: () => undefined };
+  if (options.quiet) return { update: () => undefined, log: () => undefined, stop: () => undefined };
   if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
+    // A MultiBar of one: only it can print lines above the bar without tearing it.
+    const bars = new cliProgress.MultiBar(
       {
         stream,
         format:
-          '{bar} {value}/{total} files | {failed} failed | {hours} h audio | {fps} files/s | {hph} audio h/h | ETA {eta}',
+          '{bar} {value}/{total} files | {converted} converted | {skipped} skipped | {invalid} invalid | {failed} failed | {hours} h audio | {fps} files/s | ETA {eta}',
         hideCursor: true,
-        etaBuffer: 50,
+        clearOnComplete: false,
       },
       cliProgress.Presets.shades_classic,
     );
     const payload = (): Record<string, string | number> => {
       const r = rates(c);
       return {
+        converted: c.delivered + c.wouldSend,
+        skipped: c.skipped,
+        invalid: c.invalid,
         failed: c.failed,
         hours: hours(c.audioSeconds),
         fps: r.filesPerSecond.toFixed(2),
-        hph: r.audioHoursPerHour.toFixed(1),
-        eta: eta(r.etaSeconds),
+        eta: formatEta(r.etaSeconds),
       };
     };
-    bar.start(c.total, 0, payload());
-    return { update: () => bar.update(c.done, payload()), stop: () => bar.stop() };
+    const bar = bars.create(c.total, 0, payload());
+    return {
+      update: () => bar.update(c.done, payload()),
+      log: (line) => bars.log(`${line}\n`),
+      stop: () => bars.stop(),
+    };
   }
   const timer = setInterval(() => stream.write(`${progressLine(c)}\n`), options.intervalMs);
   timer.unref();
-  return { update: () => undefined, stop: () => clearInterval(timer) };
+  return { update: () => undefined, log: (line) => stream.write(`${line}\n`), stop: () => clearInterval(timer) };
 }

@@ -50,23 +50,6 @@ export async function runItems(
   return { counters, reports, elapsedMs: Date.now() - counters.startedAt, interrupted: ctx.signal.aborted };
 }
 
-export function summaryText(s: RunSummary, dryRun: boolean): string {
-  const c = s.counters;
-  const by = (status: FileReport['status']): number => s.reports.filter((r) => r.status === status).length;
-  const lines = [
-    `${dryRun ? 'Dry run' : 'Import'} ${s.interrupted ? 'interrupted' : 'finished'} in ${(s.elapsedMs / 1000).toFixed(1)} s: ${c.done} of ${c.total} files`,
-    dryRun
-      ? `  would send:         ${by('would-send')} (about ${s.reports.reduce((n, r) => n + (r.status === 'would-send' ? (r.parts ?? 1) : 0), 0)} recordings in Imagicle)`
-      : `  delivered:          ${by('delivered')} (${(c.audioSeconds / 3600).toFixed(2)} h of audio, ${s.reports.reduce((n, r) => n + (r.status === 'delivered' ? (r.parts ?? 0) : 0), 0)} recordings in Imagicle)`,
-    `  already delivered:  ${by('already-delivered')}`,
-    `  same recording as another file: ${by('duplicate')}`,
-    `  invalid metadata:   ${by('invalid')}`,
-    `  failed:             ${by('failed')}`,
-    `  possible duplicates (a part re-sent after an interrupted send): ${c.possibleDuplicates}`,
-  ];
-  return `${lines.join('\n')}\n`;
-}
-
 /** 0: everything delivered or already there; 1: anything failed, invalid or left undone. */
 export function exitCodeFor(s: RunSummary): 0 | 1 {
   if (s.interrupted) return 1;

@@ -4,7 +4,7 @@
  * manifest, the sidecar, the pattern and the defaults, or the reason it
  * cannot be sent.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { extensionOf } from '../media/formats.js';
 import { RAW_HINTS } from '../media/formats.js';
@@ -21,6 +21,7 @@ import {
   type Resolved,
 } from './metadata.js';
 import { readManifest } from './manifest.js';
+import { isInside, openRegularFile, readBounded, UnsafeFileError } from './safe-fs.js';
 
 export interface MetadataSources {
   pattern?: CompiledPattern | undefined;
@@ -38,6 +39,13 @@ export interface ImportItem {
   remotePath?: string | undefined;
   /** The sidecar that went with it, if any (the watcher moves it along). */
   sidecarPath?: string | undefined;
+  /**
+   * The folder its files must be below, reached without following a link (safe-fs.ts); none: a path the operator
+   * named outside any such folder (--allow-outside), where only the file itself must not be a link.
+   */
+  within?: string | undefined;
+  /** Why it is not read at all (a manifest row naming a file outside its folder): a failure, reported as such. */
+  refused?: string | undefined;
   metadata: Resolved;
   stereoOptions?: StereoRequestOptions | undefined;
 }
@@ -79,7 +87,15 @@ export function sidecarFor(file: string): string {
   return file.replace(/\.[^./\\]*$/, '') + '.json';
 }
 
-/** Every audio file under `root`, sorted, skipping hidden entries and the named folders (relative to root). */
+/** A sidecar's limits: more is a permanent failure (docs/security.md). */
+export const MAX_SIDECAR_BYTES = 64 * 1024;
+export const MAX_SIDECAR_DEPTH = 32;
+
+/**
+ * Every audio name under `root`, sorted, skipping hidden entries and the named folders (relative to root). Links,
+ * FIFOs and the like with an audio name are listed too, for the door to refuse them with a reason; a folder is
+ * entered only when it is one (a link to a folder is not followed).
+ */
 export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = new Set()): Promise<string[]> {
   const found: string[] = [];
   const visit = async (dir: string): Promise<void> => {
@@ -90,7 +106,7 @@ export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = ne
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         if (!skipDirs.has(path.relative(root, full))) await visit(full);
-      } else if (entry.isFile() && isAudioFile(entry.name)) {
+      } else if (isAudioFile(entry.name)) {
         found.push(full);
       }
     }
@@ -99,23 +115,34 @@ export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = ne
   return found;
 }
 
+/** The sidecar, opened without following a link, at most MAX_SIDECAR_BYTES, read through its descriptor. */
 async function readSidecar(
   file: string,
+  within: string | undefined,
 ): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string }> {
   const sidecar = sidecarFor(file);
   let text: string;
   try {
-    text = await readFile(sidecar, 'utf8');
+    const opened = await openRegularFile(sidecar, within);
+    try {
+      text = (await readBounded(opened, MAX_SIDECAR_BYTES)).toString('utf8');
+    } finally {
+      await opened.close();
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { layer: undefined };
+    const why =
+      error instanceof UnsafeFileError
+        ? error.message.replace(path.dirname(sidecar) + path.sep, '')
+        : (error as Error).message;
     return {
       layer: undefined,
-      problem: `cannot read the sidecar ${path.basename(sidecar)}: ${(error as Error).message}`,
+      problem: `cannot read the sidecar ${path.basename(sidecar)}: ${why}`,
       path: sidecar,
     };
   }
   try {
-    return { layer: sidecarLayer(text), path: sidecar };
+    return { layer: sidecarLayer(text, MAX_SIDECAR_DEPTH), path: sidecar };
   } catch (error) {
     return { layer: undefined, problem: `${path.basename(sidecar)}: ${(error as Error).message}`, path: sidecar };
   }
@@ -126,9 +153,10 @@ async function resolveFor(
   file: string,
   relative: string,
   sources: MetadataSources,
+  within: string | undefined,
   manifestLayer?: MetadataLayer,
 ): Promise<{ metadata: Resolved; sidecarPath: string | undefined }> {
-  const sidecar = await readSidecar(file);
+  const sidecar = await readSidecar(file, within);
   if (sidecar.problem) return { metadata: { ok: false, reason: sidecar.problem }, sidecarPath: sidecar.path };
   let fromPattern: MetadataLayer | undefined;
   let patternMiss = false;
@@ -157,8 +185,8 @@ async function resolveFor(
 
 export async function itemForFile(file: string, root: string, sources: MetadataSources): Promise<ImportItem> {
   const relative = path.relative(root, file).split(path.sep).join('/');
-  const { metadata, sidecarPath } = await resolveFor(file, relative, sources);
-  return { path: file, display: relative, sidecarPath, metadata };
+  const { metadata, sidecarPath } = await resolveFor(file, relative, sources, root);
+  return { path: file, display: relative, sidecarPath, metadata, within: root };
 }
 
 export async function itemsFromFolder(root: string, sources: MetadataSources): Promise<ImportItem[]> {
@@ -168,8 +196,20 @@ export async function itemsFromFolder(root: string, sources: MetadataSources): P
   return items;
 }
 
-export async function itemsFromManifest(manifest: string, sources: MetadataSources): Promise<ImportItem[]> {
+export interface ManifestScope {
+  /** The folder rows may name files under; default: the manifest's own. */
+  root?: string | undefined;
+  /** Rows may name files anywhere (each still opened without following a link, regular files only). */
+  allowOutside?: boolean | undefined;
+}
+
+export async function itemsFromManifest(
+  manifest: string,
+  sources: MetadataSources,
+  scope: ManifestScope = {},
+): Promise<ImportItem[]> {
   const root = path.dirname(manifest);
+  const allowed = path.resolve(scope.root ?? root);
   const rows = await readManifest(manifest);
   const items: ImportItem[] = [];
   for (const row of rows) {
@@ -185,7 +225,21 @@ export async function itemsFromManifest(manifest: string, sources: MetadataSourc
     const file = path.resolve(root, row.file);
     const remotePath = row.remoteFile ? path.resolve(root, row.remoteFile) : undefined;
     const relative = path.relative(root, file).split(path.sep).join('/');
-    let { metadata } = await resolveFor(file, relative, sources, row.layer);
+    const legs = [file, ...(remotePath ? [remotePath] : [])];
+    const outside = legs.find((leg) => !isInside(allowed, leg));
+    if (outside !== undefined && !scope.allowOutside) {
+      items.push({
+        path: file,
+        display: row.file,
+        metadata: { ok: false, reason: 'not read' },
+        refused:
+          `${where}: ${outside} is outside ${allowed}; a manifest names files under its own folder ` +
+          '(or --root) only, unless --allow-outside is given',
+      });
+      continue;
+    }
+    const within = outside === undefined ? allowed : undefined;
+    let { metadata } = await resolveFor(file, relative, sources, within, row.layer);
     let stereoOptions: StereoRequestOptions | undefined;
     try {
       const fields = Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<
@@ -197,7 +251,7 @@ export async function itemsFromManifest(manifest: string, sources: MetadataSourc
       if (!(error instanceof GatewayError)) throw error;
       if (metadata.ok) metadata = { ok: false, reason: error.message };
     }
-    items.push({ path: file, display: row.file, remotePath, metadata, stereoOptions });
+    items.push({ path: file, display: row.file, remotePath, metadata, stereoOptions, within });
   }
   return items;
 }

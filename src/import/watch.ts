@@ -10,13 +10,21 @@
  * failed/ with `<name>.error.json`; an outage leaves it in place, retried
  * with a growing delay. The state store (state.ts) makes a restart resume
  * without a second delivery, also between delivery and move.
+ *
+ * Nothing in the folder is trusted (docs/security.md, "File doors"): files are
+ * read through safe-fs.ts (no links, no FIFOs, regular files only, sidecars
+ * bounded); done/ and failed/ and every folder under them are reached without
+ * following a link, and a move that would go through one is refused, logged,
+ * and the file left in place; `.error.json` never reuses an existing name.
  */
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { processFile, type FileReport, type ProcessContext } from './process-file.js';
-import { itemForFile, sidecarFor, walkAudio, type MetadataSources } from './sources.js';
+import { itemForFile, sidecarFor, walkAudio, type ImportItem, type MetadataSources } from './sources.js';
+import type { JobDoor } from './job-door.js';
+import { createExclusive, moveBetween, nameTaken, openDirInside, partsBelow, type OpenedDir } from './safe-fs.js';
 
 export interface WatchOptions {
   dir: string;
@@ -27,6 +35,8 @@ export interface WatchOptions {
   concurrency: number;
   /** Admission of each file's ffmpeg runs (serve: the gateway's work queue, CONCURRENCY); none: the concurrency only. */
   gateFor?: ((bytes: number) => ProcessGate) | undefined;
+  /** serve with the spool: each file becomes a job of the gateway's store (job-door.ts); none: delivered here. */
+  door?: JobDoor | undefined;
 }
 
 export const DONE_DIR = 'done';
@@ -49,6 +59,8 @@ export class FolderWatcher {
   private scanning: Promise<void> | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly queue: string[] = [];
+  /** Files whose job (the gateway's store) is still open: left in place until it ends. */
+  private readonly pending = new Map<string, { item: ImportItem; jobId: string }>();
 
   constructor(
     private readonly options: WatchOptions,
@@ -58,6 +70,17 @@ export class FolderWatcher {
   ) {}
 
   start(): void {
+    // done/ and failed/ must be the gateway's own folders: created here, and never links.
+    for (const own of [DONE_DIR, FAILED_DIR]) {
+      openDirInside(this.options.dir, [own], true).then(
+        (d) => d.close(),
+        (error: unknown) =>
+          this.logger.error(
+            { err: error, dir: this.options.dir, folder: own },
+            `watch: ${own}/ is not a real folder inside the watched folder: nothing will be moved there`,
+          ),
+      );
+    }
     this.logger.info(
       {
         dir: this.options.dir,
@@ -90,6 +113,7 @@ export class FolderWatcher {
     const { dir } = this.options;
     const files = await walkAudio(dir, new Set([DONE_DIR, FAILED_DIR]));
     const present = new Set(files);
+    await this.settlePending();
     for (const known of this.seen.keys()) if (!present.has(known)) this.seen.delete(known);
     for (const known of this.retryAt.keys()) if (!present.has(known)) this.retryAt.delete(known);
     for (const file of files) {
@@ -105,10 +129,11 @@ export class FolderWatcher {
     this.pump();
   }
 
+  /** lstat only: a link or a FIFO is looked at, never through. */
   private async isComplete(file: string, now: number): Promise<boolean> {
-    const sidecar = await stat(sidecarFor(file)).catch(() => undefined);
+    const sidecar = await lstat(sidecarFor(file)).catch(() => undefined);
     if (this.options.sidecarRequired) return sidecar !== undefined;
-    const audio = await stat(file).catch(() => undefined);
+    const audio = await lstat(file).catch(() => undefined);
     if (!audio) return false;
     const signature = `${audio.size}:${audio.mtimeMs}:${sidecar ? `${sidecar.size}:${sidecar.mtimeMs}` : '-'}`;
     const before = this.seen.get(file);
@@ -125,8 +150,11 @@ export class FolderWatcher {
       const job = this.take(file)
         .catch((error: unknown) => this.logger.error({ err: error, file }, 'watch: file not processed'))
         .finally(() => {
-          this.busy.delete(file);
-          this.seen.delete(file);
+          // A file whose job is open stays busy (not taken again) until settlePending() moves it.
+          if (!this.pending.has(file)) {
+            this.busy.delete(file);
+            this.seen.delete(file);
+          }
           this.running.delete(job);
           this.pump();
         });
@@ -134,19 +162,55 @@ export class FolderWatcher {
     }
   }
 
+  /** Moves the files whose job ended. */
+  private async settlePending(): Promise<void> {
+    const door = this.options.door;
+    if (!door) return;
+    for (const [file, { item, jobId }] of [...this.pending]) {
+      if (this.controller.signal.aborted) return;
+      const report = await door.outcome(item, jobId).catch((error: unknown) => {
+        this.logger.warn({ err: error, file: item.display, jobId }, 'watch: cannot read the job');
+        return undefined;
+      });
+      if (!report) continue;
+      this.pending.delete(file);
+      await this.settle(file, item, report)
+        .catch((error: unknown) => this.logger.error({ err: error, file: item.display }, 'watch: cannot move the file'))
+        .finally(() => {
+          this.busy.delete(file);
+          this.seen.delete(file);
+        });
+    }
+  }
+
   private async take(file: string): Promise<void> {
     const { dir } = this.options;
     const item = await itemForFile(file, dir, this.options.sources);
+    const door = this.options.door;
     const work = (): Promise<FileReport> =>
-      processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
+      door
+        ? door.take(item, this.controller.signal)
+        : processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
     const { gateFor } = this.options;
     const bytes = gateFor
-      ? await stat(item.path).then(
+      ? await lstat(item.path).then(
           (s) => s.size,
           () => 0,
         )
       : 0;
-    const report = await (gateFor ? runWithProcessGate(gateFor(bytes), work) : work());
+    // A job door only copies the file into the store: the store's worker runs ffmpeg under the gateway's own gate.
+    const report = await (gateFor && !door ? runWithProcessGate(gateFor(bytes), work) : work());
+    if (report.status === 'accepted' && report.jobId) {
+      this.pending.set(file, { item, jobId: report.jobId });
+      this.logger.info({ file: item.display, jobId: report.jobId }, 'watch: taken; moved when its job ends');
+      return;
+    }
+    await this.settle(file, item, report);
+  }
+
+  /** Where a file goes once its outcome is known: done/, failed/, or left in place for a later try. */
+  private async settle(file: string, item: ImportItem, report: FileReport): Promise<void> {
+    const { dir } = this.options;
     const log = {
       file: item.display,
       status: report.status,
@@ -157,19 +221,17 @@ export class FolderWatcher {
     if (report.status === 'interrupted') return;
     if (report.status === 'delivered' || report.status === 'already-delivered' || report.status === 'duplicate') {
       const date = new Date().toISOString().slice(0, 10);
-      const moved = await this.moveWithSidecar(file, item.sidecarPath, path.join(dir, DONE_DIR, date));
+      const moved = await this.moveOrHold(file, item.sidecarPath, [DONE_DIR, date], undefined, log);
+      if (moved === undefined) return;
       this.retryAt.delete(file);
       this.logger.info({ ...log, movedTo: path.relative(dir, moved) }, 'watch: delivered');
       this.onFile(report, moved);
       return;
     }
     if (report.status === 'invalid' || report.permanent) {
-      const moved = await this.moveWithSidecar(file, item.sidecarPath, path.join(dir, FAILED_DIR));
-      const errorFile = `${moved.replace(/\.[^./]*$/, '')}.error.json`;
-      await writeFile(
-        errorFile,
-        `${JSON.stringify({ file: item.display, status: report.status, error: report.error, failedAt: new Date().toISOString() }, null, 2)}\n`,
-      );
+      const error = `${JSON.stringify({ file: item.display, status: report.status, error: report.error, failedAt: new Date().toISOString() }, null, 2)}\n`;
+      const moved = await this.moveOrHold(file, item.sidecarPath, [FAILED_DIR], error, log);
+      if (moved === undefined) return;
       this.retryAt.delete(file);
       this.logger.warn({ ...log, movedTo: path.relative(dir, moved) }, 'watch: failed for good');
       this.onFile(report, moved);
@@ -183,36 +245,73 @@ export class FolderWatcher {
     this.onFile(report, undefined);
   }
 
-  /** Moves the audio (and its sidecar) under `target`, keeping its sub-folder; never overwrites. */
-  private async moveWithSidecar(file: string, sidecar: string | undefined, target: string): Promise<string> {
-    const relative = path.relative(this.options.dir, file);
-    const destination = await freeName(path.join(target, relative));
-    await mkdir(path.dirname(destination), { recursive: true });
-    await rename(file, destination);
-    if (sidecar) {
-      await rename(sidecar, `${destination.replace(/\.[^./]*$/, '')}.json`).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      });
+  /**
+   * Moves the file (with its sidecar, and its `.error.json` when given) or, when that cannot be done safely (a link
+   * or a non-folder on the way), logs an error and leaves it in place, to be looked at again after a while.
+   */
+  private async moveOrHold(
+    file: string,
+    sidecar: string | undefined,
+    target: string[],
+    errorJson: string | undefined,
+    log: Record<string, unknown>,
+  ): Promise<string | undefined> {
+    try {
+      return await this.moveWithSidecar(file, sidecar, target, errorJson);
+    } catch (error) {
+      const failures = (this.retryAt.get(file)?.failures ?? 0) + 1;
+      const delay = Math.min(MAX_RETRY_DELAY_MS, this.options.pollSeconds * 1000 * 2 ** failures);
+      this.retryAt.set(file, { at: Date.now() + delay, failures });
+      this.logger.error(
+        { ...log, err: error, target: target.join('/'), retryInMs: delay },
+        `watch: not moved to ${target.join('/')}/ (${(error as Error).message}); the file stays where it is`,
+      );
+      return undefined;
     }
-    return destination;
+  }
+
+  /** Moves the audio (and its sidecar) under `target`, keeping its sub-folder; never overwrites, never via a link. */
+  private async moveWithSidecar(
+    file: string,
+    sidecar: string | undefined,
+    target: string[],
+    errorJson: string | undefined,
+  ): Promise<string> {
+    const { dir } = this.options;
+    const parts = partsBelow(dir, file);
+    if (!parts) throw new Error(`${file} is not inside ${dir}`);
+    const name = parts[parts.length - 1]!;
+    const from = await openDirInside(dir, parts.slice(0, -1), false);
+    try {
+      const to = await openDirInside(dir, [...target, ...parts.slice(0, -1)], true);
+      try {
+        const free = await freeName(to, name);
+        await moveBetween(from, name, to, free);
+        const stem = free.replace(/\.[^.]*$/, '');
+        if (sidecar) {
+          await moveBetween(from, path.basename(sidecar), to, `${stem}.json`).catch((error: unknown) => {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          });
+        }
+        if (errorJson !== undefined) await createExclusive(to, `${stem}.error.json`, errorJson);
+        return path.join(dir, ...target, ...parts.slice(0, -1), free);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
   }
 }
 
-/** `name.wav`, else `name-1.wav`, `name-2.wav`, … (with no sidecar or error file in the way either). */
-async function freeName(wanted: string): Promise<string> {
+/** `name.wav`, else `name-1.wav`, `name-2.wav`, … (with no sidecar or error file, nor a link, in the way either). */
+async function freeName(dir: OpenedDir, wanted: string): Promise<string> {
   const ext = path.extname(wanted);
   const base = wanted.slice(0, wanted.length - ext.length);
   for (let n = 0; ; n++) {
     const candidate = n === 0 ? wanted : `${base}-${n}${ext}`;
     const stem = candidate.slice(0, candidate.length - ext.length);
-    const taken = await Promise.all(
-      [candidate, `${stem}.json`, `${stem}.error.json`].map((p) =>
-        stat(p).then(
-          () => true,
-          () => false,
-        ),
-      ),
-    );
+    const taken = await Promise.all([candidate, `${stem}.json`, `${stem}.error.json`].map((p) => nameTaken(dir, p)));
     if (!taken.some(Boolean)) return candidate;
   }
 }

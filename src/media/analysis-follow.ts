@@ -20,7 +20,14 @@ export interface FollowedAnalysis {
   /** The file that was followed: the analysis is that file's, samples included. */
   file: string;
   frames: number;
+  sampleRate: number;
   analysis: StereoAnalysis;
+}
+
+/** Another reader of the same samples (the DTMF detector), told the rate first and then every block. */
+export interface AlongsideReader {
+  start(sampleRate: number): void;
+  push(samples: Int16Array, frames: number): void;
 }
 
 /** How long to wait for ffmpeg to write more once every written sample is measured. */
@@ -32,6 +39,7 @@ export async function analyzeWhileWritten(
   file: string,
   exited: Promise<boolean>,
   signal?: AbortSignal,
+  alongside?: AlongsideReader,
 ): Promise<FollowedAnalysis | undefined> {
   let fh: FileHandle | undefined;
   try {
@@ -52,6 +60,7 @@ export async function analyzeWhileWritten(
     if (!fh || !isFollowable(header)) return undefined;
 
     const meter = new LevelMeter(2, header.sampleRate, DEFAULT_THRESHOLDS.windowMs);
+    alongside?.start(header.sampleRate);
     const buffer = Buffer.allocUnsafe(BLOCK_BYTES);
     let position = header.dataOffset;
     let end: number | undefined;
@@ -71,7 +80,9 @@ export async function analyzeWhileWritten(
         const { bytesRead } = await fh.read(buffer, 0, Math.min(whole, buffer.length), position);
         const frames = Math.floor(bytesRead / header.blockAlign);
         if (frames === 0) return undefined;
-        meter.pushInt16(new Int16Array(buffer.buffer, buffer.byteOffset, frames * 2), frames);
+        const samples = new Int16Array(buffer.buffer, buffer.byteOffset, frames * 2);
+        meter.pushInt16(samples, frames);
+        alongside?.push(samples, frames);
         position += frames * header.blockAlign;
         continue;
       }
@@ -79,7 +90,7 @@ export async function analyzeWhileWritten(
       await wait();
     }
     const raw = meter.result();
-    return { file, frames: raw.frames, analysis: classify(raw) };
+    return { file, frames: raw.frames, sampleRate: header.sampleRate, analysis: classify(raw) };
   } catch {
     return undefined;
   } finally {

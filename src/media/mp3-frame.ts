@@ -117,6 +117,8 @@ export function matchesShape(header: Mp3FrameHeader, shape: StreamShape): boolea
 export interface InfoFrame {
   encoderDelay: number;
   encoderPadding: number;
+  /** The stream's audio frames as the tag declares them (Xing with its frames flag, VBRI); none when not given. */
+  declaredFrames?: number | undefined;
 }
 
 /** Side information size of a layer III frame: where the Xing/Info tag starts after the header. */
@@ -144,14 +146,21 @@ export function parseInfoFrame(frame: Buffer, header: Mp3FrameHeader): InfoFrame
   const xingOffset = HEADER_BYTES + (hasCrc ? 2 : 0) + sideInfoBytes(header);
   const xingMagic = frame.toString('latin1', xingOffset, xingOffset + 4);
   if (xingMagic === 'Xing' || xingMagic === 'Info') return parseXing(frame, xingOffset);
-  if (frame.toString('latin1', VBRI_OFFSET, VBRI_OFFSET + 4) === 'VBRI') return { encoderDelay: 0, encoderPadding: 0 };
+  if (frame.toString('latin1', VBRI_OFFSET, VBRI_OFFSET + 4) === 'VBRI') {
+    // 'VBRI', version (2), delay (2), quality (2), bytes (4), frames (4).
+    const framesAt = VBRI_OFFSET + 14;
+    const declaredFrames = framesAt + 4 <= frame.length ? frame.readUInt32BE(framesAt) : undefined;
+    return { encoderDelay: 0, encoderPadding: 0, declaredFrames };
+  }
   return null;
 }
 
 function parseXing(frame: Buffer, xingOffset: number): InfoFrame {
-  const none: InfoFrame = { encoderDelay: 0, encoderPadding: 0 };
-  if (xingOffset + 8 > frame.length) return none;
+  if (xingOffset + 8 > frame.length) return { encoderDelay: 0, encoderPadding: 0 };
   const flags = frame.readUInt32BE(xingOffset + 4);
+  const declaredFrames =
+    flags & XING_FLAG_FRAMES && xingOffset + 12 <= frame.length ? frame.readUInt32BE(xingOffset + 8) : undefined;
+  const none: InfoFrame = { encoderDelay: 0, encoderPadding: 0, declaredFrames };
   let lame = xingOffset + 8;
   if (flags & XING_FLAG_FRAMES) lame += 4;
   if (flags & XING_FLAG_BYTES) lame += 4;
@@ -160,7 +169,7 @@ function parseXing(frame: Buffer, xingOffset: number): InfoFrame {
   if (lame + LAME_DELAY_OFFSET + 3 > frame.length || !hasEncoderName(frame, lame)) return none;
   // 12 bits of delay then 12 bits of padding.
   const packed = frame.readUIntBE(lame + LAME_DELAY_OFFSET, 3);
-  return { encoderDelay: packed >> 12, encoderPadding: packed & 0xfff };
+  return { encoderDelay: packed >> 12, encoderPadding: packed & 0xfff, declaredFrames };
 }
 
 /**

@@ -41,6 +41,8 @@ export interface Mp3Info {
   layer: MpegLayer;
   /** A Xing/Info (or VBRI) frame was found. */
   hasInfoTag: boolean;
+  /** The audio frames the Xing/Info or VBRI tag declares (a cut file holds fewer); none when it does not say. */
+  declaredFrames: number | undefined;
   /** From the LAME extension of the Info tag (12 bits), else 0. */
   encoderDelay: number;
   /** From the LAME extension of the Info tag (12 bits), else 0. */
@@ -333,6 +335,7 @@ function summarise(scan: {
     version: first.version,
     layer: first.layer,
     hasInfoTag: infoFrame !== null,
+    declaredFrames: infoFrame?.declaredFrames,
     encoderDelay,
     encoderPadding,
     totalSamples,

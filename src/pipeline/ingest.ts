@@ -16,6 +16,7 @@ import {
   type StereoPolicy,
   type StereoRequestOptions,
 } from './stereo.js';
+import type { DtmfPolicy } from '../media/dtmf-policy.js';
 import type { LevelPolicy } from '../media/level.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -28,6 +29,8 @@ export interface IngestDeps extends FitDeps {
   stereo?: StereoPolicy | undefined;
   /** LEVEL and its settings (off when unset). */
   level?: LevelPolicy | undefined;
+  /** DTMF, DTMF_GUARD_MS, DTMF_MASK (off when unset). */
+  dtmf?: DtmfPolicy | undefined;
   /** Records probe/render times, codecs, durations and split parts; none: not recorded. */
   metrics?: GatewayMetrics | undefined;
 }

@@ -45,8 +45,8 @@ const FORMAT_OF_CODEC: Record<string, OutputFormat> = {
   mp3: 'mp3',
 };
 
-/** The output's own format as a target: the level pass keeps codec, rate and channels. */
-function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefined {
+/** The output's own format as a target: the level pass (and DTMF masking) keep codec, rate and channels. */
+export function sameFormat(prepared: PreparedAudio, deps: PrepareDeps): Target | undefined {
   const format = FORMAT_OF_CODEC[prepared.format.codec];
   const channels = prepared.format.channels;
   if (!format || (channels !== 1 && channels !== 2)) return undefined;

@@ -30,6 +30,7 @@ import type { AudioInput, PrepareDeps, PreparedAudio, PrepareLimits } from './pr
 import { checkHoldsAudio, decodeCapSeconds, describeSeconds, measure, render } from './render.js';
 import type { FollowOutput, Measured, RenderResult } from './render.js';
 import { needsTooMuchMemory, transcodeError } from './render-errors.js';
+import { declaredLength, truncatedError, truncationOf } from './truncation.js';
 
 export type { AudioInput, OutputFormatInfo, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
 
@@ -116,6 +117,9 @@ export async function prepareAudio(
   const measured: Measured = rendered ?? (await measure(outputPath, container));
   if (!rendered) checkHoldsAudio(measured, probed);
   const size = rendered?.bytes ?? (await stat(outputPath)).size;
+  // What decoded against what the container declares: a cut file is reported (TRUNCATED=reject: refused).
+  const truncated = truncationOf(await declaredLength(input.path, probed, wav, mp3), measured.durationSeconds);
+  if (truncated && deps.truncated === 'reject') throw truncatedError(truncated);
   const t3 = performance.now();
   const measureMs = (run?.measureMs ?? 0) + (t3 - t2);
   return {
@@ -131,6 +135,7 @@ export async function prepareAudio(
     probe: probed,
     plan,
     timings: { probeMs: t1 - t0, processMs: t2 - t1 - (run?.measureMs ?? 0), measureMs },
+    ...(truncated ? { truncated } : {}),
   };
 }
 

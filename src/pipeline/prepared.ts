@@ -6,8 +6,11 @@
 import type { FfmpegBinaries, ProbeResult } from '../media/ffmpeg.js';
 import type { Container, OutputPolicy, Plan } from '../media/plan.js';
 import type { OutputBounds } from './bounds.js';
+import type { DtmfScan } from '../media/dtmf-wav.js';
+import type { DtmfReport } from './dtmf-report.js';
 import type { LevelReport } from './level-report.js';
 import type { StereoReport } from './stereo-report.js';
+import type { TruncatedPolicy, TruncationReport } from './truncation.js';
 
 export interface PrepareLimits {
   maxDurationSeconds: number;
@@ -30,6 +33,8 @@ export interface MediaPolicy {
   voxSampleRate?: number | undefined;
   /** MAX_EXPANSION and this job's disk reservation (bounds.ts); none: unbounded (CLI, unit tests). */
   bounds?: OutputBounds | undefined;
+  /** TRUNCATED: a recording shorter than its container declares is delivered (reported) or refused; none: accept. */
+  truncated?: TruncatedPolicy | undefined;
 }
 
 /** The tools and the policy, as the pipeline's steps take them. */
@@ -69,4 +74,10 @@ export interface PreparedAudio {
   stereo?: StereoReport | undefined;
   /** Level normalization per channel (LEVEL=speech): see pipeline/level.ts. */
   level?: LevelReport | undefined;
+  /** DTMF tones found, and masked (DTMF=detect|mask): see pipeline/dtmf.ts. */
+  dtmf?: DtmfReport | undefined;
+  /** Tones found while this very file was written (internal: the DTMF step's input, never reported). */
+  dtmfScan?: DtmfScan | undefined;
+  /** Shorter than its container declares (pipeline/truncation.ts): both lengths. */
+  truncated?: TruncationReport | undefined;
 }

@@ -7,6 +7,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { analyzeWav, type StereoAnalysis } from '../media/analysis.js';
 import { analyzeWhileWritten, type FollowedAnalysis } from '../media/analysis-follow.js';
+import { DtmfDetector } from '../media/dtmf-detect.js';
+import type { DtmfScan } from '../media/dtmf-wav.js';
 import { knownOutput } from '../media/render-job.js';
 import type { PreparedAudio } from './prepared.js';
 import { nonFatal, render, type FollowOutput } from './render.js';
@@ -20,13 +22,36 @@ import { analysisReport, findingsOf, type StereoReport } from './stereo-report.j
  */
 export class FollowedOutput {
   private running: Promise<FollowedAnalysis | undefined> | undefined;
+  private detector: DtmfDetector | undefined;
 
-  constructor(private readonly signal: AbortSignal | undefined) {}
+  /** `dtmf`: the DTMF detector reads the same samples (DTMF=detect or mask). */
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    private readonly dtmf = false,
+  ) {}
 
   readonly follow: FollowOutput = ([first], exited) => {
     // Our outputs are named by their container (out.wav, out.mp3): only a WAV can be followed.
-    if (first?.endsWith('.wav')) this.running = analyzeWhileWritten(first, exited, this.signal);
+    if (!first?.endsWith('.wav')) return;
+    this.detector = undefined;
+    const alongside = this.dtmf
+      ? {
+          start: (rate: number) => (this.detector = new DtmfDetector(2, rate)),
+          push: (samples: Int16Array, frames: number) => this.detector?.pushInt16(samples, frames),
+        }
+      : undefined;
+    this.running = analyzeWhileWritten(first, exited, this.signal, alongside);
   };
+
+  /** The tones found while following, when the followed file is `prepared`'s very samples. */
+  async dtmfScan(prepared: PreparedAudio): Promise<DtmfScan | undefined> {
+    const followed = await this.running;
+    const detector = this.detector;
+    if (!followed || !detector || followed.file !== prepared.path || followed.frames !== prepared.samples)
+      return undefined;
+    const { file, frames, sampleRate } = followed;
+    return { file, frames, sampleRate, channels: 2, tones: detector.finish() };
+  }
 
   /** The followed analysis when it is that of `prepared`'s very samples; undefined otherwise. */
   async result(prepared: PreparedAudio): Promise<StereoAnalysis | undefined> {
@@ -62,7 +87,10 @@ export async function checkStereo(
 
   const duplicated = report.source === 'duplicated-mono' || report.source === 'downmixed-channels';
   const collapse = analysis.fakeStereo && deps.stereo.check === 'collapse' && !duplicated;
-  if (!collapse) return { ...prepared, stereo: report };
+  if (!collapse) {
+    const dtmfScan = await followed?.dtmfScan(prepared);
+    return { ...prepared, stereo: report, ...(dtmfScan ? { dtmfScan } : {}) };
+  }
 
   const target = targetForMix(deps, 'mono-average');
   const collapseDir = path.join(dir, 'collapse');

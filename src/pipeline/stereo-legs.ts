@@ -19,6 +19,7 @@ import type { AudioInput, PreparedAudio } from './prepared.js';
 import { inPart } from './render-errors.js';
 import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSource } from './render.js';
 import { checkStereo, FollowedOutput } from './stereo-check.js';
+import { DEFAULT_DTMF_POLICY, dtmfModeOf } from '../media/dtmf-policy.js';
 import { assemble, mergedMix, targetForMix, type Rebuild } from './stereo-output.js';
 import type { CallDeps, CallInput, PartName } from './stereo-policy.js';
 import { describeLeg, mergeReasons, type StereoReport } from './stereo-report.js';
@@ -89,7 +90,9 @@ export async function mergeLegs(call: TwoLegCall, workDir: string, deps: CallDep
   });
   try {
     const decoded = await decodeLegs(legs, rate, deps, signal);
-    return await mergeDecoded(decoded, attachment, decision, dir, deps, signal, { t0, t1 });
+    // The request's dtmf decides whether the DTMF detector follows the merged output.
+    const dtmf = { ...(deps.dtmf ?? DEFAULT_DTMF_POLICY), mode: dtmfModeOf(options.dtmf, deps.dtmf) };
+    return await mergeDecoded(decoded, attachment, decision, dir, { ...deps, dtmf }, signal, { t0, t1 });
   } finally {
     await Promise.all(legs.map((l) => rm(l.decode.output.path, { force: true })));
   }
@@ -156,7 +159,7 @@ async function mergeDecoded(
   const build: Rebuild = (m, t, output) => ({ kind: 'merge-legs', merge: spec(m), target: t, output });
   const seconds = totalSamples / rate;
   const output = knownOutput(path.join(dir, `out.${target.container}`), target, seconds);
-  const followed = new FollowedOutput(signal);
+  const followed = new FollowedOutput(signal, (deps.dtmf?.mode ?? 'off') !== 'off');
   const run = await render(build(mix, target, output), {
     bins: deps.bins,
     limits: deps.limits,

@@ -24,6 +24,7 @@ import { checkProbeLimits, exactLengthOf, prepareAudio, probeSource } from './pr
 import type { PreparedAudio } from './prepared.js';
 import { decodeCapSeconds, render } from './render.js';
 import { checkStereo, FollowedOutput } from './stereo-check.js';
+import { dtmfModeOf } from '../media/dtmf-policy.js';
 import { assemble, targetForMix, type Rebuild } from './stereo-output.js';
 import type { CallDeps, CallInput } from './stereo-policy.js';
 import { routeReason, sidesFor, sourceNotes, sourceOfFile, type StereoReport } from './stereo-report.js';
@@ -35,7 +36,7 @@ export async function prepareOne(call: CallInput, workDir: string, deps: CallDep
   // Nothing to remap unless channels are selected or the order swaps: the ordinary path, probed once.
   const ordinary = !options.channels && decision.order === 'local-left';
   // A stereo WAV output is analysed while ffmpeg writes it.
-  const followed = new FollowedOutput(signal);
+  const followed = new FollowedOutput(signal, dtmfModeOf(call.options?.dtmf, deps.dtmf) !== 'off');
   const early = ordinary ? await prepareAudio(input, workDir, deps, signal, followed.follow) : undefined;
   const probed = early?.probe ?? (await probeSource(input, deps, signal));
   if (!early) checkProbeLimits(probed, deps.limits);

@@ -4,6 +4,7 @@
  * STEREO_CHECK) and the call's inputs. Types and defaults only.
  */
 import type { ChannelOrder, ChannelRoute, Direction, SourceProfile } from '../media/channels.js';
+import type { DtmfMode, DtmfPolicy } from '../media/dtmf-policy.js';
 import type { LevelMode, LevelPolicy } from '../media/level.js';
 import type { AudioInput, PrepareDeps } from './prepared.js';
 import type { StereoCheck } from './stereo-report.js';
@@ -22,6 +23,8 @@ export interface StereoRequestOptions {
   remoteOffsetMs?: number | undefined;
   /** Level normalization for this request; wins over LEVEL. */
   level?: LevelMode | undefined;
+  /** DTMF detection and masking for this request; wins over DTMF. */
+  dtmf?: DtmfMode | undefined;
   /** Sample rate of a headerless input that does not say (Dialogic VOX): overrides VOX_SAMPLE_RATE. */
   inputSampleRate?: number | undefined;
 }
@@ -52,4 +55,6 @@ export interface CallDeps extends PrepareDeps {
   stereo: StereoPolicy;
   /** LEVEL and its settings (off when unset). */
   level?: LevelPolicy | undefined;
+  /** DTMF, DTMF_GUARD_MS, DTMF_MASK (off when unset). */
+  dtmf?: DtmfPolicy | undefined;
 }

@@ -13,6 +13,8 @@
 import { badRequest } from '../errors.js';
 import { DEFAULT_LEVEL_POLICY } from '../media/level.js';
 import { CODEC_OF, type Target } from '../media/plan.js';
+import { dtmfModeOf } from '../media/dtmf-policy.js';
+import { dtmfPrepared } from './dtmf.js';
 import { encodeOnce, levelPrepared } from './level.js';
 import type { AudioInput, PrepareDeps, PreparedAudio } from './prepared.js';
 import { mergeLegs } from './stereo-legs.js';
@@ -30,7 +32,10 @@ export {
 } from './stereo-policy.js';
 export type { ChannelReport, LegReport, StereoReport } from './stereo-report.js';
 
-/** Prepares a call: two legs merged, or one file mapped, then analysed; then its levels normalized (LEVEL). */
+/**
+ * Prepares a call: two legs merged, or one file mapped, then analysed; then its levels normalized (LEVEL); then
+ * its keypad tones found and masked (DTMF).
+ */
 export async function prepareCall(
   call: CallInput,
   workDir: string,
@@ -40,9 +45,12 @@ export async function prepareCall(
   const policy = deps.level ?? DEFAULT_LEVEL_POLICY;
   const mode = call.options?.level ?? policy.mode;
   const decidedBy = call.options?.level ? `level=${mode} in the request` : `LEVEL=${mode}`;
-  // MP3 out with levels to set: what we render is lossless PCM at the output's rate first, and MP3 is encoded
-  // once, by the level step (or after it), rather than encoded, decoded and encoded again.
-  const lossless = mode !== 'off' && deps.output.format === 'mp3';
+  const dtmf = dtmfModeOf(call.options?.dtmf, deps.dtmf);
+  const dtmfBy = call.options?.dtmf ? `dtmf=${dtmf} in the request` : `DTMF=${dtmf}`;
+  // MP3 out with levels to set or tones to find: what we render is lossless PCM at the output's rate first, and
+  // MP3 is encoded once, by the level step (or after it, or after the masking), rather than encoded, decoded and
+  // encoded again.
+  const lossless = (mode !== 'off' || dtmf !== 'off') && deps.output.format === 'mp3';
   const stepDeps = lossless ? { ...deps, output: { ...deps.output, format: 'pcm16' as const } } : deps;
   const prepared = await prepareChannels(call, workDir, stepDeps, signal);
   const keep = [call.attachment.path, ...(call.remoteAttachment ? [call.remoteAttachment.path] : [])];
@@ -54,6 +62,7 @@ export async function prepareCall(
     prepared.container === 'wav' &&
     (channels === 1 || channels === 2);
   const encodeAs = ours ? mp3TargetFor(prepared, deps) : undefined;
+  // With DTMF on, the level step keeps the PCM: the tones are found (and masked) before the one encode.
   const levelled = await levelPrepared(
     prepared,
     mode,
@@ -62,10 +71,11 @@ export async function prepareCall(
     { ...deps, level: policy },
     keep,
     signal,
-    encodeAs,
+    dtmf === 'off' ? encodeAs : undefined,
   );
-  if (!encodeAs || levelled.container === encodeAs.container) return levelled;
-  return encodeOnce(levelled, encodeAs, workDir, deps, signal);
+  const checked = await dtmfPrepared(levelled, dtmf, dtmfBy, workDir, deps, keep, signal);
+  if (!encodeAs || checked.container === encodeAs.container) return checked;
+  return encodeOnce(checked, encodeAs, workDir, deps, signal);
 }
 
 async function prepareChannels(
@@ -97,10 +107,10 @@ async function prepareChannels(
  * What a later re-encode (e.g. OVERSIZE=compress) must start from: the
  * prepared output when the stereo or the level step wrote it, since the
  * attachment alone is only one leg, has its channels the wrong way round,
- * or lacks the level normalization.
+ * or lacks the level normalization or the DTMF masking.
  */
 export function reencodeSource(prepared: PreparedAudio, original: AudioInput): AudioInput {
-  if (!prepared.stereo?.rendered && !prepared.level?.rendered) return original;
+  if (!prepared.stereo?.rendered && !prepared.level?.rendered && !prepared.dtmf?.rendered) return original;
   return { path: prepared.path, originalName: original.originalName, extension: prepared.container };
 }
 

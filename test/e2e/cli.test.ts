@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fixture } from '../helpers/fixtures.js';
-import { ffprobeFile } from '../helpers/audio.js';
+import { decodeFloat, ffprobeFile, rms } from '../helpers/audio.js';
 
 const run = promisify(execFile);
 const MAIN = path.resolve('src/main.ts');
@@ -15,8 +15,9 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
 
 describe('imagicle-gateway CLI', () => {
   it('probe prints what the gateway sees', async () => {
-    const { stdout } = await cli(['probe', fixture('raw.g722')]);
-    const probed = JSON.parse(stdout) as { audio: { codecName: string }; rawHint: { demuxer: string } };
+    const { stdout } = await cli(['probe', '--json', fixture('raw.g722')]);
+    const probed = (JSON.parse(stdout) as { probe: { audio: { codecName: string }; rawHint: { demuxer: string } } })
+      .probe;
     expect(probed.audio.codecName).toBe('adpcm_g722');
     expect(probed.rawHint.demuxer).toBe('g722');
   });
@@ -32,6 +33,29 @@ describe('imagicle-gateway CLI', () => {
       expect(result.decision).toBe('transcode');
       expect(result.duration).toMatch(/^PT\d/);
       expect((await ffprobeFile(result.output)).codec).toBe('pcm_mulaw');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('transcode converts like the gateway: CHANNEL_ORDER=local-right swaps the parties as for an upload', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));
+    try {
+      // The local party (left in the source) speaks; the remote party (right) is silent.
+      const source = path.join(dir, 'call.flac');
+      const leftOnly = 'volume=0.5,pan=stereo|c0=c0|c1=0*c0';
+      await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=2', '-af', leftOnly, '-y', source]);
+      const { stdout } = await cli(['transcode', source, path.join(dir, 'out.wav'), '-f', 'alaw'], {
+        TMP_DIR: dir,
+        CHANNEL_ORDER: 'local-right',
+      });
+      const result = JSON.parse(stdout) as { output: string };
+      const [left, right] = await decodeFloat(result.output, 2);
+      // The source carries the local party on the right (CHANNEL_ORDER): the output puts it on the left, as the
+      // gateway does, so the tone sent on the source's left is now on the right.
+      const [l, r] = [rms(left!, 8000, 0.2, 1.8), rms(right!, 8000, 0.2, 1.8)];
+      expect(r).toBeGreaterThan(0.02);
+      expect(l).toBeLessThan(r / 100);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

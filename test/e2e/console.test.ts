@@ -37,6 +37,8 @@ let page: Page;
 let profile: string;
 let shots: string;
 
+const cspViolations: string[] = [];
+
 describe.skipIf(!present)('the web console in chromium', () => {
   beforeAll(async () => {
     // The console is static files built by vite; the test builds them as `npm run build` does.
@@ -49,7 +51,8 @@ describe.skipIf(!present)('the web console in chromium', () => {
     shots = process.env.UPDATE_SCREENSHOTS
       ? path.join(ROOT, 'docs')
       : await mkdtemp(path.join(os.tmpdir(), 'console-shots-'));
-    t = await startTestGateway({ GATEWAY_API_KEYS: KEY, RETRY_MAX_ATTEMPTS: '1' });
+    // The console is the operator's: an admin key (its overview reads /metrics, which tenant keys may not).
+    t = await startTestGateway({ GATEWAY_ADMIN_KEYS: KEY, RETRY_MAX_ATTEMPTS: '1' });
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
@@ -65,6 +68,10 @@ describe.skipIf(!present)('the web console in chromium', () => {
       ],
     });
     page = context.pages()[0] ?? (await context.newPage());
+    // The gateway's Content-Security-Policy (helmet, http/app.ts) must let the console do everything it does.
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
   }, 90_000);
 
   afterAll(async () => {
@@ -114,6 +121,7 @@ describe.skipIf(!present)('the web console in chromium', () => {
     expect(await page.getByTestId('attempts').locator('tbody tr').count()).toBe(1);
     expect(await page.textContent('[data-testid=job-detail]')).toContain('Stereo analysis');
     await page.screenshot({ path: path.join(shots, 'console-job.png'), fullPage: true });
+    expect(cspViolations).toEqual([]);
   });
 
   it('holds a job with a fault from the emulator, and retries it from the console', async () => {

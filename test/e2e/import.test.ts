@@ -266,7 +266,7 @@ describe('a dry run counts the parts', () => {
       ['would-send', '3'],
       ['would-send', '3'],
     ]);
-    expect(split.stdout).toMatch(/would send: +2 \(about 6 recordings in Imagicle\)/);
+    expect(split.stdout).toMatch(/would send: +2 \([\d.]+ \w+ of audio, about 6 recordings in Imagicle\)/);
     const reject = await dry('reject');
     expect(reject.rows.map((r) => r.status)).toEqual(['failed', 'failed']);
     expect(reject.rows[0]!.error).toMatch(/more than the limit of 65536 bytes per file \(OVERSIZE=reject\)/);

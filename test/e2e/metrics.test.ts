@@ -51,8 +51,8 @@ beforeAll(async () => {
     MAX_PART_BYTES: '65536',
   };
   [t, open] = await Promise.all([
-    startTestGateway({ ...common, GATEWAY_API_KEYS: KEY, DEDUP_WINDOW: '1h' }),
-    startTestGateway({ ...common, METRICS_PUBLIC: 'true', GATEWAY_API_KEYS: KEY }),
+    startTestGateway({ ...common, GATEWAY_ADMIN_KEYS: KEY, DEDUP_WINDOW: '1h' }),
+    startTestGateway({ ...common, METRICS_PUBLIC: 'true', GATEWAY_ADMIN_KEYS: KEY, MAX_DURATION_SECONDS: '3' }),
   ]);
 });
 afterAll(async () => {
@@ -136,7 +136,7 @@ describe('GET /metrics', () => {
       sample(after, name, labels) - sample(before, name, labels);
     expect(delta(`${P}duplicates_suppressed_total`)).toBe(1);
     expect(delta(`${P}uploads_total`, { endpoint: 'native', outcome: 'duplicate' })).toBe(1);
-    expect(delta(`${P}inputs_refused_total`, { code: 'BAD_AUDIO' })).toBe(1);
+    expect(delta(`${P}inputs_refused_total`, { code: 'BAD_AUDIO', reason: 'not_audio' })).toBe(1);
     expect(delta(`${P}uploads_total`, { endpoint: 'native', decision: 'none', outcome: 'refused' })).toBe(1);
     expect(delta(`${P}split_parts_total`)).toBe(parts);
     expect(delta(`${P}uploads_total`, { endpoint: 'native', decision: 'merge', outcome: 'delivered' })).toBe(1);
@@ -166,6 +166,69 @@ describe('GET /metrics', () => {
     expect(sample(after, `${P}spool_jobs`, { state: 'failed' })).toBe(1);
     expect(sample(after, `${P}spool_bytes`)).toBeGreaterThan(0);
     expect(sample(after, `${P}oldest_undelivered_job_age_seconds`)).toBeGreaterThan(0);
+  });
+});
+
+describe('metrics an operator can read', () => {
+  const post = async (g: TestGateway, file: string, pbxCallId: string): Promise<number> =>
+    (
+      await fetch(`${g.url}/v1/recordings`, {
+        method: 'POST',
+        body: await recordingForm(file, { ...SAMPLE_METADATA, pbxCallId }),
+        headers: AUTH,
+      })
+    ).status;
+
+  it('counts refused inputs by their precise reason, not all as BAD_AUDIO', async () => {
+    await writeFile(path.join(dir, 'empty.wav'), Buffer.alloc(0));
+    const before = await scrape(open, {});
+    expect(await post(open, path.join(dir, 'empty.wav'), 'r-1')).toBe(400);
+    expect(await post(open, path.join(dir, 'noise.wav'), 'r-2')).toBe(400);
+    expect(await post(open, path.join(dir, 'five.wav'), 'r-3')).toBe(400); // 5 s > MAX_DURATION_SECONDS=3
+    const after = await scrape(open, {});
+    const delta = (labels: Record<string, string>): number =>
+      sample(after, `${P}inputs_refused_total`, labels) - sample(before, `${P}inputs_refused_total`, labels);
+    expect(delta({ code: 'BAD_AUDIO', reason: 'empty' })).toBe(1);
+    expect(delta({ code: 'BAD_AUDIO', reason: 'not_audio' })).toBe(1);
+    expect(delta({ code: 'BAD_AUDIO', reason: 'too_long' })).toBe(1);
+  });
+
+  it('has histogram buckets up to the configured limits, build_info and upstream_up', async () => {
+    expect(await post(open, fixture('pcm16-mono.wav'), 'b-1')).toBe(201);
+    expect(await post(t, fixture('pcm16-mono.wav'), 'b-2')).toBe(201);
+    const text = await (await fetch(`${open.url}/metrics`)).text();
+    // FFMPEG_TIMEOUT_MS (1 h), IMAGICLE_TIMEOUT_MS (120 s), MAX_DURATION_SECONDS (3 here).
+    expect(text).toMatch(/^imagicle_gateway_stage_duration_seconds_bucket\{le="3600",stage="receive"\} /m);
+    expect(text).toMatch(/^imagicle_gateway_upstream_request_duration_seconds_bucket\{le="120"\} /m);
+    expect(text).toMatch(/^imagicle_gateway_recording_audio_seconds_bucket\{le="3"\} /m);
+    expect(text).not.toMatch(/^imagicle_gateway_recording_audio_seconds_bucket\{le="5"\} /m);
+    const defaults = await (await fetch(`${t.url}/metrics`, { headers: AUTH })).text();
+    expect(defaults).toMatch(/^imagicle_gateway_recording_audio_seconds_bucket\{le="43200"\} /m);
+
+    const { version } = JSON.parse(await (await import('node:fs/promises')).readFile('package.json', 'utf8')) as {
+      version: string;
+    };
+    const exposition = parseExposition(text);
+    const info = exposition.series.find((f) => f.name === `${P}build_info`)!.metrics[0]!;
+    expect(info.value).toBe('1');
+    expect(info.labels).toEqual({ version, ffmpeg: expect.stringMatching(/^\S+$/) });
+    expect(sample(exposition, `${P}upstream_up`)).toBe(1);
+  });
+
+  it('keeps status for HTTP codes only: an attempt with no answer is counted apart', async () => {
+    const before = await scrape(open, {});
+    open.emulator.faults.add({ reset: true, count: 5 });
+    try {
+      await post(open, fixture('pcm16-mono.wav'), 'r-reset');
+    } finally {
+      open.emulator.faults.clear();
+    }
+    const after = await scrape(open, {});
+    expect(sample(after, `${P}upstream_errors_total`) - sample(before, `${P}upstream_errors_total`)).toBeGreaterThan(0);
+    const statuses = after.series
+      .filter((f) => f.name === `${P}upstream_responses_total`)
+      .flatMap((f) => f.metrics.map((m) => m.labels?.status));
+    for (const status of statuses) expect(status).toMatch(/^\d{3}$/);
   });
 });
 

@@ -16,6 +16,8 @@ import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 type Json = Record<string, unknown>;
 const KEY = 'openapi-test-key-0123456789abcdef';
 const AUTH = { 'x-api-key': KEY };
+/** /metrics is an operator's endpoint: an admin key. */
+const ADMIN = 'openapi-admin-key-0123456789abcdef';
 
 let t: TestGateway;
 let dir: string;
@@ -25,7 +27,7 @@ let ajv: Ajv2020;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'openapi-'));
   await writeFile(path.join(dir, 'junk.wav'), Buffer.alloc(4096, 7));
-  t = await startTestGateway({ GATEWAY_API_KEYS: KEY, RETRY_MAX_ATTEMPTS: '1' });
+  t = await startTestGateway({ GATEWAY_API_KEYS: KEY, GATEWAY_ADMIN_KEYS: ADMIN, RETRY_MAX_ATTEMPTS: '1' });
   const res = await fetch(`${t.url}/openapi.json`);
   expect(res.status).toBe(200);
   doc = (await res.json()) as Json;
@@ -56,6 +58,24 @@ async function conforms(res: Response, route: string, method: string, body?: unk
   const value = body ?? (await res.json());
   expect(validate(value) ? [] : validate.errors, `${method} ${route} ${res.status}`).toEqual([]);
 }
+
+describe('the contract a client generator reads', () => {
+  it('names a server, gives each operation a summary, declares 429 and 507, and types audio as binary', () => {
+    expect(doc.servers).toEqual([{ url: '/', description: expect.any(String) }]);
+    const paths = doc.paths as Record<string, Record<string, Json>>;
+    for (const [route, operations] of Object.entries(paths))
+      for (const [method, operation] of Object.entries(operations))
+        expect(operation.summary, `${method} ${route}`).toEqual(expect.any(String));
+    for (const route of [RECORDINGS_PATH, '/v1/recordings', '/v1/transcode']) {
+      const op = paths[route]!.post!;
+      const responses = op.responses as Record<string, unknown>;
+      expect(Object.keys(responses), route).toEqual(expect.arrayContaining(['401', '413', '429', '503', '507']));
+      const schema = (op.requestBody as { content: Record<string, { schema: { properties: Record<string, Json> } }> })
+        .content['multipart/form-data']!.schema;
+      expect(schema.properties.attachment).toMatchObject({ type: 'string', format: 'binary' });
+    }
+  });
+});
 
 const form = (file = fixture('pcm16-mono.wav'), pbxCallId = 'openapi') =>
   recordingForm(file, { ...SAMPLE_METADATA, pbxCallId });
@@ -187,6 +207,7 @@ describe('GET /openapi.json', () => {
       '/v1/jobs/{id}',
       'get',
     );
+    await conforms(await fetch(`${t.url}/metrics`, { headers: { 'x-api-key': ADMIN } }), '/metrics', 'get');
     await conforms(await fetch(`${t.url}/metrics`, { headers: AUTH }), '/metrics', 'get');
   });
 });

@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { openAsBlob } from 'node:fs';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startGateway, type RunningGateway } from '../../src/gateway.js';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 
 export interface TestGateway {
   gateway: RunningGateway;
+  config: Config;
   emulator: RunningEmulator;
   url: string;
   tmpDir: string;
@@ -48,6 +49,7 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
   if (!gateway.emulator && !env.IMAGICLE_URL) throw new Error('expected the embedded emulator');
   return {
     gateway,
+    config,
     // With IMAGICLE_URL set there is no emulator; tests of that case do not touch it.
     emulator: gateway.emulator as RunningEmulator,
     url: gateway.url,

@@ -16,7 +16,8 @@ import { pino } from 'pino';
 import { Spool } from '../../src/delivery/spool.js';
 import { type JobRecord } from '../../src/delivery/job.js';
 import { runJob } from '../../src/delivery/run-job.js';
-import { sha256File } from '../../src/delivery/dedup.js';
+import { dedupKey, sha256File } from '../../src/delivery/dedup.js';
+import { DeliveryService } from '../../src/delivery/service.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
 import { aborted } from '../../src/errors.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
@@ -67,7 +68,7 @@ const answer = (status: number): UpstreamResponse => ({
 });
 
 /** A job whose upload was moved in without an fsync (the caller waits), as DeliveryService.accept() makes it. */
-async function unsyncedJob(spool: Spool): Promise<JobRecord> {
+async function unsyncedJob(spool: Spool, init: { dedupKey?: string; owner?: string } = {}): Promise<JobRecord> {
   const upload = path.join(root, `upload-${Math.random()}.opus`);
   await copyFile(opus, upload);
   const sha256 = await sha256File(upload);
@@ -80,7 +81,8 @@ async function unsyncedJob(spool: Spool): Promise<JobRecord> {
       metadata: SAMPLE_METADATA as RecordingMetadata,
       stereoOptions: undefined,
       callerAuthorization: undefined,
-      dedupKey: undefined,
+      dedupKey: init.dedupKey,
+      owner: init.owner,
       audioSha256: sha256,
       contentType: undefined,
       decision: undefined,
@@ -172,5 +174,54 @@ describe('the spool fsync plan', () => {
     expect(run2.outcome.kind).toBe('delivered');
     expect(calls).toBe(0);
     expect(job.parts[0]!.upstream?.json).toBe('id-0');
+  });
+
+  it('a duplicate upload during the re-render after a crash writes nothing of the job: it is delivered', async () => {
+    // The first upload's in-request run rendered its parts, then the gateway died before they were fsynced.
+    const { spool } = await open();
+    const sha256 = await sha256File(opus);
+    const owner = 'key:0123456789ab';
+    const key = dedupKey(owner, SAMPLE_METADATA, [sha256]);
+    const first = await unsyncedJob(spool, { dedupKey: key, owner });
+    const crash = async (): Promise<UpstreamResponse> => Promise.reject(aborted('killed'));
+    await expect(runJob(spool, crash, first, ctx)).rejects.toThrow('killed');
+
+    // After the restart the worker re-renders it from the upload kept for that, while the caller sends it again.
+    const { spool: reopened } = await open();
+    const settings = {
+      policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 },
+      workerPolicy: DEFAULT_RETRY_POLICY,
+      maxAgeMs: 60_000,
+      maxBytes: 1e12,
+      dedupWindowMs: 3_600_000,
+      dedupAnswer: 'replay' as const,
+      keepCallerAuthorization: false,
+    };
+    const service = new DeliveryService(reopened, () => Promise.resolve(answer(201)), settings, logger);
+    const job = reopened.get(first.id)!;
+    expect(job.partsSynced).toBe(false);
+    expect(reopened.claim(job.id)).toBe(true);
+    const rerender = service.runJob(job, ctx);
+    const resend = path.join(root, 'resend.opus');
+    await copyFile(opus, resend);
+    const duplicate = await service.accept({
+      mode: 'drop-in',
+      requestId: 'r2',
+      log: logger,
+      signal: new AbortController().signal,
+      preferAsync: true,
+      metadata: SAMPLE_METADATA as RecordingMetadata,
+      audio: { path: resend, originalName: 'call.opus', extension: 'opus' },
+      remoteAudio: undefined,
+      stereoOptions: undefined,
+      callerAuthorization: undefined,
+      prepare,
+      owner,
+    });
+    expect(duplicate.kind).toBe('duplicate');
+    const run = await rerender;
+    reopened.release(job.id);
+    expect(run.outcome.kind).toBe('delivered');
+    expect(job.state).toBe('delivered');
   });
 });

@@ -89,9 +89,7 @@ describe('durations compared as durations', () => {
 describe('matching a detail to the part sent', () => {
   it('matches the part written back with another offset, precision and duration spelling', () => {
     expect(mismatchOf(sent, detail())).toBeUndefined();
-    expect(matchesPart(sent, detail({ startTime: '2018-09-25T15:00:00.000+02:00', duration: 'PT1M30.0S' }))).toBe(
-      true,
-    );
+    expect(matchesPart(sent, detail({ startTime: '2018-09-25T15:00:00.000+02:00', duration: 'PT1M30.0S' }))).toBe(true);
   });
 
   it.each([

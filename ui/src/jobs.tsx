@@ -1,6 +1,7 @@
 /** The jobs list (filter by state, search by pbxCallId) and one job's detail, with retry and delete. */
 import { useEffect, useState } from 'preact/hooks';
 import { call, getJson } from './api';
+import { DtmfSpans, maskedSpans } from './dtmf-spans';
 import { ErrorNote } from './error-note';
 import type { Job, JobList } from './types';
 
@@ -80,7 +81,17 @@ export function JobsPage() {
 }
 
 /** A waveform fetched with the API key (an <img src> could not send it), shown from a blob URL. */
-function Waveform({ jobId, channel, label }: { jobId: string; channel: number; label: string }) {
+function Waveform({
+  jobId,
+  channel,
+  label,
+  masked = [],
+}: {
+  jobId: string;
+  channel: number;
+  label: string;
+  masked?: ReturnType<typeof maskedSpans>;
+}) {
   const [url, setUrl] = useState<string | undefined>();
   const [error, setError] = useState<unknown>();
   useEffect(() => {
@@ -94,7 +105,10 @@ function Waveform({ jobId, channel, label }: { jobId: string; channel: number; l
     <figure class="waveform">
       <figcaption>{label}</figcaption>
       {url ? (
-        <img src={url} alt={`waveform of ${label}`} data-testid={`waveform-${channel}`} />
+        <div class="waveform-picture">
+          <img src={url} alt={`waveform of ${label}`} data-testid={`waveform-${channel}`} />
+          <DtmfSpans spans={masked} />
+        </div>
       ) : (
         <ErrorNote error={error} />
       )}
@@ -250,7 +264,14 @@ export function JobDetail({ id }: { id: string }) {
           <h3>Waveforms</h3>
           <div class="waveforms">
             {Array.from({ length: channels }, (_, c) => (
-              <Waveform jobId={job.jobId} channel={c} label={channelName(c)} key={c} />
+              <Waveform
+                jobId={job.jobId}
+                channel={c}
+                label={channelName(c)}
+                key={c}
+                // The picture is part 1's: the spans are drawn when it is the whole recording.
+                masked={job.parts.length <= 1 ? maskedSpans(r?.dtmf, c, r?.output.durationSeconds) : []}
+              />
             ))}
           </div>
         </>

@@ -65,6 +65,7 @@ export interface Job {
       contentType: string;
       bytes: number;
       duration: string;
+      durationSeconds?: number;
     };
     stereo?: {
       source: string;
@@ -72,6 +73,8 @@ export interface Job {
       analysis?: { channels: ChannelAnalysis[]; correlation: number | null; fakeStereo: boolean };
       warnings: string[];
     };
+    /** DTMF tones per channel (issue 22): when and how loud, never which key. */
+    dtmf?: DtmfReport;
   };
   history: Attempt[];
 }
@@ -80,4 +83,11 @@ export interface JobList {
   jobs: Job[];
   count: number;
   spoolBytes: number;
+}
+
+export interface DtmfReport {
+  action: 'none' | 'detected' | 'masked';
+  tones: number;
+  guardMs?: number;
+  channels: { channel: string; tones: number; spans: { startMs: number; endMs: number; levelDbfs: number }[] }[];
 }

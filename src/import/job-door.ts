@@ -1,0 +1,144 @@
+/**
+ * The watched folder under `serve` (WATCH_DIR with the spool): every file it
+ * takes becomes a job in the gateway's own store, exactly like an upload
+ * with `Prefer: respond-async`, its door recorded as `watch`. From then on
+ * the job-life module decides its fate (retries through an outage, failure,
+ * held); the job is listed by the jobs API and the console and counted in the
+ * metrics. The watcher leaves the file in place while its job is open and
+ * moves it to done/ or failed/ when the job ends.
+ *
+ * The file is copied into the spool (a reflink where the file system has
+ * them), never referenced by its path: the folder belongs to a recorder
+ * that may replace any name at any time (docs/security.md), so what the job
+ * renders later must be what was taken now.
+ */
+import { copyFile, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../logger.js';
+import type { AcceptRequest, UploadDelivery, PrepareSettings } from '../delivery/service.js';
+import type { JobsBackend } from '../delivery/jobs-backend.js';
+import type { JobRecord } from '../delivery/job.js';
+import { extensionOf } from '../media/formats.js';
+import type { AudioInput } from '../pipeline/prepare.js';
+import type { FileReport } from './process-file.js';
+import type { ImportItem } from './sources.js';
+import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';
+
+export interface JobDoorOptions {
+  delivery: UploadDelivery;
+  jobs: JobsBackend;
+  prepare: PrepareSettings;
+  /** The owner the folder's jobs belong to (an operator sees them; webhooks may be configured for it). */
+  owner: string;
+  tmpDir: string;
+  log: Logger;
+}
+
+export interface JobDoor {
+  /** Takes a file: its job is created (or found, for the same recording taken before). */
+  take(item: ImportItem, signal: AbortSignal): Promise<FileReport>;
+  /** The outcome of a job taken earlier, once it has one; undefined while it is open. */
+  outcome(item: ImportItem, jobId: string): Promise<FileReport | undefined>;
+}
+
+const report = (item: ImportItem, extra: Partial<FileReport>): FileReport => ({
+  path: item.display,
+  status: 'accepted',
+  ids: [],
+  parts: undefined,
+  duration: undefined,
+  durationSeconds: 0,
+  decision: undefined,
+  error: undefined,
+  permanent: false,
+  possibleDuplicates: 0,
+  ...extra,
+});
+
+/** What an ended job says to the watcher (undefined: still open). */
+function ended(item: ImportItem, job: JobRecord | undefined, jobId: string): FileReport | undefined {
+  if (!job) return report(item, { status: 'failed', permanent: true, error: `job ${jobId} was removed`, jobId });
+  const common = {
+    jobId,
+    parts: job.parts.length || undefined,
+    duration: job.report?.output.duration,
+    durationSeconds: job.report?.output.durationSeconds ?? 0,
+    decision: job.decision,
+    possibleDuplicates: job.possibleDuplicates,
+    ids: job.parts.map((p) => idOf(p.upstream?.json ?? p.upstream?.body)).filter((id) => id !== ''),
+  };
+  if (job.state === 'delivered') return report(item, { ...common, status: 'delivered' });
+  if (job.state === 'failed') {
+    const error = job.lastError
+      ? `${job.lastError.message}${job.lastError.status ? ` (${job.lastError.status})` : ''}`
+      : 'failed';
+    return report(item, { ...common, status: 'failed', permanent: true, error });
+  }
+  return undefined;
+}
+
+function idOf(answer: unknown): string {
+  if (typeof answer === 'string') return answer;
+  if (answer && typeof answer === 'object' && 'id' in answer) return String((answer as { id: unknown }).id);
+  return '';
+}
+
+export function jobDoor(options: JobDoorOptions): JobDoor {
+  const { delivery, jobs, log } = options;
+  const outcome = async (item: ImportItem, jobId: string): Promise<FileReport | undefined> =>
+    ended(item, await jobs.get(jobId), jobId);
+  return {
+    outcome,
+    async take(item, signal) {
+      if (item.refused) return report(item, { status: 'failed', error: item.refused, permanent: true });
+      if (!item.metadata.ok) return report(item, { status: 'invalid', error: item.metadata.reason });
+      await mkdir(options.tmpDir, { recursive: true });
+      const work = await mkdtemp(path.join(options.tmpDir, 'watch-'));
+      const opened: OpenedFile[] = [];
+      try {
+        // Opened once, without following a link, regular files only (safe-fs.ts); copied from the descriptor.
+        const stage = async (file: string, name: string): Promise<AudioInput> => {
+          const source = await openRegularFile(file, item.within);
+          opened.push(source);
+          const extension = extensionOf(file);
+          const staged = path.join(work, `${name}${extension ? `.${extension}` : ''}`);
+          await copyFile(source.path, staged, constants.COPYFILE_FICLONE);
+          return { path: staged, originalName: path.basename(file), extension };
+        };
+        let audio: AudioInput;
+        let remoteAudio: AudioInput | undefined;
+        try {
+          audio = await stage(item.path, 'attachment');
+          remoteAudio = item.remotePath ? await stage(item.remotePath, 'remote') : undefined;
+        } catch (error) {
+          if (error instanceof UnsafeFileError)
+            return report(item, { status: 'failed', error: error.message, permanent: true });
+          throw error;
+        }
+        const request: AcceptRequest = {
+          mode: 'drop-in',
+          door: 'watch',
+          requestId: `watch-${path.basename(work)}`,
+          log,
+          signal,
+          preferAsync: true,
+          metadata: item.metadata.metadata,
+          audio,
+          remoteAudio,
+          stereoOptions: item.stereoOptions,
+          callerAuthorization: undefined,
+          prepare: options.prepare,
+          owner: options.owner,
+        };
+        const accepted = await delivery.accept(request);
+        const id = accepted.kind === 'duplicate' ? accepted.first.id : accepted.job.id;
+        log.info({ file: item.display, jobId: id, duplicate: accepted.kind === 'duplicate' }, 'watch: job created');
+        return (await outcome(item, id)) ?? report(item, { status: 'accepted', jobId: id });
+      } finally {
+        await Promise.all(opened.map((o) => o.close()));
+        // What the store took was moved into it; what is left here is ours.
+        await rm(work, { recursive: true, force: true });
+      }
+    },
+  };
+}
