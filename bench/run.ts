@@ -587,7 +587,8 @@ async function dtmfCost(
     tones = (JSON.parse(masked.value.body) as { dtmf?: { tones: number } }).dtmf?.tones ?? -1;
     await clearEmulator(emulator);
     process.stdout.write(
-      `(dtmf) run ${i + 1}: off ${(plain.ms / 1000).toFixed(2)} s, mask ${(masked.ms / 1000).toFixed(2)} s\n`,
+      `(dtmf) run ${i + 1}: off ${(plain.ms / 1000).toFixed(2)} s (CPU ${oCpu[i]!.toFixed(2)} s), ` +
+        `mask ${(masked.ms / 1000).toFixed(2)} s (CPU ${mCpu[i]!.toFixed(2)} s)\n`,
     );
   }
   await Promise.all([off.stop(), mask.stop()]);

@@ -18,6 +18,8 @@ import { fileDoorProblems, SIDECAR_MODES, type SidecarMode } from './import/sett
 import { distributedProblems, hardeningProblems } from './config-checks.js';
 import { parseTrustProxy, type TrustProxy } from './http/trust-proxy.js';
 import { RECONCILE_MODES, type ReconcileMode } from './imagicle/reconcile.js';
+import { networksOf } from './webhooks/address.js';
+import { DEFAULT_WEBHOOK_SETTINGS, listOf, parseWebhooks, type WebhookSettings } from './webhooks/settings.js';
 
 // The domain enums live with their domain; re-exported here for the callers that read them with the config.
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
@@ -186,6 +188,18 @@ const envSchema = z.object({
   AUTH_FAIL_LIMIT: int(0, 1_000_000).default(10),
   AUTH_FAIL_WINDOW: interval.default(60_000),
   TRUST_PROXY: z.string().optional(),
+  // Webhooks (issue 23, docs/webhooks.md): endpoints per owner, callbackUrl hosts, private networks, retry bounds.
+  WEBHOOKS: z.string().optional(),
+  WEBHOOKS_FILE: z.string().min(1).optional(),
+  WEBHOOK_ALLOWED_HOSTS: z.string().optional(),
+  WEBHOOK_PRIVATE_NETWORKS: z.string().optional(),
+  WEBHOOK_MAX_AGE: interval.default(DEFAULT_WEBHOOK_SETTINGS.maxAgeMs),
+  WEBHOOK_TIMEOUT_MS: int(100, 600_000).default(DEFAULT_WEBHOOK_SETTINGS.timeoutMs),
+  WEBHOOK_CONCURRENCY: int(1, 256).default(DEFAULT_WEBHOOK_SETTINGS.concurrency),
+  WEBHOOK_RETRY_MIN_DELAY_MS: int(10, 3_600_000).default(DEFAULT_WEBHOOK_SETTINGS.minDelayMs),
+  WEBHOOK_RETRY_MAX_DELAY_MS: int(10, 24 * 3_600_000).default(DEFAULT_WEBHOOK_SETTINGS.maxDelayMs),
+  WEBHOOK_HISTORY: interval.default(DEFAULT_WEBHOOK_SETTINGS.historyMs),
+  WEBHOOK_PUBLIC_URL: httpUrl.optional(),
   // Issue 22: DTMF (keypad tone) detection and masking (docs/dtmf.md).
   DTMF: z.enum(DTMF_MODES, { error: `must be one of ${DTMF_MODES.join(', ')}` }).default('off'),
   DTMF_GUARD_MS: int(0, 1000).default(DEFAULT_DTMF_POLICY.guardMs),
@@ -321,6 +335,8 @@ export interface Config {
   readonly metricsListener: { readonly port: number; readonly host: string } | undefined;
   /** TRUNCATED: what happens to a recording shorter than its container declares (pipeline/truncation.ts). */
   readonly truncated: TruncatedPolicy;
+  /** Webhooks (WEBHOOKS, WEBHOOKS_FILE, WEBHOOK_*): where each owner's job events go, and how they are sent. */
+  readonly webhooks: Readonly<WebhookSettings>;
   /** Variables that look like settings but are not (a typo, a singular): each with the setting it resembles. */
   readonly unknownSettings: readonly UnknownSetting[];
 }
@@ -407,6 +423,7 @@ export function loadConfig(
   }
   const parsed = envSchema.safeParse(source);
   const problems: string[] = [];
+  let webhooks: ReturnType<typeof webhookSettingsOf> | undefined;
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(env)'}: ${issue.message}`);
   }
@@ -439,6 +456,8 @@ export function loadConfig(
         'WATCH_',
       ),
     );
+    webhooks = webhookSettingsOf(e);
+    problems.push(...webhooks.problems);
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
@@ -548,6 +567,7 @@ export function loadConfig(
       authFailWindowMs: e.AUTH_FAIL_WINDOW,
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY).value,
+    webhooks: (webhooks ?? webhookSettingsOf(e)).settings,
     dtmf: { mode: e.DTMF, guardMs: e.DTMF_GUARD_MS, mask: e.DTMF_MASK },
     unknownSettings: unknownSettingsIn(env),
     metricsListener: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
@@ -555,6 +575,50 @@ export function loadConfig(
     reconcile: { mode: e.RECONCILE, recheckMs: e.RECONCILE_RECHECK_MS },
   };
   return deepFreeze(config);
+}
+
+/** The webhook settings (issue 23), with every problem of WEBHOOKS, WEBHOOKS_FILE and the lists. */
+function webhookSettingsOf(e: Env): { settings: WebhookSettings; problems: string[] } {
+  const problems: string[] = [];
+  let text = e.WEBHOOKS;
+  let label = 'WEBHOOKS';
+  if (e.WEBHOOKS_FILE !== undefined) {
+    if (e.WEBHOOKS !== undefined) problems.push('WEBHOOKS and WEBHOOKS_FILE: set one or the other');
+    label = `WEBHOOKS_FILE (${e.WEBHOOKS_FILE})`;
+    try {
+      text = readFileSync(path.resolve(e.WEBHOOKS_FILE), 'utf8');
+    } catch (error) {
+      problems.push(`${label}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  }
+  const parsed = parseWebhooks(text, label);
+  problems.push(...parsed.problems);
+  const privateNetworks = listOf(e.WEBHOOK_PRIVATE_NETWORKS);
+  problems.push(...networksOf(privateNetworks).problems.map((p) => `WEBHOOK_PRIVATE_NETWORKS: ${p}`));
+  const allowedHosts = listOf(e.WEBHOOK_ALLOWED_HOSTS);
+  for (const host of allowedHosts) {
+    if (!/^(\*\.)?[A-Za-z0-9.:[\]_-]+$/.test(host)) {
+      problems.push(`WEBHOOK_ALLOWED_HOSTS: "${host}" is not a host name (e.g. hooks.example.com or *.example.com)`);
+    }
+  }
+  if (e.WEBHOOK_RETRY_MIN_DELAY_MS > e.WEBHOOK_RETRY_MAX_DELAY_MS) {
+    problems.push('WEBHOOK_RETRY_MIN_DELAY_MS: must not be more than WEBHOOK_RETRY_MAX_DELAY_MS');
+  }
+  return {
+    settings: {
+      owners: parsed.owners,
+      allowedHosts,
+      privateNetworks,
+      maxAgeMs: e.WEBHOOK_MAX_AGE,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      minDelayMs: e.WEBHOOK_RETRY_MIN_DELAY_MS,
+      maxDelayMs: e.WEBHOOK_RETRY_MAX_DELAY_MS,
+      historyMs: e.WEBHOOK_HISTORY,
+      publicUrl: e.WEBHOOK_PUBLIC_URL,
+    },
+    problems,
+  };
 }
 
 /**

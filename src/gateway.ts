@@ -19,6 +19,8 @@ import { startMetricsServer, type RunningMetricsServer } from './http/metrics-se
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
+import { setupWebhooks } from './webhooks/setup.js';
+import type { WebhookService } from './webhooks/service.js';
 import { VERSION } from './version.js';
 import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
 import { reconcilerOf } from './reconciler.js';
@@ -42,6 +44,8 @@ export interface RunningGateway {
   metricsServer: RunningMetricsServer | undefined;
   /** The spool and its worker (DELIVERY=wait); undefined under DELIVERY=sync. */
   delivery: DeliveryService | undefined;
+  /** The webhook sink and its dispatcher (WEBHOOKS); undefined when none is configured. */
+  webhooks: WebhookService | undefined;
   /** The media policy every job renders under (built once: media-policy.ts). */
   media: MediaSettings;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
@@ -119,9 +123,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   // Built once per process: what every backend's job life and delivery attempts use.
   // Issue 25: an ambiguous attempt is a question for Imagicle (its reads) before the part is sent again.
   const reconciler = reconcilerOf(config, upstream, logger, metrics);
+  // Webhooks (issue 23): a sink of the job-life module's events, with its own outbox and dispatcher.
+  const webhooks = await setupWebhooks(config, logger, metrics, upstream.url);
+  if (webhooks) metrics.watch({ webhooks });
   const deliveryTools: DeliveryTools = {
     metrics,
-    sinks: [],
+    sinks: webhooks ? [webhooks] : [],
     reconcile: config.reconcile.mode === 'off' ? undefined : reconciler,
   };
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
@@ -146,6 +153,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     distributed,
     metrics,
     reconciler,
+    webhooks,
   });
   const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
@@ -191,6 +199,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       await closed;
       await metricsServer?.close();
       await delivery.close();
+      await webhooks?.close();
       await upstream.close();
       await emulator?.close();
     })();
@@ -209,6 +218,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     metrics,
     metricsServer,
     delivery: delivery.service,
+    webhooks,
     media,
     close,
   };

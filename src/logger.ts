@@ -18,6 +18,11 @@ export const REDACT_PATHS = [
   '*.access',
   'apiKeys',
   'basicUsers',
+  // Webhook signing secrets (config.webhooks, an endpoint), should either ever be logged.
+  'webhooks',
+  '*.webhooks',
+  'secrets',
+  '*.secrets',
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

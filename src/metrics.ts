@@ -14,6 +14,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileResult } from './imagicle/reconcile.js';
 import type { PreparedAudio } from './pipeline/prepare.js';
+import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.js';
+import type { WebhookEventType } from './webhooks/delivery.js';
 import { refusalReason } from './refusal.js';
 
 export const METRICS_PREFIX = 'imagicle_gateway_';
@@ -34,6 +36,8 @@ export interface GaugeSources {
         oldestUndeliveredAt(): string | undefined;
       }
     | undefined;
+  /** The webhook outbox (issue 23): when its oldest pending delivery was created. */
+  webhooks?: { oldestPendingAt(): Promise<number | undefined> } | undefined;
   /** The (cached) readiness check of /readyz: is Imagicle reachable? */
   upstreamReachable?: (() => Promise<boolean>) | undefined;
 }
@@ -95,7 +99,7 @@ function codecLabel(name: string | undefined): string {
   return name && /^[a-z0-9_]{1,32}$/.test(name) ? name : 'other';
 }
 
-export class GatewayMetrics {
+export class GatewayMetrics implements WebhookMetricsSink {
   readonly registry = new Registry();
   private sources: GaugeSources = {};
   private readonly settings: MetricsSettings;
@@ -178,6 +182,26 @@ export class GatewayMetrics {
   });
   private readonly upstreamLatency: Histogram;
 
+  // Webhooks (issue 23): attempts by event and outcome, their latency, deliveries given up, the oldest pending.
+  private readonly webhookAttempts = new Counter({
+    name: `${METRICS_PREFIX}webhooks_sent_total`,
+    help: 'Webhook attempts by event and outcome (ok, http-error, unreachable, gone, refused)',
+    labelNames: ['event', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookLatency = new Histogram({
+    name: `${METRICS_PREFIX}webhook_attempt_duration_seconds`,
+    help: 'Time of one webhook attempt, until its answer or failure',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly webhooksFailed = new Counter({
+    name: `${METRICS_PREFIX}webhooks_failed_total`,
+    help: 'Webhook deliveries given up (WEBHOOK_MAX_AGE passed, address refused, endpoint removed), by event',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
   constructor(settings: Partial<MetricsSettings> = {}) {
     this.settings = { ...DEFAULT_METRICS_SETTINGS, ...settings };
     const { ffmpegTimeoutMs, upstreamTimeoutMs, maxDurationSeconds } = this.settings;
@@ -216,6 +240,17 @@ export class GatewayMetrics {
       async collect() {
         const check = sources().upstreamReachable;
         if (check) this.set((await check()) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${METRICS_PREFIX}webhook_oldest_pending_age_seconds`,
+      help: 'Age of the oldest webhook delivery not acknowledged yet; 0 when none',
+      registers: [this.registry],
+      async collect() {
+        const oldest = await sources()
+          .webhooks?.oldestPendingAt()
+          .catch(() => undefined);
+        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
       },
     });
     new Gauge({
@@ -326,6 +361,15 @@ export class GatewayMetrics {
   /** A refused input, labelled by its code and the precise reason read from the error (refusal.ts). */
   refusedInput(error: { code: string; message: string }): void {
     this.refused.inc({ code: error.code, reason: refusalReason(error) });
+  }
+
+  webhookAttempt(event: WebhookEventType, outcome: AttemptOutcome, seconds: number): void {
+    this.webhookAttempts.inc({ event, outcome });
+    this.webhookLatency.observe(seconds);
+  }
+
+  webhookFailed(event: WebhookEventType): void {
+    this.webhooksFailed.inc({ event });
   }
 
   contentType(): string {

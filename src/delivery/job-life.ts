@@ -18,7 +18,7 @@ import type { UpstreamResponse } from '../imagicle/client.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { MAX_JOB_EVENTS, type JobEvent, type JobEventSink, type JobEventType } from './job-events.js';
-import { attemptRecord, pushAttempt } from './job-report.js';
+import { attemptRecord, pushAttempt, type JobReport } from './job-report.js';
 import type { JobInit, JobError, JobRecord, SpooledInput, SpooledPart, StoredAnswer } from './job.js';
 import type { JobStore } from './job-store.js';
 import { delayFor, type RetryPolicy, type Verdict } from './retry.js';
@@ -94,6 +94,20 @@ export function inputsOf(job: JobRecord): SpooledInput[] {
   return remoteAttachment ? [attachment, remoteAttachment] : [attachment];
 }
 
+/** The recording is rendered into its parts (job.parts, set by the caller): ready for delivery attempts. */
+export function markRendered(job: JobRecord, contentType: string, decision: string, report: JobReport): void {
+  job.contentType = contentType;
+  job.decision = decision;
+  job.report = report;
+  job.prepareFailures = undefined;
+  job.state = 'ready';
+}
+
+/** A part another record (the file doors' state) holds as delivered by an earlier run: not sent again. */
+export function markDeliveredElsewhere(part: SpooledPart): void {
+  part.state = 'delivered';
+}
+
 /** A job that is not finished: the worker (or a request) still has something to do. */
 export function isOpen(job: JobRecord): boolean {
   return job.state === 'received' || job.state === 'ready' || job.state === 'delivering';
@@ -111,6 +125,7 @@ export function recoverInterrupted(job: JobRecord, bodyMayHaveGone = true): numb
     if (bodyMayHaveGone) {
       // Imagicle may hold it: asked before it is sent again (reconciliation), else counted as a possible duplicate.
       part.uncertainSince ??= part.deliveredAt ?? job.updatedAt;
+      part.uncertainAnswered = undefined;
       job.possibleDuplicates += 1;
     }
     interrupted += 1;
@@ -146,9 +161,13 @@ export function endAttempt(
     part.state = 'delivered';
     part.deliveredAt = new Date().toISOString();
     part.uncertainSince = undefined;
+    part.uncertainAnswered = undefined;
   } else {
     part.state = 'pending';
-    if (verdict === 'ambiguous') part.uncertainSince = new Date(startedAt).toISOString();
+    if (verdict === 'ambiguous') {
+      part.uncertainSince = new Date(startedAt).toISOString();
+      part.uncertainAnswered = result.response?.status === 500 || undefined;
+    }
     job.lastError = jobError(part.index, verdict, result);
   }
   job.state = 'ready';
@@ -162,6 +181,7 @@ export function reconcilePart(job: JobRecord, part: SpooledPart, id: string, oth
   part.deliveredAt = new Date().toISOString();
   part.reconciled = true;
   part.uncertainSince = undefined;
+  part.uncertainAnswered = undefined;
   if (others.length > 0) part.duplicateIds = others;
 }
 

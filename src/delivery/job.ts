@@ -56,6 +56,11 @@ export interface SpooledPart {
    * interrupted by a crash): Imagicle may hold it, so it is asked before the part is sent again (job-life.ts).
    */
   uncertainSince?: string | undefined;
+  /**
+   * Imagicle itself answered that attempt (a 500): its processing is over, so it can be asked at once. Unset: no
+   * answer, or a 502/504 from whatever stands in front of it, which Imagicle may still be processing.
+   */
+  uncertainAnswered?: boolean | undefined;
   /** Imagicle was found to hold this part already (reconciliation): nothing was sent again. */
   reconciled?: boolean | undefined;
   /** Other recordings in Imagicle that match this part (duplicates made before reconciliation). */

@@ -32,6 +32,8 @@ import type { JobRecord, SpooledPart } from './job.js';
 import {
   beginAttempt,
   endAttempt,
+  markDeliveredElsewhere,
+  markRendered,
   reconcilePart,
   recoverInterrupted,
   type JobLife,
@@ -149,11 +151,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           job.partsSynced = false;
           if (inPlace) await store.save(job);
         }
-        job.contentType = fitted.prepared.contentType;
-        job.decision = fitted.prepared.plan.action;
-        job.report = jobReportOf(fitted.prepared);
-        job.prepareFailures = undefined;
-        job.state = 'ready';
+        markRendered(job, fitted.prepared.contentType, fitted.prepared.plan.action, jobReportOf(fitted.prepared));
         ctx.onRendered?.(fitted);
         // Deferred fsync: parts not yet fsynced are rendered again after a crash anyway, so "ready" need not be
         // journaled here; the first attempt's record (or the run's end) is the next write.
@@ -180,7 +178,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     // With reconciliation, an unknown outcome is a question for Imagicle before the next send, not a hold.
     const policy = ctx.reconcile ? { ...ctx.policy, retryAmbiguous: true } : ctx.policy;
     for (const part of job.parts) {
-      if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) part.state = 'delivered';
+      if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) markDeliveredElsewhere(part);
       if (part.state === 'delivered') continue;
       let attemptStarted = Date.now();
       const upload: UploadInput = {
@@ -201,7 +199,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             const found = await ctx.reconcile.check({
               metadata: part.metadata,
               callerAuthorization: job.callerAuthorization,
-              attemptStartedAt: part.uncertainSince,
+              // An attempt Imagicle answered (500) is over: nothing is still being imported, ask at once.
+              attemptStartedAt: part.uncertainAnswered ? new Date(0).toISOString() : part.uncertainSince,
               signal: ctx.signal,
             });
             if (found.kind === 'found') {
@@ -217,6 +216,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             // Absent: the earlier attempt left nothing, this one is no duplicate.
             else if (job.possibleDuplicates > 0) job.possibleDuplicates -= 1;
             part.uncertainSince = undefined;
+            part.uncertainAnswered = undefined;
           }
           if (part.attempts > 0) ctx.prepare.metrics?.retry();
           attemptStarted = Date.now();

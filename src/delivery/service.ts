@@ -70,6 +70,8 @@ export interface AcceptRequest {
   owner: string;
   /** How the recording came: an upload (default), the import command, the watched folder. */
   door?: JobDoor | undefined;
+  /** The caller's own webhook for this recording (a host WEBHOOK_ALLOWED_HOSTS allows: checked by the door). */
+  callbackUrl?: string | undefined;
   /** Told the job's id as soon as it is spooled (the request's log lines name it from then on). */
   onJob?: ((jobId: string) => void) | undefined;
 }
@@ -163,6 +165,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
       {
         mode: r.mode,
         door: r.door ?? 'http',
+        callbackUrl: r.callbackUrl,
         requestId: r.requestId,
         owner: r.owner,
         async: r.preferAsync,

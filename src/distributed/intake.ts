@@ -89,6 +89,7 @@ export class DistributedDelivery {
       {
         mode: r.mode,
         door: r.door ?? 'http',
+        callbackUrl: r.callbackUrl,
         requestId: r.requestId,
         owner,
         async: r.preferAsync,

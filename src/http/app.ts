@@ -41,6 +41,9 @@ import { requestOwner } from './owner.js';
 import { LoginThrottle } from './login-throttle.js';
 import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
+import { CALLBACK_FIELD, takeCallbackUrl } from '../webhooks/callback.js';
+import { createWebhooksRouter } from '../webhooks/router.js';
+import type { WebhookService } from '../webhooks/service.js';
 
 export interface AppDeps {
   config: Config;
@@ -61,6 +64,8 @@ export interface AppDeps {
   distributed?: DistributedHttp | undefined;
   /** Prometheus metrics (GET /metrics); none: a registry of this app's own. */
   metrics?: GatewayMetrics | undefined;
+  /** Webhooks (WEBHOOKS): /v1/webhooks, and the per-upload callbackUrl's check; none: callbackUrl is refused. */
+  webhooks?: WebhookService | undefined;
   /** Reconciliation with Imagicle's reads (issue 25): /readyz says whether it is available. */
   reconciler?: ReadinessOfReconciliation | undefined;
 }
@@ -202,6 +207,7 @@ export function createApp(deps: AppDeps): express.Express {
   // The jobs API (covered by the access control on /v1 above).
   const jobs = deps.distributed?.jobs ?? (deps.delivery ? spoolJobsBackend(deps.delivery) : undefined);
   if (jobs) app.use('/v1/jobs', createJobsRouter(jobs));
+  if (deps.webhooks) app.use('/v1/webhooks', createWebhooksRouter(deps.webhooks));
   // ROLE=worker takes no uploads: it serves its probes only.
   if (!deps.distributed || deps.distributed.delivery) {
     app.post(RECORDINGS_PATH, upload('drop-in'));
@@ -363,7 +369,7 @@ async function handleUpload(
       minBytesPerSecond: config.uploads.minBytesPerSecond,
     },
     fileFields: ['attachment', REMOTE_ATTACHMENT],
-    textFields: STEREO_FIELDS,
+    textFields: [...STEREO_FIELDS, CALLBACK_FIELD],
     onJsondata: (text) => {
       if (mode !== 'transcode') metadata = parseMetadata(text);
     },
@@ -392,6 +398,17 @@ async function handleUpload(
     req.query as Record<string, unknown>,
     config.limits.maxDurationSeconds * 1000,
   );
+  // The caller's own webhook (webhooks/callback.ts): refused (400) before any audio work when not allowed.
+  const callbackUrl =
+    mode === 'transcode'
+      ? undefined
+      : await takeCallbackUrl(
+          received.fields,
+          req.query as Record<string, unknown>,
+          metadata,
+          requestOwner(req, res).id,
+          deps.webhooks?.callbackPolicy,
+        );
   const prepareDeps = {
     bins: deps.bins,
     ...media,
@@ -439,6 +456,7 @@ async function handleUpload(
     stereoOptions,
     callerAuthorization: forwardableAuthorization(req, res),
     owner: requestOwner(req, res).id,
+    callbackUrl,
     prepare: prepareDeps,
     // From here on every line of this upload names its job too.
     onJob: (jobId: string) => {

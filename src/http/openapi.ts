@@ -23,6 +23,7 @@ import {
   readySchema,
   reportSchema,
 } from './api-schemas.js';
+import { webhookDocument } from '../webhooks/api-schemas.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -149,6 +150,8 @@ export function buildOpenApi(config: Config): JsonObject {
   };
   const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
   const secured = [{ apiKey: [] }, { bearer: [] }, { basic: [] }];
+  // Webhooks (issue 23): what the gateway sends (OpenAPI 3.1 `webhooks`) and /v1/webhooks.
+  const hooks = webhookDocument(ref, json, errors);
   const accepted = json(ref('Accepted'), 'Spooled, to be delivered in the background (DELIVERY=wait): follow Location');
 
   return {
@@ -391,7 +394,9 @@ export function buildOpenApi(config: Config): JsonObject {
           responses: { 200: json({ type: 'object' }, 'This document') },
         },
       },
+      ...hooks.paths,
     },
+    webhooks: hooks.webhooks,
     components: {
       schemas: { ...components, RecordingMetadata: metadata },
       securitySchemes: {

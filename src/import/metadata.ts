@@ -106,6 +106,21 @@ export function parseBoolean(value: unknown): unknown {
   return value;
 }
 
+/**
+ * The gateway's own options beside the jsondata in a sidecar of the form `{"jsondata": {…}, "dtmf": "mask"}`
+ * (issue 22): as form fields, for parseStereoOptions. A bare jsondata holds none (its fields go to Imagicle).
+ */
+export function sidecarOptions(text: string): Record<string, string> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (!isObject(value) || !isObject(value.jsondata) || value.dtmf === undefined) return {};
+  return { dtmf: String(value.dtmf) };
+}
+
 /** The sidecar's content: the jsondata itself, or an object holding it under `jsondata`. */
 export function sidecarLayer(text: string, maxDepth = 32): MetadataLayer {
   let value: unknown;

@@ -248,7 +248,7 @@ export function parseBoundedJson(text: string, maxDepth: number): unknown {
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > maxDepth) throw new UnsafeFileError(`the JSON nests deeper than ${maxDepth} levels`);
+      if (++depth > maxDepth) throw new UnsafeFileError(`nests deeper than ${maxDepth} levels`);
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return JSON.parse(text);

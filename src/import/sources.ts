@@ -17,6 +17,7 @@ import {
   PatternError,
   resolveMetadata,
   sidecarLayer,
+  sidecarOptions,
   type MetadataLayer,
   type Resolved,
 } from './metadata.js';
@@ -119,7 +120,7 @@ export async function walkAudio(root: string, skipDirs: ReadonlySet<string> = ne
 async function readSidecar(
   file: string,
   within: string | undefined,
-): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string }> {
+): Promise<{ layer: MetadataLayer | undefined; problem?: string; path?: string; options?: Record<string, string> }> {
   const sidecar = sidecarFor(file);
   let text: string;
   try {
@@ -131,18 +132,15 @@ async function readSidecar(
     }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { layer: undefined };
-    const why =
+    // A refusal names the file itself ("call.json is a symbolic link: refused"); anything else is an I/O error.
+    const problem =
       error instanceof UnsafeFileError
-        ? error.message.replace(path.dirname(sidecar) + path.sep, '')
-        : (error as Error).message;
-    return {
-      layer: undefined,
-      problem: `cannot read the sidecar ${path.basename(sidecar)}: ${why}`,
-      path: sidecar,
-    };
+        ? `the sidecar ${error.message.replace(path.dirname(sidecar) + path.sep, '')}`
+        : `cannot read the sidecar ${path.basename(sidecar)}: ${(error as Error).message}`;
+    return { layer: undefined, problem, path: sidecar };
   }
   try {
-    return { layer: sidecarLayer(text, MAX_SIDECAR_DEPTH), path: sidecar };
+    return { layer: sidecarLayer(text, MAX_SIDECAR_DEPTH), path: sidecar, options: sidecarOptions(text) };
   } catch (error) {
     return { layer: undefined, problem: `${path.basename(sidecar)}: ${(error as Error).message}`, path: sidecar };
   }
@@ -155,7 +153,7 @@ async function resolveFor(
   sources: MetadataSources,
   within: string | undefined,
   manifestLayer?: MetadataLayer,
-): Promise<{ metadata: Resolved; sidecarPath: string | undefined }> {
+): Promise<{ metadata: Resolved; sidecarPath: string | undefined; sidecarOptions?: Record<string, string> }> {
   const sidecar = await readSidecar(file, within);
   if (sidecar.problem) return { metadata: { ok: false, reason: sidecar.problem }, sidecarPath: sidecar.path };
   let fromPattern: MetadataLayer | undefined;
@@ -180,13 +178,32 @@ async function resolveFor(
       sidecarPath: sidecar.path,
     };
   }
-  return { metadata, sidecarPath: sidecar.path };
+  return { metadata, sidecarPath: sidecar.path, sidecarOptions: sidecar.options };
 }
 
 export async function itemForFile(file: string, root: string, sources: MetadataSources): Promise<ImportItem> {
   const relative = path.relative(root, file).split(path.sep).join('/');
-  const { metadata, sidecarPath } = await resolveFor(file, relative, sources, root);
-  return { path: file, display: relative, sidecarPath, metadata, within: root };
+  const resolved = await resolveFor(file, relative, sources, root);
+  const { sidecarPath } = resolved;
+  let { metadata } = resolved;
+  // The sidecar's `dtmf` (issue 22), checked like a form field.
+  let stereoOptions: StereoRequestOptions | undefined;
+  if (resolved.sidecarOptions && Object.keys(resolved.sidecarOptions).length > 0) {
+    try {
+      stereoOptions = parseStereoOptions(resolved.sidecarOptions, {}, sources.maxOffsetMs);
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      if (metadata.ok) metadata = { ok: false, reason: error.message };
+    }
+  }
+  return {
+    path: file,
+    display: relative,
+    sidecarPath,
+    metadata,
+    within: root,
+    ...(stereoOptions ? { stereoOptions } : {}),
+  };
 }
 
 export async function itemsFromFolder(root: string, sources: MetadataSources): Promise<ImportItem[]> {
@@ -239,13 +256,18 @@ export async function itemsFromManifest(
       continue;
     }
     const within = outside === undefined ? allowed : undefined;
-    let { metadata } = await resolveFor(file, relative, sources, within, row.layer);
+    const resolved = await resolveFor(file, relative, sources, within, row.layer);
+    let { metadata } = resolved;
     let stereoOptions: StereoRequestOptions | undefined;
     try {
-      const fields = Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<
-        string,
-        string
-      >;
+      // The manifest's columns over the sidecar's options (its `dtmf`, issue 22).
+      const fields = {
+        ...resolved.sidecarOptions,
+        ...(Object.fromEntries(Object.entries(row.stereo).filter(([, v]) => v !== undefined)) as Record<
+          string,
+          string
+        >),
+      };
       stereoOptions = parseStereoOptions(fields, {}, sources.maxOffsetMs);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;

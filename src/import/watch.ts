@@ -293,7 +293,12 @@ export class FolderWatcher {
             if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
           });
         }
-        if (errorJson !== undefined) await createExclusive(to, `${stem}.error.json`, errorJson);
+        if (errorJson !== undefined) {
+          // The file has moved: an error file that cannot be created (a name taken meanwhile) is logged, not fatal.
+          await createExclusive(to, `${stem}.error.json`, errorJson).catch((error: unknown) =>
+            this.logger.error({ err: error, file: stem }, 'watch: the .error.json could not be created'),
+          );
+        }
         return path.join(dir, ...target, ...parts.slice(0, -1), free);
       } finally {
         await to.close();

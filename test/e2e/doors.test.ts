@@ -158,9 +158,9 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     await writeFile(path.join(dir, 'good.json'), JSON.stringify({ ...SIDE, pbxCallId: 'w1-good' }));
     const watch = startWatch(dir);
     try {
-      expect(await until(() => emulator.store.list().length === 1, 20_000)).toBe(true);
+      expect(await until(() => emulator.store.list().length === 1, 60_000)).toBe(true);
       // junk.wav goes to failed/ beside the planted link, its error file under a free name.
-      const moved = await until(() => exists(path.join(dir, 'failed', 'junk-1.error.json')), 15_000);
+      const moved = await until(() => exists(path.join(dir, 'failed', 'junk-1.error.json')), 60_000);
       await sleep(3000);
       const written = [...(await readdir(away)), ...(await readdir(path.join(away, 'sub'))).map((n) => `sub/${n}`)];
       console.log(`#1: written outside the folder: [${written.join(', ')}]`);
@@ -174,7 +174,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     } finally {
       await stop(watch);
     }
-  }, 60_000);
+  }, 240_000);
 
   it('#2 a sidecar linked to a JSON file outside is refused, never read nor sent', async () => {
     await emulator.store.clear();
@@ -186,7 +186,10 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     await symlink(stolen, path.join(dir, 'call.json'));
     const watch = startWatch(dir);
     try {
-      expect(await until(() => exists(path.join(dir, 'failed', 'call.error.json')), 20_000)).toBe(true);
+      const refused = await until(() => exists(path.join(dir, 'failed', 'call.error.json')), 60_000);
+      const sent = emulator.store.list().map((r) => r.metadata.pbxCallId);
+      console.log(`#2: ${refused ? 'refused' : 'not refused in 60 s'}; delivered with pbxCallId: [${sent.join(', ')}]`);
+      expect(refused).toBe(true);
       const error = JSON.parse(await readFile(path.join(dir, 'failed', 'call.error.json'), 'utf8')) as {
         error: string;
       };
@@ -195,7 +198,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     } finally {
       await stop(watch);
     }
-  }, 60_000);
+  }, 240_000);
 
   it('#3 names flipping between decoys and a link to an outside WAV: only decoys are ever delivered', async () => {
     await emulator.store.clear();
@@ -213,7 +216,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     const watch = startWatch(dir, ['--defaults', JSON.stringify(SIDE)]);
     let flips = 0;
     try {
-      expect(await until(() => watch.lines.some((l) => l.includes('watching folder')), 30_000)).toBe(true);
+      expect(await until(() => watch.lines.some((l) => l.includes('watching folder')), 60_000)).toBe(true);
       const end = Date.now() + 10_000;
       while (Date.now() < end) {
         for (let i = 0; i < decoys.length; i++) {
@@ -246,7 +249,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     expect(rates.length + refused.length).toBeGreaterThan(0);
     // The outside file is 16 kHz; every decoy is 8 kHz.
     expect(rates.filter((r) => r !== 8000)).toEqual([]);
-  }, 60_000);
+  }, 240_000);
 
   it('#4 a FIFO sidecar blocks nothing: a later file is delivered, and SIGTERM exits within the backstop', async () => {
     await emulator.store.clear();
@@ -266,14 +269,14 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
       ALLOW_ANONYMOUS: 'true',
     });
     try {
-      expect(await until(() => serve.lines.some((l) => l.includes('gateway listening')), 30_000)).toBe(true);
+      expect(await until(() => serve.lines.some((l) => l.includes('gateway listening')), 60_000)).toBe(true);
       await sleep(3000);
       await copyFile(decoy, path.join(dir, 'later.wav'));
       await writeFile(path.join(dir, 'later.json'), JSON.stringify({ ...SIDE, pbxCallId: 'after-fifo' }));
-      const later = await until(() => emulator.store.list().some((r) => r.metadata.pbxCallId === 'after-fifo'), 20_000);
+      const later = await until(() => emulator.store.list().some((r) => r.metadata.pbxCallId === 'after-fifo'), 60_000);
       console.log(`#4: the file dropped after the FIFO ${later ? 'was delivered' : 'was not delivered in 20 s'}`);
       expect(later).toBe(true);
-      expect(await until(() => exists(path.join(dir, 'failed', 'fifo.error.json')), 10_000)).toBe(true);
+      expect(await until(() => exists(path.join(dir, 'failed', 'fifo.error.json')), 60_000)).toBe(true);
       serve.child.kill('SIGTERM');
       const signalled = Date.now();
       // The backstop: SHUTDOWN_GRACE_MS + 15 s.
@@ -285,7 +288,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
     } finally {
       await stop(serve);
     }
-  }, 90_000);
+  }, 240_000);
 
   it('#5 sidecars nested too deep (500 000 levels; 33 levels) are permanent failures, not outages', async () => {
     const dir = path.join(work, 'w5');
@@ -308,16 +311,19 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
         ['deep', /more than 65536 bytes/],
         ['deep33', /nests deeper than 32/],
       ] as const) {
-        expect(await until(() => exists(path.join(dir, 'failed', `${name}.error.json`)), 20_000)).toBe(true);
+        const failed = await until(() => exists(path.join(dir, 'failed', `${name}.error.json`)), 60_000);
+        if (!failed) console.log(`#5: ${name}.json: not in failed/ after 60 s; log: ${watch.lines.at(-1) ?? ''}`);
+        expect(failed).toBe(true);
         const error = JSON.parse(await readFile(path.join(dir, 'failed', `${name}.error.json`), 'utf8')) as {
           error: string;
         };
+        console.log(`#5: ${name}.json: ${error.error}`);
         expect(error.error).toMatch(reason);
       }
     } finally {
       await stop(watch);
     }
-  }, 60_000);
+  }, 240_000);
 
   it.skipIf(!canWatchChildMemory)(
     '#6 a 1.9 GB sparse sidecar is refused without being read into memory',
@@ -330,7 +336,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
       const memory = watchChildMemory(20);
       const watch = startWatch(dir);
       try {
-        expect(await until(() => exists(path.join(dir, 'failed', 'huge.error.json')), 30_000)).toBe(true);
+        expect(await until(() => exists(path.join(dir, 'failed', 'huge.error.json')), 60_000)).toBe(true);
         const error = JSON.parse(await readFile(path.join(dir, 'failed', 'huge.error.json'), 'utf8')) as {
           error: string;
         };
@@ -342,7 +348,7 @@ describe('watched folder: a recorder that writes into it and nowhere else', () =
       console.log(`#6: peak RSS of the watcher ${Math.round(peakBytes / 1e6)} MB`);
       expect(peakBytes).toBeLessThan(300 * 1024 * 1024);
     },
-    60_000,
+    240_000,
   );
 });
 
@@ -363,9 +369,9 @@ describe('import manifest: rows may name only files under its folder (or --root)
       ].join('\n'),
     );
     const first = startCli(['import', manifest, '--state', path.join(work, 'state-m8')]);
-    const done = await Promise.race([first.exited.then(() => true), sleep(20_000).then(() => false)]);
+    const done = await Promise.race([first.exited.then(() => true), sleep(60_000).then(() => false)]);
     console.log(
-      `#8: first run ${done ? 'exited' : 'still running after 20 s'}; delivered: [${emulator.store
+      `#8: first run ${done ? 'exited' : 'still running after 60 s'}; delivered: [${emulator.store
         .list()
         .map((r) => r.metadata.pbxCallId)
         .join(', ')}]`,
@@ -378,7 +384,7 @@ describe('import manifest: rows may name only files under its folder (or --root)
     expect(first.lines.join('\n')).toMatch(/m8\.wav is outside/);
 
     const allowed = startCli(['import', manifest, '--allow-outside', '--state', path.join(work, 'state-m8b')]);
-    const allowedDone = await Promise.race([allowed.exited.then(() => true), sleep(30_000).then(() => false)]);
+    const allowedDone = await Promise.race([allowed.exited.then(() => true), sleep(60_000).then(() => false)]);
     await stop(allowed);
     expect(allowedDone).toBe(true);
     expect(emulator.store.list().map((r) => r.metadata.pbxCallId)).toEqual(['m8-outside']);
@@ -394,14 +400,16 @@ describe('import manifest: rows may name only files under its folder (or --root)
       'file,startDateTime,direction,localUsername,localPhoneNumber\nbig.wav,2025-01-01T00:00:00Z,1,u,1\n',
     );
     const hashing = startCli(['import', bigManifest, '--state', path.join(work, 'state-m8c')]);
-    await sleep(4000);
+    // Once the run has started (its SIGTERM handler is in place), and has been hashing for a while.
+    expect(await until(() => hashing.lines.some((l) => l.startsWith('Importing 1 file')), 60_000)).toBe(true);
+    await sleep(3000);
     hashing.child.kill('SIGTERM');
     const signalled = Date.now();
-    const stopped = await Promise.race([hashing.exited.then(() => true), sleep(10_000).then(() => false)]);
+    const stopped = await Promise.race([hashing.exited.then(() => true), sleep(20_000).then(() => false)]);
     console.log(
-      `#8: ${stopped ? `exited ${Date.now() - signalled} ms after SIGTERM` : 'still hashing 10 s after SIGTERM'}`,
+      `#8: ${stopped ? `exited ${Date.now() - signalled} ms after SIGTERM` : 'still hashing 20 s after SIGTERM'}`,
     );
     await stop(hashing);
     expect(stopped).toBe(true);
-  }, 120_000);
+  }, 240_000);
 });

@@ -51,7 +51,7 @@ function leaks(text: string): string[] {
   return found;
 }
 
-describe('DTMF over HTTP', () => {
+describe('DTMF over HTTP', { timeout: 120_000 }, () => {
   it('native, dtmf=mask in the form: the tones masked before Imagicle stores them; the digits nowhere', async () => {
     if (missing.length > 0) return console.warn(`skipped: ${missing.join(', ')} not installed`);
     // The input holds the keys (an independent decoder hears them).

@@ -58,6 +58,7 @@ describe('#15 truncated recordings', () => {
       const cut = await post(accept, `cut-${f.name}`);
       expect(cut.status).toBe(201);
       const truncated = cut.body.truncated as { declaredSeconds: number; decodedSeconds: number } | undefined;
+      console.log(`#15 ${f.name} cut to a fifth: ${cut.status}, truncated: ${JSON.stringify(truncated)}`);
       expect(truncated).toBeDefined();
       expect(truncated!.declaredSeconds).toBeGreaterThan(59);
       expect(truncated!.decodedSeconds).toBeLessThan(20);

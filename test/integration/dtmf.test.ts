@@ -136,7 +136,8 @@ const sha = async (file: string): Promise<string> =>
     .update(await readFile(file))
     .digest('hex');
 
-describe('DTMF detection on the corpus, per codec, against multimon-ng', () => {
+// Real ffmpeg and multimon-ng runs on a busy CI machine: generous per-test budgets.
+describe('DTMF detection on the corpus, per codec, against multimon-ng', { timeout: 120_000 }, () => {
   it.each(Object.keys(CODEC_RESULTS) as CodecName[])('%s', async (codec) => {
     if (missing.length > 0) return console.warn(`skipped: ${missing.join(', ')} not installed`);
     const file = encoded.get(codec)!;
@@ -175,7 +176,7 @@ function isSubsequence(short: string, long: string): boolean {
   return j === short.length;
 }
 
-describe('DTMF=mask through the pipeline', () => {
+describe('DTMF=mask through the pipeline', { timeout: 180_000 }, () => {
   it.each([
     ['pcm', 'a compliant PCM WAV (copied, then masked in place)'],
     ['alaw', 'a compliant A-law WAV (masked spans encoded again as A-law)'],
