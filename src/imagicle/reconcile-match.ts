@@ -53,16 +53,36 @@ export const detailSchema = z.looseObject({
 });
 export type RecordingDetailFields = z.infer<typeof detailSchema>;
 
-/** One entry of the list (`GET …/Recordings`): only its id and reference number are used. */
+/** The list (`GET …/Recordings`): each entry's id and reference number, and what filters it before its detail. */
 export const listSchema = z.looseObject({
   totalCount: z.number().int().min(0).optional(),
   recordings: z.array(
     z.looseObject({
       id: z.union([z.string().min(1), z.number()]).transform(String),
       referenceNumber: z.union([z.string(), z.number()]).nullish(),
+      startTime: z.string().nullish(),
+      direction: z.union([z.number(), z.string()]).nullish(),
+      localPartyNumber: z.string().nullish(),
     }),
   ),
 });
+export type ListedEntry = z.infer<typeof listSchema>['recordings'][number];
+
+/**
+ * False when a list entry shows it is another recording (a server that ignored a filter must not make us read
+ * every detail): only the fields the entry has are compared.
+ */
+export function mayBePart(sent: SentPart, entry: ListedEntry): boolean {
+  if (entry.startTime !== null && entry.startTime !== undefined && !sameInstant(sent.startDateTime, entry.startTime))
+    return false;
+  if (entry.direction !== null && entry.direction !== undefined && Number(entry.direction) !== sent.direction)
+    return false;
+  return (
+    entry.localPartyNumber === null ||
+    entry.localPartyNumber === undefined ||
+    entry.localPartyNumber === sent.localNumber
+  );
+}
 
 const given = (value: string | null | undefined): string | undefined =>
   value === null || value === undefined || value === '' ? undefined : value;

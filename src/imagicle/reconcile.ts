@@ -30,6 +30,7 @@ import {
   candidateQuery,
   detailSchema,
   listSchema,
+  mayBePart,
   mismatchOf,
   oldestFirst,
   sentPartOf,
@@ -235,11 +236,11 @@ export class ImagicleReconciler {
       const fresh = parsed.data.recordings.filter((r) => !seen.has(r.id));
       for (const r of fresh) {
         seen.add(r.id);
-        candidates.push({ id: r.id, referenceNumber: r.referenceNumber });
+        if (mayBePart(sent, r)) candidates.push({ id: r.id, referenceNumber: r.referenceNumber });
       }
-      const total = parsed.data.totalCount ?? candidates.length;
+      const total = parsed.data.totalCount ?? seen.size;
       // A server that ignores paging answers the same page again: nothing new ends the walk too.
-      if (fresh.length === 0 || parsed.data.recordings.length < PAGE_SIZE || candidates.length >= total) break;
+      if (fresh.length === 0 || parsed.data.recordings.length < PAGE_SIZE || seen.size >= total) break;
     }
     const matches: Match[] = [];
     for (const candidate of candidates) {

@@ -4,6 +4,7 @@ import {
   candidateQuery,
   detailSchema,
   matchesPart,
+  mayBePart,
   mismatchOf,
   oldestFirst,
   sameDuration,
@@ -130,6 +131,17 @@ describe('matching a detail to the part sent', () => {
       page: '1',
       pageSize: '50',
     });
+  });
+});
+
+describe('list entries', () => {
+  it('are read in detail unless what they show is another recording', () => {
+    const entry = { id: 'x', startTime: '2018-09-25T14:00:00+01:00', direction: 2, localPartyNumber: '376' };
+    expect(mayBePart(sent, entry)).toBe(true);
+    expect(mayBePart(sent, { id: 'x' })).toBe(true); // a server that lists ids only
+    expect(mayBePart(sent, { ...entry, startTime: '2018-09-25T13:00:01Z' })).toBe(false);
+    expect(mayBePart(sent, { ...entry, direction: '1' })).toBe(false);
+    expect(mayBePart(sent, { ...entry, localPartyNumber: '377' })).toBe(false);
   });
 });
 
