@@ -56,7 +56,7 @@ const CLIENTS = Number(process.env.BENCH_OUTAGE_CLIENTS ?? 8);
 /** Requests per latency figure (jobs page, search, /metrics). */
 const SAMPLES = 21;
 const START_MS = 60_000;
-const READY_CAP_MS = 180_000;
+const READY_CAP_MS = 600_000;
 const RECORDINGS_PATH = '/fw/Apps/Recorder/WebAPI/Recordings';
 
 // ---------------------------------------------------------------- processes and folders, cleaned up on any exit
