@@ -15,7 +15,7 @@ import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
 import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
-import { startDelivery } from './delivery/setup.js';
+import { startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
 import { mediaPolicyOf } from './media-policy.js';
@@ -103,15 +103,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const media = mediaPolicyOf(config);
   metrics.watch({ queue });
   const lifecycle = new Lifecycle();
+  // Built once per process: what every backend's job life and delivery attempts use.
+  const deliveryTools: DeliveryTools = { metrics, sinks: [], reconcile: undefined };
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
   const distributed = config.distributed
     ? await (
         await import('./distributed/setup.js')
-      ).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger, media)
+      ).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger, media, deliveryTools)
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
-    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), metrics, media);
+    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), deliveryTools, media);
   const app = createApp({
     config,
     media,

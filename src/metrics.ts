@@ -23,11 +23,18 @@ export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 /** What the gauges read at scrape time (the work queue and the spool), when they exist. */
 export interface GaugeSources {
   queue?: { stats(): { running: number; waiting: number } } | undefined;
-  spool?: { list(): readonly { state: string; createdAt: string }[]; usedBytes(): number } | undefined;
+  spool?:
+    | {
+        /** Jobs per state, kept as jobs change (never a listing). */
+        counts(): Readonly<Record<string, number>>;
+        usedBytes(): number;
+        /** When the oldest job not delivered yet was accepted (ISO), if any. */
+        oldestUndeliveredAt(): string | undefined;
+      }
+    | undefined;
 }
 
 const SPOOL_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
-const UNDELIVERED = new Set(['received', 'ready', 'delivering', 'failed']);
 
 /** The decision label of a prepared recording: merge for two legs, else the plan's action. */
 export function decisionOf(prepared: PreparedAudio): Decision {
@@ -130,9 +137,8 @@ export class GatewayMetrics {
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
-        const counts = new Map<string, number>(SPOOL_STATES.map((s) => [s, 0]));
-        for (const job of sources().spool?.list() ?? []) counts.set(job.state, (counts.get(job.state) ?? 0) + 1);
-        for (const [state, n] of counts) this.set({ state }, n);
+        const counts = sources().spool?.counts() ?? {};
+        for (const state of SPOOL_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
     new Gauge({
@@ -148,13 +154,8 @@ export class GatewayMetrics {
       help: 'Age of the oldest job not delivered yet (failed ones included); 0 when none',
       registers: [this.registry],
       collect() {
-        let oldest: number | undefined;
-        for (const job of sources().spool?.list() ?? []) {
-          if (!UNDELIVERED.has(job.state)) continue;
-          const at = Date.parse(job.createdAt);
-          if (oldest === undefined || at < oldest) oldest = at;
-        }
-        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+        const oldest = sources().spool?.oldestUndeliveredAt();
+        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - Date.parse(oldest)) / 1000));
       },
     });
   }

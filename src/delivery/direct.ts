@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type { Deliver } from '../pipeline/ingest.js';
-import { MemoryJobStore, memoryJob } from './memory-store.js';
+import { memoryJobLife, MemoryJobStore, memoryJob } from './memory-store.js';
 import { runJob } from './run-job.js';
 import {
   ingestResultOf,
@@ -48,6 +48,7 @@ export class DirectDelivery implements UploadDelivery {
       policy: this.settings.policy,
       prepare: r.prepare,
       log: r.log,
+      life: memoryJobLife(r.log),
     });
     return { kind: 'answered', job, outcome: run.outcome.kind, result: ingestResultOf(job, run) };
   }

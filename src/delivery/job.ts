@@ -4,12 +4,16 @@
  */
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { JobEvent } from './job-events.js';
 import type { AttemptRecord, JobReport } from './job-report.js';
 
 export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 export type PartState = 'pending' | 'delivering' | 'delivered';
 export type JobMode = 'drop-in' | 'native';
+/** How the recording reached the gateway: an upload, the import command, or the watched folder. */
+export const JOB_DOORS = ['http', 'import', 'watch'] as const;
+export type JobDoor = (typeof JOB_DOORS)[number];
 
 export interface SpooledInput {
   /** File name inside the job folder. */
@@ -47,6 +51,15 @@ export interface SpooledPart {
   /** Imagicle's last answer for this part (when delivered: the new recording's id). */
   upstream: StoredAnswer | undefined;
   deliveredAt: string | undefined;
+  /**
+   * When the last attempt at this part began, if its outcome is unknown (whole body sent, no answer; a 500/502/504;
+   * interrupted by a crash): Imagicle may hold it, so it is asked before the part is sent again (job-life.ts).
+   */
+  uncertainSince?: string | undefined;
+  /** Imagicle was found to hold this part already (reconciliation): nothing was sent again. */
+  reconciled?: boolean | undefined;
+  /** Other recordings in Imagicle that match this part (duplicates made before reconciliation). */
+  duplicateIds?: string[] | undefined;
 }
 
 export interface JobError {
@@ -65,6 +78,8 @@ export interface JobRecord {
   version: 1;
   id: string;
   mode: JobMode;
+  /** Absent in journals from before doors: an upload. */
+  door?: JobDoor | undefined;
   requestId: string;
   /** The caller asked for Prefer: respond-async. */
   async: boolean;
@@ -112,4 +127,28 @@ export interface JobRecord {
   report?: JobReport | undefined;
   /** Every delivery attempt with Imagicle's answer, oldest first (bounded: job-report.ts). */
   history?: AttemptRecord[] | undefined;
+  /** Failed because the outcome of an attempt is unknown and could not be resolved: waits for an operator. */
+  held?: boolean | undefined;
+  /** The outbox (job-events.ts): events recorded with the state change that caused them, newest last. */
+  events?: JobEvent[] | undefined;
+  /** The per-request webhook (issue 23), when the caller gave one and it was allowed. */
+  callbackUrl?: string | undefined;
 }
+
+/** What the door and the intake decide about a new job; the job-life module fills in the rest. */
+export type JobInit = Omit<
+  JobRecord,
+  | 'version'
+  | 'id'
+  | 'state'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'inputs'
+  | 'parts'
+  | 'attempts'
+  | 'nextAttemptAt'
+  | 'lastError'
+  | 'possibleDuplicates'
+  | 'deliveredAt'
+  | 'failedAt'
+>;

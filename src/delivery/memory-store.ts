@@ -6,7 +6,10 @@
  */
 import path from 'node:path';
 import type { JobStore } from './job-store.js';
-import type { JobRecord } from './spool.js';
+import { JobLife } from './job-life.js';
+import { DEFAULT_RETRY_POLICY } from './retry.js';
+import type { Logger } from '../logger.js';
+import type { JobRecord } from './job.js';
 
 export class MemoryJobStore implements JobStore {
   readonly fsyncPlan = 'none';
@@ -84,4 +87,12 @@ function relativeTo(dir: string, file: string): string {
   const rel = path.relative(dir, file);
   if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`a job's file is outside its folder: ${file}`);
   return rel;
+}
+
+/**
+ * The job-life module for a job kept in memory for one call: it is never scheduled for later (the call's
+ * caller retries or keeps its recording), so the background settings do not apply.
+ */
+export function memoryJobLife(log: Logger): JobLife {
+  return new JobLife({ workerPolicy: DEFAULT_RETRY_POLICY, maxAgeMs: 0 }, { log });
 }

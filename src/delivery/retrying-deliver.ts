@@ -25,8 +25,11 @@ export interface DeliveryOutcome {
 }
 
 export interface RetryHooks {
-  /** Before each attempt (1-based); the spool persists "delivering" here. */
-  beforeAttempt?: (attempt: number) => Promise<void> | void;
+  /**
+   * Before each attempt (1-based); the spool persists "delivering" here. `skip`: the upload is already where it
+   * belongs (Imagicle was found to hold it): nothing is sent, and the delivery ends as a success.
+   */
+  beforeAttempt?: (attempt: number) => Promise<{ skip: boolean } | void> | { skip: boolean } | void;
   afterAttempt?: (
     attempt: number,
     verdict: Verdict,
@@ -65,7 +68,19 @@ export async function deliverWithRetry(
   const started = now();
   let ambiguousRetries = 0;
   for (let attempt = 1; ; attempt++) {
-    await hooks.beforeAttempt?.(attempt);
+    const before = await hooks.beforeAttempt?.(attempt);
+    if (before?.skip) {
+      const verdict: Verdict = 'success';
+      return {
+        verdict,
+        exhausted: false,
+        response: undefined,
+        error: undefined,
+        attempts: attempt - 1,
+        ambiguousRetries,
+        retryAfter: undefined,
+      };
+    }
     let response: UpstreamResponse | undefined;
     let error: GatewayError | undefined;
     try {

@@ -24,24 +24,29 @@ import { fsyncFile } from './durable.js';
 import { LeaseLostError, type JobStore } from './job-store.js';
 import type { Verdict } from './retry.js';
 import { deliverWithRetry } from './retrying-deliver.js';
-import { attemptRecord, jobReportOf, pushAttempt } from './job-report.js';
+import { jobReportOf } from './job-report.js';
 import type { Logger } from '../logger.js';
 import type { DiskScope } from '../pipeline/disk.js';
 import type { RetryPolicy } from './retry.js';
-import type { JobError, JobRecord, SpooledPart, StoredAnswer } from './spool.js';
+import type { JobRecord, SpooledPart } from './job.js';
+import {
+  beginAttempt,
+  endAttempt,
+  reconcilePart,
+  recoverInterrupted,
+  type JobLife,
+  type RunOutcome,
+} from './job-life.js';
+import type { Reconciler } from './reconcile-port.js';
 
-/** Another record of the attempts kept beside the store's (the file doors' SQLite state, import/state.ts). */
+export type { RunOutcome } from './job-life.js';
 
 /** What the preparation needs: the pipeline's settings and tools, without the delivery function. */
 export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
 
-export type RunOutcome =
-  | { kind: 'delivered' }
-  | { kind: 'permanent' }
-  | { kind: 'held' }
-  | { kind: 'retry-later'; retryAfter: string | undefined };
-
 export interface RunContext {
+  /** The job-life module: every state change goes through it. */
+  life: JobLife;
   signal: AbortSignal | undefined;
   policy: RetryPolicy;
   prepare: PrepareSettings;
@@ -50,10 +55,14 @@ export interface RunContext {
   onRendered?: ((fitted: FittedAudio) => void) | undefined;
   /** Called after a part is delivered and journaled, before its audio is pruned (the console's waveforms). */
   afterDelivered?: ((job: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** Stop once the parts are rendered (and durable): nothing is sent in this run. */
+  prepareOnly?: boolean | undefined;
   /** Reserves the disk the preparation writes (the spool's ledger, pipeline/disk.ts); none: nothing reserved. */
   reservations?: (() => DiskScope) | undefined;
   /** Another record of the attempts (the file doors' state); none: the store's record only. */
   journal?: AttemptJournal | undefined;
+  /** Asks Imagicle whether it already holds a part whose last attempt's outcome is unknown; none: never asked. */
+  reconcile?: Reconciler | undefined;
 }
 
 export interface LiveResult {
@@ -155,6 +164,11 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       }
     }
 
+    if (ctx.prepareOnly && job.parts.some((p) => p.state !== 'delivered')) {
+      if (plan === 'deferred') await persistFiles(store, job);
+      else await store.save(job);
+      return { outcome: { kind: 'prepared' }, prepared, fitted, live };
+    }
     const deliverStarted = performance.now();
     const ended = (outcome: RunResult['outcome']): RunResult => ({
       outcome,
@@ -163,6 +177,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       live,
       deliverMs: performance.now() - deliverStarted,
     });
+    // With reconciliation, an unknown outcome is a question for Imagicle before the next send, not a hold.
+    const policy = ctx.reconcile ? { ...ctx.policy, retryAmbiguous: true } : ctx.policy;
     for (const part of job.parts) {
       if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) part.state = 'delivered';
       if (part.state === 'delivered') continue;
@@ -176,41 +192,50 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         callerAuthorization: job.callerAuthorization,
         signal: ctx.signal,
       };
-      const outcome = await deliverWithRetry(deliver, upload, ctx.policy, {
+      let unreconciled = 0;
+      const outcome = await deliverWithRetry(deliver, upload, policy, {
         beforeAttempt: async () => {
           // An expired lease must never deliver: whoever took the job over may be sending it right now.
           await store.confirmLease(job);
+          if (part.uncertainSince !== undefined && ctx.reconcile) {
+            const found = await ctx.reconcile.check({
+              metadata: part.metadata,
+              callerAuthorization: job.callerAuthorization,
+              attemptStartedAt: part.uncertainSince,
+              signal: ctx.signal,
+            });
+            if (found.kind === 'found') {
+              reconcilePart(job, part, found.id, found.others);
+              await store.save(job);
+              ctx.log.info(
+                { jobId: job.id, part: part.index, id: found.id, others: found.others },
+                'found in Imagicle: not sent again',
+              );
+              return { skip: true };
+            }
+            if (found.kind === 'unavailable') unreconciled += 1;
+            // Absent: the earlier attempt left nothing, this one is no duplicate.
+            else if (job.possibleDuplicates > 0) job.possibleDuplicates -= 1;
+            part.uncertainSince = undefined;
+          }
           if (part.attempts > 0) ctx.prepare.metrics?.retry();
           attemptStarted = Date.now();
-          part.state = 'delivering';
-          part.attempts += 1;
-          job.attempts += 1;
-          job.state = 'delivering';
+          beginAttempt(job, part);
           await store.save(job);
           await ctx.journal?.beforeAttempt(part);
+          return { skip: false };
         },
         afterAttempt: async (_attempt, verdict, result) => {
           live.set(part.index, result);
-          job.history = pushAttempt(
-            job.history,
-            attemptRecord(part.index, part.attempts, verdict, result, attemptStarted),
-          );
-          if (result.response) part.upstream = storedAnswer(result.response);
-          if (verdict === 'success') {
-            part.state = 'delivered';
-            part.deliveredAt = new Date().toISOString();
-          } else {
-            part.state = 'pending';
-            job.lastError = jobError(part.index, verdict, result);
-          }
-          job.state = 'ready';
+          endAttempt(job, part, verdict, result, attemptStarted);
           await store.save(job);
           await ctx.journal?.afterAttempt(part, verdict, result);
           if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
           if (verdict === 'success') await store.prune(job);
         },
       });
-      job.possibleDuplicates += outcome.ambiguousRetries;
+      // An ambiguous attempt followed by another: counted unless Imagicle was asked first (and answered).
+      job.possibleDuplicates += ctx.reconcile ? unreconciled : outcome.ambiguousRetries;
       if (outcome.verdict === 'success') continue;
       ctx.log.info(
         {
@@ -226,28 +251,18 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       // The job outlives this run undelivered (kept for later, or failed and kept): its files become durable first.
       if (plan === 'deferred') await persistFiles(store, job);
       if (outcome.verdict === 'permanent') return ended({ kind: 'permanent' });
-      if (outcome.verdict === 'ambiguous' && !ctx.policy.retryAmbiguous) return ended({ kind: 'held' });
-      // The next attempt, whoever makes it, may duplicate what this one did.
-      if (outcome.verdict === 'ambiguous') job.possibleDuplicates += 1;
+      if (outcome.verdict === 'ambiguous' && !policy.retryAmbiguous) return ended({ kind: 'held' });
+      // The next attempt, whoever makes it, may duplicate what this one did (unless Imagicle is asked first).
+      if (outcome.verdict === 'ambiguous' && !ctx.reconcile) job.possibleDuplicates += 1;
       return ended({ kind: 'retry-later', retryAfter: outcome.retryAfter });
     }
     ctx.prepare.metrics?.delivered((performance.now() - deliverStarted) / 1000);
-    job.state = 'delivered';
-    job.deliveredAt = new Date().toISOString();
-    job.nextAttemptAt = undefined;
-    job.lastError = undefined;
-    job.callerAuthorization = undefined;
-    await store.save(job);
+    await ctx.life.deliver(store, job);
     await store.prune(job);
     return ended({ kind: 'delivered' });
   } catch (error) {
     // An attempt cut short (abort, shutdown): if its whole body went out, Imagicle may have it.
-    for (const part of job.parts) {
-      if (part.state !== 'delivering') continue;
-      part.state = 'pending';
-      if (error instanceof GatewayError && error.detail.bodyComplete === true) job.possibleDuplicates += 1;
-    }
-    if (job.state === 'delivering') job.state = 'ready';
+    recoverInterrupted(job, error instanceof GatewayError && error.detail.bodyComplete === true);
     // Without the lease the record is no longer ours to write. (The spool ignores a save of a removed job.)
     if (!(error instanceof LeaseLostError)) await store.save(job).catch(() => undefined);
     throw error;
@@ -290,33 +305,4 @@ function keepDelivered(parts: SpooledPart[], before: SpooledPart[]): void {
       );
     }
   }
-}
-
-export function storedAnswer(response: UpstreamResponse): StoredAnswer {
-  return { status: response.status, contentType: response.contentType, body: response.body, json: response.json };
-}
-
-export function jobError(part: number, verdict: Verdict, result: LiveResult): JobError {
-  const at = new Date().toISOString();
-  if (result.response) {
-    return {
-      at,
-      part,
-      status: result.response.status,
-      code: undefined,
-      message: `Imagicle answered ${result.response.status}`,
-      body: result.response.json ?? result.response.body,
-      ambiguous: verdict === 'ambiguous',
-    };
-  }
-  const error = result.error;
-  return {
-    at,
-    part,
-    status: error?.status,
-    code: typeof error?.detail.code === 'string' ? error.detail.code : error?.code,
-    message: error?.message ?? 'no answer',
-    body: undefined,
-    ambiguous: verdict === 'ambiguous',
-  };
 }

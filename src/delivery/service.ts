@@ -21,7 +21,11 @@ import { metadataForPart, type Deliver, type IngestResult, type PartDelivery } f
 import type { AudioInput } from '../pipeline/prepare.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
-import { delayFor, type RetryPolicy } from './retry.js';
+import type { RetryPolicy } from './retry.js';
+import { JobLife } from './job-life.js';
+import type { JobEventSink } from './job-events.js';
+import type { Reconciler } from './reconcile-port.js';
+import type { GatewayMetrics } from '../metrics.js';
 import {
   persistFiles,
   runJob,
@@ -31,7 +35,8 @@ import {
   type RunResult,
 } from './run-job.js';
 import { DiskLedger } from '../pipeline/disk.js';
-import type { JobError, JobMode, JobRecord, SpooledPart, Spool, StoredAnswer } from './spool.js';
+import type { Spool } from './spool.js';
+import type { JobDoor, JobMode, JobRecord, SpooledPart, StoredAnswer } from './job.js';
 import type { JobWaveforms } from './waveforms.js';
 
 export interface DeliverySettings {
@@ -63,6 +68,8 @@ export interface AcceptRequest {
   prepare: PrepareSettings;
   /** Who sends it (http/owner.ts): recorded on the job, part of the duplicate key. */
   owner: string;
+  /** How the recording came: an upload (default), the import command, the watched folder. */
+  door?: JobDoor | undefined;
   /** Told the job's id as soon as it is spooled (the request's log lines name it from then on). */
   onJob?: ((jobId: string) => void) | undefined;
 }
@@ -94,14 +101,23 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   waveforms: JobWaveforms | undefined;
   /** Disk reserved in the spool by jobs being prepared (pipeline/disk.ts), on top of what the spool holds. */
   readonly ledger: DiskLedger;
+  /** Every state change of the spool's jobs goes through it. */
+  readonly life: JobLife;
+  /** Asks Imagicle before a part whose last attempt's outcome is unknown is sent again (RECONCILE=auto). */
+  reconcile: Reconciler | undefined;
 
   constructor(
     readonly spool: Spool,
     private readonly deliver: Deliver,
     readonly settings: DeliverySettings,
     private readonly logger: Logger,
+    tools: { sinks?: readonly JobEventSink[] | undefined; metrics?: GatewayMetrics | undefined } = {},
   ) {
     super();
+    this.life = new JobLife(
+      { workerPolicy: settings.workerPolicy, maxAgeMs: settings.maxAgeMs },
+      { ...tools, log: logger },
+    );
     this.ledger = new DiskLedger(spool.jobsDir, {
       label: 'the spool',
       minFreeBytes: settings.minFreeDiskBytes ?? 0,
@@ -137,7 +153,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
     const key = settings.dedupWindowMs > 0 ? dedupKey(r.owner, r.metadata.pbxCallId, hashes) : undefined;
     const earlier = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
-    if (earlier) return this.duplicateOf(earlier);
+    if (earlier) return this.duplicateOf(earlier, r.signal);
 
     const bytes = (await stat(r.audio.path)).size + (r.remoteAudio ? (await stat(r.remoteAudio.path)).size : 0);
     if (this.committedBytes() + bytes > settings.maxBytes) throw spoolFull(this.committedBytes(), settings.maxBytes);
@@ -146,6 +162,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     const job = await spool.create(
       {
         mode: r.mode,
+        door: r.door ?? 'http',
         requestId: r.requestId,
         owner: r.owner,
         async: r.preferAsync,
@@ -171,7 +188,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     if (winner && winner.id !== job.id) {
       await spool.remove(job.id);
       spool.release(job.id);
-      return this.duplicateOf(winner);
+      return this.duplicateOf(winner, r.signal);
     }
     r.onJob?.(job.id);
     const log = r.log.child({ jobId: job.id });
@@ -204,14 +221,17 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
         case 'delivered':
           return { kind: 'done', job, outcome: 'delivered', result };
         case 'permanent':
-          // The caller gets Imagicle's answer and keeps its recording: nothing stays spooled.
-          await spool.remove(job.id);
+          // The caller gets Imagicle's answer; the job stays listed as failed (retry, or retention removes it).
+          await this.life.fail(spool, job);
           return { kind: 'done', job, outcome: 'permanent', result };
         case 'held':
-          await this.fail(job);
+          await this.life.fail(spool, job, undefined, true);
           return { kind: 'done', job, outcome: 'held', result };
         case 'retry-later':
-          await this.schedule(job, run.outcome.retryAfter);
+          await this.life.scheduleRetry(spool, job, run.outcome.retryAfter);
+          return { kind: 'accepted', job, async: false };
+        case 'prepared':
+          // Not asked of an in-request run; kept for the worker if it ever were.
           return { kind: 'accepted', job, async: false };
       }
     } finally {
@@ -221,40 +241,49 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
   }
 
   /**
-   * A duplicate is answered with its first job's outcome; an unfinished one is answered 202, so its files
-   * are made durable first (that job's own request may not have fsynced them yet).
+   * A duplicate is answered with its first job's outcome; an unfinished one is answered 202, so its inputs must
+   * be durable first. Only the job's holder writes it: a job whose inputs are not fsynced yet is held by the
+   * request that spooled it, which fsyncs them before it answers 202 or lets go; the duplicate waits for that.
    */
-  private async duplicateOf(first: JobRecord): Promise<AcceptResult> {
-    if (first.state !== 'delivered') await persistFiles(this.spool, first);
-    return { kind: 'duplicate', first };
-  }
-
-  /** Marks a job failed; its files stay until DELETE (or a retry). */
-  async fail(job: JobRecord, error?: JobError): Promise<void> {
-    if (error) job.lastError = error;
-    job.state = 'failed';
-    job.failedAt = new Date().toISOString();
-    job.nextAttemptAt = undefined;
-    await this.spool.save(job);
-  }
-
-  /** Schedules the next background attempt with the worker's backoff. */
-  async schedule(job: JobRecord, retryAfter: string | undefined): Promise<void> {
-    const delay = delayFor(this.settings.workerPolicy, Math.max(1, job.attempts), retryAfter);
-    job.state = job.parts.length === 0 ? 'received' : 'ready';
-    job.nextAttemptAt = new Date(Date.now() + delay).toISOString();
-    await this.spool.save(job);
+  private async duplicateOf(first: JobRecord, signal: AbortSignal): Promise<AcceptResult> {
+    const { spool } = this;
+    if (first.state === 'delivered' || first.inputsSynced !== false) return { kind: 'duplicate', first };
+    const deadline = Date.now() + DUPLICATE_WAIT_MS;
+    while (!spool.claim(first.id)) {
+      if (!spool.get(first.id)) throw busy('The earlier upload of this recording is being removed; retry later', 1);
+      if (Date.now() > deadline || signal.aborted) {
+        throw busy('The earlier upload of this recording is still being accepted; retry in a moment', 2);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    try {
+      const current = spool.get(first.id) ?? first;
+      if (current.state !== 'delivered' && current.inputsSynced === false) await persistFiles(spool, current);
+      return { kind: 'duplicate', first: current };
+    } finally {
+      spool.release(first.id);
+    }
   }
 
   /** prepare → fit → deliver each part, over the spool (run-job.ts). */
-  runJob(job: JobRecord, ctx: RunContext): Promise<RunResult> {
+  runJob(job: JobRecord, ctx: Omit<RunContext, 'life'>): Promise<RunResult> {
     const waveforms = this.waveforms;
     const afterDelivered = waveforms
       ? (j: JobRecord, part: SpooledPart, signal: AbortSignal | undefined) => waveforms.keep(j, part, signal)
       : undefined;
-    return runJob(this.spool, this.deliver, job, { afterDelivered, reservations: () => this.ledger.scope(), ...ctx });
+    const { life, reconcile } = this;
+    return runJob(this.spool, this.deliver, job, {
+      afterDelivered,
+      reservations: () => this.ledger.scope(),
+      reconcile,
+      ...ctx,
+      life,
+    });
   }
 }
+
+/** How long a duplicate waits for the request that is accepting the first upload to let go of it. */
+const DUPLICATE_WAIT_MS = 10_000;
 
 export function spoolFull(used: number, max: number): GatewayError {
   return busy(`The gateway's delivery spool is full (${used} of ${max} bytes); retry later`, 60);

@@ -15,7 +15,18 @@ import { Spool } from './spool.js';
 import { DeliveryWorker } from './worker.js';
 import { JobWaveforms } from './waveforms.js';
 import type { GatewayMetrics } from '../metrics.js';
+import type { JobEventSink } from './job-events.js';
+import type { Reconciler } from './reconcile-port.js';
 import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
+
+/** What every backend's job life is built with, once per process (gateway.ts). */
+export interface DeliveryTools {
+  /** Followers of the job-life module's events (webhooks, ...). */
+  sinks?: readonly JobEventSink[] | undefined;
+  metrics?: GatewayMetrics | undefined;
+  /** RECONCILE=auto: asks Imagicle before a part whose outcome is unknown is sent again. */
+  reconcile?: Reconciler | undefined;
+}
 
 export interface DeliveryRuntime {
   /** Undefined under DELIVERY=sync. */
@@ -34,9 +45,10 @@ export async function startDelivery(
   bins: FfmpegBinaries,
   logger: Logger,
   gateFor?: (bytes: number) => ProcessGate,
-  metrics?: GatewayMetrics,
+  tools: DeliveryTools = {},
   media: MediaSettings = mediaPolicyOf(config),
 ): Promise<DeliveryRuntime> {
+  const { metrics } = tools;
   const direct: Deliver = (upload) => upstream.postRecording(upload);
   const { delivery } = config;
   // DELIVERY=sync: http/app.ts runs the same procedure over a job kept in memory (delivery/direct.ts).
@@ -48,7 +60,8 @@ export async function startDelivery(
     deliveredRetentionMs: Math.max(delivery.dedupWindowMs, MIN_DELIVERED_RETENTION_MS),
     logger: log,
   });
-  const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log);
+  const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log, tools);
+  service.reconcile = tools.reconcile;
   const prepare: PrepareSettings = { bins, ...media, metrics };
   metrics?.watch({ spool });
   service.waveforms = new JobWaveforms(spool, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
@@ -74,6 +87,7 @@ export async function startDelivery(
     close: async () => {
       await worker.close();
       await waveforms.close();
+      await spool.close();
     },
   };
 }

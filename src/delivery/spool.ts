@@ -14,10 +14,10 @@ import { JobFolders, JOURNAL, referencedFiles, type IncomingFiles } from './blob
 import { fsyncDir, fsyncFile, isTempName, writeFileDurable } from './durable.js';
 import { sha256File } from './dedup.js';
 import type { JobStore } from './job-store.js';
-
-export { referencedFiles, WAVEFORM_FILE_RE } from './blob-store.js';
-export * from './job.js';
-import { JOB_STATES, type JobRecord, type JobState } from './job.js';
+import { JobIndex, type JobPage, type JobQuery } from './job-index.js';
+import { DueQueue } from './due-queue.js';
+import { newJobRecord, recoverInterrupted } from './job-life.js';
+import { JOB_STATES, type JobInit, type JobRecord, type JobState } from './job.js';
 
 export interface SpoolOptions {
   dir: string;
@@ -72,6 +72,15 @@ export class Spool implements JobStore {
   private readonly byDedupKey = new Map<string, Set<string>>();
   private readonly claimed = new Set<string>();
   private readonly saving = new Map<string, Promise<void>>();
+  private readonly index = new JobIndex();
+  /** Open jobs by what they need next: a preparation (received) or a delivery attempt (ready). */
+  readonly toPrepare = new DueQueue();
+  readonly toDeliver = new DueQueue();
+  /** Acceptance order, for "oldest first". */
+  private readonly ages = new Map<string, number>();
+  private age = 0;
+  private pruning: Promise<void> = Promise.resolve();
+  private closed = false;
 
   /** SPOOL_DIR: jobs/ and, beside it, short-lived temp files (waveforms.ts). */
   readonly dir: string;
@@ -103,15 +112,44 @@ export class Spool implements JobStore {
     return this.jobs.get(id);
   }
 
+  /** Every job, oldest first (tests and tools; the jobs API pages with page()). */
   list(state?: JobState): JobRecord[] {
     const all = [...this.jobs.values()];
     return (state ? all.filter((j) => j.state === state) : all).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** One page of the jobs API, newest first, in O(page) (job-index.ts). */
+  page(query: JobQuery): JobPage {
+    return this.index.page(query, (id) => this.jobs.get(id));
+  }
+
+  /** When the oldest job not delivered yet (failed ones included) was accepted. */
+  oldestUndeliveredAt(): string | undefined {
+    return this.index.oldest(
+      (id) => {
+        const job = this.jobs.get(id);
+        return job !== undefined && job.state !== 'delivered';
+      },
+      (id) => this.jobs.get(id)?.createdAt,
+    );
+  }
+
+  /** Jobs per state (an owner's, or everyone's), kept as jobs change. */
+  counts(owner?: string): Record<JobState, number> {
+    return this.index.countsOf(owner);
   }
 
   /** Disk held by spooled audio (journals aside). */
   usedBytes(): number {
     let total = 0;
     for (const b of this.bytes.values()) total += b;
+    return total;
+  }
+
+  /** Disk held by one owner's audio (the bytes map is per job: one pass over it). */
+  usedBytesOf(owner: string): number {
+    let total = 0;
+    for (const [id, bytes] of this.bytes) if (this.jobs.get(id)?.owner === owner) total += bytes;
     return total;
   }
 
@@ -155,22 +193,7 @@ export class Spool implements JobStore {
    * so the worker cannot pick it up half-created.
    */
   async create(
-    init: Omit<
-      JobRecord,
-      | 'version'
-      | 'id'
-      | 'state'
-      | 'createdAt'
-      | 'updatedAt'
-      | 'inputs'
-      | 'parts'
-      | 'attempts'
-      | 'nextAttemptAt'
-      | 'lastError'
-      | 'possibleDuplicates'
-      | 'deliveredAt'
-      | 'failedAt'
-    >,
+    init: JobInit,
     files: IncomingFiles,
     now = new Date(),
     /** False: the files' data is not fsynced yet, only hashed (the caller fsyncs before it answers 202). */
@@ -181,24 +204,9 @@ export class Spool implements JobStore {
     const hashed = files.attachment.sha256 !== undefined && (!remote || remote.sha256 !== undefined);
     const deferred = !syncInputs && hashed;
     const { attachment, remoteAttachment } = await this.folders.storeInputs(id, files, !deferred);
-    const stamp = now.toISOString();
-    const job: JobRecord = {
-      version: 1,
-      id,
-      ...init,
-      state: 'received',
-      createdAt: stamp,
-      updatedAt: stamp,
-      inputs: { attachment, ...(remoteAttachment ? { remoteAttachment } : {}) },
-      parts: [],
-      ...(deferred ? { inputsSynced: false } : {}),
-      attempts: 0,
-      nextAttemptAt: undefined,
-      lastError: undefined,
-      possibleDuplicates: 0,
-      deliveredAt: undefined,
-      failedAt: undefined,
-    };
+    const inputs = { attachment, ...(remoteAttachment ? { remoteAttachment } : {}) };
+    const job = newJobRecord(init, inputs, now, id);
+    if (deferred) job.inputsSynced = false;
     this.claimed.add(id);
     this.track(job);
     this.bytes.set(id, attachment.bytes + (remoteAttachment?.bytes ?? 0));
@@ -223,6 +231,8 @@ export class Spool implements JobStore {
       // Delivered jobs stay only for the dedup window and the jobs API: keep a slim copy in memory (the journal has it all).
       if (job.state === 'delivered' && this.jobs.has(job.id)) this.jobs.set(job.id, slimDelivered(job));
     });
+    // The indexes follow the record in memory at once (what the worker and the API see), the journal right after.
+    if (this.jobs.has(job.id)) this.reindex(job);
     const settled = next.catch(() => undefined);
     this.saving.set(job.id, settled);
     void settled.then(() => {
@@ -242,6 +252,10 @@ export class Spool implements JobStore {
     await this.saving.get(id);
     this.jobs.delete(id);
     this.bytes.delete(id);
+    this.index.remove(id);
+    this.toPrepare.delete(id);
+    this.toDeliver.delete(id);
+    this.ages.delete(id);
     if (job?.dedupKey) this.byDedupKey.get(job.dedupKey)?.delete(id);
     await this.folders.remove(id);
   }
@@ -280,8 +294,32 @@ export class Spool implements JobStore {
     return true;
   }
 
+  /** Puts a job back in the worker's schedule as its record says (after a run whose journal write failed). */
+  reschedule(job: JobRecord): void {
+    if (this.jobs.get(job.id) === job) this.reindex(job);
+  }
+
+  /** Keeps the indexes and the worker's schedule in step with the record. */
+  private reindex(job: JobRecord): void {
+    this.index.upsert(job);
+    const age = this.ages.get(job.id) ?? 0;
+    const due = job.nextAttemptAt !== undefined ? Date.parse(job.nextAttemptAt) : 0;
+    if (job.state === 'received') {
+      this.toDeliver.delete(job.id);
+      this.toPrepare.set(job.id, due, age);
+    } else if (job.state === 'ready') {
+      this.toPrepare.delete(job.id);
+      this.toDeliver.set(job.id, due, age);
+    } else {
+      this.toPrepare.delete(job.id);
+      this.toDeliver.delete(job.id);
+    }
+  }
+
   private track(job: JobRecord): void {
     this.jobs.set(job.id, job);
+    this.ages.set(job.id, ++this.age);
+    this.reindex(job);
     if (job.dedupKey) {
       const ids = this.byDedupKey.get(job.dedupKey) ?? new Set<string>();
       ids.add(job.id);
@@ -304,12 +342,15 @@ export class Spool implements JobStore {
     for (const entry of await readdir(this.dir, { withFileTypes: true })) {
       if (entry.isFile() && isTempName(entry.name)) await rm(path.join(this.dir, entry.name), { force: true });
     }
-    for (const entry of await readdir(this.jobsDir, { withFileTypes: true })) {
+    // Journals are read in parallel, then tracked oldest first (the order the worker drains them in).
+    const loaded: JobRecord[] = [];
+    const entries = await readdir(this.jobsDir, { withFileTypes: true });
+    await forEachLimited(entries, LOAD_CONCURRENCY, async (entry) => {
       const dir = path.join(this.jobsDir, entry.name);
       if (!entry.isDirectory() || !ID_RE.test(entry.name)) {
         // Not a job: a leftover temp file or something foreign. Only our temp files are removed.
         if (isTempName(entry.name)) await rm(dir, { force: true });
-        continue;
+        return;
       }
       let job: JobRecord;
       try {
@@ -322,7 +363,7 @@ export class Spool implements JobStore {
         } else {
           log.error({ job: entry.name, err: error }, 'unreadable spool journal: left in place');
         }
-        continue;
+        return;
       }
       if (!(await this.inputsIntact(job, dir))) {
         // Its inputs were never fsynced and a crash (power loss) tore them: the caller was not answered 201 or
@@ -331,29 +372,71 @@ export class Spool implements JobStore {
         log.warn({ jobId: job.id, state: job.state }, what);
         await rm(dir, { recursive: true, force: true });
         summary.tornRemoved += 1;
-        continue;
+        return;
       }
-      let changed = false;
-      for (const part of job.parts) {
-        if (part.state === 'delivering') {
-          part.state = 'pending';
-          job.possibleDuplicates += 1;
-          summary.interruptedAttempts += 1;
-          changed = true;
-        }
-      }
-      if (job.state === 'delivering') {
-        job.state = 'ready';
-        changed = true;
-      }
+      loaded.push(job);
+    });
+    loaded.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    const interrupted: JobRecord[] = [];
+    for (const job of loaded) {
+      const count = recoverInterrupted(job);
+      summary.interruptedAttempts += count;
+      if (count > 0) interrupted.push(job);
       this.track(job);
-      await this.prune(job);
-      if (changed) await this.save(job);
+      // Until the background prune has counted the folder: what the record says it holds.
+      this.bytes.set(job.id, heldBytesOf(job));
       summary.jobs += 1;
       summary.byState[job.state] += 1;
       if (job.state === 'received' || job.state === 'ready') summary.unfinished += 1;
     }
+    await forEachLimited(interrupted, LOAD_CONCURRENCY, (job) => this.save(job));
+    this.pruning = this.pruneInBackground(loaded.map((j) => j.id));
     await fsyncDir(this.jobsDir);
     return summary;
   }
+
+  /**
+   * Leftovers of interrupted runs are deleted after the spool opened, each job under its claim (a job the worker
+   * holds is pruned by its run instead).
+   */
+  private async pruneInBackground(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      if (this.closed) return;
+      const job = this.jobs.get(id);
+      if (!job || !this.claim(id)) continue;
+      try {
+        await this.prune(job);
+      } catch (error) {
+        this.options.logger.warn({ err: error, jobId: id }, 'pruning a spooled job failed');
+      } finally {
+        this.release(id);
+      }
+    }
+  }
+
+  /** Stops background work (the start-up prune) and waits for it. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pruning;
+  }
+}
+
+const LOAD_CONCURRENCY = 32;
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/** The audio bytes a job's record says its folder holds. */
+function heldBytesOf(job: JobRecord): number {
+  if (job.state === 'delivered') return 0;
+  const inputs = (job.inputs.attachment.bytes ?? 0) + (job.inputs.remoteAttachment?.bytes ?? 0);
+  if (job.parts.length === 0) return inputs;
+  const parts = job.parts.filter((p) => p.state !== 'delivered').reduce((sum, p) => sum + p.bytes, 0);
+  return job.partsSynced === false ? inputs + parts : parts;
 }

@@ -23,7 +23,8 @@ import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { drawWaveforms } from '../media/waveform.js';
 import { drawWavWaveforms } from '../media/waveform-wav.js';
-import type { JobRecord, SpooledPart, Spool } from './spool.js';
+import type { Spool } from './spool.js';
+import type { JobRecord, SpooledPart } from './job.js';
 
 const DRAW_TIMEOUT_MS = 60_000;
 

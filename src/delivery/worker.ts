@@ -1,14 +1,22 @@
 /**
- * Background delivery of spooled jobs: picks due jobs (received: prepare
- * first; ready: next undelivered part), one attempt per part per run, then
- * schedules the next run with backoff, until SPOOL_MAX_AGE; a permanent
- * answer or the end of the age marks the job failed, the answer kept.
+ * Background delivery of spooled jobs. The spool keeps its open jobs in two
+ * schedules (due-queue.ts): those to prepare (received) and those to
+ * deliver (ready), each ordered by when they are due, then oldest first.
+ * A pass takes jobs from them in O(log N) each; kicks are merged so that at
+ * most one pass is pending. What happens to a job after its run is decided
+ * by the job-life module (job-life.ts settle()), as for every other store.
+ *
+ * While Imagicle refuses uploads (503/429, connection errors), a circuit
+ * breaker stops the slots from hammering it with retries of the same few
+ * jobs: deliveries wait, one probe at a time goes out when the backoff has
+ * passed, and the slots keep preparing the backlog (conversion needs no
+ * Imagicle), so that the drain is pure delivery once the probe succeeds.
  */
 import type { Logger } from '../logger.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
-import { GatewayError, toGatewayError } from '../errors.js';
 import { JOB_DUE, type DeliveryService, type PrepareSettings } from './service.js';
-import type { JobRecord } from './spool.js';
+import type { JobRecord } from './job.js';
+import { UpstreamBreaker } from './breaker.js';
 
 export interface WorkerOptions {
   /** Jobs worked on at once. */
@@ -25,9 +33,6 @@ const OPEN_GATE: ProcessGate = { acquire: () => Promise.resolve(() => undefined)
 
 const PURGE_EVERY_MS = 60_000;
 
-/** Failed preparations (not a full disk, not busy) after which a job is failed rather than retried. */
-export const MAX_PREPARE_FAILURES = 3;
-
 /** Next look at a job whose journal could not be written. */
 const DISK_RETRY_MS = 30_000;
 
@@ -37,23 +42,32 @@ export class DeliveryWorker {
   private readonly controller = new AbortController();
   private closing = false;
   private lastPurge = 0;
+  private passPending = false;
+  readonly breaker: UpstreamBreaker;
 
   constructor(
     private readonly service: DeliveryService,
     private readonly options: WorkerOptions,
     private readonly log: Logger,
   ) {
+    this.breaker = new UpstreamBreaker(service.settings.workerPolicy);
     service.on(JOB_DUE, () => this.kick());
   }
 
   start(): void {
-    this.timer = setInterval(() => this.tick(), this.options.pollMs);
+    this.timer = setInterval(() => this.kick(), this.options.pollMs);
     this.timer.unref();
     this.kick();
   }
 
+  /** Asks for a scheduling pass; kicks that come before it runs are merged into it. */
   kick(): void {
-    if (!this.closing) setImmediate(() => this.tick());
+    if (this.closing || this.passPending) return;
+    this.passPending = true;
+    setImmediate(() => {
+      this.passPending = false;
+      this.pass();
+    });
   }
 
   /** Jobs being worked on by the worker now. */
@@ -61,7 +75,7 @@ export class DeliveryWorker {
     return this.running.size;
   }
 
-  private tick(): void {
+  private pass(): void {
     if (this.closing) return;
     const { spool } = this.service;
     const now = Date.now();
@@ -71,99 +85,78 @@ export class DeliveryWorker {
         .purgeDelivered(now)
         .catch((error: unknown) => this.log.error({ err: error }, 'purging delivered jobs failed'));
     }
-    for (const job of spool.list()) {
-      if (this.running.size >= this.options.concurrency) break;
-      if (job.state !== 'received' && job.state !== 'ready') continue;
-      if (job.nextAttemptAt !== undefined && Date.parse(job.nextAttemptAt) > now) continue;
-      if (!spool.claim(job.id)) continue;
-      const run = this.run(job)
-        .catch((error: unknown) => {
-          // A journal write failing (ENOSPC) must not become an unhandled rejection: the job is looked at again later.
-          job.nextAttemptAt = new Date(Date.now() + DISK_RETRY_MS).toISOString();
-          this.log.error({ err: error, jobId: job.id }, 'job run failed; retried later');
-        })
-        .finally(() => {
-          spool.release(job.id);
-          this.running.delete(job.id);
-          this.kick();
-        });
-      this.running.set(job.id, run);
+    const claim = (id: string): boolean => spool.claim(id);
+    while (this.running.size < this.options.concurrency) {
+      // Deliveries first (oldest first) while Imagicle takes them; otherwise one probe at most, and preparations.
+      const deliveries = this.breaker.allows(now, this.deliveringNow()) ? spool.toDeliver.take(now, claim) : undefined;
+      const id = deliveries ?? spool.toPrepare.take(now, claim);
+      if (id === undefined) return;
+      const job = spool.get(id);
+      if (!job) {
+        spool.release(id);
+        continue;
+      }
+      this.start1(job, deliveries !== undefined);
     }
   }
 
-  private async run(job: JobRecord): Promise<void> {
-    const { service } = this;
-    const log = this.log.child({ jobId: job.id, requestId: job.requestId });
-    if (Date.now() > Date.parse(job.expiresAt)) {
-      await service.fail(job, {
-        at: new Date().toISOString(),
-        part: job.lastError?.part,
-        status: job.lastError?.status,
-        code: 'EXPIRED',
-        message: `Not delivered within SPOOL_MAX_AGE (accepted ${job.createdAt}); last error: ${job.lastError?.message ?? 'none'}`,
-        body: job.lastError?.body,
-        ambiguous: job.lastError?.ambiguous ?? false,
+  private deliveringNow(): number {
+    let n = 0;
+    for (const id of this.running.keys()) if (this.service.spool.get(id)?.parts.length) n += 1;
+    return n;
+  }
+
+  private start1(job: JobRecord, delivering: boolean): void {
+    const { spool } = this.service;
+    // A job taken to be prepared while Imagicle refuses uploads stops once its parts are ready.
+    const prepareOnly = !delivering && !this.breaker.isClosed();
+    const run = this.run(job, prepareOnly)
+      .catch((error: unknown) => {
+        // A journal write failing (ENOSPC) must not become an unhandled rejection: the job is looked at again later.
+        job.nextAttemptAt = new Date(Date.now() + DISK_RETRY_MS).toISOString();
+        this.log.error({ err: error, jobId: job.id }, 'job run failed; retried later');
+      })
+      .finally(() => {
+        spool.release(job.id);
+        this.running.delete(job.id);
+        // Back in the schedule with whatever the run decided (a save already did this unless the journal failed).
+        spool.reschedule(job);
+        this.kick();
       });
+    this.running.set(job.id, run);
+  }
+
+  private async run(job: JobRecord, prepareOnly: boolean): Promise<void> {
+    const { service } = this;
+    const { life } = service;
+    const log = this.log.child({ jobId: job.id, requestId: job.requestId });
+    const expired = life.expiryOf(job);
+    if (expired) {
+      await life.fail(service.spool, job, expired);
       log.error({ lastError: job.lastError }, 'job expired in the spool');
       return;
     }
     try {
       const policy = { ...service.settings.workerPolicy, maxAttempts: 1 };
       const gate = this.options.gateFor?.(job.inputs.attachment.bytes) ?? OPEN_GATE;
+      const wasDelivering = job.parts.length > 0;
       const { outcome } = await runWithProcessGate(gate, () =>
-        service.runJob(job, { signal: this.controller.signal, policy, prepare: this.options.prepare, log }),
+        service.runJob(job, {
+          signal: this.controller.signal,
+          policy,
+          prepare: this.options.prepare,
+          log,
+          prepareOnly,
+        }),
       );
-      switch (outcome.kind) {
-        case 'delivered':
-          log.info(
-            { attempts: job.attempts, parts: job.parts.length, possibleDuplicates: job.possibleDuplicates },
-            'job delivered',
-          );
-          return;
-        case 'permanent':
-        case 'held':
-          await service.fail(job);
-          log.warn(
-            { lastError: job.lastError },
-            outcome.kind === 'held' ? 'job held: Imagicle may have imported it' : 'job failed',
-          );
-          return;
-        case 'retry-later':
-          await service.schedule(job, outcome.retryAfter);
-          log.info(
-            { attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError },
-            'job will be retried',
-          );
-          return;
+      const settled = await life.settle(service.spool, job, { outcome }, log);
+      if (outcome.kind !== 'prepared' && (wasDelivering || job.attempts > 0)) {
+        this.breaker.record(settled, job.lastError, Date.now());
       }
     } catch (error) {
       if (this.closing) return;
-      const gw = toGatewayError(error);
-      const lastError = {
-        at: new Date().toISOString(),
-        part: undefined,
-        status: gw.status,
-        code: gw.code,
-        message: gw.message,
-        body: gw.toBody(),
-        ambiguous: false,
-      };
-      // The gateway's own refusal of the audio cannot change: failed at once. A full disk or a busy gateway passes:
-      // retried until SPOOL_MAX_AGE, the job kept. Anything else (ffmpeg crashed, a bug) is retried a few times only,
-      // so a held or async job never loops on an error no retry can fix.
-      const transient = gw.code === 'INSUFFICIENT_STORAGE' || gw.code === 'BUSY';
-      if (!transient) job.prepareFailures = (job.prepareFailures ?? 0) + 1;
       try {
-        if ((error instanceof GatewayError && gw.status < 500) || (job.prepareFailures ?? 0) >= MAX_PREPARE_FAILURES) {
-          if (error instanceof GatewayError && gw.status < 500) this.options.prepare.metrics?.refusedInput(gw.code);
-          await service.fail(job, lastError);
-          log.warn({ lastError, prepareFailures: job.prepareFailures }, 'job failed while being prepared');
-        } else {
-          job.lastError = lastError;
-          await service.schedule(job, undefined);
-          const report = transient ? log.warn.bind(log) : log.error.bind(log);
-          report({ err: error, nextAttemptAt: job.nextAttemptAt }, 'job run failed; will be retried');
-        }
+        await life.settle(service.spool, job, { error }, log);
       } catch (saveError) {
         // The journal itself could not be written (a full disk): the job stays as it is in memory and on disk,
         // and the next attempt is scheduled in memory only; it resumes when space returns.

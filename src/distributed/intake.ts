@@ -19,7 +19,9 @@ import { sha256File } from '../delivery/dedup.js';
 import type { AcceptRequest, AcceptResult, DeliverySettings } from '../delivery/service.js';
 import type { AudioInput } from '../pipeline/prepare.js';
 import { deduplicationId, JOB_NAME, type DistributedJob } from './job-data.js';
+import { newJobRecord } from '../delivery/job-life.js';
 import { withTimeout } from './redis.js';
+import type { QueueIndex } from './queue-index.js';
 
 /** How long an upload waits for Redis to take its job before it is refused with 503. */
 const ENQUEUE_TIMEOUT_MS = 15_000;
@@ -39,6 +41,7 @@ export class DistributedDelivery {
     private readonly folders: JobFolders,
     readonly settings: DeliverySettings,
     private readonly log: Logger,
+    private readonly index: QueueIndex,
   ) {
     const poke = ({ jobId }: { jobId: string }): void => {
       for (const check of this.waiters.get(jobId) ?? []) check();
@@ -61,36 +64,28 @@ export class DistributedDelivery {
 
     const id = randomUUID();
     const inputs = await this.folders.storeInputs(id, { attachment: r.audio, remoteAttachment: r.remoteAudio });
-    const stamp = new Date().toISOString();
-    const job: DistributedJob = {
-      version: 1,
-      id,
-      mode: r.mode,
-      requestId: r.requestId,
-      async: r.preferAsync,
-      state: 'received',
-      createdAt: stamp,
-      updatedAt: stamp,
-      expiresAt: new Date(Date.now() + settings.maxAgeMs).toISOString(),
-      metadata: r.metadata,
-      stereoOptions: r.stereoOptions,
+    const now = new Date();
+    const record = newJobRecord(
+      {
+        mode: r.mode,
+        door: r.door ?? 'http',
+        requestId: r.requestId,
+        owner,
+        async: r.preferAsync,
+        expiresAt: new Date(now.getTime() + settings.maxAgeMs).toISOString(),
+        metadata: r.metadata,
+        stereoOptions: r.stereoOptions,
+        callerAuthorization: settings.keepCallerAuthorization ? r.callerAuthorization : undefined,
+        dedupKey: dedupId,
+        audioSha256: hashes[0],
+        contentType: undefined,
+        decision: undefined,
+      },
       inputs,
-      callerAuthorization: settings.keepCallerAuthorization ? r.callerAuthorization : undefined,
-      dedupKey: dedupId,
-      audioSha256: hashes[0],
-      contentType: undefined,
-      decision: undefined,
-      parts: [],
-      attempts: 0,
-      nextAttemptAt: undefined,
-      lastError: undefined,
-      possibleDuplicates: 0,
-      deliveredAt: undefined,
-      failedAt: undefined,
-      owner,
-      firstAttemptAt: undefined,
-      rendered: undefined,
-    };
+      now,
+      id,
+    );
+    const job: DistributedJob = { ...record, owner, firstAttemptAt: undefined, rendered: undefined };
     let added: Job<DistributedJob>;
     try {
       added = await this.enqueue(job, dedupId);
@@ -104,6 +99,10 @@ export class DistributedDelivery {
       await this.folders.remove(id);
       return { kind: 'duplicate', first: recordOf(added) };
     }
+    await this.index.record(job).catch((error: unknown) => {
+      // The job is queued and will be delivered; the worker's first save indexes it if this write failed.
+      r.log.warn({ err: error, jobId: id }, 'indexing the queued job failed');
+    });
     r.log.info({ jobId: id, async: r.preferAsync }, 'job queued');
     if (r.preferAsync) return { kind: 'accepted', job, async: true };
     return this.waitFor(id, r);
@@ -207,8 +206,7 @@ export class DistributedDelivery {
         throw new GatewayError(isErrorCode(error!.code) ? error!.code : 'BAD_AUDIO', error!.message);
       }
       if (error?.ambiguous) return { kind: 'done', job, outcome: 'held', result: resultOf(job) };
-      // Refused by Imagicle for good: the caller gets the answer and keeps its recording, nothing stays queued.
-      await this.forget(bjob);
+      // Refused by Imagicle for good: the caller gets the answer; the job stays listed as failed (as in the spool).
       return { kind: 'done', job, outcome: 'permanent', result: resultOf(job) };
     }
     if (job.nextAttemptAt !== undefined && job.attempts > 0) {

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { dedupKey } from '../delivery/dedup.js';
-import type { JobRecord } from '../delivery/spool.js';
+import type { JobRecord } from '../delivery/job.js';
 import type { FittedAudio } from '../pipeline/fit.js';
 import type { PreparedAudio } from '../pipeline/prepare.js';
 

@@ -8,8 +8,9 @@
 import type { Job } from 'bullmq';
 import { JobFolders } from '../delivery/blob-store.js';
 import { LeaseLostError, type JobStore } from '../delivery/job-store.js';
-import type { JobRecord } from '../delivery/spool.js';
+import type { JobRecord } from '../delivery/job.js';
 import type { DistributedJob } from './job-data.js';
+import type { QueueIndex } from './queue-index.js';
 
 export class QueueJobStore implements JobStore {
   constructor(
@@ -17,6 +18,7 @@ export class QueueJobStore implements JobStore {
     private readonly token: string,
     private readonly folders: JobFolders,
     private readonly lockDurationMs: number,
+    private readonly index: QueueIndex,
   ) {}
 
   jobDir(id: string): string {
@@ -26,6 +28,8 @@ export class QueueJobStore implements JobStore {
   async save(record: JobRecord): Promise<void> {
     record.updatedAt = new Date().toISOString();
     await this.job.updateData(record as DistributedJob);
+    // The record is saved; an index write lost to a Redis hiccup is made good by the job's next save.
+    await this.index.record(record).catch(() => undefined);
   }
 
   async prune(record: JobRecord): Promise<void> {

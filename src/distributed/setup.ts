@@ -8,18 +8,20 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, QueueEvents, type Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Router } from 'express';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Deliver } from '../pipeline/ingest.js';
 import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { writeFileDurable } from '../delivery/durable.js';
-import { deliverySettingsFor } from '../delivery/setup.js';
+import { deliverySettingsFor, type DeliveryTools } from '../delivery/setup.js';
+import { JobLife } from '../delivery/job-life.js';
 import type { MediaSettings } from '../media-policy.js';
 import { DistributedDelivery } from './intake.js';
 import { jobsRoot, QUEUE_NAME, type DistributedJob } from './job-data.js';
-import { createQueueJobsRouter } from './jobs-router.js';
+import { queueJobsBackend } from './queue-jobs.js';
+import { QueueIndex } from './queue-index.js';
+import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { redisOptionsFrom, warnAboutDurability, withTimeout } from './redis.js';
 import { startDistributedWorker } from './worker.js';
 
@@ -34,7 +36,7 @@ export interface DistributedRuntime {
   /** Uploads (undefined under ROLE=worker). */
   delivery: DistributedDelivery | undefined;
   /** The jobs API over the queue (undefined under ROLE=worker). */
-  jobs: Router | undefined;
+  jobs: JobsBackend | undefined;
   ready(): Promise<Readiness>;
   close(): Promise<void>;
 }
@@ -47,6 +49,7 @@ export async function startDistributed(
   bins: FfmpegBinaries,
   logger: Logger,
   media: MediaSettings,
+  tools: DeliveryTools = {},
 ): Promise<DistributedRuntime> {
   const settings = config.distributed!;
   const { lockMs } = settings;
@@ -67,18 +70,26 @@ export async function startDistributed(
     log.warn({ err: error }, 'could not check the Redis durability settings'),
   );
 
-  const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection });
+  // Fail fast while Redis is away (BullMQ's advice for producers): an add that cannot be sent now is refused
+  // now, instead of waiting in ioredis's offline queue and creating a job after its caller was told 503.
+  const queue = new Queue<DistributedJob>(QUEUE_NAME, { connection: { ...connection, enableOfflineQueue: false } });
   queue.on('error', (error) => log.error({ err: error }, 'queue error'));
   const delivery = deliverySettingsFor(config);
+  // The jobs API's indexes share the admin connection: it fails fast while Redis is away, like the producer.
+  const index = new QueueIndex(() => Promise.resolve(admin));
+  const life = new JobLife(
+    { workerPolicy: delivery.workerPolicy, maxAgeMs: delivery.maxAgeMs },
+    { log, sinks: tools.sinks, metrics: tools.metrics },
+  );
   let events: QueueEvents | undefined;
   let intake: DistributedDelivery | undefined;
-  let jobs: Router | undefined;
+  let jobs: JobsBackend | undefined;
   if (settings.role !== 'worker') {
     events = new QueueEvents(QUEUE_NAME, { connection });
     events.on('error', (error) => log.error({ err: error }, 'queue events error'));
     await events.waitUntilReady();
-    intake = new DistributedDelivery(queue, events, folders, delivery, log);
-    jobs = createQueueJobsRouter(queue, folders, delivery.maxAgeMs);
+    intake = new DistributedDelivery(queue, events, folders, delivery, log, index);
+    jobs = queueJobsBackend(queue, index, folders, life);
   }
   let worker: Worker<DistributedJob> | undefined;
   if (settings.role !== 'api') {
@@ -88,10 +99,13 @@ export async function startDistributed(
       folders,
       deliver,
       settings: delivery,
-      prepare: { bins, ...media },
+      prepare: { bins, ...media, metrics: tools.metrics },
       concurrency: config.delivery.spoolConcurrency,
       lockMs,
       log,
+      life,
+      index,
+      reconcile: tools.reconcile,
     });
   }
   log.info(

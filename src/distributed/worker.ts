@@ -14,19 +14,20 @@
  * it as a possible duplicate, exactly as the spool does after a crash.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue, type RedisOptions } from 'bullmq';
-import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Deliver } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { LeaseLostError } from '../delivery/job-store.js';
-import { delayFor } from '../delivery/retry.js';
-import { runJob } from '../delivery/run-job.js';
+import { runJob, type RunContext } from '../delivery/run-job.js';
+import { recoverInterrupted, type JobLife, type Settlement } from '../delivery/job-life.js';
+import type { Reconciler } from '../delivery/reconcile-port.js';
+import type { JobRecord } from '../delivery/job.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { DeliverySettings, PrepareSettings } from '../delivery/service.js';
-import type { JobError } from '../delivery/spool.js';
 import { QUEUE_NAME, summariseRender, type DistributedJob, type RetryProgress } from './job-data.js';
 import { QueueJobStore } from './queue-store.js';
+import type { QueueIndex } from './queue-index.js';
 
 export interface DistributedWorkerOptions {
   connection: RedisOptions;
@@ -40,10 +41,14 @@ export interface DistributedWorkerOptions {
   /** How long a job stays locked without renewal: a dead worker's job is taken over after about this (and the stalled check). */
   lockMs: number;
   log: Logger;
+  /** The job-life module (job-life.ts): the same one every store's jobs go through. */
+  life: JobLife;
+  /** The jobs API's indexes, written with every save. */
+  index: QueueIndex;
+  reconcile?: Reconciler | undefined;
+  /** After a part is delivered, before its audio is pruned (the console's waveforms). */
+  afterDelivered?: RunContext['afterDelivered'];
 }
-
-/** Statuses that mean "Imagicle is busy": every worker pauses, not only the one that got it. */
-const BACKPRESSURE_STATUSES = new Set([429, 503]);
 
 /** A stalled job is taken over this many times before BullMQ fails it (each one is a worker lost mid-job). */
 const MAX_STALLED = 5;
@@ -93,18 +98,12 @@ async function processJob(
   const { settings, folders } = options;
   const job = bjob.data;
   const log = options.log.child({ jobId: job.id });
-  const store = new QueueJobStore(bjob, token, folders, options.lockMs);
+  const store = new QueueJobStore(bjob, token, folders, options.lockMs, options.index);
+  const { life } = options;
   log.info({ state: job.state, attempts: job.attempts, takenOver: bjob.stalledCounter > 0 }, 'job taken');
 
-  // Taking over from a worker that died mid-attempt: the spool's rule after a crash (spool.ts, load()).
-  let interrupted = 0;
-  for (const part of job.parts) {
-    if (part.state !== 'delivering') continue;
-    part.state = 'pending';
-    job.possibleDuplicates += 1;
-    interrupted += 1;
-  }
-  if (job.state === 'delivering') job.state = 'ready';
+  // Taking over from a worker that died mid-attempt: the same rule as the spool's after a crash.
+  const interrupted = recoverInterrupted(job);
   if (interrupted > 0) {
     await store.save(job);
     log.warn(
@@ -113,127 +112,77 @@ async function processJob(
     );
   }
 
-  if (Date.now() > Date.parse(job.expiresAt)) {
-    return failFor(options, bjob, store, {
-      at: new Date().toISOString(),
-      part: job.lastError?.part,
-      status: job.lastError?.status,
-      code: 'EXPIRED',
-      message: `Not delivered within SPOOL_MAX_AGE (accepted ${job.createdAt}); last error: ${job.lastError?.message ?? 'none'}`,
-      body: job.lastError?.body,
-      ambiguous: job.lastError?.ambiguous ?? false,
-    });
+  const expired = life.expiryOf(job);
+  if (expired) {
+    await life.fail(store, job, expired);
+    log.error({ lastError: job.lastError }, 'job expired in the queue');
+    return finished(bjob, job);
   }
 
-  let retryAfter: string | undefined;
+  let settled: Settlement;
   try {
     const policy = { ...settings.workerPolicy, maxAttempts: 1 };
     const onRendered = (fitted: FittedAudio): void => {
       job.rendered = summariseRender(fitted);
     };
     const run = await runJob(store, options.deliver, job, {
+      life,
       signal,
       policy,
       prepare: options.prepare,
       log,
       onRendered,
       reservations: () => ledger.scope(),
+      reconcile: options.reconcile,
+      afterDelivered: options.afterDelivered,
     });
-    switch (run.outcome.kind) {
-      case 'delivered':
-        await folders.remove(job.id);
-        log.info(
-          { attempts: job.attempts, parts: job.parts.length, possibleDuplicates: job.possibleDuplicates },
-          'job delivered',
-        );
-        return { delivered: true };
-      case 'permanent':
-      case 'held':
-        log.warn(
-          { lastError: job.lastError },
-          run.outcome.kind === 'held' ? 'job held: Imagicle may have imported it' : 'job failed',
-        );
-        return failFor(options, bjob, store, undefined);
-      case 'retry-later':
-        retryAfter = run.outcome.retryAfter;
-        break;
-    }
+    settled = await life.settle(store, job, { outcome: run.outcome }, log);
   } catch (error) {
     if (error instanceof LeaseLostError) {
       log.warn('lock lost before a delivery attempt: not attempted, another worker holds the job');
       throw error;
     }
-    const gw = toGatewayError(error);
-    const lastError: JobError = {
-      at: new Date().toISOString(),
-      part: undefined,
-      status: gw.status,
-      code: gw.code,
-      message: gw.message,
-      body: gw.toBody(),
-      ambiguous: false,
-    };
-    // The gateway's own refusal of the audio cannot change; anything else (ffmpeg crashed, disk) is retried.
-    if (error instanceof GatewayError && gw.status < 500 && gw.code !== 'ABORTED') {
-      log.warn({ lastError }, 'job failed while being prepared');
-      return failFor(options, bjob, store, lastError);
-    }
-    job.lastError = lastError;
-    log.error({ err: error }, 'job run failed; will be retried');
+    settled = await life.settle(store, job, { error }, log);
   }
-  return retryLater(options, bjob, store, token, retryAfter, log);
+  switch (settled.kind) {
+    case 'delivered':
+      await folders.remove(job.id);
+      return { delivered: true };
+    case 'failed':
+      return finished(bjob, job);
+    case 'retry':
+      return retryLater(options, bjob, token, settled, log);
+  }
 }
 
-/** Marks the job failed (answer kept) and ends it for BullMQ without another attempt. */
-async function failFor(
-  options: DistributedWorkerOptions,
-  bjob: Job<DistributedJob>,
-  store: QueueJobStore,
-  error: JobError | undefined,
-): Promise<never> {
-  const job = bjob.data;
-  if (error) job.lastError = error;
-  job.state = 'failed';
-  job.failedAt = new Date().toISOString();
-  job.nextAttemptAt = undefined;
-  await store.save(job);
+/** Ends a failed job for BullMQ without another attempt (its record, failed, was saved by the job-life module). */
+async function finished(bjob: Job<DistributedJob>, job: JobRecord): Promise<never> {
   // A failed job is no duplicate target (as in the spool): a resend is a new attempt its source chose.
   await bjob.removeDeduplicationKey();
   throw new UnrecoverableError(job.lastError?.message ?? 'failed');
 }
 
+/** Back to the queue after the delay the job-life module chose; Imagicle's "not now" pauses every worker. */
 async function retryLater(
   options: DistributedWorkerOptions,
   bjob: Job<DistributedJob>,
-  store: QueueJobStore,
   token: string,
-  retryAfter: string | undefined,
+  settled: Extract<Settlement, { kind: 'retry' }>,
   log: Logger,
 ): Promise<never> {
   const job = bjob.data;
-  const delay = delayFor(options.settings.workerPolicy, Math.max(1, job.attempts), retryAfter);
-  job.state = job.parts.length === 0 ? 'received' : 'ready';
-  job.nextAttemptAt = new Date(Date.now() + delay).toISOString();
-  await store.save(job);
   const progress: RetryProgress = {
     kind: 'retry-later',
     attempts: job.attempts,
-    nextAttemptAt: job.nextAttemptAt,
+    nextAttemptAt: job.nextAttemptAt ?? new Date().toISOString(),
     firstAttemptAt: job.firstAttemptAt,
   };
   await bjob.updateProgress(progress);
-  const status = job.lastError?.status;
-  // An answer from Imagicle has no error code (run-job.ts, jobError()); the gateway's own errors have one.
-  if (status !== undefined && BACKPRESSURE_STATUSES.has(status) && job.lastError?.code === undefined) {
-    // Imagicle said "not now": every worker waits, not just this one.
-    await options.queue.rateLimit(delay);
-    log.info({ attempts: job.attempts, delayMs: delay, status }, 'Imagicle is busy: the queue pauses');
+  if (settled.backpressure) {
+    await options.queue.rateLimit(settled.delayMs);
+    log.info({ attempts: job.attempts, delayMs: settled.delayMs }, 'Imagicle is busy: the queue pauses');
     throw Worker.RateLimitError();
   }
-  await bjob.moveToDelayed(Date.now() + delay, token);
-  log.info(
-    { attempts: job.attempts, nextAttemptAt: job.nextAttemptAt, lastError: job.lastError },
-    'job will be retried',
-  );
+  await bjob.moveToDelayed(Date.now() + settled.delayMs, token);
   throw new DelayedError();
 }

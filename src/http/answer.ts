@@ -19,7 +19,7 @@ import { Reason } from '../errors.js';
 import { imagicleErrorSchema } from '../imagicle/schema.js';
 import type { IngestResult, PartDelivery } from '../pipeline/ingest.js';
 import type { AcceptRequest, AcceptResult, UploadDelivery } from '../delivery/service.js';
-import type { JobRecord } from '../delivery/spool.js';
+import type { JobRecord } from '../delivery/job.js';
 import { jobLocation, jobView } from '../delivery/view.js';
 import { buildReport, summariseParts } from './report.js';
 
@@ -93,8 +93,7 @@ export async function answerUpload(
       const only = unansweredSingle(result);
       if (request.mode === 'drop-in' && only) res.status(only.status).set(only.headers).json(only.toBody());
       else {
-        const jobState = outcome.outcome === 'permanent' ? 'removed' : job.state;
-        sendResult(res, request, result, timings, { jobId: job.id, jobState });
+        sendResult(res, request, result, timings, { jobId: job.id, jobState: job.state });
       }
       break;
     }

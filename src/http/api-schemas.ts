@@ -5,7 +5,8 @@
  * and the e2e tests check real answers against them.
  */
 import { z } from 'zod';
-import { JOB_STATES } from '../delivery/spool.js';
+import { JOB_DOORS, JOB_STATES } from '../delivery/job.js';
+import { JOB_EVENT_TYPES } from '../delivery/job-events.js';
 
 /** Every schema here that becomes a named component of the OpenAPI document. */
 export const apiRegistry = z.registry<{ id: string; description?: string }>();
@@ -120,7 +121,7 @@ export const reportSchema = z
     parts: z.array(partSummary),
     timings: z.record(z.string(), z.number()),
     jobId: z.string().optional(),
-    jobState: z.enum([...JOB_STATES, 'removed']).optional(),
+    jobState: z.enum(JOB_STATES).optional(),
   })
   .register(apiRegistry, {
     id: 'Report',
@@ -167,6 +168,9 @@ export const jobSchema = z
   .object({
     jobId: z.string(),
     state: z.enum(JOB_STATES),
+    held: z.boolean().describe('Failed because an attempt outcome is unknown: Imagicle may hold the recording'),
+    door: z.enum(JOB_DOORS).describe('How the recording came: an upload, the import command, the watched folder'),
+    owner: z.string().optional(),
     mode: z.enum(['drop-in', 'native']),
     async: z.boolean(),
     requestId: z.string(),
@@ -180,6 +184,14 @@ export const jobSchema = z
     possibleDuplicates: z.number().int(),
     pbxCallId: z.string().nullable().optional(),
     startDateTime: z.string(),
+    metadata: z.object({
+      startDateTime: z.string(),
+      direction: z.number().int().optional(),
+      localParty: z.object({ username: z.string().optional(), phoneNumber: z.string().optional() }),
+      remoteParty: z.object({ phoneNumber: z.string().optional() }),
+      notes: z.string().nullable().optional(),
+    }),
+    originalName: z.string().optional(),
     decision: z.string().optional(),
     lastError: jobError.optional(),
     upstreamIds: z.array(upstreamBody),
@@ -191,6 +203,9 @@ export const jobSchema = z
         attempts: z.number().int(),
         status: z.number().int().optional(),
         id: upstreamBody.optional(),
+        imagicleId: z.string().optional(),
+        reconciled: z.boolean().describe('Found in Imagicle by reconciliation: not sent again'),
+        duplicateIds: z.array(z.string()).optional(),
         deliveredAt: z.string().optional(),
         bytes: z.number().int(),
         duration: z.string(),
@@ -210,13 +225,22 @@ export const jobSchema = z
         ms: z.number(),
       }),
     ),
+    events: z.array(z.object({ id: z.string(), type: z.enum(JOB_EVENT_TYPES), at: z.string() })),
     location: z.string(),
     duplicateOf: z.string().optional(),
   })
   .register(apiRegistry, { id: 'Job', description: 'A spooled job (DELIVERY=wait)' });
 
 export const jobListSchema = z
-  .object({ jobs: z.array(jobSchema), count: z.number().int(), spoolBytes: z.number().int() })
+  .object({
+    jobs: z.array(jobSchema).describe('Newest first'),
+    count: z.number().int(),
+    nextCursor: z.string().nullable().describe('Pass as cursor= for the next page; null on the last one'),
+    counts: z
+      .record(z.enum(JOB_STATES), z.number().int())
+      .describe('The caller’s jobs per state, other filters applied'),
+    spoolBytes: z.number().int(),
+  })
   .register(apiRegistry, { id: 'JobList' });
 
 export const acceptedSchema = z

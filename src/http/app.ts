@@ -2,7 +2,7 @@
  * The express app: routes, the per-request job folder and abort signal, and
  * the single error handler that answers in Imagicle's error shape.
  */
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +31,8 @@ import { DirectDelivery } from '../delivery/direct.js';
 import { deliverySettingsFor } from '../delivery/setup.js';
 import type { Readiness } from '../distributed/setup.js';
 import { createJobsRouter } from './jobs.js';
+import { spoolJobsBackend } from '../delivery/spool-jobs.js';
+import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { serveConsole } from './console.js';
@@ -62,7 +64,7 @@ export interface AppDeps {
 
 export interface DistributedHttp {
   delivery: UploadDelivery | undefined;
-  jobs: Router | undefined;
+  jobs: JobsBackend | undefined;
   ready(): Promise<Readiness>;
 }
 
@@ -167,8 +169,8 @@ export function createApp(deps: AppDeps): express.Express {
     }
   };
   // The jobs API (covered by the access control on /v1 above).
-  if (deps.distributed?.jobs) app.use('/v1/jobs', deps.distributed.jobs);
-  else if (deps.delivery) app.use('/v1/jobs', createJobsRouter(deps.delivery));
+  const jobs = deps.distributed?.jobs ?? (deps.delivery ? spoolJobsBackend(deps.delivery) : undefined);
+  if (jobs) app.use('/v1/jobs', createJobsRouter(jobs));
   // ROLE=worker takes no uploads: it serves its probes only.
   if (!deps.distributed || deps.distributed.delivery) {
     app.post(RECORDINGS_PATH, upload('drop-in'));

@@ -1,114 +1,122 @@
 /**
- * The jobs API over the spool:
- *   GET    /v1/jobs?state=…&pbxCallId=…   list (newest last), optional state and pbxCallId filters
- *   GET    /v1/jobs/{id}/waveform/{channel}.png   a picture of one output channel (waveforms.ts)
+ * The jobs API, one router whatever holds the jobs (delivery/jobs-backend.ts:
+ * the spool, or the queue in the distributed mode):
+ *   GET    /v1/jobs?limit=&cursor=&state=&door=&q=&pbxCallId=&from=&to=
+ *          a page, newest first, with counts per state
+ *   GET    /v1/jobs/{id}/waveform/{channel}.png   a picture of one output channel
  *   GET    /v1/jobs/{id}         one job: state, attempts, last error, upstream ids
- *   POST   /v1/jobs/{id}/retry   a failed job back to ready (or received)
+ *   POST   /v1/jobs/{id}/retry   a failed job back to the worker
  *   DELETE /v1/jobs/{id}         forget a job and delete its files
  * Mounted behind the same access control as the uploads (app.ts: on /v1).
  * Every verb is scoped to the caller's own jobs (http/owner.ts): another
- * owner's job answers 404 exactly like an unknown id; an operator key
- * (GATEWAY_ADMIN_KEYS) sees them all.
+ * owner's job, or an id of any shape that is not a job, answers 404; an
+ * operator key (GATEWAY_ADMIN_KEYS) sees them all.
  */
 import express, { type RequestHandler, type Router } from 'express';
+import { z } from 'zod';
 import { GatewayError } from '../errors.js';
-import type { DeliveryService } from '../delivery/service.js';
-import { JOB_STATES, type JobState } from '../delivery/spool.js';
+import { JOB_DOORS, JOB_STATES, type JobRecord } from '../delivery/job.js';
+import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { jobView } from '../delivery/view.js';
-import type { JobRecord } from '../delivery/spool.js';
 import { mayAccess, requestOwner } from './owner.js';
 
-const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`);
-const conflict = (message: string): GatewayError => new GatewayError('CONFLICT', message);
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 500;
 
-const CLAIM_WAIT_MS = 1000;
-const CLAIM_POLL_MS = 50;
+const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`);
+
+const instant = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be a date-time (ISO 8601)')
+  .transform((v) => Date.parse(v));
+const text = z
+  .string()
+  .trim()
+  .max(200)
+  .transform((v) => (v === '' ? undefined : v));
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
+  cursor: z
+    .string()
+    .regex(/^[0-9a-z]{1,16}$/, 'is not a cursor this API gave')
+    .optional(),
+  state: z.enum(JOB_STATES).optional(),
+  door: z.enum(JOB_DOORS).optional(),
+  q: text.optional(),
+  /** The older name of the search, kept for existing callers. */
+  pbxCallId: text.optional(),
+  from: instant.optional(),
+  to: instant.optional(),
+});
 
 /** `access`: for mounting elsewhere than under app.ts's /v1 access control, which already covers /v1/jobs. */
-export function createJobsRouter(delivery: DeliveryService, access?: RequestHandler): Router {
-  const { spool } = delivery;
+export function createJobsRouter(backend: JobsBackend, access?: RequestHandler): Router {
   const router = express.Router();
   if (access) router.use(access);
 
   /** The job when this caller may see it; 404 otherwise, the same answer as for an id that does not exist. */
-  const ownedJob = (req: express.Request, res: express.Response): JobRecord => {
+  const ownedJob = async (req: express.Request, res: express.Response): Promise<JobRecord> => {
     const raw: unknown = req.params.id;
     const id = typeof raw === 'string' ? raw : '';
-    const job = spool.get(id);
+    const job = /^[0-9a-f-]{36}$/.test(id) ? await backend.get(id) : undefined;
     if (!job || !mayAccess(requestOwner(req, res), job.owner)) throw notFound(id);
     return job;
   };
 
-  /**
-   * Claims a job, waiting a moment for a run that is finishing: the worker releases a job just after its last
-   * journal write, so a client that saw "delivered" or "failed" may come before the release.
-   */
-  const claimSoon = async (id: string): Promise<boolean> => {
-    for (let waited = 0; ; waited += CLAIM_POLL_MS) {
-      if (spool.claim(id)) return true;
-      if (waited >= CLAIM_WAIT_MS) return false;
-      await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
+  router.get('/', async (req, res) => {
+    const parsed = listQuery.safeParse(req.query);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new GatewayError('BAD_REQUEST', `${issue.path.join('.') || 'query'}: ${issue.message}`);
     }
-  };
-
-  router.get('/', (req, res) => {
-    const state = typeof req.query.state === 'string' ? req.query.state : undefined;
-    if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) {
-      throw new GatewayError('BAD_REQUEST', `state must be one of ${JOB_STATES.join(', ')}`);
-    }
-    const pbxCallId = typeof req.query.pbxCallId === 'string' ? req.query.pbxCallId.trim() : '';
+    const query = parsed.data;
     const owner = requestOwner(req, res);
-    const owned = spool.list(state as JobState | undefined).filter((job) => mayAccess(owner, job.owner));
-    const jobs = pbxCallId === '' ? owned : owned.filter((j) => j.metadata.pbxCallId?.includes(pbxCallId));
+    const scope = owner.admin ? undefined : owner.id;
+    const page = await backend.page({
+      owner: scope,
+      state: query.state,
+      door: query.door,
+      q: query.q ?? query.pbxCallId,
+      fromMs: query.from,
+      toMs: query.to,
+      limit: query.limit,
+      cursor: query.cursor,
+    });
     // The spool's total is the operator's business; a tenant sees the bytes of its own jobs.
-    const spoolBytes = owner.admin ? spool.usedBytes() : owned.reduce((sum, job) => sum + spool.bytesOf(job.id), 0);
-    res.json({ jobs: jobs.map(jobView), count: jobs.length, spoolBytes });
+    const spoolBytes = await backend.heldBytes(scope);
+    res.json({
+      jobs: page.jobs.map(jobView),
+      count: page.jobs.length,
+      nextCursor: page.nextCursor,
+      counts: page.counts,
+      spoolBytes,
+    });
   });
 
-  router.get('/:id', (req, res) => {
-    res.json(jobView(ownedJob(req, res)));
+  router.get('/:id', async (req, res) => {
+    res.json(jobView(await ownedJob(req, res)));
   });
 
   router.get('/:id/waveform/:channel.png', async (req, res) => {
-    const job = ownedJob(req, res);
-    if (!delivery.waveforms) throw notFound(req.params.id);
+    const job = await ownedJob(req, res);
+    if (!backend.waveform) throw notFound(job.id);
     const channel = /^\d{1,2}$/.test(req.params.channel) ? Number(req.params.channel) : -1;
     const controller = new AbortController();
     res.on('close', () => controller.abort());
-    const file = await delivery.waveforms.picture(job, channel, controller.signal);
+    const file = await backend.waveform(job, channel, controller.signal);
     res.set('Cache-Control', 'private, max-age=3600').type('image/png').sendFile(file);
   });
 
   router.post('/:id/retry', async (req, res) => {
-    const seen = ownedJob(req, res);
-    if (seen.state !== 'failed') throw conflict(`Job ${seen.id} is ${seen.state}: only failed jobs can be retried`);
-    if (!(await claimSoon(seen.id))) throw conflict(`Job ${seen.id} is being worked on`);
-    // The record as it is now (a run that was finishing may have replaced or removed it).
-    const job = spool.get(seen.id);
-    try {
-      if (!job) throw notFound(seen.id);
-      if (job.state !== 'failed') throw conflict(`Job ${job.id} is ${job.state}: only failed jobs can be retried`);
-      job.state = job.parts.length === 0 ? 'received' : 'ready';
-      job.failedAt = undefined;
-      job.nextAttemptAt = undefined;
-      job.prepareFailures = undefined;
-      job.expiresAt = new Date(Date.now() + delivery.settings.maxAgeMs).toISOString();
-      await spool.save(job);
-    } finally {
-      spool.release(seen.id);
-    }
-    delivery.wake();
+    const seen = await ownedJob(req, res);
+    const job = await backend.retry(seen.id);
     res.status(202).set('Location', `/v1/jobs/${job.id}`).json(jobView(job));
   });
 
   router.delete('/:id', async (req, res) => {
-    const job = ownedJob(req, res);
-    if (!(await claimSoon(job.id))) throw conflict(`Job ${job.id} is being delivered right now; try again in a moment`);
-    try {
-      await spool.remove(job.id);
-    } finally {
-      spool.release(job.id);
-    }
+    const job = await ownedJob(req, res);
+    await backend.remove(job.id);
     res.status(204).end();
   });
 

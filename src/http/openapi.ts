@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { recordingMetadataSchema } from '../imagicle/schema.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
-import { JOB_STATES } from '../delivery/spool.js';
+import { JOB_DOORS, JOB_STATES } from '../delivery/job.js';
 import { CONTENT_TYPE } from '../media/plan.js';
 import { stereoOptionsSchema, REMOTE_ATTACHMENT } from './stereo-options.js';
 import {
@@ -230,20 +230,55 @@ export function buildOpenApi(config: Config): JsonObject {
       '/v1/jobs': {
         get: {
           operationId: 'listJobs',
-          summary: 'Spooled jobs (DELIVERY=wait), oldest first',
+          summary: 'A page of the caller’s jobs, newest first, with counts per state',
           parameters: [
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+            },
+            {
+              name: 'cursor',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'nextCursor of the previous page',
+            },
             { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...JOB_STATES] } },
+            { name: 'door', in: 'query', required: false, schema: { type: 'string', enum: [...JOB_DOORS] } },
+            {
+              name: 'q',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Exact pbxCallId, phone number (either party), username or Imagicle id',
+            },
             {
               name: 'pbxCallId',
               in: 'query',
               required: false,
               schema: { type: 'string' },
-              description: 'Jobs whose pbxCallId contains this text',
+              description: 'Same as q (kept for existing callers)',
+            },
+            {
+              name: 'from',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', format: 'date-time' },
+              description: 'Recordings that started at or after this instant',
+            },
+            {
+              name: 'to',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', format: 'date-time' },
+              description: 'Recordings that started at or before this instant',
             },
           ],
           responses: {
             200: json(ref('JobList'), 'The jobs'),
-            ...errors({ 400: 'Unknown state', 401: UPLOAD_ERRORS[401] }),
+            ...errors({ 400: 'A filter or the cursor is not valid', 401: UPLOAD_ERRORS[401] }),
           },
         },
       },

@@ -14,7 +14,7 @@ import {
   type DeliverRecordingDeps,
   type Owner,
   type PartJournal,
-} from '../pipeline/deliver-recording.js';
+} from '../delivery/deliver-recording.js';
 import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
 import type { FitDeps } from '../pipeline/fit.js';
 import { mergedMix, targetForMix } from '../pipeline/stereo-output.js';

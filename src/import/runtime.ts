@@ -9,7 +9,7 @@ import { startEmulator, type RunningEmulator } from '../emulator/index.js';
 import { UpstreamClient } from '../imagicle/client.js';
 import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpeg.js';
 import { configureChildLimits } from '../media/process.js';
-import type { DeliverRecordingDeps } from '../pipeline/deliver-recording.js';
+import type { DeliverRecordingDeps } from '../delivery/deliver-recording.js';
 import { mediaPolicyOf } from '../media-policy.js';
 
 export interface DoorRuntime {

@@ -17,7 +17,7 @@ import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { fixture } from '../helpers/fixtures.js';
 import { recordingForm, SAMPLE_METADATA } from '../helpers/gateway.js';
 import type { JobView } from '../../src/delivery/view.js';
-import { WAVEFORM_FILE_RE } from '../../src/delivery/spool.js';
+import { WAVEFORM_FILE_RE } from '../../src/delivery/blob-store.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -15,7 +15,7 @@ import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } fr
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { startEmulator } from '../../src/emulator/index.js';
 import type { JobView } from '../../src/delivery/view.js';
-import { WAVEFORM_FILE_RE } from '../../src/delivery/spool.js';
+import { WAVEFORM_FILE_RE } from '../../src/delivery/blob-store.js';
 
 const run = promisify(execFile);
 /** Small retry settings so that every fault plays out in well under a second or two. */
@@ -114,17 +114,24 @@ describe('in-request retries', () => {
     expect(requests(t) - before.requests).toBe(2);
   });
 
-  it.each([400, 409])('%i is not retried and comes back as it came; nothing stays spooled', async (status) => {
-    const before = requests(t);
-    const body = { reason: 1, message: `upstream says ${status}` };
-    t.emulator.faults.add({ status, body });
-    const res = await post(t);
-    expect(res.status).toBe(status);
-    expect(await res.json()).toEqual(body);
-    expect(requests(t) - before).toBe(1);
-    const jobId = res.headers.get('x-job-id')!;
-    expect((await fetch(`${t.url}/v1/jobs/${jobId}`)).status).toBe(404);
-  });
+  it.each([400, 409])(
+    '%i is not retried and comes back as it came; the job stays visible as failed',
+    async (status) => {
+      const before = requests(t);
+      const body = { reason: 1, message: `upstream says ${status}` };
+      t.emulator.faults.add({ status, body });
+      const res = await post(t);
+      expect(res.status).toBe(status);
+      expect(await res.json()).toEqual(body);
+      expect(requests(t) - before).toBe(1);
+      const jobId = res.headers.get('x-job-id')!;
+      const job = await fetch(`${t.url}/v1/jobs/${jobId}`);
+      expect(job.status).toBe(200);
+      const view = (await job.json()) as { state: string; lastError: { status: number; body: unknown } };
+      expect(view.state).toBe('failed');
+      expect(view.lastError).toMatchObject({ status, body });
+    },
+  );
 });
 
 describe('ambiguous: slow headers (the import goes on after the gateway gave up)', () => {

@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { Spool, type JobRecord } from '../../src/delivery/spool.js';
+import { Spool } from '../../src/delivery/spool.js';
+import { type JobRecord } from '../../src/delivery/job.js';
 import { runJob } from '../../src/delivery/run-job.js';
 import { sha256File } from '../../src/delivery/dedup.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
@@ -23,6 +24,7 @@ import { resolveBinaries } from '../../src/media/ffmpeg.js';
 import type { PrepareSettings } from '../../src/delivery/service.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';
+import { memoryJobLife } from '../../src/delivery/memory-store.js';
 
 const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
@@ -47,7 +49,13 @@ const prepare: PrepareSettings = {
   maxPartBytes: 268_435_456,
   oversize: { policy: 'split', compressOrder: ['alaw'], silenceWindowSeconds: 0 },
 };
-const ctx = { signal: undefined, policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 }, prepare, log: logger };
+const ctx = {
+  signal: undefined,
+  policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 },
+  prepare,
+  log: logger,
+  life: memoryJobLife(logger),
+};
 
 const answer = (status: number): UpstreamResponse => ({
   status,

@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { Spool, type JobRecord, type SpooledPart } from '../../src/delivery/spool.js';
+import { Spool } from '../../src/delivery/spool.js';
+import { type JobRecord, type SpooledPart } from '../../src/delivery/job.js';
 import { writeFileDurable } from '../../src/delivery/durable.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';

@@ -3,7 +3,7 @@
  * on disk (one file or two legs), its metadata and options, for an owner →
  * probe → plan → render → split → deliver each part with the retry policy:
  * the same procedure as every upload (delivery/run-job.ts), over a job kept
- * in memory (delivery/memory-store.ts) in the import's work folder.
+ * in memory (memory-store.ts) in the import's work folder.
  *
  * Each part's attempt is reported to a journal before it starts and after it
  * ends, and parts the journal already holds as delivered are skipped: that is
@@ -18,13 +18,13 @@ import type { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
 import { createLogger, type Logger } from '../logger.js';
-import { MemoryJobStore, memoryJob } from '../delivery/memory-store.js';
-import type { RetryPolicy, Verdict } from '../delivery/retry.js';
-import { runJob } from '../delivery/run-job.js';
-import type { DeliverablePart, FittedAudio } from './fit.js';
-import type { Deliver, IngestDeps } from './ingest.js';
-import type { AudioInput, PreparedAudio } from './prepare.js';
-import type { StereoRequestOptions } from './stereo.js';
+import { memoryJobLife, MemoryJobStore, memoryJob } from './memory-store.js';
+import type { RetryPolicy, Verdict } from './retry.js';
+import { runJob } from './run-job.js';
+import type { DeliverablePart, FittedAudio } from '../pipeline/fit.js';
+import type { Deliver, IngestDeps } from '../pipeline/ingest.js';
+import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
+import type { StereoRequestOptions } from '../pipeline/stereo.js';
 
 /** Who a recording is delivered for: today the CLI/watcher itself, with no forwarded Authorization. */
 export interface Owner {
@@ -129,6 +129,7 @@ export async function deliverRecording(
     policy,
     prepare,
     log: log ?? SILENT,
+    life: memoryJobLife(log ?? SILENT),
     journal: {
       isDelivered: (part) => journal.isDelivered(part.index, part.count),
       beforeAttempt: (part) => journal.beforeAttempt(part, part.metadata),
