@@ -19,6 +19,8 @@
  *   BENCH_OUTAGE_DRAIN_MIN=8      cap on the drain phase (what was delivered by then is reported)
  *   BENCH_OUTAGE_ACCEPT_MIN=40    cap on the upload phase (the run goes on with what was accepted)
  *   BENCH_OUTAGE_CLIENTS=8        concurrent uploaders
+ *   BENCH_OUTAGE_MAIN=path        another build's main.js (two builds compared in one session); default dist/main.js
+ *   BENCH_OUTAGE_LABEL=text       written next to the table (e.g. "before", "after")
  *
  * Every child process runs in its own process group and every run in its own temp folder; both are removed when
  * the bench ends, fails or is interrupted. Results: a table on stdout, all figures as JSON in
@@ -53,6 +55,8 @@ const BASELINE_N = numbers(process.env.BENCH_OUTAGE_BASELINE_N, [200])[0]!;
 const DRAIN_CAP_MS = Number(process.env.BENCH_OUTAGE_DRAIN_MIN ?? 8) * 60_000;
 const ACCEPT_CAP_MS = Number(process.env.BENCH_OUTAGE_ACCEPT_MIN ?? 40) * 60_000;
 const CLIENTS = Number(process.env.BENCH_OUTAGE_CLIENTS ?? 8);
+const MAIN_OVERRIDE = process.env.BENCH_OUTAGE_MAIN;
+const LABEL = process.env.BENCH_OUTAGE_LABEL;
 /** Requests per latency figure (jobs page, search, /metrics). */
 const SAMPLES = 21;
 const START_MS = 60_000;
@@ -292,6 +296,8 @@ export interface RunResult {
   metrics?: { p50Ms: number };
   rssMb?: { front: number; worker?: number; redis?: number };
   restart?: { healthzMs: number | undefined; readyMs: number };
+  /** Jobs per state when Imagicle returns: how much of the backlog was prepared during the outage. */
+  statesAtReturn?: Record<string, number>;
   drain: {
     delivered: number;
     seconds: number;
@@ -425,6 +431,18 @@ async function distributedStack(dir: string, main: string, emulatorUrl: string):
       await redis.stop();
     },
   };
+}
+
+/** Jobs per state: the API's counts when it gives them, else counted from its (then complete) list. */
+async function stateCounts(base: string): Promise<Record<string, number>> {
+  const r = await get(`${base}/v1/jobs?limit=1`);
+  if (r.status !== 200)
+    throw new Error(`GET /v1/jobs?limit=1 answered ${r.status}: ${r.body.toString().slice(0, 300)}`);
+  const parsed = JSON.parse(r.body.toString()) as { counts?: Record<string, number>; jobs: Array<{ state: string }> };
+  if (parsed.counts) return parsed.counts;
+  const counts: Record<string, number> = {};
+  for (const job of parsed.jobs) counts[job.state] = (counts[job.state] ?? 0) + 1;
+  return counts;
 }
 
 const median = (values: number[]): number => {
@@ -588,6 +606,8 @@ async function outageRun(
     }
 
     // ------------------------------------------------------------ Imagicle back: the drain
+    const statesAtReturn = baseline ? undefined : await stateCounts(s.front.url);
+    if (statesAtReturn) say(`jobs per state when Imagicle returns: ${JSON.stringify(statesAtReturn)}`);
     const statsUrl = `${emulator.url}/emulator/stats`;
     const deliveredNow = async (): Promise<number> =>
       (JSON.parse((await get(statsUrl)).body.toString()) as { accepted: number }).accepted;
@@ -665,6 +685,7 @@ async function outageRun(
       metrics,
       rssMb,
       restart,
+      statesAtReturn,
       drain,
       exact,
     };
@@ -770,6 +791,11 @@ function table(result: ModeResult, reference: number | undefined): string {
         ]
       : []),
     row(
+      'prepared during the outage (jobs `ready` when Imagicle returns)',
+      (r) => `${f0(med(r, (x) => x.statesAtReturn?.ready ?? 0))} of ${int(med(r, (x) => x.accepted) ?? 0)}`,
+      'all (pure delivery)',
+    ),
+    row(
       `drain rate (vs ${int(BASELINE_N)} queued: ${f1(base)} per s)`,
       (r) => {
         const rate = med(r, (x) => x.drain.rate);
@@ -834,7 +860,7 @@ async function writeDoc(
   const [start, end] = marks(result.mode);
   const runs = result.sizes[0]?.runs.length ?? 0;
   const block = `${start}
-${result.mode === 'spool' ? 'Spool' : 'Distributed mode'}, last \`BENCH_ONLY=outage npm run bench\`: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC,
+${result.mode === 'spool' ? 'Spool' : 'Distributed mode'}${LABEL ? ` (${LABEL})` : ''}, last \`BENCH_ONLY=outage npm run bench\`: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC,
 ${os.availableParallelism()} × ${cpu}, Node ${process.version}, ${runs === 1 ? 'one run per size' : `medians of ${runs} runs`},
 ${CLIENTS} clients, 1.5 s stereo Opus calls (${audioBytes} bytes) with \`Prefer: respond-async\`, Imagicle (the emulator)
 answering 503 until the drain. Accept rate and CPU at 10 % / 100 %: over the 5 % of the backlog before that point
@@ -868,20 +894,23 @@ export async function benchOutage(opts: { work: string; main: string; root: stri
     ]);
   }
   const audio = await readFile(audioFile);
+  const main = MAIN_OVERRIDE ? path.resolve(MAIN_OVERRIDE) : opts.main;
+  if (!existsSync(main)) throw new Error(`BENCH_OUTAGE_MAIN: ${main} does not exist`);
   const started = new Date();
   const results: ModeResult[] = [];
   const json = path.join(opts.work, `outage-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  const save = (): Promise<void> => writeFile(json, `${JSON.stringify({ started, results }, null, 2)}\n`);
+  const save = (): Promise<void> =>
+    writeFile(json, `${JSON.stringify({ started, label: LABEL, main, results }, null, 2)}\n`);
   for (const mode of MODES) {
     if (mode !== 'spool' && mode !== 'distributed') throw new Error(`BENCH_OUTAGE_MODES: unknown mode ${mode}`);
     const sizes = mode === 'spool' ? SIZES : [Math.max(...SIZES)];
     const result: ModeResult = { mode, baseline: [], sizes: sizes.map((n) => ({ n, runs: [] })) };
     results.push(result);
     for (let i = 0; i < REPEATS; i++) {
-      result.baseline.push(await outageRun(mode, BASELINE_N, audio, opts.main, true));
+      result.baseline.push(await outageRun(mode, BASELINE_N, audio, main, true));
       await save();
       for (const size of result.sizes) {
-        size.runs.push(await outageRun(mode, size.n, audio, opts.main, false));
+        size.runs.push(await outageRun(mode, size.n, audio, main, false));
         await save();
       }
     }
