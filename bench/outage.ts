@@ -21,6 +21,7 @@
  *   BENCH_OUTAGE_CLIENTS=8        concurrent uploaders
  *   BENCH_OUTAGE_MAIN=path        another build's main.js (two builds compared in one session); default dist/main.js
  *   BENCH_OUTAGE_LABEL=text       written next to the table (e.g. "before", "after")
+ *   BENCH_OUTAGE_REPORT=file      no run: the tables of a saved JSON (complete or not) written again
  *
  * Every child process runs in its own process group and every run in its own temp folder; both are removed when
  * the bench ends, fails or is interrupted. Results: a table on stdout, all figures as JSON in
@@ -717,12 +718,16 @@ const runsOf = (runs: RunResult[], pick: (r: RunResult) => number | undefined, f
 
 interface ModeResult {
   mode: string;
+  /** The drain's cap in minutes (absent in files written before it was recorded: 8). */
+  drainCapMin?: number;
   baseline: RunResult[];
   sizes: Array<{ n: number; runs: RunResult[] }>;
 }
 
 function table(result: ModeResult, reference: number | undefined): string {
   const base = med(result.baseline, (r) => r.drain.rate);
+  const baselineN = result.baseline[0]?.n ?? BASELINE_N;
+  const capMin = result.drainCapMin ?? 8;
   const cols = result.sizes;
   const header = `| ${result.mode} | ${cols.map((c) => `${int(c.n)} queued`).join(' | ')} | target at 20,000 |`;
   const rule = `|---|${cols.map(() => '---|').join('')}---|`;
@@ -792,11 +797,11 @@ function table(result: ModeResult, reference: number | undefined): string {
       : []),
     row(
       'prepared during the outage (jobs `ready` when Imagicle returns)',
-      (r) => `${f0(med(r, (x) => x.statesAtReturn?.ready ?? 0))} of ${int(med(r, (x) => x.accepted) ?? 0)}`,
+      (r) => `${f0(med(r, (x) => x.statesAtReturn?.ready))} of ${int(med(r, (x) => x.accepted) ?? 0)}`,
       'all (pure delivery)',
     ),
     row(
-      `drain rate (vs ${int(BASELINE_N)} queued: ${f1(base)} per s)`,
+      `drain rate (vs ${int(baselineN)} queued: ${f1(base)} per s)`,
       (r) => {
         const rate = med(r, (x) => x.drain.rate);
         return (
@@ -813,7 +818,7 @@ function table(result: ModeResult, reference: number | undefined): string {
         const all = med(r, (x) => x.accepted) ?? 0;
         const times = `${f0(med(r, (x) => x.drain.t50))} / ${f0(med(r, (x) => x.drain.t90))} / ${capped ? '–' : f0(med(r, (x) => x.drain.seconds))} s`;
         return capped
-          ? `${int(delivered)} of ${int(all)} within ${DRAIN_CAP_MS / 60_000} min (${times})`
+          ? `${int(delivered)} of ${int(all)} within ${capMin} min (${times})`
           : `${int(delivered)} (${times})`;
       },
       'all',
@@ -824,10 +829,14 @@ function table(result: ModeResult, reference: number | undefined): string {
       '(reported)',
     ),
     row(
-      'each once (duplicates / missing / unexpected, all runs)',
+      'each once: duplicates / lost / unexpected (all runs)',
       (r) => {
         const sum = (pick: (x: RunResult) => number): number => r.reduce((t, x) => t + pick(x), 0);
-        return `${sum((x) => x.exact.duplicates)} / ${sum((x) => x.exact.missing)} / ${sum((x) => x.exact.unexpected)}`;
+        // A run stopped by the drain cap has not lost what it had not delivered yet.
+        const lost = sum((x) => (x.drain.capped ? 0 : x.exact.missing));
+        const pending = sum((x) => (x.drain.capped ? x.exact.missing : 0));
+        const note = pending > 0 ? ` (${int(pending)} not delivered by the cap)` : '';
+        return `${sum((x) => x.exact.duplicates)} / ${lost} / ${sum((x) => x.exact.unexpected)}${note}`;
       },
       '0 / 0 / 0',
     ),
@@ -855,18 +864,19 @@ async function writeDoc(
   reference: number | undefined,
   started: Date,
   audioBytes: number,
+  label: string | undefined,
 ): Promise<void> {
   const cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   const [start, end] = marks(result.mode);
   const runs = result.sizes[0]?.runs.length ?? 0;
   const block = `${start}
-${result.mode === 'spool' ? 'Spool' : 'Distributed mode'}${LABEL ? ` (${LABEL})` : ''}, last \`BENCH_ONLY=outage npm run bench\`: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC,
+${result.mode === 'spool' ? 'Spool' : 'Distributed mode'}${label ? ` (${label})` : ''}, last \`BENCH_ONLY=outage npm run bench\`: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC,
 ${os.availableParallelism()} × ${cpu}, Node ${process.version}, ${runs === 1 ? 'one run per size' : `medians of ${runs} runs`},
 ${CLIENTS} clients, 1.5 s stereo Opus calls (${audioBytes} bytes) with \`Prefer: respond-async\`, Imagicle (the emulator)
 answering 503 until the drain. Accept rate and CPU at 10 % / 100 %: over the 5 % of the backlog before that point
 (CPU: utime + stime of the process, /proc/<pid>/stat). Latencies: p50 of ${SAMPLES} sequential requests, body read.
 Drain rate: recordings in the emulator ÷ seconds from Imagicle's return to the last one (or to the
-${DRAIN_CAP_MS / 60_000}-minute cap); its reference is the same gateway with ${int(BASELINE_N)} queued, in the same run.
+${result.drainCapMin ?? 8}-minute cap); its reference is the same gateway with ${int(result.baseline[0]?.n ?? BASELINE_N)} queued, in the same run.
 
 ${table(result, reference)}
 ${end}`;
@@ -885,6 +895,7 @@ ${end}`;
 }
 
 export async function benchOutage(opts: { work: string; main: string; root: string }): Promise<void> {
+  if (process.env.BENCH_OUTAGE_REPORT) return report(opts.root, path.resolve(process.env.BENCH_OUTAGE_REPORT));
   const audioFile = path.join(opts.work, 'outage-call-1.5s.opus');
   if (!existsSync(audioFile)) {
     await run('ffmpeg', [
@@ -904,7 +915,12 @@ export async function benchOutage(opts: { work: string; main: string; root: stri
   for (const mode of MODES) {
     if (mode !== 'spool' && mode !== 'distributed') throw new Error(`BENCH_OUTAGE_MODES: unknown mode ${mode}`);
     const sizes = mode === 'spool' ? SIZES : [Math.max(...SIZES)];
-    const result: ModeResult = { mode, baseline: [], sizes: sizes.map((n) => ({ n, runs: [] })) };
+    const result: ModeResult = {
+      mode,
+      drainCapMin: DRAIN_CAP_MS / 60_000,
+      baseline: [],
+      sizes: sizes.map((n) => ({ n, runs: [] })),
+    };
     results.push(result);
     for (let i = 0; i < REPEATS; i++) {
       result.baseline.push(await outageRun(mode, BASELINE_N, audio, main, true));
@@ -917,6 +933,18 @@ export async function benchOutage(opts: { work: string; main: string; root: stri
   }
   const spool = results.find((r) => r.mode === 'spool');
   const reference = med(spool?.sizes.find((s) => s.n === 2000)?.runs ?? [], (r) => r.cpuPerUploadMs.end);
-  for (const result of results) await writeDoc(opts.root, result, reference, started, audio.length);
+  for (const result of results) await writeDoc(opts.root, result, reference, started, audio.length, LABEL);
   process.stdout.write(`\n${results.map((r) => table(r, reference)).join('\n\n')}\n\nall figures: ${json}\n`);
+}
+
+/** BENCH_OUTAGE_REPORT=bench/work/outage-….json: the tables of a saved run (complete or not) written again. */
+async function report(root: string, file: string): Promise<void> {
+  const saved = JSON.parse(await readFile(file, 'utf8')) as { started: string; label?: string; results: ModeResult[] };
+  const spool = saved.results.find((r) => r.mode === 'spool');
+  const reference = med(spool?.sizes.find((s) => s.n === 2000)?.runs ?? [], (r) => r.cpuPerUploadMs.end);
+  const audioBytes = (await readFile(path.join(path.dirname(file), 'outage-call-1.5s.opus'))).length;
+  for (const result of saved.results) {
+    await writeDoc(root, result, reference, new Date(saved.started), audioBytes, saved.label);
+  }
+  process.stdout.write(`${saved.results.map((r) => table(r, reference)).join('\n\n')}\n`);
 }
