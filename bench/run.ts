@@ -17,6 +17,10 @@
  * BENCH_ONLY=a,b,f (any letters, or dtmf, comma-separated) runs those cases alone and prints them (docs/benchmarks.md is left as
  * it is); BENCH_ONLY=g or BENCH_ONLY=h runs that case alone.
  *
+ * BENCH_ONLY=outage (issue 21, bench/outage.ts) runs the weekend outage alone: 2,000 and 20,000 recordings queued
+ * while Imagicle answers 503, then drained (spool and distributed mode; about an hour with its default 3 runs). It
+ * is not part of a full run; it writes its own table into docs/benchmarks.md, between its markers.
+ *
  * Inputs are generated with ffmpeg (lavfi) into bench/work/ and reused.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -27,6 +31,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchImport } from './import.js';
+import { benchOutage } from './outage.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -205,6 +210,8 @@ interface Row {
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true });
   if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm run bench does)');
+  // The outage (issue 21) starts its own emulators and gateways, and takes an hour at full size: only on demand.
+  if (ONLY === 'outage') return benchOutage({ work: WORK, main: MAIN, root: ROOT });
   // Only the inputs of the cases that run are generated (BENCH_ONLY).
   const input = (c: string, name: string, args: string[]): Promise<string> =>
     wants(c) ? generate(name, args) : Promise.resolve('');
