@@ -6,8 +6,6 @@
  * was not told (a crash between the write and the hand-over) is told again
  * when the store is reopened: sinks must be idempotent on JobEvent.id.
  */
-import type { JobRecord } from './job.js';
-
 export const JOB_EVENT_TYPES = [
   'recording.delivered',
   'recording.failed',
@@ -21,11 +19,6 @@ export interface JobEvent {
   id: string;
   type: JobEventType;
   at: string;
-}
-
-/** Whoever follows the job-life module's events. Called after the write that recorded them. */
-export interface JobEventSink {
-  publish(job: Readonly<JobRecord>, events: readonly JobEvent[]): void | Promise<void>;
 }
 
 /** How many events a job keeps (a job has few: one retrying, then delivered, failed or held, per retry by an operator). */

@@ -23,7 +23,7 @@ import type { StereoRequestOptions } from '../pipeline/stereo.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import type { RetryPolicy } from './retry.js';
 import { JobLife } from './job-life.js';
-import type { JobEventSink } from './job-events.js';
+import type { JobEventSink } from './job-event-sink.js';
 import type { Reconciler } from './reconcile-port.js';
 import type { GatewayMetrics } from '../metrics.js';
 import {

@@ -15,7 +15,7 @@ import { Spool } from './spool.js';
 import { DeliveryWorker } from './worker.js';
 import { JobWaveforms } from './waveforms.js';
 import type { GatewayMetrics } from '../metrics.js';
-import type { JobEventSink } from './job-events.js';
+import type { JobEventSink } from './job-event-sink.js';
 import type { Reconciler } from './reconcile-port.js';
 import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
 

@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BlockList } from 'node:net';
-import type { JobEvent, JobEventSink } from '../delivery/job-events.js';
+import type { JobEvent } from '../delivery/job-events.js';
+import type { JobEventSink } from '../delivery/job-event-sink.js';
 import type { JobRecord } from '../delivery/job.js';
 import { GatewayError } from '../errors.js';
 import type { Owner } from '../http/owner.js';
