@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { memoryJobLife, MemoryJobStore, memoryJob } from './memory-store.js';
 import type { RetryPolicy, Verdict } from './retry.js';
 import { runJob } from './run-job.js';
+import type { Reconciler } from './reconcile-port.js';
 import type { DeliverablePart, FittedAudio } from '../pipeline/fit.js';
 import type { Deliver, IngestDeps } from '../pipeline/ingest.js';
 import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
@@ -61,6 +62,8 @@ export interface DeliverRecordingDeps extends Omit<IngestDeps, 'deliver'> {
   policy: RetryPolicy;
   /** Where a failed attempt is logged; none: not logged (the door reports it). */
   log?: Logger | undefined;
+  /** RECONCILE=auto: Imagicle is asked before a part whose last attempt's outcome is unknown is sent again. */
+  reconcile?: Reconciler | undefined;
 }
 
 export type RecordingOutcome =
@@ -108,7 +111,7 @@ export async function deliverRecording(
 ): Promise<RecordingResult> {
   const audio = await stage(recording.audio, workDir, 'attachment');
   const remoteAudio = recording.remoteAudio ? await stage(recording.remoteAudio, workDir, 'remote') : undefined;
-  const { deliver, policy, log, ...prepare } = deps;
+  const { deliver, policy, log, reconcile, ...prepare } = deps;
   const job = memoryJob(
     workDir,
     {
@@ -130,6 +133,7 @@ export async function deliverRecording(
     prepare,
     log: log ?? SILENT,
     life: memoryJobLife(log ?? SILENT),
+    reconcile,
     journal: {
       isDelivered: (part) => journal.isDelivered(part.index, part.count),
       beforeAttempt: (part) => journal.beforeAttempt(part, part.metadata),

@@ -127,12 +127,19 @@ export function recoverInterrupted(job: JobRecord, bodyMayHaveGone = true): numb
       // Imagicle may hold it: asked before it is sent again (reconciliation), else counted as a possible duplicate.
       part.uncertainSince ??= part.deliveredAt ?? job.updatedAt;
       part.uncertainAnswered = undefined;
-      job.possibleDuplicates += 1;
+      part.uncertainInterrupted = true;
     }
     interrupted += 1;
   }
   if (job.state === 'delivering') job.state = 'ready';
   return interrupted;
+}
+
+/** The part's uncertainty is resolved (Imagicle asked, or the rule without reconciliation applied). */
+export function clearUncertainty(part: SpooledPart): void {
+  part.uncertainSince = undefined;
+  part.uncertainAnswered = undefined;
+  part.uncertainInterrupted = undefined;
 }
 
 /** Before an attempt at a part: journaled so that a crash during it is known afterwards. */
@@ -161,13 +168,13 @@ export function endAttempt(
   if (verdict === 'success') {
     part.state = 'delivered';
     part.deliveredAt = new Date().toISOString();
-    part.uncertainSince = undefined;
-    part.uncertainAnswered = undefined;
+    clearUncertainty(part);
   } else {
     part.state = 'pending';
     if (verdict === 'ambiguous') {
       part.uncertainSince = new Date(startedAt).toISOString();
       part.uncertainAnswered = result.response?.status === 500 || undefined;
+      part.uncertainInterrupted = undefined;
     }
     job.lastError = jobError(part.index, verdict, result);
   }
@@ -176,13 +183,12 @@ export function endAttempt(
 
 /** Imagicle already holds the part (reconciliation): delivered without sending it again. */
 export function reconcilePart(job: JobRecord, part: SpooledPart, id: string, others: string[]): void {
-  const body = JSON.stringify({ id });
-  part.upstream = { status: 200, contentType: 'application/json', body, json: { id } };
+  // As Imagicle answers an upload: 201 with the new recording's id as a JSON string.
+  part.upstream = { status: 201, contentType: 'application/json', body: JSON.stringify(id), json: id };
   part.state = 'delivered';
   part.deliveredAt = new Date().toISOString();
   part.reconciled = true;
-  part.uncertainSince = undefined;
-  part.uncertainAnswered = undefined;
+  clearUncertainty(part);
   if (others.length > 0) part.duplicateIds = others;
 }
 

@@ -61,6 +61,8 @@ export interface SpooledPart {
    * answer, or a 502/504 from whatever stands in front of it, which Imagicle may still be processing.
    */
   uncertainAnswered?: boolean | undefined;
+  /** That attempt was cut short by a crash or a lost lease (not answered ambiguously). */
+  uncertainInterrupted?: boolean | undefined;
   /** Imagicle was found to hold this part already (reconciliation): nothing was sent again. */
   reconciled?: boolean | undefined;
   /** Other recordings in Imagicle that match this part (duplicates made before reconciliation). */

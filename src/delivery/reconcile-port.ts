@@ -11,8 +11,12 @@ export type ReconcileOutcome =
   | { kind: 'found'; id: string; others: string[] }
   /** Imagicle does not hold it: it is sent. */
   | { kind: 'absent' }
-  /** Imagicle could not be asked (reads refused, an older server, no answer): today's rule applies. */
-  | { kind: 'unavailable'; reason: string };
+  /**
+   * Imagicle could not be asked. `transient`: the read failed this time (no answer, a 5xx): the part is kept
+   * uncertain and asked about again later. Otherwise reads are refused (401/403/404/405, an older server): today's
+   * rule applies (held, or sent again with RETRY_AMBIGUOUS=true).
+   */
+  | { kind: 'unavailable'; reason: string; transient?: boolean };
 
 export interface ReconcileQuestion {
   /** The metadata sent for this part (exact duration, start shifted for split parts, notes marked). */

@@ -31,6 +31,7 @@ import type { RetryPolicy } from './retry.js';
 import type { JobRecord, SpooledPart } from './job.js';
 import {
   beginAttempt,
+  clearUncertainty,
   endAttempt,
   markDeliveredElsewhere,
   markRendered,
@@ -190,52 +191,41 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         callerAuthorization: job.callerAuthorization,
         signal: ctx.signal,
       };
-      let unreconciled = 0;
-      const outcome = await deliverWithRetry(deliver, upload, policy, {
-        beforeAttempt: async () => {
-          // An expired lease must never deliver: whoever took the job over may be sending it right now.
-          await store.confirmLease(job);
-          if (part.uncertainSince !== undefined && ctx.reconcile) {
-            const found = await ctx.reconcile.check({
-              metadata: part.metadata,
-              callerAuthorization: job.callerAuthorization,
-              // An attempt Imagicle answered (500) is over: nothing is still being imported, ask at once.
-              attemptStartedAt: part.uncertainAnswered ? new Date(0).toISOString() : part.uncertainSince,
-              signal: ctx.signal,
-            });
-            if (found.kind === 'found') {
-              reconcilePart(job, part, found.id, found.others);
-              await store.save(job);
-              ctx.log.info(
-                { jobId: job.id, part: part.index, id: found.id, others: found.others },
-                'found in Imagicle: not sent again',
-              );
+      let outcome;
+      try {
+        outcome = await deliverWithRetry(deliver, upload, policy, {
+          beforeAttempt: async () => {
+            // An expired lease must never deliver: whoever took the job over may be sending it right now.
+            await store.confirmLease(job);
+            if (part.uncertainSince !== undefined && (await settleUncertainty(store, job, part, ctx)) === 'found') {
               return { skip: true };
             }
-            if (found.kind === 'unavailable') unreconciled += 1;
-            // Absent: the earlier attempt left nothing, this one is no duplicate.
-            else if (job.possibleDuplicates > 0) job.possibleDuplicates -= 1;
-            part.uncertainSince = undefined;
-            part.uncertainAnswered = undefined;
-          }
-          if (part.attempts > 0) ctx.prepare.metrics?.retry();
-          attemptStarted = Date.now();
-          beginAttempt(job, part);
-          await store.save(job);
-          await ctx.journal?.beforeAttempt(part);
-          return { skip: false };
-        },
-        afterAttempt: async (_attempt, verdict, result) => {
-          live.set(part.index, result);
-          endAttempt(job, part, verdict, result, attemptStarted);
-          await store.save(job);
-          await ctx.journal?.afterAttempt(part, verdict, result);
-          if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
-          if (verdict === 'success') await store.prune(job);
-        },
-      });
-      // An ambiguous attempt followed by another: counted unless Imagicle was asked first (and answered).
-      job.possibleDuplicates += ctx.reconcile ? unreconciled : outcome.ambiguousRetries;
+            if (part.attempts > 0) ctx.prepare.metrics?.retry();
+            attemptStarted = Date.now();
+            beginAttempt(job, part);
+            await store.save(job);
+            await ctx.journal?.beforeAttempt(part);
+            return { skip: false };
+          },
+          afterAttempt: async (_attempt, verdict, result) => {
+            live.set(part.index, result);
+            endAttempt(job, part, verdict, result, attemptStarted);
+            await store.save(job);
+            await ctx.journal?.afterAttempt(part, verdict, result);
+            if (verdict === 'success') await ctx.afterDelivered?.(job, part, ctx.signal);
+            if (verdict === 'success') await store.prune(job);
+          },
+        });
+      } catch (error) {
+        if (!(error instanceof UncertainStop)) throw error;
+        // Imagicle may hold the part and cannot be asked now: nothing is sent; held, or asked again later.
+        if (plan === 'deferred') await persistFiles(store, job);
+        ctx.log.warn(
+          { jobId: job.id, part: part.index, reason: error.message },
+          'a part Imagicle may hold is not sent again',
+        );
+        return ended(error.outcome === 'held' ? { kind: 'held' } : { kind: 'retry-later', retryAfter: undefined });
+      }
       if (outcome.verdict === 'success') continue;
       ctx.log.info(
         {
@@ -252,8 +242,6 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       if (plan === 'deferred') await persistFiles(store, job);
       if (outcome.verdict === 'permanent') return ended({ kind: 'permanent' });
       if (outcome.verdict === 'ambiguous' && !policy.retryAmbiguous) return ended({ kind: 'held' });
-      // The next attempt, whoever makes it, may duplicate what this one did (unless Imagicle is asked first).
-      if (outcome.verdict === 'ambiguous' && !ctx.reconcile) job.possibleDuplicates += 1;
       return ended({ kind: 'retry-later', retryAfter: outcome.retryAfter });
     }
     ctx.prepare.metrics?.delivered((performance.now() - deliverStarted) / 1000);
@@ -297,12 +285,73 @@ function keepDelivered(parts: SpooledPart[], before: SpooledPart[]): void {
   for (const old of before) {
     const part = parts.find((p) => p.index === old.index);
     if (part && part.count === old.count) {
-      const { state, attempts, upstream, deliveredAt } = old;
-      Object.assign(part, { state, attempts, upstream, deliveredAt });
+      // The uncertainty too: a part whose attempt a crash cut short is asked about before it is sent again.
+      const { state, attempts, upstream, deliveredAt, uncertainSince, uncertainAnswered, uncertainInterrupted } = old;
+      Object.assign(part, {
+        state,
+        attempts,
+        upstream,
+        deliveredAt,
+        uncertainSince,
+        uncertainAnswered,
+        uncertainInterrupted,
+      });
     } else if (old.state === 'delivered') {
       throw new Error(
         `part ${old.index} of ${old.count} was delivered, but the recording now renders to ${parts.length} parts`,
       );
     }
   }
+}
+
+/** Thrown before an attempt at a part Imagicle may already hold and that must not be sent now. */
+class UncertainStop extends Error {
+  constructor(
+    readonly outcome: 'held' | 'retry-later',
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/**
+ * Before a part whose last attempt's outcome is unknown is sent again: Imagicle is asked (RECONCILE=auto). Found:
+ * the part is delivered as that recording. Absent: it is sent, no duplicate. Cannot be asked: a read that failed
+ * this time keeps the question for later; refused reads (or no reconciliation) fall back to the rule without it:
+ * a part interrupted by a crash, or with RETRY_AMBIGUOUS=true, is sent again and counted as a possible duplicate;
+ * otherwise the job is held for an operator.
+ */
+async function settleUncertainty(
+  store: JobStore,
+  job: JobRecord,
+  part: SpooledPart,
+  ctx: RunContext,
+): Promise<'found' | 'send'> {
+  const answer = ctx.reconcile
+    ? await ctx.reconcile.check({
+        metadata: part.metadata,
+        callerAuthorization: job.callerAuthorization,
+        // An attempt Imagicle answered (500) is over: nothing is still being imported, ask at once.
+        attemptStartedAt: part.uncertainAnswered ? new Date(0).toISOString() : part.uncertainSince,
+        signal: ctx.signal,
+      })
+    : undefined;
+  if (answer?.kind === 'found') {
+    reconcilePart(job, part, answer.id, answer.others);
+    await store.save(job);
+    ctx.log.info(
+      { jobId: job.id, part: part.index, id: answer.id, others: answer.others },
+      'found in Imagicle: not sent again',
+    );
+    return 'found';
+  }
+  if (answer?.kind === 'unavailable' && answer.transient) throw new UncertainStop('retry-later', answer.reason);
+  if (answer === undefined || answer.kind === 'unavailable') {
+    if (!part.uncertainInterrupted && !ctx.policy.retryAmbiguous) {
+      throw new UncertainStop('held', answer?.reason ?? 'the outcome of the last attempt is unknown');
+    }
+    job.possibleDuplicates += 1;
+  }
+  clearUncertainty(part);
+  return 'send';
 }

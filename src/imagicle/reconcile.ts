@@ -49,7 +49,9 @@ export interface ReconcileQuestion {
   signal: AbortSignal | undefined;
 }
 export type ReconcileOutcome =
-  { kind: 'found'; id: string; others: string[] } | { kind: 'absent' } | { kind: 'unavailable'; reason: string };
+  | { kind: 'found'; id: string; others: string[] }
+  | { kind: 'absent' }
+  | { kind: 'unavailable'; reason: string; transient?: boolean };
 
 export const RECONCILE_MODES = ['auto', 'off'] as const;
 export type ReconcileMode = (typeof RECONCILE_MODES)[number];
@@ -170,7 +172,7 @@ export class ImagicleReconciler {
       return this.conclude(matches, sent);
     } catch (error) {
       if (error instanceof ReadsRefused) return this.refused(error, callerKey);
-      if (error instanceof ReadFailed) return { kind: 'unavailable', reason: error.message };
+      if (error instanceof ReadFailed) return { kind: 'unavailable', reason: error.message, transient: true };
       throw error;
     }
   }

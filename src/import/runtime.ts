@@ -11,6 +11,7 @@ import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpe
 import { configureChildLimits } from '../media/process.js';
 import type { DeliverRecordingDeps } from '../delivery/deliver-recording.js';
 import { mediaPolicyOf } from '../media-policy.js';
+import { reconcilerOf } from '../reconciler.js';
 
 export interface DoorRuntime {
   deps: DeliverRecordingDeps;
@@ -20,8 +21,16 @@ export interface DoorRuntime {
 
 export class RuntimeError extends Error {}
 
-export function depsFor(config: Config, bins: FfmpegBinaries, upstream: UpstreamClient): DeliverRecordingDeps {
+export function depsFor(
+  config: Config,
+  bins: FfmpegBinaries,
+  upstream: UpstreamClient,
+  logger?: Logger,
+): DeliverRecordingDeps {
   return {
+    // As serve does: an attempt whose outcome is unknown is a question for Imagicle before a re-send.
+    reconcile:
+      config.reconcile.mode === 'off' || !logger ? undefined : reconcilerOf(config, upstream, logger, undefined),
     // The same media settings as `serve` (LEVEL, VOX_SAMPLE_RATE, stereo, limits).
     bins,
     ...mediaPolicyOf(config),
@@ -62,7 +71,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<DoorR
     tls: { ca: config.upstreamTls.ca, rejectUnauthorized: !config.upstreamTls.insecure },
   });
   return {
-    deps: depsFor(config, bins, upstream),
+    deps: depsFor(config, bins, upstream, logger),
     upstreamUrl: upstream.url,
     close: async () => {
       await upstream.close();

@@ -23,7 +23,7 @@ export function startServeWatcher(
   logger: Logger,
 ): ServeWatcher {
   const state = StateStore.open(config.watch.stateDir);
-  const deps = depsFor(config, gateway.bins, gateway.upstream);
+  const deps = depsFor(config, gateway.bins, gateway.upstream, logger);
   const owner = `watch@${config.destination}`;
   const door = gateway.delivery
     ? jobDoor({

@@ -168,38 +168,32 @@ describe('reads forbidden: the rule without reconciliation, with one warning', (
     }
   });
 
-  // KNOWN GAP in the job life (reported to the lead): run-job.ts forces retryAmbiguous whenever a reconciler is
-  // configured, and on `unavailable` it sends again: reads refused give a blind re-send (a duplicate, counted in
-  // possibleDuplicates) instead of today's hold. Turn `it.fails` into `it` once `unavailable` falls back to the
-  // policy's own rule (hold unless RETRY_AMBIGUOUS=true).
-  it.fails(
-    'the ambiguous job is held as before (504, failed, ambiguous), one recording, the warning once',
-    async () => {
-      const g = await startTestGateway(FAST);
-      try {
-        g.emulator.reads.refuse(403);
-        const results: Array<{ status: number; jobId: string }> = [];
-        for (const name of ['forbidden-1', 'forbidden-2']) {
-          const meta = call(name);
-          g.emulator.faults.add({ afterStore: 'hang' });
-          const res = await post(g.url, meta);
-          results.push({ status: res.status, jobId: res.headers.get('x-job-id')! });
-          expect(stored(g.emulator, meta)).toHaveLength(1);
-        }
-        for (const { status, jobId } of results) {
-          expect(status).toBe(504);
-          expect(await job(g.url, jobId)).toMatchObject({ state: 'failed', lastError: { ambiguous: true } });
-        }
-        const warnings = g.logs.filter((l) => l.includes('reconciliation is off for this Imagicle'));
-        expect(warnings).toHaveLength(1);
-        expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, status: 403 });
-        const ready = (await (await fetch(`${g.url}/readyz`)).json()) as { reconciliation?: unknown };
-        expect(ready.reconciliation).toMatchObject({ available: false, reason: expect.stringMatching(/Base Access/) });
-      } finally {
-        await g.close();
+  // Reads refused: the rule without reconciliation (hold unless RETRY_AMBIGUOUS=true), not a blind re-send.
+  it('the ambiguous job is held as before (504, failed, ambiguous), one recording, the warning once', async () => {
+    const g = await startTestGateway(FAST);
+    try {
+      g.emulator.reads.refuse(403);
+      const results: Array<{ status: number; jobId: string }> = [];
+      for (const name of ['forbidden-1', 'forbidden-2']) {
+        const meta = call(name);
+        g.emulator.faults.add({ afterStore: 'hang' });
+        const res = await post(g.url, meta);
+        results.push({ status: res.status, jobId: res.headers.get('x-job-id')! });
+        expect(stored(g.emulator, meta)).toHaveLength(1);
       }
-    },
-  );
+      for (const { status, jobId } of results) {
+        expect(status).toBe(504);
+        expect(await job(g.url, jobId)).toMatchObject({ state: 'failed', lastError: { ambiguous: true } });
+      }
+      const warnings = g.logs.filter((l) => l.includes('reconciliation is off for this Imagicle'));
+      expect(warnings).toHaveLength(1);
+      expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, status: 403 });
+      const ready = (await (await fetch(`${g.url}/readyz`)).json()) as { reconciliation?: unknown };
+      expect(ready.reconciliation).toMatchObject({ available: false, reason: expect.stringMatching(/Base Access/) });
+    } finally {
+      await g.close();
+    }
+  });
 });
 
 describe('kill -9 mid-attempt, then a restart', () => {
@@ -294,14 +288,9 @@ describe('kill -9 mid-attempt, then a restart', () => {
     }
   }
 
-  // KNOWN GAPS in the job life (reported to the lead), so `it.fails` until they are fixed:
-  // 1. Parts not fsynced yet (the deferred plan: a waiting request, or a worker's run after Prefer: respond-async,
-  //    which fails the same way) are rendered again at the restart, and run-job.ts keepDelivered() copies
-  //    state/attempts/upstream/deliveredAt onto the new parts but not `uncertainSince`: the part is sent again
-  //    without asking (two recordings). Carrying `uncertainSince` there makes the reconciler find it (checked).
-  // 2. Then `possibleDuplicates` stays 1: recoverInterrupted() counted it and a `found` does not take it back
-  //    (an `absent` does).
-  it.fails('a waiting request: the part Imagicle stored is found, not sent again', { timeout: 60_000 }, () =>
+  // Parts not fsynced yet are rendered again at the restart: they keep their uncertainty (keepDelivered()), so the
+  // part Imagicle stored is found, not sent again, and no possible duplicate is counted.
+  it('a waiting request: the part Imagicle stored is found, not sent again', { timeout: 60_000 }, () =>
     killMidAttemptAndRestart('kill-waiting', {}),
   );
 });
