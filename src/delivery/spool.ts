@@ -69,6 +69,7 @@ export class Spool implements JobStore {
   private readonly folders: JobFolders;
   private readonly jobs = new Map<string, JobRecord>();
   private readonly bytes = new Map<string, number>();
+  private readonly ownerBytes = new Map<string, number>();
   private readonly byDedupKey = new Map<string, Set<string>>();
   private readonly claimed = new Set<string>();
   private readonly saving = new Map<string, Promise<void>>();
@@ -146,11 +147,17 @@ export class Spool implements JobStore {
     return total;
   }
 
-  /** Disk held by one owner's audio (the bytes map is per job: one pass over it). */
+  /** Disk held by one owner's audio (kept as jobs change). */
   usedBytesOf(owner: string): number {
-    let total = 0;
-    for (const [id, bytes] of this.bytes) if (this.jobs.get(id)?.owner === owner) total += bytes;
-    return total;
+    return this.ownerBytes.get(owner) ?? 0;
+  }
+
+  /** Records the bytes a job's folder holds, and its owner's total. */
+  private setBytes(job: JobRecord, bytes: number): void {
+    const owner = job.owner ?? '';
+    const delta = bytes - (this.bytes.get(job.id) ?? 0);
+    this.bytes.set(job.id, bytes);
+    this.ownerBytes.set(owner, (this.ownerBytes.get(owner) ?? 0) + delta);
   }
 
   /** Disk held by one job's audio. */
@@ -209,7 +216,7 @@ export class Spool implements JobStore {
     if (deferred) job.inputsSynced = false;
     this.claimed.add(id);
     this.track(job);
-    this.bytes.set(id, attachment.bytes + (remoteAttachment?.bytes ?? 0));
+    this.setBytes(job, attachment.bytes + (remoteAttachment?.bytes ?? 0));
     try {
       await this.save(job);
     } catch (error) {
@@ -243,7 +250,9 @@ export class Spool implements JobStore {
 
   /** Deletes the job's files that its state no longer needs, and recounts its bytes. */
   async prune(job: JobRecord): Promise<void> {
-    this.bytes.set(job.id, await this.folders.prune(job));
+    const held = await this.folders.prune(job);
+    // A job removed meanwhile holds nothing any more.
+    if (this.jobs.has(job.id)) this.setBytes(job, held);
   }
 
   /** Removes a job and everything in its folder. */
@@ -251,6 +260,7 @@ export class Spool implements JobStore {
     const job = this.jobs.get(id);
     await this.saving.get(id);
     this.jobs.delete(id);
+    if (job) this.setBytes(job, 0);
     this.bytes.delete(id);
     this.index.remove(id);
     this.toPrepare.delete(id);
@@ -384,7 +394,7 @@ export class Spool implements JobStore {
       if (count > 0) interrupted.push(job);
       this.track(job);
       // Until the background prune has counted the folder: what the record says it holds.
-      this.bytes.set(job.id, heldBytesOf(job));
+      this.setBytes(job, heldBytesOf(job));
       summary.jobs += 1;
       summary.byState[job.state] += 1;
       if (job.state === 'received' || job.state === 'ready') summary.unfinished += 1;
