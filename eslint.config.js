@@ -24,6 +24,12 @@ const coreRule = (other, spawnForbidden) => ({
   ],
 });
 
+/** A layer that may not import these folders (and, like every file, spawns only through media/process.ts). */
+const zone = (folders) => ({
+  paths: noSpawn,
+  patterns: folders.map((f) => ({ group: [`**/${f}/**`], message: `this layer does not import ${f}/ (DESIGN.md)` })),
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/generated/**', 'coverage/**', 'bench/work/**'] },
   js.configs.recommended,
@@ -42,4 +48,16 @@ export default tseslint.config(
   { files: ['src/media/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', true)] } },
   { files: ['src/media/process.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', false)] } },
   { files: ['src/imagicle/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('media', true)] } },
+  // The use case (pipeline/) knows no door, store or queue; delivery/ knows no queue; the file doors know no HTTP;
+  // HTTP reaches the distributed mode only through the composition root (gateway.ts), never by import.
+  {
+    files: ['src/pipeline/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', zone(['delivery', 'http', 'import', 'distributed'])] },
+  },
+  {
+    files: ['src/delivery/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', zone(['distributed', 'http', 'import'])] },
+  },
+  { files: ['src/import/**/*.ts'], rules: { 'no-restricted-imports': ['error', zone(['http', 'distributed'])] } },
+  { files: ['src/http/**/*.ts'], rules: { 'no-restricted-imports': ['error', zone(['distributed', 'import'])] } },
 );

@@ -1,7 +1,7 @@
 /**
  * zod schemas of the gateway's answers, for the OpenAPI document
  * (openapi.ts). The requests' schemas are the ones that validate them
- * (imagicle/schema.ts, stereo-options.ts); these describe what comes back,
+ * (imagicle/schema.ts, pipeline/call-options.ts); these describe what comes back,
  * and the e2e tests check real answers against them.
  */
 import { z } from 'zod';

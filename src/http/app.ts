@@ -19,7 +19,7 @@ import type { Deliver, IngestResult } from '../pipeline/ingest.js';
 import { parseMetadata } from '../pipeline/metadata.js';
 import type { PreparedAudio } from '../pipeline/prepare.js';
 import { prepareCall } from '../pipeline/stereo.js';
-import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from './stereo-options.js';
+import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from '../pipeline/call-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';
 import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
@@ -30,7 +30,6 @@ import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
 import { DirectDelivery } from '../delivery/direct.js';
 import { deliverySettingsFor } from '../delivery/setup.js';
-import type { Readiness } from '../distributed/setup.js';
 import { createJobsRouter } from './jobs.js';
 import { spoolJobsBackend } from '../delivery/spool-jobs.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
@@ -78,10 +77,17 @@ export interface ReadinessOfReconciliation {
   probe(signal?: AbortSignal): Promise<boolean | undefined>;
 }
 
+/** What /readyz shows of the distributed mode's own checks (distributed/setup.ts answers it). */
+export interface QueueReadiness {
+  ok: boolean;
+  redis: { ok: boolean; error: string | undefined };
+  blobDir: { ok: boolean; error: string | undefined };
+}
+
 export interface DistributedHttp {
   delivery: UploadDelivery | undefined;
   jobs: JobsBackend | undefined;
-  ready(): Promise<Readiness>;
+  ready(): Promise<QueueReadiness>;
 }
 
 type Mode = 'drop-in' | 'native' | 'transcode';

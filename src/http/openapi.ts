@@ -11,7 +11,7 @@ import { recordingMetadataSchema } from '../imagicle/schema.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
 import { JOB_DOORS, JOB_STATES } from '../delivery/job.js';
 import { CONTENT_TYPE } from '../media/plan.js';
-import { stereoOptionsSchema, REMOTE_ATTACHMENT } from './stereo-options.js';
+import { stereoOptionsSchema, REMOTE_ATTACHMENT } from '../pipeline/call-options.js';
 import {
   acceptedSchema,
   apiRegistry,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { extensionOf } from '../media/formats.js';
 import { RAW_HINTS } from '../media/formats.js';
 import type { StereoRequestOptions } from '../pipeline/stereo.js';
-import { parseStereoOptions } from '../http/stereo-options.js';
+import { parseStereoOptions } from '../pipeline/call-options.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPattern } from './pattern.js';
 import {

@@ -11,7 +11,7 @@ import type { StereoCheck } from './stereo-report.js';
 
 export { STEREO_CHECKS, type PartName, type StereoCheck } from './stereo-report.js';
 
-/** What one request asks for (form fields or query string; see http/stereo-options.ts). */
+/** What one request asks for (form fields or query string; see call-options.ts). */
 export interface StereoRequestOptions {
   channelOrder?: ChannelOrder | undefined;
   sourceProfile?: SourceProfile | undefined;

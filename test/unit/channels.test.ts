@@ -35,7 +35,7 @@ const routeArgs = (input: SourceFile, route: ChannelRoute, mix: Mix, target: Tar
 import { classify, LevelMeter } from '../../src/media/analysis.js';
 import { targetFor } from '../../src/media/plan.js';
 import { rawHintFor } from '../../src/media/formats.js';
-import { parseStereoOptions } from '../../src/http/stereo-options.js';
+import { parseStereoOptions } from '../../src/pipeline/call-options.js';
 import { loadConfig, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from '../../src/config.js';
 import { GatewayError } from '../../src/errors.js';
 
