@@ -152,81 +152,70 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
-/**
- * Lead: set to true with the run-job.ts fix (keepDelivered() must carry `uncertainSince` onto re-rendered parts).
- * Until then a kill during an attempt at a part not fsynced yet re-sends it without asking (3 duplicates in 24
- * recordings seen), so the campaign runs only when asked for (CAMPAIGN_RECORDINGS set).
- */
-const JOB_LIFE_KEEPS_UNCERTAINTY = false;
-
 describe('kill -9 while Imagicle answers slowly', () => {
-  it.skipIf(!JOB_LIFE_KEEPS_UNCERTAINTY && process.env.CAMPAIGN_RECORDINGS === undefined)(
-    `${RECORDINGS} recordings, RECONCILE=${RECONCILE}: each in Imagicle once`,
-    { timeout: 1_500_000 },
-    async () => {
-      const started = Date.now();
-      const stop = { at: started + 600_000 };
-      gateway = await startGateway();
-      let kills = 0;
-      let posting = true;
-      const killer = (async () => {
-        // Kills while the recordings arrive and are delivered (MAX_KILLS at most, and at least four).
-        for (let k = 0; k < MAX_KILLS; k += 1) {
-          await sleep(cycle(KILL_EVERY_MS, k));
-          if (!gateway) break;
-          if (k >= 4 && !posting && (await allDelivered(gateway.url))) break;
-          const dying = gateway;
-          gateway = undefined;
-          await kill9(dying.process);
-          kills += 1;
-          gateway = await startGateway();
-        }
-      })();
-      // Two sources at once, each sending its recordings one after the other.
-      const sources = [0, 1].map(async (s) => {
-        for (let i = s; i < RECORDINGS; i += 2) await postUntilAccepted(i, stop);
-      });
-      await Promise.all(sources);
-      posting = false;
-      await killer;
-      // A killed distributed worker's job waits for BullMQ's stalled check: the deliveries get as long again.
-      const deliveredBy = Date.now() + 600_000;
-      for (;;) {
-        if (gateway && (await allDelivered(gateway.url))) break;
-        if (Date.now() > deliveredBy) break;
-        await sleep(250);
+  it(`${RECORDINGS} recordings, RECONCILE=${RECONCILE}: each in Imagicle once`, { timeout: 1_500_000 }, async () => {
+    const started = Date.now();
+    const stop = { at: started + 600_000 };
+    gateway = await startGateway();
+    let kills = 0;
+    let posting = true;
+    const killer = (async () => {
+      // Kills while the recordings arrive and are delivered (MAX_KILLS at most, and at least four).
+      for (let k = 0; k < MAX_KILLS; k += 1) {
+        await sleep(cycle(KILL_EVERY_MS, k));
+        if (!gateway) break;
+        if (k >= 4 && !posting && (await allDelivered(gateway.url))) break;
+        const dying = gateway;
+        gateway = undefined;
+        await kill9(dying.process);
+        kills += 1;
+        gateway = await startGateway();
       }
+    })();
+    // Two sources at once, each sending its recordings one after the other.
+    const sources = [0, 1].map(async (s) => {
+      for (let i = s; i < RECORDINGS; i += 2) await postUntilAccepted(i, stop);
+    });
+    await Promise.all(sources);
+    posting = false;
+    await killer;
+    // A killed distributed worker's job waits for BullMQ's stalled check: the deliveries get as long again.
+    const deliveredBy = Date.now() + 600_000;
+    for (;;) {
+      if (gateway && (await allDelivered(gateway.url))) break;
+      if (Date.now() > deliveredBy) break;
+      await sleep(250);
+    }
 
-      const counts = new Map<string, number>();
-      const stored = emulator.store.list();
-      for (const r of stored) {
-        const id = String(r.metadata.pbxCallId);
-        counts.set(id, (counts.get(id) ?? 0) + 1);
-      }
-      const duplicates = [...counts.values()].reduce((sum, n) => sum + Math.max(0, n - 1), 0);
-      const lost = Array.from({ length: RECORDINGS }, (_, i) => `campaign-${i}`).filter((id) => !counts.has(id));
-      const reconciliations = await fetch(`${gateway!.url}/metrics`)
-        .then((r) => r.text())
-        .catch(() => '');
-      process.stdout.write(
-        `${JSON.stringify({
-          campaign: 'kill -9 + slow Imagicle',
-          reconcile: RECONCILE,
-          mode: redis ? 'distributed' : 'spool',
-          recordings: RECORDINGS,
-          kills,
-          requests: emulator.stats.snapshot(),
-          stored: stored.length,
-          duplicates,
-          lost: lost.length,
-          seconds: Math.round((Date.now() - started) / 1000),
-          lastProcessReconciliations: reconciliations
-            .split('\n')
-            .filter((l) => l.startsWith('imagicle_gateway_reconciliations_total{')),
-        })}\n`,
-      );
-      expect(lost).toEqual([]);
-      if (RECONCILE === 'auto') expect(duplicates).toBe(0);
-    },
-  );
+    const counts = new Map<string, number>();
+    const stored = emulator.store.list();
+    for (const r of stored) {
+      const id = String(r.metadata.pbxCallId);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    const duplicates = [...counts.values()].reduce((sum, n) => sum + Math.max(0, n - 1), 0);
+    const lost = Array.from({ length: RECORDINGS }, (_, i) => `campaign-${i}`).filter((id) => !counts.has(id));
+    const reconciliations = await fetch(`${gateway!.url}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
+    process.stdout.write(
+      `${JSON.stringify({
+        campaign: 'kill -9 + slow Imagicle',
+        reconcile: RECONCILE,
+        mode: redis ? 'distributed' : 'spool',
+        recordings: RECORDINGS,
+        kills,
+        requests: emulator.stats.snapshot(),
+        stored: stored.length,
+        duplicates,
+        lost: lost.length,
+        seconds: Math.round((Date.now() - started) / 1000),
+        lastProcessReconciliations: reconciliations
+          .split('\n')
+          .filter((l) => l.startsWith('imagicle_gateway_reconciliations_total{')),
+      })}\n`,
+    );
+    expect(lost).toEqual([]);
+    if (RECONCILE === 'auto') expect(duplicates).toBe(0);
+  });
 });
