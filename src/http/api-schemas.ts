@@ -250,6 +250,10 @@ export const jobSchema = z
       }),
     ),
     events: z.array(z.object({ id: z.string(), type: z.enum(JOB_EVENT_TYPES), at: z.string() })),
+    webhooks: z
+      .array(z.looseObject({}))
+      .optional()
+      .describe('Its webhooks (when WEBHOOKS is set): endpoint host, event, attempts, last status, next attempt'),
     location: z.string(),
     duplicateOf: z.string().optional(),
   })

@@ -37,7 +37,7 @@ import { createJobAudioRouter } from './job-audio.js';
 import { decisionOf, GatewayMetrics, type Decision } from '../metrics.js';
 import { serveOpenApi } from './openapi.js';
 import { serveConsole } from './console.js';
-import { requestOwner } from './owner.js';
+import { requestOwner, type Owner } from './owner.js';
 import { LoginThrottle } from './login-throttle.js';
 import { DiskLedger, type DiskScope } from '../pipeline/disk.js';
 import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
@@ -213,7 +213,12 @@ export function createApp(deps: AppDeps): express.Express {
   };
   // The jobs API (covered by the access control on /v1 above).
   const jobs = deps.distributed?.jobs ?? (deps.delivery ? spoolJobsBackend(deps.delivery) : undefined);
-  if (jobs) app.use('/v1/jobs', createJobsRouter(jobs));
+  // A job's detail lists its webhooks (endpoint host, event, attempts, last status, next attempt).
+  const webhooks = deps.webhooks;
+  const extras = webhooks
+    ? async (jobId: string, owner: Owner) => ({ webhooks: await webhooks.deliveriesFor(jobId, owner) })
+    : undefined;
+  if (jobs) app.use('/v1/jobs', createJobsRouter(jobs, undefined, extras));
   if (deps.webhooks) app.use('/v1/webhooks', createWebhooksRouter(deps.webhooks));
   // The console's audio player (job-audio.ts), beside the jobs router and under the same owner check.
   if (!deps.distributed?.jobs && deps.delivery) app.use('/v1/jobs', createJobAudioRouter(deps.delivery));

@@ -18,7 +18,7 @@ import { GatewayError } from '../errors.js';
 import { JOB_DOORS, JOB_STATES, type JobRecord } from '../delivery/job.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { jobView } from '../delivery/view.js';
-import { mayAccess, requestOwner } from './owner.js';
+import { mayAccess, requestOwner, type Owner } from './owner.js';
 
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
@@ -50,8 +50,11 @@ const listQuery = z.object({
   to: instant.optional(),
 });
 
+/** What a job's detail adds from beside the store: its webhooks (webhooks/service.ts), scoped to the caller. */
+export type JobExtras = (jobId: string, owner: Owner) => Promise<Record<string, unknown>>;
+
 /** `access`: for mounting elsewhere than under app.ts's /v1 access control, which already covers /v1/jobs. */
-export function createJobsRouter(backend: JobsBackend, access?: RequestHandler): Router {
+export function createJobsRouter(backend: JobsBackend, access?: RequestHandler, extras?: JobExtras): Router {
   const router = express.Router();
   if (access) router.use(access);
 
@@ -95,7 +98,9 @@ export function createJobsRouter(backend: JobsBackend, access?: RequestHandler):
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(jobView(await ownedJob(req, res)));
+    const job = await ownedJob(req, res);
+    const more = extras ? await extras(job.id, requestOwner(req, res)) : {};
+    res.json({ ...jobView(job), ...more });
   });
 
   router.get('/:id/waveform/:channel.png', async (req, res) => {

@@ -139,6 +139,13 @@ describe('webhooks from real uploads', () => {
       }),
     ]);
     expect((await list({})).deliveries).toEqual([]);
+    // The job's own detail lists them too.
+    const detail = (await (
+      await fetch(`${t.url}/v1/jobs/${jobId}`, { headers: { Authorization: CALLER_AUTH } })
+    ).json()) as {
+      webhooks: List['deliveries'];
+    };
+    expect(detail.webhooks).toEqual([expect.objectContaining({ event: 'recording.delivered', state: 'sent' })]);
   });
 
   it("recording.failed carries Imagicle's refusal", async () => {
