@@ -328,6 +328,9 @@ export class JobLife {
     job.nextAttemptAt = undefined;
     job.prepareFailures = undefined;
     job.held = undefined;
+    // The operator asked for it: a part whose outcome is unknown is asked about first (RECONCILE=auto), else sent
+    // again as after a crash (counted as a possible duplicate), not held again.
+    for (const part of job.parts) if (part.uncertainSince !== undefined) part.uncertainInterrupted = true;
     job.expiresAt = new Date(Date.now() + this.settings.maxAgeMs).toISOString();
     // A new round: its first transient failure is told again.
     job.events = (job.events ?? []).filter((e) => e.type !== 'recording.retrying');

@@ -61,7 +61,10 @@ export interface SpooledPart {
    * answer, or a 502/504 from whatever stands in front of it, which Imagicle may still be processing.
    */
   uncertainAnswered?: boolean | undefined;
-  /** That attempt was cut short by a crash or a lost lease (not answered ambiguously). */
+  /**
+   * Without an answer from Imagicle's reads, the part may be sent again: its attempt was cut short by a crash or a
+   * lost lease (not answered ambiguously), or an operator asked for the retry.
+   */
   uncertainInterrupted?: boolean | undefined;
   /** Imagicle was found to hold this part already (reconciliation): nothing was sent again. */
   reconciled?: boolean | undefined;
