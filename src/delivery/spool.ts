@@ -424,6 +424,11 @@ export class Spool implements JobStore {
     }
   }
 
+  /** Resolves once the start-up prune (in the background) is done. */
+  pruned(): Promise<void> {
+    return this.pruning;
+  }
+
   /** Stops background work (the start-up prune) and waits for it. */
   async close(): Promise<void> {
     this.closed = true;

@@ -43,6 +43,9 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     EMULATOR_DIR: path.join(root, 'emulator'),
     LOG_LEVEL: 'info',
     SHUTDOWN_GRACE_MS: '1000',
+    // Most tests check the rules for an unknown outcome without Imagicle's reads (held, counted); the
+    // reconciliation tests turn it on (RECONCILE=auto, the product's default).
+    RECONCILE: 'off',
     ...env,
   });
   const gateway = await startGateway(config, createLogger(config.logLevel, sink));

@@ -54,7 +54,8 @@ describe('DTMF false positives', () => {
     const root = await mkdtemp(path.join(os.tmpdir(), 'dtmf-speech-'));
     try {
       // Prose without the README's code blocks and markup: about 3 minutes per voice.
-      const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+      // A fixed corpus (the README as it was when the detector was tuned), so the check does not drift with the docs.
+      const readme = await readFile(new URL('../fixtures/speech-corpus.md', import.meta.url), 'utf8');
       const text = readme.replace(/```[\s\S]*?```/g, ' ').replace(/[`|#*_<>[\]()-]/g, ' ');
       let seconds = 0;
       let tones = 0;
