@@ -200,6 +200,8 @@ describe('the spool fsync plan', () => {
     const service = new DeliveryService(reopened, () => Promise.resolve(answer(201)), settings, logger);
     const job = reopened.get(first.id)!;
     expect(job.partsSynced).toBe(false);
+    // The start-up prune claims each job in turn, as the worker would: after it, this test is the worker.
+    await reopened.pruned();
     expect(reopened.claim(job.id)).toBe(true);
     const rerender = service.runJob(job, ctx);
     const resend = path.join(root, 'resend.opus');
