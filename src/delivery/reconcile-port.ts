@@ -16,7 +16,12 @@ export type ReconcileOutcome =
    * uncertain and asked about again later. Otherwise reads are refused (401/403/404/405, an older server): today's
    * rule applies (held, or sent again with RETRY_AMBIGUOUS=true).
    */
-  | { kind: 'unavailable'; reason: string; transient?: boolean };
+  | { kind: 'unavailable'; reason: string; transient?: boolean }
+  /**
+   * Not askable within this run: Imagicle may go on importing the last attempt until `at` (epoch ms), later than
+   * the question's `notAfter`. Nothing was read; the part stays uncertain and is asked about from `at` on.
+   */
+  | { kind: 'later'; at: number };
 
 export interface ReconcileQuestion {
   /** The metadata sent for this part (exact duration, start shifted for split parts, notes marked). */
@@ -25,6 +30,11 @@ export interface ReconcileQuestion {
   callerAuthorization: string | undefined;
   /** When the ambiguous attempt began (ISO): Imagicle may still be processing it until its deadline. */
   attemptStartedAt: string | undefined;
+  /**
+   * The latest instant (epoch ms) this run may wait until before it asks: its retry budget (RETRY_MAX_TOTAL_MS).
+   * Undefined: wait for the attempt's deadline whatever it is.
+   */
+  notAfter?: number | undefined;
   signal: AbortSignal | undefined;
 }
 

@@ -192,12 +192,17 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         signal: ctx.signal,
       };
       let outcome;
+      // The same budget deliverWithRetry keeps: a question that cannot be asked before it ends is left for later.
+      const notAfter = Date.now() + policy.maxTotalMs;
       try {
         outcome = await deliverWithRetry(deliver, upload, policy, {
           beforeAttempt: async () => {
             // An expired lease must never deliver: whoever took the job over may be sending it right now.
             await store.confirmLease(job);
-            if (part.uncertainSince !== undefined && (await settleUncertainty(store, job, part, ctx)) === 'found') {
+            if (
+              part.uncertainSince !== undefined &&
+              (await settleUncertainty(store, job, part, ctx, notAfter)) === 'found'
+            ) {
               return { skip: true };
             }
             if (part.attempts > 0) ctx.prepare.metrics?.retry();
@@ -224,7 +229,9 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           { jobId: job.id, part: part.index, reason: error.message },
           'a part Imagicle may hold is not sent again',
         );
-        return ended(error.outcome === 'held' ? { kind: 'held' } : { kind: 'retry-later', retryAfter: undefined });
+        return ended(
+          error.outcome === 'held' ? { kind: 'held' } : { kind: 'retry-later', retryAfter: error.retryAfter },
+        );
       }
       if (outcome.verdict === 'success') continue;
       ctx.log.info(
@@ -309,6 +316,8 @@ class UncertainStop extends Error {
   constructor(
     readonly outcome: 'held' | 'retry-later',
     reason: string,
+    /** Retry-After (seconds) for the next run: when the question can be asked. */
+    readonly retryAfter?: string,
   ) {
     super(reason);
   }
@@ -326,6 +335,7 @@ async function settleUncertainty(
   job: JobRecord,
   part: SpooledPart,
   ctx: RunContext,
+  notAfter: number,
 ): Promise<'found' | 'send'> {
   const answer = ctx.reconcile
     ? await ctx.reconcile.check({
@@ -333,9 +343,18 @@ async function settleUncertainty(
         callerAuthorization: job.callerAuthorization,
         // An attempt Imagicle answered (500) is over: nothing is still being imported, ask at once.
         attemptStartedAt: part.uncertainAnswered ? new Date(0).toISOString() : part.uncertainSince,
+        notAfter,
         signal: ctx.signal,
       })
     : undefined;
+  if (answer?.kind === 'later') {
+    const seconds = Math.max(1, Math.ceil((answer.at - Date.now()) / 1000));
+    throw new UncertainStop(
+      'retry-later',
+      `Imagicle may go on importing the last attempt for ${seconds} s more: asked then, before any re-send`,
+      String(seconds),
+    );
+  }
   if (answer?.kind === 'found') {
     reconcilePart(job, part, answer.id, answer.others);
     await store.save(job);

@@ -46,12 +46,16 @@ export interface ReconcileQuestion {
   metadata: Record<string, unknown>;
   callerAuthorization: string | undefined;
   attemptStartedAt: string | undefined;
+  notAfter?: number | undefined;
   signal: AbortSignal | undefined;
 }
 export type ReconcileOutcome =
   | { kind: 'found'; id: string; others: string[] }
   | { kind: 'absent' }
-  | { kind: 'unavailable'; reason: string; transient?: boolean };
+  | { kind: 'unavailable'; reason: string; transient?: boolean }
+  | { kind: 'later'; at: number };
+/** What a question that was asked ends with. */
+type Answer = Exclude<ReconcileOutcome, { kind: 'later' }>;
 
 export const RECONCILE_MODES = ['auto', 'off'] as const;
 export type ReconcileMode = (typeof RECONCILE_MODES)[number];
@@ -149,12 +153,16 @@ export class ImagicleReconciler {
   }
 
   async check(question: ReconcileQuestion): Promise<ReconcileOutcome> {
+    // A run whose budget ends before the attempt's deadline does not sleep through it holding a slot (or a caller's
+    // request open): the part is asked about once the deadline has passed, by the worker. Not a question: not counted.
+    const askableAt = this.attemptDeadline(question);
+    if (question.notAfter !== undefined && askableAt > question.notAfter) return { kind: 'later', at: askableAt };
     const outcome = await this.answer(question);
     this.deps.observe?.(resultOf(outcome));
     return outcome;
   }
 
-  private async answer(question: ReconcileQuestion): Promise<ReconcileOutcome> {
+  private async answer(question: ReconcileQuestion): Promise<Answer> {
     if (this.offReason !== undefined) return { kind: 'unavailable', reason: this.offReason };
     const callerKey = question.callerAuthorization === undefined ? undefined : digest(question.callerAuthorization);
     if (callerKey !== undefined && this.refusedCallers.has(callerKey)) {
@@ -178,15 +186,17 @@ export class ImagicleReconciler {
   }
 
   /** Imagicle may still be importing the ambiguous attempt until its deadline; unknown start: a full window from now. */
-  private async waitForAttemptDeadline(question: ReconcileQuestion): Promise<void> {
+  private attemptDeadline(question: ReconcileQuestion): number {
     const began = question.attemptStartedAt === undefined ? Number.NaN : Date.parse(question.attemptStartedAt);
-    const wait = Number.isNaN(began)
-      ? this.settings.attemptWindowMs
-      : began + this.settings.attemptWindowMs - Date.now();
+    return (Number.isNaN(began) ? Date.now() : began) + this.settings.attemptWindowMs;
+  }
+
+  private async waitForAttemptDeadline(question: ReconcileQuestion): Promise<void> {
+    const wait = this.attemptDeadline(question) - Date.now();
     if (wait > 0) await sleep(wait, undefined, signalOption(question.signal));
   }
 
-  private conclude(matches: Match[], sent: SentPart): ReconcileOutcome {
+  private conclude(matches: Match[], sent: SentPart): Answer {
     const where = { startDateTime: sent.startDateTime, pbxCallId: sent.pbxCallId };
     if (matches.length === 0) {
       this.deps.logger.info(where, 'reconciliation: Imagicle does not hold the part; it will be sent');
@@ -204,7 +214,7 @@ export class ImagicleReconciler {
     return found;
   }
 
-  private refused(error: ReadsRefused, callerKey: string | undefined): ReconcileOutcome {
+  private refused(error: ReadsRefused, callerKey: string | undefined): Answer {
     if (error.scope === 'caller' && callerKey !== undefined) {
       if (this.refusedCallers.size >= MAX_REFUSED_CALLERS) this.refusedCallers.clear();
       this.refusedCallers.add(callerKey);
@@ -297,7 +307,7 @@ export class ImagicleReconciler {
   }
 }
 
-function resultOf(outcome: ReconcileOutcome): ReconcileResult {
+function resultOf(outcome: Answer): ReconcileResult {
   if (outcome.kind === 'absent') return 'not_found';
   if (outcome.kind === 'unavailable') return 'unavailable';
   return outcome.others.length > 0 ? 'several' : 'found';

@@ -148,6 +148,33 @@ describe('reconciliation in the request (spool, DELIVERY=wait)', () => {
   });
 });
 
+describe("an attempt's deadline beyond the request's budget", () => {
+  // IMAGICLE_TIMEOUT_MS 4 s, RETRY_MAX_TOTAL_MS 1 s: a dropped connection leaves Imagicle 4 s to go on importing,
+  // longer than the request may wait. The caller gets 202 at once; the worker asks after the deadline.
+  it('answered 202 without waiting for the deadline; the worker finds it, one recording', async () => {
+    const g = await startTestGateway({ ...FAST, IMAGICLE_TIMEOUT_MS: '4000', RETRY_MAX_TOTAL_MS: '1000' });
+    try {
+      const meta = call('budget');
+      g.emulator.faults.add({ afterStore: 'reset' });
+      const res = await post(g.url, meta);
+      expect(res.status).toBe(202);
+      const jobId = res.headers.get('x-job-id')!;
+      expect(await counter(g.url, 'found')).toBe(0); // nothing asked in the request
+      const view = await until(
+        () => job(g.url, jobId),
+        (v) => v.state === 'delivered',
+      );
+      const copies = stored(g.emulator, meta);
+      expect(copies).toHaveLength(1);
+      expect(view).toMatchObject({ state: 'delivered', possibleDuplicates: 0 });
+      expect(idOf(view.parts[0]?.id)).toBe(copies[0]?.id);
+      expect(await counter(g.url, 'found')).toBe(1);
+    } finally {
+      await g.close();
+    }
+  });
+});
+
 describe('reads forbidden: the rule without reconciliation, with one warning', () => {
   it('one warning for the upstream, /readyz says reconciliation is off and why, counted as unavailable', async () => {
     const g = await startTestGateway(FAST);
