@@ -9,7 +9,6 @@ import type { Logger } from '../logger.js';
 import type { WebhookMetricsSink } from './dispatcher.js';
 import { FileOutbox } from './file-outbox.js';
 import type { WebhookOutbox } from './outbox.js';
-import { RedisOutbox } from './redis-outbox.js';
 import { WebhookService } from './service.js';
 import { webhooksConfigured } from './settings.js';
 
@@ -19,7 +18,8 @@ export function webhookOutboxDir(spoolDir: string): string {
 }
 
 export async function openWebhookOutbox(config: Config, logger: Logger): Promise<WebhookOutbox> {
-  if (config.distributed) return RedisOutbox.open(config.distributed.queueUrl);
+  // ioredis is loaded only in the distributed mode (a spool gateway starts without it).
+  if (config.distributed) return (await import('./redis-outbox.js')).RedisOutbox.open(config.distributed.queueUrl);
   return FileOutbox.open(webhookOutboxDir(config.delivery.spoolDir), (file, error) =>
     logger.error({ file, err: error }, 'webhooks: an unreadable delivery file is left as it is'),
   );
