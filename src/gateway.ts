@@ -22,6 +22,7 @@ import { GatewayMetrics } from './metrics.js';
 import { setupWebhooks } from './webhooks/setup.js';
 import type { WebhookService } from './webhooks/service.js';
 import { VERSION } from './version.js';
+import { startingHandler } from './http/starting.js';
 import { mediaPolicyOf, type MediaSettings } from './media-policy.js';
 import { reconcilerOf } from './reconciler.js';
 
@@ -58,6 +59,31 @@ export class StartupError extends Error {}
 const ABORT_DRAIN_MS = 5_000;
 
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+  // The port is bound first: /healthz answers while ffmpeg is checked and the spool loads (/readyz: 503 until then).
+  const starting = startingHandler();
+  const server = http.createServer(starting);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  try {
+    return await buildGateway(config, logger, server, starting);
+  } catch (error) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
+}
+
+async function buildGateway(
+  config: Config,
+  logger: Logger,
+  server: http.Server,
+  starting: ReturnType<typeof startingHandler>,
+): Promise<RunningGateway> {
   const limits = configureChildLimits({ maxMemoryBytes: config.bounds.maxMemoryMb * 1024 * 1024 });
   if (limits.maxMemoryBytes > 0 && !limits.prlimitPath) {
     logger.warn('prlimit (util-linux) not found: ffmpeg and ffprobe run WITHOUT the FFMPEG_MAX_MEMORY_MB ceiling');
@@ -155,7 +181,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     reconciler,
     webhooks,
   });
-  const server = http.createServer(app);
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
   // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an
   // upload is in, converting it may take long without a byte on the wire.
@@ -165,13 +190,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 100;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  server.off('request', starting);
+  server.on('request', app);
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
