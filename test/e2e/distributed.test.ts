@@ -70,7 +70,8 @@ async function startChild(name: string, role: 'api' | 'worker', env: Record<stri
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${name} did not start: ${JSON.stringify(logs.slice(-5))}`)),
-      30_000,
+      // tsx compiles the sources in each child: four at once on a loaded 2-core machine take tens of seconds.
+      90_000,
     );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
@@ -132,7 +133,7 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
       startChild('worker1', 'worker'),
       startChild('worker2', 'worker'),
     ]);
-  }, 90_000);
+  }, 120_000);
   afterAll(async () => {
     await Promise.all([...children.values()].map(kill9));
     await emulator?.close();
