@@ -342,6 +342,37 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
       ).toBe(1);
   }, 90_000);
 
+  // The producer has no offline queue: an enqueue while Redis is away fails now (503, its blob removed), and can
+  // never become a job when Redis returns (a job whose audio is gone, sent to nobody who asked for it).
+  it('Redis down during an upload: 503 at once; when Redis returns, no job is made of it', async () => {
+    await redis.kill();
+    const refused = await upload(api().url, fixture('alaw-mono.wav'), 'offline-1', { Prefer: 'respond-async' });
+    await redis.startProcess();
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { message: string }).message).toBeTruthy();
+    // A later upload is delivered: the workers are back on Redis; the refused one never shows up.
+    // (The api reconnects within a second or two; until then it answers 503 too, as a client would be told to retry.)
+    const later = await until(
+      () => upload(api().url, fixture('alaw-mono.wav'), 'offline-2', { Prefer: 'respond-async' }),
+      (r) => r.status !== 503,
+      20_000,
+    );
+    expect(later.status).toBe(202);
+    expect(
+      await until(
+        () => stored('offline-2'),
+        (n) => n >= 1,
+        60_000,
+      ),
+    ).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(stored('offline-1')).toBe(0);
+    const listed = async (q: string): Promise<number> =>
+      ((await (await fetch(`${api().url}/v1/jobs?q=${q}`)).json()) as { jobs: unknown[] }).jobs.length;
+    expect(await listed('offline-2')).toBe(1);
+    expect(await listed('offline-1')).toBe(0);
+  }, 90_000);
+
   it('a 200 MB WAV end to end: passed through in one part, exact duration', async () => {
     const big = path.join(dir, 'big.wav');
     // 16-bit mono 8 kHz: 16,000 bytes a second; 13,107.2 s is 209,715,200 bytes of audio.
