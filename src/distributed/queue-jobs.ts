@@ -8,7 +8,7 @@ import { GatewayError } from '../errors.js';
 import type { JobFolders } from '../delivery/blob-store.js';
 import type { JobLife } from '../delivery/job-life.js';
 import type { JobRecord } from '../delivery/job.js';
-import type { JobsBackend } from '../delivery/jobs-backend.js';
+import { JOB_ID_RE, ownedBy, type JobsBackend } from '../delivery/jobs-backend.js';
 import type { DistributedJob } from './job-data.js';
 import type { QueueIndex } from './queue-index.js';
 
@@ -45,14 +45,22 @@ export function queueJobsBackend(
     if (!bjob?.data?.id) return undefined;
     return shownRecord(bjob, Boolean(bjob.finishedOn && bjob.failedReason));
   };
+  /**
+   * The caller's BullMQ job. Only ids of our shape reach Redis: BullMQ keeps its own keys beside its jobs' hashes
+   * (`stalled-check`, `events`, `id`, …), and reading one as a job answers WRONGTYPE.
+   */
+  const owned = async (id: string, owner: string | undefined): Promise<Job<DistributedJob>> => {
+    const bjob = JOB_ID_RE.test(id) ? await queue.getJob(id) : undefined;
+    if (!bjob?.data?.id || !ownedBy(bjob.data, owner)) throw new GatewayError('NOT_FOUND', `No job ${id}`);
+    return bjob;
+  };
   return {
     page: (query) => index.page(query, load),
     // The shared folder's space is the operator's to watch (docs/scaling.md); not counted per job here.
     heldBytes: () => Promise.resolve(0),
-    get: load,
-    retry: async (id) => {
-      const bjob = await queue.getJob(id);
-      if (!bjob) throw new GatewayError('NOT_FOUND', `No job ${id}`);
+    get: async (id, owner) => (JOB_ID_RE.test(id) ? ownedBy(await load(id), owner) : undefined),
+    retry: async (id, owner) => {
+      const bjob = await owned(id, owner);
       const state = await bjob.getState();
       const shown = shownRecord(bjob, state === 'failed');
       if (state !== 'failed' || shown.state !== 'failed') {
@@ -66,9 +74,8 @@ export function queueJobsBackend(
       await index.record(data);
       return data;
     },
-    remove: async (id) => {
-      const bjob = await queue.getJob(id);
-      if (!bjob) throw new GatewayError('NOT_FOUND', `No job ${id}`);
+    remove: async (id, owner) => {
+      const bjob = await owned(id, owner);
       // remove() refuses a job a worker holds the lock of.
       const removed = await queue.remove(id);
       if (!removed) throw new GatewayError('CONFLICT', `Job ${id} is being delivered right now; try again in a moment`);

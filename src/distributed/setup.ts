@@ -15,12 +15,13 @@ import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { writeFileDurable } from '../delivery/durable.js';
 import { deliverySettingsFor, type DeliveryTools } from '../delivery/setup.js';
-import { JobLife } from '../delivery/job-life.js';
+import { JobLife, jobRetention } from '../delivery/job-life.js';
 import type { MediaSettings } from '../media-policy.js';
 import { DistributedDelivery } from './intake.js';
 import { jobsRoot, QUEUE_NAME, type DistributedJob } from './job-data.js';
 import { queueJobsBackend } from './queue-jobs.js';
 import { QueueIndex } from './queue-index.js';
+import { purgeFinishedJobs } from './queue-retention.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { redisOptionsFrom, warnAboutDurability, withTimeout } from './redis.js';
 import { startDistributedWorker } from './worker.js';
@@ -42,6 +43,8 @@ export interface DistributedRuntime {
 }
 
 const READY_TIMEOUT_MS = 2000;
+/** How often finished jobs past their retention are removed (as the spool's worker does). */
+const PURGE_EVERY_MS = 60_000;
 
 export async function startDistributed(
   config: Config,
@@ -108,6 +111,14 @@ export async function startDistributed(
       reconcile: tools.reconcile,
     });
   }
+  // Every role sweeps (idempotent: a job removed by another process is skipped).
+  const retention = jobRetention(delivery.dedupWindowMs, delivery.maxAgeMs);
+  const purge = setInterval(() => {
+    purgeFinishedJobs(queue, folders, index, retention).catch((error: unknown) =>
+      log.warn({ err: error }, 'removing finished jobs past their retention failed'),
+    );
+  }, PURGE_EVERY_MS);
+  purge.unref();
   log.info(
     {
       role: settings.role,
@@ -134,6 +145,7 @@ export async function startDistributed(
     return { ok: redis.ok && blobDir.ok, redis, blobDir };
   };
   const close = async (): Promise<void> => {
+    clearInterval(purge);
     await worker?.close();
     await events?.close();
     await queue.close();
