@@ -36,6 +36,8 @@ export const CAPABILITIES = [
   'leaseLoss',
   'crashRecovery',
   'retrySchedule',
+  /** Among jobs due at once, the oldest (first accepted) is handed out first (the spool's "oldest first"). */
+  'dueOldestFirst',
   'ownerScoping',
   'paging',
   'retention',
@@ -222,6 +224,28 @@ const expectNotFound = async (p: Promise<unknown>): Promise<void> => {
   await expect(p).rejects.toMatchObject({ code: 'NOT_FOUND' });
 };
 
+/**
+ * Two jobs retried: the older one with a longer wait (Retry-After: 1 s) than the newer one (the short
+ * backoff); once both are due, answers the order they are handed out in.
+ */
+async function dueRace(h: StoreHarness): Promise<{ taken: (string | undefined)[]; older: string; newer: string }> {
+  const older = await h.create({ owner: 'alpha', pbxCallId: 'older' });
+  await sleep(5);
+  const newer = await h.create({ owner: 'alpha', pbxCallId: 'newer' });
+  const a = await takeJob(h, older.id);
+  const b = await takeJob(h, newer.id);
+  await h.life.scheduleRetry(a.store, a.job, '1');
+  await h.life.scheduleRetry(b.store, b.job, undefined);
+  await a.release();
+  await b.release();
+  await sleep(Date.parse(a.job.nextAttemptAt!) - Date.now() + 100);
+  const first = await takeWithin(h, 3000);
+  const second = await takeWithin(h, 3000);
+  await first?.release();
+  await second?.release();
+  return { taken: [first?.job.id, second?.job.id], older: older.id, newer: newer.id };
+}
+
 /** The whole contract for one store. */
 export function jobStoreContract(subject: StoreUnderTest): void {
   const offers = (c: Capability): boolean => subject.declines[c] === undefined;
@@ -245,7 +269,7 @@ export function jobStoreContract(subject: StoreUnderTest): void {
         if (reason === undefined) continue;
         it(
           `does not offer ${c}: ${reason}`,
-          withStore(async (h) => checkDeclared(c, reason, h)),
+          withStore(async (h) => checkDeclared(c, reason, h, subject.declines)),
         );
       }
       it('offers or declares every capability of the contract', () => {
@@ -401,26 +425,14 @@ export function jobStoreContract(subject: StoreUnderTest): void {
           await again!.release();
         }),
       );
+    });
 
+    group('dueOldestFirst', 'due order', () => {
       it(
         'jobs that are due leave oldest first, whichever came due first',
         withStore(async (h) => {
-          const older = await h.create({ owner: 'alpha', pbxCallId: 'older' });
-          await sleep(5);
-          const newer = await h.create({ owner: 'alpha', pbxCallId: 'newer' });
-          const a = await takeJob(h, older.id);
-          const b = await takeJob(h, newer.id);
-          // The older job waits longer (Retry-After: 1 s), the newer one the short backoff.
-          await h.life.scheduleRetry(a.store, a.job, '1');
-          await h.life.scheduleRetry(b.store, b.job, undefined);
-          await a.release();
-          await b.release();
-          await sleep(Date.parse(a.job.nextAttemptAt!) - Date.now() + 100);
-          const first = await takeWithin(h, 3000);
-          const second = await takeWithin(h, 3000);
-          expect([first?.job.id, second?.job.id]).toEqual([older.id, newer.id]);
-          await first?.release();
-          await second?.release();
+          const { taken, older, newer } = await dueRace(h);
+          expect(taken).toEqual([older, newer]);
         }),
       );
     });
@@ -572,7 +584,12 @@ export function jobStoreContract(subject: StoreUnderTest): void {
 }
 
 /** A declined capability: the store's seam behaves as the reason says, or the harness lacks the hook. */
-async function checkDeclared(c: Capability, reason: string, h: StoreHarness): Promise<void> {
+async function checkDeclared(
+  c: Capability,
+  reason: string,
+  h: StoreHarness,
+  declines: StoreUnderTest['declines'],
+): Promise<void> {
   expect(reason.length).toBeGreaterThan(20);
   switch (c) {
     case 'claims':
@@ -588,6 +605,14 @@ async function checkDeclared(c: Capability, reason: string, h: StoreHarness): Pr
       await claim.release();
       return;
     }
+    case 'dueOldestFirst':
+      if (declines.retrySchedule === undefined) {
+        // The store's own order instead: the job that came due first leaves first.
+        const { taken, older, newer } = await dueRace(h);
+        expect(taken).toEqual([newer, older]);
+        return;
+      }
+    // falls through: nothing is ever due again, so there is no order among due jobs
     case 'retrySchedule': {
       // Nothing is scheduled for later: the job is handed out once, to its one caller.
       await h.create({ owner: 'alpha' });
