@@ -70,7 +70,8 @@ export async function startDelivery(
   for (const job of spool.list()) if (job.events?.length) service.life.publish(job, job.events);
   const prepare: PrepareSettings = { bins, ...media, metrics };
   metrics?.watch({ spool });
-  service.waveforms = new JobWaveforms(spool, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
+  const pictures = { jobDir: (id: string) => spool.jobDir(id), tempDir: spool.dir };
+  service.waveforms = new JobWaveforms(pictures, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
   const worker = new DeliveryWorker(
     service,
     {

@@ -7,6 +7,7 @@ import type { Job, Queue } from 'bullmq';
 import { GatewayError } from '../errors.js';
 import type { JobFolders } from '../delivery/blob-store.js';
 import type { JobLife } from '../delivery/job-life.js';
+import type { JobWaveforms } from '../delivery/waveforms.js';
 import type { JobRecord } from '../delivery/job.js';
 import { JOB_ID_RE, ownedBy, type JobsBackend } from '../delivery/jobs-backend.js';
 import type { DistributedJob } from './job-data.js';
@@ -39,6 +40,8 @@ export function queueJobsBackend(
   index: QueueIndex,
   folders: JobFolders,
   life: JobLife,
+  /** The console's pictures, kept in the job's folder in BLOB_DIR (drawn by the worker on delivery, or here). */
+  waveforms?: JobWaveforms,
 ): JobsBackend {
   const load = async (id: string): Promise<JobRecord | undefined> => {
     const bjob = await queue.getJob(id);
@@ -82,5 +85,10 @@ export function queueJobsBackend(
       await folders.remove(id);
       await index.forget(bjob.data);
     },
+    ...(waveforms
+      ? {
+          waveform: (job: JobRecord, channel: number, signal: AbortSignal) => waveforms.picture(job, channel, signal),
+        }
+      : {}),
   };
 }

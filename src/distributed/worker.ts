@@ -105,7 +105,7 @@ async function processJob(
     log.warn(
       { interruptedAttempts: interrupted, possibleDuplicates: job.possibleDuplicates },
       'took over a job whose delivery attempt was interrupted',
-    )
+    );
   }
 
   const expired = life.expiryOf(job);
@@ -142,7 +142,8 @@ async function processJob(
   }
   switch (settled.kind) {
     case 'delivered':
-      await folders.remove(job.id);
+      // Its audio goes; the folder keeps the console's pictures until retention removes the job (queue-retention.ts).
+      await folders.prune(job);
       return { delivered: true };
     case 'failed':
       return finished(bjob, job);
