@@ -159,6 +159,27 @@ export function recoverInterrupted(job: JobRecord, bodyMayHaveGone = true): numb
   return interrupted;
 }
 
+/**
+ * A job its store gave up on outside any run (BullMQ failed it after too many stalls): shown failed, its outcome
+ * unknown. A view, not a write (no claim is held): an operator's retry reopens it like any failed job.
+ */
+export function givenUpByStore(job: JobRecord, at: Date, reason: string | undefined): JobRecord {
+  return {
+    ...job,
+    state: 'failed',
+    failedAt: at.toISOString(),
+    lastError: {
+      at: new Date().toISOString(),
+      part: undefined,
+      status: undefined,
+      code: 'QUEUE_FAILED',
+      message: reason ?? 'failed by the queue',
+      body: undefined,
+      ambiguous: true,
+    },
+  };
+}
+
 /** The part's uncertainty is resolved (Imagicle asked, or the rule without reconciliation applied). */
 export function clearUncertainty(part: SpooledPart): void {
   part.uncertainSince = undefined;

@@ -6,7 +6,7 @@
 import type { Job, Queue } from 'bullmq';
 import { GatewayError } from '../errors.js';
 import type { JobFolders } from '../delivery/blob-store.js';
-import type { JobLife } from '../delivery/job-life.js';
+import { givenUpByStore, type JobLife } from '../delivery/job-life.js';
 import type { JobWaveforms } from '../delivery/waveforms.js';
 import type { JobRecord } from '../delivery/job.js';
 import { JOB_ID_RE, ownedBy, type JobsBackend } from '../delivery/jobs-backend.js';
@@ -17,20 +17,7 @@ import type { QueueIndex } from './queue-index.js';
 export function shownRecord(bjob: Job<DistributedJob>, bullFailed: boolean): JobRecord {
   const job = bjob.data;
   if (bullFailed && job.state !== 'failed') {
-    return {
-      ...job,
-      state: 'failed',
-      failedAt: new Date(bjob.finishedOn ?? Date.now()).toISOString(),
-      lastError: {
-        at: new Date().toISOString(),
-        part: undefined,
-        status: undefined,
-        code: 'QUEUE_FAILED',
-        message: bjob.failedReason,
-        body: undefined,
-        ambiguous: true,
-      },
-    };
+    return givenUpByStore(job, new Date(bjob.finishedOn ?? Date.now()), bjob.failedReason);
   }
   return job;
 }
