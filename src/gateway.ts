@@ -161,7 +161,15 @@ async function buildGateway(
   const distributed = config.distributed
     ? await (
         await import('./distributed/setup.js')
-      ).startDistributed(config, (upload) => upstream.postRecording(upload), bins, logger, media, deliveryTools)
+      ).startDistributed(
+        config,
+        (upload) => upstream.postRecording(upload),
+        bins,
+        logger,
+        media,
+        deliveryTools,
+        (bytes) => queue.gateFor(() => bytes),
+      )
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }

@@ -95,6 +95,30 @@ export function inputsOf(job: JobRecord): SpooledInput[] {
   return remoteAttachment ? [attachment, remoteAttachment] : [attachment];
 }
 
+/** How long finished jobs are kept before retention removes them (record, files and pictures). */
+export interface JobRetention {
+  /** Delivered: for the duplicate window and GET /v1/jobs/{id}. */
+  deliveredMs: number;
+  /** Failed (refused, expired, held): for an operator to look at and retry. */
+  failedMs: number;
+}
+
+/** Delivered jobs are kept at least this long (GET /v1/jobs/{id}, the duplicate's replayed answer). */
+const MIN_DELIVERED_RETENTION_MS = 3_600_000;
+
+/** The one retention rule: delivered jobs for the duplicate window (an hour at least), failed ones as long again as a job may wait (SPOOL_MAX_AGE), and never less than delivered ones. */
+export function jobRetention(dedupWindowMs: number, maxAgeMs: number): JobRetention {
+  const deliveredMs = Math.max(dedupWindowMs, MIN_DELIVERED_RETENTION_MS);
+  return { deliveredMs, failedMs: Math.max(maxAgeMs, deliveredMs) };
+}
+
+/** When retention removes a finished job (epoch ms); undefined while it is open: an open job is never removed by age. */
+export function retentionEndsAt(job: JobRecord, retention: JobRetention): number | undefined {
+  if (job.state === 'delivered') return Date.parse(job.deliveredAt ?? job.updatedAt) + retention.deliveredMs;
+  if (job.state === 'failed') return Date.parse(job.failedAt ?? job.updatedAt) + retention.failedMs;
+  return undefined;
+}
+
 /** The recording is rendered into its parts (job.parts, set by the caller): ready for delivery attempts. */
 export function markRendered(job: JobRecord, contentType: string, decision: string, report: JobReport): void {
   job.contentType = contentType;
@@ -133,6 +157,27 @@ export function recoverInterrupted(job: JobRecord, bodyMayHaveGone = true): numb
   }
   if (job.state === 'delivering') job.state = 'ready';
   return interrupted;
+}
+
+/**
+ * A job its store gave up on outside any run (BullMQ failed it after too many stalls): shown failed, its outcome
+ * unknown. A view, not a write (no claim is held): an operator's retry reopens it like any failed job.
+ */
+export function givenUpByStore(job: JobRecord, at: Date, reason: string | undefined): JobRecord {
+  return {
+    ...job,
+    state: 'failed',
+    failedAt: at.toISOString(),
+    lastError: {
+      at: new Date().toISOString(),
+      part: undefined,
+      status: undefined,
+      code: 'QUEUE_FAILED',
+      message: reason ?? 'failed by the queue',
+      body: undefined,
+      ambiguous: true,
+    },
+  };
 }
 
 /** The part's uncertainty is resolved (Imagicle asked, or the rule without reconciliation applied). */

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { JobStore } from './job-store.js';
-import { JobLife } from './job-life.js';
+import { JobLife, newJobRecord } from './job-life.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
 import type { Logger } from '../logger.js';
 import type { JobRecord } from './job.js';
@@ -45,7 +45,7 @@ export function memoryJob(
   files: { attachment: FileInDir; remoteAttachment?: FileInDir | undefined },
   id: string,
 ): JobRecord {
-  const stamp = new Date().toISOString();
+  const now = new Date();
   const input = (f: FileInDir) => ({
     file: relativeTo(dir, f.path),
     originalName: f.originalName,
@@ -53,28 +53,10 @@ export function memoryJob(
     bytes: 0,
   });
   const remote = files.remoteAttachment;
-  return {
-    version: 1,
-    id,
-    ...init,
-    async: false,
-    state: 'received',
-    createdAt: stamp,
-    updatedAt: stamp,
-    expiresAt: stamp,
-    inputs: { attachment: input(files.attachment), ...(remote ? { remoteAttachment: input(remote) } : {}) },
-    dedupKey: undefined,
-    audioSha256: undefined,
-    contentType: undefined,
-    decision: undefined,
-    parts: [],
-    attempts: 0,
-    nextAttemptAt: undefined,
-    lastError: undefined,
-    possibleDuplicates: 0,
-    deliveredAt: undefined,
-    failedAt: undefined,
-  };
+  const inputs = { attachment: input(files.attachment), ...(remote ? { remoteAttachment: input(remote) } : {}) };
+  const decided = { dedupKey: undefined, audioSha256: undefined, contentType: undefined, decision: undefined };
+  // Never waits for later: it expires as it is created (the call's caller keeps the recording).
+  return newJobRecord({ ...init, ...decided, async: false, expiresAt: now.toISOString() }, inputs, now, id);
 }
 
 export interface FileInDir {

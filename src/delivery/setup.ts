@@ -12,6 +12,7 @@ import type { ProcessGate } from '../media/process.js';
 import type { Deliver } from '../pipeline/ingest.js';
 import { DeliveryService, type DeliverySettings, type PrepareSettings } from './service.js';
 import { Spool } from './spool.js';
+import { jobRetention, type JobRetention } from './job-life.js';
 import { DeliveryWorker } from './worker.js';
 import { JobWaveforms } from './waveforms.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -36,8 +37,10 @@ export interface DeliveryRuntime {
   close(): Promise<void>;
 }
 
-/** Delivered jobs' journals (no audio) stay at least this long, for GET /v1/jobs/{id}. */
-const MIN_DELIVERED_RETENTION_MS = 3_600_000;
+/** The spool's retention options from the one rule (job-life.ts). */
+function spoolRetention(retention: JobRetention): { deliveredRetentionMs: number; failedRetentionMs: number } {
+  return { deliveredRetentionMs: retention.deliveredMs, failedRetentionMs: retention.failedMs };
+}
 
 export async function startDelivery(
   config: Config,
@@ -57,7 +60,7 @@ export async function startDelivery(
   const log = logger.child({ component: 'spool' });
   const { spool, summary } = await Spool.open({
     dir: delivery.spoolDir,
-    deliveredRetentionMs: Math.max(delivery.dedupWindowMs, MIN_DELIVERED_RETENTION_MS),
+    ...spoolRetention(jobRetention(delivery.dedupWindowMs, delivery.spoolMaxAgeMs)),
     logger: log,
   });
   const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log, tools);
@@ -67,7 +70,8 @@ export async function startDelivery(
   for (const job of spool.list()) if (job.events?.length) service.life.publish(job, job.events);
   const prepare: PrepareSettings = { bins, ...media, metrics };
   metrics?.watch({ spool });
-  service.waveforms = new JobWaveforms(spool, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
+  const pictures = { jobDir: (id: string) => spool.jobDir(id), tempDir: spool.dir };
+  service.waveforms = new JobWaveforms(pictures, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
   const worker = new DeliveryWorker(
     service,
     {

@@ -1,13 +1,15 @@
 /** The jobs API over the spool (DELIVERY=wait): reads from its indexes, writes under the job's claim. */
 import { GatewayError } from '../errors.js';
-import type { JobsBackend } from './jobs-backend.js';
+import { JOB_ID_RE, ownedBy, type JobsBackend } from './jobs-backend.js';
 import type { JobRecord } from './job.js';
 import type { DeliveryService } from './service.js';
 
 const CLAIM_WAIT_MS = 1000;
 const CLAIM_POLL_MS = 50;
 
-export function spoolJobsBackend(delivery: DeliveryService): JobsBackend {
+export function spoolJobsBackend(
+  delivery: Pick<DeliveryService, 'spool' | 'life' | 'wake' | 'waveforms'>,
+): JobsBackend {
   const { spool, life } = delivery;
 
   /**
@@ -21,7 +23,15 @@ export function spoolJobsBackend(delivery: DeliveryService): JobsBackend {
       await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
     }
   };
-  const underClaim = async <T>(id: string, busyMessage: string, fn: (job: JobRecord) => Promise<T>): Promise<T> => {
+  const get = (id: string, owner: string | undefined): JobRecord | undefined =>
+    JOB_ID_RE.test(id) ? ownedBy(spool.get(id), owner) : undefined;
+  const underClaim = async <T>(
+    id: string,
+    owner: string | undefined,
+    busyMessage: string,
+    fn: (job: JobRecord) => Promise<T>,
+  ): Promise<T> => {
+    if (!get(id, owner)) throw new GatewayError('NOT_FOUND', `No job ${id}`);
     if (!(await claimSoon(id))) throw new GatewayError('CONFLICT', busyMessage);
     try {
       // The record as it is now (a run that was finishing may have replaced or removed it).
@@ -36,9 +46,9 @@ export function spoolJobsBackend(delivery: DeliveryService): JobsBackend {
   return {
     page: (query) => Promise.resolve(spool.page(query)),
     heldBytes: (owner) => Promise.resolve(owner === undefined ? spool.usedBytes() : spool.usedBytesOf(owner)),
-    get: (id) => Promise.resolve(spool.get(id)),
-    retry: async (id) => {
-      const job = await underClaim(id, `Job ${id} is being worked on`, async (job) => {
+    get: (id, owner) => Promise.resolve(get(id, owner)),
+    retry: async (id, owner) => {
+      const job = await underClaim(id, owner, `Job ${id} is being worked on`, async (job) => {
         life.reopen(job);
         await spool.save(job);
         return job;
@@ -46,8 +56,8 @@ export function spoolJobsBackend(delivery: DeliveryService): JobsBackend {
       delivery.wake();
       return job;
     },
-    remove: (id) =>
-      underClaim(id, `Job ${id} is being delivered right now; try again in a moment`, () => spool.remove(id)),
+    remove: (id, owner) =>
+      underClaim(id, owner, `Job ${id} is being delivered right now; try again in a moment`, () => spool.remove(id)),
     ...(delivery.waveforms
       ? {
           waveform: (job: JobRecord, channel: number, signal: AbortSignal) =>

@@ -16,13 +16,15 @@ import { sha256File } from './dedup.js';
 import type { JobStore } from './job-store.js';
 import { JobIndex, type JobPage, type JobQuery } from './job-index.js';
 import { DueQueue } from './due-queue.js';
-import { newJobRecord, recoverInterrupted } from './job-life.js';
+import { newJobRecord, recoverInterrupted, retentionEndsAt } from './job-life.js';
 import { JOB_STATES, type JobInit, type JobRecord, type JobState } from './job.js';
 
 export interface SpoolOptions {
   dir: string;
   /** How long delivered jobs' journals (no audio) are kept: for the dedup window and GET /v1/jobs/{id}. */
   deliveredRetentionMs: number;
+  /** How long failed jobs are kept for an operator (job-life.ts jobRetention); absent: until an operator removes them. */
+  failedRetentionMs?: number | undefined;
   logger: Logger;
 }
 
@@ -270,15 +272,22 @@ export class Spool implements JobStore {
     await this.folders.remove(id);
   }
 
-  /** Drops delivered jobs' journals older than the retention. */
-  async purgeDelivered(now = Date.now()): Promise<number> {
+  /** Removes finished jobs whose retention (job-life.ts retentionEndsAt) is over; a claimed job waits for the next pass. */
+  async purgeFinished(now = Date.now()): Promise<number> {
+    const retention = {
+      deliveredMs: this.options.deliveredRetentionMs,
+      failedMs: this.options.failedRetentionMs ?? Infinity,
+    };
     let purged = 0;
     for (const job of [...this.jobs.values()]) {
-      if (job.state !== 'delivered' || this.claimed.has(job.id)) continue;
-      if (Date.parse(job.deliveredAt ?? job.updatedAt) + this.options.deliveredRetentionMs < now) {
+      const ends = retentionEndsAt(job, retention);
+      if (ends === undefined || ends >= now || !this.claim(job.id)) continue;
+      try {
         await this.remove(job.id);
-        purged += 1;
+      } finally {
+        this.release(job.id);
       }
+      purged += 1;
     }
     return purged;
   }

@@ -1,7 +1,8 @@
 /**
  * Waveform pictures of a job's output, one PNG per channel, for the console.
  *
- * Drawn on demand from the audio the spool still holds: in Node from the
+ * Drawn on demand from the audio the store still holds (the spool, or BLOB_DIR
+ * in the distributed mode, where any api process draws and serves them): in Node from the
  * WAV's samples (media/waveform-wav.ts: the gateway's WAV outputs, no child
  * process), else by ffmpeg (media/waveform.ts: MP3 outputs); either way
  * through the work queue like every other run, and cached in the job's
@@ -23,13 +24,22 @@ import type { FfmpegBinaries } from '../media/ffmpeg.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { drawWaveforms } from '../media/waveform.js';
 import { drawWavWaveforms } from '../media/waveform-wav.js';
-import type { Spool } from './spool.js';
 import type { JobRecord, SpooledPart } from './job.js';
 
 const DRAW_TIMEOUT_MS = 60_000;
 
 /** No admission (no work queue configured). */
 const OPEN_GATE: ProcessGate = { acquire: () => Promise.resolve(() => undefined) };
+
+/**
+ * Where pictures are kept and drawn: each job's folder (the spool's, or BLOB_DIR's shared by every process in
+ * the distributed mode), and a folder on the same file system for temp files, which a crash may leave behind
+ * (the spool sweeps them when it opens; the queue's retention pass, when they are old).
+ */
+export interface PictureFolders {
+  jobDir(id: string): string;
+  readonly tempDir: string;
+}
 
 export interface WaveformOptions {
   onDelivery: boolean;
@@ -47,14 +57,14 @@ export class JobWaveforms {
   private readonly drawing = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly spool: Spool,
+    private readonly folders: PictureFolders,
     private readonly bins: FfmpegBinaries,
     private readonly options: WaveformOptions,
     private readonly log: Logger,
   ) {}
 
   fileFor(jobId: string, channel: number): string {
-    return path.join(this.spool.jobDir(jobId), `waveform-${channel}.png`);
+    return path.join(this.folders.jobDir(jobId), `waveform-${channel}.png`);
   }
 
   /** The cached picture of one channel, drawn now when missing and the audio is still there. */
@@ -73,7 +83,7 @@ export class JobWaveforms {
     await this.drawing.get(job.id)?.catch(() => undefined);
     if (await exists(file)) return file;
     const part = job.parts.find((p) => p.state !== 'delivered');
-    if (!part || !(await exists(path.join(this.spool.jobDir(job.id), part.file)))) {
+    if (!part || !(await exists(path.join(this.folders.jobDir(job.id), part.file)))) {
       throw gone(`The audio of job ${job.id} is no longer kept, and no waveform was drawn while it was`, 410);
     }
     const gate = this.options.gateFor?.(part.bytes);
@@ -82,7 +92,7 @@ export class JobWaveforms {
       await (gate ? runWithProcessGate(gate, draw) : draw());
     } catch (error) {
       // Delivered (and its audio deleted) while the picture was being drawn.
-      if (!(await exists(path.join(this.spool.jobDir(job.id), part.file)))) {
+      if (!(await exists(path.join(this.folders.jobDir(job.id), part.file)))) {
         throw gone(`The audio of job ${job.id} was delivered and deleted while its waveform was drawn`, 410);
       }
       throw error;
@@ -93,8 +103,8 @@ export class JobWaveforms {
   /**
    * Before a delivered part's audio is deleted: keeps a hard link to it (instant, no copy) and draws part 1's
    * pictures from that in the background, through the work queue (best effort, never fails or delays delivery).
-   * The link and the pictures being drawn are temp files in SPOOL_DIR (same file system, outside jobs/): a
-   * crash leaves nothing the spool does not sweep when it opens.
+   * The link and the pictures being drawn are temp files in the temp folder (same file system, outside the job's
+   * folder): a crash leaves nothing that is not swept.
    */
   async keep(job: JobRecord, part: SpooledPart, _signal: AbortSignal | undefined): Promise<void> {
     const channels = job.report?.output.channels;
@@ -102,7 +112,7 @@ export class JobWaveforms {
     if (this.drawing.has(job.id) || (await exists(this.fileFor(job.id, channels - 1)))) return;
     const source = this.tempName(job.id, 'audio');
     try {
-      await link(path.join(this.spool.jobDir(job.id), part.file), source);
+      await link(path.join(this.folders.jobDir(job.id), part.file), source);
     } catch (error) {
       this.log.warn({ jobId: job.id, err: error }, 'waveform not drawn');
       return;
@@ -127,7 +137,10 @@ export class JobWaveforms {
   private draw(job: JobRecord, part: SpooledPart, channels: number, signal: AbortSignal | undefined): Promise<void> {
     const running = this.drawing.get(job.id);
     if (running) return running;
-    return this.track(job.id, this.drawFrom(job.id, path.join(this.spool.jobDir(job.id), part.file), channels, signal));
+    return this.track(
+      job.id,
+      this.drawFrom(job.id, path.join(this.folders.jobDir(job.id), part.file), channels, signal),
+    );
   }
 
   private track(jobId: string, work: Promise<void>): Promise<void> {
@@ -138,9 +151,9 @@ export class JobWaveforms {
     return tracked;
   }
 
-  /** A temp file's name in SPOOL_DIR, beside jobs/ (durable.ts isTempName: swept when the spool opens). */
+  /** A temp file's name in the temp folder (durable.ts isTempName: swept after a crash). */
   private tempName(jobId: string, what: string): string {
-    return path.join(this.spool.dir, `.${jobId}-${what}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    return path.join(this.folders.tempDir, `.${jobId}-${what}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   }
 
   private async drawFrom(

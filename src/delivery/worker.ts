@@ -82,8 +82,8 @@ export class DeliveryWorker {
     if (now - this.lastPurge > PURGE_EVERY_MS) {
       this.lastPurge = now;
       void spool
-        .purgeDelivered(now)
-        .catch((error: unknown) => this.log.error({ err: error }, 'purging delivered jobs failed'));
+        .purgeFinished(now)
+        .catch((error: unknown) => this.log.error({ err: error }, 'purging finished jobs failed'));
     }
     const claim = (id: string): boolean => spool.claim(id);
     while (this.running.size < this.options.concurrency) {

@@ -29,8 +29,6 @@ import type { QueueIndex } from './queue-index.js';
 const ENQUEUE_TIMEOUT_MS = 15_000;
 /** Besides the queue's events: how often a waiting request looks at its job (events can be lost in a reconnect). */
 const POLL_MS = 1000;
-/** Delivered jobs stay at least this long (GET /v1/jobs/{id}, the duplicate's replayed answer). */
-const MIN_DELIVERED_RETENTION_MS = 3_600_000;
 
 type Check = () => void;
 
@@ -130,14 +128,13 @@ export class DistributedDelivery {
   }
 
   private async enqueue(job: DistributedJob, dedupId: string | undefined): Promise<Job<DistributedJob>> {
-    const retentionSeconds = Math.ceil(Math.max(this.settings.dedupWindowMs, MIN_DELIVERED_RETENTION_MS) / 1000);
     const add = (): Promise<Job<DistributedJob>> =>
       withTimeout(
         this.queue.add(JOB_NAME, job, {
           jobId: job.id,
           ...(dedupId ? { deduplication: { id: dedupId, ttl: this.settings.dedupWindowMs } } : {}),
-          removeOnComplete: { age: retentionSeconds },
-          // Failed jobs (refused, held, expired) wait for an operator: retry or DELETE.
+          // Finished jobs go by the one retention rule, with their folders and index entries (queue-retention.ts).
+          removeOnComplete: false,
           removeOnFail: false,
         }),
         ENQUEUE_TIMEOUT_MS,

@@ -6,9 +6,10 @@
 import type { Job, Queue } from 'bullmq';
 import { GatewayError } from '../errors.js';
 import type { JobFolders } from '../delivery/blob-store.js';
-import type { JobLife } from '../delivery/job-life.js';
+import { givenUpByStore, type JobLife } from '../delivery/job-life.js';
+import type { JobWaveforms } from '../delivery/waveforms.js';
 import type { JobRecord } from '../delivery/job.js';
-import type { JobsBackend } from '../delivery/jobs-backend.js';
+import { JOB_ID_RE, ownedBy, type JobsBackend } from '../delivery/jobs-backend.js';
 import type { DistributedJob } from './job-data.js';
 import type { QueueIndex } from './queue-index.js';
 
@@ -16,20 +17,7 @@ import type { QueueIndex } from './queue-index.js';
 export function shownRecord(bjob: Job<DistributedJob>, bullFailed: boolean): JobRecord {
   const job = bjob.data;
   if (bullFailed && job.state !== 'failed') {
-    return {
-      ...job,
-      state: 'failed',
-      failedAt: new Date(bjob.finishedOn ?? Date.now()).toISOString(),
-      lastError: {
-        at: new Date().toISOString(),
-        part: undefined,
-        status: undefined,
-        code: 'QUEUE_FAILED',
-        message: bjob.failedReason,
-        body: undefined,
-        ambiguous: true,
-      },
-    };
+    return givenUpByStore(job, new Date(bjob.finishedOn ?? Date.now()), bjob.failedReason);
   }
   return job;
 }
@@ -39,20 +27,30 @@ export function queueJobsBackend(
   index: QueueIndex,
   folders: JobFolders,
   life: JobLife,
+  /** The console's pictures, kept in the job's folder in BLOB_DIR (drawn by the worker on delivery, or here). */
+  waveforms?: JobWaveforms,
 ): JobsBackend {
   const load = async (id: string): Promise<JobRecord | undefined> => {
     const bjob = await queue.getJob(id);
     if (!bjob?.data?.id) return undefined;
     return shownRecord(bjob, Boolean(bjob.finishedOn && bjob.failedReason));
   };
+  /**
+   * The caller's BullMQ job. Only ids of our shape reach Redis: BullMQ keeps its own keys beside its jobs' hashes
+   * (`stalled-check`, `events`, `id`, …), and reading one as a job answers WRONGTYPE.
+   */
+  const owned = async (id: string, owner: string | undefined): Promise<Job<DistributedJob>> => {
+    const bjob = JOB_ID_RE.test(id) ? await queue.getJob(id) : undefined;
+    if (!bjob?.data?.id || !ownedBy(bjob.data, owner)) throw new GatewayError('NOT_FOUND', `No job ${id}`);
+    return bjob;
+  };
   return {
     page: (query) => index.page(query, load),
     // The shared folder's space is the operator's to watch (docs/scaling.md); not counted per job here.
     heldBytes: () => Promise.resolve(0),
-    get: load,
-    retry: async (id) => {
-      const bjob = await queue.getJob(id);
-      if (!bjob) throw new GatewayError('NOT_FOUND', `No job ${id}`);
+    get: async (id, owner) => (JOB_ID_RE.test(id) ? ownedBy(await load(id), owner) : undefined),
+    retry: async (id, owner) => {
+      const bjob = await owned(id, owner);
       const state = await bjob.getState();
       const shown = shownRecord(bjob, state === 'failed');
       if (state !== 'failed' || shown.state !== 'failed') {
@@ -66,14 +64,18 @@ export function queueJobsBackend(
       await index.record(data);
       return data;
     },
-    remove: async (id) => {
-      const bjob = await queue.getJob(id);
-      if (!bjob) throw new GatewayError('NOT_FOUND', `No job ${id}`);
+    remove: async (id, owner) => {
+      const bjob = await owned(id, owner);
       // remove() refuses a job a worker holds the lock of.
       const removed = await queue.remove(id);
       if (!removed) throw new GatewayError('CONFLICT', `Job ${id} is being delivered right now; try again in a moment`);
       await folders.remove(id);
       await index.forget(bjob.data);
     },
+    ...(waveforms
+      ? {
+          waveform: (job: JobRecord, channel: number, signal: AbortSignal) => waveforms.picture(job, channel, signal),
+        }
+      : {}),
   };
 }

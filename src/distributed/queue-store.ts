@@ -8,6 +8,7 @@
 import type { Job } from 'bullmq';
 import { JobFolders } from '../delivery/blob-store.js';
 import { LeaseLostError, type JobStore } from '../delivery/job-store.js';
+import { recoverInterrupted } from '../delivery/job-life.js';
 import type { JobRecord } from '../delivery/job.js';
 import type { DistributedJob } from './job-data.js';
 import type { QueueIndex } from './queue-index.js';
@@ -43,4 +44,23 @@ export class QueueJobStore implements JobStore {
     const data = record as DistributedJob;
     data.firstAttemptAt ??= new Date().toISOString();
   }
+}
+
+/**
+ * A job this worker has just taken (BullMQ's lock, `token`): its store, and its record as the job-life module
+ * recovers it when the previous holder died mid-attempt (the spool does the same when it opens). Answers how
+ * many attempts were interrupted; the recovered record is saved before anything else happens to it.
+ */
+export async function holdQueuedJob(
+  bjob: Job<DistributedJob>,
+  token: string,
+  folders: JobFolders,
+  lockMs: number,
+  index: QueueIndex,
+): Promise<{ store: QueueJobStore; job: DistributedJob; interrupted: number }> {
+  const store = new QueueJobStore(bjob, token, folders, lockMs, index);
+  const job = bjob.data;
+  const interrupted = recoverInterrupted(job);
+  if (interrupted > 0) await store.save(job);
+  return { store, job, interrupted };
 }

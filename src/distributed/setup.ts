@@ -12,15 +12,18 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Deliver } from '../pipeline/ingest.js';
 import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import type { ProcessGate } from '../media/process.js';
+import { JobWaveforms } from '../delivery/waveforms.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { writeFileDurable } from '../delivery/durable.js';
 import { deliverySettingsFor, type DeliveryTools } from '../delivery/setup.js';
-import { JobLife } from '../delivery/job-life.js';
+import { JobLife, jobRetention } from '../delivery/job-life.js';
 import type { MediaSettings } from '../media-policy.js';
 import { DistributedDelivery } from './intake.js';
 import { jobsRoot, QUEUE_NAME, type DistributedJob } from './job-data.js';
 import { queueJobsBackend } from './queue-jobs.js';
 import { QueueIndex } from './queue-index.js';
+import { purgeFinishedJobs, sweepStaleTemps } from './queue-retention.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { redisOptionsFrom, warnAboutDurability, withTimeout } from './redis.js';
 import { startDistributedWorker } from './worker.js';
@@ -42,6 +45,8 @@ export interface DistributedRuntime {
 }
 
 const READY_TIMEOUT_MS = 2000;
+/** How often finished jobs past their retention are removed (as the spool's worker does). */
+const PURGE_EVERY_MS = 60_000;
 
 export async function startDistributed(
   config: Config,
@@ -50,6 +55,8 @@ export async function startDistributed(
   logger: Logger,
   media: MediaSettings,
   tools: DeliveryTools = {},
+  /** Admission through this process's work queue (by audio size), for the waveform pictures. */
+  gateFor?: (bytes: number) => ProcessGate,
 ): Promise<DistributedRuntime> {
   const settings = config.distributed!;
   const { lockMs } = settings;
@@ -81,6 +88,10 @@ export async function startDistributed(
     { workerPolicy: delivery.workerPolicy, maxAgeMs: delivery.maxAgeMs },
     { log, sinks: tools.sinks, metrics: tools.metrics },
   );
+  // The console's pictures, in the job's folder in BLOB_DIR: a worker draws part 1's as it is delivered (before its
+  // audio goes), any api process draws the others on demand from the shared folder and serves them all.
+  const pictures = { jobDir: (id: string) => folders.dirFor(id), tempDir: folders.root };
+  const waveforms = new JobWaveforms(pictures, bins, { onDelivery: config.waveformsOnDelivery, gateFor }, log);
   let events: QueueEvents | undefined;
   let intake: DistributedDelivery | undefined;
   let jobs: JobsBackend | undefined;
@@ -89,7 +100,7 @@ export async function startDistributed(
     events.on('error', (error) => log.error({ err: error }, 'queue events error'));
     await events.waitUntilReady();
     intake = new DistributedDelivery(queue, events, folders, delivery, log, index);
-    jobs = queueJobsBackend(queue, index, folders, life);
+    jobs = queueJobsBackend(queue, index, folders, life, waveforms);
   }
   let worker: Worker<DistributedJob> | undefined;
   if (settings.role !== 'api') {
@@ -106,8 +117,17 @@ export async function startDistributed(
       life,
       index,
       reconcile: tools.reconcile,
+      afterDelivered: (job, part, signal) => waveforms.keep(job, part, signal),
     });
   }
+  // Every role sweeps (idempotent: a job removed by another process is skipped).
+  const retention = jobRetention(delivery.dedupWindowMs, delivery.maxAgeMs);
+  const purge = setInterval(() => {
+    purgeFinishedJobs(queue, folders, index, retention)
+      .then(() => sweepStaleTemps(folders.root))
+      .catch((error: unknown) => log.warn({ err: error }, 'removing finished jobs past their retention failed'));
+  }, PURGE_EVERY_MS);
+  purge.unref();
   log.info(
     {
       role: settings.role,
@@ -134,7 +154,9 @@ export async function startDistributed(
     return { ok: redis.ok && blobDir.ok, redis, blobDir };
   };
   const close = async (): Promise<void> => {
+    clearInterval(purge);
     await worker?.close();
+    await waveforms.close();
     await events?.close();
     await queue.close();
     admin.disconnect();

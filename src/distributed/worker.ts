@@ -20,13 +20,13 @@ import type { FittedAudio } from '../pipeline/fit.js';
 import { JobFolders } from '../delivery/blob-store.js';
 import { LeaseLostError } from '../delivery/job-store.js';
 import { runJob, type RunContext } from '../delivery/run-job.js';
-import { recoverInterrupted, type JobLife, type Settlement } from '../delivery/job-life.js';
+import type { JobLife, Settlement } from '../delivery/job-life.js';
 import type { Reconciler } from '../delivery/reconcile-port.js';
 import type { JobRecord } from '../delivery/job.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { DeliverySettings, PrepareSettings } from '../delivery/service.js';
 import { QUEUE_NAME, summariseRender, type DistributedJob, type RetryProgress } from './job-data.js';
-import { QueueJobStore } from './queue-store.js';
+import { holdQueuedJob } from './queue-store.js';
 import type { QueueIndex } from './queue-index.js';
 
 export interface DistributedWorkerOptions {
@@ -96,16 +96,12 @@ async function processJob(
 ): Promise<{ delivered: true }> {
   if (!token) throw new Error('BullMQ gave no lock token');
   const { settings, folders } = options;
-  const job = bjob.data;
+  const { store, job, interrupted } = await holdQueuedJob(bjob, token, folders, options.lockMs, options.index);
   const log = options.log.child({ jobId: job.id });
-  const store = new QueueJobStore(bjob, token, folders, options.lockMs, options.index);
   const { life } = options;
   log.info({ state: job.state, attempts: job.attempts, takenOver: bjob.stalledCounter > 0 }, 'job taken');
-
-  // Taking over from a worker that died mid-attempt: the same rule as the spool's after a crash.
-  const interrupted = recoverInterrupted(job);
+  // Taken over from a worker that died mid-attempt: the same rule as the spool's after a crash.
   if (interrupted > 0) {
-    await store.save(job);
     log.warn(
       { interruptedAttempts: interrupted, possibleDuplicates: job.possibleDuplicates },
       'took over a job whose delivery attempt was interrupted',
@@ -146,7 +142,8 @@ async function processJob(
   }
   switch (settled.kind) {
     case 'delivered':
-      await folders.remove(job.id);
+      // Its audio goes; the folder keeps the console's pictures until retention removes the job (queue-retention.ts).
+      await folders.prune(job);
       return { delivered: true };
     case 'failed':
       return finished(bjob, job);
@@ -183,6 +180,12 @@ async function retryLater(
     log.info({ attempts: job.attempts, delayMs: settled.delayMs }, 'Imagicle is busy: the queue pauses');
     throw Worker.RateLimitError();
   }
-  await bjob.moveToDelayed(Date.now() + settled.delayMs, token);
+  // When the job-life module said (the record's nextAttemptAt), as the spool schedules it.
+  await bjob.moveToDelayed(dueAt(job), token);
   throw new DelayedError();
+}
+
+/** When a job scheduled for later is due (epoch ms): its record's nextAttemptAt, which the job-life module set. */
+export function dueAt(job: JobRecord, now = Date.now()): number {
+  return job.nextAttemptAt !== undefined ? Date.parse(job.nextAttemptAt) : now;
 }

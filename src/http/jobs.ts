@@ -62,8 +62,10 @@ export function createJobsRouter(backend: JobsBackend, access?: RequestHandler, 
   const ownedJob = async (req: express.Request, res: express.Response): Promise<JobRecord> => {
     const raw: unknown = req.params.id;
     const id = typeof raw === 'string' ? raw : '';
-    const job = /^[0-9a-f-]{36}$/.test(id) ? await backend.get(id) : undefined;
-    if (!job || !mayAccess(requestOwner(req, res), job.owner)) throw notFound(id);
+    const owner = requestOwner(req, res);
+    // The backend scopes too (jobs-backend.ts); checked here as well, the one rule every verb goes through.
+    const job = await backend.get(id, owner.admin ? undefined : owner.id);
+    if (!job || !mayAccess(owner, job.owner)) throw notFound(id);
     return job;
   };
 

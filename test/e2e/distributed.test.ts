@@ -164,8 +164,21 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     // Both workers took part.
     for (const w of ['worker1', 'worker2'])
       expect(children.get(w)!.logs.some((l) => l.msg === 'job delivered')).toBe(true);
-    // Delivered jobs keep no audio in BLOB_DIR.
-    expect(await readdir(path.join(dir, 'blob', 'jobs'))).toEqual([]);
+    // Delivered jobs keep no audio in BLOB_DIR: only the console's pictures (until retention), once drawn.
+    const jobsDir = path.join(dir, 'blob', 'jobs');
+    const left = await until(
+      async () => {
+        const files: string[] = [];
+        for (const entry of await readdir(jobsDir, { withFileTypes: true })) {
+          if (!entry.isDirectory()) files.push(entry.name);
+          else for (const f of await readdir(path.join(jobsDir, entry.name))) files.push(`${entry.name}/${f}`);
+        }
+        return files.filter((f) => !/^[0-9a-f-]{36}\/waveform-0\.png$/.test(f));
+      },
+      (files) => files.length === 0,
+      10_000,
+    );
+    expect(left).toEqual([]);
   }, 90_000);
 
   it('the same recording at two api processes at once: one delivery, the other is its duplicate', async () => {
@@ -185,6 +198,25 @@ describe.skipIf(skip !== undefined)('distributed mode: api and worker processes 
     );
     await new Promise((r) => setTimeout(r, 300));
     expect(stored('twice')).toBe(1);
+    // Waveforms for queued jobs: the worker drew them as it delivered; another api process serves them from BLOB_DIR.
+    const id = first!.headers.get('x-job-id')!;
+    for (const channel of [0, 1]) {
+      const picture = await until(
+        async () => {
+          const res = await fetch(`${children.get('api2')!.url}/v1/jobs/${id}/waveform/${channel}.png`);
+          return {
+            status: res.status,
+            type: res.headers.get('content-type'),
+            bytes: Buffer.from(await res.arrayBuffer()),
+          };
+        },
+        (p) => p.status === 200,
+        10_000,
+      );
+      expect(picture.status).toBe(200);
+      expect(picture.type).toBe('image/png');
+      expect(picture.bytes.subarray(1, 4).toString()).toBe('PNG');
+    }
   });
 
   it('another owner does not see the job (jobs API scoped by owner)', async () => {

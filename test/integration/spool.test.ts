@@ -139,7 +139,7 @@ describe('spool', () => {
     expect(spool.usedBytes()).toBe(0);
     expect(spool.findDuplicate('k1', 60_000)?.id).toBe(job.id);
     expect(spool.findDuplicate('k1', 1)).toBeUndefined();
-    expect(await spool.purgeDelivered()).toBe(1);
+    expect(await spool.purgeFinished()).toBe(1);
     expect(await readdir(spool.jobsDir)).toEqual([]);
     expect(spool.findDuplicate('k1', 60_000)).toBeUndefined();
   });
