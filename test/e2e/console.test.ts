@@ -319,9 +319,19 @@ describe.skipIf(!present)('the web console in chromium', () => {
   });
 
   it('never scrolls sideways at 400 px; tables become stacked rows', async () => {
+    const jobId = t.gateway.delivery!.spool.list().at(-1)!.id;
+    // What each page shows once its data is in (rather than a fixed wait).
+    const loaded = async (route: string): Promise<void> => {
+      if (route === '#/') await expect.poll(() => page.getByTestId('health').textContent()).toMatch(/spool free/);
+      else if (route === '#/jobs') await page.getByTestId('jobs').locator('tbody tr').first().waitFor();
+      else if (route === '#/try') await page.locator('form.try').waitFor();
+      else {
+        await page.getByTestId('webhooks').waitFor();
+        await page.getByTestId('waveform-0').waitFor();
+      }
+    };
     await page.setViewportSize({ width: 400, height: 800 });
     try {
-      const jobId = t.gateway.delivery!.spool.list().at(-1)!.id;
       for (const [route, shot] of [
         ['#/', 'console-overview-narrow.png'],
         ['#/jobs', 'console-jobs-narrow.png'],
@@ -329,7 +339,7 @@ describe.skipIf(!present)('the web console in chromium', () => {
         ['#/try', 'console-try-narrow.png'],
       ] as const) {
         await page.goto(`${t.url}/ui/${route}`);
-        await page.waitForTimeout(1500);
+        await loaded(route);
         const width = await page.evaluate(
           () =>
             (globalThis as unknown as { document: { scrollingElement: { scrollWidth: number } } }).document
@@ -344,9 +354,10 @@ describe.skipIf(!present)('the web console in chromium', () => {
     for (const [route, shot] of [
       ['#/', 'console-overview-wide.png'],
       ['#/jobs', 'console-jobs-wide.png'],
+      [`#/jobs/${jobId}`, 'console-job-wide.png'],
     ] as const) {
       await page.goto(`${t.url}/ui/${route}`);
-      await page.waitForTimeout(1500);
+      await loaded(route);
       await page.screenshot({ path: path.join(shots, shot), fullPage: true });
     }
   });
