@@ -90,6 +90,7 @@ let t: TestGateway;
 let context: BrowserContext;
 let work: string;
 let seedMs = 0;
+let openMs = 0;
 
 describe.skipIf(!present)('the console with 10,000 jobs', () => {
   beforeAll(async () => {
@@ -106,6 +107,7 @@ describe.skipIf(!present)('the console with 10,000 jobs', () => {
     }
     seedMs = performance.now() - started;
     t = await startTestGateway({ SPOOL_DIR: path.join(work, 'spool'), GATEWAY_ADMIN_KEYS: ADMIN, DEDUP_WINDOW: '24h' });
+    openMs = performance.now() - started - seedMs;
     expect(t.gateway.delivery!.spool.list().length).toBe(JOBS);
     context = await launchChromium(path.join(work, 'profile'));
   }, 300_000);
@@ -142,7 +144,7 @@ describe.skipIf(!present)('the console with 10,000 jobs', () => {
     expect(await page.locator('[data-state=failed]').textContent()).toBe(`failed${JOBS / 20}`);
     const best = Math.min(...figures);
     console.log(
-      `console first page at ${JOBS} jobs: ${figures.join(' ms, ')} ms (best ${best} ms; API answer ${await page.evaluate(() => (globalThis as unknown as { document: { body: { dataset: Record<string, string> } } }).document.body.dataset.jobsLoadedMs)} ms; target < 1000 ms; ${JOBS} journals written in ${Math.round(seedMs)} ms)`,
+      `console first page at ${JOBS} jobs: ${figures.join(' ms, ')} ms (best ${best} ms; API answer ${await page.evaluate(() => (globalThis as unknown as { document: { body: { dataset: Record<string, string> } } }).document.body.dataset.jobsLoadedMs)} ms; target < 1000 ms; ${JOBS} journals written in ${Math.round(seedMs)} ms, gateway started on them in ${Math.round(openMs)} ms)`,
     );
     // Generous: the figure above is the measurement; this only catches a list that does not page at all.
     expect(best).toBeLessThan(10_000);
