@@ -89,8 +89,10 @@ export function JobsPage({ hash }: { hash: string }) {
   const load = async (): Promise<void> => {
     try {
       const started = performance.now();
-      const l = await newest(filters, shown.current);
-      if (JSON.stringify(filtersFrom(location.hash)) !== key) return; // the filters changed meanwhile
+      const count = shown.current;
+      const l = await newest(filters, count);
+      // The filters changed, or "Show more" added rows, meanwhile: this answer is already out of date.
+      if (JSON.stringify(filtersFrom(location.hash)) !== key || shown.current !== count) return;
       setList(l);
       setError(undefined);
       if (loaded.current === 0) {
