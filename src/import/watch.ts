@@ -76,8 +76,8 @@ export class FolderWatcher {
   private readonly queue: string[] = [];
   /** Files whose job (the gateway's store) is still open: left in place until it ends. */
   private readonly pending = new Map<string, { item: ImportItem; jobId: string }>();
-  /** For status(): files seen by the last scan, and counts since the start. */
-  private present = 0;
+  /** For status(): files seen by the last scan (less those moved since), and counts since the start. */
+  private present = new Set<string>();
   private lastScanAt: number | undefined;
   private readonly totals = { taken: 0, delivered: 0, failed: 0 };
 
@@ -129,8 +129,9 @@ export class FolderWatcher {
 
   status(): FolderStatus {
     const retrying = [...this.retryAt.keys()].filter((f) => !this.busy.has(f)).length;
+    const waiting = [...this.present].filter((f) => !this.busy.has(f) && !this.retryAt.has(f)).length;
     return {
-      waiting: Math.max(0, this.present - this.busy.size - retrying),
+      waiting,
       inProgress: this.busy.size,
       retrying,
       ...this.totals,
@@ -143,7 +144,7 @@ export class FolderWatcher {
     const { dir } = this.options;
     const files = await walkAudio(dir, new Set([DONE_DIR, FAILED_DIR]));
     const present = new Set(files);
-    this.present = files.length;
+    this.present = present;
     this.lastScanAt = now;
     await this.settlePending();
     for (const known of this.seen.keys()) if (!present.has(known)) this.seen.delete(known);
@@ -257,6 +258,7 @@ export class FolderWatcher {
       const moved = await this.moveOrHold(file, item.sidecarPath, [DONE_DIR, date], undefined, log);
       if (moved === undefined) return;
       this.retryAt.delete(file);
+      this.present.delete(file);
       this.totals.delivered += 1;
       this.logger.info({ ...log, movedTo: path.relative(dir, moved) }, 'watch: delivered');
       this.onFile(report, moved);
@@ -267,6 +269,7 @@ export class FolderWatcher {
       const moved = await this.moveOrHold(file, item.sidecarPath, [FAILED_DIR], error, log);
       if (moved === undefined) return;
       this.retryAt.delete(file);
+      this.present.delete(file);
       this.totals.failed += 1;
       this.logger.warn({ ...log, movedTo: path.relative(dir, moved) }, 'watch: failed for good');
       this.onFile(report, moved);

@@ -303,7 +303,7 @@ describe.skipIf(!present)('the web console in chromium', () => {
     await expect.poll(() => page.getByTestId('sent-call-id').textContent()).toContain('typed-by-hand');
   });
 
-  it("shows the watched folder's state: waiting, in progress, delivered", async () => {
+  it("shows the watched folder's state: taken, delivered, none failed or waiting", async () => {
     const { startServeWatcher } = await import('../../src/import/serve-watch.js');
     const watcher = startServeWatcher(t.config, t.gateway, createLogger('warn'));
     stopWatcher = () => watcher.close();
