@@ -12,6 +12,7 @@ import { configureChildLimits } from './media/process.js';
 import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
+import { WatchedFolderBoard } from './http/readiness-extras.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
 import { WorkQueue } from './pipeline/queue.js';
 import { Lifecycle } from './http/shutdown.js';
@@ -49,6 +50,8 @@ export interface RunningGateway {
   webhooks: WebhookService | undefined;
   /** The media policy every job renders under (built once: media-policy.ts). */
   media: MediaSettings;
+  /** WATCH_DIR under serve: its watcher attaches its state here, /readyz shows it (import/serve-watch.ts). */
+  watchedFolder: WatchedFolderBoard;
   /** Stops taking uploads, lets in-flight ones finish within SHUTDOWN_GRACE_MS, aborts the rest, then closes. */
   close(): Promise<void>;
 }
@@ -154,7 +157,8 @@ async function buildGateway(
   if (webhooks) metrics.watch({ webhooks });
   const deliveryTools: DeliveryTools = {
     metrics,
-    sinks: webhooks ? [webhooks] : [],
+    // The overview's rates count deliveries and failures from the same events as the webhooks.
+    sinks: webhooks ? [metrics.rates, webhooks] : [metrics.rates],
     reconcile: config.reconcile.mode === 'off' ? undefined : reconciler,
   };
   // QUEUE_URL set: the distributed mode, whose code (BullMQ, ioredis) is loaded only then.
@@ -174,6 +178,7 @@ async function buildGateway(
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
     : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), deliveryTools, media);
+  const watchedFolder = new WatchedFolderBoard();
   const app = createApp({
     config,
     media,
@@ -188,6 +193,7 @@ async function buildGateway(
     metrics,
     reconciler,
     webhooks,
+    watchedFolder,
   });
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
   // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an
@@ -248,6 +254,7 @@ async function buildGateway(
     delivery: delivery.service,
     webhooks,
     media,
+    watchedFolder,
     close,
   };
 }

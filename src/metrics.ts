@@ -17,6 +17,7 @@ import type { PreparedAudio } from './pipeline/prepare.js';
 import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.js';
 import type { WebhookEventType } from './webhooks/delivery.js';
 import { refusalReason } from './refusal.js';
+import { RateHistory } from './rate-history.js';
 
 export const METRICS_PREFIX = 'imagicle_gateway_';
 
@@ -102,6 +103,8 @@ function codecLabel(name: string | undefined): string {
 export class GatewayMetrics implements WebhookMetricsSink {
   readonly registry = new Registry();
   private sources: GaugeSources = {};
+  /** The last hour per 5 minutes, for the console's overview (GET /metrics/rates); a job event sink as well. */
+  readonly rates = new RateHistory();
   private readonly settings: MetricsSettings;
 
   private readonly uploads = new Counter({
@@ -300,6 +303,7 @@ export class GatewayMetrics implements WebhookMetricsSink {
 
   upload(endpoint: Endpoint, decision: Decision, outcome: string): void {
     this.uploads.inc({ endpoint, decision, outcome });
+    this.rates.count('uploads');
   }
 
   received(bytes: number, seconds: number): void {

@@ -302,5 +302,33 @@ export const readySchema = z
     blobDir: z.looseObject({ ok: z.boolean() }).optional(),
     // Issue 25: whether the gateway can ask Imagicle before a re-send (null: not known yet; never affects status).
     reconciliation: z.object({ available: z.boolean().nullable(), reason: z.string().optional() }).optional(),
+    // Issue 24, for the operator's overview (never affects status): free space of tmp, spool and blob folders.
+    disk: z
+      .record(z.string(), z.object({ freeBytes: z.number().int(), totalBytes: z.number().int() }))
+      .describe('Free space per folder the gateway writes to: tmp (TMP_DIR), spool (SPOOL_DIR), blob (BLOB_DIR)'),
+    // WATCH_DIR under serve: the watched folder's state (import/watch.ts).
+    watch: z
+      .object({
+        waiting: z.number().int().describe('Files in the folder not taken yet'),
+        inProgress: z.number().int().describe('Taken and not finished (converting, or its job not ended)'),
+        retrying: z.number().int().describe('Left in place after an outage, to be tried again'),
+        taken: z.number().int().describe('Since the gateway started'),
+        delivered: z.number().int().describe('Moved to done/ since the gateway started'),
+        failed: z.number().int().describe('Moved to failed/ since the gateway started'),
+        lastScanAt: z.string().optional(),
+      })
+      .optional(),
   })
   .register(apiRegistry, { id: 'Readiness' });
+
+export const ratesSchema = z
+  .object({
+    bucketSeconds: z.number().int().describe('300: five minutes'),
+    from: z.string().describe('Start of the oldest bucket (ISO 8601); the last bucket is the one under way'),
+    series: z.object({
+      uploads: z.array(z.number().int()).describe('Uploads answered, every endpoint'),
+      deliveries: z.array(z.number().int()).describe('Recordings delivered (every door)'),
+      failures: z.array(z.number().int()).describe('Recordings failed for good or held (every door)'),
+    }),
+  })
+  .register(apiRegistry, { id: 'Rates', description: 'The last hour per 5 minutes (twelve counts, oldest first)' });

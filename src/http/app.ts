@@ -44,6 +44,7 @@ import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
 import { CALLBACK_FIELD, takeCallbackUrl } from '../webhooks/callback.js';
 import { createWebhooksRouter } from '../webhooks/router.js';
 import type { WebhookService } from '../webhooks/service.js';
+import { freeSpaceOf, type FreeSpace, type WatchedFolderBoard } from './readiness-extras.js';
 
 export interface AppDeps {
   config: Config;
@@ -68,6 +69,8 @@ export interface AppDeps {
   webhooks?: WebhookService | undefined;
   /** Reconciliation with Imagicle's reads (issue 25): /readyz says whether it is available. */
   reconciler?: ReadinessOfReconciliation | undefined;
+  /** WATCH_DIR under serve: /readyz shows the watched folder's state once its watcher attached itself. */
+  watchedFolder?: WatchedFolderBoard | undefined;
 }
 
 /** What /readyz needs of the reconciler (imagicle/reconcile.ts). */
@@ -137,11 +140,25 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // /readyz is open to anyone and costs four processes and an outbound request: one check per READY_CACHE_MS at most.
-  let readiness: { at: number; checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>]> } | undefined;
+  let readiness:
+    | {
+        at: number;
+        checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>, Record<string, FreeSpace>]>;
+      }
+    | undefined;
+  // Free space of the folders the gateway writes to (the overview's, not a readiness condition).
+  const folders = {
+    tmp: config.tmpDir,
+    spool: deps.delivery ? config.delivery.spoolDir : undefined,
+    blob: config.distributed?.blobDir,
+  };
   const checkReadiness = (): { fresh: boolean; checks: NonNullable<typeof readiness>['checks'] } => {
     const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
     if (fresh || !readiness) {
-      readiness = { at: performance.now(), checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]) };
+      readiness = {
+        at: performance.now(),
+        checks: Promise.all([checkTools(deps.bins), deps.upstream.ping(), freeSpaceOf(folders)]),
+      };
       // Before the first question: one cheap read tells whether reconciliation will work (it never blocks readiness).
       if (deps.reconciler && deps.reconciler.available() === undefined) {
         void deps.reconciler.probe(AbortSignal.timeout(5_000)).catch(() => undefined);
@@ -153,7 +170,7 @@ export function createApp(deps: AppDeps): express.Express {
   metrics.watch({ upstreamReachable: async () => (await checkReadiness().checks)[1].reachable });
   app.get('/readyz', async (_req, res) => {
     const { fresh, checks } = checkReadiness();
-    const [tools, upstream] = await checks;
+    const [tools, upstream, disk] = await checks;
     // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
     const queueReady = await deps.distributed?.ready();
     const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
@@ -168,6 +185,8 @@ export function createApp(deps: AppDeps): express.Express {
       upstream: { reachable: upstream.reachable, status: upstream.status },
       ...(queueReady ? { redis: queueReady.redis, blobDir: queueReady.blobDir } : {}),
       ...(deps.reconciler ? { reconciliation: reconciliationOf(deps.reconciler) } : {}),
+      disk,
+      ...(deps.watchedFolder?.status() ? { watch: deps.watchedFolder.status() } : {}),
     });
   });
 
@@ -178,6 +197,10 @@ export function createApp(deps: AppDeps): express.Express {
   const metricsAccess = config.metricsPublic ? [] : [createAccessControl(config.access, throttle), operatorsOnly];
   app.get('/metrics', ...metricsAccess, async (_req, res) => {
     res.set('Content-Type', metrics.contentType()).send(await metrics.expose());
+  });
+  // The overview's rates: the last hour per 5 minutes, kept by the gateway (rate-history.ts), same access.
+  app.get('/metrics/rates', ...metricsAccess, (_req, res) => {
+    res.json(metrics.rates.view());
   });
   // The API contract (no secrets in it) and the console's static files (its data comes from /v1 and /metrics).
   app.get('/openapi.json', serveOpenApi(config));

@@ -20,6 +20,7 @@ import {
   jobListSchema,
   jobSchema,
   partsAnswerSchema,
+  ratesSchema,
   readySchema,
   reportSchema,
 } from './api-schemas.js';
@@ -409,6 +410,21 @@ export function buildOpenApi(config: Config): JsonObject {
           },
         },
       },
+      '/metrics/rates': {
+        get: {
+          operationId: 'rates',
+          summary: "The last hour's uploads, deliveries and failures per 5 minutes (the console's overview)",
+          description: 'Kept by this process since it started; same access as /metrics.',
+          responses: {
+            200: json(ref('Rates'), 'Twelve 5-minute buckets per series, oldest first'),
+            ...errors({
+              401: UPLOAD_ERRORS[401],
+              403: 'A tenant key: rates are for admin keys',
+              429: 'Too many failed logins from this address: retry after Retry-After',
+            }),
+          },
+        },
+      },
       '/healthz': {
         get: {
           operationId: 'health',
@@ -458,6 +474,7 @@ void [
   jobListSchema,
   jobSchema,
   partsAnswerSchema,
+  ratesSchema,
   readySchema,
   reportSchema,
 ];

@@ -12,14 +12,18 @@ import { startWatcher } from './cli.js';
 import { jobDoor } from './job-door.js';
 import { depsFor } from './runtime.js';
 import { StateStore } from './state.js';
+import type { FolderStatus } from './watch.js';
 
 export interface ServeWatcher {
   close(): Promise<void>;
+  /** The folder's state, as /readyz shows it. */
+  status(): FolderStatus;
 }
 
 export function startServeWatcher(
   config: Config,
-  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'queue' | 'delivery' | 'media' | 'metrics'>,
+  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'queue' | 'delivery' | 'media' | 'metrics'> &
+    Partial<Pick<RunningGateway, 'watchedFolder'>>,
   logger: Logger,
 ): ServeWatcher {
   const state = StateStore.open(config.watch.stateDir);
@@ -50,10 +54,14 @@ export function startServeWatcher(
     gateway.metrics,
     door,
   );
+  // /readyz (and so the console's overview) shows the folder's state.
+  const detach = gateway.watchedFolder?.attach(() => watcher.status());
   return {
     close: async () => {
+      detach?.();
       await watcher.close();
       state.close();
     },
+    status: () => watcher.status(),
   };
 }

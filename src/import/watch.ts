@@ -39,6 +39,21 @@ export interface WatchOptions {
   door?: JobDoor | undefined;
 }
 
+/** What serve shows of the folder (GET /readyz `watch`, the console's overview). */
+export interface FolderStatus {
+  /** Files in the folder not taken yet (still being written, or waiting for a worker). */
+  waiting: number;
+  /** Taken and not finished: converting, or a job of the store not ended yet. */
+  inProgress: number;
+  /** Left in place after an outage, to be tried again. */
+  retrying: number;
+  /** Since this watcher started. */
+  taken: number;
+  delivered: number;
+  failed: number;
+  lastScanAt: string | undefined;
+}
+
 export const DONE_DIR = 'done';
 export const FAILED_DIR = 'failed';
 
@@ -61,6 +76,10 @@ export class FolderWatcher {
   private readonly queue: string[] = [];
   /** Files whose job (the gateway's store) is still open: left in place until it ends. */
   private readonly pending = new Map<string, { item: ImportItem; jobId: string }>();
+  /** For status(): files seen by the last scan (less those moved since), and counts since the start. */
+  private present = new Set<string>();
+  private lastScanAt: number | undefined;
+  private readonly totals = { taken: 0, delivered: 0, failed: 0 };
 
   constructor(
     private readonly options: WatchOptions,
@@ -108,11 +127,25 @@ export class FolderWatcher {
     await Promise.allSettled([...this.running]);
   }
 
+  status(): FolderStatus {
+    const retrying = [...this.retryAt.keys()].filter((f) => !this.busy.has(f)).length;
+    const waiting = [...this.present].filter((f) => !this.busy.has(f) && !this.retryAt.has(f)).length;
+    return {
+      waiting,
+      inProgress: this.busy.size,
+      retrying,
+      ...this.totals,
+      lastScanAt: this.lastScanAt === undefined ? undefined : new Date(this.lastScanAt).toISOString(),
+    };
+  }
+
   /** One poll: observe every file, queue the complete ones, start work up to the concurrency. */
   async scan(now = Date.now()): Promise<void> {
     const { dir } = this.options;
     const files = await walkAudio(dir, new Set([DONE_DIR, FAILED_DIR]));
     const present = new Set(files);
+    this.present = present;
+    this.lastScanAt = now;
     await this.settlePending();
     for (const known of this.seen.keys()) if (!present.has(known)) this.seen.delete(known);
     for (const known of this.retryAt.keys()) if (!present.has(known)) this.retryAt.delete(known);
@@ -186,6 +219,7 @@ export class FolderWatcher {
   private async take(file: string): Promise<void> {
     const { dir } = this.options;
     const item = await itemForFile(file, dir, this.options.sources);
+    this.totals.taken += 1;
     const door = this.options.door;
     const work = (): Promise<FileReport> =>
       door
@@ -224,6 +258,8 @@ export class FolderWatcher {
       const moved = await this.moveOrHold(file, item.sidecarPath, [DONE_DIR, date], undefined, log);
       if (moved === undefined) return;
       this.retryAt.delete(file);
+      this.present.delete(file);
+      this.totals.delivered += 1;
       this.logger.info({ ...log, movedTo: path.relative(dir, moved) }, 'watch: delivered');
       this.onFile(report, moved);
       return;
@@ -233,6 +269,8 @@ export class FolderWatcher {
       const moved = await this.moveOrHold(file, item.sidecarPath, [FAILED_DIR], error, log);
       if (moved === undefined) return;
       this.retryAt.delete(file);
+      this.present.delete(file);
+      this.totals.failed += 1;
       this.logger.warn({ ...log, movedTo: path.relative(dir, moved) }, 'watch: failed for good');
       this.onFile(report, moved);
       return;

@@ -1,29 +1,38 @@
 /**
  * The console at contact-centre volume: 10,000 jobs in the spool (journals written in the spool's on-disk format
- * before the gateway starts), the jobs list's first page measured in headless chromium. The figure is printed;
- * the assertion is generous (no timed assertion flakiness on a shared machine): the issue's target is < 1 s.
+ * before the gateway starts), the jobs list's first page measured in headless chromium, and "Show more" following
+ * the API's nextCursor. The figure is printed; the assertion is generous (no timed assertion flakiness on a shared
+ * machine): the issue's target is < 1 s.
+ *
+ * Set-up is cheap: the journals are written synchronously (one small file each, no fsync) onto /dev/shm when it
+ * has room (a tmpfs: a second or two for the 10,000), else into the temp folder.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { buildConsole, CHROMIUM, chromiumPresent as present, launchChromium } from '../helpers/console.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import type { JobRecord } from '../../src/delivery/job.js';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ADMIN = 'console-scale-admin-0123456789abcdef';
 const JOBS = 10_000;
-const present = existsSync(CHROMIUM);
 if (!present && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
 if (!present) console.warn(`SKIPPED the console scale test: ${CHROMIUM} not found (or set CHROMIUM_PATH)`);
+
+/** A tmpfs with room for the journals (about 4 kB each on a tmpfs), else the temp folder. */
+function fastTempRoot(): string {
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.bavail * fs.bsize > 512 * 1024 * 1024) return '/dev/shm';
+  } catch {
+    // no /dev/shm
+  }
+  return os.tmpdir();
+}
 
 /** A delivered job as the spool journals it (no audio left), or a held one for every 20th. */
 function journal(i: number, now: number): JobRecord {
@@ -80,30 +89,27 @@ function journal(i: number, now: number): JobRecord {
 let t: TestGateway;
 let context: BrowserContext;
 let work: string;
+let seedMs = 0;
+let openMs = 0;
 
 describe.skipIf(!present)('the console with 10,000 jobs', () => {
   beforeAll(async () => {
-    await run(
-      process.execPath,
-      [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(ROOT, 'ui/vite.config.ts')],
-      { cwd: ROOT },
-    );
-    work = await mkdtemp(path.join(os.tmpdir(), 'console-scale-'));
+    await buildConsole();
+    work = await mkdtemp(path.join(fastTempRoot(), 'console-scale-'));
     const jobsDir = path.join(work, 'spool', 'jobs');
     const now = Date.now();
+    const started = performance.now();
+    mkdirSync(jobsDir, { recursive: true });
     for (let i = 0; i < JOBS; i++) {
       const job = journal(i, now);
-      await mkdir(path.join(jobsDir, job.id), { recursive: true });
-      await writeFile(path.join(jobsDir, job.id, 'job.json'), JSON.stringify(job));
+      mkdirSync(path.join(jobsDir, job.id));
+      writeFileSync(path.join(jobsDir, job.id, 'job.json'), JSON.stringify(job));
     }
+    seedMs = performance.now() - started;
     t = await startTestGateway({ SPOOL_DIR: path.join(work, 'spool'), GATEWAY_ADMIN_KEYS: ADMIN, DEDUP_WINDOW: '24h' });
+    openMs = performance.now() - started - seedMs;
     expect(t.gateway.delivery!.spool.list().length).toBe(JOBS);
-    context = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1366, height: 900 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-    });
+    context = await launchChromium(path.join(work, 'profile'));
   }, 300_000);
 
   afterAll(async () => {
@@ -138,9 +144,49 @@ describe.skipIf(!present)('the console with 10,000 jobs', () => {
     expect(await page.locator('[data-state=failed]').textContent()).toBe(`failed${JOBS / 20}`);
     const best = Math.min(...figures);
     console.log(
-      `console first page at ${JOBS} jobs: ${figures.join(' ms, ')} ms (best ${best} ms; API answer ${await page.evaluate(() => (globalThis as unknown as { document: { body: { dataset: Record<string, string> } } }).document.body.dataset.jobsLoadedMs)} ms; target < 1000 ms)`,
+      `console first page at ${JOBS} jobs: ${figures.join(' ms, ')} ms (best ${best} ms; API answer ${await page.evaluate(() => (globalThis as unknown as { document: { body: { dataset: Record<string, string> } } }).document.body.dataset.jobsLoadedMs)} ms; target < 1000 ms; ${JOBS} journals written in ${Math.round(seedMs)} ms, gateway started on them in ${Math.round(openMs)} ms)`,
     );
     // Generous: the figure above is the measurement; this only catches a list that does not page at all.
-    expect(best).toBeLessThan(30_000);
-  }, 300_000);
+    expect(best).toBeLessThan(10_000);
+  }, 120_000);
+
+  it('"Show more" follows the API\'s nextCursor, and the refresh keeps every row shown', async () => {
+    const page = context.pages()[0]!;
+    const rows = page.locator('[data-testid=jobs] tbody tr');
+    const asked: string[] = [];
+    const answers: { url: string; nextCursor: string | null }[] = [];
+    page.on('request', (r) => void (r.url().includes('/v1/jobs?') && asked.push(r.url())));
+    page.on('response', (r) => {
+      if (!r.url().includes('/v1/jobs?')) return;
+      void r.json().then(
+        (body: { nextCursor: string | null }) => answers.push({ url: r.url(), nextCursor: body.nextCursor }),
+        () => undefined,
+      );
+    });
+    await page.goto(`${t.url}/ui/?paging#/jobs?state=failed`);
+    await expect.poll(() => rows.count()).toBe(50);
+    await expect.poll(() => answers.length).toBeGreaterThan(0);
+    const first = answers.at(-1)!;
+    expect(first.nextCursor).toMatch(/^[0-9a-z]+$/);
+    asked.length = 0;
+    await page.getByTestId('more').click();
+    await expect.poll(() => rows.count()).toBe(100);
+    // The next page was asked for with the cursor the first answer gave, not by re-reading a longer first page.
+    const more = new URL(asked.find((u) => u.includes('cursor='))!);
+    expect(more.searchParams.get('cursor')).toBe(first.nextCursor);
+    expect(more.searchParams.get('state')).toBe('failed');
+    expect(more.searchParams.get('limit')).toBe('50');
+    // Newest first and no row twice: the held jobs are every 20th, so row k is job JOBS - 20 * (k + 1).
+    const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-job')));
+    expect(new Set(ids).size).toBe(100);
+    expect(await rows.nth(50).textContent()).toContain(`call-${JOBS - 20 * 51}`);
+    expect(await rows.nth(99).textContent()).toContain(`call-${JOBS - 20 * 100}`);
+    // The 5 s refresh re-reads the 100 rows shown (not only the first page).
+    asked.length = 0;
+    await expect.poll(() => asked.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(new URL(asked[0]!).searchParams.get('limit')).toBe('100');
+    await page.waitForTimeout(500);
+    expect(await rows.count()).toBe(100);
+    expect(await page.getByTestId('jobs-count').textContent()).toBe('100 shown, more below');
+  }, 60_000);
 });

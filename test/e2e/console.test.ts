@@ -1,31 +1,28 @@
 /**
  * The web console in a real browser: playwright-core driving Debian's
- * chromium, headless, against a gateway and its embedded emulator.
- * Enter the API key, upload a file through the form, see the job delivered,
- * open its detail with the waveforms, hold a job with the emulator's fault
- * injection and retry it from the console.
+ * chromium, headless, against one gateway and its embedded emulator.
+ * Enter the API key, see upstream health, free space and the gateway's
+ * hourly rates; upload a file through the form, see the job delivered,
+ * open its detail with the waveforms and its webhooks, re-send a failed
+ * webhook; hold a job with the emulator's fault injection and retry it from
+ * the console; the jobs list's filters; the watched folder's state.
  *
  * Screenshots go to a temp folder; with UPDATE_SCREENSHOTS=1 to docs/ (the
  * README shows one).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { buildConsole, CHROMIUM, chromiumPresent as present, launchChromium, ROOT } from '../helpers/console.js';
 import { fixture } from '../helpers/fixtures.js';
 import { SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { newSecret, WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { createLogger } from '../../src/logger.js';
 import { openAsBlob } from 'node:fs';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'console-test-key-0123456789abcdef';
-const present = existsSync(CHROMIUM);
 if (!present && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
 if (!present)
   console.warn(
@@ -35,52 +32,61 @@ if (!present)
 let t: TestGateway;
 let context: BrowserContext;
 let page: Page;
-let profile: string;
+let work: string;
 let shots: string;
+let watched: string;
+let receiver: WebhookReceiver;
+let stopWatcher: (() => Promise<void>) | undefined;
 
 const cspViolations: string[] = [];
 
 describe.skipIf(!present)('the web console in chromium', () => {
   beforeAll(async () => {
-    // The console is static files built by vite; the test builds them as `npm run build` does.
-    await run(
-      process.execPath,
-      [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(ROOT, 'ui/vite.config.ts')],
-      { cwd: ROOT },
-    );
-    profile = await mkdtemp(path.join(os.tmpdir(), 'chromium-profile-'));
-    shots = process.env.UPDATE_SCREENSHOTS
-      ? path.join(ROOT, 'docs')
-      : await mkdtemp(path.join(os.tmpdir(), 'console-shots-'));
+    // The console is static files built by vite; built here as `npm run build` does, when ui/ changed.
+    await buildConsole();
+    work = await mkdtemp(path.join(os.tmpdir(), 'console-test-'));
+    watched = path.join(work, 'drop');
+    await mkdir(watched);
+    shots = process.env.UPDATE_SCREENSHOTS ? path.join(ROOT, 'docs') : path.join(work, 'shots');
+    await mkdir(shots, { recursive: true });
+    // A webhook receiver that refuses (500): every job's webhook is tried for WEBHOOK_MAX_AGE, then failed.
+    const secret = newSecret();
+    receiver = new WebhookReceiver([secret]);
+    receiver.answer = () => 500;
+    await receiver.start();
     // The console is the operator's: an admin key (its overview reads /metrics, which tenant keys may not).
     // RECONCILE=off: a 500 holds the job (with Imagicle's reads it would be asked about and sent again).
-    t = await startTestGateway({ GATEWAY_ADMIN_KEYS: KEY, RETRY_MAX_ATTEMPTS: '1', RECONCILE: 'off' });
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1366, height: 900 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
+    t = await startTestGateway({
+      GATEWAY_ADMIN_KEYS: KEY,
+      RETRY_MAX_ATTEMPTS: '1',
+      RECONCILE: 'off',
+      WEBHOOKS: JSON.stringify({ '*': [{ url: receiver.url, secret, allowPrivate: true }] }),
+      WEBHOOK_MAX_AGE: '2s',
+      WEBHOOK_RETRY_MIN_DELAY_MS: '200',
+      WEBHOOK_RETRY_MAX_DELAY_MS: '500',
+      WEBHOOK_TIMEOUT_MS: '1000',
+      // The watched folder (started by the overview's test, as `serve` starts it).
+      WATCH_DIR: watched,
+      WATCH_PATTERN: '{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}',
+      WATCH_DEFAULTS: '{"localParty":{"username":"pbx"}}',
+      WATCH_STABLE_SECONDS: '1',
+      WATCH_POLL_SECONDS: '1',
+      WATCH_STATE_DIR: path.join(work, 'watch-state'),
     });
+    context = await launchChromium(path.join(work, 'profile'));
     page = context.pages()[0] ?? (await context.newPage());
     // The gateway's Content-Security-Policy (helmet, http/app.ts) must let the console do everything it does.
     page.on('console', (message) => {
       if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
     });
-  }, 90_000);
+  }, 120_000);
 
   afterAll(async () => {
     await context?.close();
+    await stopWatcher?.();
     await t?.close();
-    await rm(profile, { recursive: true, force: true });
-    if (!process.env.UPDATE_SCREENSHOTS && shots) await rm(shots, { recursive: true, force: true });
+    await receiver?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   const upload = async (file: string): Promise<string> => {
@@ -110,8 +116,16 @@ describe.skipIf(!present)('the web console in chromium', () => {
     await expect
       .poll(() => page.getByTestId('health').textContent(), { timeout: 15_000 })
       .toMatch(/Imagicle reachable.*ffmpeg ready/);
+    // Upstream health from /readyz: reconciliation (RECONCILE=off here: not asked), the folders' free space.
+    expect(await page.getByTestId('reconciliation').textContent()).toBe('not available (RECONCILE=off)');
+    expect(await page.getByTestId('free-spool').textContent()).toMatch(/spool free [\d.]+ [kMG]B \(\d+%\)/);
+    expect(await page.getByTestId('free-tmp').textContent()).toMatch(/tmp free/);
+    // Rates from the gateway's own hour (GET /metrics/rates): twelve 5-minute bars each, nothing counted yet.
     expect(await page.getByTestId('rates').locator('svg').count()).toBe(3);
-    expect(await page.getByTestId('watch').textContent()).toMatch(/watched folder|taken/);
+    expect(await page.getByTestId('chart-uploads').locator('rect').count()).toBe(12);
+    expect(await page.getByTestId('chart-uploads').textContent()).toContain('uploads: 0 in the last hour');
+    // WATCH_DIR is configured but its watcher is not running yet: nothing to show but the door's counters.
+    expect(await page.getByTestId('watch').textContent()).toMatch(/No folder is watched/);
   });
 
   it('uploads a file through the form, shows the job delivered with its waveforms', async () => {
@@ -145,6 +159,43 @@ describe.skipIf(!present)('the web console in chromium', () => {
       .toMatch(/delivered to Imagicle and its audio deleted/);
     await page.screenshot({ path: path.join(shots, 'console-job.png'), fullPage: true });
     expect(cspViolations).toEqual([]);
+  });
+
+  it("lists the job's webhooks, and re-sends a failed one with feedback", async () => {
+    const job = t.gateway.delivery!.spool.list()[0]!;
+    type View = { webhooks: { id: string; state: string; attempts: number; lastStatus?: number }[] };
+    const view = async (): Promise<View> =>
+      (await (await fetch(`${t.url}/v1/jobs/${job.id}`, { headers: { 'x-api-key': KEY } })).json()) as View;
+    // The receiver answers 500: after WEBHOOK_MAX_AGE (2 s) the webhook is failed.
+    await expect.poll(async () => (await view()).webhooks[0]?.state, { timeout: 15_000 }).toBe('failed');
+    const failed = (await view()).webhooks[0]!;
+    expect(failed.lastStatus).toBe(500);
+    await page.goto(`${t.url}/ui/#/jobs/${job.id}`);
+    const row = page.getByTestId('webhooks').locator(`tr[data-webhook="${failed.id}"]`);
+    // (The page may still show the webhook pending from the last test: it follows it until it is settled.)
+    await expect.poll(() => row.locator('.state').textContent()).toBe('failed');
+    const text = await row.textContent();
+    // The endpoint's host only (no path), the event, the state, the attempts, the last status.
+    expect(text).toContain(new URL(receiver.url).host);
+    expect(text).not.toContain('/hooks');
+    expect(text).toMatch(/recording\.delivered.*failed/);
+    expect(await row.getByTestId('webhook-attempts').textContent()).toBe(String(failed.attempts));
+    expect(text).toContain('500');
+    // The receiver is fixed; the operator re-sends from the console and sees the new attempt acknowledged.
+    receiver.answer = () => 204;
+    const before = receiver.received.length;
+    await row.getByRole('button', { name: 'Re-send' }).click();
+    await expect.poll(() => row.getByTestId('webhook-note').textContent()).toMatch(/Sent again/);
+    await expect.poll(() => row.locator('.state').textContent(), { timeout: 15_000 }).toBe('sent');
+    expect(await row.getByTestId('webhook-attempts').textContent()).toBe(String(failed.attempts + 1));
+    expect(await row.getByRole('button', { name: 'Re-send' }).count()).toBe(0);
+    // The same webhook-id as every earlier attempt, signed: what the receiver's library verified.
+    const resent = receiver.received.slice(before);
+    expect(resent.length).toBe(1);
+    expect(resent[0]!.verified).toBeDefined();
+    expect(resent[0]!.id).toBe(receiver.received[0]!.id);
+    await page.screenshot({ path: path.join(shots, 'console-job-webhooks.png'), fullPage: true });
+    receiver.answer = () => 500;
   });
 
   it('holds a job with a fault from the emulator, and retries it from the console', async () => {
@@ -212,6 +263,10 @@ describe.skipIf(!present)('the web console in chromium', () => {
       .poll(() => page.getByTestId('tiles').textContent(), { timeout: 15_000 })
       .toMatch(/^2Uploads.*1Retries.*0Undelivered jobs/);
     expect(await page.textContent('main')).toContain('Recent failuresNone.');
+    // The gateway's hour: two uploads, two deliveries (the retried one included), one failure (the held one).
+    await expect.poll(() => page.getByTestId('chart-uploads').textContent()).toContain('uploads: 2 in the last hour');
+    expect(await page.getByTestId('chart-deliveries').textContent()).toContain('deliveries: 2 in the last hour');
+    expect(await page.getByTestId('chart-failures').textContent()).toContain('failures: 1 in the last hour');
   });
 
   it('sees new jobs without a reload, and deletes selected ones after a confirmation that counts them', async () => {
@@ -248,10 +303,35 @@ describe.skipIf(!present)('the web console in chromium', () => {
     await expect.poll(() => page.getByTestId('sent-call-id').textContent()).toContain('typed-by-hand');
   });
 
+  it("shows the watched folder's state: taken, delivered, none failed or waiting", async () => {
+    const { startServeWatcher } = await import('../../src/import/serve-watch.js');
+    const watcher = startServeWatcher(t.config, t.gateway, createLogger('warn'));
+    stopWatcher = () => watcher.close();
+    await page.goto(`${t.url}/ui/#/`);
+    const tile = (label: string) => page.getByTestId('watch').locator(`[data-watch="${label}"] .value`);
+    await expect.poll(() => tile('taken').textContent(), { timeout: 10_000 }).toBe('0');
+    await copyFile(fixture('pcm16-mono.wav'), path.join(watched, '20261129-101500_in_376_390212345678_watched-1.wav'));
+    // Delivered through the store, moved to done/: the overview (polling every 5 s) counts it.
+    await expect.poll(() => tile('delivered').textContent(), { timeout: 30_000 }).toBe('1');
+    expect(await tile('taken').textContent()).toBe('1');
+    expect(await tile('failed').textContent()).toBe('0');
+    expect(await tile('waiting').textContent()).toBe('0');
+  });
+
   it('never scrolls sideways at 400 px; tables become stacked rows', async () => {
+    const jobId = t.gateway.delivery!.spool.list().at(-1)!.id;
+    // What each page shows once its data is in (rather than a fixed wait).
+    const loaded = async (route: string): Promise<void> => {
+      if (route === '#/') await expect.poll(() => page.getByTestId('health').textContent()).toMatch(/spool free/);
+      else if (route === '#/jobs') await page.getByTestId('jobs').locator('tbody tr').first().waitFor();
+      else if (route === '#/try') await page.locator('form.try').waitFor();
+      else {
+        await page.getByTestId('webhooks').waitFor();
+        await page.getByTestId('waveform-0').waitFor();
+      }
+    };
     await page.setViewportSize({ width: 400, height: 800 });
     try {
-      const jobId = t.gateway.delivery!.spool.list().at(-1)!.id;
       for (const [route, shot] of [
         ['#/', 'console-overview-narrow.png'],
         ['#/jobs', 'console-jobs-narrow.png'],
@@ -259,7 +339,7 @@ describe.skipIf(!present)('the web console in chromium', () => {
         ['#/try', 'console-try-narrow.png'],
       ] as const) {
         await page.goto(`${t.url}/ui/${route}`);
-        await page.waitForTimeout(1500);
+        await loaded(route);
         const width = await page.evaluate(
           () =>
             (globalThis as unknown as { document: { scrollingElement: { scrollWidth: number } } }).document
@@ -274,9 +354,10 @@ describe.skipIf(!present)('the web console in chromium', () => {
     for (const [route, shot] of [
       ['#/', 'console-overview-wide.png'],
       ['#/jobs', 'console-jobs-wide.png'],
+      [`#/jobs/${jobId}`, 'console-job-wide.png'],
     ] as const) {
       await page.goto(`${t.url}/ui/${route}`);
-      await page.waitForTimeout(1500);
+      await loaded(route);
       await page.screenshot({ path: path.join(shots, shot), fullPage: true });
     }
   });

@@ -209,5 +209,11 @@ describe('GET /openapi.json', () => {
     );
     await conforms(await fetch(`${t.url}/metrics`, { headers: { 'x-api-key': ADMIN } }), '/metrics', 'get');
     await conforms(await fetch(`${t.url}/metrics`, { headers: AUTH }), '/metrics', 'get');
+    const rates = await fetch(`${t.url}/metrics/rates`, { headers: { 'x-api-key': ADMIN } });
+    await conforms(rates.clone(), '/metrics/rates', 'get');
+    const hour = (await rates.json()) as { series: Record<string, number[]> };
+    for (const series of ['uploads', 'deliveries', 'failures']) expect(hour.series[series]).toHaveLength(12);
+    expect(hour.series.uploads!.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    await conforms(await fetch(`${t.url}/metrics/rates`, { headers: AUTH }), '/metrics/rates', 'get');
   });
 });

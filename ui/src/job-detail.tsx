@@ -3,9 +3,10 @@
  * the player's position and the part boundaries, the stereo analysis, parts and attempts; retry and delete.
  */
 import { DtmfSpans, maskedSpans } from './dtmf-spans';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { call, explain, getJson, isoSeconds, needsKey } from './api';
 import { ErrorNote } from './error-note';
+import { JobWebhooks } from './job-webhooks';
 import { SignIn } from './sign-in';
 import type { Job } from './types';
 
@@ -122,22 +123,22 @@ export function JobDetail({ id }: { id: string }) {
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const [position, setPosition] = useState(0);
-  const settled = useRef(false);
   const load = (): Promise<void> =>
     getJson<Job>(`/v1/jobs/${id}`).then(
       (j) => (setJob(j), setError(undefined)),
       (e: unknown) => setError(e),
     );
+  // Follow a job that is still moving, and its webhooks while one is being tried.
+  const settled = job?.state === 'delivered' || job?.state === 'failed';
+  const hooksMoving = (job?.webhooks ?? []).some((w) => w.state === 'pending');
+  const moving = !job || !settled || hooksMoving;
   useEffect(() => {
     if (needsKey(error)) return undefined;
     void load();
-    // Follow a job that is still moving.
-    const timer = setInterval(() => {
-      settled.current = job?.state === 'delivered' || job?.state === 'failed';
-      if (!settled.current) void load();
-    }, 2000);
+    if (!moving) return undefined;
+    const timer = setInterval(() => void load(), hooksMoving && settled ? 1000 : 2000);
     return () => clearInterval(timer);
-  }, [id, job?.state, needsKey(error)]);
+  }, [id, job?.state, moving, needsKey(error)]);
   const held = job?.state === 'failed' && job.lastError?.ambiguous === true;
   const act = async (what: 'retry' | 'delete'): Promise<void> => {
     if (what === 'retry' && held) {
@@ -481,6 +482,12 @@ export function JobDetail({ id }: { id: string }) {
           ))}
         </tbody>
       </table>
+      {job.webhooks && (
+        <>
+          <h3>Webhooks</h3>
+          <JobWebhooks webhooks={job.webhooks} onChange={() => void load()} />
+        </>
+      )}
     </section>
   );
 }

@@ -1,7 +1,8 @@
 /**
  * The jobs list: paged by the server (newest first), filtered by state, door, start time and a search (pbxCallId,
  * a phone number, the username or an Imagicle id), the filters kept in the URL, refreshed every 5 s, bulk actions.
- * Against a gateway whose jobs API does not page yet, it pages and sorts the whole list itself.
+ * "Show more" follows the API's nextCursor; a refresh reloads the rows shown so far (pages of up to 500, following
+ * nextCursor), so that new jobs appear on top without a gap below them.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, explain, getJson, needsKey } from './api';
@@ -10,6 +11,8 @@ import { SignIn } from './sign-in';
 import { JOB_STATES, type Job, type JobList, type JobState } from './types';
 
 const PAGE = 50;
+/** The API's largest page (http/jobs.ts MAX_PAGE). */
+const MAX_PAGE = 500;
 const REFRESH_MS = 5000;
 const DOORS = ['http', 'import', 'watch'] as const;
 
@@ -46,21 +49,21 @@ function query(f: JobFilters, limit: number, cursor?: string): string {
   const p = new URLSearchParams({ limit: String(limit) });
   if (f.state) p.set('state', f.state);
   if (f.door) p.set('door', f.door);
-  if (f.q.trim()) {
-    p.set('q', f.q.trim());
-    p.set('pbxCallId', f.q.trim()); // the spool's first API searched this field only
-  }
+  if (f.q.trim()) p.set('q', f.q.trim());
   if (f.from) p.set('from', toIso(f.from));
   if (f.to) p.set('to', toIso(f.to));
   if (cursor) p.set('cursor', cursor);
   return `/v1/jobs?${p.toString()}`;
 }
 
-/** The first jobs API answers every job, oldest first, without counts: page and count it here. */
-function normalise(list: JobList, limit: number): JobList & { paged: boolean } {
-  if (list.nextCursor !== undefined) return { ...list, paged: true };
-  const newest = [...list.jobs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  return { ...list, jobs: newest.slice(0, limit), nextCursor: newest.length > limit ? 'more' : null, paged: false };
+/** The newest `count` jobs under the filters: pages of at most MAX_PAGE, each from the one before's nextCursor. */
+async function newest(f: JobFilters, count: number): Promise<JobList> {
+  let list = await getJson<JobList>(query(f, Math.min(count, MAX_PAGE)));
+  while (list.nextCursor && list.jobs.length < count) {
+    const next = await getJson<JobList>(query(f, Math.min(count - list.jobs.length, MAX_PAGE), list.nextCursor));
+    list = { ...next, jobs: [...list.jobs, ...next.jobs], count: list.jobs.length + next.jobs.length };
+  }
+  return list;
 }
 
 const parties = (j: Job): string =>
@@ -72,27 +75,24 @@ const when = (iso: string | undefined): string => (iso ? iso.replace('T', ' ').r
 
 export function JobsPage({ hash }: { hash: string }) {
   const filters = filtersFrom(hash);
-  const [list, setList] = useState<(JobList & { paged: boolean }) | undefined>();
-  const [limit, setLimit] = useState(PAGE);
+  const [list, setList] = useState<JobList | undefined>();
   const [error, setError] = useState<unknown>();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [note, setNote] = useState('');
   const [search, setSearch] = useState(filters.q);
+  const [more, setMore] = useState(false);
   const key = JSON.stringify(filters);
   const loaded = useRef<number>(0);
+  // How many rows the operator has asked to see: the first page, plus each page "Show more" added.
+  const shown = useRef(PAGE);
 
   const load = async (): Promise<void> => {
     try {
       const started = performance.now();
-      let raw = await getJson<JobList>(query(filters, limit));
-      if (raw.nextCursor === undefined) {
-        // The spool's first API: no counts, no paging. Count the states from the whole list, filter here.
-        const all = filters.state ? await getJson<JobList>(query({ ...filters, state: '' }, limit)) : raw;
-        const counts = Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobState, number>;
-        for (const j of all.jobs) counts[j.state as JobState] += 1;
-        raw = { ...raw, counts };
-      }
-      const l = normalise(raw, limit);
+      const count = shown.current;
+      const l = await newest(filters, count);
+      // The filters changed, or "Show more" added rows, meanwhile: this answer is already out of date.
+      if (JSON.stringify(filtersFrom(location.hash)) !== key || shown.current !== count) return;
       setList(l);
       setError(undefined);
       if (loaded.current === 0) {
@@ -103,10 +103,27 @@ export function JobsPage({ hash }: { hash: string }) {
       setError(e);
     }
   };
+  /** The next page, from the last one's nextCursor, added below the rows shown. */
+  const showMore = async (): Promise<void> => {
+    if (!list?.nextCursor) return;
+    setMore(true);
+    try {
+      const next = await getJson<JobList>(query(filters, PAGE, list.nextCursor));
+      const have = new Set(list.jobs.map((j) => j.jobId));
+      const jobs = [...list.jobs, ...next.jobs.filter((j) => !have.has(j.jobId))];
+      shown.current = jobs.length;
+      setList({ ...next, jobs, count: jobs.length });
+    } catch (e) {
+      setError(e);
+    } finally {
+      setMore(false);
+    }
+  };
 
   useEffect(() => {
     setSearch(filters.q);
     setSelected(new Set());
+    shown.current = PAGE;
   }, [key]);
   useEffect(() => {
     if (needsKey(error)) return undefined; // no polling until a key is given
@@ -114,11 +131,10 @@ export function JobsPage({ hash }: { hash: string }) {
     // New jobs appear and states change while the page is open.
     const timer = setInterval(() => void load(), REFRESH_MS);
     return () => clearInterval(timer);
-  }, [key, limit, needsKey(error)]);
+  }, [key, needsKey(error)]);
 
   const set = (change: Partial<JobFilters>): void => {
     location.hash = hashFor({ ...filters, ...change });
-    setLimit(PAGE);
   };
   // The search is applied a moment after the last keystroke, so that typing does not flood the history.
   useEffect(() => {
@@ -137,7 +153,7 @@ export function JobsPage({ hash }: { hash: string }) {
     const targets: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await getJson<JobList>(query({ ...filters, state: 'failed' }, 500, cursor));
+      const page = await getJson<JobList>(query({ ...filters, state: 'failed' }, MAX_PAGE, cursor));
       targets.push(...page.jobs.filter((j) => j.state === 'failed').map((j) => j.jobId));
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
@@ -315,7 +331,7 @@ export function JobsPage({ hash }: { hash: string }) {
         </table>
       )}
       {list?.nextCursor && (
-        <button type="button" data-testid="more" onClick={() => setLimit((n) => Math.min(n + PAGE, 500))}>
+        <button type="button" data-testid="more" disabled={more} onClick={() => void showMore()}>
           Show {PAGE} more
         </button>
       )}

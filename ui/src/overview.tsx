@@ -1,11 +1,11 @@
 /**
- * Live counters from /metrics (every 5 s), upstream health from /readyz, rates over the last hour (small SVG
- * charts), the watched folder's files, and the recent failures from the jobs API.
+ * Live counters from /metrics (every 5 s), upstream health and free space from /readyz, rates over the last hour
+ * per 5 minutes as the gateway keeps them (/metrics/rates, small SVG charts), the watched folder's state (/readyz
+ * `watch`), and the recent failures from the jobs API.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { call, explain, getJson, needsKey, parseMetrics, type PromSample } from './api';
 import { ErrorNote } from './error-note';
-import { counterSample, perBucket, remember, type RateSample } from './rates';
 import { SignIn } from './sign-in';
 import type { JobList } from './types';
 
@@ -13,9 +13,26 @@ interface Readiness {
   status: string;
   ffmpeg: { ok: boolean; ffmpeg?: string };
   upstream: { reachable: boolean; status?: number };
-  reconciliation?: { available: boolean };
-  disk?: Record<string, { freeBytes: number }>;
+  reconciliation?: { available: boolean | null; reason?: string };
+  disk?: Record<string, { freeBytes: number; totalBytes: number }>;
   blobDir?: { ok: boolean };
+  /** WATCH_DIR under serve. */
+  watch?: {
+    waiting: number;
+    inProgress: number;
+    retrying: number;
+    taken: number;
+    delivered: number;
+    failed: number;
+    lastScanAt?: string;
+  };
+}
+
+/** GET /metrics/rates: twelve 5-minute buckets, oldest first. */
+interface Rates {
+  bucketSeconds: number;
+  from: string;
+  series: { uploads: number[]; deliveries: number[]; failures: number[] };
 }
 
 /** A row of bars, one per 5 minutes, drawn as SVG (no chart service). */
@@ -59,12 +76,49 @@ function bytes(n: number): string {
   return n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`;
 }
 
+/** WATCH_DIR's state from /readyz; without it, what /metrics counted of the door. */
+function WatchedFolder(props: { status: Readiness['watch']; taken: number; failed: number }) {
+  const w = props.status;
+  if (!w)
+    return (
+      <p data-testid="watch" class="muted">
+        {props.taken === 0 && props.failed === 0
+          ? 'No folder is watched by this gateway (WATCH_DIR).'
+          : `${props.taken} taken, ${props.failed} failed since the gateway started.`}
+      </p>
+    );
+  const cells: [string, number][] = [
+    ['waiting', w.waiting],
+    ['in progress', w.inProgress],
+    ['retrying', w.retrying],
+    ['taken', w.taken],
+    ['delivered', w.delivered],
+    ['failed', w.failed],
+  ];
+  return (
+    <div data-testid="watch">
+      <div class="tiles">
+        {cells.map(([label, value]) => (
+          <div class="tile" key={label} data-watch={label}>
+            <span class="value">{value}</span>
+            <span class="label">{label}</span>
+          </div>
+        ))}
+      </div>
+      <p class="muted">
+        Taken, delivered and failed count since the gateway started; failed files are in the folder's failed/ with their
+        .error.json.{w.lastScanAt ? ` Last look: ${w.lastScanAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}.` : ''}
+      </p>
+    </div>
+  );
+}
+
 export function Overview() {
   const [samples, setSamples] = useState<PromSample[]>([]);
   const [failed, setFailed] = useState<JobList | undefined>();
   const [error, setError] = useState<unknown>();
   const [ready, setReady] = useState<Readiness | undefined>();
-  const [history, setHistory] = useState<RateSample[]>([]);
+  const [rates, setRates] = useState<Rates | undefined>();
   const signedOut = needsKey(error);
   useEffect(() => {
     if (signedOut) return undefined; // until a key is given: no polling, no zeros
@@ -79,13 +133,14 @@ export function Overview() {
             () => undefined,
           );
         const text = await (await call('/metrics')).text();
+        const hour = await getJson<Rates>('/metrics/rates');
         const jobs = await getJson<JobList>('/v1/jobs?state=failed').catch((e: unknown) => {
           if (e instanceof Error && /^404/.test(e.message)) return undefined; // DELIVERY=sync: no spool
           throw e;
         });
         if (stop) return;
         const parsed = parseMetrics(text);
-        setHistory(remember(counterSample(parsed)));
+        setRates(hour);
         setSamples(parsed);
         setFailed(jobs);
         setError(undefined);
@@ -133,22 +188,33 @@ export function Overview() {
         ffmpeg {ready ? (ready.ffmpeg.ok ? 'ready' : 'NOT usable') : '…'}
         <span class={`dot ${ready?.reconciliation?.available ? 'ok' : 'unknown'}`} />
         reconciliation{' '}
-        {ready?.reconciliation ? (ready.reconciliation.available ? 'available' : 'not available') : 'not reported'}
+        <span data-testid="reconciliation">
+          {!ready?.reconciliation
+            ? 'not reported'
+            : ready.reconciliation.available === null
+              ? 'not checked yet'
+              : ready.reconciliation.available
+                ? 'available'
+                : `not available${ready.reconciliation.reason ? ` (${ready.reconciliation.reason})` : ''}`}
+        </span>
         {ready?.disk &&
           Object.entries(ready.disk).map(([name, d]) => (
-            <span key={name}>
+            <span key={name} data-testid={`free-${name}`} class={d.freeBytes < d.totalBytes * 0.1 ? 'error' : ''}>
               {' '}
-              · {name} free {bytes(d.freeBytes)}
+              · {name} free {bytes(d.freeBytes)} ({Math.round((d.freeBytes / Math.max(1, d.totalBytes)) * 100)}%)
             </span>
           ))}
         <span> · spool holds {bytes(total(samples, `${P}spool_bytes`))}</span>
       </div>
       <div class="charts" data-testid="rates">
-        <Bars values={perBucket(history, 'uploads')} label="uploads" />
-        <Bars values={perBucket(history, 'delivered')} label="deliveries" />
-        <Bars values={perBucket(history, 'failed')} label="failures" />
+        <Bars values={rates?.series.uploads ?? []} label="uploads" />
+        <Bars values={rates?.series.deliveries ?? []} label="deliveries" />
+        <Bars values={rates?.series.failures ?? []} label="failures" />
       </div>
-      <p class="muted">Rates are sampled while this console is open (kept in this tab for an hour).</p>
+      <p class="muted">
+        The last hour per 5 minutes, kept by the gateway since it started (failures: recordings that failed for good or
+        are held); Prometheus keeps the long view.
+      </p>
       <div class="tiles" data-testid="tiles">
         {tiles.map(([label, value]) => (
           <div class="tile" key={label}>
@@ -199,11 +265,7 @@ export function Overview() {
         </div>
       </div>
       <h3>Watched folder</h3>
-      <p data-testid="watch" class="muted">
-        {watch('taken') === 0 && watch('failed') === 0
-          ? 'No file taken from a watched folder since the gateway started (WATCH_DIR).'
-          : `${watch('taken')} taken, ${watch('delivered')} delivered, ${watch('failed')} failed, ${watch('invalid')} invalid since the gateway started.`}
-      </p>
+      <WatchedFolder status={ready?.watch} taken={watch('taken')} failed={watch('failed')} />
       <h3>Recent failures</h3>
       {recent.length === 0 ? (
         <p class="muted">None.</p>

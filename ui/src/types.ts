@@ -94,6 +94,8 @@ export interface Job {
     dtmf?: DtmfReport;
   };
   history: Attempt[];
+  /** Present when the gateway sends webhooks (WEBHOOKS): this job's, to the endpoints the caller may see. */
+  webhooks?: JobWebhook[];
 }
 
 export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
@@ -115,4 +117,23 @@ export interface DtmfReport {
   tones: number;
   guardMs?: number;
   channels: { channel: string; tones: number; spans: { startMs: number; endMs: number; levelDbfs: number }[] }[];
+}
+
+/** One webhook of a job to one endpoint (GET /v1/jobs/{id} `webhooks`; issue 23). */
+export interface JobWebhook {
+  id: string;
+  webhookId: string;
+  event: string;
+  /** The endpoint's host only. */
+  endpoint: string;
+  kind: 'configured' | 'callback';
+  state: 'pending' | 'sent' | 'failed' | 'gone';
+  attempts: number;
+  lastStatus?: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+  nextAttemptAt?: string;
+  createdAt: string;
+  sentAt?: string;
+  expiresAt: string;
 }
