@@ -302,7 +302,13 @@ export const readySchema = z
     blobDir: z.looseObject({ ok: z.boolean() }).optional(),
     // Issue 25: whether the gateway can ask Imagicle before a re-send (null: not known yet; never affects status).
     reconciliation: z.object({ available: z.boolean().nullable(), reason: z.string().optional() }).optional(),
-    // Issue 24, for the operator's overview (never affects status): free space of tmp, spool and blob folders.
+  })
+  .register(apiRegistry, { id: 'Readiness' });
+
+/** GET /metrics/status: for operators only (free space helps whoever would fill a disk; the folder is theirs). */
+export const operatorStatusSchema = z
+  .object({
+    // Free space of the tmp, spool and blob folders.
     disk: z
       .record(z.string(), z.object({ freeBytes: z.number().int(), totalBytes: z.number().int() }))
       .describe('Free space per folder the gateway writes to: tmp (TMP_DIR), spool (SPOOL_DIR), blob (BLOB_DIR)'),
@@ -319,7 +325,10 @@ export const readySchema = z
       })
       .optional(),
   })
-  .register(apiRegistry, { id: 'Readiness' });
+  .register(apiRegistry, {
+    id: 'OperatorStatus',
+    description: "The console overview's free space and watched folder (admin keys, like /metrics)",
+  });
 
 export const ratesSchema = z
   .object({

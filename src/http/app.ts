@@ -44,7 +44,7 @@ import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
 import { CALLBACK_FIELD, takeCallbackUrl } from '../webhooks/callback.js';
 import { createWebhooksRouter } from '../webhooks/router.js';
 import type { WebhookService } from '../webhooks/service.js';
-import { freeSpaceOf, type FreeSpace, type WatchedFolderBoard } from './readiness-extras.js';
+import { freeSpaceOf, type WatchedFolderBoard } from './readiness-extras.js';
 
 export interface AppDeps {
   config: Config;
@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): express.Express {
   let readiness:
     | {
         at: number;
-        checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>, Record<string, FreeSpace>]>;
+        checks: Promise<[ToolCheck, Awaited<ReturnType<UpstreamClient['ping']>>]>;
       }
     | undefined;
   // Free space of the folders the gateway writes to (the overview's, not a readiness condition).
@@ -157,7 +157,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (fresh || !readiness) {
       readiness = {
         at: performance.now(),
-        checks: Promise.all([checkTools(deps.bins), deps.upstream.ping(), freeSpaceOf(folders)]),
+        checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]),
       };
       // Before the first question: one cheap read tells whether reconciliation will work (it never blocks readiness).
       if (deps.reconciler && deps.reconciler.available() === undefined) {
@@ -170,7 +170,7 @@ export function createApp(deps: AppDeps): express.Express {
   metrics.watch({ upstreamReachable: async () => (await checkReadiness().checks)[1].reachable });
   app.get('/readyz', async (_req, res) => {
     const { fresh, checks } = checkReadiness();
-    const [tools, upstream, disk] = await checks;
+    const [tools, upstream] = await checks;
     // Redis and BLOB_DIR are checked on every call: a lost share or queue must take the process out at once.
     const queueReady = await deps.distributed?.ready();
     const ready = tools.ok && upstream.reachable && (queueReady?.ok ?? true);
@@ -185,8 +185,6 @@ export function createApp(deps: AppDeps): express.Express {
       upstream: { reachable: upstream.reachable, status: upstream.status },
       ...(queueReady ? { redis: queueReady.redis, blobDir: queueReady.blobDir } : {}),
       ...(deps.reconciler ? { reconciliation: reconciliationOf(deps.reconciler) } : {}),
-      disk,
-      ...(deps.watchedFolder?.status() ? { watch: deps.watchedFolder.status() } : {}),
     });
   });
 
@@ -201,6 +199,11 @@ export function createApp(deps: AppDeps): express.Express {
   // The overview's rates: the last hour per 5 minutes, kept by the gateway (rate-history.ts), same access.
   app.get('/metrics/rates', ...metricsAccess, (_req, res) => {
     res.json(metrics.rates.view());
+  });
+  // The overview's free space and watched folder: operators only (free space tells whoever would fill a disk when).
+  app.get('/metrics/status', ...metricsAccess, async (_req, res) => {
+    const watch = deps.watchedFolder?.status();
+    res.json({ disk: await freeSpaceOf(folders), ...(watch ? { watch } : {}) });
   });
   // The API contract (no secrets in it) and the console's static files (its data comes from /v1 and /metrics).
   app.get('/openapi.json', serveOpenApi(config));

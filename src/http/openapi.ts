@@ -21,6 +21,7 @@ import {
   jobSchema,
   partsAnswerSchema,
   ratesSchema,
+  operatorStatusSchema,
   readySchema,
   reportSchema,
 } from './api-schemas.js';
@@ -425,6 +426,21 @@ export function buildOpenApi(config: Config): JsonObject {
           },
         },
       },
+      '/metrics/status': {
+        get: {
+          operationId: 'operatorStatus',
+          summary: "Free space of the gateway's folders and the watched folder's state (the console's overview)",
+          description: 'Same access as /metrics: free space is not for the world to see.',
+          responses: {
+            200: json(ref('OperatorStatus'), 'Free space per folder; `watch` with WATCH_DIR under serve'),
+            ...errors({
+              401: UPLOAD_ERRORS[401],
+              403: 'A tenant key: the status is for admin keys',
+              429: 'Too many failed logins from this address: retry after Retry-After',
+            }),
+          },
+        },
+      },
       '/healthz': {
         get: {
           operationId: 'health',
@@ -475,6 +491,7 @@ void [
   jobSchema,
   partsAnswerSchema,
   ratesSchema,
+  operatorStatusSchema,
   readySchema,
   reportSchema,
 ];

@@ -215,5 +215,11 @@ describe('GET /openapi.json', () => {
     for (const series of ['uploads', 'deliveries', 'failures']) expect(hour.series[series]).toHaveLength(12);
     expect(hour.series.uploads!.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     await conforms(await fetch(`${t.url}/metrics/rates`, { headers: AUTH }), '/metrics/rates', 'get');
+    const status = await fetch(`${t.url}/metrics/status`, { headers: { 'x-api-key': ADMIN } });
+    await conforms(status.clone(), '/metrics/status', 'get');
+    expect(((await status.json()) as { disk: Record<string, unknown> }).disk).toHaveProperty('tmp.freeBytes');
+    await conforms(await fetch(`${t.url}/metrics/status`, { headers: AUTH }), '/metrics/status', 'get'); // 403
+    const ready = (await (await fetch(`${t.url}/readyz`)).json()) as Record<string, unknown>;
+    expect(ready).not.toHaveProperty('disk');
   });
 });

@@ -104,9 +104,15 @@ describe('WATCH_DIR under serve', () => {
     expect(errorFile.startsWith('failed/')).toBe(true);
     expect(await readFile(path.join(dir, errorFile), 'utf8')).toContain('400');
     expect((await list('door=watch')).counts.failed).toBeGreaterThanOrEqual(1);
-    // The operator's view of the folder (/readyz `watch`, the console's overview): both files ended.
+    // The operator's view of the folder (/metrics/status `watch`, the console's overview): both files ended.
     const watch = async (): Promise<Record<string, unknown> | undefined> =>
-      ((await (await fetch(`${t.url}/readyz`)).json()) as { watch?: Record<string, unknown> }).watch;
+      (
+        (await (await fetch(`${t.url}/metrics/status`, { headers: admin })).json()) as {
+          watch?: Record<string, unknown>;
+        }
+      ).watch;
+    // Not for the world: /readyz says nothing of the folder or the disks.
+    expect(await (await fetch(`${t.url}/readyz`)).json()).not.toHaveProperty('watch');
     await until(async () => ((await watch())?.failed === 1 ? true : undefined), 5_000);
     expect(await watch()).toMatchObject({ waiting: 0, inProgress: 0, retrying: 0, taken: 2, delivered: 1, failed: 1 });
   }, 60_000);

@@ -1,6 +1,6 @@
 /**
- * Live counters from /metrics (every 5 s), upstream health and free space from /readyz, rates over the last hour
- * per 5 minutes as the gateway keeps them (/metrics/rates, small SVG charts), the watched folder's state (/readyz
+ * Live counters from /metrics (every 5 s), upstream health from /readyz, free space from /metrics/status, rates over the last hour
+ * per 5 minutes as the gateway keeps them (/metrics/rates, small SVG charts), the watched folder's state (/metrics/status
  * `watch`), and the recent failures from the jobs API.
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -14,8 +14,12 @@ interface Readiness {
   ffmpeg: { ok: boolean; ffmpeg?: string };
   upstream: { reachable: boolean; status?: number };
   reconciliation?: { available: boolean | null; reason?: string };
-  disk?: Record<string, { freeBytes: number; totalBytes: number }>;
   blobDir?: { ok: boolean };
+}
+
+/** GET /metrics/status: operators only, like /metrics. */
+interface OperatorStatus {
+  disk?: Record<string, { freeBytes: number; totalBytes: number }>;
   /** WATCH_DIR under serve. */
   watch?: {
     waiting: number;
@@ -76,8 +80,8 @@ function bytes(n: number): string {
   return n < 1e9 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e9).toFixed(2)} GB`;
 }
 
-/** WATCH_DIR's state from /readyz; without it, what /metrics counted of the door. */
-function WatchedFolder(props: { status: Readiness['watch']; taken: number; failed: number }) {
+/** WATCH_DIR's state from /metrics/status; without it, what /metrics counted of the door. */
+function WatchedFolder(props: { status: OperatorStatus['watch']; taken: number; failed: number }) {
   const w = props.status;
   if (!w)
     return (
@@ -119,6 +123,7 @@ export function Overview() {
   const [error, setError] = useState<unknown>();
   const [ready, setReady] = useState<Readiness | undefined>();
   const [rates, setRates] = useState<Rates | undefined>();
+  const [status, setStatus] = useState<OperatorStatus | undefined>();
   const signedOut = needsKey(error);
   useEffect(() => {
     if (signedOut) return undefined; // until a key is given: no polling, no zeros
@@ -134,6 +139,7 @@ export function Overview() {
           );
         const text = await (await call('/metrics')).text();
         const hour = await getJson<Rates>('/metrics/rates');
+        const folders = await getJson<OperatorStatus>('/metrics/status');
         const jobs = await getJson<JobList>('/v1/jobs?state=failed').catch((e: unknown) => {
           if (e instanceof Error && /^404/.test(e.message)) return undefined; // DELIVERY=sync: no spool
           throw e;
@@ -141,6 +147,7 @@ export function Overview() {
         if (stop) return;
         const parsed = parseMetrics(text);
         setRates(hour);
+        setStatus(folders);
         setSamples(parsed);
         setFailed(jobs);
         setError(undefined);
@@ -197,8 +204,8 @@ export function Overview() {
                 ? 'available'
                 : `not available${ready.reconciliation.reason ? ` (${ready.reconciliation.reason})` : ''}`}
         </span>
-        {ready?.disk &&
-          Object.entries(ready.disk).map(([name, d]) => (
+        {status?.disk &&
+          Object.entries(status.disk).map(([name, d]) => (
             <span key={name} data-testid={`free-${name}`} class={d.freeBytes < d.totalBytes * 0.1 ? 'error' : ''}>
               {' '}
               · {name} free {bytes(d.freeBytes)} ({Math.round((d.freeBytes / Math.max(1, d.totalBytes)) * 100)}%)
@@ -265,7 +272,7 @@ export function Overview() {
         </div>
       </div>
       <h3>Watched folder</h3>
-      <WatchedFolder status={ready?.watch} taken={watch('taken')} failed={watch('failed')} />
+      <WatchedFolder status={status?.watch} taken={watch('taken')} failed={watch('failed')} />
       <h3>Recent failures</h3>
       {recent.length === 0 ? (
         <p class="muted">None.</p>
