@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
-import { fileArg, resolveBinaries, runFfmpeg } from '../src/media/ffmpeg.js';
+import { fileArg, runFfmpeg } from '../src/media/ffmpeg-run.js';
+import { resolveBinaries } from '../src/media/ffmpeg-tools.js';
 import { prepareCall } from '../src/pipeline/stereo.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
-import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg.js';
+import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg-tools.js';
 import { configureChildLimits } from './media/process.js';
 import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';

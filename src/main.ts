@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, describeUnknownSetting, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { resolveBinaries } from './media/ffmpeg.js';
+import { resolveBinaries } from './media/ffmpeg-tools.js';
 import { decide, decisionText } from './pipeline/decision.js';
 import { VERSION } from './version.js';
 import { prepareCall } from './pipeline/stereo.js';

@@ -19,7 +19,7 @@ import { access, link, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import type { FfmpegBinaries } from '../media/ffmpeg-tools.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { drawWaveforms } from '../media/waveform.js';
 import { drawWavWaveforms } from '../media/waveform-wav.js';

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { badRequest, GatewayError, Reason, toGatewayError } from '../errors.js';
-import { checkTools, type FfmpegBinaries, type ToolCheck } from '../media/ffmpeg.js';
+import { checkTools, type FfmpegBinaries, type ToolCheck } from '../media/ffmpeg-tools.js';
 import type { UpstreamClient } from '../imagicle/client.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
 import type { Deliver, IngestResult } from '../pipeline/ingest.js';

@@ -4,7 +4,7 @@
  * No I/O here, so every decision is table-tested from probe fixtures.
  */
 import type { ChannelMode, OutputFormat } from './output.js';
-import type { ProbeResult } from './ffmpeg.js';
+import type { ProbeResult } from './ffprobe.js';
 import { MAX_LEADING_ID3V2_TAGS } from './mp3.js';
 
 /** The WAV header facts the plan needs (a subset of wav.ts's WavInfo). */

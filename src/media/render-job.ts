@@ -10,7 +10,7 @@
  * (-t) and a size cap (-fs).
  */
 import type { ChannelRoute } from './channels.js';
-import { fileArg, inputOptions } from './ffmpeg.js';
+import { fileArg, inputOptions } from './ffmpeg-run.js';
 import type { RawHint } from './formats.js';
 import { channelsOf, mergeGraph, routeFilter, type MergeSpec, type Mix } from './merge.js';
 import { bytesPerSecond, trimFilter, type Container, type SampleTrim, type Target } from './plan.js';

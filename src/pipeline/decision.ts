@@ -5,7 +5,7 @@
  * prints it; nothing is written.
  */
 import { stat } from 'node:fs/promises';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { bytesPerSecond, type Plan } from '../media/plan.js';
 import type { FitDeps } from './fit.js';
 import { inspectAudio, type AudioInput } from './prepare.js';

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badAudio } from '../errors.js';
-import { isProbeFailure, probe, type ProbeResult } from '../media/ffmpeg.js';
+import { isProbeFailure, probe, type ProbeResult } from '../media/ffprobe.js';
 import {
   blockCodecTrim,
   CONTENT_TYPE,

@@ -3,7 +3,8 @@
  * prepared audio Imagicle accepts, with the reports of the steps that made it.
  * Types only, so that every step can name them without importing another step.
  */
-import type { FfmpegBinaries, ProbeResult } from '../media/ffmpeg.js';
+import type { FfmpegBinaries } from '../media/ffmpeg-tools.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import type { Container, OutputPolicy, Plan } from '../media/plan.js';
 import type { OutputBounds } from './bounds.js';
 import type { DtmfScan } from '../media/dtmf-wav.js';

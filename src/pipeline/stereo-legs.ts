@@ -9,7 +9,7 @@ import path from 'node:path';
 import { badAudio } from '../errors.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { partiesFor, resolveOrder, type Party } from '../media/channels.js';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { mergedLength, offsetSamples, type MergeSpec } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput, knownOutput, legTarget, type LegDecode } from '../media/render-job.js';

@@ -4,7 +4,7 @@
  */
 import type { StereoAnalysis } from '../media/analysis.js';
 import type { ChannelOrder, ChannelRoute, Party, SourceProfile } from '../media/channels.js';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import type { Mix } from '../media/merge.js';
 
 /** What to do with fake stereo (both channels carry the same mix). */

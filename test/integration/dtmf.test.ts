@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { DtmfDetector } from '../../src/media/dtmf-detect.js';
 import { detectInWav } from '../../src/media/dtmf-wav.js';
 import { readWavInfo } from '../../src/media/wav.js';

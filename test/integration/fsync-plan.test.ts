@@ -21,7 +21,7 @@ import { DeliveryService } from '../../src/delivery/service.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
 import { aborted } from '../../src/errors.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import type { PrepareSettings } from '../../src/delivery/service.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AUDIO_FIXTURES, NON_AUDIO_FIXTURES, fixture } from '../helpers/fixtures.js';
 import { decodeFloat, ffprobeFile } from '../helpers/audio.js';
 import { prepareAudio, type PrepareDeps } from '../../src/pipeline/prepare.js';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { extensionOf } from '../../src/media/formats.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { GatewayError } from '../../src/errors.js';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareAudio, type PrepareDeps, type PreparedAudio } from '../../src/pipeline/prepare.js';
 import { prepareCall, type StereoPolicy } from '../../src/pipeline/stereo.js';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { readMp3Info } from '../../src/media/mp3.js';
 import { GatewayError } from '../../src/errors.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { GatewayError } from '../../src/errors.js';
 import { prepareCall, type CallDeps, type StereoPolicy, type StereoRequestOptions } from '../../src/pipeline/stereo.js';
