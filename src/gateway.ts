@@ -13,7 +13,7 @@ import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
 import { startEmulator, type RunningEmulator } from './emulator/index.js';
-import { WorkQueue } from './pipeline/queue.js';
+import { ProcessSlots } from './pipeline/process-slots.js';
 import { Lifecycle } from './http/shutdown.js';
 import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
@@ -34,8 +34,8 @@ export interface RunningGateway {
   /** The client every delivery uses (also the watched folder's, WATCH_DIR). */
   upstream: UpstreamClient;
   emulator: RunningEmulator | undefined;
-  /** The ffmpeg/ffprobe admission queue (CONCURRENCY, QUEUE_LIMIT). */
-  queue: WorkQueue;
+  /** The ffmpeg/ffprobe process slots and their waiting line (CONCURRENCY, QUEUE_LIMIT). */
+  processSlots: ProcessSlots;
   /** In-flight uploads. */
   lifecycle: Lifecycle;
   /** This gateway's Prometheus registry (GET /metrics). */
@@ -115,10 +115,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   // Before the first request: what a killed process left in TMP_DIR.
   const orphans = await sweepOrphanWorkFolders(config.tmpDir);
   logger.info({ tmpDir: config.tmpDir, removed: orphans }, 'swept orphan work folders');
-  const queue = new WorkQueue(config.queue);
+  const processSlots = new ProcessSlots(config.queue);
   // Built once: every job (spool, queue worker, DELIVERY=sync, /v1/transcode) renders under this one policy.
   const media = mediaPolicyOf(config);
-  metrics.watch({ queue });
+  metrics.watch({ processSlots });
   const lifecycle = new Lifecycle();
   // Built once per process: what every backend's job life and delivery attempts use.
   // Issue 25: an ambiguous attempt is a question for Imagicle (its reads) before the part is sent again.
@@ -139,14 +139,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
-    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), deliveryTools, media);
+    : await startDelivery(
+        config,
+        upstream,
+        bins,
+        logger,
+        (bytes) => processSlots.gateFor(() => bytes),
+        deliveryTools,
+        media,
+      );
   const app = createApp({
     config,
     media,
     bins,
     upstream,
     logger,
-    queue,
+    processSlots,
     lifecycle,
     deliver: delivery.deliver,
     delivery: delivery.service,
@@ -213,7 +221,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     upstreamUrl: upstream.url,
     upstream,
     emulator,
-    queue,
+    processSlots,
     lifecycle,
     metrics,
     metricsServer,

@@ -9,7 +9,7 @@
  * ever becomes a label.
  *
  * The pipeline, the delivery and the upstream client record through the
- * small methods below; the gauges read the queue and the spool when scraped.
+ * small methods below; the gauges read the process slots and the spool when scraped.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileResult } from './imagicle/reconcile.js';
@@ -24,9 +24,9 @@ export type Endpoint = 'drop-in' | 'native' | 'transcode';
 export type Decision = 'pass-through' | 'repair' | 'transcode' | 'merge' | 'none';
 export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 
-/** What the gauges read at scrape time (the work queue, the spool, the readiness check), when they exist. */
+/** What the gauges read at scrape time (the process slots, the spool, the readiness check), when they exist. */
 export interface GaugeSources {
-  queue?: { stats(): { running: number; waiting: number } } | undefined;
+  processSlots?: { stats(): { running: number; waiting: number } } | undefined;
   spool?:
     | {
         /** Jobs per state, kept as jobs change (never a listing). */
@@ -259,7 +259,7 @@ export class GatewayMetrics implements WebhookMetricsSink {
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
-        const stats = sources().queue?.stats();
+        const stats = sources().processSlots?.stats();
         this.set({ state: 'running' }, stats?.running ?? 0);
         this.set({ state: 'waiting' }, stats?.waiting ?? 0);
       },
@@ -293,7 +293,7 @@ export class GatewayMetrics implements WebhookMetricsSink {
     });
   }
 
-  /** Where the gauges read from; set once the queue and the spool exist. */
+  /** Where the gauges read from; set once the process slots and the spool exist. */
   watch(sources: GaugeSources): void {
     this.sources = { ...this.sources, ...sources };
   }

@@ -24,7 +24,7 @@ import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './int
 import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { runWithProcessGate } from '../media/process.js';
-import type { WorkQueue } from '../pipeline/queue.js';
+import type { ProcessSlots } from '../pipeline/process-slots.js';
 import { createAccessControl, forwardableAuthorization, type Caller } from './auth.js';
 import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
@@ -55,7 +55,7 @@ export interface AppDeps {
   /** One delivery attempt (DELIVERY=sync applies the retry policy around it); defaults to one direct POST. */
   deliver?: Deliver;
   /** Admission of ffmpeg/ffprobe runs (CONCURRENCY, QUEUE_LIMIT); none: unlimited. */
-  queue?: WorkQueue;
+  processSlots?: ProcessSlots;
   /** In-flight uploads, for a graceful close. */
   lifecycle?: Lifecycle;
   /** The spool (DELIVERY=wait): uploads are spooled and the jobs API is served; none: direct delivery. */
@@ -105,7 +105,7 @@ export function createApp(deps: AppDeps): express.Express {
   const { config, logger } = deps;
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
   const lifecycle = deps.lifecycle ?? new Lifecycle();
-  const { queue } = deps;
+  const { processSlots } = deps;
   // Where uploads go: the queue (distributed mode), the spool (DELIVERY=wait), or a job kept in memory for the
   // request (DELIVERY=sync). All three run the same procedure (delivery/run-job.ts) and answer alike (answer.ts).
   const uploads: UploadDelivery | undefined = deps.distributed
@@ -113,7 +113,7 @@ export function createApp(deps: AppDeps): express.Express {
     : (deps.delivery ?? new DirectDelivery(deliver, deliverySettingsFor(config)));
   const metrics = deps.metrics ?? new GatewayMetrics();
   const media = deps.media ?? mediaPolicyOf(config);
-  metrics.watch({ queue, spool: deps.delivery?.spool });
+  metrics.watch({ processSlots, spool: deps.delivery?.spool });
   // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
   const tmpLedger = new DiskLedger(config.tmpDir, {
     label: 'the work folder (TMP_DIR)',
@@ -192,15 +192,15 @@ export function createApp(deps: AppDeps): express.Express {
       metrics.upload(mode, locals.decision ?? 'none', locals.outcome ?? outcomeOf(mode, res));
     });
     // Overload: refused before a byte of the upload is stored.
-    if (queue?.isFull()) throw queue.busyError();
+    if (processSlots?.isFull()) throw processSlots.busyError();
     if (mode !== 'transcode') uploads?.checkCapacity(Number(req.headers['content-length']) || undefined);
     const end = lifecycle.begin(res);
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal, tmpLedger);
       try {
         const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, media, metrics }, uploads);
-        // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
-        await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
+        // Every ffmpeg/ffprobe this upload runs, in any module, waits for one of the process slots.
+        await (processSlots ? runWithProcessGate(processSlots.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
         throw lifecycle.translate(error, ctx.signal);
       } finally {
@@ -327,7 +327,7 @@ const READY_CACHE_MS = 5000;
 /** Largest unread request body drained after an early answer (see the error handler). */
 const DRAIN_LIMIT_BYTES = 1024 * 1024;
 
-/** The upload's size as declared, else as read so far (called once the body is in): the queue's lane. */
+/** The upload's size as declared, else as read so far (called once the body is in): its lane in the process slots. */
 function uploadSize(req: Request): () => number {
   const base = req.socket.bytesRead;
   const declared = Number(req.headers['content-length']);
