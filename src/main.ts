@@ -13,7 +13,7 @@ import { createLogger } from './logger.js';
 import { resolveBinaries } from './media/ffmpeg-tools.js';
 import { decide, decisionText } from './pipeline/decision.js';
 import { VERSION } from './version.js';
-import { prepareCall } from './pipeline/stereo.js';
+import { prepareCall } from './pipeline/prepare-call.js';
 import { extensionOf } from './media/formats.js';
 import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';

@@ -3,7 +3,7 @@
  * BullMQ job): its state, inputs, parts, answers and errors.
  */
 import type { RecordingMetadata } from '../imagicle/schema.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import type { JobEvent } from './job-events.js';
 import type { AttemptRecord, JobReport } from './job-report.js';
 

@@ -19,7 +19,7 @@ import type { UpstreamResponse } from '../imagicle/client.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { metadataForPart, type Deliver, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
 import type { AudioInput } from '../pipeline/prepare.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import type { RetryPolicy } from './retry.js';
 import { JobLife } from './job-life.js';

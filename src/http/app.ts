@@ -18,7 +18,7 @@ import { RECORDINGS_PATH } from '../imagicle/client.js';
 import type { Deliver, IngestResult } from '../pipeline/ingest.js';
 import { parseMetadata } from '../pipeline/metadata.js';
 import type { PreparedAudio } from '../pipeline/prepare.js';
-import { prepareCall } from '../pipeline/stereo.js';
+import { prepareCall } from '../pipeline/prepare-call.js';
 import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from '../pipeline/call-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';
 import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { extensionOf } from '../media/formats.js';
 import { RAW_HINTS } from '../media/formats.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { parseStereoOptions } from '../pipeline/call-options.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPattern } from './pattern.js';

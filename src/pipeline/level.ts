@@ -111,7 +111,7 @@ async function measureChannels(
  * mode (request or LEVEL); `keep` lists the client's own files, which are
  * never removed. `encodeAs`: the format the levelled audio is written in when
  * it is not the prepared one's (a lossless intermediate before MP3: see
- * stereo.ts prepareCall); unset, the prepared format is kept.
+ * prepare-call.ts); unset, the prepared format is kept.
  */
 export async function levelPrepared(
   prepared: PreparedAudio,
@@ -259,7 +259,7 @@ export async function levelPrepared(
 }
 
 /**
- * Our own lossless intermediate (stereo.ts prepareCall) written in its final format when the level step left it
+ * Our own lossless intermediate (prepare-call.ts) written in its final format when the level step left it
  * as it was (nothing to change, or the step skipped): the one lossy encode, from the PCM.
  */
 export async function encodeOnce(

@@ -71,7 +71,7 @@ export interface PreparedAudio {
   probe: ProbeResult;
   plan: Plan;
   timings: { probeMs: number; processMs: number; measureMs: number };
-  /** Stereo preparation (two legs merged, channels mapped, analysis): see pipeline/stereo.ts. */
+  /** Stereo preparation (two legs merged, channels mapped, analysis): see prepare-call.ts. */
   stereo?: StereoReport | undefined;
   /** Level normalization per channel (LEVEL=speech): see pipeline/level.ts. */
   level?: LevelReport | undefined;
