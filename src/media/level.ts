@@ -1,6 +1,6 @@
 /**
  * Level normalization per channel, as pure data (table-tested): what to do
- * with each channel given its measures (level-meter.ts), and the ffmpeg argv
+ * with each channel given its measures (level-survey.ts), and the ffmpeg argv
  * that does it. See docs/level.md for the why.
  *
  * Per channel: the DC offset is subtracted; one constant gain brings the
@@ -10,7 +10,7 @@
  * first capped so that the limiter has only rare peaks to catch
  * (RARE_PEAK_SHARE): it never becomes a compressor that pumps.
  */
-import type { ChannelLevelMeasure } from './level-meter.js';
+import type { ChannelLevelMeasure } from './level-survey.js';
 
 export const LEVEL_MODES = ['off', 'speech'] as const;
 export type LevelMode = (typeof LEVEL_MODES)[number];

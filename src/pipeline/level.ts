@@ -13,7 +13,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { GatewayError } from '../errors.js';
 import path from 'node:path';
-import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-meter.js';
+import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-survey.js';
 import {
   changesAudio,
   DC_THRESHOLD,
