@@ -12,11 +12,12 @@
  *   of the oversampled values exceed (what a limiter would have to catch).
  *
  * Every measure is taken after subtracting `offsets` (the DC to remove), so
- * the levels are those of the channel once its DC is gone. The existing
- * stereo analysis (LevelMeter) runs over the same samples, for its verdicts
+ * the levels are those of the channel once its DC is gone. The stereo
+ * analysis's LevelMeter (level-meter.ts) runs over the same samples, for its verdicts
  * (silent channel, silent recording).
  */
-import { classify, LevelMeter, type StereoAnalysis } from './analysis.js';
+import { classify, type StereoAnalysis } from './analysis.js';
+import { LevelMeter } from './level-meter.js';
 import { streamWavSamples } from './wav-samples.js';
 
 /** The gate of BS.1770 (−70 absolute, −10 relative), on 20 ms windows of plain RMS. */
