@@ -25,12 +25,8 @@ import { DEFAULT_WEBHOOK_SETTINGS, listOf, parseWebhooks, type WebhookSettings }
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
-import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-report.js';
 import { TRUNCATED_POLICIES, type TruncatedPolicy } from './pipeline/truncation.js';
-export { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
-export { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
-export { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
-export { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -12,7 +12,7 @@ import { configureChildLimits } from './media/process.js';
 import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
-import { startEmulator, type RunningEmulator } from './emulator/index.js';
+import { startEmulator, type RunningEmulator } from './emulator/server.js';
 import { ProcessSlots } from './pipeline/process-slots.js';
 import { Lifecycle } from './http/shutdown.js';
 import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';

@@ -111,7 +111,7 @@ program
   .action(async (opts: { port: string; host: string; dir?: string; username?: string; password?: string }) => {
     const config = configOrExit({ EMULATOR_DIR: opts.dir, EMULATOR_PORT: opts.port });
     const logger = createLogger(config.logLevel);
-    const { startEmulator } = await import('./emulator/index.js');
+    const { startEmulator } = await import('./emulator/server.js');
     const emulator = await startEmulator({
       port: Number(opts.port),
       host: opts.host,

@@ -13,7 +13,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileResult } from './imagicle/reconcile.js';
-import type { PreparedAudio } from './pipeline/prepare.js';
+import type { PreparedAudio } from './pipeline/prepared.js';
 import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.js';
 import type { WebhookEventType } from './webhooks/delivery.js';
 import { refusalReason } from './refusal.js';

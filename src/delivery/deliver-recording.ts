@@ -24,7 +24,7 @@ import { runJob } from './run-job.js';
 import type { Reconciler } from './reconcile-port.js';
 import type { DeliverablePart, FittedAudio } from '../pipeline/fit.js';
 import type { Deliver, IngestDeps } from '../pipeline/ingest.js';
-import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
+import type { AudioInput, PreparedAudio } from '../pipeline/prepared.js';
 import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 
 /** Who a recording is delivered for: today the CLI/watcher itself, with no forwarded Authorization. */

@@ -7,7 +7,7 @@
  */
 import type { GatewayError } from '../errors.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 import type { DtmfReport } from '../pipeline/dtmf-report.js';
 import type { StereoReport } from '../pipeline/stereo-report.js';
 

@@ -18,7 +18,7 @@ import type { Logger } from '../logger.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { metadataForPart, type Deliver, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
-import type { AudioInput } from '../pipeline/prepare.js';
+import type { AudioInput } from '../pipeline/prepared.js';
 import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import type { RetryPolicy } from './retry.js';
@@ -26,14 +26,8 @@ import { JobLife } from './job-life.js';
 import type { JobEventSink } from './job-event-sink.js';
 import type { Reconciler } from './reconcile-port.js';
 import type { GatewayMetrics } from '../metrics.js';
-import {
-  persistFiles,
-  runJob,
-  type PrepareSettings,
-  type RunContext,
-  type RunOutcome,
-  type RunResult,
-} from './run-job.js';
+import { persistFiles, runJob, type PrepareSettings, type RunContext, type RunResult } from './run-job.js';
+import type { RunOutcome } from './job-life.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { Spool } from './spool.js';
 import type { JobDoor, JobMode, JobRecord, SpooledPart, StoredAnswer } from './job.js';
@@ -92,8 +86,6 @@ export interface UploadDelivery {
   /** Refuses an upload before it is read when there is no room to keep it. */
   checkCapacity(declaredBytes: number | undefined): void;
 }
-
-export type { LiveResult, PrepareSettings, RunContext, RunOutcome, RunResult } from './run-job.js';
 
 /** Emitted when a job may have become due: the background worker listens (worker.ts). */
 export const JOB_DUE = 'job-due';

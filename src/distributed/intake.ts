@@ -15,11 +15,11 @@ import { aborted, busy, GatewayError, isErrorCode, type ErrorCode } from '../err
 import type { Logger } from '../logger.js';
 import { metadataForPart, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 import type { JobFolders } from '../delivery/blob-store.js';
 import { sha256File } from '../delivery/dedup.js';
 import type { AcceptRequest, AcceptResult, DeliverySettings } from '../delivery/service.js';
-import type { AudioInput } from '../pipeline/prepare.js';
+import type { AudioInput } from '../pipeline/prepared.js';
 import { deduplicationId, JOB_NAME, type DistributedJob } from './job-data.js';
 import { newJobRecord } from '../delivery/job-life.js';
 import { withTimeout } from './redis.js';

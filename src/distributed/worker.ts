@@ -24,7 +24,8 @@ import { recoverInterrupted, type JobLife, type Settlement } from '../delivery/j
 import type { Reconciler } from '../delivery/reconcile-port.js';
 import type { JobRecord } from '../delivery/job.js';
 import { DiskLedger } from '../pipeline/disk.js';
-import type { DeliverySettings, PrepareSettings } from '../delivery/service.js';
+import type { DeliverySettings } from '../delivery/service.js';
+import type { PrepareSettings } from '../delivery/run-job.js';
 import { QUEUE_NAME, summariseRender, type DistributedJob, type RetryProgress } from './job-data.js';
 import { QueueJobStore } from './queue-store.js';
 import type { QueueIndex } from './queue-index.js';

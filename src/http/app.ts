@@ -17,7 +17,7 @@ import type { UpstreamClient } from '../imagicle/client.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
 import type { Deliver, IngestResult } from '../pipeline/ingest.js';
 import { parseMetadata } from '../pipeline/metadata.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 import { prepareCall } from '../pipeline/prepare-call.js';
 import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from '../pipeline/call-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';

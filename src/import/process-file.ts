@@ -15,7 +15,8 @@ import {
   type Owner,
   type PartJournal,
 } from '../delivery/deliver-recording.js';
-import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
+import { inspectAudio } from '../pipeline/prepare.js';
+import type { AudioInput } from '../pipeline/prepared.js';
 import type { FitDeps } from '../pipeline/fit.js';
 import { mergedMix, targetForMix } from '../pipeline/stereo-output.js';
 import { bytesPerSecond, type Plan, type Target } from '../media/plan.js';

@@ -3,7 +3,7 @@
  * headerless telephony formats recognised by their file extension.
  */
 import path from 'node:path';
-import { parseMp3FrameHeader } from './mp3.js';
+import { parseMp3FrameHeader } from './mp3-frame.js';
 
 /**
  * Demuxers that carry audio and cannot reference other files or URLs.

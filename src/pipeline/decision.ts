@@ -8,7 +8,8 @@ import { stat } from 'node:fs/promises';
 import type { ProbeResult } from '../media/ffprobe.js';
 import { bytesPerSecond, type Plan } from '../media/plan.js';
 import type { FitDeps } from './fit.js';
-import { inspectAudio, type AudioInput } from './prepare.js';
+import { inspectAudio } from './prepare.js';
+import type { AudioInput } from './prepared.js';
 
 /** Room for a converted file's header. */
 const HEADER_BYTES = 1024;

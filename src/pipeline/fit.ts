@@ -13,7 +13,8 @@ import { splitMp3, splitWav, type PartFile } from '../media/split.js';
 import { readWavInfo } from '../media/wav.js';
 import { readMp3Info } from '../media/mp3.js';
 import { mp3FrameLoudness } from '../media/mp3-loudness.js';
-import { prepareAudio, type AudioInput, type PrepareDeps, type PreparedAudio } from './prepare.js';
+import { prepareAudio } from './prepare.js';
+import type { AudioInput, PrepareDeps, PreparedAudio } from './prepared.js';
 
 export const OVERSIZE_POLICIES = ['split', 'reject', 'compress'] as const;
 export type OversizePolicy = (typeof OVERSIZE_POLICIES)[number];

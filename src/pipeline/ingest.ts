@@ -7,7 +7,7 @@ import type { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { shiftInstant } from '../imagicle/instant.js';
-import type { AudioInput, PreparedAudio } from './prepare.js';
+import type { AudioInput, PreparedAudio } from './prepared.js';
 import { DEFAULT_STEREO_POLICY, type StereoPolicy, type StereoRequestOptions } from './stereo-policy.js';
 import { prepareCall, reencodeSource, withInputSampleRate } from './prepare-call.js';
 import type { DtmfPolicy } from '../media/dtmf-policy.js';

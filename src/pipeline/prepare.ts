@@ -32,7 +32,6 @@ import type { FollowOutput, Measured, RenderResult } from './render.js';
 import { needsTooMuchMemory, transcodeError } from './render-errors.js';
 import { declaredLength, truncatedError, truncationOf } from './truncation.js';
 
-export type { AudioInput, OutputFormatInfo, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
 
 /** Above this no recorder writes, and ffmpeg refuses to open the file. */
 const MAX_PLAUSIBLE_RATE = 768_000;

@@ -21,7 +21,8 @@ import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSou
 import { checkStereo, FollowedOutput } from './stereo-check.js';
 import { DEFAULT_DTMF_POLICY, dtmfModeOf } from '../media/dtmf-policy.js';
 import { assemble, mergedMix, targetForMix, type Rebuild } from './stereo-output.js';
-import type { CallDeps, CallInput, PartName } from './stereo-policy.js';
+import type { CallDeps, CallInput } from './stereo-policy.js';
+import type { PartName } from './stereo-report.js';
 import { describeLeg, mergeReasons, type StereoReport } from './stereo-report.js';
 
 interface Leg {

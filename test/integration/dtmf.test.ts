@@ -14,7 +14,7 @@ import { DtmfDetector } from '../../src/media/dtmf-detect.js';
 import { detectInWav } from '../../src/media/dtmf-wav.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import type { DtmfPolicy } from '../../src/media/dtmf-policy.js';
-import type { OutputFormat } from '../../src/config.js';
+import type { OutputFormat } from '../../src/media/output.js';
 import { prepareCall } from '../../src/pipeline/prepare-call.js';
 import type { CallDeps } from '../../src/pipeline/stereo-policy.js';
 import { decodeFloat, ffprobeFile } from '../helpers/audio.js';

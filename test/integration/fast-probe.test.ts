@@ -15,7 +15,8 @@ import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { planFor, type OutputPolicy } from '../../src/media/plan.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { readMp3Info } from '../../src/media/mp3.js';
-import { inspectAudio, type PrepareDeps } from '../../src/pipeline/prepare.js';
+import { inspectAudio } from '../../src/pipeline/prepare.js';
+import type { PrepareDeps } from '../../src/pipeline/prepared.js';
 import { fixture } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);

@@ -22,7 +22,7 @@ import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
 import { aborted } from '../../src/errors.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
 import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
-import type { PrepareSettings } from '../../src/delivery/service.js';
+import type { PrepareSettings } from '../../src/delivery/run-job.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';
 import { memoryJobLife } from '../../src/delivery/memory-store.js';

@@ -15,7 +15,7 @@ import { readWavInfo } from '../../src/media/wav.js';
 import { readMp3Info } from '../../src/media/mp3.js';
 import { prepareCall } from '../../src/pipeline/prepare-call.js';
 import type { CallDeps, StereoRequestOptions } from '../../src/pipeline/stereo-policy.js';
-import type { OutputFormat } from '../../src/config.js';
+import type { OutputFormat } from '../../src/media/output.js';
 import type { LevelPolicy } from '../../src/media/level.js';
 import { ffprobeFile } from '../helpers/audio.js';
 import { meter } from '../helpers/meter.js';

@@ -13,7 +13,7 @@ import { GatewayError } from '../../src/errors.js';
 import { prepareCall } from '../../src/pipeline/prepare-call.js';
 import type { CallDeps, StereoPolicy, StereoRequestOptions } from '../../src/pipeline/stereo-policy.js';
 import type { Direction } from '../../src/media/channels.js';
-import type { OutputFormat } from '../../src/config.js';
+import type { OutputFormat } from '../../src/media/output.js';
 import { ffprobeFile } from '../helpers/audio.js';
 import {
   decodeStereo,

@@ -37,7 +37,8 @@ import { LevelMeter } from '../../src/media/level-meter.js';
 import { targetFor } from '../../src/media/plan.js';
 import { rawHintFor } from '../../src/media/formats.js';
 import { parseStereoOptions } from '../../src/pipeline/call-options.js';
-import { loadConfig, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from '../../src/media/channels.js';
 import { GatewayError } from '../../src/errors.js';
 
 const defaults = { channelOrder: 'local-left' as ChannelOrder, sourceProfile: 'generic' as SourceProfile };
