@@ -73,7 +73,7 @@ program
     const logger = createLogger(config.logLevel);
     for (const u of config.unknownSettings)
       logger.warn({ variable: u.name, closest: u.closest }, describeUnknownSetting(u));
-    // Loaded here, not at the top: `import`, `convert` and the other commands start without the HTTP stack.
+    // Loaded here, not at the top: `import`, `transcode` and the other commands start without the HTTP stack.
     const { startGateway } = await import('./gateway.js');
     const { startServeWatcher } = await import('./import/serve-watch.js');
     let gateway;
@@ -168,7 +168,8 @@ program
     try {
       const staged = path.join(workDir, 'input');
       await copyFile(path.resolve(input), staged);
-      // The same call preparation as the gateway's /v1/transcode: channel order, source profile, stereo checks, LEVEL.
+      // The same call preparation as the gateway's /v1/transcode: channel order, source profile, stereo checks, LEVEL,
+      // DTMF.
       const prepared = await prepareCall(
         { attachment: { path: staged, originalName: path.basename(input), extension: extensionOf(input) } },
         workDir,

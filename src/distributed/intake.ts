@@ -260,7 +260,7 @@ function upstreamFailureCode(code: string | undefined, status: number | undefine
 }
 
 /**
- * The answer code's view of a finished job (http/spooled.ts words it), from
+ * The answer code's view of a finished job (http/answer.ts words it), from
  * what the worker recorded: the render summary, each part's stored answer,
  * and the last error for a part Imagicle did not answer.
  */

@@ -1,6 +1,7 @@
 /**
- * UpstreamClient: one POST of one recording to Imagicle. One attempt per call;
- * retry and spooling wrap this (see pipeline), so the policy stays data.
+ * UpstreamClient: one POST of one recording to Imagicle, and its reads. One
+ * attempt per call; the retries (delivery/retrying-deliver.ts, retry.ts) and
+ * the job stores wrap this, so the policy stays data.
  * Never follows redirects, never logs credentials.
  */
 import { Readable } from 'node:stream';

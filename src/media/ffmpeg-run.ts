@@ -1,7 +1,8 @@
 /**
  * ffmpeg's argv under the gateway's limits (file protocol only, allowed
  * demuxers only, an allocation ceiling) and the runner of a transcode with
- * progress. What to run is decided elsewhere (plan.ts); this file only runs it.
+ * progress. What to run is decided elsewhere (plan.ts, render-job.ts); this
+ * file only runs it.
  */
 import path from 'node:path';
 import { maxAllocBytes, runProcess, ProcessError, type RunResult } from './process.js';
@@ -50,7 +51,7 @@ export interface TranscodeOptions {
   onProgress?: (outSeconds: number) => void;
 }
 
-/** Runs ffmpeg with the given argv (built by plan.ts); rejects with FfmpegError carrying argv and stderr tail. */
+/** Runs ffmpeg with the given argv (render-job.ts argsFor, or a caller's own); rejects with FfmpegError carrying argv and stderr tail. */
 export async function runFfmpeg(bins: FfmpegBinaries, args: string[], options: TranscodeOptions): Promise<RunResult> {
   const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', ...allocOptions(), '-progress', 'pipe:1'];
   argv.push(...args);

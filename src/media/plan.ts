@@ -1,7 +1,8 @@
 /**
  * Pure decisions: what to do with an input (pass it through, repair its
- * header, or transcode it) and the exact ffmpeg argv for a transcode.
- * No I/O here, so every decision is table-tested from probe fixtures.
+ * header, or transcode it), to what target, and which samples to keep. The
+ * ffmpeg argv is render-job.ts's (argsFor). No I/O here, so every decision
+ * is table-tested from probe fixtures.
  */
 import type { ChannelMode, OutputFormat } from './output.js';
 import type { ProbeResult } from './ffprobe.js';
