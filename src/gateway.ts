@@ -52,7 +52,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export class StartupError extends Error {}
+class StartupError extends Error {}
 
 /** After the grace period: time for aborted uploads to kill their processes, clean up and answer. */
 const ABORT_DRAIN_MS = 5_000;

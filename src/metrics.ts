@@ -18,11 +18,10 @@ import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.j
 import type { WebhookEventType } from './webhooks/delivery.js';
 import { refusalReason } from './refusal.js';
 
-export const METRICS_PREFIX = 'imagicle_gateway_';
+const METRICS_PREFIX = 'imagicle_gateway_';
 
 export type Endpoint = 'drop-in' | 'native' | 'transcode';
 export type Decision = 'pass-through' | 'repair' | 'transcode' | 'merge' | 'none';
-export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 
 /** What the gauges read at scrape time (the process slots, the spool, the readiness check), when they exist. */
 export interface GaugeSources {
@@ -54,7 +53,7 @@ export interface MetricsSettings {
   ffmpegVersion: string | undefined;
 }
 
-export const DEFAULT_METRICS_SETTINGS: MetricsSettings = {
+const DEFAULT_METRICS_SETTINGS: MetricsSettings = {
   ffmpegTimeoutMs: 3_600_000,
   upstreamTimeoutMs: 120_000,
   maxDurationSeconds: 43_200,

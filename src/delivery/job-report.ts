@@ -50,7 +50,7 @@ export interface AttemptRecord {
   ms: number;
 }
 
-export const MAX_HISTORY = 50;
+const MAX_HISTORY = 50;
 const MAX_BODY_CHARS = 500;
 
 export function jobReportOf(prepared: PreparedAudio): JobReport {

@@ -66,7 +66,7 @@ export interface RunContext {
   reconcile?: Reconciler | undefined;
 }
 
-export interface LiveResult {
+interface LiveResult {
   response?: UpstreamResponse | undefined;
   error?: GatewayError | undefined;
 }
@@ -80,7 +80,7 @@ export interface RunResult {
   deliverMs?: number | undefined;
 }
 
-export interface AttemptJournal {
+interface AttemptJournal {
   /** A part that journal holds as delivered by an earlier run: skipped. */
   isDelivered(part: SpooledPart): boolean;
   /** Before an attempt starts (after the store's own record). */

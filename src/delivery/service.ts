@@ -280,7 +280,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
 /** How long a duplicate waits for the request that is accepting the first upload to let go of it. */
 const DUPLICATE_WAIT_MS = 10_000;
 
-export function spoolFull(used: number, max: number): GatewayError {
+function spoolFull(used: number, max: number): GatewayError {
   return busy(`The gateway's delivery spool is full (${used} of ${max} bytes); retry later`, 60);
 }
 

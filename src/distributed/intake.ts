@@ -249,7 +249,7 @@ export class DistributedDelivery {
 }
 
 /** The job's record as the worker last saved it (BullMQ keeps it as the job's data). */
-export function recordOf(bjob: Job<DistributedJob>): DistributedJob {
+function recordOf(bjob: Job<DistributedJob>): DistributedJob {
   return bjob.data;
 }
 

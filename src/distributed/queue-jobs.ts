@@ -13,7 +13,7 @@ import type { DistributedJob } from './job-data.js';
 import type { QueueIndex } from './queue-index.js';
 
 /** The record to show: BullMQ's own verdict wins when a job failed outside our hands (stalled too often). */
-export function shownRecord(bjob: Job<DistributedJob>, bullFailed: boolean): JobRecord {
+function shownRecord(bjob: Job<DistributedJob>, bullFailed: boolean): JobRecord {
   const job = bjob.data;
   if (bullFailed && job.state !== 'failed') {
     return {

@@ -71,20 +71,20 @@ export interface AppDeps {
 }
 
 /** What /readyz needs of the reconciler (imagicle/reconcile.ts). */
-export interface ReadinessOfReconciliation {
+interface ReadinessOfReconciliation {
   available(): boolean | undefined;
   unavailableReason(): string | undefined;
   probe(signal?: AbortSignal): Promise<boolean | undefined>;
 }
 
 /** What /readyz shows of the distributed mode's own checks (distributed/setup.ts answers it). */
-export interface QueueReadiness {
+interface QueueReadiness {
   ok: boolean;
   redis: { ok: boolean; error: string | undefined };
   blobDir: { ok: boolean; error: string | undefined };
 }
 
-export interface DistributedHttp {
+interface DistributedHttp {
   delivery: UploadDelivery | undefined;
   jobs: JobsBackend | undefined;
   ready(): Promise<QueueReadiness>;
@@ -559,5 +559,3 @@ function logSummary(
     );
   }
 }
-
-export { GatewayError };

@@ -224,7 +224,7 @@ export class UpstreamClient {
 }
 
 /** Per-attempt deadline: connect + headers timeout + the body at the minimum rate; 0 when no rate is set. */
-export function attemptDeadlineMs(
+function attemptDeadlineMs(
   options: Pick<UpstreamOptions, 'timeoutMs' | 'connectTimeoutMs' | 'minBytesPerSecond'>,
   contentLength: number,
 ): number {
@@ -276,7 +276,7 @@ function parseJson(text: string): unknown {
  * Connection-level failures, as stable gateway errors. Messages reach callers and never name the upstream
  * (IMAGICLE_URL is the operator's business); the URL and the low-level message are in `detail`, for the log.
  */
-export function upstreamError(error: unknown, baseUrl: string, signal?: AbortSignal): GatewayError {
+function upstreamError(error: unknown, baseUrl: string, signal?: AbortSignal): GatewayError {
   if (error instanceof GatewayError) return error;
   if (signal?.aborted) return new GatewayError('ABORTED', 'The request was aborted', { cause: error });
   const code = (error as { code?: string } | undefined)?.code;

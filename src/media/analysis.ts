@@ -53,7 +53,7 @@ const dbOfAmplitude = (a: number): number | null => (a > 0 ? round1(20 * Math.lo
 const dbOfPower = (p: number): number | null => (p > 0 ? round1(10 * Math.log10(p)) : null);
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
-export interface ChannelAnalysis {
+interface ChannelAnalysis {
   /** null: digital silence (−∞ dBFS). */
   rmsDbfs: number | null;
   peakDbfs: number | null;

@@ -12,7 +12,7 @@ export const DEFAULT_WINDOW_MS = 20;
 export const HISTOGRAM_FLOOR_DB = -120;
 const HISTOGRAM_BINS = 121;
 
-export interface ChannelLevels {
+interface ChannelLevels {
   sum: number;
   sumSquares: number;
   peak: number;

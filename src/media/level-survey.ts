@@ -21,8 +21,8 @@ import { LevelMeter } from './level-meter.js';
 import { streamWavSamples } from './wav-samples.js';
 
 /** The gate of BS.1770 (−70 absolute, −10 relative), on 20 ms windows of plain RMS. */
-export const ABSOLUTE_GATE_DBFS = -70;
-export const RELATIVE_GATE_DB = -10;
+const ABSOLUTE_GATE_DBFS = -70;
+const RELATIVE_GATE_DB = -10;
 /**
  * BS.1770 applies the relative gate once. Once is not enough when long
  * near-silent stretches pass the absolute gate (a DC residue, line hiss):
@@ -30,10 +30,10 @@ export const RELATIVE_GATE_DB = -10;
  * fragments in. Repeating it until it settles makes the level independent
  * of how much near-silence surrounds the speech.
  */
-export const RELATIVE_GATE_PASSES = 20;
-export const WINDOW_MS = 20;
+const RELATIVE_GATE_PASSES = 20;
+const WINDOW_MS = 20;
 /** Share of the oversampled values a limiter may have to catch: about 0.6 values per second at 8 kHz. */
-export const RARE_PEAK_SHARE = 2e-5;
+const RARE_PEAK_SHARE = 2e-5;
 
 const OVERSAMPLE = 4;
 const TAPS = 16;

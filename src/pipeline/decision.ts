@@ -62,7 +62,7 @@ const kb = (bytes: number): string =>
   bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
 
 /** "transcode to pcm_mulaw WAV, 8000 Hz, mono", "pass through (compliant MP3)", … */
-export function describeAction(plan: Plan): string {
+function describeAction(plan: Plan): string {
   switch (plan.action) {
     case 'pass-through':
       return `pass through byte for byte (${plan.container.toUpperCase()}, ${plan.channels} channel${plan.channels === 1 ? '' : 's'})`;

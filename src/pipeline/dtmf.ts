@@ -26,7 +26,6 @@ import { sameFormat } from './level.js';
 import type { PrepareDeps, PreparedAudio } from './prepared.js';
 import { nonFatal, render } from './render.js';
 
-
 export interface DtmfDeps extends PrepareDeps {
   dtmf?: DtmfPolicy | undefined;
 }

@@ -31,7 +31,6 @@ import type { PrepareDeps, PreparedAudio } from './prepared.js';
 import { channelNames, levelsOf, round1, round5, type LevelChannelReport, type LevelReport } from './level-report.js';
 import { failedRun, nonFatal, render, type Rendered } from './render.js';
 
-
 export interface LevelDeps extends PrepareDeps {
   level: LevelPolicy;
 }

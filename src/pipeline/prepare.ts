@@ -32,7 +32,6 @@ import type { FollowOutput, Measured, RenderResult } from './render.js';
 import { needsTooMuchMemory, transcodeError } from './render-errors.js';
 import { declaredLength, truncatedError, truncationOf } from './truncation.js';
 
-
 /** Above this no recorder writes, and ffmpeg refuses to open the file. */
 const MAX_PLAUSIBLE_RATE = 768_000;
 
@@ -188,7 +187,7 @@ export async function probeSource(input: AudioInput, deps: PrepareDeps, signal?:
   return sure ? fast.probe : probeOrFail(input, deps, signal);
 }
 
-export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
+async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
   const { size } = await stat(input.path);
   if (size === 0) throw badAudio('The attachment is empty');
   let result;

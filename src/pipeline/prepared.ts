@@ -25,7 +25,7 @@ export interface MediaTools {
 }
 
 /** What the configuration decides about media: plain data, built once from the (frozen) configuration. */
-export interface MediaPolicy {
+interface MediaPolicy {
   output: OutputPolicy;
   limits: PrepareLimits;
   /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */

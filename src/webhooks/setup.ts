@@ -14,11 +14,11 @@ import { WebhookService } from './service.js';
 import { webhooksConfigured } from './settings.js';
 
 /** Where the file outbox lives, inside the spool. */
-export function webhookOutboxDir(spoolDir: string): string {
+function webhookOutboxDir(spoolDir: string): string {
   return path.join(spoolDir, 'webhooks');
 }
 
-export async function openWebhookOutbox(config: Config, logger: Logger): Promise<WebhookOutbox> {
+async function openWebhookOutbox(config: Config, logger: Logger): Promise<WebhookOutbox> {
   if (config.distributed) return RedisOutbox.open(config.distributed.queueUrl);
   return FileOutbox.open(webhookOutboxDir(config.delivery.spoolDir), (file, error) =>
     logger.error({ file, err: error }, 'webhooks: an unreadable delivery file is left as it is'),
