@@ -25,7 +25,7 @@ import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
 import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from './safe-fs.js';
 
-export type FileStatus =
+type FileStatus =
   | 'delivered'
   | 'already-delivered'
   | 'duplicate'
@@ -79,7 +79,7 @@ const blank = (item: ImportItem, status: FileStatus, extra: Partial<FileReport> 
 });
 
 /** Imagicle's 201 body is opaque: a JSON string is the id, an object's `id` if it has one. */
-export function recordingId(answer: string | null | undefined): string {
+function recordingId(answer: string | null | undefined): string {
   if (!answer) return '';
   try {
     const json: unknown = JSON.parse(answer);

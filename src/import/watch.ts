@@ -39,8 +39,8 @@ export interface WatchOptions {
   door?: JobDoor | undefined;
 }
 
-export const DONE_DIR = 'done';
-export const FAILED_DIR = 'failed';
+const DONE_DIR = 'done';
+const FAILED_DIR = 'failed';
 
 interface Observation {
   signature: string;

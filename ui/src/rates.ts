@@ -6,8 +6,8 @@
 import type { PromSample } from './api';
 
 const KEY = 'imagicle-gateway-rate-samples';
-export const BUCKET_MS = 5 * 60_000;
-export const WINDOW_MS = 60 * 60_000;
+const BUCKET_MS = 5 * 60_000;
+const WINDOW_MS = 60 * 60_000;
 
 export interface RateSample {
   at: number;
