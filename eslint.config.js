@@ -48,8 +48,9 @@ export default tseslint.config(
   { files: ['src/media/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', true)] } },
   { files: ['src/media/process.ts'], rules: { 'no-restricted-imports': ['error', coreRule('imagicle', false)] } },
   { files: ['src/imagicle/**/*.ts'], rules: { 'no-restricted-imports': ['error', coreRule('media', true)] } },
-  // The use case (pipeline/) knows no door, store or queue; delivery/ knows no queue; the file doors know no HTTP;
-  // HTTP reaches the distributed mode only through the composition root (gateway.ts), never by import.
+  // The use case (pipeline/) knows no door, store or queue; delivery/ knows neither the queue nor the doors (http/,
+  // import/); the file doors (import/) know neither HTTP nor the queue; http/ knows neither the queue nor the file
+  // doors: the composition root (gateway.ts) wires them, loading distributed/ only in the distributed mode.
   {
     files: ['src/pipeline/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', zone(['delivery', 'http', 'import', 'distributed'])] },

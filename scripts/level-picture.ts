@@ -11,8 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
-import { fileArg, resolveBinaries, runFfmpeg } from '../src/media/ffmpeg.js';
-import { prepareCall } from '../src/pipeline/stereo.js';
+import { fileArg, runFfmpeg } from '../src/media/ffmpeg-run.js';
+import { resolveBinaries } from '../src/media/ffmpeg-tools.js';
+import { prepareCall } from '../src/pipeline/prepare-call.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const out = path.resolve(process.argv[2] ?? path.join(repo, 'docs', 'level.png'));

@@ -2,7 +2,7 @@
  * Caller credentials as configured (GATEWAY_API_KEYS, GATEWAY_BASIC_USERS):
  * their types and the parsing config.ts uses. Checking them is http/auth.ts.
  */
-export type BasicSecret = { kind: 'plain'; password: string } | { kind: 'sha256'; hex: string };
+type BasicSecret = { kind: 'plain'; password: string } | { kind: 'sha256'; hex: string };
 
 export interface AccessSettings {
   readonly apiKeys: readonly string[];
@@ -12,8 +12,8 @@ export interface AccessSettings {
   readonly allowAnonymous: boolean;
 }
 
-export const MIN_API_KEY_LENGTH = 16;
-export const MIN_PASSWORD_LENGTH = 8;
+const MIN_API_KEY_LENGTH = 16;
+const MIN_PASSWORD_LENGTH = 8;
 
 /** Comma-separated API keys; problems name the entry's position, never the key. */
 export function parseApiKeys(text: string): { keys: string[]; problems: string[] } {

@@ -25,14 +25,10 @@ import { DEFAULT_WEBHOOK_SETTINGS, listOf, parseWebhooks, type WebhookSettings }
 import { CHANNEL_MODES, MP3_BITRATES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
 import { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
 import { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
-import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
+import { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-report.js';
 import { TRUNCATED_POLICIES, type TruncatedPolicy } from './pipeline/truncation.js';
-export { CHANNEL_MODES, OUTPUT_FORMATS, type ChannelMode, type OutputFormat } from './media/output.js';
-export { CHANNEL_ORDERS, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from './media/channels.js';
-export { OVERSIZE_POLICIES, type OversizePolicy } from './pipeline/fit.js';
-export { STEREO_CHECKS, type StereoCheck } from './pipeline/stereo-policy.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const int = (min: number, max: number) =>
   z.coerce
@@ -66,11 +62,11 @@ const interval = z
   .transform((v) => parseInterval(v)!);
 
 /** all: receives and delivers; api: receives and enqueues; worker: renders and delivers (distributed mode only). */
-export const ROLES = ['all', 'api', 'worker'] as const;
-export type Role = (typeof ROLES)[number];
+const ROLES = ['all', 'api', 'worker'] as const;
+type Role = (typeof ROLES)[number];
 
-export const DELIVERY_MODES = ['wait', 'sync'] as const;
-export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+const DELIVERY_MODES = ['wait', 'sync'] as const;
+type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 const MP3_SAMPLE_RATES: readonly number[] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 
@@ -354,12 +350,12 @@ export const describeUnknownSetting = (u: UnknownSetting): string =>
 export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
 
 /** Per instance: `$TMPDIR/imagicle-gateway-<port>` (the process id for port 0: the kernel picks the port). */
-export function defaultTmpDir(port: number): string {
+function defaultTmpDir(port: number): string {
   return path.join(os.tmpdir(), `imagicle-gateway-${port === 0 ? `pid${process.pid}` : port}`);
 }
 
 /** Per emulator: `$TMPDIR/imagicle-gateway-emulator-<EMULATOR_PORT>`. */
-export function defaultEmulatorDir(port: number): string {
+function defaultEmulatorDir(port: number): string {
   return path.join(os.tmpdir(), `imagicle-gateway-emulator-${port === 0 ? `pid${process.pid}` : port}`);
 }
 
@@ -636,7 +632,7 @@ function deepFreeze<T extends object>(value: T): T {
 }
 
 /** A short, stable digest of where recordings go (Config.destination): never the URL or the user in clear. */
-export function destinationOf(url: string | undefined, emulatorPort: number, username: string | undefined): string {
+function destinationOf(url: string | undefined, emulatorPort: number, username: string | undefined): string {
   const where = url ?? `embedded-emulator:${emulatorPort}`;
   return createHash('sha256')
     .update(`${where}\n${username ?? ''}`)

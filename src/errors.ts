@@ -24,7 +24,7 @@ const D = Reason.InvalidData;
 const M = Reason.InvalidRecordingMetadata;
 const A = Reason.InvalidRecordingAudioFile;
 
-export const ERRORS = {
+const ERRORS = {
   /** Malformed multipart, a missing part, bad options or query: the client's request is wrong. */
   BAD_REQUEST: { status: 400, reason: D },
   /** The metadata breaks Imagicle's rules. */

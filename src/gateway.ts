@@ -7,14 +7,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
-import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg.js';
+import { checkTools, resolveBinaries, type FfmpegBinaries } from './media/ffmpeg-tools.js';
 import { configureChildLimits } from './media/process.js';
 import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
 import { WatchedFolderBoard } from './http/readiness-extras.js';
-import { startEmulator, type RunningEmulator } from './emulator/index.js';
-import { WorkQueue } from './pipeline/queue.js';
+import { startEmulator, type RunningEmulator } from './emulator/server.js';
+import { ProcessSlots } from './pipeline/process-slots.js';
 import { Lifecycle } from './http/shutdown.js';
 import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
 import { startDelivery, type DeliveryTools } from './delivery/setup.js';
@@ -36,8 +36,8 @@ export interface RunningGateway {
   /** The client every delivery uses (also the watched folder's, WATCH_DIR). */
   upstream: UpstreamClient;
   emulator: RunningEmulator | undefined;
-  /** The ffmpeg/ffprobe admission queue (CONCURRENCY, QUEUE_LIMIT). */
-  queue: WorkQueue;
+  /** The ffmpeg/ffprobe process slots and their waiting line (CONCURRENCY, QUEUE_LIMIT). */
+  processSlots: ProcessSlots;
   /** In-flight uploads. */
   lifecycle: Lifecycle;
   /** This gateway's Prometheus registry (GET /metrics). */
@@ -56,7 +56,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export class StartupError extends Error {}
+class StartupError extends Error {}
 
 /** After the grace period: time for aborted uploads to kill their processes, clean up and answer. */
 const ABORT_DRAIN_MS = 5_000;
@@ -144,10 +144,10 @@ async function buildGateway(
   // Before the first request: what a killed process left in TMP_DIR.
   const orphans = await sweepOrphanWorkFolders(config.tmpDir);
   logger.info({ tmpDir: config.tmpDir, removed: orphans }, 'swept orphan work folders');
-  const queue = new WorkQueue(config.queue);
+  const processSlots = new ProcessSlots(config.queue);
   // Built once: every job (spool, queue worker, DELIVERY=sync, /v1/transcode) renders under this one policy.
   const media = mediaPolicyOf(config);
-  metrics.watch({ queue });
+  metrics.watch({ processSlots });
   const lifecycle = new Lifecycle();
   // Built once per process: what every backend's job life and delivery attempts use.
   // Issue 25: an ambiguous attempt is a question for Imagicle (its reads) before the part is sent again.
@@ -172,12 +172,20 @@ async function buildGateway(
         logger,
         media,
         deliveryTools,
-        (bytes) => queue.gateFor(() => bytes),
+        (bytes) => processSlots.gateFor(() => bytes),
       )
     : undefined;
   const delivery = distributed
     ? { service: undefined, deliver: undefined, close: () => distributed.close() }
-    : await startDelivery(config, upstream, bins, logger, (bytes) => queue.gateFor(() => bytes), deliveryTools, media);
+    : await startDelivery(
+        config,
+        upstream,
+        bins,
+        logger,
+        (bytes) => processSlots.gateFor(() => bytes),
+        deliveryTools,
+        media,
+      );
   const watchedFolder = new WatchedFolderBoard();
   const app = createApp({
     config,
@@ -185,7 +193,7 @@ async function buildGateway(
     bins,
     upstream,
     logger,
-    queue,
+    processSlots,
     lifecycle,
     deliver: delivery.deliver,
     delivery: delivery.service,
@@ -247,7 +255,7 @@ async function buildGateway(
     upstreamUrl: upstream.url,
     upstream,
     emulator,
-    queue,
+    processSlots,
     lifecycle,
     metrics,
     metricsServer,

@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, describeUnknownSetting, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { resolveBinaries } from './media/ffmpeg.js';
+import { resolveBinaries } from './media/ffmpeg-tools.js';
 import { decide, decisionText } from './pipeline/decision.js';
 import { VERSION } from './version.js';
-import { prepareCall } from './pipeline/stereo.js';
+import { prepareCall } from './pipeline/prepare-call.js';
 import { extensionOf } from './media/formats.js';
 import { GatewayError } from './errors.js';
 import { configureChildLimits, killAllChildren } from './media/process.js';
@@ -73,7 +73,7 @@ program
     const logger = createLogger(config.logLevel);
     for (const u of config.unknownSettings)
       logger.warn({ variable: u.name, closest: u.closest }, describeUnknownSetting(u));
-    // Loaded here, not at the top: `import`, `convert` and the other commands start without the HTTP stack.
+    // Loaded here, not at the top: `import`, `transcode` and the other commands start without the HTTP stack.
     const { startGateway } = await import('./gateway.js');
     const { startServeWatcher } = await import('./import/serve-watch.js');
     let gateway;
@@ -111,7 +111,7 @@ program
   .action(async (opts: { port: string; host: string; dir?: string; username?: string; password?: string }) => {
     const config = configOrExit({ EMULATOR_DIR: opts.dir, EMULATOR_PORT: opts.port });
     const logger = createLogger(config.logLevel);
-    const { startEmulator } = await import('./emulator/index.js');
+    const { startEmulator } = await import('./emulator/server.js');
     const emulator = await startEmulator({
       port: Number(opts.port),
       host: opts.host,
@@ -168,7 +168,8 @@ program
     try {
       const staged = path.join(workDir, 'input');
       await copyFile(path.resolve(input), staged);
-      // The same call preparation as the gateway's /v1/transcode: channel order, source profile, stereo checks, LEVEL.
+      // The same call preparation as the gateway's /v1/transcode: channel order, source profile, stereo checks, LEVEL,
+      // DTMF.
       const prepared = await prepareCall(
         { attachment: { path: staged, originalName: path.basename(input), extension: extensionOf(input) } },
         workDir,

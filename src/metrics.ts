@@ -9,25 +9,24 @@
  * ever becomes a label.
  *
  * The pipeline, the delivery and the upstream client record through the
- * small methods below; the gauges read the queue and the spool when scraped.
+ * small methods below; the gauges read the process slots and the spool when scraped.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileResult } from './imagicle/reconcile.js';
-import type { PreparedAudio } from './pipeline/prepare.js';
+import type { PreparedAudio } from './pipeline/prepared.js';
 import type { AttemptOutcome, WebhookMetricsSink } from './webhooks/dispatcher.js';
 import type { WebhookEventType } from './webhooks/delivery.js';
 import { refusalReason } from './refusal.js';
 import { RateHistory } from './rate-history.js';
 
-export const METRICS_PREFIX = 'imagicle_gateway_';
+const METRICS_PREFIX = 'imagicle_gateway_';
 
 export type Endpoint = 'drop-in' | 'native' | 'transcode';
 export type Decision = 'pass-through' | 'repair' | 'transcode' | 'merge' | 'none';
-export type Stage = 'receive' | 'probe' | 'render' | 'deliver';
 
-/** What the gauges read at scrape time (the work queue, the spool, the readiness check), when they exist. */
+/** What the gauges read at scrape time (the process slots, the spool, the readiness check), when they exist. */
 export interface GaugeSources {
-  queue?: { stats(): { running: number; waiting: number } } | undefined;
+  processSlots?: { stats(): { running: number; waiting: number } } | undefined;
   spool?:
     | {
         /** Jobs per state, kept as jobs change (never a listing). */
@@ -55,7 +54,7 @@ export interface MetricsSettings {
   ffmpegVersion: string | undefined;
 }
 
-export const DEFAULT_METRICS_SETTINGS: MetricsSettings = {
+const DEFAULT_METRICS_SETTINGS: MetricsSettings = {
   ffmpegTimeoutMs: 3_600_000,
   upstreamTimeoutMs: 120_000,
   maxDurationSeconds: 43_200,
@@ -262,7 +261,7 @@ export class GatewayMetrics implements WebhookMetricsSink {
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
-        const stats = sources().queue?.stats();
+        const stats = sources().processSlots?.stats();
         this.set({ state: 'running' }, stats?.running ?? 0);
         this.set({ state: 'waiting' }, stats?.waiting ?? 0);
       },
@@ -296,7 +295,7 @@ export class GatewayMetrics implements WebhookMetricsSink {
     });
   }
 
-  /** Where the gauges read from; set once the queue and the spool exist. */
+  /** Where the gauges read from; set once the process slots and the spool exist. */
   watch(sources: GaugeSources): void {
     this.sources = { ...this.sources, ...sources };
   }

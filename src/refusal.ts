@@ -5,27 +5,25 @@
  * message (every refusal names its cause in its message); a fixed list of
  * values, so the label's cardinality stays bounded.
  */
-export const REFUSAL_REASONS = [
-  'metadata',
-  'empty',
-  'truncated',
-  'not_audio',
-  'no_audio',
-  'unsupported',
-  'undecodable',
-  'bad_header',
-  'too_long',
-  'lying_header',
-  'too_many_channels',
-  'too_much_memory',
-  'decode_timeout',
-  'upload_too_large',
-  'expansion',
-  'oversize',
-  'disk',
-  'other',
-] as const;
-export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+export type RefusalReason =
+  | 'metadata'
+  | 'empty'
+  | 'truncated'
+  | 'not_audio'
+  | 'no_audio'
+  | 'unsupported'
+  | 'undecodable'
+  | 'bad_header'
+  | 'too_long'
+  | 'lying_header'
+  | 'too_many_channels'
+  | 'too_much_memory'
+  | 'decode_timeout'
+  | 'upload_too_large'
+  | 'expansion'
+  | 'oversize'
+  | 'disk'
+  | 'other';
 
 /** First match wins: the more specific messages come first. */
 const BY_MESSAGE: readonly [RegExp, RefusalReason][] = [

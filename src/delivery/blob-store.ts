@@ -13,7 +13,7 @@ export const JOURNAL = 'job.json';
 /** The console's cached waveform pictures (waveforms.ts): kept until the job is removed. */
 export const WAVEFORM_FILE_RE = /^waveform-\d+\.png$/;
 
-export interface IncomingFile {
+interface IncomingFile {
   path: string;
   originalName: string | undefined;
   extension: string;

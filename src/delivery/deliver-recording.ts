@@ -24,8 +24,8 @@ import { runJob } from './run-job.js';
 import type { Reconciler } from './reconcile-port.js';
 import type { DeliverablePart, FittedAudio } from '../pipeline/fit.js';
 import type { Deliver, IngestDeps } from '../pipeline/ingest.js';
-import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { AudioInput, PreparedAudio } from '../pipeline/prepared.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 
 /** Who a recording is delivered for: today the CLI/watcher itself, with no forwarded Authorization. */
 export interface Owner {
@@ -48,13 +48,13 @@ export interface PartJournal {
   afterAttempt(part: PartIndex, verdict: Verdict, result: AttemptResult): void;
 }
 
-export interface AttemptResult {
+interface AttemptResult {
   response?: UpstreamResponse | undefined;
   error?: GatewayError | undefined;
 }
 
 /** Which part of how many. */
-export type PartIndex = Pick<DeliverablePart, 'index' | 'count'>;
+type PartIndex = Pick<DeliverablePart, 'index' | 'count'>;
 
 export interface DeliverRecordingDeps extends Omit<IngestDeps, 'deliver'> {
   /** One plain attempt (no retries: the policy below is applied here). */
@@ -66,7 +66,7 @@ export interface DeliverRecordingDeps extends Omit<IngestDeps, 'deliver'> {
   reconcile?: Reconciler | undefined;
 }
 
-export type RecordingOutcome =
+type RecordingOutcome =
   | { kind: 'delivered' }
   /** Imagicle refused it (400, 403, 409, …): retrying cannot help. */
   | { kind: 'permanent'; part: number; status: number | undefined; message: string }
@@ -92,7 +92,7 @@ async function stage(input: AudioInput, workDir: string, name: string): Promise<
 }
 
 /** Imagicle's message for a refusal: its `{reason, message}` body when it sent one. */
-export function answerMessage(response: UpstreamResponse | undefined, error: GatewayError | undefined): string {
+function answerMessage(response: UpstreamResponse | undefined, error: GatewayError | undefined): string {
   if (response) {
     const json = response.json as { message?: unknown } | undefined;
     const text = typeof json?.message === 'string' ? json.message : response.body.slice(0, 300);

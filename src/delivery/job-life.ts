@@ -20,7 +20,7 @@ import type { GatewayMetrics } from '../metrics.js';
 import { MAX_JOB_EVENTS, type JobEvent, type JobEventType } from './job-events.js';
 import type { JobEventSink } from './job-event-sink.js';
 import { attemptRecord, pushAttempt, type JobReport } from './job-report.js';
-import type { JobInit, JobError, JobRecord, SpooledInput, SpooledPart, StoredAnswer } from './job.js';
+import type { JobInit, JobError, JobRecord, SpooledPart, StoredAnswer } from './job.js';
 import type { JobStore } from './job-store.js';
 import { delayFor, type RetryPolicy, type Verdict } from './retry.js';
 
@@ -89,12 +89,6 @@ export function newJobRecord(
   };
 }
 
-/** The input files a job refers to, in order. */
-export function inputsOf(job: JobRecord): SpooledInput[] {
-  const { attachment, remoteAttachment } = job.inputs;
-  return remoteAttachment ? [attachment, remoteAttachment] : [attachment];
-}
-
 /** How long finished jobs are kept before retention removes them (record, files and pictures). */
 export interface JobRetention {
   /** Delivered: for the duplicate window and GET /v1/jobs/{id}. */
@@ -131,11 +125,6 @@ export function markRendered(job: JobRecord, contentType: string, decision: stri
 /** A part another record (the file doors' state) holds as delivered by an earlier run: not sent again. */
 export function markDeliveredElsewhere(part: SpooledPart): void {
   part.state = 'delivered';
-}
-
-/** A job that is not finished: the worker (or a request) still has something to do. */
-export function isOpen(job: JobRecord): boolean {
-  return job.state === 'received' || job.state === 'ready' || job.state === 'delivering';
 }
 
 /**
@@ -237,11 +226,11 @@ export function reconcilePart(job: JobRecord, part: SpooledPart, id: string, oth
   if (others.length > 0) part.duplicateIds = others;
 }
 
-export function storedAnswer(response: UpstreamResponse): StoredAnswer {
+function storedAnswer(response: UpstreamResponse): StoredAnswer {
   return { status: response.status, contentType: response.contentType, body: response.body, json: response.json };
 }
 
-export function jobError(part: number, verdict: Verdict, result: AttemptResult): JobError {
+function jobError(part: number, verdict: Verdict, result: AttemptResult): JobError {
   const at = new Date().toISOString();
   if (result.response) {
     return {
@@ -267,7 +256,7 @@ export function jobError(part: number, verdict: Verdict, result: AttemptResult):
 }
 
 /** The job's error for a failure of the gateway's own (a preparation that threw). */
-export function gatewayJobError(error: unknown): JobError {
+function gatewayJobError(error: unknown): JobError {
   const gw = toGatewayError(error);
   return {
     at: new Date().toISOString(),

@@ -7,9 +7,9 @@
  */
 import type { GatewayError } from '../errors.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 import type { DtmfReport } from '../pipeline/dtmf-report.js';
-import type { StereoReport } from '../pipeline/stereo.js';
+import type { StereoReport } from '../pipeline/stereo-report.js';
 
 export interface JobReport {
   input: {
@@ -50,7 +50,7 @@ export interface AttemptRecord {
   ms: number;
 }
 
-export const MAX_HISTORY = 50;
+const MAX_HISTORY = 50;
 const MAX_BODY_CHARS = 500;
 
 export function jobReportOf(prepared: PreparedAudio): JobReport {

@@ -3,13 +3,13 @@
  * BullMQ job): its state, inputs, parts, answers and errors.
  */
 import type { RecordingMetadata } from '../imagicle/schema.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import type { JobEvent } from './job-events.js';
 import type { AttemptRecord, JobReport } from './job-report.js';
 
 export const JOB_STATES = ['received', 'ready', 'delivering', 'delivered', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export type PartState = 'pending' | 'delivering' | 'delivered';
+type PartState = 'pending' | 'delivering' | 'delivered';
 export type JobMode = 'drop-in' | 'native';
 /** How the recording reached the gateway: an upload, the import command, or the watched folder. */
 export const JOB_DOORS = ['http', 'import', 'watch'] as const;

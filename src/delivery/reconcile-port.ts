@@ -6,7 +6,7 @@
  * answers with Imagicle's read endpoints.
  */
 
-export type ReconcileOutcome =
+type ReconcileOutcome =
   /** Imagicle holds the part: it is marked delivered with this id, nothing is sent. `others`: duplicates found. */
   | { kind: 'found'; id: string; others: string[] }
   /** Imagicle does not hold it: it is sent. */
@@ -23,7 +23,7 @@ export type ReconcileOutcome =
    */
   | { kind: 'later'; at: number };
 
-export interface ReconcileQuestion {
+interface ReconcileQuestion {
   /** The metadata sent for this part (exact duration, start shifted for split parts, notes marked). */
   metadata: Record<string, unknown>;
   /** The caller's Authorization kept on the job (forwarded uploads); undefined: the gateway's own credentials. */

@@ -40,7 +40,7 @@ export interface RetryHooks {
 }
 
 /** The retry view of what one attempt produced. */
-export function outcomeOf(result: {
+function outcomeOf(result: {
   response?: UpstreamResponse | undefined;
   error?: GatewayError | undefined;
 }): AttemptOutcome {

@@ -18,7 +18,7 @@ import { GatewayError } from '../errors.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { metadataForPart, prepareForDelivery, type Deliver, type IngestDeps } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
-import type { AudioInput, PreparedAudio } from '../pipeline/prepare.js';
+import type { AudioInput, PreparedAudio } from '../pipeline/prepared.js';
 import { referencedFiles } from './blob-store.js';
 import { fsyncFile } from './durable.js';
 import { LeaseLostError, type JobStore } from './job-store.js';
@@ -41,8 +41,6 @@ import {
   type RunOutcome,
 } from './job-life.js';
 import type { Reconciler } from './reconcile-port.js';
-
-export type { RunOutcome } from './job-life.js';
 
 /** What the preparation needs: the pipeline's settings and tools, without the delivery function. */
 export type PrepareSettings = Omit<IngestDeps, 'deliver'>;
@@ -68,7 +66,7 @@ export interface RunContext {
   reconcile?: Reconciler | undefined;
 }
 
-export interface LiveResult {
+interface LiveResult {
   response?: UpstreamResponse | undefined;
   error?: GatewayError | undefined;
 }
@@ -82,7 +80,7 @@ export interface RunResult {
   deliverMs?: number | undefined;
 }
 
-export interface AttemptJournal {
+interface AttemptJournal {
   /** A part that journal holds as delivered by an earlier run: skipped. */
   isDelivered(part: SpooledPart): boolean;
   /** Before an attempt starts (after the store's own record). */

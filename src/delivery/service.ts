@@ -18,22 +18,16 @@ import type { Logger } from '../logger.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { metadataForPart, type Deliver, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
-import type { AudioInput } from '../pipeline/prepare.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { AudioInput } from '../pipeline/prepared.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
 import type { RetryPolicy } from './retry.js';
 import { JobLife } from './job-life.js';
 import type { JobEventSink } from './job-event-sink.js';
 import type { Reconciler } from './reconcile-port.js';
 import type { GatewayMetrics } from '../metrics.js';
-import {
-  persistFiles,
-  runJob,
-  type PrepareSettings,
-  type RunContext,
-  type RunOutcome,
-  type RunResult,
-} from './run-job.js';
+import { persistFiles, runJob, type PrepareSettings, type RunContext, type RunResult } from './run-job.js';
+import type { RunOutcome } from './job-life.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { Spool } from './spool.js';
 import type { JobDoor, JobMode, JobRecord, SpooledPart, StoredAnswer } from './job.js';
@@ -92,8 +86,6 @@ export interface UploadDelivery {
   /** Refuses an upload before it is read when there is no room to keep it. */
   checkCapacity(declaredBytes: number | undefined): void;
 }
-
-export type { LiveResult, PrepareSettings, RunContext, RunOutcome, RunResult } from './run-job.js';
 
 /** Emitted when a job may have become due: the background worker listens (worker.ts). */
 export const JOB_DUE = 'job-due';
@@ -288,7 +280,7 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
 /** How long a duplicate waits for the request that is accepting the first upload to let go of it. */
 const DUPLICATE_WAIT_MS = 10_000;
 
-export function spoolFull(used: number, max: number): GatewayError {
+function spoolFull(used: number, max: number): GatewayError {
   return busy(`The gateway's delivery spool is full (${used} of ${max} bytes); retry later`, 60);
 }
 

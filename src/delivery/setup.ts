@@ -7,10 +7,11 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { UpstreamClient } from '../imagicle/client.js';
-import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import type { FfmpegBinaries } from '../media/ffmpeg-tools.js';
 import type { ProcessGate } from '../media/process.js';
 import type { Deliver } from '../pipeline/ingest.js';
-import { DeliveryService, type DeliverySettings, type PrepareSettings } from './service.js';
+import { DeliveryService, type DeliverySettings } from './service.js';
+import type { PrepareSettings } from './run-job.js';
 import { Spool } from './spool.js';
 import { jobRetention, type JobRetention } from './job-life.js';
 import { DeliveryWorker } from './worker.js';

@@ -46,7 +46,7 @@ const ID_RE = /^[0-9a-f-]{36}$/;
  * check and the duplicate's replayed answer. The caller's metadata, the
  * stereo options and the forwarded credential are dropped.
  */
-export function slimDelivered(job: JobRecord): JobRecord {
+function slimDelivered(job: JobRecord): JobRecord {
   const { startDateTime, direction, localParty, pbxCallId } = job.metadata;
   return {
     ...job,

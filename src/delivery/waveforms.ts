@@ -5,14 +5,14 @@
  * in the distributed mode, where any api process draws and serves them): in Node from the
  * WAV's samples (media/waveform-wav.ts: the gateway's WAV outputs, no child
  * process), else by ffmpeg (media/waveform.ts: MP3 outputs); either way
- * through the work queue like every other run, and cached in the job's
+ * through the process slots like every other run, and cached in the job's
  * folder (waveform-<channel>.png, kept until the job is removed).
  * A delivered job's audio is deleted right away, so with
  * WAVEFORMS_ON_DELIVERY=true (the default) the pictures of part 1 are drawn
  * from a hard link to its audio taken just before it goes; otherwise a
  * delivered job has none. That drawing happens after the caller has its
  * answer (it reads the whole part: a tenth of a second of CPU for an hour of
- * stereo PCM, more for an MP3, which ffmpeg decodes), through the work queue;
+ * stereo PCM, more for an MP3, which ffmpeg decodes), through the process slots;
  * a GET meanwhile waits for it.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ import { access, link, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import type { FfmpegBinaries } from '../media/ffmpeg-tools.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
 import { drawWaveforms } from '../media/waveform.js';
 import { drawWavWaveforms } from '../media/waveform-wav.js';
@@ -28,7 +28,7 @@ import type { JobRecord, SpooledPart } from './job.js';
 
 const DRAW_TIMEOUT_MS = 60_000;
 
-/** No admission (no work queue configured). */
+/** No admission (no process slots configured). */
 const OPEN_GATE: ProcessGate = { acquire: () => Promise.resolve(() => undefined) };
 
 /**
@@ -43,7 +43,7 @@ export interface PictureFolders {
 
 export interface WaveformOptions {
   onDelivery: boolean;
-  /** Admission through the work queue (by audio size); none: unlimited. */
+  /** Admission through the process slots (by audio size); none: unlimited. */
   gateFor?: ((bytes: number) => ProcessGate) | undefined;
 }
 
@@ -102,7 +102,7 @@ export class JobWaveforms {
 
   /**
    * Before a delivered part's audio is deleted: keeps a hard link to it (instant, no copy) and draws part 1's
-   * pictures from that in the background, through the work queue (best effort, never fails or delays delivery).
+   * pictures from that in the background, through the process slots (best effort, never fails or delays delivery).
    * The link and the pictures being drawn are temp files in the temp folder (same file system, outside the job's
    * folder): a crash leaves nothing that is not swept.
    */

@@ -14,7 +14,8 @@
  */
 import type { Logger } from '../logger.js';
 import { runWithProcessGate, type ProcessGate } from '../media/process.js';
-import { JOB_DUE, type DeliveryService, type PrepareSettings } from './service.js';
+import { JOB_DUE, type DeliveryService } from './service.js';
+import type { PrepareSettings } from './run-job.js';
 import type { JobRecord } from './job.js';
 import { UpstreamBreaker } from './breaker.js';
 

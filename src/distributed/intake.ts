@@ -15,11 +15,11 @@ import { aborted, busy, GatewayError, isErrorCode, type ErrorCode } from '../err
 import type { Logger } from '../logger.js';
 import { metadataForPart, type IngestResult, type PartDelivery } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 import type { JobFolders } from '../delivery/blob-store.js';
 import { sha256File } from '../delivery/dedup.js';
 import type { AcceptRequest, AcceptResult, DeliverySettings } from '../delivery/service.js';
-import type { AudioInput } from '../pipeline/prepare.js';
+import type { AudioInput } from '../pipeline/prepared.js';
 import { deduplicationId, JOB_NAME, type DistributedJob } from './job-data.js';
 import { newJobRecord } from '../delivery/job-life.js';
 import { withTimeout } from './redis.js';
@@ -246,7 +246,7 @@ export class DistributedDelivery {
 }
 
 /** The job's record as the worker last saved it (BullMQ keeps it as the job's data). */
-export function recordOf(bjob: Job<DistributedJob>): DistributedJob {
+function recordOf(bjob: Job<DistributedJob>): DistributedJob {
   return bjob.data;
 }
 
@@ -257,7 +257,7 @@ function upstreamFailureCode(code: string | undefined, status: number | undefine
 }
 
 /**
- * The answer code's view of a finished job (http/spooled.ts words it), from
+ * The answer code's view of a finished job (http/answer.ts words it), from
  * what the worker recorded: the render summary, each part's stored answer,
  * and the last error for a part Imagicle did not answer.
  */

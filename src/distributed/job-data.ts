@@ -8,7 +8,7 @@ import path from 'node:path';
 import { dedupKey, type CallIdentity } from '../delivery/dedup.js';
 import type { JobRecord } from '../delivery/job.js';
 import type { FittedAudio } from '../pipeline/fit.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 
 export const QUEUE_NAME = 'imagicle-deliveries';
 /** BullMQ's job name for a recording (one kind of job so far). */

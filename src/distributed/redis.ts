@@ -37,7 +37,7 @@ export interface DurabilityReport {
  * What a 202 promises needs: every write on disk before Redis answers
  * (AOF, appendfsync always) and no job ever evicted (noeviction).
  */
-export async function checkDurability(redis: CommandRunner): Promise<DurabilityReport> {
+async function checkDurability(redis: CommandRunner): Promise<DurabilityReport> {
   const get = async (name: string): Promise<string | undefined> => {
     try {
       const reply = (await redis.call('CONFIG', 'GET', name)) as unknown;

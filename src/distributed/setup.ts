@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Deliver } from '../pipeline/ingest.js';
-import type { FfmpegBinaries } from '../media/ffmpeg.js';
+import type { FfmpegBinaries } from '../media/ffmpeg-tools.js';
 import type { ProcessGate } from '../media/process.js';
 import { JobWaveforms } from '../delivery/waveforms.js';
 import { JobFolders } from '../delivery/blob-store.js';

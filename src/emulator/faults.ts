@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 
-export const faultSchema = z.strictObject({
+const faultSchema = z.strictObject({
   /** Answer this status (and `body`) instead of importing the recording. */
   status: z.number().int().min(200).max(599).optional(),
   /** Body sent with `status`; JSON unless `contentType` is given and `body` is a string. */

@@ -15,7 +15,7 @@ import type { StoredRecording } from './recording.js';
 import { drain } from './respond.js';
 import type { RecordingStore } from './store.js';
 
-export const MAX_JSONDATA_BYTES = 1024 * 1024;
+const MAX_JSONDATA_BYTES = 1024 * 1024;
 
 export interface ImportSettings {
   store: RecordingStore;

@@ -23,7 +23,7 @@ export interface ReceivedJson {
   truncated: boolean;
 }
 
-export interface ReceivedAttachment {
+interface ReceivedAttachment {
   filename: string | undefined;
   contentType: string;
   bytes: number;

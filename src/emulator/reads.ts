@@ -38,7 +38,7 @@ export interface RecordingDetail extends Omit<ListedRecording, 'ownerUsername'> 
 }
 
 /** A stored recording with its place in arrival order (its reference number). */
-export interface Indexed {
+interface Indexed {
   recording: StoredRecording;
   sequence: number;
 }

@@ -4,10 +4,10 @@
 import { z } from 'zod';
 import { upstreamMetadataSchema } from '../imagicle/schema.js';
 
-export const CODECS = ['pcm_u8', 'pcm_s16le', 'pcm_alaw', 'pcm_mulaw', 'mp3'] as const;
+const CODECS = ['pcm_u8', 'pcm_s16le', 'pcm_alaw', 'pcm_mulaw', 'mp3'] as const;
 export type Codec = (typeof CODECS)[number];
 
-export const recordingFormatSchema = z.object({
+const recordingFormatSchema = z.object({
   container: z.enum(['wav', 'mp3']),
   codec: z.enum(CODECS),
   channels: z.number().int(),

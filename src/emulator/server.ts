@@ -11,9 +11,7 @@ import { ReadAccess, type ReadRefusal } from './read-routes.js';
 import { EmulatorStats } from './stats.js';
 import { RecordingStore } from './store.js';
 
-export { createEmulatorApp } from './app.js';
-
-export const DEFAULT_MAX_FILE_BYTES = 268_435_456;
+const DEFAULT_MAX_FILE_BYTES = 268_435_456;
 
 export interface EmulatorOptions {
   port?: number;

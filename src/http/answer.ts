@@ -25,18 +25,18 @@ import { buildReport, summariseParts } from './report.js';
 
 export type { UploadDelivery };
 
-export interface Answer {
+interface Answer {
   status: number;
   contentType: string | undefined;
   body: string;
 }
 
 /** The failing part, when there is one. */
-export function failedPart(result: IngestResult): PartDelivery | undefined {
+function failedPart(result: IngestResult): PartDelivery | undefined {
   return result.deliveries.find((d) => d.attempted && !d.delivered);
 }
 
-export function dropInAnswer(result: IngestResult): Answer {
+function dropInAnswer(result: IngestResult): Answer {
   const [only] = result.deliveries;
   if (result.deliveries.length === 1 && only?.upstream) {
     return { status: only.upstream.status, contentType: only.upstream.contentType, body: only.upstream.body };

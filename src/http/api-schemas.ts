@@ -37,7 +37,7 @@ const channelAnalysis = z.looseObject({
 });
 
 /** DTMF tones per channel (DTMF=detect|mask): when, how loud; never which key. */
-export const dtmfReportSchema = z
+const dtmfReportSchema = z
   .looseObject({
     mode: z.enum(['off', 'detect', 'mask']),
     decidedBy: z.string(),
@@ -58,7 +58,7 @@ export const dtmfReportSchema = z
   })
   .register(apiRegistry, { id: 'DtmfReport' });
 
-export const stereoReportSchema = z
+const stereoReportSchema = z
   .looseObject({
     source: z.enum(['two-legs', 'stereo-file', 'selected-channels', 'downmixed-channels', 'duplicated-mono']),
     mapping: z.looseObject({
@@ -161,7 +161,7 @@ const jobError = z.object({
   ambiguous: z.boolean(),
 });
 
-export const jobReportSchema = z
+const jobReportSchema = z
   .object({
     input: z.object({
       format: z.string(),

@@ -12,19 +12,19 @@ import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { badRequest, GatewayError, Reason, toGatewayError } from '../errors.js';
-import { checkTools, type FfmpegBinaries, type ToolCheck } from '../media/ffmpeg.js';
+import { checkTools, type FfmpegBinaries, type ToolCheck } from '../media/ffmpeg-tools.js';
 import type { UpstreamClient } from '../imagicle/client.js';
 import { RECORDINGS_PATH } from '../imagicle/client.js';
 import type { Deliver, IngestResult } from '../pipeline/ingest.js';
 import { parseMetadata } from '../pipeline/metadata.js';
-import type { PreparedAudio } from '../pipeline/prepare.js';
-import { prepareCall } from '../pipeline/stereo.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
+import { prepareCall } from '../pipeline/prepare-call.js';
 import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from '../pipeline/call-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';
 import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { runWithProcessGate } from '../media/process.js';
-import type { WorkQueue } from '../pipeline/queue.js';
+import type { ProcessSlots } from '../pipeline/process-slots.js';
 import { createAccessControl, forwardableAuthorization, type Caller } from './auth.js';
 import { Lifecycle } from './shutdown.js';
 import type { DeliveryService } from '../delivery/service.js';
@@ -56,7 +56,7 @@ export interface AppDeps {
   /** One delivery attempt (DELIVERY=sync applies the retry policy around it); defaults to one direct POST. */
   deliver?: Deliver;
   /** Admission of ffmpeg/ffprobe runs (CONCURRENCY, QUEUE_LIMIT); none: unlimited. */
-  queue?: WorkQueue;
+  processSlots?: ProcessSlots;
   /** In-flight uploads, for a graceful close. */
   lifecycle?: Lifecycle;
   /** The spool (DELIVERY=wait): uploads are spooled and the jobs API is served; none: direct delivery. */
@@ -74,20 +74,20 @@ export interface AppDeps {
 }
 
 /** What /readyz needs of the reconciler (imagicle/reconcile.ts). */
-export interface ReadinessOfReconciliation {
+interface ReadinessOfReconciliation {
   available(): boolean | undefined;
   unavailableReason(): string | undefined;
   probe(signal?: AbortSignal): Promise<boolean | undefined>;
 }
 
 /** What /readyz shows of the distributed mode's own checks (distributed/setup.ts answers it). */
-export interface QueueReadiness {
+interface QueueReadiness {
   ok: boolean;
   redis: { ok: boolean; error: string | undefined };
   blobDir: { ok: boolean; error: string | undefined };
 }
 
-export interface DistributedHttp {
+interface DistributedHttp {
   delivery: UploadDelivery | undefined;
   jobs: JobsBackend | undefined;
   ready(): Promise<QueueReadiness>;
@@ -108,7 +108,7 @@ export function createApp(deps: AppDeps): express.Express {
   const { config, logger } = deps;
   const deliver: Deliver = deps.deliver ?? ((upload) => deps.upstream.postRecording(upload));
   const lifecycle = deps.lifecycle ?? new Lifecycle();
-  const { queue } = deps;
+  const { processSlots } = deps;
   // Where uploads go: the queue (distributed mode), the spool (DELIVERY=wait), or a job kept in memory for the
   // request (DELIVERY=sync). All three run the same procedure (delivery/run-job.ts) and answer alike (answer.ts).
   const uploads: UploadDelivery | undefined = deps.distributed
@@ -116,7 +116,7 @@ export function createApp(deps: AppDeps): express.Express {
     : (deps.delivery ?? new DirectDelivery(deliver, deliverySettingsFor(config)));
   const metrics = deps.metrics ?? new GatewayMetrics();
   const media = deps.media ?? mediaPolicyOf(config);
-  metrics.watch({ queue, spool: deps.delivery?.spool });
+  metrics.watch({ processSlots, spool: deps.delivery?.spool });
   // Work folders (DELIVERY=sync, /v1/transcode) reserve their output in TMP_DIR before decoding.
   const tmpLedger = new DiskLedger(config.tmpDir, {
     label: 'the work folder (TMP_DIR)',
@@ -218,15 +218,15 @@ export function createApp(deps: AppDeps): express.Express {
       metrics.upload(mode, locals.decision ?? 'none', locals.outcome ?? outcomeOf(mode, res));
     });
     // Overload: refused before a byte of the upload is stored.
-    if (queue?.isFull()) throw queue.busyError();
+    if (processSlots?.isFull()) throw processSlots.busyError();
     if (mode !== 'transcode') uploads?.checkCapacity(Number(req.headers['content-length']) || undefined);
     const end = lifecycle.begin(res);
     try {
       const ctx = await openContext(req, res, config, logger, lifecycle.signal, tmpLedger);
       try {
         const work = (): Promise<void> => handleUpload(mode, req, res, ctx, { ...deps, media, metrics }, uploads);
-        // Every ffmpeg/ffprobe this upload runs, in any module, waits for a slot in the queue.
-        await (queue ? runWithProcessGate(queue.gateFor(uploadSize(req)), work) : work());
+        // Every ffmpeg/ffprobe this upload runs, in any module, waits for one of the process slots.
+        await (processSlots ? runWithProcessGate(processSlots.gateFor(uploadSize(req)), work) : work());
       } catch (error) {
         throw lifecycle.translate(error, ctx.signal);
       } finally {
@@ -353,7 +353,7 @@ const READY_CACHE_MS = 5000;
 /** Largest unread request body drained after an early answer (see the error handler). */
 const DRAIN_LIMIT_BYTES = 1024 * 1024;
 
-/** The upload's size as declared, else as read so far (called once the body is in): the queue's lane. */
+/** The upload's size as declared, else as read so far (called once the body is in): its lane in the process slots. */
 function uploadSize(req: Request): () => number {
   const base = req.socket.bytesRead;
   const declared = Number(req.headers['content-length']);
@@ -585,5 +585,3 @@ function logSummary(
     );
   }
 }
-
-export { GatewayError };

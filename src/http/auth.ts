@@ -21,7 +21,7 @@ import { GatewayError } from '../errors.js';
 import type { AccessSettings } from '../access.js';
 import type { LoginThrottle } from './login-throttle.js';
 
-export const REALM = 'imagicle-gateway';
+const REALM = 'imagicle-gateway';
 
 export interface Caller {
   method: 'api-key' | 'basic';
@@ -100,7 +100,7 @@ function unauthorized(message: string, challenge: string): GatewayError {
 }
 
 /** Who the caller is, or the 401 to answer. Exported for tests and future transports. */
-export function authenticate(
+function authenticate(
   verifier: Verifier,
   headers: { authorization?: string | undefined; apiKey?: string | undefined },
 ): Caller | GatewayError {

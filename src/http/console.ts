@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Reason } from '../errors.js';
 
 /** dist/ui from both src/http (tests, tsx) and dist/http (npm start). */
-export const CONSOLE_DIR = fileURLToPath(new URL('../../dist/ui/', import.meta.url));
+const CONSOLE_DIR = fileURLToPath(new URL('../../dist/ui/', import.meta.url));
 
 export function serveConsole(dir = CONSOLE_DIR): RequestHandler {
   const files = express.static(dir, { index: 'index.html', maxAge: 0 });

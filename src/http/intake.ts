@@ -36,7 +36,7 @@ export const DEFAULT_INTAKE_LIMITS: Omit<IntakeLimits, 'maxUploadBytes'> = {
   maxFilenameLength: 255,
 };
 
-export interface ReceivedFile {
+interface ReceivedFile {
   field: string;
   path: string;
   bytes: number;

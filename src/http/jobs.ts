@@ -20,8 +20,8 @@ import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { jobView } from '../delivery/view.js';
 import { mayAccess, requestOwner, type Owner } from './owner.js';
 
-export const DEFAULT_PAGE = 50;
-export const MAX_PAGE = 500;
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
 
 const notFound = (id: string): GatewayError => new GatewayError('NOT_FOUND', `No job ${id}`);
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
 
 /** What the listener exposes: a Prometheus registry's text (prom-client's Registry, or GatewayMetrics). */
-export interface MetricsSource {
+interface MetricsSource {
   contentType(): string;
   expose(): Promise<string>;
 }

@@ -20,12 +20,12 @@ export interface Owner {
   admin: boolean;
 }
 
-export const ANONYMOUS = 'anonymous';
+const ANONYMOUS = 'anonymous';
 
 const digest = (value: string, hexDigits: number): string =>
   createHash('sha256').update(value).digest('hex').slice(0, hexDigits);
 
-export function ownerOf(caller: Caller | undefined, forwardedAuthorization: string | undefined): Owner {
+function ownerOf(caller: Caller | undefined, forwardedAuthorization: string | undefined): Owner {
   const base = caller?.id ?? ANONYMOUS;
   const forwarded = forwardedAuthorization?.trim();
   return { id: forwarded ? `${base}+auth:${digest(forwarded, 16)}` : base, admin: caller?.admin ?? false };

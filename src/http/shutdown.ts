@@ -10,14 +10,14 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { aborted, GatewayError } from '../errors.js';
 
 /** The abort reason used on hard close, so handlers can answer 503 rather than "aborted". */
-export class ShutdownAbort extends Error {
+class ShutdownAbort extends Error {
   constructor() {
     super('The gateway is shutting down');
     this.name = 'ShutdownAbort';
   }
 }
 
-export const shuttingDown = (): GatewayError =>
+const shuttingDown = (): GatewayError =>
   new GatewayError('BUSY', 'The gateway is shutting down; retry on another instance or later', {
     retryAfterSeconds: 5,
     headers: { Connection: 'close' },

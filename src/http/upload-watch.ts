@@ -20,7 +20,7 @@ export interface UploadWatchLimits {
   graceMs?: number;
 }
 
-export const uploadTimeout = (message: string): GatewayError => new GatewayError('UPLOAD_TIMEOUT', message);
+const uploadTimeout = (message: string): GatewayError => new GatewayError('UPLOAD_TIMEOUT', message);
 
 /** Starts watching; calls onStall once with a 408 error. Returns the function that stops watching. */
 export function watchUpload(

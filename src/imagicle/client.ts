@@ -1,6 +1,7 @@
 /**
- * UpstreamClient: one POST of one recording to Imagicle. One attempt per call;
- * retry and spooling wrap this (see pipeline), so the policy stays data.
+ * UpstreamClient: one POST of one recording to Imagicle, and its reads. One
+ * attempt per call; the retries (delivery/retrying-deliver.ts, retry.ts) and
+ * the job stores wrap this, so the policy stays data.
  * Never follows redirects, never logs credentials.
  */
 import { Readable } from 'node:stream';
@@ -223,7 +224,7 @@ export class UpstreamClient {
 }
 
 /** Per-attempt deadline: connect + headers timeout + the body at the minimum rate; 0 when no rate is set. */
-export function attemptDeadlineMs(
+function attemptDeadlineMs(
   options: Pick<UpstreamOptions, 'timeoutMs' | 'connectTimeoutMs' | 'minBytesPerSecond'>,
   contentLength: number,
 ): number {
@@ -275,7 +276,7 @@ function parseJson(text: string): unknown {
  * Connection-level failures, as stable gateway errors. Messages reach callers and never name the upstream
  * (IMAGICLE_URL is the operator's business); the URL and the low-level message are in `detail`, for the log.
  */
-export function upstreamError(error: unknown, baseUrl: string, signal?: AbortSignal): GatewayError {
+function upstreamError(error: unknown, baseUrl: string, signal?: AbortSignal): GatewayError {
   if (error instanceof GatewayError) return error;
   if (signal?.aborted) return new GatewayError('ABORTED', 'The request was aborted', { cause: error });
   const code = (error as { code?: string } | undefined)?.code;

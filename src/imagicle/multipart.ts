@@ -70,7 +70,7 @@ export function extendedFilename(filename: string): string {
   return `utf-8''${encoded}`;
 }
 
-export function newBoundary(): string {
+function newBoundary(): string {
   return `----ImagicleGateway${randomBytes(12).toString('hex')}`;
 }
 

@@ -22,12 +22,12 @@ const isoDuration = z
 const requiredString = (name: string) =>
   z.string({ error: `${name} is required and must be a string` }).max(256, { error: `${name} is too long` });
 
-export const partySchema = z.looseObject({
+const partySchema = z.looseObject({
   username: requiredString('localParty.username').min(1, { error: 'localParty.username must not be empty' }),
   phoneNumber: requiredString('localParty.phoneNumber'),
 });
 
-export const remotePartySchema = z.looseObject({
+const remotePartySchema = z.looseObject({
   phoneNumber: requiredString('remoteParty.phoneNumber').optional(),
 });
 
@@ -52,7 +52,6 @@ export type RecordingMetadata = z.infer<typeof recordingMetadataSchema>;
 export type UpstreamMetadata = z.infer<typeof upstreamMetadataSchema>;
 
 export const imagicleErrorSchema = z.object({ reason: z.number().int(), message: z.string() });
-export type ImagicleErrorBody = z.infer<typeof imagicleErrorSchema>;
 
 /** Renders a zod error as one readable sentence listing every problem. */
 export function describeIssues(error: z.ZodError): string {
@@ -66,7 +65,7 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** Makes an instant acceptable to Date.parse: trims sub-millisecond digits, assumes UTC without an offset. */
-export function normaliseInstant(value: string): string {
+function normaliseInstant(value: string): string {
   const m = START_DATE_TIME_RE.exec(value);
   if (!m) return value;
   const [, y, mo, d, h, mi, s, frac, zone] = m;

@@ -15,11 +15,12 @@
 import { copyFile, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
-import type { AcceptRequest, UploadDelivery, PrepareSettings } from '../delivery/service.js';
+import type { AcceptRequest, UploadDelivery } from '../delivery/service.js';
+import type { PrepareSettings } from '../delivery/run-job.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
 import type { JobRecord } from '../delivery/job.js';
 import { extensionOf } from '../media/formats.js';
-import type { AudioInput } from '../pipeline/prepare.js';
+import type { AudioInput } from '../pipeline/prepared.js';
 import type { FileReport } from './process-file.js';
 import type { ImportItem } from './sources.js';
 import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';

@@ -23,7 +23,7 @@ export interface ManifestRow {
   problem?: string | undefined;
 }
 
-export const MANIFEST_COLUMNS = [
+const MANIFEST_COLUMNS = [
   'file',
   'remoteFile',
   'startDateTime',

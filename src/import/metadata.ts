@@ -37,7 +37,7 @@ export function mergeLayers(layers: readonly (MetadataLayer | undefined)[]): Met
 }
 
 /** An instant with no offset is wall-clock time in `timezone`; it is sent as UTC with milliseconds. */
-export function normaliseStart(value: unknown, timezone: string): unknown {
+function normaliseStart(value: unknown, timezone: string): unknown {
   if (typeof value !== 'string') return value;
   const m = START_DATE_TIME_RE.exec(value.trim());
   if (!m || m[8] !== undefined) return value;

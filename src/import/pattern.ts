@@ -12,10 +12,10 @@
  */
 import { DateTime } from 'luxon';
 
-export type PatternField = 'local' | 'localName' | 'remote' | 'remoteName' | 'callId';
+type PatternField = 'local' | 'localName' | 'remote' | 'remoteName' | 'callId';
 const TEXT_FIELDS: readonly PatternField[] = ['local', 'localName', 'remote', 'remoteName', 'callId'];
 
-export interface PatternMatch {
+interface PatternMatch {
   /** The start time as written (wall clock, or with an offset when the format carries one). */
   start?: DateTime | undefined;
   direction?: number | undefined;

@@ -15,7 +15,8 @@ import {
   type Owner,
   type PartJournal,
 } from '../delivery/deliver-recording.js';
-import { inspectAudio, type AudioInput } from '../pipeline/prepare.js';
+import { inspectAudio } from '../pipeline/prepare.js';
+import type { AudioInput } from '../pipeline/prepared.js';
 import type { FitDeps } from '../pipeline/fit.js';
 import { mergedMix, targetForMix } from '../pipeline/stereo-output.js';
 import { bytesPerSecond, type Plan, type Target } from '../media/plan.js';
@@ -24,7 +25,7 @@ import type { ImportItem } from './sources.js';
 import type { StateStore } from './state.js';
 import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from './safe-fs.js';
 
-export type FileStatus =
+type FileStatus =
   | 'delivered'
   | 'already-delivered'
   | 'duplicate'
@@ -78,7 +79,7 @@ const blank = (item: ImportItem, status: FileStatus, extra: Partial<FileReport> 
 });
 
 /** Imagicle's 201 body is opaque: a JSON string is the id, an object's `id` if it has one. */
-export function recordingId(answer: string | null | undefined): string {
+function recordingId(answer: string | null | undefined): string {
   if (!answer) return '';
   try {
     const json: unknown = JSON.parse(answer);

@@ -8,7 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { FileReport } from './process-file.js';
 
-export const REPORT_COLUMNS = [
+const REPORT_COLUMNS = [
   'path',
   'status',
   'pbxCallId',
@@ -34,7 +34,7 @@ export type ReportMetadata = Pick<
  * A spreadsheet runs a cell that starts with = + - @ (or a tab or carriage return) as a formula:
  * a file name or an error message is data, so it gets a leading single quote (OWASP, "CSV injection").
  */
-export function neutralised(value: string): string {
+function neutralised(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
@@ -44,7 +44,7 @@ export function csvField(value: string): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-export function reportLine(r: FileReport, metadata?: ReportMetadata): string {
+function reportLine(r: FileReport, metadata?: ReportMetadata): string {
   const values = [
     r.path,
     r.status,

@@ -6,7 +6,7 @@
  * render instead of leaving its core idle.
  */
 import { runWithProcessGate } from '../media/process.js';
-import { WorkQueue } from '../pipeline/queue.js';
+import { ProcessSlots } from '../pipeline/process-slots.js';
 import { processFile, type FileReport, type ProcessContext } from './process-file.js';
 import { count, newCounters, type Counters } from './progress.js';
 import type { ImportItem } from './sources.js';
@@ -33,7 +33,7 @@ export async function runItems(
   hooks.onStart?.(counters);
   const reports: FileReport[] = [];
   // One lane (no short/long split) and no refusal: the run's own files wait their turn.
-  const renders = new WorkQueue({ concurrency, queueLimit: Number.MAX_SAFE_INTEGER, longJobBytes: Infinity });
+  const renders = new ProcessSlots({ concurrency, queueLimit: Number.MAX_SAFE_INTEGER, longJobBytes: Infinity });
   const gate = renders.patientGateFor(0);
   let next = 0;
   const slot = async (): Promise<void> => {

@@ -5,9 +5,9 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../emulator/server.js';
 import { UpstreamClient } from '../imagicle/client.js';
-import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpeg.js';
+import { checkTools, resolveBinaries, type FfmpegBinaries } from '../media/ffmpeg-tools.js';
 import { configureChildLimits } from '../media/process.js';
 import type { DeliverRecordingDeps } from '../delivery/deliver-recording.js';
 import { mediaPolicyOf } from '../media-policy.js';

@@ -22,7 +22,7 @@ export interface ServeWatcher {
 
 export function startServeWatcher(
   config: Config,
-  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'queue' | 'delivery' | 'media' | 'metrics'> &
+  gateway: Pick<RunningGateway, 'bins' | 'upstream' | 'processSlots' | 'delivery' | 'media' | 'metrics'> &
     Partial<Pick<RunningGateway, 'watchedFolder'>>,
   logger: Logger,
 ): ServeWatcher {
@@ -40,9 +40,9 @@ export function startServeWatcher(
       })
     : undefined;
   // The folder shares the cores with uploads: half of them at most, and every ffmpeg run waits for a slot of the
-  // gateway's work queue (CONCURRENCY) like an upload's; it waits rather than being refused when the queue is full.
+  // gateway's process slots (CONCURRENCY) like an upload's; it waits rather than being refused when the queue is full.
   const concurrency = Math.max(1, Math.floor(os.availableParallelism() / 2));
-  const gateFor = (bytes: number) => gateway.queue.patientGateFor(bytes);
+  const gateFor = (bytes: number) => gateway.processSlots.patientGateFor(bytes);
   const watcher = startWatcher(
     config,
     config.watch.dir!,

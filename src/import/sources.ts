@@ -6,9 +6,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { extensionOf } from '../media/formats.js';
 import { RAW_HINTS } from '../media/formats.js';
-import type { StereoRequestOptions } from '../pipeline/stereo.js';
+import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { parseStereoOptions } from '../pipeline/call-options.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPattern } from './pattern.js';
@@ -52,7 +51,7 @@ export interface ImportItem {
 }
 
 /** Extensions taken from a folder: the raw telephony ones we decode by name, and common audio containers. */
-export const AUDIO_EXTENSIONS: ReadonlySet<string> = new Set([
+const AUDIO_EXTENSIONS: ReadonlySet<string> = new Set([
   ...Object.keys(RAW_HINTS),
   ...[
     'wav',
@@ -80,7 +79,7 @@ export const AUDIO_EXTENSIONS: ReadonlySet<string> = new Set([
   ],
 ]);
 
-export function isAudioFile(name: string): boolean {
+function isAudioFile(name: string): boolean {
   return AUDIO_EXTENSIONS.has(path.extname(name).slice(1).toLowerCase());
 }
 
@@ -89,8 +88,8 @@ export function sidecarFor(file: string): string {
 }
 
 /** A sidecar's limits: more is a permanent failure (docs/security.md). */
-export const MAX_SIDECAR_BYTES = 64 * 1024;
-export const MAX_SIDECAR_DEPTH = 32;
+const MAX_SIDECAR_BYTES = 64 * 1024;
+const MAX_SIDECAR_DEPTH = 32;
 
 /**
  * Every audio name under `root`, sorted, skipping hidden entries and the named folders (relative to root). Links,
@@ -277,5 +276,3 @@ export async function itemsFromManifest(
   }
   return items;
 }
-
-export { extensionOf };

@@ -15,7 +15,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import path from 'node:path';
 import Database from 'better-sqlite3';
 
-export type FileStatus = 'pending' | 'delivering' | 'delivered' | 'failed';
+type FileStatus = 'pending' | 'delivering' | 'delivered' | 'failed';
 
 export interface FileRow {
   path: string;

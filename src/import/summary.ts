@@ -6,7 +6,7 @@ import type { FileReport } from './process-file.js';
 import type { RunSummary } from './run.js';
 
 /** "2.35 h", "12.4 min" or "38.2 s" of audio. */
-export function audioLength(seconds: number): string {
+function audioLength(seconds: number): string {
   if (seconds >= 3600) return `${(seconds / 3600).toFixed(2)} h`;
   if (seconds >= 60) return `${(seconds / 60).toFixed(1)} min`;
   return `${seconds.toFixed(1)} s`;

@@ -33,7 +33,7 @@ export interface WatchOptions {
   stableSeconds: number;
   pollSeconds: number;
   concurrency: number;
-  /** Admission of each file's ffmpeg runs (serve: the gateway's work queue, CONCURRENCY); none: the concurrency only. */
+  /** Admission of each file's ffmpeg runs (serve: the gateway's process slots, CONCURRENCY); none: the concurrency only. */
   gateFor?: ((bytes: number) => ProcessGate) | undefined;
   /** serve with the spool: each file becomes a job of the gateway's store (job-door.ts); none: delivered here. */
   door?: JobDoor | undefined;

@@ -13,7 +13,8 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { classify, DEFAULT_THRESHOLDS, LevelMeter, type StereoAnalysis } from './analysis.js';
+import { classify, DEFAULT_THRESHOLDS, type StereoAnalysis } from './analysis.js';
+import { LevelMeter } from './level-meter.js';
 import { readWavInfo, type WavInfo } from './wav.js';
 
 export interface FollowedAnalysis {

@@ -54,7 +54,7 @@ export interface DtmfThresholds {
   minHits: number;
 }
 
-export const DEFAULT_DTMF_THRESHOLDS: Readonly<DtmfThresholds> = {
+const DEFAULT_DTMF_THRESHOLDS: Readonly<DtmfThresholds> = {
   // −36 dBm0 is −39.1 dBFS in G.711; a block only half covered by the tone reads 3 dB lower.
   minToneDbfs: -45,
   // Q.24 asks for 8 and 4 dB; a 102-sample block lets each tone leak ±2 dB into the other's filter.

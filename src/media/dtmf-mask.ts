@@ -12,8 +12,8 @@ import type { DtmfTone } from './dtmf-detect.js';
 export const DTMF_MASKS = ['silence', 'tone'] as const;
 export type DtmfMaskKind = (typeof DTMF_MASKS)[number];
 
-export const MASK_EDGE_MS = 5;
-export const MASK_TONE_HZ = 1000;
+const MASK_EDGE_MS = 5;
+const MASK_TONE_HZ = 1000;
 export const MASK_TONE_DBFS = -30;
 
 /** Frames [startFrame, endFrame) of one channel to replace; the edges fade within it. */

@@ -106,7 +106,7 @@ function codecOf(info: WavInfo): SampleCodec | undefined {
 }
 
 /** Whether maskWavInPlace can mask this file's samples. */
-export function canMaskWav(info: WavInfo): boolean {
+function canMaskWav(info: WavInfo): boolean {
   return codecOf(info) !== undefined && info.blockAlign === (info.bitsPerSample / 8) * info.channels;
 }
 

@@ -10,7 +10,7 @@
  * ffprobe decides.
  */
 import { open } from 'node:fs/promises';
-import type { AudioStreamInfo, ProbeResult } from './ffmpeg.js';
+import type { AudioStreamInfo, ProbeResult } from './ffprobe.js';
 import { CONTENT_HEAD_BYTES, rawHintFor, startsWithMpegFrames } from './formats.js';
 import { readOggOpusInfo, OPUS_RATE } from './ogg-opus.js';
 import { bytesPerSampleOf, readWavInfo, wavDurationSeconds, WAVE_FORMAT_EXTENSIBLE, type WavInfo } from './wav.js';

@@ -3,7 +3,7 @@
  * headerless telephony formats recognised by their file extension.
  */
 import path from 'node:path';
-import { parseMp3FrameHeader } from './mp3.js';
+import { parseMp3FrameHeader } from './mp3-frame.js';
 
 /**
  * Demuxers that carry audio and cannot reference other files or URLs.
@@ -54,13 +54,13 @@ export interface RawHint {
 }
 
 /** The classic Dialogic sample rate; VOX_SAMPLE_RATE or a request's inputSampleRate says otherwise. */
-export const DEFAULT_VOX_SAMPLE_RATE = 6000;
+const DEFAULT_VOX_SAMPLE_RATE = 6000;
 
 /**
  * Dialogic/OKI ADPCM (.vox): 4-bit samples, two per byte, no header. ffmpeg's
  * adpcm_ima_oki decodes it sample for sample like sox's `-t vox`.
  */
-export function voxHint(sampleRate: number): RawHint {
+function voxHint(sampleRate: number): RawHint {
   return {
     demuxer: 'u8',
     options: { sample_rate: String(sampleRate), ch_layout: 'mono' },
@@ -121,7 +121,7 @@ const MAGICS: ReadonlyArray<{ offset: number; bytes: string }> = [
   { offset: 0, bytes: 'caff' },
 ];
 
-export function hasKnownMagic(head: Buffer): boolean {
+function hasKnownMagic(head: Buffer): boolean {
   return MAGICS.some(({ offset, bytes }) =>
     head.subarray(offset, offset + bytes.length).equals(Buffer.from(bytes, 'latin1')),
   );

@@ -1,242 +1,194 @@
 /**
- * The measures behind level normalization (docs/level.md), per channel, in
- * one streaming pass with memory that does not grow with the file:
- *
- * - DC offset: the mean of the samples;
- * - speech level: the power mean of the 20 ms windows that pass a two-stage
- *   gate (an absolute gate at −70 dBFS, then a relative gate 10 dB below the
- *   power mean of what passes it, repeated until it settles): the gating of
- *   ITU-R BS.1770 on unweighted 20 ms windows, so the unit stays dBFS RMS;
- * - sample peak and true peak (4× oversampled, as BS.1770 Annex 2 asks);
- * - the rare-peak level: the true-peak level that at most RARE_PEAK_SHARE
- *   of the oversampled values exceed (what a limiter would have to catch).
- *
- * Every measure is taken after subtracting `offsets` (the DC to remove), so
- * the levels are those of the channel once its DC is gone. The existing
- * stereo analysis (LevelMeter) runs over the same samples, for its verdicts
- * (silent channel, silent recording).
+ * LevelMeter: per-channel sums, peaks and a histogram of 20 ms window levels,
+ * and the cross-channel sum, accumulated in one streaming pass with memory
+ * that does not grow with the file. The stereo analysis (analysis.ts,
+ * analysis-follow.ts) reads its verdicts from these raw levels.
  */
-import { classify, LevelMeter, type StereoAnalysis } from './analysis.js';
-import { streamWavSamples } from './wav-samples.js';
 
-/** The gate of BS.1770 (−70 absolute, −10 relative), on 20 ms windows of plain RMS. */
-export const ABSOLUTE_GATE_DBFS = -70;
-export const RELATIVE_GATE_DB = -10;
-/**
- * BS.1770 applies the relative gate once. Once is not enough when long
- * near-silent stretches pass the absolute gate (a DC residue, line hiss):
- * their number pulls the mean, hence the gate, down and lets quiet
- * fragments in. Repeating it until it settles makes the level independent
- * of how much near-silence surrounds the speech.
- */
-export const RELATIVE_GATE_PASSES = 20;
-export const WINDOW_MS = 20;
-/** Share of the oversampled values a limiter may have to catch: about 0.6 values per second at 8 kHz. */
-export const RARE_PEAK_SHARE = 2e-5;
+/** The window length of the speech-activity measure. */
+export const DEFAULT_WINDOW_MS = 20;
 
-const OVERSAMPLE = 4;
-const TAPS = 16;
-const HALF = TAPS / 2;
+/** Window levels are counted in 1 dB bins from −120 dBFS (bin 0, which also holds digital silence) to 0 dBFS. */
+export const HISTOGRAM_FLOOR_DB = -120;
+const HISTOGRAM_BINS = 121;
 
-/** Windowed-sinc interpolators for the positions 1/4, 2/4 and 3/4 between two samples (Hann window, unity DC gain). */
-const PHASES: Float64Array[] = Array.from({ length: OVERSAMPLE - 1 }, (_, p) => {
-  const frac = (p + 1) / OVERSAMPLE;
-  const taps = new Float64Array(TAPS);
-  let sum = 0;
-  for (let j = 0; j < TAPS; j++) {
-    // Tap j weighs sample n − (TAPS − 1) + j; the interpolated point lies at n − HALF + frac.
-    const t = j - (TAPS - 1) + HALF - frac;
-    const sinc = t === 0 ? 1 : Math.sin(Math.PI * t) / (Math.PI * t);
-    const window = 0.5 * (1 + Math.cos((Math.PI * t) / HALF));
-    taps[j] = sinc * window;
-    sum += taps[j]!;
-  }
-  for (let j = 0; j < TAPS; j++) taps[j]! /= sum;
-  return taps;
-});
-
-/** Window levels and true-peak values in 0.1 dB bins, from −120 and −60 dBFS. */
-const WINDOW_FLOOR_DB = -120;
-const WINDOW_BINS = 1201;
-const PEAK_FLOOR_DB = -60;
-const PEAK_BINS = 700;
-const PEAK_FLOOR_AMPLITUDE = 10 ** (PEAK_FLOOR_DB / 20);
-
-export interface ChannelLevelMeasure {
-  /** Mean of the samples before `offsets` were subtracted (full scale ±1). */
-  dc: number;
-  /** Gated speech level (dBFS RMS); null when no window passes the absolute gate. */
-  speechDbfs: number | null;
-  /** Share of windows in the gate. */
-  gatedShare: number;
-  samplePeakDbfs: number | null;
-  truePeakDbfs: number | null;
-  /** The true-peak level exceeded by at most RARE_PEAK_SHARE of the oversampled values. */
-  rarePeakDbfs: number | null;
-  /** Oversampled values per 0.1 dB true-peak bin from −60 dBFS (for valuesAbove). */
-  peakHistogram: number[];
+interface ChannelLevels {
+  sum: number;
+  sumSquares: number;
+  peak: number;
+  maxWindowMeanSquare: number;
+  /** Windows per 1 dB level bin, bin i = [i − 120, i − 119) dBFS. */
+  histogram: number[];
 }
 
-/** How many 4×-oversampled values lie above a level (0.1 dB resolution). */
-export function valuesAbove(m: ChannelLevelMeasure, db: number): number {
-  let count = 0;
-  for (let i = Math.max(0, Math.ceil((db - PEAK_FLOOR_DB) * 10)); i < m.peakHistogram.length; i++)
-    count += m.peakHistogram[i]!;
-  return count;
-}
-
-export interface LevelSurvey {
+export interface RawLevels {
   sampleRate: number;
   frames: number;
-  channels: ChannelLevelMeasure[];
-  /** The stereo analysis of the same samples (verdicts: silent channel, silent recording). */
-  analysis: StereoAnalysis;
+  windows: number;
+  windowMs: number;
+  channels: ChannelLevels[];
+  /** Σ x0·x1 over all frames (channels 0 and 1). */
+  crossSum: number;
 }
 
-const toDb = (amplitude: number): number | null => (amplitude > 0 ? 20 * Math.log10(amplitude) : null);
+/** Accumulates levels from interleaved float samples (full scale ±1). */
+export class LevelMeter {
+  private readonly windowFrames: number;
+  private readonly sum: Float64Array;
+  private readonly sumSquares: Float64Array;
+  private readonly peak: Float64Array;
+  private readonly windowSquares: Float64Array;
+  private readonly maxWindow: Float64Array;
+  private readonly histograms: Uint32Array[];
+  private crossSum = 0;
+  private frames = 0;
+  private inWindow = 0;
+  private windows = 0;
 
-class ChannelSurvey {
-  private sum = 0;
-  private windowSquares = 0;
-  private samplePeak = 0;
-  private truePeak = 0;
-  private values = 0;
-  private readonly windowCounts = new Float64Array(WINDOW_BINS);
-  private readonly windowPower = new Float64Array(WINDOW_BINS);
-  private readonly peakCounts = new Float64Array(PEAK_BINS);
-  /** The last TAPS samples, written twice so that any TAPS in a row are contiguous. */
-  private readonly history = new Float64Array(2 * TAPS);
-  private at = 0;
-
-  constructor(private readonly offset: number) {}
-
-  push(x: number, closesWindow: number): void {
-    this.sum += x;
-    const y = x - this.offset;
-    this.windowSquares += y * y;
-    const a = Math.abs(y);
-    if (a > this.samplePeak) this.samplePeak = a;
-    this.countValue(a);
-    const h = this.history;
-    h[this.at] = y;
-    h[this.at + TAPS] = y;
-    this.at = (this.at + 1) % TAPS;
-    // h[at … at + TAPS − 1] now holds the last TAPS samples, oldest first.
-    for (const taps of PHASES) {
-      let v = 0;
-      for (let j = 0; j < TAPS; j++) v += taps[j]! * h[this.at + j]!;
-      this.countValue(Math.abs(v));
-    }
-    if (closesWindow > 0) this.closeWindow(closesWindow);
+  constructor(
+    private readonly channelCount: number,
+    private readonly sampleRate: number,
+    private readonly windowMs = DEFAULT_WINDOW_MS,
+  ) {
+    if (channelCount < 1) throw new RangeError('at least one channel');
+    this.windowFrames = Math.max(1, Math.round((sampleRate * windowMs) / 1000));
+    this.sum = new Float64Array(channelCount);
+    this.sumSquares = new Float64Array(channelCount);
+    this.peak = new Float64Array(channelCount);
+    this.windowSquares = new Float64Array(channelCount);
+    this.maxWindow = new Float64Array(channelCount);
+    this.histograms = Array.from({ length: channelCount }, () => new Uint32Array(HISTOGRAM_BINS));
   }
 
-  private countValue(a: number): void {
-    this.values++;
-    if (a > this.truePeak) this.truePeak = a;
-    if (a <= PEAK_FLOOR_AMPLITUDE) return;
-    const bin = Math.min(PEAK_BINS - 1, Math.floor((20 * Math.log10(a) - PEAK_FLOOR_DB) * 10));
-    this.peakCounts[bin]!++;
+  /** `samples` holds whole interleaved frames. */
+  push(samples: Float32Array, frameCount = samples.length / this.channelCount): void {
+    if (this.channelCount === 2) {
+      this.pushStereo(samples, frameCount, 1);
+      return;
+    }
+    const n = this.channelCount;
+    for (let f = 0; f < frameCount; f++) {
+      const base = f * n;
+      for (let c = 0; c < n; c++) {
+        const x = samples[base + c]!;
+        this.sum[c]! += x;
+        const sq = x * x;
+        this.sumSquares[c]! += sq;
+        this.windowSquares[c]! += sq;
+        // Math.abs, not a sign test: a branch on the sign mispredicts on every other sample of real audio.
+        const a = Math.abs(x);
+        if (a > this.peak[c]!) this.peak[c] = a;
+      }
+      if (n >= 2) this.crossSum += samples[base]! * samples[base + 1]!;
+      this.frames++;
+      if (++this.inWindow === this.windowFrames) this.closeWindow();
+    }
   }
 
-  closeWindow(length: number): void {
-    const meanSquare = this.windowSquares / length;
-    const db = meanSquare > 0 ? 10 * Math.log10(meanSquare) : -Infinity;
-    const bin = Math.max(0, Math.min(WINDOW_BINS - 1, Math.floor((db - WINDOW_FLOOR_DB) * 10)));
-    this.windowCounts[bin]!++;
-    this.windowPower[bin]! += meanSquare;
-    this.windowSquares = 0;
+  /**
+   * 16-bit PCM frames as they are in the file, without a float copy: k / 32768 is exact in a float, so every sum
+   * is the one push() would make from the decoded floats.
+   */
+  pushInt16(samples: Int16Array, frameCount = samples.length / this.channelCount): void {
+    if (this.channelCount === 2) {
+      this.pushStereo(samples, frameCount, INT16_SCALE);
+      return;
+    }
+    const floats = new Float32Array(frameCount * this.channelCount);
+    for (let i = 0; i < floats.length; i++) floats[i] = samples[i]! * INT16_SCALE;
+    this.push(floats, frameCount);
   }
 
-  result(frames: number, windows: number): ChannelLevelMeasure {
-    const gated = (fromDb: number): { power: number; count: number } => {
-      let power = 0;
-      let count = 0;
-      for (let i = Math.max(0, Math.ceil((fromDb - WINDOW_FLOOR_DB) * 10)); i < WINDOW_BINS; i++) {
-        power += this.windowPower[i]!;
-        count += this.windowCounts[i]!;
+  /**
+   * The stereo case (every stereo output is analysed) with its running sums in locals: the same additions in the
+   * same order as push()'s general loop, so the same results, without a typed-array store per sample.
+   * `scale` turns a sample into full scale ±1 (1 for floats, exact for both).
+   */
+  private pushStereo(s: Float32Array | Int16Array, frameCount: number, scale: number): void {
+    let sum0 = this.sum[0]!;
+    let sum1 = this.sum[1]!;
+    let sq0 = this.sumSquares[0]!;
+    let sq1 = this.sumSquares[1]!;
+    let win0 = this.windowSquares[0]!;
+    let win1 = this.windowSquares[1]!;
+    let peak0 = this.peak[0]!;
+    let peak1 = this.peak[1]!;
+    let cross = this.crossSum;
+    let inWindow = this.inWindow;
+    const windowFrames = this.windowFrames;
+    for (let f = 0, i = 0; f < frameCount; f++, i += 2) {
+      const x0 = s[i]! * scale;
+      const x1 = s[i + 1]! * scale;
+      sum0 += x0;
+      sum1 += x1;
+      const q0 = x0 * x0;
+      const q1 = x1 * x1;
+      sq0 += q0;
+      sq1 += q1;
+      win0 += q0;
+      win1 += q1;
+      const a0 = Math.abs(x0);
+      if (a0 > peak0) peak0 = a0;
+      const a1 = Math.abs(x1);
+      if (a1 > peak1) peak1 = a1;
+      cross += x0 * x1;
+      if (++inWindow === windowFrames) {
+        this.windowSquares[0] = win0;
+        this.windowSquares[1] = win1;
+        this.inWindow = inWindow;
+        this.closeWindow();
+        win0 = 0;
+        win1 = 0;
+        inWindow = 0;
       }
-      return { power, count };
-    };
-    let pass = gated(ABSOLUTE_GATE_DBFS);
-    let speechDbfs: number | null = null;
-    let gatedShare = 0;
-    if (pass.count > 0 && pass.power > 0) {
-      // The relative gate, repeated until it settles (see RELATIVE_GATE_PASSES).
-      let gate = ABSOLUTE_GATE_DBFS;
-      for (let i = 0; i < RELATIVE_GATE_PASSES; i++) {
-        const next = Math.max(ABSOLUTE_GATE_DBFS, 10 * Math.log10(pass.power / pass.count) + RELATIVE_GATE_DB);
-        if (Math.abs(next - gate) < 0.01) break;
-        gate = next;
-        pass = gated(gate);
-      }
-      speechDbfs = 10 * Math.log10(pass.power / pass.count);
-      gatedShare = windows > 0 ? pass.count / windows : 0;
     }
-    let rare: number | null = null;
-    let above = 0;
-    for (let i = PEAK_BINS - 1; i >= 0; i--) {
-      above += this.peakCounts[i]!;
-      if (above > RARE_PEAK_SHARE * this.values) {
-        rare = PEAK_FLOOR_DB + (i + 1) / 10;
-        break;
-      }
+    this.sum[0] = sum0;
+    this.sum[1] = sum1;
+    this.sumSquares[0] = sq0;
+    this.sumSquares[1] = sq1;
+    this.windowSquares[0] = win0;
+    this.windowSquares[1] = win1;
+    this.peak[0] = peak0;
+    this.peak[1] = peak1;
+    this.crossSum = cross;
+    this.inWindow = inWindow;
+    this.frames += frameCount;
+  }
+
+  private closeWindow(): void {
+    for (let c = 0; c < this.channelCount; c++) {
+      const meanSquare = this.windowSquares[c]! / this.inWindow;
+      if (meanSquare > this.maxWindow[c]!) this.maxWindow[c] = meanSquare;
+      this.histograms[c]![binOf(meanSquare)]!++;
+      this.windowSquares[c] = 0;
     }
-    const truePeakDbfs = toDb(this.truePeak);
+    this.windows++;
+    this.inWindow = 0;
+  }
+
+  result(): RawLevels {
+    if (this.inWindow > 0) this.closeWindow();
     return {
-      dc: frames > 0 ? this.sum / frames : 0,
-      speechDbfs,
-      gatedShare,
-      samplePeakDbfs: toDb(this.samplePeak),
-      truePeakDbfs,
-      // Fewer values above the floor than the share: the rare peaks are the true peak itself.
-      rarePeakDbfs: rare === null ? truePeakDbfs : Math.min(rare, truePeakDbfs ?? rare),
-      peakHistogram: Array.from(this.peakCounts),
+      sampleRate: this.sampleRate,
+      frames: this.frames,
+      windows: this.windows,
+      windowMs: this.windowMs,
+      crossSum: this.crossSum,
+      channels: Array.from({ length: this.channelCount }, (_, c) => ({
+        sum: this.sum[c]!,
+        sumSquares: this.sumSquares[c]!,
+        peak: this.peak[c]!,
+        maxWindowMeanSquare: this.maxWindow[c]!,
+        histogram: Array.from(this.histograms[c]!),
+      })),
     };
   }
 }
 
-/** Surveys a WAV file (any format analysis.ts reads), each channel with its offset subtracted. */
-export async function surveyWav(file: string, offsets?: readonly number[], signal?: AbortSignal): Promise<LevelSurvey> {
-  let channels: ChannelSurvey[] = [];
-  let meter: LevelMeter | undefined;
-  let windowFrames = 1;
-  let inWindow = 0;
-  let windows = 0;
-  let shifted = new Float32Array(0);
-  const format = await streamWavSamples(
-    file,
-    (f) => {
-      channels = Array.from({ length: f.channels }, (_, c) => new ChannelSurvey(offsets?.[c] ?? 0));
-      meter = new LevelMeter(f.channels, f.sampleRate, WINDOW_MS);
-      windowFrames = Math.max(1, Math.round((f.sampleRate * WINDOW_MS) / 1000));
-    },
-    (samples, frames) => {
-      const n = channels.length;
-      if (shifted.length < frames * n) shifted = new Float32Array(frames * n);
-      for (let f = 0; f < frames; f++) {
-        const closes = ++inWindow === windowFrames ? inWindow : 0;
-        for (let c = 0; c < n; c++) {
-          const x = samples[f * n + c]!;
-          channels[c]!.push(x, closes);
-          shifted[f * n + c] = x - (offsets?.[c] ?? 0);
-        }
-        if (closes) {
-          inWindow = 0;
-          windows++;
-        }
-      }
-      meter!.push(shifted, frames);
-    },
-    signal,
-  );
-  if (inWindow > 0) {
-    for (const c of channels) c.closeWindow(inWindow);
-    windows++;
-  }
-  return {
-    sampleRate: format.sampleRate,
-    frames: format.frames,
-    channels: channels.map((c) => c.result(format.frames, windows)),
-    analysis: classify(meter!.result()),
-  };
+const INT16_SCALE = 1 / 32768;
+
+function binOf(meanSquare: number): number {
+  if (!(meanSquare > 0)) return 0;
+  const db = 10 * Math.log10(meanSquare);
+  return Math.max(0, Math.min(HISTOGRAM_BINS - 1, Math.floor(db - HISTOGRAM_FLOOR_DB)));
 }

@@ -1,6 +1,6 @@
 /**
  * Level normalization per channel, as pure data (table-tested): what to do
- * with each channel given its measures (level-meter.ts), and the ffmpeg argv
+ * with each channel given its measures (level-survey.ts), and the ffmpeg argv
  * that does it. See docs/level.md for the why.
  *
  * Per channel: the DC offset is subtracted; one constant gain brings the
@@ -10,7 +10,7 @@
  * first capped so that the limiter has only rare peaks to catch
  * (RARE_PEAK_SHARE): it never becomes a compressor that pumps.
  */
-import type { ChannelLevelMeasure } from './level-meter.js';
+import type { ChannelLevelMeasure } from './level-survey.js';
 
 export const LEVEL_MODES = ['off', 'speech'] as const;
 export type LevelMode = (typeof LEVEL_MODES)[number];
@@ -33,7 +33,7 @@ export const DEFAULT_LEVEL_POLICY: Readonly<LevelPolicy> = {
 };
 
 /** A gain within ±this is not worth a re-encode. */
-export const GAIN_TOLERANCE_DB = 1;
+const GAIN_TOLERANCE_DB = 1;
 /** A DC offset at or above this (−60 dBFS) is removed even when the level is left as it is. */
 export const DC_THRESHOLD = 0.001;
 /**
@@ -42,8 +42,8 @@ export const DC_THRESHOLD = 0.001;
  * (measured on speech at 8 kHz: docs/level.md).
  */
 export const LIMITER_MARGIN_DB = 0.5;
-export const LIMITER_ATTACK_MS = 2;
-export const LIMITER_RELEASE_MS = 50;
+const LIMITER_ATTACK_MS = 2;
+const LIMITER_RELEASE_MS = 50;
 
 /** Why a channel's gain is what it is. */
 export type LevelOutcome =

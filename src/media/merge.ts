@@ -24,7 +24,7 @@ export type Mix = 'stereo' | 'mono-sum' | 'mono-average';
 
 export const channelsOf = (mix: Mix): 1 | 2 => (mix === 'stereo' ? 2 : 1);
 
-export interface MergeLeg {
+interface MergeLeg {
   /** A mono WAV made by a decode-legs job. */
   wav: string;
   /** Silence before the leg starts, in samples at the output rate. */

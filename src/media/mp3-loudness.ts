@@ -1,7 +1,8 @@
 /** Loudness per MP3 frame, by decoding just a window of frames with ffmpeg (for choosing a cut in a silence). */
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileArg, inputOptions, runFfmpeg, type FfmpegBinaries } from './ffmpeg.js';
+import { fileArg, inputOptions, runFfmpeg } from './ffmpeg-run.js';
+import type { FfmpegBinaries } from './ffmpeg-tools.js';
 import { writeFrames, type FrameLoudness } from './split.js';
 import { readWavInfo } from './wav.js';
 

@@ -21,7 +21,6 @@ import {
   type StreamShape,
   type InfoFrame,
 } from './mp3-frame.js';
-export { parseMp3FrameHeader, type Mp3FrameHeader, type MpegLayer, type MpegVersion } from './mp3-frame.js';
 
 export interface Mp3Info {
   /** Size of the leading ID3v2 tag(s); 0 when none. */

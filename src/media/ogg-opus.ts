@@ -138,7 +138,7 @@ function startOfAudio(head: Buffer, first: OggPage): { samples: number; sequence
 }
 
 /** A packet's samples at 48 kHz from its TOC byte (RFC 6716 §3.1), as ffmpeg's opus_duration computes them. */
-export function packetSamples(packet: Buffer): number | null {
+function packetSamples(packet: Buffer): number | null {
   if (packet.length === 0) return null;
   const toc = packet[0]!;
   const config = toc >> 3;

@@ -4,9 +4,9 @@
  * ffprobe (fast-probe.ts); nothing here decodes audio.
  */
 
-export const OGG_CAPTURE = 'OggS';
+const OGG_CAPTURE = 'OggS';
 /** 27 fixed bytes, then one lacing value per segment. */
-export const OGG_FIXED_HEADER_BYTES = 27;
+const OGG_FIXED_HEADER_BYTES = 27;
 /** The largest page: a full segment table of 255 segments of 255 bytes. */
 export const OGG_MAX_PAGE_BYTES = OGG_FIXED_HEADER_BYTES + 255 + 255 * 255;
 
@@ -107,7 +107,7 @@ export function lastPageIn(tail: Buffer, tailOffset: number): OggPage | null {
 }
 
 /** CRC-32 of Ogg: polynomial 0x04C11DB7, not reflected, initial value 0, computed with the CRC field as zeros. */
-export function pageCrc(page: Buffer): number {
+function pageCrc(page: Buffer): number {
   let crc = 0;
   for (let i = 0; i < page.length; i += 1) {
     const byte = i >= 22 && i < 26 ? 0 : page[i]!;

@@ -1,10 +1,11 @@
 /**
  * Pure decisions: what to do with an input (pass it through, repair its
- * header, or transcode it) and the exact ffmpeg argv for a transcode.
- * No I/O here, so every decision is table-tested from probe fixtures.
+ * header, or transcode it), to what target, and which samples to keep. The
+ * ffmpeg argv is render-job.ts's (argsFor). No I/O here, so every decision
+ * is table-tested from probe fixtures.
  */
 import type { ChannelMode, OutputFormat } from './output.js';
-import type { ProbeResult } from './ffmpeg.js';
+import type { ProbeResult } from './ffprobe.js';
 import { MAX_LEADING_ID3V2_TAGS } from './mp3.js';
 
 /** The WAV header facts the plan needs (a subset of wav.ts's WavInfo). */
@@ -27,7 +28,7 @@ export interface WavFacts {
 }
 
 /** The MP3 facts the plan needs (a subset of mp3.ts's Mp3Info). */
-export interface Mp3Facts {
+interface Mp3Facts {
   layer: number;
   channels: number;
   frames: number;
@@ -97,7 +98,7 @@ const WAV_TAG_NAMES: Readonly<Record<number, string>> = {
 const hexTag = (tag: number): string => `0x${tag.toString(16).padStart(4, '0')}`;
 
 /** "WAV format tag 0x0031 (GSM 6.10, gsm_ms)", naming what the header says and what ffprobe decodes. */
-export function describeWavFormat(wav: WavFacts, codecName: string): string {
+function describeWavFormat(wav: WavFacts, codecName: string): string {
   const tag = wav.formatTag === WAVE_FORMAT_EXTENSIBLE ? wav.effectiveFormatTag : wav.formatTag;
   const name = WAV_TAG_NAMES[tag] ?? 'unknown format';
   const bits = wav.bitsPerSample > 0 && (tag === 1 || tag === 3) ? `${wav.bitsPerSample}-bit ` : '';

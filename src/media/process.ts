@@ -21,7 +21,7 @@ export interface ChildLimits {
   prlimitPath: string | undefined;
 }
 
-export const DEFAULT_MAX_MEMORY_MB = 512;
+const DEFAULT_MAX_MEMORY_MB = 512;
 
 function findUtil(name: string): string | undefined {
   for (const candidate of [`/usr/bin/${name}`, `/bin/${name}`, `/usr/local/bin/${name}`]) {
@@ -49,7 +49,7 @@ let childLimits: ChildLimits = {
 const setprivPath = findUtil('setpriv');
 
 /** The argv that runs `command` with the parent-death signal and the memory ceiling, when available. */
-export function wrappedCommand(command: string, args: readonly string[]): [string, string[]] {
+function wrappedCommand(command: string, args: readonly string[]): [string, string[]] {
   const { maxMemoryBytes, prlimitPath } = childLimits;
   let argv = [command, ...args];
   if (maxMemoryBytes > 0 && prlimitPath !== undefined) argv = [prlimitPath, `--as=${maxMemoryBytes}`, '--', ...argv];

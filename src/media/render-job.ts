@@ -10,7 +10,7 @@
  * (-t) and a size cap (-fs).
  */
 import type { ChannelRoute } from './channels.js';
-import { fileArg, inputOptions } from './ffmpeg.js';
+import { fileArg, inputOptions } from './ffmpeg-run.js';
 import type { RawHint } from './formats.js';
 import { channelsOf, mergeGraph, routeFilter, type MergeSpec, type Mix } from './merge.js';
 import { bytesPerSecond, trimFilter, type Container, type SampleTrim, type Target } from './plan.js';
@@ -59,8 +59,6 @@ export type RenderJob =
   /** An MP3 output decoded to PCM WAV to be analysed; `seconds` is its length (for the time budget). */
   | { kind: 'decode-for-analysis'; input: string; output: string; seconds: number };
 
-export type RenderKind = RenderJob['kind'];
-
 const AUDIO_ONLY = ['-map', '0:a:0', '-vn', '-sn', '-dn'];
 const NO_METADATA = ['-map_metadata', '-1', '-map_chapters', '-1'];
 /** Header room on top of the audio's own bytes. */
@@ -85,13 +83,6 @@ export function knownOutput(file: string, target: Target, seconds: number): Rend
 /** The target of a decoded leg: mono 16-bit PCM at the output rate. */
 export function legTarget(sampleRate: number): Target {
   return { format: 'pcm16', container: 'wav', codec: 'pcm_s16le', sampleRate, channels: 1, mp3BitrateKbps: undefined };
-}
-
-/** The output files a job writes, in order. */
-export function outputsOf(job: RenderJob): string[] {
-  if (job.kind === 'decode-legs') return job.legs.map((l) => l.output.path);
-  if (job.kind === 'decode-for-analysis') return [job.output];
-  return [job.output.path];
 }
 
 /** The ffmpeg argv (after the global options) for a job. */

@@ -39,14 +39,14 @@ export interface SplitOptions {
   stem?: string;
 }
 
-export const DEFAULT_SILENCE_THRESHOLD = 10 ** (-45 / 20);
+const DEFAULT_SILENCE_THRESHOLD = 10 ** (-45 / 20);
 /** MP3 frames decoded before a window so the window itself decodes cleanly. */
 const WARMUP_FRAMES = 4;
 /** Length of the stretch whose energy is measured when looking for a silence. */
 const SILENCE_PROBE_MS = 200;
 
 /** Where each WAV part ends, as frame indices (exclusive), chosen with the silence preference. */
-export async function wavCutPoints(file: string, info: WavInfo, options: SplitOptions): Promise<number[]> {
+async function wavCutPoints(file: string, info: WavInfo, options: SplitOptions): Promise<number[]> {
   const format = plainFormatOf(info);
   if (!format) throw new Error('only PCM, A-law and u-law WAV can be split');
   const headerBytes = plainWavHeader(format, 0).length;

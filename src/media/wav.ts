@@ -66,7 +66,7 @@ export interface WavInfo {
 
 /** The sample rates a header may declare and still be passed through. */
 /** The WAVEFORMATEXTENSIBLE extension of a 0xFFFE fmt chunk. */
-export interface ExtensibleFields {
+interface ExtensibleFields {
   validBitsPerSample: number;
   channelMask: number;
   /** The SubFormat GUID is the standard xxxxxxxx-0000-0010-8000-00AA00389B71 (its first 2 bytes a format tag). */

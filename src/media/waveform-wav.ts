@@ -31,7 +31,7 @@ import {
 /** Palette indices of a waveform picture. */
 const PEAK = 1;
 const RMS = 2;
-export const WAVEFORM_PALETTE: readonly PaletteColor[] = [
+const WAVEFORM_PALETTE: readonly PaletteColor[] = [
   { rgb: 0x000000, alpha: 0 }, // background: transparent
   { rgb: 0x2563eb, alpha: 255 }, // peak: showwavespic's colors=0x2563eb
   { rgb: 0x1e40af, alpha: 255 }, // RMS: a darker blue

@@ -5,7 +5,8 @@
  * Only for audio waveform-wav.ts does not read (MP3 outputs): a WAV's are
  * drawn in Node, without a child process.
  */
-import { fileArg, inputOptions, runFfmpeg, type FfmpegBinaries } from './ffmpeg.js';
+import { fileArg, inputOptions, runFfmpeg } from './ffmpeg-run.js';
+import type { FfmpegBinaries } from './ffmpeg-tools.js';
 import type { RawHint } from './formats.js';
 
 export const WAVEFORM_SIZE = { width: 800, height: 120 } as const;

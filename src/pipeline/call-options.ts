@@ -9,7 +9,7 @@ import { badRequest } from '../errors.js';
 import { CHANNEL_ORDERS, parseChannelSelection, SOURCE_PROFILES } from '../media/channels.js';
 import { DTMF_MODES } from '../media/dtmf-policy.js';
 import { LEVEL_MODES } from '../media/level.js';
-import type { StereoRequestOptions } from './stereo.js';
+import type { StereoRequestOptions } from './stereo-policy.js';
 
 /** The form's text fields (and query parameters) for stereo preparation. */
 export const STEREO_FIELDS = [

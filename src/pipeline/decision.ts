@@ -5,10 +5,11 @@
  * prints it; nothing is written.
  */
 import { stat } from 'node:fs/promises';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { bytesPerSecond, type Plan } from '../media/plan.js';
 import type { FitDeps } from './fit.js';
-import { inspectAudio, type AudioInput } from './prepare.js';
+import { inspectAudio } from './prepare.js';
+import type { AudioInput } from './prepared.js';
 
 /** Room for a converted file's header. */
 const HEADER_BYTES = 1024;
@@ -61,7 +62,7 @@ const kb = (bytes: number): string =>
   bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
 
 /** "transcode to pcm_mulaw WAV, 8000 Hz, mono", "pass through (compliant MP3)", … */
-export function describeAction(plan: Plan): string {
+function describeAction(plan: Plan): string {
   switch (plan.action) {
     case 'pass-through':
       return `pass through byte for byte (${plan.container.toUpperCase()}, ${plan.channels} channel${plan.channels === 1 ? '' : 's'})`;

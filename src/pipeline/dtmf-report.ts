@@ -7,7 +7,7 @@ import type { DtmfTone } from '../media/dtmf-detect.js';
 import type { DtmfMaskKind } from '../media/dtmf-mask.js';
 import type { DtmfMode } from '../media/dtmf-policy.js';
 
-export interface DtmfToneReport {
+interface DtmfToneReport {
   startMs: number;
   endMs: number;
   levelDbfs: number;

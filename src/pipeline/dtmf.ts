@@ -26,8 +26,6 @@ import { sameFormat } from './level.js';
 import type { PrepareDeps, PreparedAudio } from './prepared.js';
 import { nonFatal, render } from './render.js';
 
-export type { DtmfChannelReport, DtmfReport, DtmfToneReport } from './dtmf-report.js';
-
 export interface DtmfDeps extends PrepareDeps {
   dtmf?: DtmfPolicy | undefined;
 }

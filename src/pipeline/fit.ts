@@ -13,12 +13,13 @@ import { splitMp3, splitWav, type PartFile } from '../media/split.js';
 import { readWavInfo } from '../media/wav.js';
 import { readMp3Info } from '../media/mp3.js';
 import { mp3FrameLoudness } from '../media/mp3-loudness.js';
-import { prepareAudio, type AudioInput, type PrepareDeps, type PreparedAudio } from './prepare.js';
+import { prepareAudio } from './prepare.js';
+import type { AudioInput, PrepareDeps, PreparedAudio } from './prepared.js';
 
 export const OVERSIZE_POLICIES = ['split', 'reject', 'compress'] as const;
 export type OversizePolicy = (typeof OVERSIZE_POLICIES)[number];
 
-export interface OversizeSettings {
+interface OversizeSettings {
   policy: OversizePolicy;
   compressOrder: readonly OutputFormat[];
   silenceWindowSeconds: number;
@@ -128,7 +129,7 @@ function wholePart(prepared: PreparedAudio): DeliverablePart {
  * fits, the densest of them (it will be split, in fewer parts). Undefined
  * when no format in the order is denser than what we have.
  */
-export function denserFormat(prepared: PreparedAudio, deps: FitDeps, limit: number): OutputFormat | undefined {
+function denserFormat(prepared: PreparedAudio, deps: FitDeps, limit: number): OutputFormat | undefined {
   const estimate = (format: OutputFormat): number =>
     bytesPerSecond(targetFor({ ...deps.output, format }, prepared.format.channels)) * prepared.durationSeconds + 4096;
   const candidates = deps.oversize.compressOrder.filter((f) => estimate(f) < prepared.bytes * 0.95);

@@ -7,15 +7,9 @@ import type { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { shiftInstant } from '../imagicle/instant.js';
-import type { AudioInput, PreparedAudio } from './prepare.js';
-import {
-  DEFAULT_STEREO_POLICY,
-  prepareCall,
-  reencodeSource,
-  withInputSampleRate,
-  type StereoPolicy,
-  type StereoRequestOptions,
-} from './stereo.js';
+import type { AudioInput, PreparedAudio } from './prepared.js';
+import { DEFAULT_STEREO_POLICY, type StereoPolicy, type StereoRequestOptions } from './stereo-policy.js';
+import { prepareCall, reencodeSource, withInputSampleRate } from './prepare-call.js';
 import type { DtmfPolicy } from '../media/dtmf-policy.js';
 import type { LevelPolicy } from '../media/level.js';
 import { fitToLimit, type DeliverablePart, type FitDeps, type FittedAudio } from './fit.js';

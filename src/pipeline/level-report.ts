@@ -2,7 +2,7 @@
  * What level normalization reports per channel (pipeline/level.ts): types,
  * and the measures as the report rounds them.
  */
-import type { ChannelLevelMeasure } from '../media/level-meter.js';
+import type { ChannelLevelMeasure } from '../media/level-survey.js';
 import type { LevelMode, LevelOutcome } from '../media/level.js';
 
 export interface LevelLevels {

@@ -13,7 +13,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { GatewayError } from '../errors.js';
 import path from 'node:path';
-import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-meter.js';
+import { surveyWav, valuesAbove, type LevelSurvey } from '../media/level-survey.js';
 import {
   changesAudio,
   DC_THRESHOLD,
@@ -30,8 +30,6 @@ import { formatIsoDuration } from '../imagicle/duration.js';
 import type { PrepareDeps, PreparedAudio } from './prepared.js';
 import { channelNames, levelsOf, round1, round5, type LevelChannelReport, type LevelReport } from './level-report.js';
 import { failedRun, nonFatal, render, type Rendered } from './render.js';
-
-export type { LevelChannelReport, LevelLevels, LevelReport } from './level-report.js';
 
 export interface LevelDeps extends PrepareDeps {
   level: LevelPolicy;
@@ -111,7 +109,7 @@ async function measureChannels(
  * mode (request or LEVEL); `keep` lists the client's own files, which are
  * never removed. `encodeAs`: the format the levelled audio is written in when
  * it is not the prepared one's (a lossless intermediate before MP3: see
- * stereo.ts prepareCall); unset, the prepared format is kept.
+ * prepare-call.ts); unset, the prepared format is kept.
  */
 export async function levelPrepared(
   prepared: PreparedAudio,
@@ -259,7 +257,7 @@ export async function levelPrepared(
 }
 
 /**
- * Our own lossless intermediate (stereo.ts prepareCall) written in its final format when the level step left it
+ * Our own lossless intermediate (prepare-call.ts) written in its final format when the level step left it
  * as it was (nothing to change, or the step skipped): the one lossy encode, from the PCM.
  */
 export async function encodeOnce(

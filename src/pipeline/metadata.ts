@@ -3,13 +3,13 @@ import { badMetadata, badRequest } from '../errors.js';
 import { describeIssues, recordingMetadataSchema, type RecordingMetadata } from '../imagicle/schema.js';
 
 /** Deepest nesting of objects and arrays accepted in jsondata (Imagicle's metadata has 2 levels). */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 /**
  * The nesting depth of a JSON text, counted without parsing it (brackets outside strings): 20,000 levels of
  * `[` would otherwise overflow the stack in JSON.parse or in the validation after it, a 500.
  */
-export function jsonDepth(text: string, stopAbove = Infinity): number {
+function jsonDepth(text: string, stopAbove = Infinity): number {
   let depth = 0;
   let deepest = 0;
   let inString = false;

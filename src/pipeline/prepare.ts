@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badAudio } from '../errors.js';
-import { isProbeFailure, probe, type ProbeResult } from '../media/ffmpeg.js';
+import { isProbeFailure, probe, type ProbeResult } from '../media/ffprobe.js';
 import {
   blockCodecTrim,
   CONTENT_TYPE,
@@ -31,8 +31,6 @@ import { checkHoldsAudio, decodeCapSeconds, describeSeconds, measure, render } f
 import type { FollowOutput, Measured, RenderResult } from './render.js';
 import { needsTooMuchMemory, transcodeError } from './render-errors.js';
 import { declaredLength, truncatedError, truncationOf } from './truncation.js';
-
-export type { AudioInput, OutputFormatInfo, PrepareDeps, PreparedAudio, PrepareLimits } from './prepared.js';
 
 /** Above this no recorder writes, and ffmpeg refuses to open the file. */
 const MAX_PLAUSIBLE_RATE = 768_000;
@@ -189,7 +187,7 @@ export async function probeSource(input: AudioInput, deps: PrepareDeps, signal?:
   return sure ? fast.probe : probeOrFail(input, deps, signal);
 }
 
-export async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
+async function probeOrFail(input: AudioInput, deps: PrepareDeps, signal?: AbortSignal): Promise<ProbeResult> {
   const { size } = await stat(input.path);
   if (size === 0) throw badAudio('The attachment is empty');
   let result;

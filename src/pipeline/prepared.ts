@@ -3,7 +3,8 @@
  * prepared audio Imagicle accepts, with the reports of the steps that made it.
  * Types only, so that every step can name them without importing another step.
  */
-import type { FfmpegBinaries, ProbeResult } from '../media/ffmpeg.js';
+import type { FfmpegBinaries } from '../media/ffmpeg-tools.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import type { Container, OutputPolicy, Plan } from '../media/plan.js';
 import type { OutputBounds } from './bounds.js';
 import type { DtmfScan } from '../media/dtmf-wav.js';
@@ -24,7 +25,7 @@ export interface MediaTools {
 }
 
 /** What the configuration decides about media: plain data, built once from the (frozen) configuration. */
-export interface MediaPolicy {
+interface MediaPolicy {
   output: OutputPolicy;
   limits: PrepareLimits;
   /** Re-encode even compliant input (the `compress` oversize policy), with this reason. */
@@ -70,7 +71,7 @@ export interface PreparedAudio {
   probe: ProbeResult;
   plan: Plan;
   timings: { probeMs: number; processMs: number; measureMs: number };
-  /** Stereo preparation (two legs merged, channels mapped, analysis): see pipeline/stereo.ts. */
+  /** Stereo preparation (two legs merged, channels mapped, analysis): see prepare-call.ts. */
   stereo?: StereoReport | undefined;
   /** Level normalization per channel (LEVEL=speech): see pipeline/level.ts. */
   level?: LevelReport | undefined;

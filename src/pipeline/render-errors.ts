@@ -3,7 +3,8 @@
  * the gateway's error (bad audio, too much memory, a full disk, a timeout).
  */
 import { badAudio, GatewayError } from '../errors.js';
-import { FfmpegError, type ProbeResult } from '../media/ffmpeg.js';
+import { FfmpegError } from '../media/ffmpeg-run.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { currentChildLimits } from '../media/process.js';
 import { insufficientStorage } from './disk.js';
 

@@ -5,7 +5,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { badAudio, GatewayError } from '../errors.js';
-import { FfmpegError, runFfmpeg, type ProbeResult } from '../media/ffmpeg.js';
+import { FfmpegError, runFfmpeg } from '../media/ffmpeg-run.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { readMp3Info } from '../media/mp3.js';
 import type { Container } from '../media/plan.js';
 import { argsFor, type RenderJob } from '../media/render-job.js';

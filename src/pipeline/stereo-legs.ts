@@ -9,7 +9,7 @@ import path from 'node:path';
 import { badAudio } from '../errors.js';
 import { sanitiseFilename } from '../imagicle/multipart.js';
 import { partiesFor, resolveOrder, type Party } from '../media/channels.js';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { mergedLength, offsetSamples, type MergeSpec } from '../media/merge.js';
 import type { Plan } from '../media/plan.js';
 import { decodeOutput, knownOutput, legTarget, type LegDecode } from '../media/render-job.js';
@@ -21,7 +21,8 @@ import { decodeCapSeconds, failedRun, render, type RenderContext, type RenderSou
 import { checkStereo, FollowedOutput } from './stereo-check.js';
 import { DEFAULT_DTMF_POLICY, dtmfModeOf } from '../media/dtmf-policy.js';
 import { assemble, mergedMix, targetForMix, type Rebuild } from './stereo-output.js';
-import type { CallDeps, CallInput, PartName } from './stereo-policy.js';
+import type { CallDeps, CallInput } from './stereo-policy.js';
+import type { PartName } from './stereo-report.js';
 import { describeLeg, mergeReasons, type StereoReport } from './stereo-report.js';
 
 interface Leg {

@@ -3,7 +3,7 @@
  * the ordinary PreparedAudio, so that it flows into the same later steps.
  */
 import { formatIsoDuration } from '../imagicle/duration.js';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { channelsOf, type Mix } from '../media/merge.js';
 import { CONTENT_TYPE, targetFor, type Plan, type Target } from '../media/plan.js';
 import type { RenderJob, RenderOutput } from '../media/render-job.js';

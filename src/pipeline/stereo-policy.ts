@@ -9,8 +9,6 @@ import type { LevelMode, LevelPolicy } from '../media/level.js';
 import type { AudioInput, PrepareDeps } from './prepared.js';
 import type { StereoCheck } from './stereo-report.js';
 
-export { STEREO_CHECKS, type PartName, type StereoCheck } from './stereo-report.js';
-
 /** What one request asks for (form fields or query string; see call-options.ts). */
 export interface StereoRequestOptions {
   channelOrder?: ChannelOrder | undefined;

@@ -4,18 +4,18 @@
  */
 import type { StereoAnalysis } from '../media/analysis.js';
 import type { ChannelOrder, ChannelRoute, Party, SourceProfile } from '../media/channels.js';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import type { Mix } from '../media/merge.js';
 
 /** What to do with fake stereo (both channels carry the same mix). */
 export const STEREO_CHECKS = ['warn', 'collapse'] as const;
 export type StereoCheck = (typeof STEREO_CHECKS)[number];
 export type PartName = 'attachment' | 'remoteAttachment';
-export type Side = 'left' | 'right';
-export const SIDES: readonly Side[] = ['left', 'right'];
+type Side = 'left' | 'right';
+const SIDES: readonly Side[] = ['left', 'right'];
 const PARTIES: readonly Party[] = ['local', 'remote'];
 
-export interface LegReport {
+interface LegReport {
   part: PartName;
   party: Party;
   offsetMs: number;
@@ -27,7 +27,7 @@ export interface LegReport {
   durationSeconds: number;
 }
 
-export interface ChannelReport {
+interface ChannelReport {
   channel: Side;
   party: Party;
   rmsDbfs: number | null;

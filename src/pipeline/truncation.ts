@@ -12,7 +12,7 @@
  * Ogg, raw telephony formats and the rest declare no length; nothing is checked for them.
  */
 import { badAudio } from '../errors.js';
-import type { ProbeResult } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/ffprobe.js';
 import { readFlacStreamInfo } from '../media/flac.js';
 import type { Mp3Info } from '../media/mp3.js';
 import type { WavInfo } from '../media/wav.js';

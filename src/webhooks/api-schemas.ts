@@ -64,15 +64,14 @@ export const webhookEventSchema = z
       'duplicates), webhook-timestamp, webhook-signature (v1,<base64 HMAC-SHA256>, one per secret)',
   });
 
-export const webhookPingSchema = z
-  .object({
-    type: z.literal('ping'),
-    timestamp: instant,
-    data: z.object({ owner: z.string(), message: z.string() }),
-  })
-  .register(apiRegistry, { id: 'WebhookPing' });
+// Registered for the OpenAPI document (referenced there by id).
+z.object({
+  type: z.literal('ping'),
+  timestamp: instant,
+  data: z.object({ owner: z.string(), message: z.string() }),
+}).register(apiRegistry, { id: 'WebhookPing' });
 
-export const webhookDeliverySchema = z
+const webhookDeliverySchema = z
   .object({
     id: z.string(),
     webhookId: z.string(),
@@ -91,23 +90,19 @@ export const webhookDeliverySchema = z
   })
   .register(apiRegistry, { id: 'WebhookDelivery', description: 'One webhook of a job to one endpoint' });
 
-export const webhookDeliveryListSchema = z
-  .object({ deliveries: z.array(webhookDeliverySchema) })
-  .register(apiRegistry, { id: 'WebhookDeliveryList' });
+z.object({ deliveries: z.array(webhookDeliverySchema) }).register(apiRegistry, { id: 'WebhookDeliveryList' });
 
-export const webhookTestSchema = z
-  .object({
-    results: z.array(
-      z.object({
-        endpoint: z.string(),
-        webhookId: z.string(),
-        ok: z.boolean(),
-        status: z.number().int().optional(),
-        error: z.string().optional(),
-      }),
-    ),
-  })
-  .register(apiRegistry, { id: 'WebhookTest' });
+z.object({
+  results: z.array(
+    z.object({
+      endpoint: z.string(),
+      webhookId: z.string(),
+      ok: z.boolean(),
+      status: z.number().int().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+}).register(apiRegistry, { id: 'WebhookTest' });
 
 type JsonObject = Record<string, unknown>;
 

@@ -19,7 +19,7 @@ import { webhooksFor, type WebhookSettings } from './settings.js';
 
 /** The name of the form field, query parameter and jsondata member. */
 export const CALLBACK_FIELD = 'callbackUrl';
-export const MAX_CALLBACK_URL_LENGTH = 2048;
+const MAX_CALLBACK_URL_LENGTH = 2048;
 /** How long the intake waits for DNS before it lets the connect-time check decide alone. */
 const RESOLVE_TIMEOUT_MS = 3000;
 

@@ -10,7 +10,7 @@ import type { JobEventType } from '../delivery/job-events.js';
 
 export const DELIVERY_STATES = ['pending', 'sent', 'failed', 'gone'] as const;
 /** pending: to be sent (again); sent: a 2xx; failed: WEBHOOK_MAX_AGE passed (or no endpoint any more); gone: a 410. */
-export type DeliveryState = (typeof DELIVERY_STATES)[number];
+type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 /** configured: an endpoint of WEBHOOKS; callback: the job's own callbackUrl. */
 export type TargetKind = 'configured' | 'callback';

@@ -45,12 +45,12 @@ function redacted(value: unknown, needles: readonly string[], depth = 0): unknow
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redacted(v, needles, depth + 1)]));
 }
 
-export function jobLink(jobId: string, publicUrl: string | undefined): string {
+function jobLink(jobId: string, publicUrl: string | undefined): string {
   return `${publicUrl ?? ''}${jobLocation(jobId)}`;
 }
 
 /** The body's data for a job event. */
-export function eventData(job: Readonly<JobRecord>, event: JobEvent, options: PayloadOptions) {
+function eventData(job: Readonly<JobRecord>, event: JobEvent, options: PayloadOptions) {
   const view = jobView(job as JobRecord);
   const error = job.lastError;
   const withError = event.type !== 'recording.delivered' && error !== undefined;
@@ -90,8 +90,6 @@ export function eventData(job: Readonly<JobRecord>, event: JobEvent, options: Pa
     links: { job: jobLink(job.id, options.publicUrl) },
   };
 }
-
-export type EventData = ReturnType<typeof eventData>;
 
 /** The body as sent (Standard Webhooks' recommended envelope: type, timestamp, data). */
 export function eventBody(job: Readonly<JobRecord>, event: JobEvent, options: PayloadOptions): string {

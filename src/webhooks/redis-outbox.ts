@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import type { WebhookDelivery } from './delivery.js';
 import type { WebhookOutbox } from './outbox.js';
 
-export const DEFAULT_PREFIX = 'imagicle-gateway:webhooks:';
+const DEFAULT_PREFIX = 'imagicle-gateway:webhooks:';
 
 /** KEYS: record, due, age, job set. ARGV: id, json, state, nextAt, createdAt. 1 when added, 0 when already there. */
 const ADD_SCRIPT = `

@@ -9,10 +9,10 @@ import { z } from 'zod';
 import { JOB_EVENT_TYPES, type JobEventType } from '../delivery/job-events.js';
 
 /** What an endpoint gets when it names no events: every final outcome (retrying is opt-in). */
-export const DEFAULT_EVENTS: readonly JobEventType[] = ['recording.delivered', 'recording.failed', 'recording.held'];
+const DEFAULT_EVENTS: readonly JobEventType[] = ['recording.delivered', 'recording.failed', 'recording.held'];
 
 /** A Standard Webhooks secret: `whsec_` and base64 of 24 to 64 bytes. */
-export const secretSchema = z
+const secretSchema = z
   .string()
   .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, { error: 'a secret must be "whsec_" followed by base64' })
   .refine((s) => Buffer.from(s.slice(6), 'base64').length >= 24 && Buffer.from(s.slice(6), 'base64').length <= 64, {
@@ -68,16 +68,16 @@ const OWNER_KEY_PROBLEM =
   'keys are owner ids as the jobs API names them: "key:<12 hex>", "basic:<user>", "anonymous" or "*"';
 
 /** WEBHOOKS: `{ "<owner key id>" | "*": [endpoint, ...] | { endpoints, callback } }`. */
-export const webhooksSchema = z.record(z.string(), ownerEntrySchema);
+const webhooksSchema = z.record(z.string(), ownerEntrySchema);
 
-export interface Endpoint {
+interface Endpoint {
   url: string;
   secrets: readonly string[];
   events: readonly JobEventType[];
   allowPrivate: boolean;
 }
 
-export interface CallbackSigning {
+interface CallbackSigning {
   secrets: readonly string[];
   events: readonly JobEventType[];
 }
@@ -131,7 +131,7 @@ function secretsOf(entry: { secret?: string[] | undefined; secrets?: string[] | 
 }
 
 /** Problems of a parsed WEBHOOKS value that its schema does not express (a secret is required). */
-export function webhookProblems(raw: Record<string, RawEntry>): string[] {
+function webhookProblems(raw: Record<string, RawEntry>): string[] {
   const problems: string[] = [];
   for (const [owner, { endpoints, callback }] of Object.entries(raw)) {
     endpoints.forEach((e, i) => {
@@ -142,7 +142,7 @@ export function webhookProblems(raw: Record<string, RawEntry>): string[] {
   return problems;
 }
 
-export function ownersOf(raw: Record<string, RawEntry>): Record<string, OwnerWebhooks> {
+function ownersOf(raw: Record<string, RawEntry>): Record<string, OwnerWebhooks> {
   const owners: Record<string, OwnerWebhooks> = {};
   for (const [owner, { endpoints, callback }] of Object.entries(raw)) {
     owners[owner] = {

@@ -13,11 +13,11 @@ import { WebhookService } from './service.js';
 import { webhooksConfigured } from './settings.js';
 
 /** Where the file outbox lives, inside the spool. */
-export function webhookOutboxDir(spoolDir: string): string {
+function webhookOutboxDir(spoolDir: string): string {
   return path.join(spoolDir, 'webhooks');
 }
 
-export async function openWebhookOutbox(config: Config, logger: Logger): Promise<WebhookOutbox> {
+async function openWebhookOutbox(config: Config, logger: Logger): Promise<WebhookOutbox> {
   // ioredis is loaded only in the distributed mode (a spool gateway starts without it).
   if (config.distributed) return (await import('./redis-outbox.js')).RedisOutbox.open(config.distributed.queueUrl);
   return FileOutbox.open(webhookOutboxDir(config.delivery.spoolDir), (file, error) =>

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { fixture } from '../helpers/fixtures.js';
 import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
-import { startEmulator } from '../../src/emulator/index.js';
+import { startEmulator } from '../../src/emulator/server.js';
 import type { JobView } from '../../src/delivery/view.js';
 import { WAVEFORM_FILE_RE } from '../../src/delivery/blob-store.js';
 

@@ -26,7 +26,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 import { canWatchChildMemory, watchChildMemory } from '../helpers/child-memory.js';
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 import { UpstreamClient } from '../../src/imagicle/client.js';
 import { plainWavHeader } from '../../src/media/wav-write.js';
 

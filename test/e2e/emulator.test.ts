@@ -11,7 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fetch, FormData, type Headers } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator, type StoredRecording } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
+import type { StoredRecording } from '../../src/emulator/recording.js';
 import { plainWavHeader } from '../../src/media/wav-write.js';
 
 const run = promisify(execFile);

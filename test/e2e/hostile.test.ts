@@ -20,7 +20,7 @@ import {
 } from '../helpers/hostile.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { argsFor, legTarget } from '../../src/media/render-job.js';
-import { inputOptions } from '../../src/media/ffmpeg.js';
+import { inputOptions } from '../../src/media/ffmpeg-run.js';
 import { AUTODETECT_DEMUXERS, RAW_HINTS } from '../../src/media/formats.js';
 
 const run = promisify(execFile);

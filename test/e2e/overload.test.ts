@@ -56,11 +56,11 @@ describe('CONCURRENCY=1, QUEUE_LIMIT=1', () => {
   it('runs one, queues one, refuses the next with 503 + Retry-After', async () => {
     const long = await start(t, longInput);
     expect(
-      await waitFor(async () => t.gateway.queue.stats().running === 1 && (await transcoding()) === 1, 20_000),
+      await waitFor(async () => t.gateway.processSlots.stats().running === 1 && (await transcoding()) === 1, 20_000),
     ).toBe(true);
 
     const queued = await start(t, fixture('opus-stereo.opus'));
-    expect(await waitFor(() => t.gateway.queue.stats().waiting === 1)).toBe(true);
+    expect(await waitFor(() => t.gateway.processSlots.stats().waiting === 1)).toBe(true);
     expect(liveProcessCount()).toBe(1);
 
     const refused = await fetch(`${t.url}${RECORDINGS_PATH}`, {
@@ -73,14 +73,14 @@ describe('CONCURRENCY=1, QUEUE_LIMIT=1', () => {
       reason: 0,
       message: expect.stringMatching(/busy.*retry later/) as unknown as string,
     });
-    expect(t.gateway.queue.stats()).toMatchObject({ running: 1, waiting: 1, refused: 1 });
+    expect(t.gateway.processSlots.stats()).toMatchObject({ running: 1, waiting: 1, refused: 1 });
 
     long.abort();
     const done = await queued.response;
     expect(done).toBeInstanceOf(Response);
     expect((done as Response).status).toBe(201);
     expect(await waitFor(async () => (await t.tempEntries()).length === 0 && liveProcessCount() === 0)).toBe(true);
-    expect(t.gateway.queue.stats()).toMatchObject({ running: 0, waiting: 0 });
+    expect(t.gateway.processSlots.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 });
 
@@ -96,12 +96,15 @@ describe('lanes: CONCURRENCY=2, LONG_JOB_BYTES=1000000', () => {
   it('a short upload passes two long ones (one running, one waiting)', async () => {
     const first = await start(t, longInput);
     expect(
-      await waitFor(async () => t.gateway.queue.stats().runningLong === 1 && (await transcoding()) === 1, 20_000),
+      await waitFor(
+        async () => t.gateway.processSlots.stats().runningLong === 1 && (await transcoding()) === 1,
+        20_000,
+      ),
     ).toBe(true);
     const second = await start(t, longInput);
     // Long jobs may hold CONCURRENCY-1 slots: the second waits although a slot is free.
-    expect(await waitFor(() => t.gateway.queue.stats().waitingLong === 1)).toBe(true);
-    expect(t.gateway.queue.stats()).toMatchObject({ running: 1, runningLong: 1 });
+    expect(await waitFor(() => t.gateway.processSlots.stats().waitingLong === 1)).toBe(true);
+    expect(t.gateway.processSlots.stats()).toMatchObject({ running: 1, runningLong: 1 });
 
     const short = await fetch(`${t.url}${RECORDINGS_PATH}`, {
       method: 'POST',
@@ -109,12 +112,15 @@ describe('lanes: CONCURRENCY=2, LONG_JOB_BYTES=1000000', () => {
     });
     expect(short.status).toBe(201);
     // Served while both long jobs are still where they were.
-    expect(t.gateway.queue.stats()).toMatchObject({ runningLong: 1, waitingLong: 1 });
+    expect(t.gateway.processSlots.stats()).toMatchObject({ runningLong: 1, waitingLong: 1 });
 
     first.abort();
     // The waiting long job gets the slot the first one freed.
     expect(
-      await waitFor(async () => t.gateway.queue.stats().waitingLong === 0 && (await transcoding()) === 1, 20_000),
+      await waitFor(
+        async () => t.gateway.processSlots.stats().waitingLong === 0 && (await transcoding()) === 1,
+        20_000,
+      ),
     ).toBe(true);
     second.abort();
     await Promise.all([first.response, second.response]);

@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { fixture } from '../helpers/fixtures.js';
 import { recordingForm, SAMPLE_METADATA } from '../helpers/gateway.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
-import { startEmulator, type FaultInput, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
+import type { FaultInput } from '../../src/emulator/faults.js';
 import type { JobView } from '../../src/delivery/view.js';
 import { redisUnavailable, TestRedis } from '../helpers/redis.js';
 

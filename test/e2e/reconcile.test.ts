@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { fixture } from '../helpers/fixtures.js';
 import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 import type { JobView } from '../../src/delivery/view.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

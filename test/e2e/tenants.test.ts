@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fixture } from '../helpers/fixtures.js';
 import { recordingForm, SAMPLE_METADATA, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 
 const KEY_A = 'tenant-a-key-0123456789';

@@ -11,7 +11,7 @@ import { access, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 
 const run = promisify(execFile);
 const MAIN = path.resolve('src/main.ts');

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 import { RECORDINGS_PATH } from '../../src/imagicle/client.js';
 import { fixture } from '../helpers/fixtures.js';
 import { recordingForm, SAMPLE_METADATA } from '../helpers/gateway.js';

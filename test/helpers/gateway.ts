@@ -7,7 +7,7 @@ import { openAsBlob } from 'node:fs';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startGateway, type RunningGateway } from '../../src/gateway.js';
-import type { RunningEmulator } from '../../src/emulator/index.js';
+import type { RunningEmulator } from '../../src/emulator/server.js';
 
 export interface TestGateway {
   gateway: RunningGateway;

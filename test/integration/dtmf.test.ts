@@ -9,13 +9,14 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { DtmfDetector } from '../../src/media/dtmf-detect.js';
 import { detectInWav } from '../../src/media/dtmf-wav.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import type { DtmfPolicy } from '../../src/media/dtmf-policy.js';
-import type { OutputFormat } from '../../src/config.js';
-import { prepareCall, type CallDeps } from '../../src/pipeline/stereo.js';
+import type { OutputFormat } from '../../src/media/output.js';
+import { prepareCall } from '../../src/pipeline/prepare-call.js';
+import type { CallDeps } from '../../src/pipeline/stereo-policy.js';
 import { decodeFloat, ffprobeFile } from '../helpers/audio.js';
 import {
   encodeAs,

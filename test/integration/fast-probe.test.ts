@@ -10,11 +10,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeWithoutFfprobe } from '../../src/media/fast-probe.js';
-import { isProbeFailure, probe, resolveBinaries, type ProbeResult } from '../../src/media/ffmpeg.js';
+import { isProbeFailure, probe, type ProbeResult } from '../../src/media/ffprobe.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { planFor, type OutputPolicy } from '../../src/media/plan.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { readMp3Info } from '../../src/media/mp3.js';
-import { inspectAudio, type PrepareDeps } from '../../src/pipeline/prepare.js';
+import { inspectAudio } from '../../src/pipeline/prepare.js';
+import type { PrepareDeps } from '../../src/pipeline/prepared.js';
 import { fixture } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);

@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { AUDIO_FIXTURES, NON_AUDIO_FIXTURES, fixture } from '../helpers/fixtures.js';
 import { decodeFloat, ffprobeFile } from '../helpers/audio.js';
-import { prepareAudio, type PrepareDeps } from '../../src/pipeline/prepare.js';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { prepareAudio } from '../../src/pipeline/prepare.js';
+import type { PrepareDeps } from '../../src/pipeline/prepared.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { extensionOf } from '../../src/media/formats.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { GatewayError } from '../../src/errors.js';
-import type { OutputFormat } from '../../src/config.js';
+import type { OutputFormat } from '../../src/media/output.js';
 
 const bins = resolveBinaries({});
 const depsFor = (format: OutputFormat, channels: 'keep' | 'mono' | 'stereo' = 'keep'): PrepareDeps => ({

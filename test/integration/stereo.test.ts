@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { readWavInfo } from '../../src/media/wav.js';
 import { GatewayError } from '../../src/errors.js';
-import { prepareCall, type CallDeps, type StereoPolicy, type StereoRequestOptions } from '../../src/pipeline/stereo.js';
+import { prepareCall } from '../../src/pipeline/prepare-call.js';
+import type { CallDeps, StereoPolicy, StereoRequestOptions } from '../../src/pipeline/stereo-policy.js';
 import type { Direction } from '../../src/media/channels.js';
-import type { OutputFormat } from '../../src/config.js';
+import type { OutputFormat } from '../../src/media/output.js';
 import { ffprobeFile } from '../helpers/audio.js';
 import {
   decodeStereo,

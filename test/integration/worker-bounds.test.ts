@@ -14,7 +14,7 @@ import { DeliveryService } from '../../src/delivery/service.js';
 import { DeliveryWorker } from '../../src/delivery/worker.js';
 import { MAX_PREPARE_FAILURES } from '../../src/delivery/job-life.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';
 

@@ -32,11 +32,13 @@ const legArgs = (input: SourceFile, sampleRate: number, io: Io) =>
   argsFor({ kind: 'decode-legs', legs: [{ input, output: out(io) }], sampleRate });
 const routeArgs = (input: SourceFile, route: ChannelRoute, mix: Mix, target: Target, io: Io) =>
   argsFor({ kind: 'route', input, route, mix, target, output: out(io) });
-import { classify, LevelMeter } from '../../src/media/analysis.js';
+import { classify } from '../../src/media/analysis.js';
+import { LevelMeter } from '../../src/media/level-meter.js';
 import { targetFor } from '../../src/media/plan.js';
 import { rawHintFor } from '../../src/media/formats.js';
 import { parseStereoOptions } from '../../src/pipeline/call-options.js';
-import { loadConfig, SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { SOURCE_PROFILES, type ChannelOrder, type SourceProfile } from '../../src/media/channels.js';
 import { GatewayError } from '../../src/errors.js';
 
 const defaults = { channelOrder: 'local-left' as ChannelOrder, sourceProfile: 'generic' as SourceProfile };

@@ -4,7 +4,7 @@
  * channels plus a silent third runs the general loop.
  */
 import { describe, expect, it } from 'vitest';
-import { LevelMeter } from '../../src/media/analysis.js';
+import { LevelMeter } from '../../src/media/level-meter.js';
 
 function signal(frames: number, seed: number): Float32Array {
   const out = new Float32Array(frames * 2);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { DEFAULT_LEVEL_POLICY, decideChannel, levelGraph, type LevelPolicy } from '../../src/media/level.js';
-import type { ChannelLevelMeasure } from '../../src/media/level-meter.js';
+import type { ChannelLevelMeasure } from '../../src/media/level-survey.js';
 import { parseStereoOptions } from '../../src/pipeline/call-options.js';
 
 const policy: LevelPolicy = { ...DEFAULT_LEVEL_POLICY, mode: 'speech' };

@@ -4,7 +4,8 @@ import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mp3FrameOffsets, parseMp3FrameHeader, readMp3Info, type Mp3Info } from '../../src/media/mp3.js';
+import { mp3FrameOffsets, readMp3Info, type Mp3Info } from '../../src/media/mp3.js';
+import { parseMp3FrameHeader } from '../../src/media/mp3-frame.js';
 
 const run = promisify(execFile);
 

@@ -21,7 +21,7 @@ const argsFor = (target: Target, io: TranscodeIo): string[] =>
     trim: io.trim,
     output: { path: io.output, maxDurationSeconds: io.maxDurationSeconds, maxOutputBytes: io.maxOutputBytes },
   });
-import type { ProbeResult } from '../../src/media/ffmpeg.js';
+import type { ProbeResult } from '../../src/media/ffprobe.js';
 import { rawHintFor } from '../../src/media/formats.js';
 
 const policy: OutputPolicy = { format: 'pcm16', sampleRate: 8000, channels: 'keep', mp3BitrateKbps: 32 };

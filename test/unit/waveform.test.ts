@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { drawPictures } from '../../src/delivery/waveforms.js';
 import { probePicture } from '../helpers/audio.js';
-import { resolveBinaries } from '../../src/media/ffmpeg.js';
+import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { encodePalettePng } from '../../src/media/png.js';
 import { waveformArgs, WAVEFORM_MAX_SECONDS, WAVEFORM_SIZE } from '../../src/media/waveform.js';
 import { drawWavWaveforms, WaveformColumns } from '../../src/media/waveform-wav.js';

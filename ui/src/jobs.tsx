@@ -24,7 +24,7 @@ export interface JobFilters {
   to: string;
 }
 
-export function filtersFrom(hash: string): JobFilters {
+function filtersFrom(hash: string): JobFilters {
   const p = new URLSearchParams(hash.split('?')[1] ?? '');
   return {
     state: p.get('state') ?? '',

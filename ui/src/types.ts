@@ -1,5 +1,5 @@
 /** What the console reads from the jobs API (GET /v1/jobs, /v1/jobs/{id}); see /openapi.json for the whole contract. */
-export interface ChannelAnalysis {
+interface ChannelAnalysis {
   channel: string;
   party: string;
   rmsDbfs: number | null;
@@ -8,7 +8,7 @@ export interface ChannelAnalysis {
   silent: boolean;
 }
 
-export interface Attempt {
+interface Attempt {
   at: string;
   part: number;
   attempt: number;
@@ -19,7 +19,7 @@ export interface Attempt {
   ms: number;
 }
 
-export interface Party {
+interface Party {
   username?: string;
   phoneNumber?: string;
 }

@@ -1,11 +1,14 @@
 /**
- * Stereo for Imagicle Voice Analytics: the local party on the left channel,
- * the remote party on the right, whatever the source sent.
+ * The call preparation (prepareCall): what a recording goes through before
+ * it is delivered (ingest.ts) or returned (/v1/transcode, the transcode CLI).
  *
- * - Two legs (`attachment` + `remoteAttachment`): stereo-legs.ts.
- * - One file: its channels mapped or picked, stereo-one.ts.
- * - Every stereo output is analysed and STEREO_CHECK applied: stereo-check.ts.
- * - What the report says: stereo-report.ts; the options and policy: stereo-policy.ts.
+ * Stereo for Imagicle Voice Analytics first, the local party on the left
+ * channel and the remote party on the right, whatever the source sent:
+ * - two legs (`attachment` + `remoteAttachment`): stereo-legs.ts;
+ * - one file, its channels mapped or picked: stereo-one.ts;
+ * - every stereo output analysed and STEREO_CHECK applied: stereo-check.ts;
+ * - what the report says: stereo-report.ts; the options and policy: stereo-policy.ts.
+ * Then the levels (LEVEL, level.ts) and the keypad tones (DTMF, dtmf.ts).
  *
  * The result is the ordinary PreparedAudio, so it flows into the same later
  * steps (size limit, splitting, delivery) as any other recording.
@@ -20,17 +23,6 @@ import type { AudioInput, PrepareDeps, PreparedAudio } from './prepared.js';
 import { mergeLegs } from './stereo-legs.js';
 import { prepareOne } from './stereo-one.js';
 import type { CallDeps, CallInput, StereoRequestOptions } from './stereo-policy.js';
-
-export {
-  DEFAULT_STEREO_POLICY,
-  STEREO_CHECKS,
-  type CallDeps,
-  type CallInput,
-  type StereoCheck,
-  type StereoPolicy,
-  type StereoRequestOptions,
-} from './stereo-policy.js';
-export type { ChannelReport, LegReport, StereoReport } from './stereo-report.js';
 
 /**
  * Prepares a call: two legs merged, or one file mapped, then analysed; then its levels normalized (LEVEL); then

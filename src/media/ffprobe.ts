@@ -1,88 +1,12 @@
 /**
- * ffmpeg and ffprobe: binary resolution, capability check, a restricted
- * probe into our own ProbeResult, and a transcode runner with progress.
- * What to run is decided elsewhere (plan.ts); this file only runs it.
+ * ffprobe under the same whitelists as ffmpeg, read into our own
+ * ProbeResult, or a ProbeFailure a client can act on.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import path from 'node:path';
-import { maxAllocBytes, runProcess, ProcessError, type RunResult } from './process.js';
-import {
-  AUTODETECT_DEMUXERS,
-  CONTENT_HEAD_BYTES,
-  contentOverridesExtension,
-  rawHintFor,
-  type RawHint,
-} from './formats.js';
-
-export interface FfmpegBinaries {
-  ffmpeg: string;
-  ffprobe: string;
-}
-
-export const REQUIRED_ENCODERS = ['pcm_s16le', 'pcm_u8', 'pcm_alaw', 'pcm_mulaw', 'libmp3lame'] as const;
-
-/** FFMPEG_PATH / FFPROBE_PATH, else ffmpeg-static where its installer worked, else PATH. */
-export function resolveBinaries(paths: {
-  ffmpegPath?: string | undefined;
-  ffprobePath?: string | undefined;
-}): FfmpegBinaries {
-  let ffmpeg = paths.ffmpegPath;
-  if (!ffmpeg) {
-    try {
-      const require = createRequire(import.meta.url);
-      const fromPackage: unknown = require('ffmpeg-static');
-      if (typeof fromPackage === 'string' && existsSync(fromPackage)) ffmpeg = fromPackage;
-    } catch {
-      // Optional dependency absent: fall back to PATH.
-    }
-  }
-  return { ffmpeg: ffmpeg ?? 'ffmpeg', ffprobe: paths.ffprobePath ?? 'ffprobe' };
-}
-
-export interface ToolCheck {
-  ok: boolean;
-  ffmpegVersion?: string;
-  ffprobeVersion?: string;
-  problems: string[];
-}
-
-/** Checks that both binaries run and that every encoder we may need exists. */
-export async function checkTools(bins: FfmpegBinaries, timeoutMs = 10_000): Promise<ToolCheck> {
-  const problems: string[] = [];
-  const versionOf = async (bin: string): Promise<string | undefined> => {
-    try {
-      const r = await runProcess(bin, ['-hide_banner', '-version'], { timeoutMs });
-      if (r.code !== 0) {
-        problems.push(`${bin} -version exited with ${r.code}`);
-        return undefined;
-      }
-      return r.stdout.split('\n')[0]?.trim();
-    } catch (error) {
-      problems.push(error instanceof Error ? error.message : String(error));
-      return undefined;
-    }
-  };
-  const [ffmpegVersion, ffprobeVersion] = await Promise.all([versionOf(bins.ffmpeg), versionOf(bins.ffprobe)]);
-  if (ffmpegVersion) {
-    const r = await runProcess(bins.ffmpeg, ['-hide_banner', '-encoders'], { timeoutMs });
-    const available = new Set(
-      r.stdout
-        .split('\n')
-        .map((line) => /^\s*A\S*\s+(\S+)/.exec(line)?.[1])
-        .filter((name): name is string => name !== undefined),
-    );
-    for (const encoder of REQUIRED_ENCODERS)
-      if (!available.has(encoder)) problems.push(`ffmpeg lacks the ${encoder} encoder`);
-  }
-  return {
-    ok: problems.length === 0,
-    ...(ffmpegVersion ? { ffmpegVersion } : {}),
-    ...(ffprobeVersion ? { ffprobeVersion } : {}),
-    problems,
-  };
-}
+import { runProcess } from './process.js';
+import { CONTENT_HEAD_BYTES, contentOverridesExtension, rawHintFor, type RawHint } from './formats.js';
+import type { FfmpegBinaries } from './ffmpeg-tools.js';
+import { allocOptions, fileArg, inputOptions, throwIfInterrupted } from './ffmpeg-run.js';
 
 export interface AudioStreamInfo {
   index: number;
@@ -114,43 +38,11 @@ export interface ProbeResult {
 
 export type ProbeFailure = { kind: 'not-audio' | 'no-audio-stream' | 'unreadable'; message: string };
 
-/** `-max_alloc` (global option of ffprobe and ffmpeg): no single allocation above half the memory ceiling. */
-export function allocOptions(): string[] {
-  const bytes = maxAllocBytes();
-  return bytes === undefined ? [] : ['-max_alloc', String(bytes)];
-}
-
-/** Input options shared by ffprobe and ffmpeg: file protocol only, allowed demuxers only. */
-export function inputOptions(hint: RawHint | undefined): string[] {
-  if (hint) {
-    return [
-      '-protocol_whitelist',
-      'file',
-      '-format_whitelist',
-      hint.demuxer,
-      '-f',
-      hint.demuxer,
-      ...Object.entries(hint.options).flatMap(([k, v]) => [`-${k}`, v]),
-      ...(hint.decoder ? ['-c:a', hint.decoder] : []),
-    ];
-  }
-  return ['-protocol_whitelist', 'file', '-format_whitelist', AUTODETECT_DEMUXERS.join(',')];
-}
-
-/** The argv form of a server-generated path: `file:` stops ffmpeg from reading it as a URL or option. */
-export function fileArg(filePath: string): string {
-  return `file:${path.resolve(filePath)}`;
-}
-
 /**
  * Chooses between autodetection and the extension's raw format: the content
  * wins over the extension (a container's magic bytes, or a run of MP3 frames).
  */
-export async function hintFor(
-  filePath: string,
-  extension: string,
-  voxSampleRate?: number,
-): Promise<RawHint | undefined> {
+async function hintFor(filePath: string, extension: string, voxSampleRate?: number): Promise<RawHint | undefined> {
   const hint = rawHintFor(extension, voxSampleRate);
   if (!hint) return undefined;
   const fh = await open(filePath, 'r');
@@ -342,38 +234,4 @@ function describeProbeError(stderr: string): string {
   if (/End of file/i.test(text) || text === '') return 'The file is empty or truncated';
   const last = (lines[lines.length - 1] ?? 'unknown error').replace(/file:\S+/g, 'input');
   return `The file cannot be read as audio: ${last}`;
-}
-
-export class FfmpegError extends ProcessError {}
-
-function throwIfInterrupted(result: RunResult, argv: string[]): void {
-  if (result.aborted) throw new FfmpegError('aborted', argv, result);
-  if (result.timedOut) throw new FfmpegError('timed out', argv, result);
-  if (result.outOfMemory) throw new FfmpegError('out of memory', argv, result);
-}
-
-export interface TranscodeOptions {
-  timeoutMs: number;
-  signal?: AbortSignal;
-  onProgress?: (outSeconds: number) => void;
-}
-
-/** Runs ffmpeg with the given argv (built by plan.ts); rejects with FfmpegError carrying argv and stderr tail. */
-export async function runFfmpeg(bins: FfmpegBinaries, args: string[], options: TranscodeOptions): Promise<RunResult> {
-  const argv = ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', ...allocOptions(), '-progress', 'pipe:1'];
-  argv.push(...args);
-  const result = await runProcess(bins.ffmpeg, argv, {
-    timeoutMs: options.timeoutMs,
-    ...(options.signal ? { signal: options.signal } : {}),
-    onStdoutLine: (line) => {
-      if (!options.onProgress || !line.startsWith('out_time_us=')) return;
-      const us = Number(line.slice('out_time_us='.length));
-      if (Number.isFinite(us) && us >= 0) options.onProgress(us / 1e6);
-    },
-  });
-  throwIfInterrupted(result, [bins.ffmpeg, ...argv]);
-  if (result.code !== 0) {
-    throw new FfmpegError(`ffmpeg exited with ${result.code ?? result.signal}`, [bins.ffmpeg, ...argv], result);
-  }
-  return result;
 }

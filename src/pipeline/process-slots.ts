@@ -1,5 +1,5 @@
 /**
- * The work queue: at most `concurrency` ffmpeg/ffprobe processes at once, at
+ * The process slots: at most `concurrency` ffmpeg/ffprobe processes at once, at
  * most `queueLimit` jobs waiting, and two lanes so that small uploads are not
  * starved behind long ones.
  *
@@ -11,8 +11,8 @@
  *   1), so with two or more slots one is always left for short jobs.
  * - When a slot frees, the oldest waiting job that may use it starts: arrival
  *   order within each lane, so neither lane starves the other.
- * - Every process of a job goes through the queue; only the job's first
- *   request for a slot can be refused for a full queue, so a job that has
+ * - Every process of a job goes through the slots; only the job's first
+ *   request for a slot can be refused for a full waiting line, so a job that has
  *   started is never failed half-way by overload.
  */
 import { busy, GatewayError } from '../errors.js';
@@ -20,13 +20,13 @@ import type { ProcessGate } from '../media/process.js';
 
 export type Lane = 'short' | 'long';
 
-export interface WorkQueueOptions {
+export interface ProcessSlotsOptions {
   concurrency: number;
   queueLimit: number;
   longJobBytes: number;
 }
 
-export interface WorkQueueStats {
+export interface ProcessSlotStats {
   concurrency: number;
   queueLimit: number;
   running: number;
@@ -44,7 +44,7 @@ interface Waiter {
 
 const RETRY_AFTER_MAX_SECONDS = 300;
 
-export class WorkQueue {
+export class ProcessSlots {
   private running = 0;
   private runningLong = 0;
   private readonly waiting: Waiter[] = [];
@@ -52,7 +52,7 @@ export class WorkQueue {
   /** Moving average of how long a slot is held, for Retry-After. */
   private averageHoldMs = 2000;
 
-  constructor(readonly options: WorkQueueOptions) {
+  constructor(readonly options: ProcessSlotsOptions) {
     if (options.concurrency < 1) throw new RangeError('concurrency must be at least 1');
   }
 
@@ -84,7 +84,7 @@ export class WorkQueue {
     return Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(1, Math.ceil((this.averageHoldMs * rounds) / 1000)));
   }
 
-  stats(): WorkQueueStats {
+  stats(): ProcessSlotStats {
     return {
       concurrency: this.options.concurrency,
       queueLimit: this.options.queueLimit,

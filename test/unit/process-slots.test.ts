@@ -1,12 +1,12 @@
-/** The work queue's rules, and the process gate with real children. */
+/** The process slots' rules, and the process gate with real children. */
 import { describe, expect, it } from 'vitest';
-import { WorkQueue } from '../../src/pipeline/queue.js';
+import { ProcessSlots } from '../../src/pipeline/process-slots.js';
 import { GatewayError } from '../../src/errors.js';
 import { liveProcessCount, runProcess, runWithProcessGate } from '../../src/media/process.js';
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function track(queue: WorkQueue, lane: 'short' | 'long', log: string[], name: string, signal?: AbortSignal) {
+function track(queue: ProcessSlots, lane: 'short' | 'long', log: string[], name: string, signal?: AbortSignal) {
   let release: (() => void) | undefined;
   const p = queue.acquire(lane, signal).then((r) => {
     log.push(name);
@@ -15,9 +15,9 @@ function track(queue: WorkQueue, lane: 'short' | 'long', log: string[], name: st
   return { p, release: () => release?.() };
 }
 
-describe('WorkQueue', () => {
+describe('ProcessSlots', () => {
   it('runs at most `concurrency` at once, then in arrival order', async () => {
-    const q = new WorkQueue({ concurrency: 2, queueLimit: 10, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 2, queueLimit: 10, longJobBytes: 100 });
     const log: string[] = [];
     const jobs = ['a', 'b', 'c', 'd'].map((n) => track(q, 'short', log, n));
     await flush();
@@ -35,7 +35,7 @@ describe('WorkQueue', () => {
   });
 
   it("a patient gate (the watched folder's) waits for a slot where an upload's gate is refused", async () => {
-    const q = new WorkQueue({ concurrency: 1, queueLimit: 0, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 1, queueLimit: 0, longJobBytes: 100 });
     const release = await q.acquire('short', undefined);
     await expect(q.gateFor(() => 10).acquire(undefined)).rejects.toBeInstanceOf(GatewayError);
     let admitted = false;
@@ -57,7 +57,7 @@ describe('WorkQueue', () => {
   });
 
   it('refuses beyond queueLimit with 503, Retry-After and Imagicle shape', async () => {
-    const q = new WorkQueue({ concurrency: 1, queueLimit: 1, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 1, queueLimit: 1, longJobBytes: 100 });
     const log: string[] = [];
     track(q, 'short', log, 'a');
     track(q, 'short', log, 'b');
@@ -72,7 +72,7 @@ describe('WorkQueue', () => {
   });
 
   it('keeps a slot for short jobs: long ones hold at most concurrency - 1', async () => {
-    const q = new WorkQueue({ concurrency: 3, queueLimit: 10, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 3, queueLimit: 10, longJobBytes: 100 });
     const log: string[] = [];
     const l1 = track(q, 'long', log, 'L1');
     track(q, 'long', log, 'L2');
@@ -87,7 +87,7 @@ describe('WorkQueue', () => {
   });
 
   it('with one slot, the oldest waiter goes first whatever its lane', async () => {
-    const q = new WorkQueue({ concurrency: 1, queueLimit: 10, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 1, queueLimit: 10, longJobBytes: 100 });
     const log: string[] = [];
     const a = track(q, 'short', log, 'S0');
     const b = track(q, 'long', log, 'L1');
@@ -101,7 +101,7 @@ describe('WorkQueue', () => {
   });
 
   it('a waiter that aborts leaves the queue', async () => {
-    const q = new WorkQueue({ concurrency: 1, queueLimit: 10, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 1, queueLimit: 10, longJobBytes: 100 });
     const log: string[] = [];
     const a = track(q, 'short', log, 'a');
     const controller = new AbortController();
@@ -116,7 +116,7 @@ describe('WorkQueue', () => {
   });
 
   it('a job that got a slot once is never refused later (no failure half-way)', async () => {
-    const q = new WorkQueue({ concurrency: 1, queueLimit: 0, longJobBytes: 100 });
+    const q = new ProcessSlots({ concurrency: 1, queueLimit: 0, longJobBytes: 100 });
     const gate = q.gateFor(() => 10);
     const release = await gate.acquire(undefined);
     const other = await q.acquire('short', undefined).catch((e: unknown) => e);
@@ -127,7 +127,7 @@ describe('WorkQueue', () => {
   });
 
   it('classifies jobs by upload size', () => {
-    const q = new WorkQueue({ concurrency: 2, queueLimit: 1, longJobBytes: 1000 });
+    const q = new ProcessSlots({ concurrency: 2, queueLimit: 1, longJobBytes: 1000 });
     expect(q.laneFor(999)).toBe('short');
     expect(q.laneFor(1000)).toBe('long');
   });
@@ -135,7 +135,7 @@ describe('WorkQueue', () => {
 
 describe('runWithProcessGate', () => {
   it('never lets more than CONCURRENCY real processes run', async () => {
-    const q = new WorkQueue({ concurrency: 2, queueLimit: 20, longJobBytes: 1e9 });
+    const q = new ProcessSlots({ concurrency: 2, queueLimit: 20, longJobBytes: 1e9 });
     let peak = 0;
     const timer = setInterval(() => {
       peak = Math.max(peak, liveProcessCount());
