@@ -9,10 +9,10 @@ import type { JobEventSink } from './delivery/job-event-sink.js';
 import type { JobEvent } from './delivery/job-events.js';
 
 export const RATE_BUCKET_MS = 5 * 60_000;
-export const RATE_WINDOW_MS = 60 * 60_000;
+const RATE_WINDOW_MS = 60 * 60_000;
 const BUCKETS = RATE_WINDOW_MS / RATE_BUCKET_MS;
 
-export const RATE_SERIES = ['uploads', 'deliveries', 'failures'] as const;
+const RATE_SERIES = ['uploads', 'deliveries', 'failures'] as const;
 export type RateSeries = (typeof RATE_SERIES)[number];
 
 export interface RatesView {

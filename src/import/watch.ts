@@ -54,8 +54,8 @@ export interface FolderStatus {
   lastScanAt: string | undefined;
 }
 
-export const DONE_DIR = 'done';
-export const FAILED_DIR = 'failed';
+const DONE_DIR = 'done';
+const FAILED_DIR = 'failed';
 
 interface Observation {
   signature: string;
