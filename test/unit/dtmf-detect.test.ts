@@ -71,8 +71,8 @@ describe.each(RATES)('DTMF detection at %i Hz', (rate) => {
 describe('DTMF steadiness between blocks', () => {
   it('takes no sound that fills two whole blocks but not the windows around and between them', () => {
     // 25.5 ms starting on a block boundary: two whole blocks hold the key (a two-hit rule takes it, as it took a
-    // vowel in the speech corpus whose harmonics passed through 941 and 1209 Hz); the windows straddling the
-    // blocks' edges do not, so the key holds in 3 windows half a block apart, not 4.
+    // vowel in the speech corpus whose harmonics passed through a row and a column frequency); the windows
+    // straddling the blocks' edges do not, so the key holds in 3 windows half a block apart, not 4.
     const { samples } = toneSequence([{ key: '5', ms: 25.5 }], 8000, 60, 12.75);
     const detector = new DtmfDetector(1, 8000);
     expect(detectMono(detector, samples)).toEqual([]);
