@@ -17,11 +17,15 @@
  *   tone fills it, rather than starting or ending in it.
  *
  * Consecutive hits for the same key make a tone (one missed block is bridged:
- * Q.24's short interruptions); it is accepted when it has at least MIN_HITS
- * hits (a 40 ms tone always has) and its frequencies, estimated from the phase
- * turn between the halves of each block and averaged over the tone, are within
- * MAX_DEVIATION of the nominal ones (±1.5 % accepted, ±3.5 % rejected). Two
- * missed blocks (a pause of 40 ms always gives them) end a tone.
+ * Q.24's short interruptions). Where a tone may begin, go on or end, the window
+ * straddling two blocks (the second half of one and the first half of the next)
+ * is classified too, so the tone is followed in windows half a block apart. It
+ * is accepted when at least MIN_WINDOWS of those windows hold the key (4: about
+ * 32 ms of steady tone; a 40 ms tone always gives them, whatever its alignment
+ * with the blocks, a 26 ms one never) and its frequencies, estimated from the
+ * phase turn between the halves of each block and averaged over the tone, are
+ * within MAX_DEVIATION of the nominal ones (±1.5 % accepted, ±3.5 % rejected).
+ * Two missed blocks (a pause of 40 ms always gives them) end a tone.
  *
  * The key of a tone is kept inside the detector: the result gives when and how
  * loud, never which key (PCI). Tests can ask for the keys with `keepKeys` and `keyOf`.
@@ -50,8 +54,13 @@ export interface DtmfThresholds {
   minSteadiness: number;
   /** Relative frequency deviation accepted (mean over the tone). */
   maxDeviation: number;
-  /** Hit blocks a tone needs. */
-  minHits: number;
+  /**
+   * Windows, half a block apart (the blocks and the windows straddling two of them), that must hold the key:
+   * 4 windows span n + 3·n/2 samples (31.9 ms at 8 kHz). A 40 ms tone always gives 4 whatever its alignment
+   * with the blocks; a sound that only happens to fill two aligned blocks does not (speech: a vowel's harmonics
+   * passing through a row and a column frequency holds in the blocks but not in the window between them).
+   */
+  minWindows: number;
 }
 
 const DEFAULT_DTMF_THRESHOLDS: Readonly<DtmfThresholds> = {
@@ -65,7 +74,7 @@ const DEFAULT_DTMF_THRESHOLDS: Readonly<DtmfThresholds> = {
   // Quarters of 3.2 ms: two tones beat (at 268 Hz for 941 + 1209), and GSM's 20 ms frames pump the level.
   minSteadiness: 0.3,
   maxDeviation: 0.025,
-  minHits: 2,
+  minWindows: 4,
 };
 
 /** One detected tone in one channel, in samples of the input's own rate. */
@@ -99,6 +108,8 @@ export interface OpenTone {
   lastHit: number;
   hits: number;
   misses: number;
+  /** Windows (blocks, and the windows straddling two blocks) that held the key. */
+  windows: number;
   power: number;
   /** Σ X2·conj(X1) of the row (column) tone over the tone's blocks: its phase turn per half block. */
   rowRe: number;
@@ -158,7 +169,12 @@ class Decimator {
 }
 
 class ChannelDetector {
-  private readonly block: Float64Array;
+  private block: Float64Array;
+  /** The block before `block`, and the key it held (−1: none). */
+  private previous: Float64Array;
+  private previousKey = -1;
+  /** The window straddling `previous` and `block`. */
+  private readonly straddle: Float64Array;
   private fill = 0;
   private blockIndex = 0;
   private open: OpenTone | undefined;
@@ -171,6 +187,8 @@ class ChannelDetector {
     private readonly factor: number,
   ) {
     this.block = new Float64Array(detector.blockLength);
+    this.previous = new Float64Array(detector.blockLength);
+    this.straddle = new Float64Array(detector.blockLength);
     this.decimator = factor > 1 ? new Decimator(inputRate, factor) : undefined;
   }
 
@@ -188,14 +206,24 @@ class ChannelDetector {
   }
 
   private closeBlock(): void {
-    const key = this.detector.classify(this.block);
+    const block = this.block;
+    const key = this.detector.classify(block);
+    // The window between the previous block and this one, where a tone may begin, go on or end (rarely: the
+    // extra filtering costs nothing on blocks without a key).
+    const between = key >= 0 || this.previousKey >= 0 ? this.detector.classify(this.straddled(), false) : -1;
+    // The two buffers swap: the next block fills the older one.
+    this.block = this.previous;
+    this.previous = block;
+    this.previousKey = key;
     const index = this.blockIndex++;
     const open = this.open;
+    if (open && between === open.key) open.windows++;
     if (key >= 0 && open && open.key === key) {
       open.hits++;
       open.lastHit = index;
       open.misses = 0;
-      this.detector.accumulate(open, this.block);
+      open.windows++;
+      this.detector.accumulate(open, block);
       return;
     }
     if (key < 0) {
@@ -209,14 +237,24 @@ class ChannelDetector {
       lastHit: index,
       hits: 1,
       misses: 0,
+      windows: between === key ? 2 : 1,
       power: 0,
       rowRe: 0,
       rowIm: 0,
       colRe: 0,
       colIm: 0,
     };
-    this.detector.accumulate(started, this.block);
+    this.detector.accumulate(started, block);
     this.open = started;
+  }
+
+  /** The second half of the previous block and the first half of this one. */
+  private straddled(): Float64Array {
+    const n = this.block.length;
+    const half = n >> 1;
+    this.straddle.set(this.previous.subarray(half), 0);
+    this.straddle.set(this.block.subarray(0, half), n - half);
+    return this.straddle;
   }
 
   finish(): void {
@@ -304,8 +342,11 @@ export class DtmfDetector {
     return [...this.found].sort((a, b) => a.startFrame - b.startFrame || a.channel - b.channel);
   }
 
-  /** The key index (row × 4 + column) a block holds, or −1. */
-  classify(block: Float64Array): number {
+  /**
+   * The key index (row × 4 + column) a block holds, or −1. With `record`, a hit's tones are kept for `accumulate`
+   * (a window between two blocks only says whether it holds the key).
+   */
+  classify(block: Float64Array, record = true): number {
     const n = block.length;
     const quarter = n >> 2;
     let q0 = 0;
@@ -374,6 +415,7 @@ export class DtmfDetector {
     // Each tone's energy in the block: |X|² · 2 / n.
     const toneEnergy = ((pr + pc) * 2) / n;
     if (toneEnergy < this.t.minPurity * energy) return -1;
+    if (!record) return row * 4 + (col - 4);
     this.lastRow = row;
     this.lastCol = col - 4;
     this.lastPower = toneEnergy / n;
@@ -428,7 +470,7 @@ export class DtmfDetector {
   }
 
   accept(open: OpenTone, channel: number, startFrame: number, endFrame: number): void {
-    if (open.hits < this.t.minHits) return;
+    if (open.windows < this.t.minWindows) return;
     const row = open.key >> 2;
     const rowDev = this.deviation(open.rowRe, open.rowIm, row);
     const colDev = this.deviation(open.colRe, open.colIm, 4 + (open.key & 3));

@@ -73,7 +73,7 @@ export async function fitToLimit(
     if (format) {
       const dir = path.join(workDir, 'compress');
       await mkdir(dir, { recursive: true });
-      prepared = await prepareAudio(
+      const denser = await prepareAudio(
         input,
         dir,
         {
@@ -83,6 +83,9 @@ export async function fitToLimit(
         },
         signal,
       );
+      // The re-encode starts from the first render (mapped, levelled, masked: reencodeSource), so what those steps
+      // reported still describes this audio; the job and the console read it from here.
+      prepared = { ...denser, stereo: first.stereo, level: first.level, dtmf: first.dtmf };
       compressed = true;
       reasons.push(`re-encoded as ${format}: ${prepared.bytes} bytes`);
       if (prepared.bytes <= limit) {

@@ -25,7 +25,9 @@ beforeAll(async () => {
     return;
   }
   root = await mkdtemp(path.join(os.tmpdir(), 'dtmf-e2e-'));
-  t = await startTestGateway();
+  // The call (about 140 kB as 16-bit stereo) is over the limit, and A-law fits: OVERSIZE=compress re-encodes the
+  // masked render, and the job still tells of the masked tones.
+  t = await startTestGateway({ MAX_PART_BYTES: String(100_000), OVERSIZE: 'compress', COMPRESS_ORDER: 'alaw' });
   const tones = [...TYPED].map((key) => ({ key, ms: 70 }));
   call = await makeCall(root, 'card', [{ name: 'card', tones, gapMs: 80 }], await speechFor(root));
 }, 120_000);
@@ -62,12 +64,15 @@ describe('DTMF over HTTP', { timeout: 120_000 }, () => {
     expect(res.status, text).toBe(201);
     const report = JSON.parse(text) as {
       jobId?: string;
-      output: { samples: number };
+      output: { samples: number; codec: string };
+      oversize: { action: string };
       dtmf: { action: string; decidedBy: string; tones: number; channels: Array<{ channel: string; tones: number }> };
     };
     expect(report.dtmf).toMatchObject({ action: 'masked', decidedBy: 'dtmf=mask in the request', tones: TYPED.length });
     expect(report.dtmf.channels.map((c) => c.tones)).toEqual([0, TYPED.length]);
     expect(report.output.samples).toBe(call.frames);
+    expect(report.oversize.action).toBe('compressed');
+    expect(report.output.codec).toBe('pcm_alaw');
 
     const rec = t.emulator.store.list().at(-1)!;
     const received = t.emulator.store.audioPath(rec.id)!;

@@ -39,6 +39,11 @@ describe.each(RATES)('DTMF detection at %i Hz', (rate) => {
     expect(heard(rate, each({}, 20), 60)).toBe('');
   });
 
+  it('rejects 26 ms tones, whatever their alignment with the blocks (Q.24: none under 23 ms, all from 40 ms)', () => {
+    // 79 ms from one key to the next: each key starts 20 samples further into a block (at 8 kHz) than the last.
+    expect(heard(rate, each({}, 26), 53)).toBe('');
+  });
+
   it('accepts ±1.5 % frequency deviation and rejects ±3.5 %', () => {
     expect(heard(rate, each({ deviation: 0.015 }), 50)).toBe(ALL);
     expect(heard(rate, each({ deviation: -0.015 }), 50)).toBe(ALL);
@@ -60,6 +65,19 @@ describe.each(RATES)('DTMF detection at %i Hz', (rate) => {
 
   it('accepts tones with white noise 15 dB below them', () => {
     expect(heard(rate, each({ rowDbfs: -20 }), 50, 15)).toBe(ALL);
+  });
+});
+
+describe('DTMF steadiness between blocks', () => {
+  it('takes no sound that fills two whole blocks but not the windows around and between them', () => {
+    // 25.5 ms starting on a block boundary: two whole blocks hold the key (a two-hit rule takes it, as it took a
+    // vowel in the speech corpus whose harmonics passed through a row and a column frequency); the windows
+    // straddling the blocks' edges do not, so the key holds in 3 windows half a block apart, not 4.
+    const { samples } = toneSequence([{ key: '5', ms: 25.5 }], 8000, 60, 12.75);
+    const detector = new DtmfDetector(1, 8000);
+    expect(detectMono(detector, samples)).toEqual([]);
+    const longer = toneSequence([{ key: '5', ms: 38.25 }], 8000, 60, 12.75).samples;
+    expect(detectMono(new DtmfDetector(1, 8000), longer)).toHaveLength(1);
   });
 });
 
