@@ -122,6 +122,11 @@ export function markRendered(job: JobRecord, contentType: string, decision: stri
   job.state = 'ready';
 }
 
+/** A part just rendered: nothing attempted yet. */
+export function newPart(rendered: Omit<SpooledPart, 'state' | 'attempts' | 'upstream' | 'deliveredAt'>): SpooledPart {
+  return { ...rendered, state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined };
+}
+
 /** A part another record (the file doors' state) holds as delivered by an earlier run: not sent again. */
 export function markDeliveredElsewhere(part: SpooledPart): void {
   part.state = 'delivered';

@@ -35,6 +35,7 @@ import {
   endAttempt,
   markDeliveredElsewhere,
   markRendered,
+  newPart,
   reconcilePart,
   recoverInterrupted,
   type JobLife,
@@ -132,8 +133,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
           }
           const { path: _abs, ...rest } = part;
           const metadata = metadataForPart(job.metadata, part);
-          const fresh = { state: 'pending', attempts: 0, upstream: undefined, deliveredAt: undefined } as const;
-          return { ...rest, file, metadata, ...fresh };
+          return newPart({ ...rest, file, metadata });
         });
         if (rerender) keepDelivered(job.parts, before);
         if (plan === 'eager') {
