@@ -109,6 +109,16 @@ export function markDeliveredElsewhere(part: SpooledPart): void {
   part.state = 'delivered';
 }
 
+/**
+ * A part whose attempt another record (the file doors' state) saw cut short or unanswered: Imagicle may hold it, so
+ * it is asked (reconciliation) before it is sent again, as after a crash of this store's own run.
+ */
+export function markUncertainElsewhere(part: SpooledPart, since: string): void {
+  part.uncertainSince = since;
+  part.uncertainAnswered = undefined;
+  part.uncertainInterrupted = true;
+}
+
 /** A job that is not finished: the worker (or a request) still has something to do. */
 export function isOpen(job: JobRecord): boolean {
   return job.state === 'received' || job.state === 'ready' || job.state === 'delivering';

@@ -34,6 +34,7 @@ import {
   clearUncertainty,
   endAttempt,
   markDeliveredElsewhere,
+  markUncertainElsewhere,
   markRendered,
   reconcilePart,
   recoverInterrupted,
@@ -88,6 +89,10 @@ export interface AttemptJournal {
   /** Before an attempt starts (after the store's own record). */
   beforeAttempt(part: SpooledPart): void | Promise<void>;
   afterAttempt(part: SpooledPart, verdict: Verdict, result: LiveResult): void | Promise<void>;
+  /** When that journal saw an attempt at the part cut short or unanswered (ISO 8601); undefined: never. */
+  uncertainSince?(part: SpooledPart): string | undefined;
+  /** Imagicle was found to hold the part (reconciliation): delivered without an attempt. */
+  found?(part: SpooledPart): void | Promise<void>;
 }
 
 export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, ctx: RunContext): Promise<RunResult> {
@@ -181,6 +186,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     for (const part of job.parts) {
       if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) markDeliveredElsewhere(part);
       if (part.state === 'delivered') continue;
+      const uncertainElsewhere = part.uncertainSince === undefined ? ctx.journal?.uncertainSince?.(part) : undefined;
+      if (uncertainElsewhere !== undefined) markUncertainElsewhere(part, uncertainElsewhere);
       let attemptStarted = Date.now();
       const upload: UploadInput = {
         metadata: part.metadata,
@@ -198,6 +205,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             // An expired lease must never deliver: whoever took the job over may be sending it right now.
             await store.confirmLease(job);
             if (part.uncertainSince !== undefined && (await settleUncertainty(store, job, part, ctx)) === 'found') {
+              await ctx.journal?.found?.(part);
               return { skip: true };
             }
             if (part.attempts > 0) ctx.prepare.metrics?.retry();

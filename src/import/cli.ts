@@ -14,9 +14,10 @@ import { killAllChildren, type ProcessGate } from '../media/process.js';
 import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
 import { isManifest, ManifestError } from './manifest.js';
 import type { FileReport } from './process-file.js';
-import { problemLine, startProgress, type Progress } from './progress.js';
+import { formatEta, problemLine, startProgress, type Progress } from './progress.js';
 import { ReportWriter, type ReportMetadata } from './report.js';
-import { exitCodeFor, runItems } from './run.js';
+import { DEFAULT_MAX_WAIT_MS, exitCodeFor, runItems } from './run.js';
+import { parseInterval } from '../delivery/interval.js';
 import { summaryJson, summaryText } from './summary.js';
 import { IMPORT_HELP, WATCH_HELP } from './help.js';
 import { readableDestination } from './readable-log.js';
@@ -93,6 +94,7 @@ interface ImportFlags {
   retryFailed?: boolean;
   concurrency?: string;
   progressSeconds: string;
+  maxWait?: string;
   root?: string;
   allowOutside?: boolean;
   json?: boolean;
@@ -125,6 +127,9 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
     '--',
   );
   const concurrency = positiveInt('--concurrency', flags.concurrency, os.availableParallelism());
+  const maxWaitMs = flags.maxWait === undefined ? DEFAULT_MAX_WAIT_MS : parseInterval(flags.maxWait);
+  if (maxWaitMs === undefined)
+    problems.push('--max-wait: give a duration, e.g. 30m, 2h, 1d or 0 (seconds without a unit)');
   const info = await stat(source).catch(() => undefined);
   if (!info) problems.push(`${source}: no such file or folder`);
   else if (!info.isDirectory() && !isManifest(source))
@@ -198,10 +203,17 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
         const metadata = metadataOf(r.path);
         report?.add(position.get(r.path) ?? items.length, r, metadata);
         if (flags.json) process.stdout.write(fileJson(r, metadata));
-        if (r.status === 'failed' || r.status === 'invalid') progress?.log(problemLine(r));
+        if (r.status === 'failed' || r.status === 'invalid' || r.status === 'waiting') progress?.log(problemLine(r));
+        progress?.update();
+      },
+      onWait: (r) => {
+        progress?.log(
+          `waiting for Imagicle: ${r.path}: ${r.error ?? ''}; tried again in ${formatEta((r.retry?.delayMs ?? 0) / 1000)}`,
+        );
         progress?.update();
       },
     },
+    maxWaitMs,
   ).finally(() => progress?.stop());
   await report?.close();
   state.close();
@@ -344,6 +356,10 @@ export function registerFileDoors(program: Command): void {
       .option('--dry-run', 'probe and check everything, send nothing')
       .option('--retry-failed', 'send again the files an earlier run recorded as failed')
       .option('--concurrency <n>', 'ffmpeg runs at once, twice as many files in flight (default: the number of cores)')
+      .option(
+        '--max-wait <duration>',
+        'how long a file may wait for Imagicle (down, 429, 503) in this run before it is left pending for a rerun (default 1h)',
+      )
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
       .option('--json', 'print one JSON object per file and a summary object on stdout (for scripts)')
       .addHelpText('after', IMPORT_HELP)

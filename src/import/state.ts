@@ -28,6 +28,8 @@ export interface FileRow {
   duration: string | null;
   decision: string | null;
   error: string | null;
+  /** ISO 8601: the row's last change (the start of its last attempt while one is under way). */
+  updatedAt: string;
 }
 
 interface RawFileRow {
@@ -41,6 +43,7 @@ interface RawFileRow {
   duration: string | null;
   decision: string | null;
   error: string | null;
+  updated_at: string;
 }
 
 export type PartState = 'sending' | 'sent' | 'pending' | 'ambiguous';
@@ -85,6 +88,7 @@ function toRow(raw: RawFileRow): FileRow {
     duration: raw.duration,
     decision: raw.decision,
     error: raw.error,
+    updatedAt: raw.updated_at,
   };
 }
 
@@ -206,6 +210,33 @@ export class StateStore {
         details.duration ?? null,
         details.decision ?? null,
         details.error ?? null,
+        new Date().toISOString(),
+        file,
+      );
+  }
+
+  /**
+   * Not delivered for a transient cause (Imagicle down or busy): the file stays pending, so that a plain rerun
+   * takes it again; the error says why it waits.
+   */
+  wait(
+    file: string,
+    details: {
+      parts?: number | undefined;
+      duration?: string | undefined;
+      decision?: string | undefined;
+      error: string;
+    },
+  ): void {
+    this.db
+      .prepare(
+        "UPDATE files SET status = 'pending', parts = COALESCE(?, parts), duration = COALESCE(?, duration), decision = COALESCE(?, decision), error = ?, updated_at = ? WHERE path = ?",
+      )
+      .run(
+        details.parts ?? null,
+        details.duration ?? null,
+        details.decision ?? null,
+        details.error,
         new Date().toISOString(),
         file,
       );

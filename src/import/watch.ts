@@ -239,7 +239,9 @@ export class FolderWatcher {
     }
     // An outage (or a 5xx after the retries): left in place, tried again later.
     const failures = (this.retryAt.get(file)?.failures ?? 0) + 1;
-    const delay = Math.min(MAX_RETRY_DELAY_MS, this.options.pollSeconds * 1000 * 2 ** failures);
+    // Not before the job life's delay (Retry-After honoured) when it gave one.
+    const backoff = Math.min(MAX_RETRY_DELAY_MS, this.options.pollSeconds * 1000 * 2 ** failures);
+    const delay = Math.max(report.retry?.delayMs ?? 0, backoff);
     this.retryAt.set(file, { at: Date.now() + delay, failures });
     this.logger.warn({ ...log, retryInMs: delay }, 'watch: not delivered, will retry');
     this.onFile(report, undefined);

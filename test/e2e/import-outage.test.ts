@@ -1,0 +1,206 @@
+/**
+ * `import` when Imagicle is away or slow, end to end: the real CLI (a child
+ * process) against the emulator on port 0, a few tiny files.
+ *
+ * - 503 with Retry-After for a while, then accepted: the running import
+ *   waits and finishes every file, none failed.
+ * - Imagicle down (connection refused), Ctrl-C: nothing failed, a plain
+ *   rerun (no --retry-failed) delivers everything.
+ * - kill -9 mid-run while the emulator answers slowly, then a rerun: every
+ *   recording is in Imagicle exactly once (the part cut short is asked about
+ *   before it is sent again: RECONCILE=auto).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+
+const run = promisify(execFile);
+const MAIN = path.resolve('src/main.ts');
+const PATTERN = '{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}';
+const DEFAULTS = JSON.stringify({ localParty: { username: 'archive' } });
+const FILES = 6;
+
+let work: string;
+let emulator: RunningEmulator;
+let source: string;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const env = (url: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  PATH: process.env.PATH ?? '',
+  IMAGICLE_URL: url,
+  TMP_DIR: path.join(work, 'tmp'),
+  LOG_LEVEL: 'warn',
+  RETRY_MIN_DELAY_MS: '50',
+  RETRY_MAX_DELAY_MS: '200',
+  SPOOL_RETRY_MAX_DELAY_MS: '300',
+  ...extra,
+});
+
+const args = (state: string, extra: string[] = []): string[] => [
+  'import',
+  source,
+  '--pattern',
+  PATTERN,
+  '--defaults',
+  DEFAULTS,
+  '--state',
+  path.join(work, state),
+  '--concurrency',
+  '1',
+  '--json',
+  ...extra,
+];
+
+async function cli(argv: string[], environment: Record<string, string>): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN, ...argv], { env: environment });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The last line of `--json`: the summary object. */
+const summaryOf = (stdout: string): Record<string, unknown> =>
+  JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+
+const byCallId = (): Map<string, number> => {
+  const counts = new Map<string, number>();
+  for (const r of emulator.store.list()) {
+    const id = String(r.metadata.pbxCallId);
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+};
+
+const expectEachOnce = (): void => {
+  const counts = byCallId();
+  expect(counts.size).toBe(FILES);
+  for (const [id, n] of counts) expect(n, id).toBe(1);
+};
+
+/** A port nothing listens on: Imagicle is down. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'import-outage-'));
+  emulator = await startEmulator({ port: 0, storageDir: path.join(work, 'emulator') });
+  source = path.join(work, 'calls');
+  await mkdir(source, { recursive: true });
+  const base = path.join(work, 'base.wav');
+  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=f=300:d=0.3', '-ar', '8000', '-y', base]);
+  for (let i = 0; i < FILES; i++) {
+    await copyFile(
+      base,
+      path.join(source, `20240301-10${String(i).padStart(2, '0')}05_in_${100 + i}_555${i}_call${i}.wav`),
+    );
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await emulator?.close();
+  await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+});
+
+describe('import while Imagicle is away', () => {
+  it('503 with Retry-After for a while, then accepted: the running import finishes every file, none failed', async () => {
+    await emulator.store.clear();
+    emulator.faults.clear();
+    emulator.faults.add({ status: 503, retryAfter: 1, count: 5 });
+    // One attempt per run of a file: every 503 goes to the job life's backoff (the waiting this is about).
+    const result = await cli(args('state-503'), env(emulator.url, { RETRY_MAX_ATTEMPTS: '1' }));
+    expect(result.code, result.stderr).toBe(0);
+    const summary = summaryOf(result.stdout);
+    expect(summary).toMatchObject({ delivered: FILES, failed: 0, waiting: 0 });
+    expect(result.stderr).toMatch(/waiting for Imagicle: .*Imagicle answered 503/);
+    expect(emulator.stats.snapshot().faulted).toBe(5);
+    expectEachOnce();
+  }, 60_000);
+
+  it('down (connection refused) and stopped with Ctrl-C: nothing failed; a plain rerun delivers every file', async () => {
+    await emulator.store.clear();
+    emulator.faults.clear();
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args('state-down')], {
+      env: env(down, { RETRY_MAX_ATTEMPTS: '1' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    // Both files in flight have been tried and are waiting.
+    while ((stderr.match(/waiting for Imagicle: /g) ?? []).length < 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toMatch(/waiting for Imagicle: .*ECONNREFUSED|connect/i);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const first = summaryOf(stdout);
+    expect(first).toMatchObject({ interrupted: true, failed: 0, delivered: 0 });
+    expect(first.waiting).toBeGreaterThanOrEqual(2);
+
+    // No --retry-failed: the files were pending, never failed.
+    const rerun = await cli(args('state-down'), env(emulator.url));
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(summaryOf(rerun.stdout)).toMatchObject({ delivered: FILES, failed: 0, alreadyDelivered: 0 });
+    expectEachOnce();
+  }, 60_000);
+
+  it('down past --max-wait: the run ends with exit 75 and every file pending, not failed', async () => {
+    await emulator.store.clear();
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const result = await cli(args('state-wait', ['--max-wait', '0']), env(down, { RETRY_MAX_ATTEMPTS: '1' }));
+    expect(result.code, result.stderr).toBe(75);
+    expect(summaryOf(result.stdout)).toMatchObject({ waiting: FILES, failed: 0 });
+    const rerun = await cli(args('state-wait'), env(emulator.url));
+    expect(summaryOf(rerun.stdout)).toMatchObject({ delivered: FILES, failed: 0 });
+    expectEachOnce();
+  }, 60_000);
+
+  it('kill -9 while Imagicle answers slowly, then a rerun: every recording in Imagicle exactly once', async () => {
+    await emulator.store.clear();
+    emulator.faults.clear();
+    // Each upload is stored, then answered 600 ms later: a kill lands between "stored" and "answered".
+    emulator.faults.add({ delayMs: 600, count: 100 });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args('state-kill')], {
+      env: env(emulator.url),
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    while (emulator.store.list().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await exited;
+    emulator.faults.clear();
+    const before = emulator.store.list().length;
+    expect(before).toBeGreaterThanOrEqual(3);
+    expect(before).toBeLessThan(FILES);
+
+    // The attempt cut short is asked about after IMAGICLE_TIMEOUT_MS from its start (reconciliation's window).
+    const rerun = await cli(args('state-kill'), env(emulator.url, { IMAGICLE_TIMEOUT_MS: '1000' }));
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const summary = summaryOf(rerun.stdout);
+    expect(summary).toMatchObject({ failed: 0, possibleDuplicates: 0 });
+    expect(Number(summary.delivered) + Number(summary.alreadyDelivered)).toBe(FILES);
+    expectEachOnce();
+  }, 60_000);
+});
