@@ -8,7 +8,8 @@ import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ConfigError, describeUnknownSetting, loadConfig, type Config } from '../config.js';
+import { ConfigError, describeUnknownSetting, destinationOf, loadConfig, type Config } from '../config.js';
+import { gatewayDoor } from './gateway-door.js';
 import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
 import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
@@ -95,6 +96,8 @@ interface ImportFlags {
   concurrency?: string;
   progressSeconds: string;
   maxWait?: string;
+  gateway?: string;
+  key?: string;
   root?: string;
   allowOutside?: boolean;
   json?: boolean;
@@ -130,6 +133,10 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const maxWaitMs = flags.maxWait === undefined ? DEFAULT_MAX_WAIT_MS : parseInterval(flags.maxWait);
   if (maxWaitMs === undefined)
     problems.push('--max-wait: give a duration, e.g. 30m, 2h, 1d or 0 (seconds without a unit)');
+  const gatewayUrl = flags.gateway;
+  if (gatewayUrl !== undefined && !/^https?:\/\/[^/]/i.test(gatewayUrl))
+    problems.push("--gateway: give the gateway's http(s) URL, e.g. http://gateway:8080");
+  if (gatewayUrl !== undefined && flags.dryRun) problems.push('--dry-run checks files here: leave out --gateway');
   const info = await stat(source).catch(() => undefined);
   if (!info) problems.push(`${source}: no such file or folder`);
   else if (!info.isDirectory() && !isManifest(source))
@@ -161,8 +168,13 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   };
   const logger = stderrLogger(config);
   // Unset: one state per destination (Imagicle server and user), so that another server's run is never "done".
-  const state = openState(flags.state ?? path.join('data', 'import-state', config.destination));
-  const runtime = await openRuntimeOrExit(config, logger);
+  const destination = gatewayUrl ? `gateway-${destinationOf(gatewayUrl, 0, undefined)}` : config.destination;
+  const state = openState(flags.state ?? path.join('data', 'import-state', destination));
+  // --gateway: the gateway converts and delivers; nothing here runs ffmpeg or talks to Imagicle.
+  const runtime = gatewayUrl ? undefined : await openRuntimeOrExit(config, logger);
+  const gateway = gatewayUrl
+    ? gatewayDoor({ url: gatewayUrl, key: flags.key ?? process.env.GATEWAY_KEY, door: 'import' })
+    : undefined;
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
     process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
@@ -176,14 +188,14 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
 
   const report = flags.report ? new ReportWriter(path.resolve(flags.report)) : undefined;
   process.stderr.write(
-    `${flags.dryRun ? 'Dry run of' : 'Importing'} ${items.length} file(s) from ${source} to ${runtime.upstreamUrl}, ${concurrency} at a time\n`,
+    `${flags.dryRun ? 'Dry run of' : 'Importing'} ${items.length} file(s) from ${source} to ${runtime?.upstreamUrl ?? `the gateway at ${gatewayUrl}`}, ${concurrency} at a time\n`,
   );
   let progress: Progress | undefined;
   const summary = await runItems(
     items,
     {
       state,
-      deps: runtime.deps,
+      deps: runtime?.deps,
       // Duplicate keys are scoped by the destination too (Config.destination).
       owner: { id: `cli:import@${config.destination}` },
       tmpDir: config.tmpDir,
@@ -213,11 +225,11 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
         progress?.update();
       },
     },
-    maxWaitMs,
+    { maxWaitMs, gateway },
   ).finally(() => progress?.stop());
   await report?.close();
   state.close();
-  await runtime.close();
+  await runtime?.close();
   if (flags.json) process.stdout.write(`${JSON.stringify(summaryJson(summary, flags.dryRun === true))}\n`);
   else {
     process.stdout.write(summaryText(summary, flags.dryRun === true));
@@ -359,6 +371,14 @@ export function registerFileDoors(program: Command): void {
       .option(
         '--max-wait <duration>',
         'how long a file may wait for Imagicle (down, 429, 503) in this run before it is left pending for a rerun (default 1h)',
+      )
+      .option(
+        '--gateway <url>',
+        'make each file a job of the gateway at this URL (its jobs API and console show them, door import)',
+      )
+      .option(
+        '--key <key>',
+        'with --gateway: one of its GATEWAY_API_KEYS (default: the GATEWAY_KEY environment variable)',
       )
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
       .option('--json', 'print one JSON object per file and a summary object on stdout (for scripts)')

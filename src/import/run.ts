@@ -19,6 +19,8 @@ import type { PriorTries } from '../delivery/deliver-recording.js';
 import { processFile, type FileReport, type ProcessContext } from './process-file.js';
 import { count, newCounters, type Counters } from './progress.js';
 import type { ImportItem } from './sources.js';
+import type { GatewayDoor } from './gateway-door.js';
+import { processViaGateway } from './gateway-file.js';
 
 export interface RunHooks {
   onStart?: (counters: Counters) => void;
@@ -45,11 +47,19 @@ interface Waiting {
 
 export async function runItems(
   items: readonly ImportItem[],
-  ctx: ProcessContext,
+  // No delivery tools with --gateway: the gateway delivers.
+  ctx: Omit<ProcessContext, 'deps'> & { deps: ProcessContext['deps'] | undefined },
   concurrency: number,
   hooks: RunHooks = {},
-  maxWaitMs: number = DEFAULT_MAX_WAIT_MS,
+  options: {
+    /** How long a file may wait for Imagicle in this run (`--max-wait`). */
+    maxWaitMs?: number | undefined;
+    /** `--gateway`: each file becomes a job of that gateway, followed to its end. */
+    gateway?: GatewayDoor | undefined;
+  } = {},
 ): Promise<RunSummary> {
+  const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const { gateway } = options;
   const counters = newCounters(items.length);
   hooks.onStart?.(counters);
   const reports: FileReport[] = [];
@@ -124,7 +134,9 @@ export async function runItems(
         if (wake.signal === signal && signal.aborted && !ctx.signal.aborted) wake = new AbortController();
         continue;
       }
-      const report = await runWithProcessGate(gate, () => processFile(item, { ...ctx, tries }));
+      const report = gateway
+        ? await processViaGateway(item, ctx, gateway)
+        : await runWithProcessGate(gate, () => processFile(item, { ...ctx, deps: depsOf(ctx.deps), tries }));
       if (report.status === 'interrupted') continue;
       settle(item, report);
     }
@@ -138,6 +150,11 @@ export async function runItems(
   for (const w of waiting.values()) finish(w.report);
   counters.waiting = 0;
   return { counters, reports, elapsedMs: Date.now() - counters.startedAt, interrupted: ctx.signal.aborted };
+}
+
+function depsOf(deps: ProcessContext['deps'] | undefined): ProcessContext['deps'] {
+  if (!deps) throw new Error('an import without --gateway needs its delivery tools');
+  return deps;
 }
 
 /** Exit status when files were left waiting for Imagicle (EX_TEMPFAIL): rerun the same command later. */

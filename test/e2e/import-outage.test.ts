@@ -10,6 +10,8 @@
  * - kill -9 mid-run while the emulator answers slowly, then a rerun: every
  *   recording is in Imagicle exactly once (the part cut short is asked about
  *   before it is sent again: RECONCILE=auto).
+ * - `--gateway`: each file a job of a running gateway (door import), listed
+ *   by its jobs API; a rerun sends nothing again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
@@ -19,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { startTestGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
 const MAIN = path.resolve('src/main.ts');
@@ -199,4 +202,57 @@ describe('import while Imagicle is away', () => {
     expect(Number(summary.delivered) + Number(summary.alreadyDelivered)).toBe(FILES);
     expectEachOnce();
   }, 60_000);
+});
+
+describe('import --gateway: each file a job of a running gateway', () => {
+  it('the jobs (door import) are listed by the jobs API; a rerun follows them and sends nothing again', async () => {
+    const key = 'import-door-key-0123456789abcdef';
+    const gw = await startTestGateway({ GATEWAY_API_KEYS: key, DEDUP_WINDOW: '1h' });
+    try {
+      const auth = { Authorization: `Bearer ${key}` };
+      // No IMAGICLE_URL: with --gateway nothing here talks to Imagicle (no embedded emulator either).
+      const local = { ...env(emulator.url), IMAGICLE_URL: '' };
+      const argv = [...args('state-gateway'), '--gateway', gw.url, '--key', key];
+      const result = await cli(argv, local);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).not.toMatch(/EMBEDDED IMAGICLE EMULATOR/);
+      expect(summaryOf(result.stdout)).toMatchObject({ delivered: FILES, failed: 0 });
+      const files = result.stdout
+        .trim()
+        .split('\n')
+        .slice(0, -1)
+        .map((line) => JSON.parse(line) as { imagicleIds: string[] });
+      for (const f of files) expect(f.imagicleIds).toHaveLength(1);
+
+      const list = (await (await fetch(`${gw.url}/v1/jobs?door=import`, { headers: auth })).json()) as {
+        jobs: Array<{ door: string; state: string }>;
+      };
+      expect(list.jobs).toHaveLength(FILES);
+      for (const job of list.jobs) expect(job).toMatchObject({ door: 'import', state: 'delivered' });
+      const http = (await (await fetch(`${gw.url}/v1/jobs?door=http`, { headers: auth })).json()) as {
+        jobs: unknown[];
+      };
+      expect(http.jobs).toHaveLength(0);
+      const counts = new Map<string, number>();
+      for (const r of gw.emulator.store.list())
+        counts.set(String(r.metadata.pbxCallId), (counts.get(String(r.metadata.pbxCallId)) ?? 0) + 1);
+      expect([...counts.values()]).toEqual(Array<number>(FILES).fill(1));
+
+      const rerun = await cli(argv, local);
+      expect(summaryOf(rerun.stdout)).toMatchObject({ alreadyDelivered: FILES, delivered: 0 });
+      expect(gw.emulator.store.list()).toHaveLength(FILES);
+
+      // A label other than the file doors' is refused before any job exists.
+      const form = new FormData();
+      form.append('jsondata', JSON.stringify({}));
+      const refused = await fetch(`${gw.url}/v1/recordings`, {
+        method: 'POST',
+        headers: { ...auth, 'X-Gateway-Door': 'console' },
+        body: form,
+      });
+      expect(refused.status).toBe(400);
+    } finally {
+      await gw.close();
+    }
+  }, 90_000);
 });
