@@ -254,6 +254,8 @@ interface WatchFlags {
   state?: string;
   concurrency?: string;
   logFormat?: string;
+  gateway?: string;
+  key?: string;
 }
 
 /** The file-door counter's outcome of a file's report; none for an interrupted one (it is taken again). */
@@ -268,7 +270,8 @@ export function doorOutcome(status: FileReport['status']): DoorOutcome | undefin
 export function startWatcher(
   config: Config,
   dir: string,
-  runtime: Pick<DoorRuntime, 'deps'>,
+  /** None with a door that delivers elsewhere (`watch --gateway`). */
+  runtime: Pick<DoorRuntime, 'deps'> | undefined,
   state: StateStore,
   logger: Logger,
   concurrency: number,
@@ -291,7 +294,7 @@ export function startWatcher(
       gateFor,
       door,
     },
-    { state, deps: runtime.deps, owner: { id: `watch@${config.destination}` }, tmpDir: config.tmpDir },
+    { state, deps: runtime?.deps, owner: { id: `watch@${config.destination}` }, tmpDir: config.tmpDir },
     logger.child({ component: 'watch' }),
     (report) => {
       if (!metrics) return;
@@ -327,14 +330,35 @@ async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
   const logger = readable
     ? createLogger(config.logLevel, readableDestination(process.stdout))
     : createLogger(config.logLevel);
-  const state = openState(config.watch.stateDir);
-  const runtime = await openRuntimeOrExit(config, logger);
-  const watcher = startWatcher(config, config.watch.dir!, runtime, state, logger, concurrency);
+  const gatewayUrl = flags.gateway;
+  if (gatewayUrl !== undefined && !/^https?:\/\/[^/]/i.test(gatewayUrl))
+    usage("--gateway: give the gateway's http(s) URL, e.g. http://gateway:8080");
+  // --gateway: each file a job of that gateway (door watch), moved when its job ends; nothing delivered here.
+  const door = gatewayUrl
+    ? gatewayDoor({ url: gatewayUrl, key: flags.key ?? process.env.GATEWAY_KEY, door: 'watch' })
+    : undefined;
+  const state = openState(
+    flags.state !== undefined || !gatewayUrl
+      ? config.watch.stateDir
+      : path.resolve('data', 'watch-state', `gateway-${destinationOf(gatewayUrl, 0, undefined)}`),
+  );
+  const runtime = door ? undefined : await openRuntimeOrExit(config, logger);
+  const watcher = startWatcher(
+    config,
+    config.watch.dir!,
+    runtime,
+    state,
+    logger,
+    concurrency,
+    undefined,
+    undefined,
+    door,
+  );
   const shutdown = (signal: NodeJS.Signals): void => {
     armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
     void watcher.close().then(async () => {
       state.close();
-      await runtime.close();
+      await runtime?.close();
       killAllChildren();
       process.exit(0);
     });
@@ -403,6 +427,11 @@ export function registerFileDoors(program: Command): void {
       .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state/<destination>)')
       .option('--concurrency <n>', 'files at once (default: the number of cores)')
       .option('--log-format <format>', 'text (readable lines) or json; default: text on a terminal, json elsewhere')
+      .option('--gateway <url>', 'make each file a job of the gateway at this URL (door watch); moved when it ends')
+      .option(
+        '--key <key>',
+        'with --gateway: one of its GATEWAY_API_KEYS (default: the GATEWAY_KEY environment variable)',
+      )
       .addHelpText('after', WATCH_HELP)
       .action(async (dir: string, flags: WatchFlags) => {
         await watchCommand(dir, flags);

@@ -64,7 +64,10 @@ export class FolderWatcher {
 
   constructor(
     private readonly options: WatchOptions,
-    private readonly ctx: Omit<ProcessContext, 'signal' | 'dryRun' | 'retryFailed'>,
+    /** No delivery tools with a door: its gateway delivers. */
+    private readonly ctx: Omit<ProcessContext, 'signal' | 'dryRun' | 'retryFailed' | 'deps'> & {
+      deps: ProcessContext['deps'] | undefined;
+    },
     private readonly logger: Logger,
     private readonly onFile: (report: FileReport, moved: string | undefined) => void = () => undefined,
   ) {}
@@ -190,7 +193,13 @@ export class FolderWatcher {
     const work = (): Promise<FileReport> =>
       door
         ? door.take(item, this.controller.signal)
-        : processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
+        : processFile(item, {
+            ...this.ctx,
+            deps: this.ctx.deps!,
+            signal: this.controller.signal,
+            dryRun: false,
+            retryFailed: true,
+          });
     const { gateFor } = this.options;
     const bytes = gateFor
       ? await lstat(item.path).then(

@@ -10,12 +10,13 @@
  * - kill -9 mid-run while the emulator answers slowly, then a rerun: every
  *   recording is in Imagicle exactly once (the part cut short is asked about
  *   before it is sent again: RECONCILE=auto).
- * - `--gateway`: each file a job of a running gateway (door import), listed
- *   by its jobs API; a rerun sends nothing again.
+ * - `import --gateway` and `watch --gateway`: each file a job of a running
+ *   gateway (doors import, watch), listed by its jobs API; a rerun sends
+ *   nothing again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -204,8 +205,8 @@ describe('import while Imagicle is away', () => {
   }, 60_000);
 });
 
-describe('import --gateway: each file a job of a running gateway', () => {
-  it('the jobs (door import) are listed by the jobs API; a rerun follows them and sends nothing again', async () => {
+describe('--gateway: each file a job of a running gateway', () => {
+  it('import and watch jobs (doors import, watch) are listed by the jobs API; a rerun sends nothing again', async () => {
     const key = 'import-door-key-0123456789abcdef';
     const gw = await startTestGateway({ GATEWAY_API_KEYS: key, DEDUP_WINDOW: '1h' });
     try {
@@ -241,6 +242,34 @@ describe('import --gateway: each file a job of a running gateway', () => {
       const rerun = await cli(argv, local);
       expect(summaryOf(rerun.stdout)).toMatchObject({ alreadyDelivered: FILES, delivered: 0 });
       expect(gw.emulator.store.list()).toHaveLength(FILES);
+
+      // watch --gateway: a file dropped into the folder becomes a job (door watch), moved to done/ when it ends.
+      const dropDir = path.join(work, 'drop');
+      await mkdir(dropDir, { recursive: true });
+      const name = '20240302-101505_out_200_5559_dropped.wav';
+      await copyFile(path.join(work, 'base.wav'), path.join(dropDir, name));
+      const watchArgs = ['watch', dropDir, '--pattern', PATTERN, '--defaults', DEFAULTS, '--stable-seconds', '1'];
+      const watch = spawn(
+        process.execPath,
+        ['--import', 'tsx', MAIN, ...watchArgs, '--poll-seconds', '1', '--gateway', gw.url, '--key', key],
+        { env: { ...local, WATCH_STATE_DIR: path.join(work, 'watch-state') }, stdio: 'ignore' },
+      );
+      const watchExited = new Promise<void>((resolve) => watch.once('exit', () => resolve()));
+      try {
+        const done = path.join(dropDir, 'done', new Date().toISOString().slice(0, 10), name);
+        const deadline = Date.now() + 60_000;
+        while (!(await stat(done).catch(() => undefined)) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(await stat(done).catch(() => undefined)).toBeDefined();
+      } finally {
+        watch.kill('SIGTERM');
+        await watchExited;
+      }
+      const watched = (await (await fetch(`${gw.url}/v1/jobs?door=watch`, { headers: auth })).json()) as {
+        jobs: Array<{ state: string; pbxCallId: string }>;
+      };
+      expect(watched.jobs).toHaveLength(1);
+      expect(watched.jobs[0]).toMatchObject({ state: 'delivered', pbxCallId: 'dropped' });
 
       // A label other than the file doors' is refused before any job exists.
       const form = new FormData();
