@@ -5,7 +5,10 @@ Where the recordings go:
   To the Imagicle server named by IMAGICLE_URL (with IMAGICLE_USERNAME and
   IMAGICLE_PASSWORD), converted and split like the gateway does. With no
   IMAGICLE_URL they go to an embedded Imagicle emulator, announced on stderr,
-  kept in EMULATOR_DIR: nothing reaches a real server.`;
+  kept in EMULATOR_DIR: nothing reaches a real server.
+  With --gateway URL (and --key, or GATEWAY_KEY) each file is uploaded to that
+  running gateway instead and becomes one of its jobs (door import or watch,
+  shown by its jobs API and console); the file follows its job.`;
 
 const METADATA = `
 Metadata each recording needs (Imagicle's jsondata):
