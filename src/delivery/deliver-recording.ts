@@ -183,7 +183,14 @@ export async function deliverRecording(
       },
     });
   } catch (error) {
-    if (signal?.aborted || (error instanceof GatewayError && error.code === 'ABORTED')) throw error;
+    if (signal?.aborted || (error instanceof GatewayError && error.code === 'ABORTED')) {
+      // An attempt cut short before its whole body went out (recoverInterrupted left it certain) is not in
+      // Imagicle: the journal says so, so that the next run does not ask Imagicle about it (or count it).
+      for (const part of job.parts)
+        if (part.state === 'pending' && part.attempts > 0 && part.uncertainSince === undefined)
+          journal.afterAttempt(part, 'retry', {});
+      throw error;
+    }
     // The recording could not be prepared (or the run broke): the job life says whether that is final.
     const settled = await life.settle(store, job, { error }, log ?? SILENT);
     const failure = {

@@ -175,6 +175,8 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   const gateway = gatewayUrl
     ? gatewayDoor({ url: gatewayUrl, key: flags.key ?? process.env.GATEWAY_KEY, door: 'import' })
     : undefined;
+  const refused = await gateway?.refusal();
+  if (refused) usage(refused);
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
     process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
@@ -337,6 +339,8 @@ async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
   const door = gatewayUrl
     ? gatewayDoor({ url: gatewayUrl, key: flags.key ?? process.env.GATEWAY_KEY, door: 'watch' })
     : undefined;
+  const refused = await door?.refusal();
+  if (refused) usage(refused);
   const state = openState(
     flags.state !== undefined || !gatewayUrl
       ? config.watch.stateDir

@@ -95,6 +95,8 @@ const transient = (status: number): boolean => status === 408 || status === 429 
 export interface GatewayDoor extends JobDoor {
   /** An operator's retry of a failed job (`--retry-failed`): back to the gateway's worker. */
   retry(jobId: string): Promise<void>;
+  /** Why the gateway refuses this door's key (401/403), before any file is sent; undefined: accepted or unknown. */
+  refusal(): Promise<string | undefined>;
 }
 
 export function gatewayDoor(options: GatewayDoorOptions): GatewayDoor {
@@ -139,6 +141,15 @@ export function gatewayDoor(options: GatewayDoorOptions): GatewayDoor {
 
   return {
     outcome,
+    async refusal() {
+      // A wrong key would otherwise fail every file of the run; the gateway unreachable is a wait, not a refusal.
+      const response = await fetch(`${base}/v1/jobs?limit=1`, { headers: headers() }).catch(() => undefined);
+      if (!response) return undefined;
+      await response.body?.cancel();
+      if (response.status === 401 || response.status === 403)
+        return `--gateway: ${base} refused the key (${response.status}): give one of its GATEWAY_API_KEYS with --key or GATEWAY_KEY`;
+      return undefined;
+    },
     async retry(jobId) {
       const response = await fetch(`${base}/v1/jobs/${encodeURIComponent(jobId)}/retry`, {
         method: 'POST',

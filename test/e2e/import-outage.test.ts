@@ -48,6 +48,8 @@ const env = (url: string, extra: Record<string, string> = {}): Record<string, st
   RETRY_MIN_DELAY_MS: '50',
   RETRY_MAX_DELAY_MS: '200',
   SPOOL_RETRY_MAX_DELAY_MS: '300',
+  // A part whose outcome a stop left unknown is asked about this long after its attempt began.
+  IMAGICLE_TIMEOUT_MS: '2000',
   ...extra,
 });
 
@@ -270,6 +272,11 @@ describe('--gateway: each file a job of a running gateway', () => {
       };
       expect(watched.jobs).toHaveLength(1);
       expect(watched.jobs[0]).toMatchObject({ state: 'delivered', pbxCallId: 'dropped' });
+
+      // A wrong key is a usage error before any file is sent (not every file failed).
+      const wrong = await cli([...args('state-gateway-wrong'), '--gateway', gw.url, '--key', 'x'.repeat(32)], local);
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toMatch(/refused the key \(401\)/);
 
       // A label other than the file doors' is refused before any job exists.
       const form = new FormData();
