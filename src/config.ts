@@ -632,7 +632,7 @@ function deepFreeze<T extends object>(value: T): T {
 }
 
 /** A short, stable digest of where recordings go (Config.destination): never the URL or the user in clear. */
-function destinationOf(url: string | undefined, emulatorPort: number, username: string | undefined): string {
+export function destinationOf(url: string | undefined, emulatorPort: number, username: string | undefined): string {
   const where = url ?? `embedded-emulator:${emulatorPort}`;
   return createHash('sha256')
     .update(`${where}\n${username ?? ''}`)

@@ -14,10 +14,12 @@
  */
 import { copyFile, constants } from 'node:fs/promises';
 import path from 'node:path';
-import type { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import type { UpstreamResponse } from '../imagicle/client.js';
 import { createLogger, type Logger } from '../logger.js';
+import type { JobLife, Settlement } from './job-life.js';
+import type { JobRecord } from './job.js';
 import { memoryJobLife, MemoryJobStore, memoryJob } from './memory-store.js';
 import type { RetryPolicy, Verdict } from './retry.js';
 import { runJob } from './run-job.js';
@@ -46,6 +48,10 @@ export interface PartJournal {
   /** Written (durably) before an attempt starts: a crash after this is the documented window. */
   beforeAttempt(part: PartIndex, metadata: Record<string, unknown>): void;
   afterAttempt(part: PartIndex, verdict: Verdict, result: AttemptResult): void;
+  /** When an earlier attempt at the part was cut short or unanswered (ISO 8601): Imagicle is asked before a re-send. */
+  uncertainSince?(index: number, count: number): string | undefined;
+  /** Imagicle was found to hold the part (reconciliation): its answer, as if it had just been delivered. */
+  found?(part: PartIndex, answer: string | undefined): void;
 }
 
 interface AttemptResult {
@@ -64,21 +70,48 @@ export interface DeliverRecordingDeps extends Omit<IngestDeps, 'deliver'> {
   log?: Logger | undefined;
   /** RECONCILE=auto: Imagicle is asked before a part whose last attempt's outcome is unknown is sent again. */
   reconcile?: Reconciler | undefined;
+  /**
+   * The job life that settles each run (the gateway's failure policy, with its worker backoff); none: the memory
+   * store's (default policy).
+   */
+  life?: JobLife | undefined;
 }
 
+/** What earlier runs of the same recording in this process used up (the backoff and the prepare-failure limit). */
+export interface PriorTries {
+  attempts: number;
+  prepareFailures: number;
+}
+
+interface Failure {
+  /** The part that was not delivered; undefined: the recording itself could not be prepared. */
+  part: number | undefined;
+  status: number | undefined;
+  message: string;
+}
+
+/** What the job life decided after this run (JobLife.settle): the one failure policy of every door. */
 type RecordingOutcome =
   | { kind: 'delivered' }
-  /** Imagicle refused it (400, 403, 409, …): retrying cannot help. */
-  | { kind: 'permanent'; part: number; status: number | undefined; message: string }
-  /** Outage or 5xx that the policy did not overcome in this run. */
-  | { kind: 'retry-later'; part: number; status: number | undefined; message: string };
+  /**
+   * Failed for good: Imagicle refused it (400, 403, 409, …), the gateway refused the audio (4xx), the preparation
+   * failed MAX_PREPARE_FAILURES times; or `held`: Imagicle may hold it and cannot be asked.
+   */
+  | ({ kind: 'failed'; held: boolean } & Failure)
+  /** Transient (Imagicle down, 429, 503, connection errors, a busy or full disk): try again after `delayMs`. */
+  | ({ kind: 'retry'; delayMs: number; backpressure: boolean } & Failure);
 
 export interface RecordingResult {
-  prepared: PreparedAudio;
-  fitted: FittedAudio;
+  /** Undefined when the preparation itself failed. */
+  prepared: PreparedAudio | undefined;
+  fitted: FittedAudio | undefined;
   outcome: RecordingOutcome;
   /** Imagicle's answer body per part delivered in this run. */
   answers: Map<number, unknown>;
+  /** Earlier runs' tries plus this run's: what the next run of the same recording starts from. */
+  tries: PriorTries;
+  /** Parts re-sent although an earlier attempt may have reached Imagicle (not asked, or it could not answer). */
+  possibleDuplicates: number;
 }
 
 /** The doors report failed attempts themselves. */
@@ -108,6 +141,7 @@ export async function deliverRecording(
   deps: DeliverRecordingDeps,
   journal: PartJournal,
   signal?: AbortSignal,
+  prior: PriorTries = { attempts: 0, prepareFailures: 0 },
 ): Promise<RecordingResult> {
   const audio = await stage(recording.audio, workDir, 'attachment');
   const remoteAudio = recording.remoteAudio ? await stage(recording.remoteAudio, workDir, 'remote') : undefined;
@@ -125,33 +159,82 @@ export async function deliverRecording(
     { attachment: audio, remoteAttachment: remoteAudio },
     path.basename(workDir),
   );
+  job.attempts = prior.attempts;
+  job.prepareFailures = prior.prepareFailures || undefined;
+  const store = new MemoryJobStore(workDir);
+  const life = deps.life ?? memoryJobLife(log ?? SILENT);
   // The door's state (SQLite) journals each attempt beside the job's own record: a part sent but not yet
   // recorded as sent is the documented window (at most one duplicate per part, docs/import.md).
-  const run = await runJob(new MemoryJobStore(workDir), deliver, job, {
-    signal,
-    policy,
-    prepare,
-    log: log ?? SILENT,
-    life: memoryJobLife(log ?? SILENT),
-    reconcile,
-    journal: {
-      isDelivered: (part) => journal.isDelivered(part.index, part.count),
-      beforeAttempt: (part) => journal.beforeAttempt(part, part.metadata),
-      afterAttempt: (part, verdict, result) => journal.afterAttempt(part, verdict, result),
-    },
-  });
+  let run;
+  try {
+    run = await runJob(store, deliver, job, {
+      signal,
+      policy,
+      prepare,
+      log: log ?? SILENT,
+      life,
+      reconcile,
+      journal: {
+        isDelivered: (part) => journal.isDelivered(part.index, part.count),
+        beforeAttempt: (part) => journal.beforeAttempt(part, part.metadata),
+        afterAttempt: (part, verdict, result) => journal.afterAttempt(part, verdict, result),
+        uncertainSince: (part) => journal.uncertainSince?.(part.index, part.count),
+        found: (part) => journal.found?.(part, part.upstream?.body),
+      },
+    });
+  } catch (error) {
+    if (signal?.aborted || (error instanceof GatewayError && error.code === 'ABORTED')) {
+      // An attempt cut short before its whole body went out (recoverInterrupted left it certain) is not in
+      // Imagicle: the journal says so, so that the next run does not ask Imagicle about it (or count it).
+      for (const part of job.parts)
+        if (part.state === 'pending' && part.attempts > 0 && part.uncertainSince === undefined)
+          journal.afterAttempt(part, 'retry', {});
+      throw error;
+    }
+    // The recording could not be prepared (or the run broke): the job life says whether that is final.
+    const settled = await life.settle(store, job, { error }, log ?? SILENT);
+    const failure = {
+      part: undefined,
+      status: job.lastError?.status,
+      message: job.lastError?.message ?? String(error),
+    };
+    return {
+      prepared: undefined,
+      fitted: undefined,
+      answers: new Map(),
+      outcome: settledOutcome(settled, failure),
+      tries: triesOf(job),
+      possibleDuplicates: job.possibleDuplicates,
+    };
+  }
+  const settled = await life.settle(store, job, { outcome: run.outcome }, log ?? SILENT);
   const { prepared, fitted } = run;
-  if (!prepared || !fitted) throw new Error('a file door run renders its recording');
   const answers = new Map<number, unknown>();
   for (const [index, result] of run.live) {
     if (job.parts.find((p) => p.index === index)?.state !== 'delivered') continue;
     answers.set(index, result.response?.json ?? result.response?.body);
   }
-  if (run.outcome.kind === 'delivered') return { prepared, fitted, answers, outcome: { kind: 'delivered' } };
   const failed = job.parts.find((p) => p.state !== 'delivered');
   const last = failed ? run.live.get(failed.index) : undefined;
-  const message = answerMessage(last?.response, last?.error);
-  const failure = { part: failed?.index ?? 0, status: last?.response?.status, message };
-  const kind = run.outcome.kind === 'permanent' ? 'permanent' : 'retry-later';
-  return { prepared, fitted, answers, outcome: { kind, ...failure } };
+  const failure = {
+    part: failed?.index,
+    status: last?.response?.status ?? job.lastError?.status,
+    message: last ? answerMessage(last.response, last.error) : (job.lastError?.message ?? 'not delivered'),
+  };
+  return {
+    prepared,
+    fitted,
+    answers,
+    outcome: settledOutcome(settled, failure),
+    tries: triesOf(job),
+    possibleDuplicates: job.possibleDuplicates,
+  };
+}
+
+const triesOf = (job: JobRecord): PriorTries => ({ attempts: job.attempts, prepareFailures: job.prepareFailures ?? 0 });
+
+function settledOutcome(settled: Settlement, failure: Failure): RecordingOutcome {
+  if (settled.kind === 'delivered') return { kind: 'delivered' };
+  if (settled.kind === 'failed') return { kind: 'failed', held: settled.held, ...failure };
+  return { kind: 'retry', delayMs: settled.delayMs, backpressure: settled.backpressure, ...failure };
 }

@@ -133,6 +133,16 @@ export function markDeliveredElsewhere(part: SpooledPart): void {
 }
 
 /**
+ * A part whose attempt another record (the file doors' state) saw cut short or unanswered: Imagicle may hold it, so
+ * it is asked (reconciliation) before it is sent again, as after a crash of this store's own run.
+ */
+export function markUncertainElsewhere(part: SpooledPart, since: string): void {
+  part.uncertainSince = since;
+  part.uncertainAnswered = undefined;
+  part.uncertainInterrupted = true;
+}
+
+/**
  * A run that stopped mid-attempt (a crash, a worker that lost its lease, a shutdown): its part's outcome is
  * unknown. Answers how many attempts were interrupted.
  */

@@ -34,6 +34,7 @@ import {
   clearUncertainty,
   endAttempt,
   markDeliveredElsewhere,
+  markUncertainElsewhere,
   markRendered,
   newPart,
   reconcilePart,
@@ -87,6 +88,10 @@ interface AttemptJournal {
   /** Before an attempt starts (after the store's own record). */
   beforeAttempt(part: SpooledPart): void | Promise<void>;
   afterAttempt(part: SpooledPart, verdict: Verdict, result: LiveResult): void | Promise<void>;
+  /** When that journal saw an attempt at the part cut short or unanswered (ISO 8601); undefined: never. */
+  uncertainSince?(part: SpooledPart): string | undefined;
+  /** Imagicle was found to hold the part (reconciliation): delivered without an attempt. */
+  found?(part: SpooledPart): void | Promise<void>;
 }
 
 export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, ctx: RunContext): Promise<RunResult> {
@@ -179,6 +184,8 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
     for (const part of job.parts) {
       if (part.state !== 'delivered' && ctx.journal?.isDelivered(part)) markDeliveredElsewhere(part);
       if (part.state === 'delivered') continue;
+      const uncertainElsewhere = part.uncertainSince === undefined ? ctx.journal?.uncertainSince?.(part) : undefined;
+      if (uncertainElsewhere !== undefined) markUncertainElsewhere(part, uncertainElsewhere);
       let attemptStarted = Date.now();
       const upload: UploadInput = {
         metadata: part.metadata,
@@ -201,6 +208,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
               part.uncertainSince !== undefined &&
               (await settleUncertainty(store, job, part, ctx, notAfter)) === 'found'
             ) {
+              await ctx.journal?.found?.(part);
               return { skip: true };
             }
             if (part.attempts > 0) ctx.prepare.metrics?.retry();

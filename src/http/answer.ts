@@ -15,11 +15,11 @@
  * - a duplicate: the first upload's answer again, or 409 (DEDUP_ANSWER).
  */
 import type { Request, Response } from 'express';
-import { Reason } from '../errors.js';
+import { badRequest, Reason } from '../errors.js';
 import { imagicleErrorSchema } from '../imagicle/schema.js';
 import type { IngestResult, PartDelivery } from '../pipeline/ingest.js';
 import type { AcceptRequest, AcceptResult, UploadDelivery } from '../delivery/service.js';
-import type { JobRecord } from '../delivery/job.js';
+import { JOB_DOORS, type JobDoor, type JobRecord } from '../delivery/job.js';
 import { jobLocation, jobView } from '../delivery/view.js';
 import { buildReport, summariseParts } from './report.js';
 
@@ -69,6 +69,21 @@ export function prefersAsync(req: Request): boolean {
   const prefer = req.get('prefer');
   if (!prefer) return false;
   return prefer.split(/[,;]/).some((token) => token.trim().toLowerCase() === 'respond-async');
+}
+
+/** The header a file door (import, watch run as commands with --gateway) labels its own jobs with. */
+const DOOR_HEADER = 'X-Gateway-Door';
+
+/**
+ * The caller's label for how the recording reached it (`import`, `watch`), shown in the jobs API, the console and
+ * the metrics; absent: `http`. Only a label of the caller's own job: it grants nothing.
+ */
+export function doorOf(req: Request): JobDoor {
+  const value = req.get(DOOR_HEADER)?.trim().toLowerCase();
+  if (value === undefined || value === '') return 'http';
+  if (!(JOB_DOORS as readonly string[]).includes(value))
+    throw badRequest(`${DOOR_HEADER} must be one of ${JOB_DOORS.join(', ')}`);
+  return value as JobDoor;
 }
 
 export async function answerUpload(

@@ -21,7 +21,7 @@ import type { PreparedAudio } from '../pipeline/prepared.js';
 import { prepareCall } from '../pipeline/prepare-call.js';
 import { parseStereoOptions, REMOTE_ATTACHMENT, STEREO_FIELDS } from '../pipeline/call-options.js';
 import { DEFAULT_INTAKE_LIMITS, receiveUpload, type ReceivedUpload } from './intake.js';
-import { answerUpload, prefersAsync, type UploadDelivery } from './answer.js';
+import { answerUpload, doorOf, prefersAsync, type UploadDelivery } from './answer.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
 import { runWithProcessGate } from '../media/process.js';
 import type { ProcessSlots } from '../pipeline/process-slots.js';
@@ -490,6 +490,7 @@ async function handleUpload(
     signal: ctx.signal,
     // DELIVERY=sync keeps nothing, so it never answers 202: Prefer is ignored there (delivery/direct.ts).
     preferAsync: prefersAsync(req),
+    door: doorOf(req),
     metadata: metadata!,
     audio,
     remoteAudio,

@@ -143,6 +143,15 @@ export function buildOpenApi(config: Config): JsonObject {
     schema: { type: 'string', examples: ['respond-async'] },
     description: 'respond-async: answer 202 once spooled (DELIVERY=wait)',
   };
+  const door = {
+    name: 'X-Gateway-Door',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', enum: ['http', 'import', 'watch'] },
+    description:
+      "How the recording reached the caller, shown as the job's door (jobs API, console): `import` and `watch` " +
+      'with --gateway; absent: http',
+  };
   const requestId = {
     name: 'X-Request-Id',
     in: 'header',
@@ -174,7 +183,7 @@ export function buildOpenApi(config: Config): JsonObject {
         post: {
           operationId: 'importRecording',
           summary: "Drop-in replacement of Imagicle's import: the same form, any audio",
-          parameters: [...stereoQuery, prefer, requestId],
+          parameters: [...stereoQuery, prefer, door, requestId],
           requestBody: form(true),
           responses: {
             200: json({}, "Imagicle's answer, as it came (or a duplicate's first answer)"),
@@ -196,7 +205,7 @@ export function buildOpenApi(config: Config): JsonObject {
         post: {
           operationId: 'ingestRecording',
           summary: 'Native import: the same form plus options; answers a report',
-          parameters: [...stereoQuery, prefer, requestId],
+          parameters: [...stereoQuery, prefer, door, requestId],
           requestBody: form(true),
           responses: {
             200: json(ref('Job'), 'A duplicate of an earlier, delivered upload: its job'),

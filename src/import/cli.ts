@@ -8,15 +8,17 @@ import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ConfigError, describeUnknownSetting, loadConfig, type Config } from '../config.js';
+import { ConfigError, describeUnknownSetting, destinationOf, loadConfig, type Config } from '../config.js';
+import { gatewayDoor } from './gateway-door.js';
 import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
 import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
 import { isManifest, ManifestError } from './manifest.js';
 import type { FileReport } from './process-file.js';
-import { problemLine, startProgress, type Progress } from './progress.js';
+import { formatEta, problemLine, startProgress, type Progress } from './progress.js';
 import { ReportWriter, type ReportMetadata } from './report.js';
-import { exitCodeFor, runItems } from './run.js';
+import { DEFAULT_MAX_WAIT_MS, exitCodeFor, runItems } from './run.js';
+import { parseInterval } from '../delivery/interval.js';
 import { summaryJson, summaryText } from './summary.js';
 import { IMPORT_HELP, WATCH_HELP } from './help.js';
 import { readableDestination } from './readable-log.js';
@@ -93,6 +95,9 @@ interface ImportFlags {
   retryFailed?: boolean;
   concurrency?: string;
   progressSeconds: string;
+  maxWait?: string;
+  gateway?: string;
+  key?: string;
   root?: string;
   allowOutside?: boolean;
   json?: boolean;
@@ -125,6 +130,13 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
     '--',
   );
   const concurrency = positiveInt('--concurrency', flags.concurrency, os.availableParallelism());
+  const maxWaitMs = flags.maxWait === undefined ? DEFAULT_MAX_WAIT_MS : parseInterval(flags.maxWait);
+  if (maxWaitMs === undefined)
+    problems.push('--max-wait: give a duration, e.g. 30m, 2h, 1d or 0 (seconds without a unit)');
+  const gatewayUrl = flags.gateway;
+  if (gatewayUrl !== undefined && !/^https?:\/\/[^/]/i.test(gatewayUrl))
+    problems.push("--gateway: give the gateway's http(s) URL, e.g. http://gateway:8080");
+  if (gatewayUrl !== undefined && flags.dryRun) problems.push('--dry-run checks files here: leave out --gateway');
   const info = await stat(source).catch(() => undefined);
   if (!info) problems.push(`${source}: no such file or folder`);
   else if (!info.isDirectory() && !isManifest(source))
@@ -156,8 +168,15 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
   };
   const logger = stderrLogger(config);
   // Unset: one state per destination (Imagicle server and user), so that another server's run is never "done".
-  const state = openState(flags.state ?? path.join('data', 'import-state', config.destination));
-  const runtime = await openRuntimeOrExit(config, logger);
+  const destination = gatewayUrl ? `gateway-${destinationOf(gatewayUrl, 0, undefined)}` : config.destination;
+  const state = openState(flags.state ?? path.join('data', 'import-state', destination));
+  // --gateway: the gateway converts and delivers; nothing here runs ffmpeg or talks to Imagicle.
+  const runtime = gatewayUrl ? undefined : await openRuntimeOrExit(config, logger);
+  const gateway = gatewayUrl
+    ? gatewayDoor({ url: gatewayUrl, key: flags.key ?? process.env.GATEWAY_KEY, door: 'import' })
+    : undefined;
+  const refused = await gateway?.refusal();
+  if (refused) usage(refused);
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
     process.stderr.write('\ninterrupted: finishing nothing new; rerun the same command to resume\n');
@@ -171,14 +190,14 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
 
   const report = flags.report ? new ReportWriter(path.resolve(flags.report)) : undefined;
   process.stderr.write(
-    `${flags.dryRun ? 'Dry run of' : 'Importing'} ${items.length} file(s) from ${source} to ${runtime.upstreamUrl}, ${concurrency} at a time\n`,
+    `${flags.dryRun ? 'Dry run of' : 'Importing'} ${items.length} file(s) from ${source} to ${runtime?.upstreamUrl ?? `the gateway at ${gatewayUrl}`}, ${concurrency} at a time\n`,
   );
   let progress: Progress | undefined;
   const summary = await runItems(
     items,
     {
       state,
-      deps: runtime.deps,
+      deps: runtime?.deps,
       // Duplicate keys are scoped by the destination too (Config.destination).
       owner: { id: `cli:import@${config.destination}` },
       tmpDir: config.tmpDir,
@@ -198,14 +217,21 @@ async function importCommand(source: string, flags: ImportFlags): Promise<void> 
         const metadata = metadataOf(r.path);
         report?.add(position.get(r.path) ?? items.length, r, metadata);
         if (flags.json) process.stdout.write(fileJson(r, metadata));
-        if (r.status === 'failed' || r.status === 'invalid') progress?.log(problemLine(r));
+        if (r.status === 'failed' || r.status === 'invalid' || r.status === 'waiting') progress?.log(problemLine(r));
+        progress?.update();
+      },
+      onWait: (r) => {
+        progress?.log(
+          `waiting for Imagicle: ${r.path}: ${r.error ?? ''}; tried again in ${formatEta((r.retry?.delayMs ?? 0) / 1000)}`,
+        );
         progress?.update();
       },
     },
+    { maxWaitMs, gateway },
   ).finally(() => progress?.stop());
   await report?.close();
   state.close();
-  await runtime.close();
+  await runtime?.close();
   if (flags.json) process.stdout.write(`${JSON.stringify(summaryJson(summary, flags.dryRun === true))}\n`);
   else {
     process.stdout.write(summaryText(summary, flags.dryRun === true));
@@ -230,6 +256,8 @@ interface WatchFlags {
   state?: string;
   concurrency?: string;
   logFormat?: string;
+  gateway?: string;
+  key?: string;
 }
 
 /** The file-door counter's outcome of a file's report; none for an interrupted one (it is taken again). */
@@ -244,7 +272,8 @@ export function doorOutcome(status: FileReport['status']): DoorOutcome | undefin
 export function startWatcher(
   config: Config,
   dir: string,
-  runtime: Pick<DoorRuntime, 'deps'>,
+  /** None with a door that delivers elsewhere (`watch --gateway`). */
+  runtime: Pick<DoorRuntime, 'deps'> | undefined,
   state: StateStore,
   logger: Logger,
   concurrency: number,
@@ -267,7 +296,7 @@ export function startWatcher(
       gateFor,
       door,
     },
-    { state, deps: runtime.deps, owner: { id: `watch@${config.destination}` }, tmpDir: config.tmpDir },
+    { state, deps: runtime?.deps, owner: { id: `watch@${config.destination}` }, tmpDir: config.tmpDir },
     logger.child({ component: 'watch' }),
     (report) => {
       if (!metrics) return;
@@ -303,14 +332,37 @@ async function watchCommand(dir: string, flags: WatchFlags): Promise<void> {
   const logger = readable
     ? createLogger(config.logLevel, readableDestination(process.stdout))
     : createLogger(config.logLevel);
-  const state = openState(config.watch.stateDir);
-  const runtime = await openRuntimeOrExit(config, logger);
-  const watcher = startWatcher(config, config.watch.dir!, runtime, state, logger, concurrency);
+  const gatewayUrl = flags.gateway;
+  if (gatewayUrl !== undefined && !/^https?:\/\/[^/]/i.test(gatewayUrl))
+    usage("--gateway: give the gateway's http(s) URL, e.g. http://gateway:8080");
+  // --gateway: each file a job of that gateway (door watch), moved when its job ends; nothing delivered here.
+  const door = gatewayUrl
+    ? gatewayDoor({ url: gatewayUrl, key: flags.key ?? process.env.GATEWAY_KEY, door: 'watch' })
+    : undefined;
+  const refused = await door?.refusal();
+  if (refused) usage(refused);
+  const state = openState(
+    flags.state !== undefined || !gatewayUrl
+      ? config.watch.stateDir
+      : path.resolve('data', 'watch-state', `gateway-${destinationOf(gatewayUrl, 0, undefined)}`),
+  );
+  const runtime = door ? undefined : await openRuntimeOrExit(config, logger);
+  const watcher = startWatcher(
+    config,
+    config.watch.dir!,
+    runtime,
+    state,
+    logger,
+    concurrency,
+    undefined,
+    undefined,
+    door,
+  );
   const shutdown = (signal: NodeJS.Signals): void => {
     armBackstop(signal, config.shutdownGraceMs + BACKSTOP_EXTRA_MS, logger);
     void watcher.close().then(async () => {
       state.close();
-      await runtime.close();
+      await runtime?.close();
       killAllChildren();
       process.exit(0);
     });
@@ -344,6 +396,18 @@ export function registerFileDoors(program: Command): void {
       .option('--dry-run', 'probe and check everything, send nothing')
       .option('--retry-failed', 'send again the files an earlier run recorded as failed')
       .option('--concurrency <n>', 'ffmpeg runs at once, twice as many files in flight (default: the number of cores)')
+      .option(
+        '--max-wait <duration>',
+        'how long a file may wait for Imagicle (down, 429, 503) in this run before it is left pending for a rerun (default 1h)',
+      )
+      .option(
+        '--gateway <url>',
+        'make each file a job of the gateway at this URL (its jobs API and console show them, door import)',
+      )
+      .option(
+        '--key <key>',
+        'with --gateway: one of its GATEWAY_API_KEYS (default: the GATEWAY_KEY environment variable)',
+      )
       .option('--progress-seconds <s>', 'seconds between progress lines when not on a terminal', '5')
       .option('--json', 'print one JSON object per file and a summary object on stdout (for scripts)')
       .addHelpText('after', IMPORT_HELP)
@@ -367,6 +431,11 @@ export function registerFileDoors(program: Command): void {
       .option('--state <dir>', 'where progress is kept (WATCH_STATE_DIR, default data/watch-state/<destination>)')
       .option('--concurrency <n>', 'files at once (default: the number of cores)')
       .option('--log-format <format>', 'text (readable lines) or json; default: text on a terminal, json elsewhere')
+      .option('--gateway <url>', 'make each file a job of the gateway at this URL (door watch); moved when it ends')
+      .option(
+        '--key <key>',
+        'with --gateway: one of its GATEWAY_API_KEYS (default: the GATEWAY_KEY environment variable)',
+      )
       .addHelpText('after', WATCH_HELP)
       .action(async (dir: string, flags: WatchFlags) => {
         await watchCommand(dir, flags);

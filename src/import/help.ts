@@ -5,7 +5,10 @@ Where the recordings go:
   To the Imagicle server named by IMAGICLE_URL (with IMAGICLE_USERNAME and
   IMAGICLE_PASSWORD), converted and split like the gateway does. With no
   IMAGICLE_URL they go to an embedded Imagicle emulator, announced on stderr,
-  kept in EMULATOR_DIR: nothing reaches a real server.`;
+  kept in EMULATOR_DIR: nothing reaches a real server.
+  With --gateway URL (and --key, or GATEWAY_KEY) each file is uploaded to that
+  running gateway instead and becomes one of its jobs (door import or watch,
+  shown by its jobs API and console); the file follows its job.`;
 
 const METADATA = `
 Metadata each recording needs (Imagicle's jsondata):
@@ -36,8 +39,15 @@ Example:
   "5551232"}, pbxCallId "c2". Add --dry-run first to check every file without
   sending. Run the same command again to resume: delivered files are skipped.
 
+Imagicle down or busy (connection errors, 429, 503, 5xx) never fails a file:
+it waits with the gateway's backoff (Retry-After honoured) and is sent when
+Imagicle returns. After --max-wait, Ctrl-C or a kill it stays pending; the
+summary counts the files "waiting for Imagicle", and the same command takes
+them again (no --retry-failed: that is for Imagicle's refusals and bad audio).
+
 Exit status: 0 everything delivered or already there, 1 anything failed or
-invalid, 2 a usage or configuration error, 130 interrupted (Ctrl-C).
+invalid, 2 a usage or configuration error, 75 files left waiting for
+Imagicle (nothing failed), 130 interrupted (Ctrl-C).
 `;
 
 export const WATCH_HELP = `${DESTINATION}
@@ -47,7 +57,8 @@ ${METADATA}
   A file is taken once its size and mtime have not changed for
   --stable-seconds, or with --sidecar required once its <name>.json exists.
   Delivered files move to done/<yyyy-mm-dd>/, refused ones to failed/ with
-  <name>.error.json; after an outage a file stays and is tried again.
+  <name>.error.json; when Imagicle is down or busy a file stays, pending,
+  and is tried again (Retry-After honoured).
 
 Example:
     imagicle-gateway watch /mnt/drop --sidecar required \\

@@ -14,6 +14,7 @@ import {
   type DeliverRecordingDeps,
   type Owner,
   type PartJournal,
+  type PriorTries,
 } from '../delivery/deliver-recording.js';
 import { inspectAudio } from '../pipeline/prepare.js';
 import type { AudioInput } from '../pipeline/prepared.js';
@@ -33,6 +34,8 @@ type FileStatus =
   | 'invalid'
   | 'would-send'
   | 'interrupted'
+  /** Imagicle is down or busy (a transient cause): kept pending in the state, tried again (run.ts) or by a rerun. */
+  | 'waiting'
   /** A job of the gateway's store holds it (the watched folder under serve: job-door.ts); its outcome comes later. */
   | 'accepted';
 
@@ -52,6 +55,10 @@ export interface FileReport {
   possibleDuplicates: number;
   /** The gateway's job that holds the file (job-door.ts). */
   jobId?: string | undefined;
+  /** `waiting`: when the job life says to try again, and whether Imagicle asked every sender to pause (429/503). */
+  retry?: { delayMs: number; backpressure: boolean } | undefined;
+  /** What this run used up for the file so far (the backoff grows with it; a rerun starts afresh). */
+  tries?: PriorTries | undefined;
 }
 
 export interface ProcessContext {
@@ -62,6 +69,8 @@ export interface ProcessContext {
   dryRun: boolean;
   retryFailed: boolean;
   signal: AbortSignal;
+  /** The tries of a file this run already took and left waiting (run.ts), by path. */
+  tries?: ReadonlyMap<string, PriorTries> | undefined;
 }
 
 const blank = (item: ImportItem, status: FileStatus, extra: Partial<FileReport> = {}): FileReport => ({
@@ -175,7 +184,6 @@ async function processOpened(
   state.begin(item.path, size, mtimeMs, key, sameContent);
   await mkdir(ctx.tmpDir, { recursive: true });
   const workDir = await mkdtemp(path.join(ctx.tmpDir, 'import-'));
-  let possibleDuplicates = 0;
   const journal: PartJournal = {
     isDelivered(index, count) {
       const part = state.partState(item.path, index);
@@ -187,14 +195,22 @@ async function processOpened(
       }
       return true;
     },
+    uncertainSince(index, count) {
+      // Cut short by a crash ("sending") or unanswered ("ambiguous"): Imagicle is asked first (RECONCILE=auto).
+      const part = state.partState(item.path, index);
+      if (part?.count !== count || (part.state !== 'sending' && part.state !== 'ambiguous')) return undefined;
+      // The row as this run found it: its last change was that attempt's start (or later, which only waits longer).
+      return row?.updatedAt;
+    },
     beforeAttempt(part) {
-      const before = state.partState(item.path, part.index);
-      if (before?.state === 'sending' || before?.state === 'ambiguous') possibleDuplicates += 1;
       state.markSending(item.path, part.index, part.count);
     },
     afterAttempt(part, verdict, result) {
       const next = verdict === 'success' ? 'sent' : verdict === 'ambiguous' ? 'ambiguous' : 'pending';
       state.markPart(item.path, part.index, next, result.response?.body);
+    },
+    found(part, answer) {
+      state.markPart(item.path, part.index, 'sent', answer);
     },
   };
   try {
@@ -210,32 +226,42 @@ async function processOpened(
       ctx.deps,
       journal,
       ctx.signal,
+      ctx.tries?.get(item.path),
     );
+    const { prepared, fitted, outcome, possibleDuplicates, tries } = result;
     const details = {
-      parts: result.fitted.parts.length,
-      duration: result.prepared.isoDuration,
-      decision:
-        result.fitted.oversize.action === 'none'
-          ? result.prepared.plan.action
-          : `${result.prepared.plan.action}+${result.fitted.oversize.action}`,
+      parts: fitted?.parts.length,
+      duration: prepared?.isoDuration,
+      decision: !prepared
+        ? undefined
+        : fitted === undefined || fitted.oversize.action === 'none'
+          ? prepared.plan.action
+          : `${prepared.plan.action}+${fitted.oversize.action}`,
       ids: state.sentParts(item.path).map((p) => recordingId(p.answer)),
     };
-    const common = { ...details, durationSeconds: result.prepared.durationSeconds, possibleDuplicates };
-    if (result.outcome.kind === 'delivered') {
+    const common = { ...details, durationSeconds: prepared?.durationSeconds ?? 0, possibleDuplicates, tries };
+    if (outcome.kind === 'delivered') {
       state.finish(item.path, 'delivered', details);
       return blank(item, 'delivered', common);
     }
-    const error = `part ${result.outcome.part}/${details.parts}: ${result.outcome.message}`;
+    const error =
+      outcome.part === undefined ? outcome.message : `part ${outcome.part}/${details.parts}: ${outcome.message}`;
+    if (outcome.kind === 'retry') {
+      // Transient: the file stays pending (a plain rerun takes it), never failed.
+      state.wait(item.path, { ...details, error });
+      const retry = { delayMs: outcome.delayMs, backpressure: outcome.backpressure };
+      return blank(item, 'waiting', { ...common, error, retry });
+    }
     state.finish(item.path, 'failed', { ...details, error });
-    return blank(item, 'failed', { ...common, error, permanent: result.outcome.kind === 'permanent' });
+    // Held (Imagicle may hold it and cannot be asked) is failed too, but not the recording's fault: watch retries it.
+    return blank(item, 'failed', { ...common, error, permanent: !outcome.held });
   } catch (thrown) {
     const gw = toGatewayError(thrown);
-    if (gw.code === 'ABORTED' || ctx.signal.aborted)
-      return blank(item, 'interrupted', { error: 'interrupted', possibleDuplicates });
+    if (gw.code === 'ABORTED' || ctx.signal.aborted) return blank(item, 'interrupted', { error: 'interrupted' });
+    // Staging the file for the run failed (the job life settles everything after that).
     const error = thrown instanceof Error ? thrown.message : gw.message;
     state.finish(item.path, 'failed', { error });
-    // The gateway's own refusal (bad audio, too long, …) is as final as Imagicle's 4xx.
-    return blank(item, 'failed', { error, permanent: gw.status < 500, possibleDuplicates });
+    return blank(item, 'failed', { error, permanent: gw.status < 500 });
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -24,6 +24,12 @@ export interface Counters {
   failed: number;
   /** Dry run: would be sent. */
   wouldSend: number;
+  /** Left waiting for Imagicle (a transient cause) at the end of the run: pending in the state, for a rerun. */
+  waited: number;
+  /** Waiting for Imagicle right now, to be taken again in this run. */
+  waiting: number;
+  /** Why the last file had to wait (Imagicle's answer or the connection error). */
+  lastUpstreamError: string | undefined;
   audioSeconds: number;
   possibleDuplicates: number;
   startedAt: number;
@@ -38,6 +44,9 @@ export function newCounters(total: number, now = Date.now()): Counters {
     invalid: 0,
     failed: 0,
     wouldSend: 0,
+    waited: 0,
+    waiting: 0,
+    lastUpstreamError: undefined,
     audioSeconds: 0,
     possibleDuplicates: 0,
     startedAt: now,
@@ -62,13 +71,16 @@ export function count(c: Counters, r: FileReport): void {
     case 'failed':
       c.failed += 1;
       break;
+    case 'waiting':
+      c.waited += 1;
+      break;
     default:
       c.skipped += 1;
   }
 }
 
 /** Files that cost work (not skipped, not refused for their metadata before any work). */
-const worked = (c: Counters): number => c.done - c.skipped - c.invalid;
+const worked = (c: Counters): number => c.done - c.skipped - c.invalid - c.waited;
 
 export function rates(
   c: Counters,
@@ -95,11 +107,18 @@ export function formatEta(seconds: number | undefined): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
 
+/** "; 3 waiting for Imagicle (last: Imagicle answered 503)" while files wait, else nothing. */
+function waitingNote(c: Counters): string {
+  const n = c.waiting + c.waited;
+  if (n === 0) return '';
+  return `; ${n} waiting for Imagicle${c.lastUpstreamError ? ` (last: ${c.lastUpstreamError})` : ''}`;
+}
+
 export function progressLine(c: Counters, now = Date.now()): string {
   const r = rates(c, now);
   return (
     `${c.done}/${c.total} files: ${c.delivered + c.wouldSend} converted, ${c.skipped} skipped, ` +
-    `${c.invalid} invalid, ${c.failed} failed; ${hours(c.audioSeconds)} h audio; ` +
+    `${c.invalid} invalid, ${c.failed} failed${waitingNote(c)}; ${hours(c.audioSeconds)} h audio; ` +
     `${r.filesPerSecond.toFixed(2)} files/s, ${r.audioHoursPerHour.toFixed(1)} audio h/h; ETA ${formatEta(r.etaSeconds)}`
   );
 }
@@ -129,7 +148,7 @@ export function startProgress(
       {
         stream,
         format:
-          '{bar} {value}/{total} files | {converted} converted | {skipped} skipped | {invalid} invalid | {failed} failed | {hours} h audio | {fps} files/s | ETA {eta}',
+          '{bar} {value}/{total} files | {converted} converted | {skipped} skipped | {invalid} invalid | {failed} failed{waiting} | {hours} h audio | {fps} files/s | ETA {eta}',
         hideCursor: true,
         clearOnComplete: false,
       },
@@ -142,6 +161,7 @@ export function startProgress(
         skipped: c.skipped,
         invalid: c.invalid,
         failed: c.failed,
+        waiting: waitingNote(c).replace(/^; /, ' | '),
         hours: hours(c.audioSeconds),
         fps: r.filesPerSecond.toFixed(2),
         eta: formatEta(r.etaSeconds),

@@ -40,7 +40,7 @@ export function readableLine(json: string): string {
   if (file && msg === 'watch: failed for good')
     return `${time} ${status ?? 'failed'}: ${file}: ${error ?? ''} → ${String(entry.movedTo)}\n`;
   if (file && msg === 'watch: not delivered, will retry')
-    return `${time} not delivered: ${file}: ${error ?? ''}; tried again in ${Math.round(Number(entry.retryInMs) / 1000)} s\n`;
+    return `${time} ${status === 'waiting' ? 'waiting for Imagicle' : 'not delivered'}: ${file}: ${error ?? ''}; tried again in ${Math.round(Number(entry.retryInMs) / 1000)} s\n`;
   const level = LEVELS[Number(entry.level)] ?? 'info';
   const prefix = level === 'info' ? '' : `${level.toUpperCase()} `;
   const err = entry.err as { message?: unknown } | undefined;

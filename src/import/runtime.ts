@@ -12,6 +12,9 @@ import { configureChildLimits } from '../media/process.js';
 import type { DeliverRecordingDeps } from '../delivery/deliver-recording.js';
 import { mediaPolicyOf } from '../media-policy.js';
 import { reconcilerOf } from '../reconciler.js';
+import { JobLife } from '../delivery/job-life.js';
+import { deliverySettingsFor } from '../delivery/setup.js';
+import { createLogger } from '../logger.js';
 
 export interface DoorRuntime {
   deps: DeliverRecordingDeps;
@@ -36,6 +39,12 @@ export function depsFor(
     ...mediaPolicyOf(config),
     deliver: (upload) => upstream.postRecording(upload),
     policy: config.delivery.retry,
+    // The gateway's failure policy and worker backoff (SPOOL_RETRY_MAX_DELAY_MS): a transient cause waits, a
+    // refusal fails. The age bound is the door's own (import --max-wait; watch keeps a file until it goes).
+    life: new JobLife(
+      { workerPolicy: deliverySettingsFor(config).workerPolicy, maxAgeMs: config.delivery.spoolMaxAgeMs },
+      { log: logger ?? createLogger('silent') },
+    ),
   };
 }
 

@@ -28,6 +28,10 @@ export interface FileRow {
   duration: string | null;
   decision: string | null;
   error: string | null;
+  /** ISO 8601: the row's last change (the start of its last attempt while one is under way). */
+  updatedAt: string;
+  /** `--gateway`: the gateway's job that holds the file (followed by a rerun instead of uploading again). */
+  jobId: string | null;
 }
 
 interface RawFileRow {
@@ -41,6 +45,8 @@ interface RawFileRow {
   duration: string | null;
   decision: string | null;
   error: string | null;
+  updated_at: string;
+  job_id: string | null;
 }
 
 export type PartState = 'sending' | 'sent' | 'pending' | 'ambiguous';
@@ -85,6 +91,8 @@ function toRow(raw: RawFileRow): FileRow {
     duration: raw.duration,
     decision: raw.decision,
     error: raw.error,
+    updatedAt: raw.updated_at,
+    jobId: raw.job_id,
   };
 }
 
@@ -99,6 +107,9 @@ export class StateStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Added with --gateway: older state folders gain the column.
+    const columns = this.db.prepare('PRAGMA table_info(files)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'job_id')) this.db.exec('ALTER TABLE files ADD COLUMN job_id TEXT');
   }
 
   /** Opens (creating) the store; refuses a folder another live process holds. */
@@ -139,6 +150,20 @@ export class StateStore {
         )
         .run(file, size, mtimeMs, dedupKey, now);
     })();
+  }
+
+  /**
+   * `--gateway`: a file handed to a gateway (its job, once the gateway named it; null before). A changed file
+   * forgets the job of its earlier content.
+   */
+  track(file: string, size: number, mtimeMs: number, jobId: string | null): void {
+    this.db
+      .prepare(
+        `INSERT INTO files (path, size, mtime_ms, status, job_id, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)
+         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms, status = 'pending',
+           job_id = excluded.job_id, error = NULL, updated_at = excluded.updated_at`,
+      )
+      .run(file, size, mtimeMs, jobId, new Date().toISOString());
   }
 
   /** The same content under a new size/mtime key (touched, copied back): keeps its status. */
@@ -206,6 +231,33 @@ export class StateStore {
         details.duration ?? null,
         details.decision ?? null,
         details.error ?? null,
+        new Date().toISOString(),
+        file,
+      );
+  }
+
+  /**
+   * Not delivered for a transient cause (Imagicle down or busy): the file stays pending, so that a plain rerun
+   * takes it again; the error says why it waits.
+   */
+  wait(
+    file: string,
+    details: {
+      parts?: number | undefined;
+      duration?: string | undefined;
+      decision?: string | undefined;
+      error: string;
+    },
+  ): void {
+    this.db
+      .prepare(
+        "UPDATE files SET status = 'pending', parts = COALESCE(?, parts), duration = COALESCE(?, duration), decision = COALESCE(?, decision), error = ?, updated_at = ? WHERE path = ?",
+      )
+      .run(
+        details.parts ?? null,
+        details.duration ?? null,
+        details.decision ?? null,
+        details.error,
         new Date().toISOString(),
         file,
       );

@@ -33,6 +33,12 @@ export function summaryText(s: RunSummary, dryRun: boolean): string {
     `  same recording as another file: ${statusCount(s, 'duplicate')}`,
     `  invalid metadata:   ${statusCount(s, 'invalid')}`,
     `  failed:             ${statusCount(s, 'failed')}`,
+    ...(c.waited > 0
+      ? [
+          `  waiting for Imagicle: ${c.waited} (kept pending, not failed: run the same command again once Imagicle answers)`,
+          `    last upstream error: ${c.lastUpstreamError ?? 'unknown'}`,
+        ]
+      : []),
     `  possible duplicates (a part re-sent after an interrupted send): ${c.possibleDuplicates}`,
   ];
   return `${lines.join('\n')}\n`;
@@ -54,6 +60,8 @@ export function summaryJson(s: RunSummary, dryRun: boolean): Record<string, unkn
     duplicate: statusCount(s, 'duplicate'),
     invalid: statusCount(s, 'invalid'),
     failed: statusCount(s, 'failed'),
+    waiting: statusCount(s, 'waiting'),
+    lastUpstreamError: c.waited > 0 ? c.lastUpstreamError : undefined,
     audioSeconds: Math.round(c.audioSeconds * 1000) / 1000,
     recordings: dryRun ? partsOf(s, 'would-send', 1) : partsOf(s, 'delivered', 0),
     possibleDuplicates: c.possibleDuplicates,

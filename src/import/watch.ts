@@ -83,7 +83,10 @@ export class FolderWatcher {
 
   constructor(
     private readonly options: WatchOptions,
-    private readonly ctx: Omit<ProcessContext, 'signal' | 'dryRun' | 'retryFailed'>,
+    /** No delivery tools with a door: its gateway delivers. */
+    private readonly ctx: Omit<ProcessContext, 'signal' | 'dryRun' | 'retryFailed' | 'deps'> & {
+      deps: ProcessContext['deps'] | undefined;
+    },
     private readonly logger: Logger,
     private readonly onFile: (report: FileReport, moved: string | undefined) => void = () => undefined,
   ) {}
@@ -224,7 +227,13 @@ export class FolderWatcher {
     const work = (): Promise<FileReport> =>
       door
         ? door.take(item, this.controller.signal)
-        : processFile(item, { ...this.ctx, signal: this.controller.signal, dryRun: false, retryFailed: true });
+        : processFile(item, {
+            ...this.ctx,
+            deps: this.ctx.deps!,
+            signal: this.controller.signal,
+            dryRun: false,
+            retryFailed: true,
+          });
     const { gateFor } = this.options;
     const bytes = gateFor
       ? await lstat(item.path).then(
@@ -277,7 +286,9 @@ export class FolderWatcher {
     }
     // An outage (or a 5xx after the retries): left in place, tried again later.
     const failures = (this.retryAt.get(file)?.failures ?? 0) + 1;
-    const delay = Math.min(MAX_RETRY_DELAY_MS, this.options.pollSeconds * 1000 * 2 ** failures);
+    // Not before the job life's delay (Retry-After honoured) when it gave one.
+    const backoff = Math.min(MAX_RETRY_DELAY_MS, this.options.pollSeconds * 1000 * 2 ** failures);
+    const delay = Math.max(report.retry?.delayMs ?? 0, backoff);
     this.retryAt.set(file, { at: Date.now() + delay, failures });
     this.logger.warn({ ...log, retryInMs: delay }, 'watch: not delivered, will retry');
     this.onFile(report, undefined);

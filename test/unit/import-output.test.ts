@@ -9,6 +9,7 @@ import { count, formatEta, newCounters, progressLine, rates } from '../../src/im
 import { csvField, ReportWriter } from '../../src/import/report.js';
 import { readableLine } from '../../src/import/readable-log.js';
 import { summaryText } from '../../src/import/summary.js';
+import { exitCodeFor, WAITING_EXIT } from '../../src/import/run.js';
 
 const report = (status: FileReport['status'], extra: Partial<FileReport> = {}): FileReport => ({
   path: 'a.wav',
@@ -38,6 +39,48 @@ describe('progress', () => {
     expect(r.etaSeconds).toBeCloseTo(490 / 0.9, 3);
     expect(progressLine(c, 10_000)).toMatch(/8 converted, 500 skipped, 1 invalid, 1 failed/);
     expect(progressLine(c, 10_000)).toMatch(/ETA 9 min 04 s$/);
+  });
+
+  it('shows the files waiting for Imagicle with the last upstream error; a summary says they were kept pending', () => {
+    const c = newCounters(4, 0);
+    count(c, report('delivered', { durationSeconds: 1 }));
+    c.waiting = 2;
+    c.lastUpstreamError = 'part 1/1: Imagicle answered 503';
+    expect(progressLine(c, 1000)).toMatch(
+      /0 failed; 2 waiting for Imagicle \(last: part 1\/1: Imagicle answered 503\)/,
+    );
+    c.waiting = 0;
+    count(c, report('waiting', { error: 'part 1/1: connect ECONNREFUSED' }));
+    count(c, report('waiting', { error: 'part 1/1: connect ECONNREFUSED' }));
+    // Not worked on: the rate counts the delivered file only.
+    expect(c).toMatchObject({ done: 3, waited: 2, failed: 0, skipped: 0 });
+    expect(rates(c, 1000).filesPerSecond).toBeCloseTo(1, 5);
+    const summary = summaryText(
+      {
+        counters: c,
+        reports: [report('delivered'), report('waiting'), report('waiting')],
+        elapsedMs: 1000,
+        interrupted: false,
+      },
+      false,
+    );
+    expect(summary).toMatch(/failed: +0\n/);
+    expect(summary).toMatch(/waiting for Imagicle: 2 \(kept pending, not failed/);
+    expect(summary).toMatch(/last upstream error: part 1\/1: Imagicle answered 503/);
+  });
+
+  it('exits 75 when files were left waiting and nothing failed, 1 when anything failed', () => {
+    const c = newCounters(2, 0);
+    const run = (...statuses: FileReport['status'][]) => ({
+      counters: c,
+      reports: statuses.map((s) => report(s)),
+      elapsedMs: 0,
+      interrupted: false,
+    });
+    expect(exitCodeFor(run('delivered', 'already-delivered'))).toBe(0);
+    expect(exitCodeFor(run('delivered', 'waiting'))).toBe(WAITING_EXIT);
+    expect(WAITING_EXIT).toBe(75);
+    expect(exitCodeFor(run('failed', 'waiting'))).toBe(1);
   });
 
   it('gives the ETA with units', () => {
