@@ -12,7 +12,7 @@ import { configureChildLimits } from './media/process.js';
 import { sweepOrphanWorkFolders } from './http/sweep.js';
 import { UpstreamClient } from './imagicle/client.js';
 import { createApp } from './http/app.js';
-import { WatchedFolderBoard } from './http/readiness-extras.js';
+import { WatchedFolderBoard } from './watched-folder.js';
 import { startEmulator, type RunningEmulator } from './emulator/server.js';
 import { ProcessSlots } from './pipeline/process-slots.js';
 import { Lifecycle } from './http/shutdown.js';

@@ -44,7 +44,8 @@ import { mediaPolicyOf, type MediaSettings } from '../media-policy.js';
 import { CALLBACK_FIELD, takeCallbackUrl } from '../webhooks/callback.js';
 import { createWebhooksRouter } from '../webhooks/router.js';
 import type { WebhookService } from '../webhooks/service.js';
-import { freeSpaceOf, type WatchedFolderBoard } from './readiness-extras.js';
+import { freeSpaceOf } from './free-space.js';
+import type { WatchedFolderBoard } from '../watched-folder.js';
 
 export interface AppDeps {
   config: Config;

@@ -12,12 +12,12 @@ import { startWatcher } from './cli.js';
 import { jobDoor } from './job-door.js';
 import { depsFor } from './runtime.js';
 import { StateStore } from './state.js';
-import type { FolderStatus } from './watch.js';
+import type { WatchedFolderStatus } from '../watched-folder.js';
 
 export interface ServeWatcher {
   close(): Promise<void>;
   /** The folder's state, as /readyz shows it. */
-  status(): FolderStatus;
+  status(): WatchedFolderStatus;
 }
 
 export function startServeWatcher(

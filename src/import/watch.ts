@@ -25,6 +25,7 @@ import { processFile, type FileReport, type ProcessContext } from './process-fil
 import { itemForFile, sidecarFor, walkAudio, type ImportItem, type MetadataSources } from './sources.js';
 import type { JobDoor } from './job-door.js';
 import { createExclusive, moveBetween, nameTaken, openDirInside, partsBelow, type OpenedDir } from './safe-fs.js';
+import type { WatchedFolderStatus } from '../watched-folder.js';
 
 export interface WatchOptions {
   dir: string;
@@ -37,21 +38,6 @@ export interface WatchOptions {
   gateFor?: ((bytes: number) => ProcessGate) | undefined;
   /** serve with the spool: each file becomes a job of the gateway's store (job-door.ts); none: delivered here. */
   door?: JobDoor | undefined;
-}
-
-/** What serve shows of the folder (GET /readyz `watch`, the console's overview). */
-export interface FolderStatus {
-  /** Files in the folder not taken yet (still being written, or waiting for a worker). */
-  waiting: number;
-  /** Taken and not finished: converting, or a job of the store not ended yet. */
-  inProgress: number;
-  /** Left in place after an outage, to be tried again. */
-  retrying: number;
-  /** Since this watcher started. */
-  taken: number;
-  delivered: number;
-  failed: number;
-  lastScanAt: string | undefined;
 }
 
 const DONE_DIR = 'done';
@@ -130,7 +116,7 @@ export class FolderWatcher {
     await Promise.allSettled([...this.running]);
   }
 
-  status(): FolderStatus {
+  status(): WatchedFolderStatus {
     const retrying = [...this.retryAt.keys()].filter((f) => !this.busy.has(f)).length;
     const waiting = [...this.present].filter((f) => !this.busy.has(f) && !this.retryAt.has(f)).length;
     return {
