@@ -7,7 +7,8 @@
  * Layout and life cycle are described in docs/delivery.md.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 import { JobFolders, JOURNAL, referencedFiles, type IncomingFiles } from './blob-store.js';
@@ -361,39 +362,47 @@ export class Spool implements JobStore {
     for (const entry of await readdir(this.dir, { withFileTypes: true })) {
       if (entry.isFile() && isTempName(entry.name)) await rm(path.join(this.dir, entry.name), { force: true });
     }
-    // Journals are read in parallel, then tracked oldest first (the order the worker drains them in).
+    // Journals are read synchronously, a batch at a time (a small file from the page cache costs microseconds; the
+    // promise API's four round-trips through libuv's thread pool made 20,000 of them take 3-5 times longer), with a
+    // turn of the event loop between batches so that /healthz keeps answering. Then tracked oldest first.
     const loaded: JobRecord[] = [];
+    const orphans: string[] = [];
+    const unsynced: Array<{ job: JobRecord; dir: string }> = [];
     const entries = await readdir(this.jobsDir, { withFileTypes: true });
-    await forEachLimited(entries, LOAD_CONCURRENCY, async (entry) => {
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0 && i % LOAD_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const entry = entries[i]!;
       const dir = path.join(this.jobsDir, entry.name);
       if (!entry.isDirectory() || !ID_RE.test(entry.name)) {
         // Not a job: a leftover temp file or something foreign. Only our temp files are removed.
-        if (isTempName(entry.name)) await rm(dir, { force: true });
-        return;
+        if (isTempName(entry.name)) orphans.push(dir);
+        continue;
       }
       let job: JobRecord;
       try {
-        job = JSON.parse(await readFile(path.join(dir, JOURNAL), 'utf8')) as JobRecord;
+        job = JSON.parse(readFileSync(path.join(dir, JOURNAL), 'utf8')) as JobRecord;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           // Created but never journaled: the crash came before the job was accepted.
-          await rm(dir, { recursive: true, force: true });
+          orphans.push(dir);
           summary.orphansRemoved += 1;
         } else {
           log.error({ job: entry.name, err: error }, 'unreadable spool journal: left in place');
         }
-        return;
+        continue;
       }
-      if (!(await this.inputsIntact(job, dir))) {
-        // Its inputs were never fsynced and a crash (power loss) tore them: the caller was not answered 201 or
-        // 202 for it (those come after the fsync), so the recording is still the caller's to send.
-        const what = 'spooled upload torn by a crash before it was acknowledged: removed';
-        log.warn({ jobId: job.id, state: job.state }, what);
-        await rm(dir, { recursive: true, force: true });
-        summary.tornRemoved += 1;
-        return;
-      }
-      loaded.push(job);
+      if (job.inputsSynced === false && job.state !== 'delivered') unsynced.push({ job, dir });
+      else loaded.push(job);
+    }
+    await forEachLimited(orphans, LOAD_CONCURRENCY, (dir) => rm(dir, { recursive: true, force: true }));
+    await forEachLimited(unsynced, LOAD_CONCURRENCY, async ({ job, dir }) => {
+      if (await this.inputsIntact(job, dir)) return void loaded.push(job);
+      // Its inputs were never fsynced and a crash (power loss) tore them: the caller was not answered 201 or
+      // 202 for it (those come after the fsync), so the recording is still the caller's to send.
+      const what = 'spooled upload torn by a crash before it was acknowledged: removed';
+      log.warn({ jobId: job.id, state: job.state }, what);
+      await rm(dir, { recursive: true, force: true });
+      summary.tornRemoved += 1;
     });
     loaded.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
     const interrupted: JobRecord[] = [];
@@ -446,6 +455,8 @@ export class Spool implements JobStore {
 }
 
 const LOAD_CONCURRENCY = 32;
+/** Journals read between two turns of the event loop at start-up. */
+const LOAD_BATCH = 500;
 
 /** Runs `fn` over `items`, at most `limit` at once. */
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
