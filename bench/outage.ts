@@ -22,6 +22,7 @@
  *   BENCH_OUTAGE_MAIN=path        another build's main.js (two builds compared in one session); default dist/main.js
  *   BENCH_OUTAGE_LABEL=text       written next to the table (e.g. "before", "after")
  *   BENCH_OUTAGE_REPORT=file      no run: the tables of a saved JSON (complete or not) written again
+ *   SPOOL_CONCURRENCY=n           passed to the gateway (default: the gateway's own)
  *
  * Every child process runs in its own process group and every run in its own temp folder; both are removed when
  * the bench ends, fails or is interrupted. Results: a table on stdout, all figures as JSON in
@@ -334,6 +335,8 @@ function gatewayEnv(dir: string, emulatorUrl: string): Record<string, string> {
     SPOOL_MAX_BYTES: String(200 * 1024 ** 3),
     WATCH_STATE_DIR: path.join(dir, 'watch-state'),
     LOG_LEVEL: 'info',
+    // A setting under study (e.g. SPOOL_CONCURRENCY=2 against 4), passed through when set.
+    ...(process.env.SPOOL_CONCURRENCY ? { SPOOL_CONCURRENCY: process.env.SPOOL_CONCURRENCY } : {}),
   };
 }
 
