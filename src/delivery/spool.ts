@@ -72,6 +72,8 @@ export class Spool implements JobStore {
   private readonly folders: JobFolders;
   private readonly jobs = new Map<string, JobRecord>();
   private readonly bytes = new Map<string, number>();
+  /** The sum of `bytes`, kept as it changes (/metrics reads it on every scrape). */
+  private totalBytes = 0;
   private readonly ownerBytes = new Map<string, number>();
   private readonly byDedupKey = new Map<string, Set<string>>();
   private readonly claimed = new Set<string>();
@@ -145,9 +147,7 @@ export class Spool implements JobStore {
 
   /** Disk held by spooled audio (journals aside). */
   usedBytes(): number {
-    let total = 0;
-    for (const b of this.bytes.values()) total += b;
-    return total;
+    return this.totalBytes;
   }
 
   /** Disk held by one owner's audio (kept as jobs change). */
@@ -160,6 +160,7 @@ export class Spool implements JobStore {
     const owner = job.owner ?? '';
     const delta = bytes - (this.bytes.get(job.id) ?? 0);
     this.bytes.set(job.id, bytes);
+    this.totalBytes += delta;
     this.ownerBytes.set(owner, (this.ownerBytes.get(owner) ?? 0) + delta);
   }
 
@@ -264,6 +265,7 @@ export class Spool implements JobStore {
     await this.saving.get(id);
     this.jobs.delete(id);
     if (job) this.setBytes(job, 0);
+    this.totalBytes -= this.bytes.get(id) ?? 0;
     this.bytes.delete(id);
     this.index.remove(id);
     this.toPrepare.delete(id);
