@@ -176,6 +176,8 @@ class ChannelDetector {
   /** The window straddling `previous` and `block`. */
   private readonly straddle: Float64Array;
   private fill = 0;
+  /** The energies of the quarters of `block` filled so far. */
+  private readonly quarters = new Float64Array(4);
   private blockIndex = 0;
   private open: OpenTone | undefined;
   private readonly decimator: Decimator | undefined;
@@ -202,17 +204,28 @@ class ChannelDetector {
       for (let i = c; i < end; i += stride) this.push(samples[i]! * scale);
       return;
     }
+    const quarters = this.quarters;
+    const len = this.block.length;
+    const quarter = len >> 2;
     let i = c;
     while (i < end) {
       const block = this.block;
-      const len = block.length;
       let fill = this.fill;
-      const stop = Math.min(end, i + (len - fill) * stride);
-      for (; i < stop; i += stride) block[fill++] = samples[i]! * scale;
+      // Up to the end of the current quarter, summing its energy on the way (classify's energy gate).
+      const q = Math.min(3, (fill / quarter) | 0);
+      const stop = Math.min(end, i + ((q < 3 ? (q + 1) * quarter : len) - fill) * stride);
+      let energy = quarters[q]!;
+      for (; i < stop; i += stride) {
+        const x = samples[i]! * scale;
+        block[fill++] = x;
+        energy += x * x;
+      }
+      quarters[q] = energy;
       this.fill = fill;
       if (fill === len) {
         this.fill = 0;
-        this.closeBlock();
+        this.closeBlock(quarters);
+        quarters.fill(0);
       }
     }
   }
@@ -224,17 +237,28 @@ class ChannelDetector {
       for (let i = c; i < end; i += stride) this.push(samples[i]!);
       return;
     }
+    const quarters = this.quarters;
+    const len = this.block.length;
+    const quarter = len >> 2;
     let i = c;
     while (i < end) {
       const block = this.block;
-      const len = block.length;
       let fill = this.fill;
-      const stop = Math.min(end, i + (len - fill) * stride);
-      for (; i < stop; i += stride) block[fill++] = samples[i]!;
+      // Up to the end of the current quarter, summing its energy on the way (classify's energy gate).
+      const q = Math.min(3, (fill / quarter) | 0);
+      const stop = Math.min(end, i + ((q < 3 ? (q + 1) * quarter : len) - fill) * stride);
+      let energy = quarters[q]!;
+      for (; i < stop; i += stride) {
+        const x = samples[i]!;
+        block[fill++] = x;
+        energy += x * x;
+      }
+      quarters[q] = energy;
       this.fill = fill;
       if (fill === len) {
         this.fill = 0;
-        this.closeBlock();
+        this.closeBlock(quarters);
+        quarters.fill(0);
       }
     }
   }
@@ -249,9 +273,12 @@ class ChannelDetector {
     }
   }
 
-  private closeBlock(): void {
+  /** `quarters`: the energies of the block's quarters, when summed while it filled. */
+  private closeBlock(quarters?: Float64Array): void {
     const block = this.block;
-    const key = this.detector.classify(block);
+    const key = quarters
+      ? this.detector.classifyQuarters(block, true, quarters[0]!, quarters[1]!, quarters[2]!, quarters[3]!)
+      : this.detector.classify(block);
     // The window between the previous block and this one, where a tone may begin, go on or end (rarely: the
     // extra filtering costs nothing on blocks without a key).
     const between = key >= 0 || this.previousKey >= 0 ? this.detector.classify(this.straddled(), false) : -1;
@@ -406,6 +433,13 @@ export class DtmfDetector {
     for (let i = quarter; i < 2 * quarter; i++) q1 += block[i]! * block[i]!;
     for (let i = 2 * quarter; i < 3 * quarter; i++) q2 += block[i]! * block[i]!;
     for (let i = 3 * quarter; i < n; i++) q3 += block[i]! * block[i]!;
+    return this.classifyQuarters(block, record, q0, q1, q2, q3);
+  }
+
+  /** classify, given the energies of the block's quarters. */
+  classifyQuarters(block: Float64Array, record: boolean, q0: number, q1: number, q2: number, q3: number): number {
+    const n = block.length;
+    const quarter = n >> 2;
     const energy = q0 + q1 + q2 + q3;
     if (energy < this.minBlockEnergy) return -1;
     // The last quarter may be a sample or two longer: compare the first three with each other and the last.
