@@ -9,6 +9,9 @@
  *
  * Prints the CPU time of push + finish (median and minimum of DTMF_BENCH_REPEATS, default 3) and a digest of the
  * tones found, so a faster detector can be checked to find the same tones. Inputs go to bench/work/ and are reused.
+ *
+ * DTMF_BENCH_DETECTORS=a.ts,b.ts compares other copies of src/media/dtmf-detect.ts (say, from `git show`) with it,
+ * their runs interleaved so that the machine's load falls on each alike.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,10 +20,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DtmfDetector } from '../src/media/dtmf-detect.js';
+import type { DtmfDetector } from '../src/media/dtmf-detect.js';
 
 const run = promisify(execFile);
-const WORK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'work');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WORK = path.join(ROOT, 'bench', 'work');
 const RATE = 8000;
 const FRAMES = RATE * 3600;
 const REPEATS = Number(process.env.DTMF_BENCH_REPEATS ?? 3);
@@ -38,7 +42,12 @@ async function synthetic(): Promise<Int16Array> {
   return ffmpegRaw('dtmf-synthetic-1h.s16', [
     ...['-f', 'lavfi', '-i', `sine=f=220:r=${RATE}:d=3600`],
     ...['-f', 'lavfi', '-i', `anoisesrc=r=${RATE}:a=0.05:d=3600:seed=7`],
-    ...['-f', 'lavfi', '-i', `aevalsrc='lt(mod(t,300),0.06)*0.316*(sin(2*PI*697*t)+sin(2*PI*1209*t))':s=${RATE}:d=3600`],
+    ...[
+      '-f',
+      'lavfi',
+      '-i',
+      `aevalsrc='lt(mod(t,300),0.06)*0.316*(sin(2*PI*697*t)+sin(2*PI*1209*t))':s=${RATE}:d=3600`,
+    ],
     ...['-filter_complex', '[1][2]amix=inputs=2:normalize=0[right];[0][right]amerge=inputs=2'],
   ]);
 }
@@ -76,29 +85,50 @@ async function speech(): Promise<Int16Array> {
   return out;
 }
 
-function measure(name: string, samples: Int16Array): void {
-  const cpu: number[] = [];
-  let digest = '';
-  let count = 0;
-  for (let r = 0; r < REPEATS; r++) {
-    const before = process.cpuUsage();
-    const detector = new DtmfDetector(2, RATE);
-    for (let f = 0; f < FRAMES; f += READ_FRAMES) {
-      const frames = Math.min(READ_FRAMES, FRAMES - f);
-      detector.pushInt16(samples.subarray(2 * f, 2 * (f + frames)), frames);
-    }
-    const tones = detector.finish();
-    const used = process.cpuUsage(before);
-    cpu.push((used.user + used.system) / 1000);
-    count = tones.length;
-    digest = createHash('sha256').update(JSON.stringify(tones)).digest('hex').slice(0, 12);
+type Detectors = new (channels: number, rate: number) => DtmfDetector;
+
+/** One pass over the hour: CPU ms, and the tones' count and digest. */
+function once(Detector: Detectors, samples: Int16Array): { ms: number; tones: string } {
+  const before = process.cpuUsage();
+  const detector = new Detector(2, RATE);
+  for (let f = 0; f < FRAMES; f += READ_FRAMES) {
+    const frames = Math.min(READ_FRAMES, FRAMES - f);
+    detector.pushInt16(samples.subarray(2 * f, 2 * (f + frames)), frames);
   }
-  cpu.sort((x, y) => x - y);
-  const median = cpu[cpu.length >> 1]!;
-  console.log(
-    `${name}: CPU median ${median.toFixed(0)} ms, min ${cpu[0]!.toFixed(0)} ms (${REPEATS} runs: ` +
-      `${cpu.map((c) => c.toFixed(0)).join(', ')}); ${count} tones, digest ${digest}`,
-  );
+  const tones = detector.finish();
+  const used = process.cpuUsage(before);
+  const digest = createHash('sha256').update(JSON.stringify(tones)).digest('hex').slice(0, 12);
+  return { ms: (used.user + used.system) / 1000, tones: `${tones.length} tones, digest ${digest}` };
+}
+
+const modules = [
+  path.join(ROOT, 'src', 'media', 'dtmf-detect.ts'),
+  ...(process.env.DTMF_BENCH_DETECTORS ?? '')
+    .split(',')
+    .filter((m) => m !== '')
+    .map((m) => path.resolve(m)),
+];
+const detectors = await Promise.all(
+  modules.map(async (m) => ((await import(m)) as { DtmfDetector: Detectors }).DtmfDetector),
+);
+
+function measure(name: string, samples: Int16Array): void {
+  const cpu = modules.map((): number[] => []);
+  const tones = modules.map(() => '');
+  for (let r = 0; r < REPEATS; r++) {
+    detectors.forEach((Detector, d) => {
+      const result = once(Detector, samples);
+      cpu[d]!.push(result.ms);
+      tones[d] = result.tones;
+    });
+  }
+  modules.forEach((m, d) => {
+    const runs = cpu[d]!.sort((x, y) => x - y);
+    console.log(
+      `${name}, ${path.relative(ROOT, m)}: CPU median ${runs[runs.length >> 1]!.toFixed(0)} ms, ` +
+        `min ${runs[0]!.toFixed(0)} ms (${REPEATS} runs); ${tones[d]}`,
+    );
+  });
 }
 
 await mkdir(WORK, { recursive: true });

@@ -495,18 +495,20 @@ export class DtmfDetector {
     let d2 = 0;
     let e1 = 0;
     let e2 = 0;
+    // x − s[−2] first: it does not wait for the previous step, which leaves one multiply and one add in the chain
+    // from one sample to the next (the loop is bound by that chain's latency).
     for (let i = 0; i < n; i++) {
       const x = block[i]!;
-      const a0 = x + c0 * a1 - a2;
+      const a0 = x - a2 + c0 * a1;
       a2 = a1;
       a1 = a0;
-      const b0 = x + c1 * b1 - b2;
+      const b0 = x - b2 + c1 * b1;
       b2 = b1;
       b1 = b0;
-      const d0 = x + c2 * d1 - d2;
+      const d0 = x - d2 + c2 * d1;
       d2 = d1;
       d1 = d0;
-      const e0 = x + c3 * e1 - e2;
+      const e0 = x - e2 + c3 * e1;
       e2 = e1;
       e1 = e0;
     }
