@@ -195,10 +195,11 @@ class ChannelDetector {
   }
 
   /**
-   * Channel `c` of `frames` interleaved frames of `samples` (`stride` channels), each times `scale`. Without a
-   * decimator the block fills in a tight loop straight from the interleaved buffer: no call per sample.
+   * Channel `c` of `frames` interleaved frames of `samples` (`stride` channels), each times `scale` (16-bit PCM:
+   * 1/32768; floats: 1). Without a decimator the block fills in a tight loop straight from the interleaved buffer,
+   * no call per sample, and the energies of its quarters are summed on the way (classify's first gates).
    */
-  pushInt16(samples: Int16Array, c: number, stride: number, frames: number, scale: number): void {
+  pushFrom(samples: Int16Array | Float32Array, c: number, stride: number, frames: number, scale: number): void {
     const end = c + frames * stride;
     if (this.decimator) {
       for (let i = c; i < end; i += stride) this.push(samples[i]! * scale);
@@ -211,45 +212,12 @@ class ChannelDetector {
     while (i < end) {
       const block = this.block;
       let fill = this.fill;
-      // Up to the end of the current quarter, summing its energy on the way (classify's energy gate).
+      // Up to the end of the current quarter.
       const q = Math.min(3, (fill / quarter) | 0);
       const stop = Math.min(end, i + ((q < 3 ? (q + 1) * quarter : len) - fill) * stride);
       let energy = quarters[q]!;
       for (; i < stop; i += stride) {
         const x = samples[i]! * scale;
-        block[fill++] = x;
-        energy += x * x;
-      }
-      quarters[q] = energy;
-      this.fill = fill;
-      if (fill === len) {
-        this.fill = 0;
-        this.closeBlock(quarters);
-        quarters.fill(0);
-      }
-    }
-  }
-
-  /** The same from floats (full scale ±1). */
-  pushFloat32(samples: Float32Array, c: number, stride: number, frames: number): void {
-    const end = c + frames * stride;
-    if (this.decimator) {
-      for (let i = c; i < end; i += stride) this.push(samples[i]!);
-      return;
-    }
-    const quarters = this.quarters;
-    const len = this.block.length;
-    const quarter = len >> 2;
-    let i = c;
-    while (i < end) {
-      const block = this.block;
-      let fill = this.fill;
-      // Up to the end of the current quarter, summing its energy on the way (classify's energy gate).
-      const q = Math.min(3, (fill / quarter) | 0);
-      const stop = Math.min(end, i + ((q < 3 ? (q + 1) * quarter : len) - fill) * stride);
-      let energy = quarters[q]!;
-      for (; i < stop; i += stride) {
-        const x = samples[i]!;
         block[fill++] = x;
         energy += x * x;
       }
@@ -398,13 +366,13 @@ export class DtmfDetector {
   /** Interleaved floats (full scale ±1), whole frames. */
   push(samples: Float32Array, frames = samples.length / this.channelCount): void {
     const n = this.channelCount;
-    for (let c = 0; c < n; c++) this.channels[c]!.pushFloat32(samples, c, n, frames);
+    for (let c = 0; c < n; c++) this.channels[c]!.pushFrom(samples, c, n, frames, 1);
   }
 
   /** Interleaved 16-bit PCM, whole frames. */
   pushInt16(samples: Int16Array, frames = samples.length / this.channelCount): void {
     const n = this.channelCount;
-    for (let c = 0; c < n; c++) this.channels[c]!.pushInt16(samples, c, n, frames, INT16_SCALE);
+    for (let c = 0; c < n; c++) this.channels[c]!.pushFrom(samples, c, n, frames, INT16_SCALE);
   }
 
   /** A tone's key, when the detector was made with `keepKeys` (tests only). */
