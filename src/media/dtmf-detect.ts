@@ -176,6 +176,8 @@ class ChannelDetector {
   /** The window straddling `previous` and `block`. */
   private readonly straddle: Float64Array;
   private fill = 0;
+  /** The energies of the quarters of `block` filled so far. */
+  private readonly quarters = new Float64Array(4);
   private blockIndex = 0;
   private open: OpenTone | undefined;
   private readonly decimator: Decimator | undefined;
@@ -192,22 +194,59 @@ class ChannelDetector {
     this.decimator = factor > 1 ? new Decimator(inputRate, factor) : undefined;
   }
 
-  push(x: number): void {
+  /**
+   * Channel `c` of `frames` interleaved frames of `samples` (`stride` channels), each times `scale` (16-bit PCM:
+   * 1/32768; floats: 1). Without a decimator the block fills in a tight loop straight from the interleaved buffer,
+   * no call per sample, and the energies of its quarters are summed on the way (classify's first gates).
+   */
+  pushFrom(samples: Int16Array | Float32Array, c: number, stride: number, frames: number, scale: number): void {
+    const end = c + frames * stride;
     if (this.decimator) {
-      const y = this.decimator.push(x);
-      if (y !== y) return; // NaN: no output due
-      x = y;
+      for (let i = c; i < end; i += stride) this.push(samples[i]! * scale);
+      return;
     }
-    this.block[this.fill++] = x;
+    const quarters = this.quarters;
+    const len = this.block.length;
+    const quarter = len >> 2;
+    let i = c;
+    while (i < end) {
+      const block = this.block;
+      let fill = this.fill;
+      // Up to the end of the current quarter.
+      const q = Math.min(3, (fill / quarter) | 0);
+      const stop = Math.min(end, i + ((q < 3 ? (q + 1) * quarter : len) - fill) * stride);
+      let energy = quarters[q]!;
+      for (; i < stop; i += stride) {
+        const x = samples[i]! * scale;
+        block[fill++] = x;
+        energy += x * x;
+      }
+      quarters[q] = energy;
+      this.fill = fill;
+      if (fill === len) {
+        this.fill = 0;
+        this.closeBlock(quarters);
+        quarters.fill(0);
+      }
+    }
+  }
+
+  private push(x: number): void {
+    const y = this.decimator!.push(x);
+    if (y !== y) return; // NaN: no output due
+    this.block[this.fill++] = y;
     if (this.fill === this.block.length) {
       this.fill = 0;
       this.closeBlock();
     }
   }
 
-  private closeBlock(): void {
+  /** `quarters`: the energies of the block's quarters, when summed while it filled. */
+  private closeBlock(quarters?: Float64Array): void {
     const block = this.block;
-    const key = this.detector.classify(block);
+    const key = quarters
+      ? this.detector.classifyQuarters(block, true, quarters[0]!, quarters[1]!, quarters[2]!, quarters[3]!)
+      : this.detector.classify(block);
     // The window between the previous block and this one, where a tone may begin, go on or end (rarely: the
     // extra filtering costs nothing on blocks without a key).
     const between = key >= 0 || this.previousKey >= 0 ? this.detector.classify(this.straddled(), false) : -1;
@@ -283,6 +322,12 @@ export class DtmfDetector {
   private readonly minBlockEnergy: number;
   private readonly minToneAmplitude: number;
   private readonly power = new Float64Array(8);
+  /** The thresholds as linear factors (see classify). */
+  private readonly minPower: number;
+  private readonly relative: number;
+  private readonly normalTwist: number;
+  private readonly reverseTwistFloor: number;
+  private readonly purityOfRow: number;
   private lastRow = 0;
   private lastCol = 0;
   private lastPower = 0;
@@ -310,25 +355,24 @@ export class DtmfDetector {
     this.minToneAmplitude = 10 ** (this.t.minToneDbfs / 20);
     // Two tones at the minimum hold at least this much energy in a block.
     this.minBlockEnergy = this.minToneAmplitude ** 2 * n;
+    this.minPower = ((this.minToneAmplitude * n) / 2) ** 2;
+    this.relative = 10 ** (-this.t.relativePeakDb / 10);
+    this.normalTwist = 10 ** (this.t.normalTwistDb / 10);
+    this.reverseTwistFloor = 10 ** (-this.t.reverseTwistDb / 10);
+    this.purityOfRow = ((1 + 10 ** (this.t.reverseTwistDb / 10)) * 2) / n;
     this.channels = Array.from({ length: channelCount }, (_, c) => new ChannelDetector(this, c, sampleRate, factor));
   }
 
   /** Interleaved floats (full scale ±1), whole frames. */
   push(samples: Float32Array, frames = samples.length / this.channelCount): void {
     const n = this.channelCount;
-    for (let c = 0; c < n; c++) {
-      const ch = this.channels[c]!;
-      for (let i = c, end = frames * n; i < end; i += n) ch.push(samples[i]!);
-    }
+    for (let c = 0; c < n; c++) this.channels[c]!.pushFrom(samples, c, n, frames, 1);
   }
 
   /** Interleaved 16-bit PCM, whole frames. */
   pushInt16(samples: Int16Array, frames = samples.length / this.channelCount): void {
     const n = this.channelCount;
-    for (let c = 0; c < n; c++) {
-      const ch = this.channels[c]!;
-      for (let i = c, end = frames * n; i < end; i += n) ch.push(samples[i]! * INT16_SCALE);
-    }
+    for (let c = 0; c < n; c++) this.channels[c]!.pushFrom(samples, c, n, frames, INT16_SCALE);
   }
 
   /** A tone's key, when the detector was made with `keepKeys` (tests only). */
@@ -357,6 +401,13 @@ export class DtmfDetector {
     for (let i = quarter; i < 2 * quarter; i++) q1 += block[i]! * block[i]!;
     for (let i = 2 * quarter; i < 3 * quarter; i++) q2 += block[i]! * block[i]!;
     for (let i = 3 * quarter; i < n; i++) q3 += block[i]! * block[i]!;
+    return this.classifyQuarters(block, record, q0, q1, q2, q3);
+  }
+
+  /** classify, given the energies of the block's quarters. */
+  classifyQuarters(block: Float64Array, record: boolean, q0: number, q1: number, q2: number, q3: number): number {
+    const n = block.length;
+    const quarter = n >> 2;
     const energy = q0 + q1 + q2 + q3;
     if (energy < this.minBlockEnergy) return -1;
     // The last quarter may be a sample or two longer: compare the first three with each other and the last.
@@ -364,53 +415,28 @@ export class DtmfDetector {
     const high = Math.max(q0, q1, q2, q3 * (quarter / (n - 3 * quarter)));
     if (low < this.t.minSteadiness * high) return -1;
     const power = this.power;
-    // The four row filters, then the four column filters, each group in one pass with its states in locals.
-    for (let g = 0; g < 8; g += 4) {
-      const c0 = this.coeffs[g]!;
-      const c1 = this.coeffs[g + 1]!;
-      const c2 = this.coeffs[g + 2]!;
-      const c3 = this.coeffs[g + 3]!;
-      let a1 = 0;
-      let a2 = 0;
-      let b1 = 0;
-      let b2 = 0;
-      let d1 = 0;
-      let d2 = 0;
-      let e1 = 0;
-      let e2 = 0;
-      for (let i = 0; i < n; i++) {
-        const x = block[i]!;
-        const a0 = x + c0 * a1 - a2;
-        a2 = a1;
-        a1 = a0;
-        const b0 = x + c1 * b1 - b2;
-        b2 = b1;
-        b1 = b0;
-        const d0 = x + c2 * d1 - d2;
-        d2 = d1;
-        d1 = d0;
-        const e0 = x + c3 * e1 - e2;
-        e2 = e1;
-        e1 = e0;
-      }
-      power[g] = a1 * a1 + a2 * a2 - c0 * a1 * a2;
-      power[g + 1] = b1 * b1 + b2 * b2 - c1 * b1 * b2;
-      power[g + 2] = d1 * d1 + d2 * d2 - c2 * d1 * d2;
-      power[g + 3] = e1 * e1 + e2 * e2 - c3 * e1 * e2;
-    }
+    // The four row filters first: most blocks that pass the gates above (a voice, a hum, noise) fail on the rows
+    // alone, and the column filters are not run for them.
+    this.goertzel(block, 0);
     let row = 0;
-    let col = 4;
     for (let k = 1; k < 4; k++) if (power[k]! > power[row]!) row = k;
-    for (let k = 5; k < 8; k++) if (power[k]! > power[col]!) col = k;
     const pr = power[row]!;
-    const pc = power[col]!;
     // A sine of amplitude A at the filter's frequency gives |X|² = (A·n/2)².
-    const minPower = ((this.minToneAmplitude * n) / 2) ** 2;
-    if (pr < minPower || pc < minPower) return -1;
-    const twist = pr / pc;
-    if (twist > 10 ** (this.t.normalTwistDb / 10) || twist < 10 ** (-this.t.reverseTwistDb / 10)) return -1;
-    const relative = 10 ** (-this.t.relativePeakDb / 10);
+    const minPower = this.minPower;
+    if (pr < minPower) return -1;
+    const relative = this.relative;
     for (let k = 0; k < 4; k++) if (k !== row && power[k]! > pr * relative) return -1;
+    // What the purity test below needs of the row tone alone: the column tone is at most reverseTwist above it, so
+    // the two hold at most pr·(1 + reverseTwist)·2/n of the block's energy. (The margin keeps rounding from
+    // rejecting here a block the full test would take.)
+    if (pr * this.purityOfRow < this.t.minPurity * energy * (1 - 1e-9)) return -1;
+    this.goertzel(block, 4);
+    let col = 4;
+    for (let k = 5; k < 8; k++) if (power[k]! > power[col]!) col = k;
+    const pc = power[col]!;
+    if (pc < minPower) return -1;
+    const twist = pr / pc;
+    if (twist > this.normalTwist || twist < this.reverseTwistFloor) return -1;
     for (let k = 4; k < 8; k++) if (k !== col && power[k]! > pc * relative) return -1;
     // Each tone's energy in the block: |X|² · 2 / n.
     const toneEnergy = ((pr + pc) * 2) / n;
@@ -420,6 +446,45 @@ export class DtmfDetector {
     this.lastCol = col - 4;
     this.lastPower = toneEnergy / n;
     return row * 4 + (col - 4);
+  }
+
+  /** Four Goertzel filters (the rows from 0, the columns from 4) over the block, in one pass, into `power`. */
+  private goertzel(block: Float64Array, g: number): void {
+    const n = block.length;
+    const c0 = this.coeffs[g]!;
+    const c1 = this.coeffs[g + 1]!;
+    const c2 = this.coeffs[g + 2]!;
+    const c3 = this.coeffs[g + 3]!;
+    let a1 = 0;
+    let a2 = 0;
+    let b1 = 0;
+    let b2 = 0;
+    let d1 = 0;
+    let d2 = 0;
+    let e1 = 0;
+    let e2 = 0;
+    // x − s[−2] first: it does not wait for the previous step, which leaves one multiply and one add in the chain
+    // from one sample to the next (the loop is bound by that chain's latency).
+    for (let i = 0; i < n; i++) {
+      const x = block[i]!;
+      const a0 = x - a2 + c0 * a1;
+      a2 = a1;
+      a1 = a0;
+      const b0 = x - b2 + c1 * b1;
+      b2 = b1;
+      b1 = b0;
+      const d0 = x - d2 + c2 * d1;
+      d2 = d1;
+      d1 = d0;
+      const e0 = x - e2 + c3 * e1;
+      e2 = e1;
+      e1 = e0;
+    }
+    const power = this.power;
+    power[g] = a1 * a1 + a2 * a2 - c0 * a1 * a2;
+    power[g + 1] = b1 * b1 + b2 * b2 - c1 * b1 * b2;
+    power[g + 2] = d1 * d1 + d2 * d2 - c2 * d1 * d2;
+    power[g + 3] = e1 * e1 + e2 * e2 - c3 * e1 * e2;
   }
 
   /** Adds the block just classified to a tone: its power and the frequency deviation of its two tones. */
