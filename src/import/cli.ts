@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { killAllChildren, type ProcessGate } from '../media/process.js';
 import { armBackstop, BACKSTOP_EXTRA_MS } from '../backstop.js';
 import { isManifest, ManifestError } from './manifest.js';
-import type { FileReport } from './process-file.js';
+import type { FileReport } from './file-report.js';
 import { formatEta, problemLine, startProgress, type Progress } from './progress.js';
 import { ReportWriter, type ReportMetadata } from './report.js';
 import { DEFAULT_MAX_WAIT_MS, exitCodeFor, runItems } from './run.js';

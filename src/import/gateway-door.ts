@@ -17,7 +17,7 @@ import { STEREO_FIELDS, REMOTE_ATTACHMENT } from '../pipeline/call-options.js';
 import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { parseRetryAfter } from '../delivery/retry.js';
 import type { JobDoor } from './job-door.js';
-import type { FileReport } from './process-file.js';
+import { fileReport, type FileReport } from './file-report.js';
 import type { ImportItem } from './sources.js';
 import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';
 
@@ -37,19 +37,7 @@ const UPLOAD_TIMEOUT_MS = 10 * 60_000;
 /** Delay after a transient failure of the gateway itself when it gives no Retry-After. */
 const GATEWAY_RETRY_MS = 5_000;
 
-const report = (item: ImportItem, status: FileReport['status'], extra: Partial<FileReport> = {}): FileReport => ({
-  path: item.display,
-  status,
-  ids: [],
-  parts: undefined,
-  duration: undefined,
-  durationSeconds: 0,
-  decision: undefined,
-  error: undefined,
-  permanent: false,
-  possibleDuplicates: 0,
-  ...extra,
-});
+const report = fileReport;
 
 /** The job as `GET /v1/jobs/{id}` shows it (delivery/view.ts); only what the door reads. */
 interface JobView {

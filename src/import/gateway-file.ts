@@ -9,24 +9,15 @@
 import { lstat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GatewayDoor } from './gateway-door.js';
-import type { FileReport, ProcessContext } from './process-file.js';
+import type { ProcessContext } from './process-file.js';
+import { fileReport, type FileReport } from './file-report.js';
 import type { ImportItem } from './sources.js';
 
 /** Between two reads of an open job. */
 const POLL_MS = 1000;
 
-const earlierReport = (item: ImportItem, status: FileReport['status'], error: string | null): FileReport => ({
-  path: item.display,
-  status,
-  ids: [],
-  parts: undefined,
-  duration: undefined,
-  durationSeconds: 0,
-  decision: undefined,
-  error: error ?? undefined,
-  permanent: status === 'failed',
-  possibleDuplicates: 0,
-});
+const earlierReport = (item: ImportItem, status: FileReport['status'], error: string | null): FileReport =>
+  fileReport(item, status, { error: error ?? undefined, permanent: status === 'failed' });
 
 export async function processViaGateway(
   item: ImportItem,

@@ -21,7 +21,7 @@ import type { JobsBackend } from '../delivery/jobs-backend.js';
 import type { JobRecord } from '../delivery/job.js';
 import { extensionOf } from '../media/formats.js';
 import type { AudioInput } from '../pipeline/prepared.js';
-import type { FileReport } from './process-file.js';
+import { fileReport, type FileReport } from './file-report.js';
 import type { ImportItem } from './sources.js';
 import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';
 
@@ -42,19 +42,7 @@ export interface JobDoor {
   outcome(item: ImportItem, jobId: string): Promise<FileReport | undefined>;
 }
 
-const report = (item: ImportItem, extra: Partial<FileReport>): FileReport => ({
-  path: item.display,
-  status: 'accepted',
-  ids: [],
-  parts: undefined,
-  duration: undefined,
-  durationSeconds: 0,
-  decision: undefined,
-  error: undefined,
-  permanent: false,
-  possibleDuplicates: 0,
-  ...extra,
-});
+const report = (item: ImportItem, extra: Partial<FileReport>): FileReport => fileReport(item, 'accepted', extra);
 
 /** What an ended job says to the watcher (undefined: still open). */
 function ended(item: ImportItem, job: JobRecord | undefined, jobId: string): FileReport | undefined {

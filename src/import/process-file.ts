@@ -23,43 +23,9 @@ import { mergedMix, targetForMix } from '../pipeline/stereo-output.js';
 import { bytesPerSecond, type Plan, type Target } from '../media/plan.js';
 import { extensionOf } from '../media/formats.js';
 import type { ImportItem } from './sources.js';
+import { fileReport, type FileReport, type FileStatus } from './file-report.js';
 import type { StateStore } from './state.js';
 import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from './safe-fs.js';
-
-type FileStatus =
-  | 'delivered'
-  | 'already-delivered'
-  | 'duplicate'
-  | 'failed'
-  | 'invalid'
-  | 'would-send'
-  | 'interrupted'
-  /** Imagicle is down or busy (a transient cause): kept pending in the state, tried again (run.ts) or by a rerun. */
-  | 'waiting'
-  /** A job of the gateway's store holds it (the watched folder under serve: job-door.ts); its outcome comes later. */
-  | 'accepted';
-
-export interface FileReport {
-  path: string;
-  status: FileStatus;
-  ids: string[];
-  parts: number | undefined;
-  /** ISO 8601, as sent (the whole recording). */
-  duration: string | undefined;
-  durationSeconds: number;
-  decision: string | undefined;
-  error: string | undefined;
-  /** Imagicle refused it (4xx) rather than an outage: the watcher moves it to failed/. */
-  permanent: boolean;
-  /** Re-sent parts whose earlier attempt may have reached Imagicle (the crash window). */
-  possibleDuplicates: number;
-  /** The gateway's job that holds the file (job-door.ts). */
-  jobId?: string | undefined;
-  /** `waiting`: when the job life says to try again, and whether Imagicle asked every sender to pause (429/503). */
-  retry?: { delayMs: number; backpressure: boolean } | undefined;
-  /** What this run used up for the file so far (the backoff grows with it; a rerun starts afresh). */
-  tries?: PriorTries | undefined;
-}
 
 export interface ProcessContext {
   state: StateStore;
@@ -73,19 +39,7 @@ export interface ProcessContext {
   tries?: ReadonlyMap<string, PriorTries> | undefined;
 }
 
-const blank = (item: ImportItem, status: FileStatus, extra: Partial<FileReport> = {}): FileReport => ({
-  path: item.display,
-  status,
-  ids: [],
-  parts: undefined,
-  duration: undefined,
-  durationSeconds: 0,
-  decision: undefined,
-  error: undefined,
-  permanent: false,
-  possibleDuplicates: 0,
-  ...extra,
-});
+const blank = fileReport;
 
 /** Imagicle's 201 body is opaque: a JSON string is the id, an object's `id` if it has one. */
 function recordingId(answer: string | null | undefined): string {

@@ -10,7 +10,7 @@
  * would promise an ETA of seconds for hours of work.
  */
 import cliProgress from 'cli-progress';
-import type { FileReport } from './process-file.js';
+import type { FileReport } from './file-report.js';
 
 export interface Counters {
   total: number;

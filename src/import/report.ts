@@ -6,7 +6,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { RecordingMetadata } from '../imagicle/schema.js';
-import type { FileReport } from './process-file.js';
+import type { FileReport } from './file-report.js';
 
 const REPORT_COLUMNS = [
   'path',

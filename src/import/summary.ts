@@ -2,7 +2,7 @@
  * What a finished (or interrupted) import prints: the readable summary for a
  * person, or one JSON object for a script (`--json`).
  */
-import type { FileReport } from './process-file.js';
+import type { FileReport } from './file-report.js';
 import type { RunSummary } from './run.js';
 
 /** "2.35 h", "12.4 min" or "38.2 s" of audio. */

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import type { FileReport } from '../../src/import/process-file.js';
+import type { FileReport } from '../../src/import/file-report.js';
 import { count, formatEta, newCounters, progressLine, rates } from '../../src/import/progress.js';
 import { csvField, ReportWriter } from '../../src/import/report.js';
 import { readableLine } from '../../src/import/readable-log.js';
