@@ -8,6 +8,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, moveFile, moveFileDurable } from './durable.js';
 import type { JobRecord, SpooledInput } from './job.js';
+import type { SourceReference } from '../source-reference.js';
 
 export const JOURNAL = 'job.json';
 /** The console's cached waveform pictures (waveforms.ts): kept until the job is removed. */
@@ -19,6 +20,8 @@ interface IncomingFile {
   extension: string;
   /** Its SHA-256 (hashed while it streamed in): recorded when the file is not fsynced, checked after a crash. */
   sha256?: string | undefined;
+  /** A watched folder's file, referenced where it is: nothing is moved in (source-reference.ts). */
+  source?: SourceReference | undefined;
 }
 
 export interface IncomingFiles {
@@ -47,6 +50,10 @@ export class JobFolders {
     await mkdir(dir, { mode: 0o700 });
     await fsyncDir(this.root);
     const move = async (name: 'attachment' | 'remoteAttachment', from: IncomingFile): Promise<SpooledInput> => {
+      if (from.source) {
+        const { originalName, extension, source } = from;
+        return { file: '', originalName, extension, bytes: source.bytes, source };
+      }
       const file = `input-${name}${from.extension ? `.${from.extension}` : ''}`;
       if (syncData) await moveFileDurable(from.path, path.join(dir, file));
       else await moveFile(from.path, path.join(dir, file));
@@ -88,11 +95,16 @@ export class JobFolders {
  */
 export function referencedFiles(job: JobRecord): string[] {
   if (job.state === 'delivered') return [];
-  const { attachment, remoteAttachment } = job.inputs;
-  const inputs = remoteAttachment ? [attachment.file, remoteAttachment.file] : [attachment.file];
+  const inputs = ownInputs(job).map((i) => i.file);
   if (job.parts.length === 0) return inputs;
   const parts = job.parts.filter((p) => p.state !== 'delivered').map((p) => p.file);
   return job.partsSynced === false ? [...new Set([...inputs, ...parts])] : parts;
+}
+
+/** The job's inputs that its folder holds (not those referenced in a watched folder). */
+export function ownInputs(job: JobRecord): SpooledInput[] {
+  const { attachment, remoteAttachment } = job.inputs;
+  return (remoteAttachment ? [attachment, remoteAttachment] : [attachment]).filter((i) => !i.source);
 }
 
 async function removeUnlisted(root: string, dir: string, keep: Set<string>): Promise<number> {

@@ -8,11 +8,11 @@
  * Each part's attempt is reported to a journal before it starts and after it
  * ends, and parts the journal already holds as delivered are skipped: that is
  * what makes a rerun after a crash deliver every part once (see
- * docs/import.md, "Exactly once"). The source files are never modified: they
- * are staged (copied) into the work folder first, since a WAV header repair
- * rewrites its input in place.
+ * docs/import.md, "Exactly once"). The source files are read where they are
+ * (the door's descriptors) and never modified: the pipeline gets them
+ * read-only, so a WAV header repair works on a copy, and only a compliant
+ * file that passes through is copied into the work folder.
  */
-import { copyFile, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { RecordingMetadata } from '../imagicle/schema.js';
@@ -117,13 +117,6 @@ export interface RecordingResult {
 /** The doors report failed attempts themselves. */
 const SILENT = createLogger('silent');
 
-async function stage(input: AudioInput, workDir: string, name: string): Promise<AudioInput> {
-  const staged = path.join(workDir, `${name}.${input.extension || 'bin'}`);
-  // A reflink where the file system has them, else a copy.
-  await copyFile(input.path, staged, constants.COPYFILE_FICLONE);
-  return { ...input, path: staged };
-}
-
 /** Imagicle's message for a refusal: its `{reason, message}` body when it sent one. */
 function answerMessage(response: UpstreamResponse | undefined, error: GatewayError | undefined): string {
   if (response) {
@@ -143,8 +136,9 @@ export async function deliverRecording(
   signal?: AbortSignal,
   prior: PriorTries = { attempts: 0, prepareFailures: 0 },
 ): Promise<RecordingResult> {
-  const audio = await stage(recording.audio, workDir, 'attachment');
-  const remoteAudio = recording.remoteAudio ? await stage(recording.remoteAudio, workDir, 'remote') : undefined;
+  const readOnly = (input: AudioInput): AudioInput => ({ ...input, readOnly: true });
+  const remote = recording.remoteAudio;
+  const held = { attachment: readOnly(recording.audio), remoteAttachment: remote ? readOnly(remote) : undefined };
   const { deliver, policy, log, reconcile, ...prepare } = deps;
   const job = memoryJob(
     workDir,
@@ -156,7 +150,7 @@ export async function deliverRecording(
       stereoOptions: recording.stereoOptions,
       callerAuthorization: owner.authorization,
     },
-    { attachment: audio, remoteAttachment: remoteAudio },
+    held,
     path.basename(workDir),
   );
   job.attempts = prior.attempts;
@@ -168,6 +162,7 @@ export async function deliverRecording(
   let run;
   try {
     run = await runJob(store, deliver, job, {
+      inputs: held,
       signal,
       policy,
       prepare,

@@ -3,6 +3,7 @@
  * BullMQ job): its state, inputs, parts, answers and errors.
  */
 import type { RecordingMetadata } from '../imagicle/schema.js';
+import type { SourceReference } from '../source-reference.js';
 import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import type { JobEvent } from './job-events.js';
 import type { AttemptRecord, JobReport } from './job-report.js';
@@ -16,13 +17,15 @@ export const JOB_DOORS = ['http', 'import', 'watch'] as const;
 export type JobDoor = (typeof JOB_DOORS)[number];
 
 export interface SpooledInput {
-  /** File name inside the job folder. */
+  /** File name inside the job folder ('' for a recording referenced in place: `source`). */
   file: string;
   originalName: string | undefined;
   extension: string;
   bytes: number;
   /** Recorded while the file is not fsynced (JobRecord.inputsSynced false): checked when the spool opens. */
   sha256?: string | undefined;
+  /** A file of a watched folder, read where it is (never copied, never pruned): source-reference.ts. */
+  source?: SourceReference | undefined;
 }
 
 export interface StoredAnswer {

@@ -36,7 +36,10 @@ export class MemoryJobStore implements JobStore {
   }
 }
 
-/** A job record for a recording whose files are already in `dir` (memory only: nothing is journaled). */
+/**
+ * A job record for a recording whose files are in `dir`, or held open by its caller and read where they are
+ * (RunContext.inputs: recorded with no name in the folder). Memory only: nothing is journaled.
+ */
 export function memoryJob(
   dir: string,
   init: Pick<JobRecord, 'mode' | 'requestId' | 'metadata' | 'stereoOptions' | 'callerAuthorization'> & {
@@ -47,7 +50,7 @@ export function memoryJob(
 ): JobRecord {
   const now = new Date();
   const input = (f: FileInDir) => ({
-    file: relativeTo(dir, f.path),
+    file: f.readOnly ? '' : relativeTo(dir, f.path),
     originalName: f.originalName,
     extension: f.extension,
     bytes: 0,
@@ -63,6 +66,8 @@ export interface FileInDir {
   path: string;
   originalName: string | undefined;
   extension: string;
+  /** Someone else's file, held open by the caller (outside `dir`). */
+  readOnly?: boolean | undefined;
 }
 
 function relativeTo(dir: string, file: string): string {

@@ -18,8 +18,9 @@ import { GatewayError } from '../errors.js';
 import type { UploadInput, UpstreamResponse } from '../imagicle/client.js';
 import { metadataForPart, prepareForDelivery, type Deliver, type IngestDeps } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
-import type { AudioInput, PreparedAudio } from '../pipeline/prepared.js';
+import type { PreparedAudio } from '../pipeline/prepared.js';
 import { referencedFiles } from './blob-store.js';
+import { openJobInputs, partsInside, type HeldInputs } from './job-inputs.js';
 import { fsyncFile } from './durable.js';
 import { LeaseLostError, type JobStore } from './job-store.js';
 import type { Verdict } from './retry.js';
@@ -54,6 +55,11 @@ export interface RunContext {
   policy: RetryPolicy;
   prepare: PrepareSettings;
   log: Logger;
+  /**
+   * Files the caller holds open and reads where they are (a file door's descriptors: read-only), instead of the
+   * job's own folder.
+   */
+  inputs?: HeldInputs | undefined;
   /** Called once the audio is rendered, before the job is saved as ready (the distributed mode keeps a summary). */
   onRendered?: ((fitted: FittedAudio) => void) | undefined;
   /** Called after a part is delivered and journaled, before its audio is pruned (the console's waveforms). */
@@ -108,20 +114,16 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
       job.lastError = undefined;
       // Leftovers of an interrupted transcode go first.
       await store.prune(job);
-      const input = (i: { file: string; originalName: string | undefined; extension: string }): AudioInput => ({
-        path: path.join(dir, i.file),
-        originalName: i.originalName,
-        extension: i.extension,
-      });
       // What the preparation writes in the job's folder is reserved first, released once the parts are written
       // (then the store counts them) or the preparation failed.
       const reservations = ctx.reservations?.();
+      const inputs = await openJobInputs(job, dir, ctx.signal, ctx.inputs);
       try {
         ({ prepared, fitted } = await prepareForDelivery(
           {
             metadata: job.metadata,
-            audio: input(job.inputs.attachment),
-            remoteAudio: job.inputs.remoteAttachment ? input(job.inputs.remoteAttachment) : undefined,
+            audio: inputs.attachment,
+            remoteAudio: inputs.remoteAttachment,
             stereoOptions: job.stereoOptions,
             workDir: dir,
             signal: ctx.signal,
@@ -130,6 +132,9 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
             ? { ...ctx.prepare, bounds: { maxExpansion: Infinity, ...ctx.prepare.bounds, budget: reservations } }
             : ctx.prepare,
         ));
+        fitted = await partsInside(fitted, dir);
+        // A watched folder's file written to while it was read: what was rendered from it is not the recording.
+        await inputs.checkUnchanged();
         const inputFiles = new Set([job.inputs.attachment.file, job.inputs.remoteAttachment?.file]);
         job.parts = fitted.parts.map((part) => {
           const file = path.relative(dir, part.path);
@@ -163,6 +168,7 @@ export async function runJob(store: JobStore, deliver: Deliver, job: JobRecord, 
         await store.prune(job);
       } finally {
         reservations?.releaseAll();
+        await inputs.close();
       }
     }
 

@@ -21,6 +21,7 @@ import { metadataForPart, type Deliver, type IngestResult, type PartDelivery } f
 import type { AudioInput } from '../pipeline/prepared.js';
 import type { StereoRequestOptions } from '../pipeline/stereo-policy.js';
 import { dedupKey, sha256File, type DedupAnswer } from './dedup.js';
+import type { SourceReference } from '../source-reference.js';
 import type { RetryPolicy } from './retry.js';
 import { JobLife } from './job-life.js';
 import type { JobEventSink } from './job-event-sink.js';
@@ -48,6 +49,9 @@ export interface DeliverySettings {
   keepCallerAuthorization: boolean;
 }
 
+/** A recording as a door hands it over: a file the store takes in, or (a watched folder's) one it references where it is. */
+export type DoorAudio = AudioInput & { source?: SourceReference | undefined };
+
 export interface AcceptRequest {
   mode: JobMode;
   requestId: string;
@@ -55,8 +59,8 @@ export interface AcceptRequest {
   signal: AbortSignal;
   preferAsync: boolean;
   metadata: RecordingMetadata;
-  audio: AudioInput;
-  remoteAudio: AudioInput | undefined;
+  audio: DoorAudio;
+  remoteAudio: DoorAudio | undefined;
   stereoOptions: StereoRequestOptions | undefined;
   callerAuthorization: string | undefined;
   prepare: PrepareSettings;
@@ -149,7 +153,10 @@ export class DeliveryService extends EventEmitter<{ [JOB_DUE]: [] }> {
     const earlier = key ? spool.findDuplicate(key, settings.dedupWindowMs) : undefined;
     if (earlier) return this.duplicateOf(earlier, r.signal);
 
-    const bytes = (await stat(r.audio.path)).size + (r.remoteAudio ? (await stat(r.remoteAudio.path)).size : 0);
+    // A referenced recording takes no room in the spool (its parts will, reserved when they are rendered).
+    const heldBytes = async (a: DoorAudio | undefined): Promise<number> =>
+      !a || a.source ? 0 : (await stat(a.path)).size;
+    const bytes = (await heldBytes(r.audio)) + (await heldBytes(r.remoteAudio));
     if (this.committedBytes() + bytes > settings.maxBytes) throw spoolFull(this.committedBytes(), settings.maxBytes);
 
     const now = Date.now();

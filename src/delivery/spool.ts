@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
-import { JobFolders, JOURNAL, referencedFiles, type IncomingFiles } from './blob-store.js';
+import { JobFolders, JOURNAL, ownInputs, referencedFiles, type IncomingFiles } from './blob-store.js';
 import { fsyncDir, fsyncFile, isTempName, writeFileDurable } from './durable.js';
 import { sha256File } from './dedup.js';
 import type { JobStore } from './job-store.js';
@@ -220,7 +220,7 @@ export class Spool implements JobStore {
     if (deferred) job.inputsSynced = false;
     this.claimed.add(id);
     this.track(job);
-    this.setBytes(job, attachment.bytes + (remoteAttachment?.bytes ?? 0));
+    this.setBytes(job, heldBytesOf(job));
     try {
       await this.save(job);
     } catch (error) {
@@ -302,9 +302,7 @@ export class Spool implements JobStore {
   private async inputsIntact(job: JobRecord, dir: string): Promise<boolean> {
     if (job.inputsSynced !== false || job.state === 'delivered') return true;
     const needed = new Set(referencedFiles(job));
-    const { attachment, remoteAttachment } = job.inputs;
-    const inputs = remoteAttachment ? [attachment, remoteAttachment] : [attachment];
-    for (const input of inputs) {
+    for (const input of ownInputs(job)) {
       if (!needed.has(input.file)) continue;
       const file = path.join(dir, input.file);
       const actual = await sha256File(file).catch(() => undefined);
@@ -472,7 +470,7 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
 /** The audio bytes a job's record says its folder holds. */
 function heldBytesOf(job: JobRecord): number {
   if (job.state === 'delivered') return 0;
-  const inputs = (job.inputs.attachment.bytes ?? 0) + (job.inputs.remoteAttachment?.bytes ?? 0);
+  const inputs = ownInputs(job).reduce((sum, i) => sum + (i.bytes ?? 0), 0);
   if (job.parts.length === 0) return inputs;
   const parts = job.parts.filter((p) => p.state !== 'delivered').reduce((sum, p) => sum + p.bytes, 0);
   return job.partsSynced === false ? inputs + parts : parts;

@@ -75,6 +75,8 @@ export class DistributedDelivery {
 
   async accept(r: AcceptRequest): Promise<AcceptResult> {
     const { settings } = this;
+    // Workers may run on other machines: they read what BLOB_DIR holds, never a path on this one.
+    if (r.audio.source || r.remoteAudio?.source) throw new Error('a recording referenced in place cannot be queued');
     const hashOf = async (input: AudioInput): Promise<string> => input.sha256 ?? (await sha256File(input.path));
     const hashes = [await hashOf(r.audio), ...(r.remoteAudio ? [await hashOf(r.remoteAudio)] : [])];
     const owner = r.owner ?? 'anonymous';

@@ -14,6 +14,7 @@ import type { DeliveryService } from '../delivery/service.js';
 import type { JobRecord } from '../delivery/job.js';
 import { CONTENT_TYPE, type Container } from '../media/plan.js';
 import { mayAccess, requestOwner } from './owner.js';
+import { openSource } from '../source-reference.js';
 
 const notFound = (message: string): GatewayError => new GatewayError('NOT_FOUND', message);
 
@@ -77,15 +78,26 @@ export function createJobAudioRouter(delivery: Pick<DeliveryService, 'spool'>): 
     send(res, file, CONTENT_TYPE[container]);
   });
 
-  router.get('/:id/audio/input', (req, res) => {
+  router.get('/:id/audio/input', async (req, res) => {
     const job = ownedJob(req, res);
     const input = job.inputs.attachment;
+    const type = INPUT_TYPES[input.extension.toLowerCase()] ?? 'application/octet-stream';
+    if (input.source) {
+      // A watched folder's file, read where it is: only while it is still the recording that was taken.
+      const opened = await openSource(input.source).catch((error: unknown) => {
+        if (error instanceof GatewayError) throw notFound(error.message);
+        throw error;
+      });
+      res.once('close', () => void opened.close());
+      send(res, opened.path, type);
+      return;
+    }
     const file = fileOf(
       job,
       input.file,
       `The upload of job ${job.id} is no longer kept: the gateway keeps it only until it is converted`,
     );
-    send(res, file, INPUT_TYPES[input.extension.toLowerCase()] ?? 'application/octet-stream');
+    send(res, file, type);
   });
 
   return router;

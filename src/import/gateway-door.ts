@@ -19,7 +19,7 @@ import { parseRetryAfter } from '../delivery/retry.js';
 import type { JobDoor } from './job-door.js';
 import { fileReport, type FileReport } from './file-report.js';
 import type { ImportItem } from './sources.js';
-import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';
+import { openRegularFile, UnsafeFileError, type OpenedFile } from '../safe-fs.js';
 
 export interface GatewayDoorOptions {
   /** The gateway's base URL, e.g. http://gateway:8080. */

@@ -7,23 +7,25 @@
  * metrics. The watcher leaves the file in place while its job is open and
  * moves it to done/ or failed/ when the job ends.
  *
- * The file is copied into the spool (a reflink where the file system has
- * them), never referenced by its path: the folder belongs to a recorder
- * that may replace any name at any time (docs/security.md), so what the job
- * renders later must be what was taken now.
+ * The file is referenced where it is, never copied into the spool: a recording already in a durable folder
+ * needs no second copy, and a backlog of watched files takes no spool space until it is converted. It is
+ * opened once (no link, regular files only), fsynced, hashed through that descriptor, and its job records
+ * the path, size and SHA-256 (source-reference.ts). The folder belongs to a recorder that may replace any
+ * name at any time (docs/security.md): every later read proves the file is still that recording, or the job
+ * fails with GONE and the file goes to failed/; nothing else is ever converted under its job.
  */
-import { copyFile, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
-import type { AcceptRequest, UploadDelivery } from '../delivery/service.js';
+import type { AcceptRequest, DoorAudio, UploadDelivery } from '../delivery/service.js';
 import type { PrepareSettings } from '../delivery/run-job.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
 import type { JobRecord } from '../delivery/job.js';
 import { extensionOf } from '../media/formats.js';
-import type { AudioInput } from '../pipeline/prepared.js';
+import { referenceTo } from '../source-reference.js';
 import { fileReport, type FileReport } from './file-report.js';
 import type { ImportItem } from './sources.js';
-import { openRegularFile, UnsafeFileError, type OpenedFile } from './safe-fs.js';
+import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from '../safe-fs.js';
 
 export interface JobDoorOptions {
   delivery: UploadDelivery;
@@ -31,7 +33,6 @@ export interface JobDoorOptions {
   prepare: PrepareSettings;
   /** The owner the folder's jobs belong to (an operator sees them; webhooks may be configured for it). */
   owner: string;
-  tmpDir: string;
   log: Logger;
 }
 
@@ -81,24 +82,28 @@ export function jobDoor(options: JobDoorOptions): JobDoor {
     async take(item, signal) {
       if (item.refused) return report(item, { status: 'failed', error: item.refused, permanent: true });
       if (!item.metadata.ok) return report(item, { status: 'invalid', error: item.metadata.reason });
-      await mkdir(options.tmpDir, { recursive: true });
-      const work = await mkdtemp(path.join(options.tmpDir, 'watch-'));
       const opened: OpenedFile[] = [];
       try {
-        // Opened once, without following a link, regular files only (safe-fs.ts); copied from the descriptor.
-        const stage = async (file: string, name: string): Promise<AudioInput> => {
+        const reference = async (file: string): Promise<DoorAudio> => {
           const source = await openRegularFile(file, item.within);
           opened.push(source);
-          const extension = extensionOf(file);
-          const staged = path.join(work, `${name}${extension ? `.${extension}` : ''}`);
-          await copyFile(source.path, staged, constants.COPYFILE_FICLONE);
-          return { path: staged, originalName: path.basename(file), extension };
+          // What the recorder wrote is on disk before the job that refers to it is (the journal is fsynced next).
+          await source.handle.sync();
+          const sha256 = await sha256Opened(source, signal);
+          return {
+            path: source.path,
+            originalName: path.basename(file),
+            extension: extensionOf(file),
+            sha256,
+            readOnly: true,
+            source: referenceTo(source, item.within, sha256),
+          };
         };
-        let audio: AudioInput;
-        let remoteAudio: AudioInput | undefined;
+        let audio: DoorAudio;
+        let remoteAudio: DoorAudio | undefined;
         try {
-          audio = await stage(item.path, 'attachment');
-          remoteAudio = item.remotePath ? await stage(item.remotePath, 'remote') : undefined;
+          audio = await reference(item.path);
+          remoteAudio = item.remotePath ? await reference(item.remotePath) : undefined;
         } catch (error) {
           if (error instanceof UnsafeFileError)
             return report(item, { status: 'failed', error: error.message, permanent: true });
@@ -107,7 +112,7 @@ export function jobDoor(options: JobDoorOptions): JobDoor {
         const request: AcceptRequest = {
           mode: 'drop-in',
           door: 'watch',
-          requestId: `watch-${path.basename(work)}`,
+          requestId: `watch-${randomUUID()}`,
           log,
           signal,
           preferAsync: true,
@@ -125,8 +130,6 @@ export function jobDoor(options: JobDoorOptions): JobDoor {
         return (await outcome(item, id)) ?? report(item, { status: 'accepted', jobId: id });
       } finally {
         await Promise.all(opened.map((o) => o.close()));
-        // What the store took was moved into it; what is left here is ours.
-        await rm(work, { recursive: true, force: true });
       }
     },
   };

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { MetadataLayer } from './metadata.js';
 import { parseBoolean, parseDirection } from './metadata.js';
-import { openRegularFile, UnsafeFileError } from './safe-fs.js';
+import { openRegularFile, UnsafeFileError } from '../safe-fs.js';
 
 export interface ManifestRow {
   /** 1-based line (CSV: record number after the header + 1) for messages. */

@@ -13,7 +13,7 @@ import {
   type RecordingMetadata,
 } from '../imagicle/schema.js';
 import { PatternError, type CompiledPattern } from './pattern.js';
-import { parseBoundedJson, UnsafeFileError } from './safe-fs.js';
+import { parseBoundedJson, UnsafeFileError } from '../safe-fs.js';
 
 /** A partial jsondata (objects for the parties), as one source gives it. */
 export type MetadataLayer = Record<string, unknown>;

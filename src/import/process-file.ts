@@ -25,7 +25,7 @@ import { extensionOf } from '../media/formats.js';
 import type { ImportItem } from './sources.js';
 import { fileReport, type FileReport, type FileStatus } from './file-report.js';
 import type { StateStore } from './state.js';
-import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from './safe-fs.js';
+import { openRegularFile, sha256Opened, UnsafeFileError, type OpenedFile } from '../safe-fs.js';
 
 export interface ProcessContext {
   state: StateStore;
@@ -59,6 +59,8 @@ const audioInput = (file: OpenedFile): AudioInput => ({
   path: file.path,
   originalName: path.basename(file.source),
   extension: extensionOf(file.source),
+  // The recorder's file: a header repair works on a copy.
+  readOnly: true,
 });
 
 /**

@@ -35,7 +35,6 @@ export function startServeWatcher(
         jobs: spoolJobsBackend(gateway.delivery),
         prepare: { bins: gateway.bins, ...gateway.media, metrics: gateway.metrics },
         owner,
-        tmpDir: config.tmpDir,
         log: logger.child({ component: 'watch' }),
       })
     : undefined;

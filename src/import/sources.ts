@@ -21,7 +21,7 @@ import {
   type Resolved,
 } from './metadata.js';
 import { readManifest } from './manifest.js';
-import { isInside, openRegularFile, readBounded, UnsafeFileError } from './safe-fs.js';
+import { isInside, openRegularFile, readBounded, UnsafeFileError } from '../safe-fs.js';
 
 export interface MetadataSources {
   pattern?: CompiledPattern | undefined;

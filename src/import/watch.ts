@@ -25,7 +25,7 @@ import { processFile, type ProcessContext } from './process-file.js';
 import type { FileReport } from './file-report.js';
 import { itemForFile, sidecarFor, walkAudio, type ImportItem, type MetadataSources } from './sources.js';
 import type { JobDoor } from './job-door.js';
-import { createExclusive, moveBetween, nameTaken, openDirInside, partsBelow, type OpenedDir } from './safe-fs.js';
+import { createExclusive, moveBetween, nameTaken, openDirInside, partsBelow, type OpenedDir } from '../safe-fs.js';
 import type { WatchedFolderStatus } from '../watched-folder.js';
 
 export interface WatchOptions {

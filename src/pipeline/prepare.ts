@@ -3,7 +3,7 @@
  * Turns one received audio file into audio Imagicle accepts, with its exact
  * duration measured from the output itself.
  */
-import { stat } from 'node:fs/promises';
+import { constants, copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { badAudio } from '../errors.js';
 import { isProbeFailure, probe, type ProbeResult } from '../media/ffprobe.js';
@@ -91,7 +91,12 @@ export async function prepareAudio(
       outputPath = path.join(workDir, 'out.wav');
       await rewritePlainWav(input.path, wav, outputPath);
     } else {
-      await repairWavSizes(input.path, wav);
+      // Repaired in place, unless the file is not ours: then its copy is.
+      if (input.readOnly) {
+        outputPath = path.join(workDir, `in.${plan.container}`);
+        await copyFile(input.path, outputPath, constants.COPYFILE_FICLONE);
+      }
+      await repairWavSizes(outputPath, wav);
     }
   } else if (plan.action === 'transcode') {
     const cap = decodeCapSeconds(probed, deps.limits.maxDurationSeconds);

@@ -47,6 +47,8 @@ export interface AudioInput {
   extension: string;
   /** SHA-256 of the file when the intake computed it. */
   sha256?: string | undefined;
+  /** Someone else's file (an import's, a watched folder's): never written, even to repair its header in place. */
+  readOnly?: boolean | undefined;
 }
 
 export interface OutputFormatInfo {

@@ -6,13 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server.js';
 import { parseIsoDuration } from '../../src/imagicle/duration.js';
+import { sha256File } from '../../src/delivery/dedup.js';
+import { fixture } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
 const MAIN = path.resolve('src/main.ts');
@@ -397,4 +399,43 @@ describe('import from a manifest and sidecars', () => {
     expect(bad.stderr).toMatch(/--defaults/);
     expect((await cli(['import', path.join(work, 'nothing-here')])).code).toBe(2);
   });
+});
+
+describe('the source files', () => {
+  it('are read where they are and never written: WAV headers needing repair are repaired on a copy', async () => {
+    await emulator.store.clear();
+    const dir = path.join(work, 'repair');
+    await mkdir(dir, { recursive: true });
+    const names = [
+      '20250301-090000_in_201_555_rz.wav',
+      '20250301-100000_out_202_556_rf.wav',
+      '20250301-110000_in_203_557_pt.wav',
+    ];
+    await copyFile(fixture('pcm16-size-zero.wav'), path.join(dir, names[0]!));
+    await copyFile(fixture('pcm16-size-ffff.wav'), path.join(dir, names[1]!));
+    await copyFile(fixture('pcm16-mono.wav'), path.join(dir, names[2]!));
+    const before = await Promise.all(names.map((n) => sha256File(path.join(dir, n))));
+    // What the earlier tests' kill -9 left in the work folder is theirs.
+    const leftBefore = await readdir(path.join(work, 'tmp')).catch(() => []);
+    const result = await cli([
+      'import',
+      dir,
+      '--pattern',
+      '{start:yyyyMMdd-HHmmss}_{direction:in=1,out=2}_{local}_{remote}_{callId}',
+      '--defaults',
+      DEFAULTS,
+      '--state',
+      path.join(work, 'repair-state'),
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const delivered = emulator.store.list();
+    expect(delivered.map((r) => r.metadata.pbxCallId).sort()).toEqual(['pt', 'rf', 'rz']);
+    for (const r of delivered) {
+      expect(r.format.codec).toBe('pcm_s16le');
+      expect(parseIsoDuration(r.metadata.duration)).toBeCloseTo(r.format.durationSeconds, 2);
+    }
+    expect(await Promise.all(names.map((n) => sha256File(path.join(dir, n))))).toEqual(before);
+    // This run left nothing in the work folder.
+    expect(await readdir(path.join(work, 'tmp')).catch(() => [])).toEqual(leftBefore);
+  }, 60_000);
 });

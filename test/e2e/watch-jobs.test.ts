@@ -82,9 +82,14 @@ afterAll(async () => {
 describe('WATCH_DIR under serve', () => {
   it('a file becomes a job of the store (door watch), waits through an outage, then moves to done/', async () => {
     t.emulator.faults.add({ status: 503, count: 3 });
-    await copyFile(fixture('pcm16-mono.wav'), path.join(dir, '20250110-080000_in_300_555_wj1.wav'));
+    const taken = '20250110-080000_in_300_555_wj1.wav';
+    await copyFile(fixture('pcm16-mono.wav'), path.join(dir, taken));
     const job = await until(async () => (await list('door=watch')).jobs.find((j) => j.pbxCallId === 'wj1'), 20_000);
     expect(job.door).toBe('watch');
+    // Referenced where it is, not copied: the job's folder in the spool holds no input.
+    const spool = t.gateway.delivery!.spool;
+    expect(spool.get(job.jobId)?.inputs.attachment.source?.path).toBe(path.join(dir, taken));
+    expect((await readdir(spool.jobDir(job.jobId))).filter((f) => f.startsWith('input-'))).toEqual([]);
     // While its job is open the file stays where the recorder put it.
     await until(async () => ((await list('q=wj1')).jobs[0]?.state === 'delivered' ? true : undefined), 30_000);
     await until(async () => ((await walk(dir)).some((f) => f.startsWith('done/')) ? true : undefined), 10_000);
