@@ -12,7 +12,6 @@ import { copyFile, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { Spool } from '../../src/delivery/spool.js';
 import { type JobRecord } from '../../src/delivery/job.js';
 import { runJob } from '../../src/delivery/run-job.js';
@@ -21,14 +20,12 @@ import { DeliveryService } from '../../src/delivery/service.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
 import { aborted } from '../../src/errors.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
-import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
-import type { PrepareSettings } from '../../src/delivery/run-job.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
+import { oneAttemptContext, silentLogger, testPrepare } from '../helpers/run-context.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';
-import { memoryJobLife } from '../../src/delivery/memory-store.js';
 
 const run = promisify(execFile);
-const logger = pino({ level: 'silent' });
+const logger = silentLogger;
 let root: string;
 let opus: string;
 beforeEach(async () => {
@@ -43,20 +40,8 @@ afterEach(async () => {
 
 const open = () => Spool.open({ dir: path.join(root, 'spool'), deliveredRetentionMs: 60_000, logger });
 
-const prepare: PrepareSettings = {
-  bins: resolveBinaries({}),
-  output: { format: 'pcm16', sampleRate: 8000, channels: 'keep', mp3BitrateKbps: 32 },
-  limits: { maxDurationSeconds: 43_200, maxChannelsIn: 16, processTimeoutMs: 60_000 },
-  maxPartBytes: 268_435_456,
-  oversize: { policy: 'split', compressOrder: ['alaw'], silenceWindowSeconds: 0 },
-};
-const ctx = {
-  signal: undefined,
-  policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 },
-  prepare,
-  log: logger,
-  life: memoryJobLife(logger),
-};
+const prepare = testPrepare;
+const ctx = oneAttemptContext;
 
 const answer = (status: number): UpstreamResponse => ({
   status,

@@ -10,24 +10,21 @@ import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, w
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { Spool } from '../../src/delivery/spool.js';
-import { runJob, type PrepareSettings } from '../../src/delivery/run-job.js';
+import { runJob } from '../../src/delivery/run-job.js';
 import { sha256File } from '../../src/delivery/dedup.js';
-import { DEFAULT_RETRY_POLICY } from '../../src/delivery/retry.js';
-import { memoryJobLife } from '../../src/delivery/memory-store.js';
 import type { JobRecord } from '../../src/delivery/job.js';
 import type { UploadInput, UpstreamResponse } from '../../src/imagicle/client.js';
 import type { RecordingMetadata } from '../../src/imagicle/schema.js';
-import { resolveBinaries } from '../../src/media/ffmpeg-tools.js';
 import { GatewayError } from '../../src/errors.js';
 import { openRegularFile, sha256Opened } from '../../src/safe-fs.js';
 import { openSource, referenceTo } from '../../src/source-reference.js';
 import { fixture } from '../helpers/fixtures.js';
 import { SAMPLE_METADATA } from '../helpers/gateway.js';
+import { oneAttemptContext, silentLogger } from '../helpers/run-context.js';
 
 const run = promisify(execFile);
-const logger = pino({ level: 'silent' });
+const logger = silentLogger;
 let root: string;
 let folder: string;
 beforeEach(async () => {
@@ -39,20 +36,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const prepare: PrepareSettings = {
-  bins: resolveBinaries({}),
-  output: { format: 'pcm16', sampleRate: 8000, channels: 'keep', mp3BitrateKbps: 32 },
-  limits: { maxDurationSeconds: 43_200, maxChannelsIn: 16, processTimeoutMs: 60_000 },
-  maxPartBytes: 268_435_456,
-  oversize: { policy: 'split', compressOrder: ['alaw'], silenceWindowSeconds: 0 },
-};
-const ctx = {
-  signal: undefined,
-  policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 },
-  prepare,
-  log: logger,
-  life: memoryJobLife(logger),
-};
+const ctx = oneAttemptContext;
 
 /** Imagicle accepting every part; what it was sent is probed before the run deletes it. */
 function accepting(): {
