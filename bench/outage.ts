@@ -18,6 +18,9 @@
  *   BENCH_OUTAGE_BASELINE_N=200   the small backlog the drain rate is compared with
  *   BENCH_OUTAGE_DRAIN_MIN=8      cap on the drain phase (what was delivered by then is reported)
  *   BENCH_OUTAGE_ACCEPT_MIN=40    cap on the upload phase (the run goes on with what was accepted)
+ *   BENCH_OUTAGE_HOLD_MIN=0       a weekend: after the uploads, Imagicle stays down until every job is prepared
+ *                                 (none `received`) or this many minutes passed, in the baseline too; the drain
+ *                                 is then pure delivery (0: Imagicle returns as soon as the backlog is measured)
  *   BENCH_OUTAGE_CLIENTS=8        concurrent uploaders
  *   BENCH_OUTAGE_MAIN=path        another build's main.js (two builds compared in one session); default dist/main.js
  *   BENCH_OUTAGE_LABEL=text       written next to the table (e.g. "before", "after")
@@ -55,6 +58,8 @@ const REPEATS = Number(process.env.BENCH_OUTAGE_REPEATS ?? 3);
 if (!Number.isInteger(REPEATS) || REPEATS < 1) throw new Error('BENCH_OUTAGE_REPEATS must be a whole number ≥ 1');
 const BASELINE_N = numbers(process.env.BENCH_OUTAGE_BASELINE_N, [200])[0]!;
 const DRAIN_CAP_MS = Number(process.env.BENCH_OUTAGE_DRAIN_MIN ?? 8) * 60_000;
+const HOLD_MS = Number(process.env.BENCH_OUTAGE_HOLD_MIN ?? 0) * 60_000;
+if (!Number.isFinite(HOLD_MS) || HOLD_MS < 0) throw new Error('BENCH_OUTAGE_HOLD_MIN must be a number ≥ 0');
 const ACCEPT_CAP_MS = Number(process.env.BENCH_OUTAGE_ACCEPT_MIN ?? 40) * 60_000;
 const CLIENTS = Number(process.env.BENCH_OUTAGE_CLIENTS ?? 8);
 const MAIN_OVERRIDE = process.env.BENCH_OUTAGE_MAIN;
@@ -300,6 +305,8 @@ export interface RunResult {
   restart?: { healthzMs: number | undefined; readyMs: number };
   /** Jobs per state when Imagicle returns: how much of the backlog was prepared during the outage. */
   statesAtReturn?: Record<string, number>;
+  /** How long Imagicle stayed down after the backlog was measured (BENCH_OUTAGE_HOLD_MIN), for it to be prepared. */
+  holdSeconds?: number;
   drain: {
     delivered: number;
     seconds: number;
@@ -609,6 +616,24 @@ async function outageRun(
       }
     }
 
+    // ------------------------------------------------------------ the rest of the weekend (BENCH_OUTAGE_HOLD_MIN)
+    let holdSeconds: number | undefined;
+    if (HOLD_MS > 0) {
+      const h0 = performance.now();
+      let reportAt = h0;
+      for (;;) {
+        const counts = await stateCounts(s.front.url);
+        if ((counts.received ?? 0) === 0 || performance.now() - h0 > HOLD_MS) break;
+        if (performance.now() - reportAt > 30_000) {
+          reportAt = performance.now();
+          say(`holding Imagicle down: ${JSON.stringify(counts)} (load ${loadAverage()})`);
+        }
+        await sleep(1000);
+      }
+      holdSeconds = (performance.now() - h0) / 1000;
+      say(`held Imagicle down ${holdSeconds.toFixed(0)} s more`);
+    }
+
     // ------------------------------------------------------------ Imagicle back: the drain
     const statesAtReturn = baseline ? undefined : await stateCounts(s.front.url);
     if (statesAtReturn) say(`jobs per state when Imagicle returns: ${JSON.stringify(statesAtReturn)}`);
@@ -690,6 +715,7 @@ async function outageRun(
       rssMb,
       restart,
       statesAtReturn,
+      holdSeconds,
       drain,
       exact,
     };
@@ -800,7 +826,11 @@ function table(result: ModeResult, reference: number | undefined): string {
       : []),
     row(
       'prepared during the outage (jobs `ready` when Imagicle returns)',
-      (r) => `${f0(med(r, (x) => x.statesAtReturn?.ready))} of ${int(med(r, (x) => x.accepted) ?? 0)}`,
+      (r) => {
+        const held = med(r, (x) => x.holdSeconds);
+        const after = held !== undefined ? ` (Imagicle kept down ${f0(held)} s more)` : '';
+        return `${f0(med(r, (x) => x.statesAtReturn?.ready))} of ${int(med(r, (x) => x.accepted) ?? 0)}${after}`;
+      },
       'all (pure delivery)',
     ),
     row(
