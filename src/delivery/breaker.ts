@@ -34,10 +34,20 @@ export function stepAfter(settled: Settlement, lastError: JobError | undefined, 
   return state === 'open' ? 'none' : 'trip';
 }
 
+/**
+ * The longest the breaker stays open by its own backoff (Imagicle's Retry-After may ask for more). A probe is one
+ * upload: one every 15-30 s is no load on Imagicle, while the worker's backoff (SPOOL_RETRY_MAX_DELAY_MS, 5 min by
+ * default) would leave a returned Imagicle idle for up to that long before the drain starts.
+ */
+export const MAX_OPEN_MS = 30_000;
+
 /** How long the breaker stays open after its `failures`-th trip in a row: the worker's backoff, or what Imagicle asked. */
 export function openFor(policy: RetryPolicy, failures: number, settled: Settlement): number {
   const asked = settled.kind === 'retry' ? settled.delayMs : 0;
-  return Math.max(asked, delayFor(policy, failures, undefined));
+  return Math.max(
+    asked,
+    delayFor({ ...policy, maxDelayMs: Math.min(policy.maxDelayMs, MAX_OPEN_MS) }, failures, undefined),
+  );
 }
 
 /** May a delivery start now, in this state, with `delivering` of them (or a probe holder) already under way? */

@@ -52,11 +52,6 @@ export class ParkingLot {
     await bjob.moveToDelayed(PARK_SHIFT_MS + Date.parse(bjob.data.createdAt), token);
   }
 
-  /** Jobs parked now (O(log N)). */
-  async size(): Promise<number> {
-    return this.redis.zcount(this.delayedKey, PARKED_MIN_SCORE, '+inf');
-  }
-
   /** Jobs in the wait list: promoted, not yet taken by a worker. */
   async waiting(): Promise<number> {
     return this.redis.llen(this.waitKey);

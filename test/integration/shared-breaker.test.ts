@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { stepAfter, UpstreamBreaker } from '../../src/delivery/breaker.js';
+import { MAX_OPEN_MS, openFor, stepAfter, UpstreamBreaker } from '../../src/delivery/breaker.js';
 import type { JobError } from '../../src/delivery/job.js';
 import type { Settlement } from '../../src/delivery/job-life.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../src/delivery/retry.js';
@@ -40,6 +40,13 @@ describe('the breaker rule', () => {
     expect(stepAfter(retry, refused, 'open')).toBe('none');
     expect(stepAfter(failed, rejected, 'closed')).toBe('none');
     expect(stepAfter(retry, { ...refused, part: undefined }, 'closed')).toBe('none');
+  });
+
+  it("opens for the worker's backoff, at most MAX_OPEN_MS, unless Imagicle asked for longer", () => {
+    const slow = { ...policy, maxDelayMs: 300_000 };
+    expect(openFor(slow, 20, retry)).toBeLessThanOrEqual(MAX_OPEN_MS);
+    expect(openFor(slow, 20, retry)).toBeGreaterThanOrEqual(MAX_OPEN_MS / 2);
+    expect(openFor(slow, 20, { ...retry, delayMs: 120_000 })).toBe(120_000);
   });
 
   it('in memory (spool): four slots failing at once open it once; one probe when half-open', () => {
