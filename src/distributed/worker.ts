@@ -143,6 +143,7 @@ async function processJob(
   if (plan.kind === 'park') return park(options, bjob, token, log);
 
   let settled: Settlement;
+  let preparedOnly = false;
   const attemptsBefore = job.attempts;
   try {
     const policy = { ...settings.workerPolicy, maxAttempts: 1 };
@@ -162,19 +163,17 @@ async function processJob(
       afterDelivered: options.afterDelivered,
     });
     settled = await life.settle(store, job, { outcome: run.outcome }, log);
-    if (plan.prepareOnly && run.outcome.kind === 'prepared') return await park(options, bjob, token, log);
+    preparedOnly = run.outcome.kind === 'prepared';
   } catch (error) {
     if (error instanceof LeaseLostError) {
       log.warn('lock lost before a delivery attempt: not attempted, another worker holds the job');
       await plan.probe?.release();
       throw error;
     }
-    if (error instanceof DelayedError) {
-      await plan.probe?.release();
-      throw error;
-    }
     settled = await life.settle(store, job, { error }, log);
   }
+  // Converted, split and measured while Imagicle refuses uploads: it waits for the breaker with the others.
+  if (preparedOnly) return park(options, bjob, token, log);
   let waitsForBreaker = false;
   try {
     // Only a run that reached Imagicle tells the breaker anything about it.
