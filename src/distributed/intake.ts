@@ -23,6 +23,7 @@ import type { AudioInput } from '../pipeline/prepared.js';
 import { deduplicationId, JOB_NAME, type DistributedJob } from './job-data.js';
 import { newJobRecord } from '../delivery/job-life.js';
 import { withTimeout } from './redis.js';
+import { isParked, PREPARE_PRIORITY } from './parking.js';
 import type { QueueIndex } from './queue-index.js';
 
 /** How long an upload waits for Redis to take its job before it is refused with 503. */
@@ -134,6 +135,8 @@ export class DistributedDelivery {
       withTimeout(
         this.queue.add(JOB_NAME, job, {
           jobId: job.id,
+          // Behind the deliveries of prepared jobs (parking.ts): the oldest recordings leave first.
+          priority: PREPARE_PRIORITY,
           ...(dedupId ? { deduplication: { id: dedupId, ttl: this.settings.dedupWindowMs } } : {}),
           // Finished jobs go by the one retention rule, with their folders and index entries (queue-retention.ts).
           removeOnComplete: false,
@@ -228,6 +231,13 @@ export class DistributedDelivery {
       if (error?.ambiguous) return { kind: 'done', job, outcome: 'held', result: resultOf(job) };
       // Refused by Imagicle for good: the caller gets the answer; the job stays listed as failed (as in the spool).
       return { kind: 'done', job, outcome: 'permanent', result: resultOf(job) };
+    }
+    // Parked until Imagicle takes uploads again (the breaker): its next attempt has no time of its own. Never
+    // tried (the outage was known before it): 202 now; else once the in-request budget is spent.
+    if (state === 'delayed' && isParked(bjob)) {
+      const started = Date.parse(job.firstAttemptAt ?? job.createdAt);
+      const spent = job.attempts >= policy.maxAttempts || Date.now() - started > policy.maxTotalMs;
+      if (job.attempts === 0 || spent) return { kind: 'accepted', job, async: false };
     }
     if (job.nextAttemptAt !== undefined && job.attempts > 0) {
       const started = Date.parse(job.firstAttemptAt ?? job.createdAt);

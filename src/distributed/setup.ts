@@ -27,6 +27,9 @@ import { purgeFinishedJobs, sweepStaleTemps } from './queue-retention.js';
 import type { JobsBackend } from '../delivery/jobs-backend.js';
 import { redisOptionsFrom, warnAboutDurability, withTimeout } from './redis.js';
 import { startDistributedWorker } from './worker.js';
+import { SharedBreaker } from './shared-breaker.js';
+import { ParkingLot } from './parking.js';
+import { Feeder } from './feeder.js';
 
 export interface Readiness {
   ok: boolean;
@@ -45,6 +48,12 @@ export interface DistributedRuntime {
 }
 
 const READY_TIMEOUT_MS = 2000;
+/**
+ * Parked jobs the feeder keeps in the wait list when the breaker is closed: enough that every slot finds a delivery
+ * at once, few enough that a breaker opening again sends back only these, not the backlog.
+ */
+const FEED_WINDOW_PER_SLOT = 4;
+const FEED_WINDOW_MIN = 32;
 /** How often finished jobs past their retention are removed (as the spool's worker does). */
 const PURGE_EVERY_MS = 60_000;
 
@@ -103,10 +112,20 @@ export async function startDistributed(
     jobs = queueJobsBackend(queue, index, folders, life, waveforms);
   }
   let worker: Worker<DistributedJob> | undefined;
+  let feeder: Feeder | undefined;
   if (settings.role !== 'api') {
+    // One breaker for every worker process (the spool's rule, its state in Redis); a probe's turn lasts as long
+    // as a dead worker's lock.
+    const breaker = new SharedBreaker(admin, delivery.workerPolicy, lockMs, log);
+    const lot = new ParkingLot(queue, admin);
+    const slots = config.delivery.spoolConcurrency;
+    feeder = new Feeder(lot, breaker, Math.max(FEED_WINDOW_MIN, FEED_WINDOW_PER_SLOT * slots), log);
+    const feed = feeder;
     worker = startDistributedWorker({
       connection,
-      queue,
+      breaker,
+      lot,
+      onRunEnded: () => feed.kick(),
       folders,
       deliver,
       settings: delivery,
@@ -119,6 +138,7 @@ export async function startDistributed(
       reconcile: tools.reconcile,
       afterDelivered: (job, part, signal) => waveforms.keep(job, part, signal),
     });
+    feeder.start();
   }
   // Every role sweeps (idempotent: a job removed by another process is skipped).
   const retention = jobRetention(delivery.dedupWindowMs, delivery.maxAgeMs);
@@ -155,6 +175,7 @@ export async function startDistributed(
   };
   const close = async (): Promise<void> => {
     clearInterval(purge);
+    feeder?.close();
     await worker?.close();
     await waveforms.close();
     await events?.close();

@@ -3,17 +3,23 @@
  * spool's worker (delivery/run-job.ts) over the job's data and its folder in
  * BLOB_DIR, one attempt per run:
  * - delivered: the job completes (kept for the duplicate window);
- * - 503/429 from Imagicle: a queue-wide rate limit for the backoff delay,
- *   so every worker pauses, and the job goes back to wait;
- * - other retryable outcomes: moveToDelayed with the same backoff;
+ * - Imagicle cannot take uploads (503/429, 5xx, no connection): the shared
+ *   breaker (shared-breaker.ts, the spool's rule) opens, and the job is
+ *   parked (parking.ts) until it closes;
+ * - other retryable outcomes: moveToDelayed with the job-life module's backoff;
  * - permanent refusal or held ambiguous outcome: failed (UnrecoverableError),
  *   the answer kept in the job; POST /v1/jobs/{id}/retry brings it back;
  * - SPOOL_MAX_AGE passed: failed, code EXPIRED.
+ * While the breaker is not closed, a job taken unprepared is only prepared
+ * (conversion, splitting and measurement need no Imagicle) and parked; a
+ * prepared job is parked untouched, unless the breaker is half-open and
+ * this run wins the one probe turn. The feeder (feeder.ts) brings parked
+ * jobs back, oldest first, when the breaker allows.
  * A worker that dies loses its lock; BullMQ's stalled check hands the job to
  * another one, which finds the interrupted attempt ("delivering") and counts
  * it as a possible duplicate, exactly as the spool does after a crash.
  */
-import { DelayedError, UnrecoverableError, Worker, type Job, type Queue, type RedisOptions } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
 import type { Logger } from '../logger.js';
 import type { Deliver } from '../pipeline/ingest.js';
 import type { FittedAudio } from '../pipeline/fit.js';
@@ -23,17 +29,18 @@ import { runJob, type RunContext } from '../delivery/run-job.js';
 import type { JobLife, Settlement } from '../delivery/job-life.js';
 import type { Reconciler } from '../delivery/reconcile-port.js';
 import type { JobRecord } from '../delivery/job.js';
+import { upstreamTrouble } from '../delivery/breaker.js';
 import { DiskLedger } from '../pipeline/disk.js';
 import type { DeliverySettings } from '../delivery/service.js';
 import type { PrepareSettings } from '../delivery/run-job.js';
 import { QUEUE_NAME, summariseRender, type DistributedJob, type RetryProgress } from './job-data.js';
 import { holdQueuedJob } from './queue-store.js';
 import type { QueueIndex } from './queue-index.js';
+import type { ParkingLot } from './parking.js';
+import type { ProbeTurn, SharedBreaker } from './shared-breaker.js';
 
 export interface DistributedWorkerOptions {
   connection: RedisOptions;
-  /** Whoever can set the queue-wide rate limit (the process's Queue). */
-  queue: Queue<DistributedJob>;
   folders: JobFolders;
   deliver: Deliver;
   settings: DeliverySettings;
@@ -46,6 +53,12 @@ export interface DistributedWorkerOptions {
   life: JobLife;
   /** The jobs API's indexes, written with every save. */
   index: QueueIndex;
+  /** The upstream breaker every worker process shares. */
+  breaker: SharedBreaker;
+  /** Where prepared jobs wait for the breaker. */
+  lot: ParkingLot;
+  /** Told when a job run ends here (the feeder tops the wait list up again). */
+  onRunEnded?: (() => void) | undefined;
   reconcile?: Reconciler | undefined;
   /** After a part is delivered, before its audio is pruned (the console's waveforms). */
   afterDelivered?: RunContext['afterDelivered'];
@@ -65,15 +78,13 @@ export function startDistributedWorker(options: DistributedWorkerOptions): Worke
   });
   const worker = new Worker<DistributedJob>(
     QUEUE_NAME,
-    (job, token, signal) => processJob(options, ledger, job, token, signal),
+    (job, token, signal) => processJob(options, ledger, job, token, signal).finally(() => options.onRunEnded?.()),
     {
       connection: options.connection,
       concurrency: options.concurrency,
       lockDuration: options.lockMs,
       stalledInterval: options.lockMs,
       maxStalledCount: MAX_STALLED,
-      // The manual rate limit (queue.rateLimit) only holds workers that have a limiter; this one never limits by itself.
-      limiter: { max: 1_000_000, duration: 1000 },
     },
   );
   worker.on('error', (error) => log.error({ err: error }, 'queue worker error'));
@@ -86,6 +97,18 @@ export function startDistributedWorker(options: DistributedWorkerOptions): Worke
     log.warn({ jobId }, 'a stalled job (its worker stopped renewing its lock) was put back in the queue'),
   );
   return worker;
+}
+
+/** What this run does with its job, from the shared breaker's state. */
+type Plan = { kind: 'run'; prepareOnly: boolean; probe: ProbeTurn | undefined } | { kind: 'park' };
+
+async function planFor(options: DistributedWorkerOptions, job: JobRecord): Promise<Plan> {
+  const state = await options.breaker.state();
+  if (state === 'closed') return { kind: 'run', prepareOnly: false, probe: undefined };
+  // Imagicle is not taking uploads: an unprepared job is prepared (no Imagicle needed) and waits.
+  if (job.parts.length === 0) return { kind: 'run', prepareOnly: true, probe: undefined };
+  const probe = state === 'half-open' ? await options.breaker.tryProbe() : undefined;
+  return probe ? { kind: 'run', prepareOnly: false, probe } : { kind: 'park' };
 }
 
 async function processJob(
@@ -116,7 +139,12 @@ async function processJob(
     return finished(bjob, job);
   }
 
+  const plan = await planFor(options, job);
+  if (plan.kind === 'park') return park(options, bjob, token, log);
+
   let settled: Settlement;
+  let preparedOnly = false;
+  const attemptsBefore = job.attempts;
   try {
     const policy = { ...settings.workerPolicy, maxAttempts: 1 };
     const onRendered = (fitted: FittedAudio): void => {
@@ -129,17 +157,32 @@ async function processJob(
       prepare: options.prepare,
       log,
       onRendered,
+      prepareOnly: plan.prepareOnly,
       reservations: () => ledger.scope(),
       reconcile: options.reconcile,
       afterDelivered: options.afterDelivered,
     });
     settled = await life.settle(store, job, { outcome: run.outcome }, log);
+    preparedOnly = run.outcome.kind === 'prepared';
   } catch (error) {
     if (error instanceof LeaseLostError) {
       log.warn('lock lost before a delivery attempt: not attempted, another worker holds the job');
+      await plan.probe?.release();
       throw error;
     }
     settled = await life.settle(store, job, { error }, log);
+  }
+  // Converted, split and measured while Imagicle refuses uploads: it waits for the breaker with the others.
+  if (preparedOnly) return park(options, bjob, token, log);
+  let waitsForBreaker = false;
+  try {
+    // Only a run that reached Imagicle tells the breaker anything about it.
+    if (job.attempts > attemptsBefore) {
+      const after = await options.breaker.record(settled, job.lastError);
+      waitsForBreaker = after !== 'closed' && upstreamTrouble(job.lastError);
+    }
+  } finally {
+    await plan.probe?.release();
   }
   switch (settled.kind) {
     case 'delivered':
@@ -149,7 +192,7 @@ async function processJob(
     case 'failed':
       return finished(bjob, job);
     case 'retry':
-      return retryLater(options, bjob, token, settled, log);
+      return retryLater(options, bjob, token, waitsForBreaker, log);
   }
 }
 
@@ -160,12 +203,25 @@ async function finished(bjob: Job<DistributedJob>, job: JobRecord): Promise<neve
   throw new UnrecoverableError(job.lastError?.message ?? 'failed');
 }
 
-/** Back to the queue after the delay the job-life module chose; Imagicle's "not now" pauses every worker. */
+/** Waits, parked, for the breaker to let deliveries go: fetched again only when the feeder brings it back. */
+async function park(
+  options: DistributedWorkerOptions,
+  bjob: Job<DistributedJob>,
+  token: string,
+  log: Logger,
+): Promise<never> {
+  await options.lot.park(bjob, token);
+  log.info({ state: bjob.data.state }, 'waiting for Imagicle: parked until the breaker lets deliveries go');
+  throw new DelayedError();
+}
+
+/** Back to the queue: parked when Imagicle itself is the trouble, else after the delay the job-life module chose. */
 async function retryLater(
   options: DistributedWorkerOptions,
   bjob: Job<DistributedJob>,
   token: string,
-  settled: Extract<Settlement, { kind: 'retry' }>,
+  /** This run's attempt failed because Imagicle cannot take uploads, and the breaker is open. */
+  waitsForBreaker: boolean,
   log: Logger,
 ): Promise<never> {
   const job = bjob.data;
@@ -176,11 +232,8 @@ async function retryLater(
     firstAttemptAt: job.firstAttemptAt,
   };
   await bjob.updateProgress(progress);
-  if (settled.backpressure) {
-    await options.queue.rateLimit(settled.delayMs);
-    log.info({ attempts: job.attempts, delayMs: settled.delayMs }, 'Imagicle is busy: the queue pauses');
-    throw Worker.RateLimitError();
-  }
+  // Its next attempt is the breaker's to allow: it waits with the others, in acceptance order.
+  if (waitsForBreaker) return park(options, bjob, token, log);
   // When the job-life module said (the record's nextAttemptAt), as the spool schedules it.
   await bjob.moveToDelayed(dueAt(job), token);
   throw new DelayedError();
