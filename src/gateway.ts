@@ -17,7 +17,7 @@ import { startEmulator, type RunningEmulator } from './emulator/server.js';
 import { ProcessSlots } from './pipeline/process-slots.js';
 import { Lifecycle } from './http/shutdown.js';
 import { startMetricsServer, type RunningMetricsServer } from './http/metrics-server.js';
-import { startDelivery, type DeliveryTools } from './delivery/setup.js';
+import { openSpool, startDelivery, type DeliveryTools } from './delivery/setup.js';
 import type { DeliveryService } from './delivery/service.js';
 import { GatewayMetrics } from './metrics.js';
 import { setupWebhooks } from './webhooks/setup.js';
@@ -92,8 +92,15 @@ async function buildGateway(
     logger.warn('prlimit (util-linux) not found: ffmpeg and ffprobe run WITHOUT the FFMPEG_MAX_MEMORY_MB ceiling');
   }
   const bins = resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
-  const tools = await checkTools(bins);
+  // The spool loads (main thread) while ffmpeg and ffprobe answer their checks (child processes): issue 21's
+  // restart to ready. Its journals are read, nothing is run until the worker starts (startDelivery).
+  const checking = checkTools(bins);
+  const opening = config.distributed ? undefined : openSpool(config, logger);
+  // An open that fails while ffmpeg is checked is reported below, not as an unhandled rejection.
+  opening?.catch(() => undefined);
+  const tools = await checking;
   if (!tools.ok) {
+    await opening?.then(({ spool }) => spool.close()).catch(() => undefined);
     const limited = limits.maxMemoryBytes > 0 && limits.prlimitPath;
     const ceiling = limited ? ` (it runs under FFMPEG_MAX_MEMORY_MB=${config.bounds.maxMemoryMb})` : '';
     throw new StartupError(`ffmpeg is not usable${ceiling}: ${tools.problems.join('; ')}`);
@@ -185,6 +192,7 @@ async function buildGateway(
         (bytes) => processSlots.gateFor(() => bytes),
         deliveryTools,
         media,
+        opening,
       );
   const watchedFolder = new WatchedFolderBoard();
   const app = createApp({
@@ -202,6 +210,7 @@ async function buildGateway(
     reconciler,
     webhooks,
     watchedFolder,
+    tools,
   });
   // Headers must come quickly; a body must keep arriving (the intake's idle and minimum-rate watch, 408) and
   // the whole request is bounded by the largest upload at the minimum rate. No socket idle timeout: once an

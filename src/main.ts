@@ -20,6 +20,7 @@ import { configureChildLimits, killAllChildren } from './media/process.js';
 import { registerFileDoors } from './import/cli.js';
 import { armBackstop, BACKSTOP_EXTRA_MS } from './backstop.js';
 import { mediaPolicyOf } from './media-policy.js';
+import { limitHeapGrowth } from './heap-growth.js';
 
 /** `quiet`: serve logs the warnings itself, as JSON lines. */
 function configOrExit(overrides: Record<string, string | undefined> = {}, quiet = false): Config {
@@ -69,6 +70,8 @@ program
   .option('-p, --port <port>', 'listen port (PORT)')
   .option('--host <host>', 'listen address (HOST)')
   .action(async (opts: { port?: string; host?: string }) => {
+    // Before the spool loads: a large backlog is what makes the heap grow (heap-growth.ts).
+    limitHeapGrowth();
     const config = configOrExit({ PORT: opts.port, HOST: opts.host }, true);
     const logger = createLogger(config.logLevel);
     for (const u of config.unknownSettings)

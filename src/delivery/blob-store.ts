@@ -4,6 +4,7 @@
  * mode). Files are moved in durably (fsync of the file, then of the folders),
  * so a job that refers to them never outlives them in a crash.
  */
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, moveFile, moveFileDurable } from './durable.js';
@@ -80,6 +81,24 @@ export class JobFolders {
     });
     if (removed > 0) await fsyncDir(dir);
     return sizeOf(dir, [...keep]);
+  }
+
+  /**
+   * Whether the job's folder holds anything its record does not list (what an interrupted run leaves): one
+   * synchronous listing (microseconds from the page cache, where the promise API's round-trips cost the spool's
+   * start-up 2 s of main-thread CPU at 20,000 jobs), no stat. A sub-folder always counts: prune() looks into it.
+   */
+  hasLeftovers(job: JobRecord): boolean {
+    const keep = new Set(referencedFiles(job).map((f) => path.normalize(f)));
+    let entries;
+    try {
+      entries = readdirSync(this.dirFor(job.id), { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    return entries.some(
+      (e) => e.isDirectory() || (e.name !== JOURNAL && !WAVEFORM_FILE_RE.test(e.name) && !keep.has(e.name)),
+    );
   }
 
   /** Removes the job's folder and everything in it. */

@@ -32,17 +32,27 @@ export const emptyCounts = (): Record<JobState, number> =>
 
 const ALL = '\u0000all';
 
-/** The words a job is found by (q): exact values, trimmed. */
+/** The words a job is found by (q): exact values, trimmed, each once. */
 export function searchKeysOf(job: JobRecord): string[] {
   const m = job.metadata;
-  const keys = [m.pbxCallId, m.localParty?.phoneNumber, m.localParty?.username, m.remoteParty?.phoneNumber];
+  // Plain pushes, no intermediate arrays: the spool indexes every job at start-up (20,000 in issue 21's bench).
+  const keys: string[] = [];
+  const add = (value: unknown): void => {
+    if (typeof value !== 'string') return;
+    const k = value.trim();
+    if (k !== '' && !keys.includes(k)) keys.push(k);
+  };
+  add(m.pbxCallId);
+  add(m.localParty?.phoneNumber);
+  add(m.localParty?.username);
+  add(m.remoteParty?.phoneNumber);
   for (const part of job.parts) {
     const json = part.upstream?.json as { id?: unknown } | undefined;
     if (part.state === 'delivered' && json && (typeof json.id === 'string' || typeof json.id === 'number')) {
-      keys.push(String(json.id));
+      add(String(json.id));
     }
   }
-  return [...new Set(keys.filter((k): k is string => typeof k === 'string' && k.trim() !== '').map((k) => k.trim()))];
+  return keys;
 }
 
 interface Entry {
@@ -59,7 +69,12 @@ export class JobIndex {
   /** Per owner (and ALL): ids in creation order; removed ids are skipped and compacted lazily. */
   private readonly orders = new Map<string, { ids: string[]; seqs: number[]; dead: number }>();
   private readonly counts = new Map<string, Record<JobState, number>>();
-  private readonly byKey = new Map<string, Set<string>>();
+  /**
+   * Ids per search key. Most keys (a pbxCallId, a caller's number) name one job: that id is held as is, and a Set
+   * only once a second job shares the key. 20,000 one-entry Sets cost ~8 MB and a quarter of the start-up's
+   * indexing time (issue 21).
+   */
+  private readonly byKey = new Map<string, string | Set<string>>();
 
   /** Adds a job (in creation order: callers add oldest first) or updates what changed. */
   upsert(job: JobRecord): void {
@@ -76,7 +91,7 @@ export class JobIndex {
         this.orders.set(o, order);
       }
       this.count(owner, job.state, 1);
-      for (const k of keys) this.key(k).add(job.id);
+      for (const k of keys) this.addKey(k, job.id);
       return;
     }
     if (entry.state !== job.state) {
@@ -85,8 +100,8 @@ export class JobIndex {
       entry.state = job.state;
     }
     if (keys.length !== entry.keys.length || keys.some((k, i) => k !== entry.keys[i])) {
-      for (const k of entry.keys) this.byKey.get(k)?.delete(job.id);
-      for (const k of keys) this.key(k).add(job.id);
+      for (const k of entry.keys) this.removeKey(k, job.id);
+      for (const k of keys) this.addKey(k, job.id);
       entry.keys = keys;
     }
   }
@@ -96,11 +111,7 @@ export class JobIndex {
     if (!entry) return;
     this.entries.delete(id);
     this.count(entry.owner, entry.state, -1);
-    for (const k of entry.keys) {
-      const set = this.byKey.get(k);
-      set?.delete(id);
-      if (set?.size === 0) this.byKey.delete(k);
-    }
+    for (const k of entry.keys) this.removeKey(k, id);
     for (const o of [entry.owner, ALL]) {
       const order = this.orders.get(o);
       if (order) order.dead += 1;
@@ -113,8 +124,9 @@ export class JobIndex {
   }
 
   /** Ids with this search key, any owner. */
-  withKey(key: string): ReadonlySet<string> {
-    return this.byKey.get(key.trim()) ?? new Set();
+  withKey(key: string): Iterable<string> {
+    const ids = this.byKey.get(key.trim());
+    return ids === undefined ? [] : typeof ids === 'string' ? [ids] : ids;
   }
 
   /**
@@ -202,10 +214,20 @@ export class JobIndex {
     }
   }
 
-  private key(k: string): Set<string> {
-    const set = this.byKey.get(k) ?? new Set<string>();
-    this.byKey.set(k, set);
-    return set;
+  private addKey(k: string, id: string): void {
+    const ids = this.byKey.get(k);
+    if (ids === undefined) this.byKey.set(k, id);
+    else if (typeof ids !== 'string') ids.add(id);
+    else if (ids !== id) this.byKey.set(k, new Set([ids, id]));
+  }
+
+  private removeKey(k: string, id: string): void {
+    const ids = this.byKey.get(k);
+    if (ids === id) this.byKey.delete(k);
+    else if (typeof ids !== 'string' && ids !== undefined) {
+      ids.delete(id);
+      if (ids.size === 0) this.byKey.delete(k);
+    }
   }
 }
 

@@ -43,6 +43,22 @@ function spoolRetention(retention: JobRetention): { deliveredRetentionMs: number
   return { deliveredRetentionMs: retention.deliveredMs, failedRetentionMs: retention.failedMs };
 }
 
+type OpenedSpool = Awaited<ReturnType<typeof Spool.open>>;
+
+/**
+ * Opens the spool of DELIVERY=wait (undefined under DELIVERY=sync). The gateway starts it before it checks ffmpeg,
+ * so that the two overlap (issue 21: restart to ready); startDelivery() takes the promise.
+ */
+export function openSpool(config: Config, logger: Logger): Promise<OpenedSpool> | undefined {
+  const { delivery } = config;
+  if (delivery.mode === 'sync') return undefined;
+  return Spool.open({
+    dir: delivery.spoolDir,
+    ...spoolRetention(jobRetention(delivery.dedupWindowMs, delivery.spoolMaxAgeMs)),
+    logger: logger.child({ component: 'spool' }),
+  });
+}
+
 export async function startDelivery(
   config: Config,
   upstream: UpstreamClient,
@@ -51,24 +67,24 @@ export async function startDelivery(
   gateFor?: (bytes: number) => ProcessGate,
   tools: DeliveryTools = {},
   media: MediaSettings = mediaPolicyOf(config),
+  /** openSpool()'s promise, when the caller started it earlier; none: opened here. */
+  opening: Promise<OpenedSpool> | undefined = openSpool(config, logger),
 ): Promise<DeliveryRuntime> {
   const { metrics } = tools;
   const direct: Deliver = (upload) => upstream.postRecording(upload);
-  const { delivery } = config;
   // DELIVERY=sync: http/app.ts runs the same procedure over a job kept in memory (delivery/direct.ts).
-  if (delivery.mode === 'sync') return { service: undefined, deliver: direct, close: async () => undefined };
-
+  if (config.delivery.mode === 'sync' || !opening) {
+    return { service: undefined, deliver: direct, close: async () => undefined };
+  }
+  const { delivery } = config;
   const log = logger.child({ component: 'spool' });
-  const { spool, summary } = await Spool.open({
-    dir: delivery.spoolDir,
-    ...spoolRetention(jobRetention(delivery.dedupWindowMs, delivery.spoolMaxAgeMs)),
-    logger: log,
-  });
+  const { spool, summary } = await opening;
   const service = new DeliveryService(spool, direct, deliverySettingsFor(config), log, tools);
   service.reconcile = tools.reconcile;
   // Followers that were not told of an event (a crash between the journal write and the hand-over) are told
-  // again: sinks are idempotent on the event's id (job-events.ts).
-  for (const job of spool.list()) if (job.events?.length) service.life.publish(job, job.events);
+  // again: sinks are idempotent on the event's id (job-events.ts). In the spool's own order (oldest first after
+  // the load): list() would copy and sort every job for nothing.
+  for (const job of spool.all()) if (job.events?.length) service.life.publish(job, job.events);
   const prepare: PrepareSettings = { bins, ...media, metrics };
   metrics?.watch({ spool });
   const pictures = { jobDir: (id: string) => spool.jobDir(id), tempDir: spool.dir };

@@ -72,6 +72,8 @@ export interface AppDeps {
   reconciler?: ReadinessOfReconciliation | undefined;
   /** WATCH_DIR under serve: /readyz shows the watched folder's state once its watcher attached itself. */
   watchedFolder?: WatchedFolderBoard | undefined;
+  /** The start-up's check of ffmpeg, moments old: /readyz's first answer uses it (three processes fewer). */
+  tools?: ToolCheck | undefined;
 }
 
 /** What /readyz needs of the reconciler (imagicle/reconcile.ts). */
@@ -156,10 +158,9 @@ export function createApp(deps: AppDeps): express.Express {
   const checkReadiness = (): { fresh: boolean; checks: NonNullable<typeof readiness>['checks'] } => {
     const fresh = !readiness || performance.now() - readiness.at > READY_CACHE_MS;
     if (fresh || !readiness) {
-      readiness = {
-        at: performance.now(),
-        checks: Promise.all([checkTools(deps.bins), deps.upstream.ping()]),
-      };
+      // The first check takes the start-up's ffmpeg check (issue 21: restart to ready); later ones run it again.
+      const tools = !readiness && deps.tools ? Promise.resolve(deps.tools) : checkTools(deps.bins);
+      readiness = { at: performance.now(), checks: Promise.all([tools, deps.upstream.ping()]) };
       // Before the first question: one cheap read tells whether reconciliation will work (it never blocks readiness).
       if (deps.reconciler && deps.reconciler.available() === undefined) {
         void deps.reconciler.probe(AbortSignal.timeout(5_000)).catch(() => undefined);

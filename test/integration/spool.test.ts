@@ -81,21 +81,32 @@ describe('spool', () => {
     expect((await stat(path.join(dir, 'job.json'))).mode & 0o777).toBe(0o600);
   });
 
-  it('a job folder without journal (crash during intake) is removed at open, as are temp files', async () => {
+  it('a job folder without journal (crash during intake) is removed at open; leftovers of a run in the background', async () => {
     const { spool } = await open();
     const stray = path.join(spool.jobsDir, '11111111-2222-3333-4444-555555555555');
     await mkdir(stray);
     await writeFile(path.join(stray, 'input-attachment.wav'), 'x');
     const job = await newJob(spool);
-    // A transcode interrupted by the crash left a half-written output next to the input.
-    await writeFile(path.join(spool.jobDir(job.id), 'out.wav'), 'partial');
+    // A delivery interrupted by the crash left a journal being written, and a part already delivered.
+    await writeFile(path.join(spool.jobDir(job.id), 'p1.wav'), 'one');
+    await writeFile(path.join(spool.jobDir(job.id), 'p2.wav'), 'two');
+    job.parts = [part(1, 2, 'p1.wav'), part(2, 2, 'p2.wav')];
+    job.parts[0]!.state = 'delivered';
+    job.state = 'ready';
+    await spool.save(job);
     await writeFile(path.join(spool.jobDir(job.id), '.job.json.tmp-1-abcd'), '{');
+    // A transcode interrupted by the crash left a half-written output next to the input of another job.
+    const preparing = await newJob(spool);
+    await writeFile(path.join(spool.jobDir(preparing.id), 'out.wav'), 'partial');
     const { summary, spool: reopened } = await open();
     expect(summary.orphansRemoved).toBe(1);
-    expect(await readdir(reopened.jobsDir)).toEqual([job.id]);
+    expect((await readdir(reopened.jobsDir)).sort()).toEqual([job.id, preparing.id].sort());
     // The job's leftovers go in the background prune that follows the open.
     await reopened.pruned();
-    expect((await readdir(reopened.jobDir(job.id))).sort()).toEqual(['input-attachment.wav', 'job.json']);
+    expect((await readdir(reopened.jobDir(job.id))).sort()).toEqual(['job.json', 'p2.wav']);
+    // A job still to prepare is pruned by its run, first thing (run-job.ts): the start-up prune leaves it alone.
+    const kept = (await readdir(reopened.jobDir(preparing.id))).sort();
+    expect(kept).toEqual(['input-attachment.wav', 'job.json', 'out.wav']);
   });
 
   it('a part found "delivering" is pending again and marked uncertain (asked about, or counted when resent)', async () => {
