@@ -38,10 +38,7 @@ export function referenceTo(opened: OpenedFile, root: string | undefined, sha256
 }
 
 const gone = (ref: SourceReference, why: string): GatewayError =>
-  new GatewayError(
-    'GONE',
-    `The recording ${ref.path} ${why} after the gateway took it: it was not converted (the file is left where it is)`,
-  );
+  new GatewayError('GONE', `The recording ${ref.path} ${why} after the gateway took it: it was not converted`);
 
 /** Opens the referenced file and proves it is still the recording that was taken. */
 export async function openSource(ref: SourceReference, signal?: AbortSignal): Promise<OpenedSource> {
